@@ -1,0 +1,200 @@
+"""The ``kehu`` command line: one command, one Workspace call.
+
+Errors are translated once, in :func:`main`: a :class:`~kehu.errors.KehuError` prints its message and exits 2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from kehu.config import load_settings
+from kehu.errors import KehuError
+
+app = typer.Typer(name="kehu", help="Kehu (客户): customer value management.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+customers_app = typer.Typer(help="Look at customers and identity-resolution merges.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage users (sales reps, managers, admins).", no_args_is_help=True)
+app.add_typer(customers_app, name="customers")
+app.add_typer(users_app, name="users")
+
+Home = Annotated[Path | None, typer.Option("--home", help="Workspace folder (default: $KEHU_HOME or ./.kehu).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+
+
+def _workspace(home: Path | None) -> Any:
+    from kehu.service.workspace import Workspace
+
+    return Workspace(load_settings(home=home))
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, dt.datetime | dt.date):
+        return o.isoformat()
+    if isinstance(o, Decimal):
+        return str(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def _print_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, ensure_ascii=False, default=_default, indent=2))
+
+
+@app.command()
+def init(home: Home = None) -> None:
+    """Create the workspace and create or upgrade the app store (Alembic migrations)."""
+    with _workspace(home) as ws:
+        rev = ws.init()
+        typer.echo(f"store ready at {ws.settings.resolved_database_url} (revision {rev})")
+
+
+def print_summary(s: Any) -> None:
+    """Print one import summary in human form."""
+    inv = s.inserted + s.updated + s.unchanged + s.quarantined
+    typer.echo(f"{s.kind} ← {s.path} [source {s.source}]")
+    typer.echo(f"  read {s.read} = inserted {s.inserted} + updated {s.updated} + unchanged {s.unchanged} "
+               f"+ quarantined {s.quarantined}{'' if inv == s.read else '  (MISMATCH)'}")
+    extra = []
+    if s.customers_created:
+        extra.append(f"customers created {s.customers_created}")
+    if s.merges:
+        extra.append(f"merged into existing customers {s.merges}")
+    if s.extras:
+        extra.append(f"extra columns kept: {', '.join(s.extras)}")
+    if extra:
+        typer.echo("  " + "; ".join(extra))
+    if s.quarantine_file:
+        typer.echo(f"  rejected rows and reasons: {s.quarantine_file}")
+    typer.echo(f"  {s.seconds:.1f} s")
+
+
+@app.command("import")
+def import_(
+    kind: Annotated[str, typer.Argument(help="customers | orders | contracts | interactions | tickets | feedback")],
+    path: Annotated[Path, typer.Argument(help="CSV/TXT (UTF-8 or GBK), XLSX or Parquet file.")],
+    mapping: Annotated[Path | None, typer.Option(help="YAML mapping file (layout, headers, formats).")] = None,
+    source: Annotated[str | None, typer.Option(help="Source system name; ids are unique per source.")] = None,
+    sheet: Annotated[str | None, typer.Option(help="XLSX sheet (default: first).")] = None,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Import a file: validate every row, quarantine bad rows with reasons, upsert the rest in one transaction."""
+    with _workspace(home) as ws:
+        summary = ws.import_file(kind, path, mapping=mapping, source=source, sheet=sheet)
+    if as_json:
+        d = summary.as_dict()
+        _print_json({k: d[k] for k in ("read", "inserted", "updated", "unchanged", "quarantined",
+                                       "customers_created", "quarantine_file")} | {
+            "kind": d["kind"], "path": d["path"], "source": d["source"], "merges": d["merges"],
+            "seconds": d["seconds"]})
+    else:
+        print_summary(summary)
+
+
+@customers_app.command("show")
+def customers_show(
+    ident: Annotated[str, typer.Argument(metavar="ID", help="Id from an imported file, SOURCE:ID, or Kehu id.")],
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Show one customer with counts and totals of everything stored about them."""
+    with _workspace(home) as ws:
+        d = ws.customer(ident)
+    if as_json:
+        _print_json(d)
+        return
+    p = d["profile"]
+    typer.echo(f"#{d['id']} {p.get('name') or '(no name)'}  {p.get('company') or ''}")
+    for label, key in (("phone", "phone"), ("email", "email"), ("owner", "owner"), ("city", "city"),
+                       ("region", "region"), ("channel", "acquisition_channel"), ("tags", "tags")):
+        if p.get(key):
+            typer.echo(f"  {label:8} {p[key]}")
+    typer.echo("  records  " + ", ".join(f"{r['source']}:{r['source_customer_id']}" for r in d["records"]))
+    o = d["orders"]
+    typer.echo(f"  orders   {o['count']} (revenue {o['revenue']}, last {o['last_order_at']})")
+    typer.echo("  " + ", ".join(f"{k} {d[k]['count']}" for k in ("contracts", "interactions", "tickets", "feedback")))
+    if d["merges"]:
+        typer.echo(f"  merges   {len(d['merges'])}")
+
+
+@customers_app.command("merges")
+def customers_merges(limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+                     as_json: AsJson = False, home: Home = None) -> None:
+    """List identity-resolution merges: which customers became one, and by which rule."""
+    with _workspace(home) as ws:
+        rows = ws.merges(limit=limit)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        typer.echo("no merges")
+    for r in rows:
+        merged = f"#{r['merged_customer_id']}" if r["merged_customer_id"] else "new record"
+        typer.echo(f"{r['at']:%Y-%m-%d %H:%M}  {merged} → #{r['kept_customer_id']}  by {r['rule']}  {r['detail']}")
+
+
+@customers_app.command("link")
+def customers_link(a: Annotated[str, typer.Argument(help="SOURCE:ID")],
+                   b: Annotated[str, typer.Argument(help="SOURCE:ID")], home: Home = None) -> None:
+    """Link two source records as the same customer (an explicit identity mapping)."""
+    with _workspace(home) as ws:
+        cid = ws.link(a, b)
+    typer.echo(f"{a} and {b} are now customer #{cid}")
+
+
+@users_app.command("add")
+def users_add(name: str, role: Annotated[str, typer.Option(help="admin | manager | rep")] = "rep",
+              team: Annotated[str | None, typer.Option()] = None, home: Home = None) -> None:
+    """Add a user (or change the role/team of an existing one)."""
+    with _workspace(home) as ws:
+        uid = ws.add_user(name, role=role, team=team)
+    typer.echo(f"user {name} (#{uid}, {role})")
+
+
+@users_app.command("list")
+def users_list(as_json: AsJson = False, home: Home = None) -> None:
+    """List users."""
+    with _workspace(home) as ws:
+        rows = ws.users()
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        typer.echo(f"#{r['id']:<4} {r['name']:<12} {r['role']:<8} {r['team'] or ''}")
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(help="How many customers the demo company has.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same company).")] = 0,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after loading (for scripts).")] = False,
+    home: Home = None,
+) -> None:
+    """Generate the seeded demo company, import its files through the normal import path, and report."""
+    with _workspace(home) as ws:
+        ws.init()
+        result = ws.load_demo(customers=customers, seed=seed, on_file=print_summary)
+    typer.echo(f"demo company loaded: {result['customers']} customers, {result['users']} users, "
+               f"as of {result['as_of']} (workspace {result['home']})")
+    del no_serve  # the web app (issue 9) is not part of this build yet; there is nothing to serve
+
+
+def main() -> None:
+    """Entry point: run the app and translate Kehu errors into a message and exit code 2."""
+    try:
+        app()
+    except KehuError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Kehu's one error tree.
+
+Every error Kehu raises on purpose is a :class:`KehuError`; each also subclasses the builtin it resembles,
+so callers that only know Python's exceptions still catch it sensibly::
+
+    KehuError (Exception)
+    ├── ConfigError (ValueError)            settings that cannot work (bad URL, unknown engine)
+    ├── StoreError (RuntimeError)           the app store is missing, too old or unreachable
+    │   └── NotFoundError (LookupError)     no such customer / task / ... (also a LookupError)
+    ├── ImportFileError (ValueError)        a whole file cannot be imported: nothing was changed
+    │   └── MappingError                    a mapping file is malformed
+    ├── ValidationError (ValueError)        one value or one definition is invalid (names field and value)
+    └── DependencyError (ImportError)       an optional extra (pyspark, lightgbm) is not installed
+
+Front ends translate these once: the CLI prints ``str(error)`` and exits 2; the API answers 4xx.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DependencyError",
+    "ImportFileError",
+    "KehuError",
+    "MappingError",
+    "NotFoundError",
+    "StoreError",
+    "ValidationError",
+]
+
+
+class KehuError(Exception):
+    """Base of every error Kehu raises on purpose."""
+
+
+class ConfigError(KehuError, ValueError):
+    """Settings that cannot work."""
+
+
+class StoreError(KehuError, RuntimeError):
+    """The app store is missing, not migrated, or unreachable."""
+
+
+class NotFoundError(StoreError, LookupError):
+    """A record that was asked for does not exist."""
+
+
+class ImportFileError(KehuError, ValueError):
+    """A file-level import problem; nothing was changed in the store.
+
+    Parameters
+    ----------
+    path
+        The file that could not be imported.
+    problem
+        What is wrong and, where possible, what to do about it.
+    """
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class MappingError(ImportFileError):
+    """A mapping file (YAML) is malformed."""
+
+
+class ValidationError(KehuError, ValueError):
+    """One value or one definition is invalid."""
+
+
+class DependencyError(KehuError, ImportError):
+    """An optional dependency is missing; the message says which extra to install."""

@@ -1,0 +1,154 @@
+"""The Workspace: the one facade that the CLI, the API and the web app call.
+
+A workspace is a KEHU_HOME folder plus an app store. Business logic lives below this facade (ingest, store,
+pipeline, …); front ends only translate arguments and results.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from kehu.config import Settings
+from kehu.errors import NotFoundError, ValidationError
+from kehu.ingest.importer import ImportSummary, import_file
+from kehu.store.customers import customer_detail, find_customers, list_merges
+from kehu.store.db import create_store_engine, ensure_current, migrate
+from kehu.store.schema import users
+
+__all__ = ["ROLES", "Workspace"]
+
+ROLES = ("admin", "manager", "rep")
+
+
+class Workspace:
+    """Kehu's facade over one workspace (settings + store)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """The store engine (created on first use)."""
+        if self._engine is None:
+            self._engine = create_store_engine(self.settings.resolved_database_url)
+        return self._engine
+
+    def close(self) -> None:
+        """Release database connections."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- store ------------------------------------------------------------------------------------------------
+    def init(self) -> str | None:
+        """Create the workspace folder and create or upgrade the store; returns the store revision."""
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        return migrate(self.engine)
+
+    def _ready(self) -> Engine:
+        ensure_current(self.engine)
+        return self.engine
+
+    # -- import -----------------------------------------------------------------------------------------------
+    def import_file(self, kind: str, path: str | Path, *, mapping: str | Path | None = None,
+                    source: str | None = None, sheet: str | None = None,
+                    progress: Callable[[int], None] | None = None) -> ImportSummary:
+        """Import one file (see :func:`kehu.ingest.importer.import_file`)."""
+        return import_file(self._ready(), self.settings, kind, path, mapping_path=mapping, source=source,
+                           sheet=sheet, progress=progress)
+
+    # -- customers --------------------------------------------------------------------------------------------
+    def customer(self, ident: str) -> dict[str, Any]:
+        """One customer by source id, ``SOURCE:ID`` or Kehu id, with counts, totals and published features."""
+        with self._ready().connect() as conn:
+            ids = find_customers(conn, ident)
+            if not ids:
+                raise NotFoundError(f"no customer {ident!r} (give an id from an imported file, SOURCE:ID, "
+                                    "or Kehu's own id)")
+            if len(ids) > 1:
+                raise ValidationError(f"{ident!r} names {len(ids)} customers in different sources: "
+                                      "write it as SOURCE:ID")
+            detail = customer_detail(conn, ids[0])
+            assert detail is not None
+            try:
+                from kehu.store.published import published_features
+            except ImportError:  # the analytics pipeline is not part of this build yet
+                published_features = None  # type: ignore[assignment]
+            if published_features is not None:
+                detail["features"] = published_features(conn, ids[0])
+            return detail
+
+    def merges(self, *, limit: int | None = 50) -> list[dict[str, Any]]:
+        """Identity-resolution merges, newest first."""
+        with self._ready().connect() as conn:
+            return list_merges(conn, limit=limit)
+
+    def link(self, a: str, b: str) -> int:
+        """Link two source records (``SOURCE:ID`` each) into one customer; returns the customer's Kehu id."""
+        from kehu.ingest.identity import link_records
+
+        pairs = []
+        for text in (a, b):
+            if ":" not in text:
+                raise ValidationError(f"{text!r}: write a record as SOURCE:ID (e.g. crm:C001)")
+            source, sid = text.split(":", 1)
+            pairs.append((source, sid))
+        with self._ready().begin() as conn:
+            return link_records(conn, pairs[0], pairs[1], now=dt.datetime.now(dt.UTC))
+
+    # -- demo -------------------------------------------------------------------------------------------------
+    def load_demo(self, *, customers: int = 20_000, seed: int = 0,
+                  on_file: Callable[[ImportSummary], None] | None = None) -> dict[str, Any]:
+        """Generate the seeded demo company into ``KEHU_HOME/demo`` and import it through :meth:`import_file`."""
+        from sqlalchemy import func
+
+        from kehu.demo import generate_demo
+        from kehu.store.schema import customers as customers_table
+
+        company = generate_demo(self.settings.home / "demo", customers=customers, seed=seed)
+        for owner in company.owners:
+            self.add_user(owner.name, role=owner.role, team=owner.team)
+        summaries = []
+        for f in company.files:
+            summary = self.import_file(f.kind, f.path, source=f.source, sheet=f.sheet)
+            summaries.append(summary)
+            if on_file is not None:
+                on_file(summary)
+        with self.engine.connect() as conn:
+            n = conn.execute(select(func.count()).select_from(customers_table)).scalar_one()
+        return {"customers": n, "users": len(company.owners), "as_of": company.as_of,
+                "home": str(self.settings.home), "imports": [s.as_dict() for s in summaries]}
+
+    # -- users ------------------------------------------------------------------------------------------------
+    def add_user(self, name: str, *, role: str = "rep", team: str | None = None,
+                 display_name: str | None = None, email: str | None = None) -> int:
+        """Create a user, or update role/team of an existing one; returns the user id."""
+        if role not in ROLES:
+            raise ValidationError(f"role {role!r} is not one of {', '.join(ROLES)}")
+        values = {"role": role, "team": team, "display_name": display_name or name, "email": email}
+        with self._ready().begin() as conn:
+            uid = conn.execute(select(users.c.id).where(users.c.name == name)).scalar()
+            if uid is None:
+                return int(conn.execute(insert(users).values(name=name, active=True, **values)
+                                        .returning(users.c.id)).scalar_one())
+            conn.execute(update(users).where(users.c.id == uid).values(
+                **{k: v for k, v in values.items() if v is not None}))
+            return int(uid)
+
+    def users(self) -> list[dict[str, Any]]:
+        """All users (without password hashes)."""
+        with self._ready().connect() as conn:
+            cols = [c for c in users.c if c.name != "password_hash"]
+            return [dict(r) for r in conn.execute(select(*cols).order_by(users.c.id)).mappings()]
