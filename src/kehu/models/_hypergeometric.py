@@ -1,0 +1,70 @@
+"""The one special function Pareto/NBD needs: ``G(p, q, z) = 2F1(1, p; q; z)`` with ``q > p > 0``, ``0 <= z < 1``.
+
+The Pareto/NBD likelihood contains ``2F1(k, b; k + 1; z)`` with ``k = r + s + x``; Euler's transformation
+turns it into ``(1 - z)^(1 - b) * 2F1(1, k + 1 - b; k + 1; z)``. The remaining series has positive terms
+whose ratio ``(p + n) / (q + n) * z`` is below ``z``, so it is bounded by ``1 / (1 - z)``, never
+overflows, and large frequencies (large ``q``) make it converge *faster*. The series is summed for all
+arguments at once, dropping arguments as they converge, together with its exact derivatives in ``p``,
+``q`` and ``z`` (used by the analytic gradient of the likelihood).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kehu.models._base import FloatArray
+
+__all__ = ["log_g_with_grad"]
+
+_TOL = 1e-17
+_MAX_TERMS = 200_000
+
+
+def log_g_with_grad(
+    p: FloatArray, q: FloatArray, z: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Return ``log G`` and the derivatives of ``log G`` in ``p``, ``q`` and ``z``.
+
+    Parameters
+    ----------
+    p, q, z
+        Equal-length arrays with ``q > p > 0`` and ``0 <= z < 1``.
+
+    Returns
+    -------
+    log_g, dlog_dp, dlog_dq, dlog_dz : numpy.ndarray
+    """
+    n = len(p)
+    total = np.ones(n)
+    d_p = np.zeros(n)
+    d_q = np.zeros(n)
+    d_z = np.zeros(n)
+    active = np.arange(n)
+    pa, qa, za = p.copy(), q.copy(), z.copy()
+    term = np.ones(n)
+    sp = np.zeros(n)
+    sq = np.zeros(n)
+    k = 0
+    while active.size:
+        ratio = (pa + k) / (qa + k) * za
+        sp += 1.0 / (pa + k)
+        sq += 1.0 / (qa + k)
+        term *= ratio
+        k += 1
+        total[active] += term
+        d_p[active] += term * sp
+        d_q[active] -= term * sq
+        d_z[active] += term * k
+        # Tail of a series whose term ratio stays below ``ratio`` (terms decrease monotonically).
+        tail = term * ratio / (1.0 - ratio)
+        done = tail * (1.0 + k) <= _TOL * total[active]
+        if k >= _MAX_TERMS:
+            total[active] += tail
+            break
+        if done.any():
+            keep = ~done
+            active, pa, qa, za = active[keep], pa[keep], qa[keep], za[keep]
+            term, sp, sq = term[keep], sp[keep], sq[keep]
+    safe_z = np.where(z > 0, z, 1.0)
+    dz = np.where(z > 0, d_z / safe_z, p / q)
+    return np.log(total), d_p / total, d_q / total, dz / total
