@@ -94,14 +94,16 @@ class Mapping:
     widths: tuple[int, ...] | None = None
     column_names: tuple[str, ...] | None = None  # positional names (``columns:`` given as a list)
     renames: dict[str, str] = field(default_factory=dict)  # file header -> field (``columns:`` as a dict)
-    date_formats: dict[str, str] = field(default_factory=dict)  # field (or "*") -> strptime format
+    date_format: dict[str, str] = field(
+        default_factory=dict
+    )  # field (or "*": every field) -> strptime format
     defaults: dict[str, str] = field(default_factory=dict)
     derive: dict[str, str] = field(default_factory=dict)
     timezone: str | None = None
 
-    def date_format(self, field_name: str) -> str | None:
+    def date_format_for(self, field_name: str) -> str | None:
         """The strptime format the mapping gives for ``field_name`` (or for every field), else None."""
-        return self.date_formats.get(field_name, self.date_formats.get(_ALL))
+        return self.date_format.get(field_name, self.date_format.get(_ALL))
 
     def synthesized_headers(self, n_columns: int) -> list[str]:
         """Column names for a header-less file (or positional renaming) with ``n_columns`` columns."""
@@ -235,9 +237,9 @@ def _build(p: Path, doc: dict[str, Any]) -> Mapping:
         raise _fail(p, "columns", "expected a list of names (by position) or a mapping {header: field}")
     fmt_value = doc.get("date_format")
     if isinstance(fmt_value, str):
-        kw["date_formats"] = {_ALL: fmt_value}
+        kw["date_format"] = {_ALL: fmt_value}
     elif fmt_value is not None:
-        kw["date_formats"] = _str_dict(p, "date_format", fmt_value)
+        kw["date_format"] = _str_dict(p, "date_format", fmt_value)
     for key in ("defaults", "derive"):
         if doc.get(key) is not None:
             kw[key] = _str_dict(p, key, doc[key])
@@ -309,7 +311,7 @@ def plan_columns(spec: KindSpec, headers: list[str], mapping: Mapping | None, pa
         raise _fail(mpath, "kind", f"this mapping is for {m.kind}, not {spec.name}")
     _check_fields(spec, m, "defaults", list(m.defaults))
     _check_fields(spec, m, "derive", list(m.derive))
-    _check_fields(spec, m, "date_format", [k for k in m.date_formats if k != _ALL])
+    _check_fields(spec, m, "date_format", [k for k in m.date_format if k != _ALL])
     fields: dict[str, str] = {}
     ignored: list[str] = []
     claimed: set[str] = set()
