@@ -17,14 +17,21 @@ import typer
 from kehu.config import load_settings
 from kehu.errors import KehuError
 
-app = typer.Typer(name="kehu", help="Kehu (客户): customer value management.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    name="kehu",
+    help="Kehu (客户): customer value management.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 customers_app = typer.Typer(help="Look at customers and identity-resolution merges.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage users (sales reps, managers, admins).", no_args_is_help=True)
 app.add_typer(customers_app, name="customers")
 app.add_typer(users_app, name="users")
 
-Home = Annotated[Path | None, typer.Option("--home", help="Workspace folder (default: $KEHU_HOME or ./.kehu).")]
+Home = Annotated[
+    Path | None, typer.Option("--home", help="Workspace folder (default: $KEHU_HOME or ./.kehu).")
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
 
 
@@ -60,8 +67,10 @@ def print_summary(s: Any) -> None:
     """Print one import summary in human form."""
     inv = s.inserted + s.updated + s.unchanged + s.quarantined
     typer.echo(f"{s.kind} ← {s.path} [source {s.source}]")
-    typer.echo(f"  read {s.read} = inserted {s.inserted} + updated {s.updated} + unchanged {s.unchanged} "
-               f"+ quarantined {s.quarantined}{'' if inv == s.read else '  (MISMATCH)'}")
+    typer.echo(
+        f"  read {s.read} = inserted {s.inserted} + updated {s.updated} + unchanged {s.unchanged} "
+        f"+ quarantined {s.quarantined}{'' if inv == s.read else '  (MISMATCH)'}"
+    )
     extra = []
     if s.customers_created:
         extra.append(f"customers created {s.customers_created}")
@@ -78,30 +87,57 @@ def print_summary(s: Any) -> None:
 
 @app.command("import")
 def import_(
-    kind: Annotated[str, typer.Argument(help="customers | orders | contracts | interactions | tickets | feedback")],
+    kind: Annotated[
+        str, typer.Argument(help="customers | orders | contracts | interactions | tickets | feedback")
+    ],
     path: Annotated[Path, typer.Argument(help="CSV/TXT (UTF-8 or GBK), XLSX or Parquet file.")],
-    mapping: Annotated[Path | None, typer.Option(help="YAML mapping file (layout, headers, formats).")] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="YAML mapping file (layout, headers, formats).")
+    ] = None,
     source: Annotated[str | None, typer.Option(help="Source system name; ids are unique per source.")] = None,
     sheet: Annotated[str | None, typer.Option(help="XLSX sheet (default: first).")] = None,
     as_json: AsJson = False,
     home: Home = None,
 ) -> None:
     """Import a file: validate every row, quarantine bad rows with reasons, upsert the rest in one transaction."""
+
+    def progress(rows: int) -> None:
+        typer.echo(f"  … {rows:,} rows read", err=True)
+
     with _workspace(home) as ws:
-        summary = ws.import_file(kind, path, mapping=mapping, source=source, sheet=sheet)
+        summary = ws.import_file(kind, path, mapping=mapping, source=source, sheet=sheet, progress=progress)
     if as_json:
         d = summary.as_dict()
-        _print_json({k: d[k] for k in ("read", "inserted", "updated", "unchanged", "quarantined",
-                                       "customers_created", "quarantine_file")} | {
-            "kind": d["kind"], "path": d["path"], "source": d["source"], "merges": d["merges"],
-            "seconds": d["seconds"]})
+        _print_json(
+            {
+                k: d[k]
+                for k in (
+                    "read",
+                    "inserted",
+                    "updated",
+                    "unchanged",
+                    "quarantined",
+                    "customers_created",
+                    "quarantine_file",
+                )
+            }
+            | {
+                "kind": d["kind"],
+                "path": d["path"],
+                "source": d["source"],
+                "merges": d["merges"],
+                "seconds": d["seconds"],
+            }
+        )
     else:
         print_summary(summary)
 
 
 @customers_app.command("show")
 def customers_show(
-    ident: Annotated[str, typer.Argument(metavar="ID", help="Id from an imported file, SOURCE:ID, or Kehu id.")],
+    ident: Annotated[
+        str, typer.Argument(metavar="ID", help="Id from an imported file, SOURCE:ID, or Kehu id.")
+    ],
     as_json: AsJson = False,
     home: Home = None,
 ) -> None:
@@ -113,21 +149,33 @@ def customers_show(
         return
     p = d["profile"]
     typer.echo(f"#{d['id']} {p.get('name') or '(no name)'}  {p.get('company') or ''}")
-    for label, key in (("phone", "phone"), ("email", "email"), ("owner", "owner"), ("city", "city"),
-                       ("region", "region"), ("channel", "acquisition_channel"), ("tags", "tags")):
+    for label, key in (
+        ("phone", "phone"),
+        ("email", "email"),
+        ("owner", "owner"),
+        ("city", "city"),
+        ("region", "region"),
+        ("channel", "acquisition_channel"),
+        ("tags", "tags"),
+    ):
         if p.get(key):
             typer.echo(f"  {label:8} {p[key]}")
     typer.echo("  records  " + ", ".join(f"{r['source']}:{r['source_customer_id']}" for r in d["records"]))
     o = d["orders"]
     typer.echo(f"  orders   {o['count']} (revenue {o['revenue']}, last {o['last_order_at']})")
-    typer.echo("  " + ", ".join(f"{k} {d[k]['count']}" for k in ("contracts", "interactions", "tickets", "feedback")))
+    typer.echo(
+        "  " + ", ".join(f"{k} {d[k]['count']}" for k in ("contracts", "interactions", "tickets", "feedback"))
+    )
     if d["merges"]:
         typer.echo(f"  merges   {len(d['merges'])}")
 
 
 @customers_app.command("merges")
-def customers_merges(limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
-                     as_json: AsJson = False, home: Home = None) -> None:
+def customers_merges(
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
     """List identity-resolution merges: which customers became one, and by which rule."""
     with _workspace(home) as ws:
         rows = ws.merges(limit=limit)
@@ -138,12 +186,17 @@ def customers_merges(limit: Annotated[int, typer.Option(help="How many, newest f
         typer.echo("no merges")
     for r in rows:
         merged = f"#{r['merged_customer_id']}" if r["merged_customer_id"] else "new record"
-        typer.echo(f"{r['at']:%Y-%m-%d %H:%M}  {merged} → #{r['kept_customer_id']}  by {r['rule']}  {r['detail']}")
+        typer.echo(
+            f"{r['at']:%Y-%m-%d %H:%M}  {merged} → #{r['kept_customer_id']}  by {r['rule']}  {r['detail']}"
+        )
 
 
 @customers_app.command("link")
-def customers_link(a: Annotated[str, typer.Argument(help="SOURCE:ID")],
-                   b: Annotated[str, typer.Argument(help="SOURCE:ID")], home: Home = None) -> None:
+def customers_link(
+    a: Annotated[str, typer.Argument(help="SOURCE:ID")],
+    b: Annotated[str, typer.Argument(help="SOURCE:ID")],
+    home: Home = None,
+) -> None:
     """Link two source records as the same customer (an explicit identity mapping)."""
     with _workspace(home) as ws:
         cid = ws.link(a, b)
@@ -151,8 +204,12 @@ def customers_link(a: Annotated[str, typer.Argument(help="SOURCE:ID")],
 
 
 @users_app.command("add")
-def users_add(name: str, role: Annotated[str, typer.Option(help="admin | manager | rep")] = "rep",
-              team: Annotated[str | None, typer.Option()] = None, home: Home = None) -> None:
+def users_add(
+    name: str,
+    role: Annotated[str, typer.Option(help="admin | manager | rep")] = "rep",
+    team: Annotated[str | None, typer.Option()] = None,
+    home: Home = None,
+) -> None:
     """Add a user (or change the role/team of an existing one)."""
     with _workspace(home) as ws:
         uid = ws.add_user(name, role=role, team=team)
@@ -182,8 +239,10 @@ def demo(
     with _workspace(home) as ws:
         ws.init()
         result = ws.load_demo(customers=customers, seed=seed, on_file=print_summary)
-    typer.echo(f"demo company loaded: {result['customers']} customers, {result['users']} users, "
-               f"as of {result['as_of']} (workspace {result['home']})")
+    typer.echo(
+        f"demo company loaded: {result['customers']} customers, {result['users']} users, "
+        f"as of {result['as_of']} (workspace {result['home']})"
+    )
     del no_serve  # the web app (issue 9) is not part of this build yet; there is nothing to serve
 
 

@@ -62,12 +62,27 @@ class Workspace:
         return self.engine
 
     # -- import -----------------------------------------------------------------------------------------------
-    def import_file(self, kind: str, path: str | Path, *, mapping: str | Path | None = None,
-                    source: str | None = None, sheet: str | None = None,
-                    progress: Callable[[int], None] | None = None) -> ImportSummary:
+    def import_file(
+        self,
+        kind: str,
+        path: str | Path,
+        *,
+        mapping: str | Path | None = None,
+        source: str | None = None,
+        sheet: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> ImportSummary:
         """Import one file (see :func:`kehu.ingest.importer.import_file`)."""
-        return import_file(self._ready(), self.settings, kind, path, mapping_path=mapping, source=source,
-                           sheet=sheet, progress=progress)
+        return import_file(
+            self._ready(),
+            self.settings,
+            kind,
+            path,
+            mapping_path=mapping,
+            source=source,
+            sheet=sheet,
+            progress=progress,
+        )
 
     # -- customers --------------------------------------------------------------------------------------------
     def customer(self, ident: str) -> dict[str, Any]:
@@ -75,11 +90,13 @@ class Workspace:
         with self._ready().connect() as conn:
             ids = find_customers(conn, ident)
             if not ids:
-                raise NotFoundError(f"no customer {ident!r} (give an id from an imported file, SOURCE:ID, "
-                                    "or Kehu's own id)")
+                raise NotFoundError(
+                    f"no customer {ident!r} (give an id from an imported file, SOURCE:ID, or Kehu's own id)"
+                )
             if len(ids) > 1:
-                raise ValidationError(f"{ident!r} names {len(ids)} customers in different sources: "
-                                      "write it as SOURCE:ID")
+                raise ValidationError(
+                    f"{ident!r} names {len(ids)} customers in different sources: write it as SOURCE:ID"
+                )
             detail = customer_detail(conn, ids[0])
             assert detail is not None
             try:
@@ -109,8 +126,13 @@ class Workspace:
             return link_records(conn, pairs[0], pairs[1], now=dt.datetime.now(dt.UTC))
 
     # -- demo -------------------------------------------------------------------------------------------------
-    def load_demo(self, *, customers: int = 20_000, seed: int = 0,
-                  on_file: Callable[[ImportSummary], None] | None = None) -> dict[str, Any]:
+    def load_demo(
+        self,
+        *,
+        customers: int = 20_000,
+        seed: int = 0,
+        on_file: Callable[[ImportSummary], None] | None = None,
+    ) -> dict[str, Any]:
         """Generate the seeded demo company into ``KEHU_HOME/demo`` and import it through :meth:`import_file`."""
         from sqlalchemy import func
 
@@ -128,12 +150,24 @@ class Workspace:
                 on_file(summary)
         with self.engine.connect() as conn:
             n = conn.execute(select(func.count()).select_from(customers_table)).scalar_one()
-        return {"customers": n, "users": len(company.owners), "as_of": company.as_of,
-                "home": str(self.settings.home), "imports": [s.as_dict() for s in summaries]}
+        return {
+            "customers": n,
+            "users": len(company.owners),
+            "as_of": company.as_of,
+            "home": str(self.settings.home),
+            "imports": [s.as_dict() for s in summaries],
+        }
 
     # -- users ------------------------------------------------------------------------------------------------
-    def add_user(self, name: str, *, role: str = "rep", team: str | None = None,
-                 display_name: str | None = None, email: str | None = None) -> int:
+    def add_user(
+        self,
+        name: str,
+        *,
+        role: str = "rep",
+        team: str | None = None,
+        display_name: str | None = None,
+        email: str | None = None,
+    ) -> int:
         """Create a user, or update role/team of an existing one; returns the user id."""
         if role not in ROLES:
             raise ValidationError(f"role {role!r} is not one of {', '.join(ROLES)}")
@@ -141,10 +175,16 @@ class Workspace:
         with self._ready().begin() as conn:
             uid = conn.execute(select(users.c.id).where(users.c.name == name)).scalar()
             if uid is None:
-                return int(conn.execute(insert(users).values(name=name, active=True, **values)
-                                        .returning(users.c.id)).scalar_one())
-            conn.execute(update(users).where(users.c.id == uid).values(
-                **{k: v for k, v in values.items() if v is not None}))
+                return int(
+                    conn.execute(
+                        insert(users).values(name=name, active=True, **values).returning(users.c.id)
+                    ).scalar_one()
+                )
+            conn.execute(
+                update(users)
+                .where(users.c.id == uid)
+                .values(**{k: v for k, v in values.items() if v is not None})
+            )
             return int(uid)
 
     def users(self) -> list[dict[str, Any]]:

@@ -37,8 +37,13 @@ def find_customers(conn: Connection, ident: str) -> list[int]:
     stmt = select(customer_records.c.customer_id).distinct()
     if ":" in ident:
         source, sid = ident.split(":", 1)
-        found = conn.execute(stmt.where(customer_records.c.source == source,
-                                        customer_records.c.source_customer_id == sid)).scalars().all()
+        found = (
+            conn.execute(
+                stmt.where(customer_records.c.source == source, customer_records.c.source_customer_id == sid)
+            )
+            .scalars()
+            .all()
+        )
         if found:
             return list(found)
     found = conn.execute(stmt.where(customer_records.c.source_customer_id == ident)).scalars().all()
@@ -48,8 +53,11 @@ def find_customers(conn: Connection, ident: str) -> list[int]:
         own = conn.execute(select(customers.c.id).where(customers.c.id == int(ident))).scalar()
         if own is not None:
             return [own]
-        merged = conn.execute(select(customer_merges.c.kept_customer_id).where(
-            customer_merges.c.merged_customer_id == int(ident)).order_by(customer_merges.c.id.desc())).scalar()
+        merged = conn.execute(
+            select(customer_merges.c.kept_customer_id)
+            .where(customer_merges.c.merged_customer_id == int(ident))
+            .order_by(customer_merges.c.id.desc())
+        ).scalar()
         if merged is not None:
             return find_customers(conn, str(merged))
     return []
@@ -57,40 +65,76 @@ def find_customers(conn: Connection, ident: str) -> list[int]:
 
 def customer_detail(conn: Connection, customer_id: int) -> dict[str, Any] | None:
     """The profile of one customer with counts and totals of everything stored about them."""
-    row = conn.execute(select(customers, users.c.name.label("owner")).outerjoin(
-        users, users.c.id == customers.c.owner_id).where(customers.c.id == customer_id)).mappings().first()
+    row = (
+        conn.execute(
+            select(customers, users.c.name.label("owner"))
+            .outerjoin(users, users.c.id == customers.c.owner_id)
+            .where(customers.c.id == customer_id)
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         return None
     profile = {k: v for k, v in row.items() if k not in ("owner_id",)}
-    records = [dict(r) for r in conn.execute(select(
-        customer_records.c.source, customer_records.c.source_customer_id, customer_records.c.updated_at,
-        customer_records.c.source_row).where(customer_records.c.customer_id == customer_id)
-        .order_by(customer_records.c.source, customer_records.c.source_customer_id)).mappings()]
-    o = conn.execute(select(
-        func.count(), func.sum(orders.c.amount_cents), func.min(orders.c.ordered_at), func.max(orders.c.ordered_at),
-        func.sum(orders.c.gross_margin_cents),
-    ).where(orders.c.customer_id == customer_id, orders.c.status.notin_(("refunded", "cancelled")))).one()
-    o_all = conn.execute(select(orders.c.status, func.count()).where(orders.c.customer_id == customer_id)
-                         .group_by(orders.c.status)).all()
+    records = [
+        dict(r)
+        for r in conn.execute(
+            select(
+                customer_records.c.source,
+                customer_records.c.source_customer_id,
+                customer_records.c.updated_at,
+                customer_records.c.source_row,
+            )
+            .where(customer_records.c.customer_id == customer_id)
+            .order_by(customer_records.c.source, customer_records.c.source_customer_id)
+        ).mappings()
+    ]
+    o = conn.execute(
+        select(
+            func.count(),
+            func.sum(orders.c.amount_cents),
+            func.min(orders.c.ordered_at),
+            func.max(orders.c.ordered_at),
+            func.sum(orders.c.gross_margin_cents),
+        ).where(orders.c.customer_id == customer_id, orders.c.status.notin_(("refunded", "cancelled")))
+    ).one()
+    o_all = conn.execute(
+        select(orders.c.status, func.count())
+        .where(orders.c.customer_id == customer_id)
+        .group_by(orders.c.status)
+    ).all()
     counts = {}
-    for name, table in (("contracts", contracts), ("interactions", interactions), ("tickets", tickets),
-                        ("feedback", feedback)):
-        counts[name] = conn.execute(select(func.count()).where(table.c.customer_id == customer_id)).scalar_one()
+    for name, table in (
+        ("contracts", contracts),
+        ("interactions", interactions),
+        ("tickets", tickets),
+        ("feedback", feedback),
+    ):
+        counts[name] = conn.execute(
+            select(func.count()).where(table.c.customer_id == customer_id)
+        ).scalar_one()
     merges = list_merges(conn, customer_id=customer_id)
     return {
         "id": customer_id,
         "profile": profile,
         "records": records,
         "orders": {
-            "count": o[0], "revenue": cents(o[1] or 0), "gross_margin": cents(o[4]),
-            "first_order_at": o[2], "last_order_at": o[3], "by_status": {s: c for s, c in o_all},
+            "count": o[0],
+            "revenue": cents(o[1] or 0),
+            "gross_margin": cents(o[4]),
+            "first_order_at": o[2],
+            "last_order_at": o[3],
+            "by_status": {s: c for s, c in o_all},
         },
         **{name: {"count": c} for name, c in counts.items()},
         "merges": merges,
     }
 
 
-def list_merges(conn: Connection, *, customer_id: int | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+def list_merges(
+    conn: Connection, *, customer_id: int | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
     """Logged merges, newest first (optionally only those that kept ``customer_id``)."""
     stmt = select(customer_merges).order_by(customer_merges.c.id.desc())
     if customer_id is not None:

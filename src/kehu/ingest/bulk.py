@@ -1,0 +1,156 @@
+"""Fast, dialect-aware bulk writes for imports (SQLite and PostgreSQL).
+
+The importer hands over typed Arrow columns; this module turns them into the DBAPI's native parameters in bulk
+(no per-value SQLAlchemy processing) and writes them with ``executemany`` inside the import's transaction. It
+also hashes rows (change detection), allocates customer ids, and looks up existing keys in chunks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Connection, Table, func, select
+
+__all__ = ["IdAllocator", "db_values", "insert_rows", "lookup_keys", "row_hashes", "update_rows"]
+
+_CHUNK = 5000
+
+
+def _is_sqlite(conn: Connection) -> bool:
+    return conn.dialect.name == "sqlite"
+
+
+def db_values(conn: Connection, arr: pa.Array | Sequence[Any], *, json_column: bool = False) -> list[Any]:
+    """Convert one typed column to DBAPI parameters for this connection's dialect."""
+    if not isinstance(arr, pa.Array | pa.ChunkedArray):
+        return list(arr)
+    t = arr.type
+    sqlite = _is_sqlite(conn)
+    if pa.types.is_timestamp(t):
+        if sqlite:  # SQLAlchemy's SQLite DATETIME text format, in UTC
+            utc = arr.cast(pa.timestamp("us", tz="UTC"))
+            return pc.strftime(utc, format="%Y-%m-%d %H:%M:%S").to_pylist()
+        return arr.to_pylist()
+    if pa.types.is_date(t):
+        return pc.strftime(arr, format="%Y-%m-%d").to_pylist() if sqlite else arr.to_pylist()
+    if pa.types.is_boolean(t) and sqlite:
+        return [None if v is None else int(v) for v in arr.to_pylist()]
+    return arr.to_pylist()
+
+
+def row_hashes(columns: dict[str, pa.Array | Sequence[Any]]) -> np.ndarray:
+    """A 64-bit hash per row over the given columns (order-independent of column dict order)."""
+    frame: dict[str, Any] = {}
+    for name in sorted(columns):
+        col = columns[name]
+        if isinstance(col, pa.Array | pa.ChunkedArray):
+            if pa.types.is_list(col.type):
+                col = pa.array(
+                    ["\x1f".join(v) if v is not None else None for v in col.to_pylist()], pa.string()
+                )
+            if pa.types.is_timestamp(col.type) or pa.types.is_date(col.type):
+                col = col.cast(pa.int64()) if pa.types.is_timestamp(col.type) else col.cast(pa.int32())
+            values = col.to_numpy(zero_copy_only=False)
+        else:
+            values = np.asarray(col, dtype=object)
+        if values.dtype.kind == "f" or values.dtype == object:
+            values = pd.array(values, dtype="string" if values.dtype == object else values.dtype)
+        frame[name] = values
+    hashed = pd.util.hash_pandas_object(pd.DataFrame(frame), index=False).to_numpy()
+    return hashed.view(np.int64)
+
+
+def lookup_keys(
+    conn: Connection, table: Table, key_col: str, source: str, keys: Iterable[str], extra: Sequence[str] = ()
+) -> dict[str, tuple[Any, ...]]:
+    """Existing rows of ``source`` with these keys: key -> (id, row_hash, *extra columns)."""
+    key = table.c[key_col]
+    cols = [key, table.c.id, table.c.row_hash, *(table.c[c] for c in extra)]
+    unique = list(dict.fromkeys(keys))
+    found: dict[str, tuple[Any, ...]] = {}
+    for start in range(0, len(unique), _CHUNK):
+        chunk = unique[start : start + _CHUNK]
+        stmt = select(*cols).where(table.c.source == source, key.in_(chunk))
+        for row in conn.execute(stmt):
+            found[row[0]] = tuple(row[1:])
+    return found
+
+
+def _placeholder(conn: Connection, column: str, json_columns: set[str]) -> str:
+    if _is_sqlite(conn):
+        return "?"
+    return "%s::json" if column in json_columns else "%s"
+
+
+def insert_rows(conn: Connection, table: Table, columns: dict[str, list[Any]]) -> int:
+    """INSERT the given column lists (all the same length) with one executemany; returns the row count."""
+    names = list(columns)
+    if not names or not columns[names[0]]:
+        return 0
+    json_cols = {c.name for c in table.columns if c.type.__class__.__name__ == "JSON"}
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
+        f"({', '.join(_placeholder(conn, n, json_cols) for n in names)})"
+    )
+    rows = list(zip(*(columns[n] for n in names), strict=True))
+    conn.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+    return len(rows)
+
+
+def update_rows(conn: Connection, table: Table, ids: list[int], columns: dict[str, list[Any]]) -> int:
+    """UPDATE rows by primary key with one executemany."""
+    if not ids:
+        return 0
+    names = list(columns)
+    json_cols = {c.name for c in table.columns if c.type.__class__.__name__ == "JSON"}
+    sets = ", ".join(f"{n} = {_placeholder(conn, n, json_cols)}" for n in names)
+    ph = "?" if _is_sqlite(conn) else "%s"
+    sql = f"UPDATE {table.name} SET {sets} WHERE id = {ph}"
+    rows = list(zip(*(columns[n] for n in names), ids, strict=True))
+    conn.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+    return len(rows)
+
+
+class IdAllocator:
+    """Hands out primary keys for bulk inserts of new rows of one table within one transaction.
+
+    PostgreSQL's sequence is moved past the allocated ids by :meth:`finish`. Two imports writing the same table at
+    the same moment would collide on a key: the later one fails as a whole and changes nothing (SQLite serializes
+    writers anyway).
+    """
+
+    def __init__(self, conn: Connection, table: Table) -> None:
+        self.conn = conn
+        self.table = table
+        if not _is_sqlite(conn):
+            conn.exec_driver_sql(f"LOCK TABLE {table.name} IN SHARE ROW EXCLUSIVE MODE")
+        current = conn.execute(select(func.max(table.c.id))).scalar()
+        self.next_id = int(current or 0) + 1
+        self.allocated = 0
+
+    def take(self, n: int) -> np.ndarray:
+        ids = np.arange(self.next_id, self.next_id + n, dtype=np.int64)
+        self.next_id += n
+        self.allocated += n
+        return ids
+
+    def finish(self) -> None:
+        if self.allocated and not _is_sqlite(self.conn):
+            self.conn.exec_driver_sql(
+                f"SELECT setval(pg_get_serial_sequence('{self.table.name}', 'id'), "
+                f"(SELECT COALESCE(MAX(id), 1) FROM {self.table.name}))"
+            )
+
+
+def utc_now_db(conn: Connection, n: int, now: dt.datetime) -> list[Any]:
+    """``n`` copies of ``now`` in the dialect's parameter form."""
+    value: Any = now.astimezone(dt.UTC)
+    if _is_sqlite(conn):
+        value = value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return [value] * n
