@@ -119,7 +119,7 @@ class BetaGeo(ParametricModel):
         start = (1.0, max(float(np.average(age, weights=w)), 1e-3), 1.0, 1.0)
         result = maximize_loglik(nll, start, total_weight=total, max_iter=self.max_iter)
         self._set_fit(result, nll, total)
-        self.n_customers_ = int(round(total))
+        self.n_customers_ = round(total)
         self.n_unique_ = len(x)
         return self
 

@@ -43,7 +43,8 @@ def _validate(frequency: Any, monetary_value: Any) -> tuple[FloatArray, FloatArr
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValidationError(
-            f"monetary_value: must be > 0 for repeat customers (frequency > 0), found {m[i]!r} at position {i}"
+            f"monetary_value: must be > 0 for repeat customers (frequency > 0), "
+            f"found {m[i]!r} at position {i}"
         )
     return x, m
 
@@ -129,7 +130,7 @@ class GammaGamma(ParametricModel):
         mean_m = float(np.average(m, weights=w))
         result = maximize_loglik(nll, (1.0, 2.0, mean_m), total_weight=total, max_iter=self.max_iter)
         self._set_fit(result, nll, total)
-        self.n_customers_ = int(round(total))
+        self.n_customers_ = round(total)
         return self
 
     @staticmethod

@@ -181,7 +181,7 @@ class ParetoNBD(ParametricModel):
         scale = max(float(np.average(age, weights=w)), 1e-3)
         result = maximize_loglik(nll, (1.0, scale, 1.0, scale), total_weight=total, max_iter=self.max_iter)
         self._set_fit(result, nll, total)
-        self.n_customers_ = int(round(total))
+        self.n_customers_ = round(total)
         self.n_unique_ = len(x)
         return self
 
@@ -213,10 +213,7 @@ class ParetoNBD(ParametricModel):
     ) -> FloatArray:
         r, alpha, s, beta = theta
         ratio = np.log1p(t / (beta + age))
-        if abs(s - 1.0) < 1e-10:
-            growth = ratio
-        else:
-            growth = -np.expm1(-(s - 1.0) * ratio) / (s - 1.0)
+        growth = ratio if abs(s - 1.0) < 1e-10 else -np.expm1(-(s - 1.0) * ratio) / (s - 1.0)
         rate = (r + x) * (beta + age) / (alpha + age)
         return ParetoNBD._p_alive(theta, x, tx, age) * rate * growth
 

@@ -1,0 +1,237 @@
+"""Benchmark Kehu's value models against ``lifetimes`` on the same generated transactions.
+
+Usage::
+
+    python benchmarks/value_models.py --customers 1000000
+
+Generates a seeded transaction log (BG/NBD purchasing, Gamma-Gamma spend; about 10 transactions per
+customer), then times, for each side in its own subprocess (so peak RSS is honest): the RFM summary
+(daily purchase occasions, weeks as unit), BG/NBD fit, Pareto/NBD fit, Gamma-Gamma fit and 12-month CLV
+scoring (BG/NBD + Gamma-Gamma, 10% annual discount). Each ``lifetimes`` step runs in its own subprocess
+and is stopped after ``--timeout`` seconds; a stopped step is reported as a lower bound (">").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+STEPS = ("rfm", "bgnbd", "pnbd", "gamma_gamma", "clv")
+PARAMS = {
+    "bgnbd": ("r", "alpha", "a", "b"),
+    "pnbd": ("r", "alpha", "s", "beta"),
+    "gamma_gamma": ("p", "q", "gamma"),
+}
+MONTHLY_DISCOUNT = 1.10 ** (1 / 12) - 1
+WEEKS_PER_MONTH = 4.345  # lifetimes' factor for freq="W"
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def generate(n: int, seed: int, path: Path) -> int:
+    from kehu.models.simulate import simulate_transactions
+
+    log = simulate_transactions(
+        n, r=2.0, alpha=8.0, a=0.3, b=6.0, p=6.0, q=4.0, gamma=15.0,
+        acquisition_days=182, observation_days=546, seed=seed,
+    )  # fmt: skip
+    np.savez(path, customer_id=log.customer_id, day=log.day, value=log.value)
+    return len(log.day)
+
+
+def run_kehu(data: Path) -> dict[str, object]:
+    from kehu.models import BetaGeo, GammaGamma, ParetoNBD, customer_lifetime_value, rfm_summary
+
+    arrays = np.load(data)
+    ids, day, value = arrays["customer_id"], arrays["day"], arrays["value"]
+    out: dict[str, object] = {"seconds": {}, "params": {}}
+    seconds: dict[str, float] = out["seconds"]  # type: ignore[assignment]
+    params: dict[str, dict[str, float]] = out["params"]  # type: ignore[assignment]
+    t0 = time.perf_counter()
+    s = rfm_summary(ids, day, value, observation_end=int(day.max()), unit_days=7.0)
+    seconds["rfm"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    bg = BetaGeo().fit(s.frequency, s.recency, s.T)
+    seconds["bgnbd"] = time.perf_counter() - t0
+    params["bgnbd"] = bg.params_
+    t0 = time.perf_counter()
+    pn = ParetoNBD().fit(s.frequency, s.recency, s.T)
+    seconds["pnbd"] = time.perf_counter() - t0
+    params["pnbd"] = pn.params_
+    t0 = time.perf_counter()
+    gg = GammaGamma().fit(s.frequency, s.monetary_value)
+    seconds["gamma_gamma"] = time.perf_counter() - t0
+    params["gamma_gamma"] = gg.params_
+    t0 = time.perf_counter()
+    clv = customer_lifetime_value(
+        bg, gg, s.frequency, s.recency, s.T, s.monetary_value,
+        months=12, periods_per_month=WEEKS_PER_MONTH, discount_rate=0.10,
+    )  # fmt: skip
+    seconds["clv"] = time.perf_counter() - t0
+    out["clv_total"] = float(clv.value.sum())
+    out["peak_rss_mb"] = _peak_rss_mb()
+    return out
+
+
+def run_lifetimes_step(step: str, data: Path, work: Path) -> dict[str, object]:
+    import pandas as pd
+    from lifetimes import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
+    from lifetimes.utils import summary_data_from_transaction_data
+
+    out: dict[str, object] = {}
+    summary_path = work / "lifetimes_summary.parquet"
+    if step == "rfm":
+        arrays = np.load(data)
+        frame = pd.DataFrame(
+            {
+                "customer_id": arrays["customer_id"],
+                "date": np.datetime64("2020-01-01") + arrays["day"].astype("timedelta64[D]"),
+                "value": arrays["value"],
+            }
+        )
+        t0 = time.perf_counter()
+        s = summary_data_from_transaction_data(
+            frame, "customer_id", "date", monetary_value_col="value", freq="D", freq_multiplier=7
+        )
+        out["seconds"] = time.perf_counter() - t0
+        s.to_parquet(summary_path)
+    else:
+        s = pd.read_parquet(summary_path)
+        f, r, T, m = (s[c].to_numpy() for c in ("frequency", "recency", "T", "monetary_value"))
+        t0 = time.perf_counter()
+        if step == "bgnbd":
+            model = BetaGeoFitter().fit(f, r, T)
+            out["params"] = dict(model.params_)
+        elif step == "pnbd":
+            model = ParetoNBDFitter().fit(f, r, T)
+            out["params"] = dict(model.params_)
+        elif step == "gamma_gamma":
+            rep = f > 0
+            model = GammaGammaFitter().fit(f[rep], m[rep])
+            p = dict(model.params_)
+            out["params"] = {"p": p["p"], "q": p["q"], "gamma": p["v"]}
+        else:
+            fitted = json.loads((work / "lifetimes_params.json").read_text())
+            bg = BetaGeoFitter()
+            bg.params_ = pd.Series(fitted["bgnbd"])
+            bg.predict = bg.conditional_expected_number_of_purchases_up_to_time  # set by fit normally
+            gg = GammaGammaFitter()
+            g = fitted["gamma_gamma"]
+            gg.params_ = pd.Series({"p": g["p"], "q": g["q"], "v": g["gamma"]})
+            t0 = time.perf_counter()
+            clv = gg.customer_lifetime_value(
+                bg, s["frequency"], s["recency"], s["T"], s["monetary_value"],
+                time=12, discount_rate=MONTHLY_DISCOUNT, freq="W",
+            )  # fmt: skip
+            out["clv_total"] = float(clv.sum())
+        out["seconds"] = time.perf_counter() - t0
+    out["peak_rss_mb"] = _peak_rss_mb()
+    return out
+
+
+def _child(args: list[str], timeout: float | None) -> dict[str, object] | None:
+    cmd = [sys.executable, __file__, *args]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return None
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {args} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--timeout", type=float, default=600.0, help="per lifetimes step, seconds")
+    parser.add_argument("--skip-lifetimes", action="store_true")
+    parser.add_argument("--child", choices=["kehu", *STEPS], help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child == "kehu":
+        print(json.dumps(run_kehu(args.data)))
+        return
+    if args.child:
+        print(json.dumps(run_lifetimes_step(args.child, args.data, args.work)))
+        return
+
+    with tempfile.TemporaryDirectory(prefix="kehu-bench-") as tmp:
+        work = Path(tmp)
+        data = work / "transactions.npz"
+        t0 = time.perf_counter()
+        n_tx = generate(args.customers, args.seed, data)
+        print(f"{args.customers:,} customers, {n_tx:,} transactions (generated in {time.perf_counter() - t0:.1f} s)")
+        kehu = _child(["--child", "kehu", "--data", str(data)], None)
+        assert kehu is not None
+        life: dict[str, dict[str, object] | None] = {}
+        if not args.skip_lifetimes:
+            fitted: dict[str, object] = {}
+            for step in STEPS:
+                if step == "clv":
+                    if fitted.get("bgnbd") is None or fitted.get("gamma_gamma") is None:
+                        life[step] = None
+                        continue
+                    (work / "lifetimes_params.json").write_text(json.dumps(fitted))
+                res = _child(["--child", step, "--data", str(data), "--work", str(work)], args.timeout)
+                life[step] = res
+                if step in PARAMS:
+                    fitted[step] = None if res is None else res["params"]
+                if step == "rfm" and res is None:
+                    break
+        report(kehu, life, args.timeout, args.skip_lifetimes)
+
+
+def report(kehu: dict, life: dict, timeout: float, skipped: bool) -> None:
+    ks = kehu["seconds"]
+    print(f"\n{'step':<14}{'kehu s':>10}{'lifetimes s':>14}{'ratio':>10}")
+    for step in STEPS:
+        res = life.get(step)
+        if skipped:
+            print(f"{step:<14}{ks[step]:>10.2f}")
+            continue
+        lt = f">{timeout:.0f}" if res is None else f"{res['seconds']:.2f}"
+        lo = "" if res is None else ""
+        ratio = (timeout if res is None else res["seconds"]) / ks[step]
+        print(f"{step:<14}{ks[step]:>10.2f}{lt:>14}{('>' if res is None else lo) + f'{ratio:.1f}x':>10}")
+    if not skipped:
+        path = ("bgnbd", "gamma_gamma", "clv")
+        if all(life.get(s) is not None for s in path):
+            k_sum = sum(ks[s] for s in path)
+            l_sum = sum(life[s]["seconds"] for s in path)
+            print(f"{'BG+GG+CLV':<14}{k_sum:>10.2f}{l_sum:>14.2f}{l_sum / k_sum:>9.1f}x")
+        rss = [r["peak_rss_mb"] for r in life.values() if r is not None]
+        print(f"\npeak RSS: kehu {kehu['peak_rss_mb']:.0f} MB, lifetimes {max(rss) if rss else float('nan'):.0f} MB")
+    else:
+        print(f"\npeak RSS: kehu {kehu['peak_rss_mb']:.0f} MB")
+    print(f"\n{'model':<12}{'param':<7}{'kehu':>14}{'lifetimes':>14}{'rel diff':>11}")
+    for model, names in PARAMS.items():
+        res = life.get(model)
+        for name in names:
+            k = kehu["params"][model][name]
+            if res is None:
+                print(f"{model:<12}{name:<7}{k:>14.6g}{'-':>14}")
+                continue
+            v = res["params"][name]
+            print(f"{model:<12}{name:<7}{k:>14.6g}{v:>14.6g}{abs(k / v - 1):>11.1e}")
+    clv_life = life.get("clv")
+    if clv_life is not None:
+        print(f"\n12-month CLV total: kehu {kehu['clv_total']:,.2f}  lifetimes {clv_life['clv_total']:,.2f}")
+    print(f"(pid {os.getpid()})")
+
+
+if __name__ == "__main__":
+    main()
