@@ -1,0 +1,165 @@
+"""Run the pipeline: build each step's expression, materialise it in the engine, audit it, time it.
+
+This is the only place where pipeline expressions are executed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from kehu.engine.backends import engine_name, materialize
+from kehu.errors import ValidationError
+from kehu.pipeline.cohorts import COHORTS, REPEAT_CURVE
+from kehu.pipeline.customers import CUSTOMER_FEATURES
+from kehu.pipeline.engagement import ENGAGEMENT_FEATURES
+from kehu.pipeline.orders import CUSTOMER_BASE, ORDER_FACTS
+from kehu.pipeline.purchases import PURCHASE_FEATURES
+from kehu.pipeline.step import Context, Step, audit
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    import pyarrow as pa
+    from ibis.backends import BaseBackend
+
+__all__ = ["OUTPUTS", "STEPS", "PipelineOutput", "StepEvent", "StepReport", "default_as_of", "run"]
+
+#: every step, in an order where each step's inputs come before it
+STEPS: tuple[Step, ...] = (
+    CUSTOMER_BASE,
+    ORDER_FACTS,
+    PURCHASE_FEATURES,
+    ENGAGEMENT_FEATURES,
+    CUSTOMER_FEATURES,
+    COHORTS,
+    REPEAT_CURVE,
+)
+#: the steps whose outputs are published
+OUTPUTS = ("customer_features", "cohorts", "repeat_curve")
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """How one step went: its name, wall seconds (build + materialise + audit) and output rows."""
+
+    name: str
+    seconds: float
+    rows: int
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """A progress event: ``phase`` is ``"start"`` or ``"done"`` (``report`` is set when done)."""
+
+    phase: str
+    step: Step
+    index: int
+    total: int
+    report: StepReport | None = None
+
+
+@dataclass
+class PipelineOutput:
+    """The materialised outputs of a run, still inside the engine.
+
+    Attributes
+    ----------
+    as_of
+        The day the features are computed as of.
+    engine
+        ``"duckdb"`` or ``"spark"``.
+    tables
+        Step name -> the materialised table.
+    steps
+        One report per step, in run order.
+    """
+
+    as_of: dt.date
+    engine: str
+    tables: dict[str, ir.Table]
+    steps: list[StepReport] = field(default_factory=list)
+
+    @property
+    def step_seconds(self) -> dict[str, float]:
+        """Step name -> seconds."""
+        return {r.name: r.seconds for r in self.steps}
+
+    def rows(self, name: str) -> int:
+        """Rows in step ``name``'s output."""
+        return next(r.rows for r in self.steps if r.name == name)
+
+    def to_arrow(self, name: str) -> pa.Table:
+        """Fetch step ``name``'s output from the engine as an Arrow table, ordered by its grain."""
+        step = next(s for s in STEPS if s.name == name)
+        return self.tables[name].order_by(list(step.grain)).to_pyarrow()
+
+
+def default_as_of(tables: Mapping[str, ir.Table]) -> dt.date:
+    """The day of the latest order (UTC), or today when there are no orders."""
+    orders = tables["orders"]
+    latest = orders.ordered_at.max().to_pyarrow().as_py()
+    if latest is None:
+        return dt.datetime.now(dt.UTC).date()
+    return latest.date() if isinstance(latest, dt.datetime) else latest
+
+
+def run(
+    backend: BaseBackend,
+    tables: Mapping[str, ir.Table],
+    as_of: dt.date | None = None,
+    *,
+    steps: Sequence[Step] = STEPS,
+    progress: Callable[[StepEvent], None] | None = None,
+) -> PipelineOutput:
+    """Run the pipeline steps in order, materialising and auditing each.
+
+    Parameters
+    ----------
+    backend
+        The Ibis backend the tables live in.
+    tables
+        Extracted tables (see :func:`kehu.engine.extract`): ``customers`` (with ``first_seen_at``),
+        ``orders``, ``interactions``, ``tickets``, ``feedback``, ``contracts``.
+    as_of
+        Compute features as of this day (inclusive, UTC); default: the latest order's day.
+    steps
+        The steps to run (default: all of :data:`STEPS`).
+    progress
+        Called with a :class:`StepEvent` before and after each step.
+
+    Returns
+    -------
+    PipelineOutput
+        The materialised tables and per-step timings.
+
+    Raises
+    ------
+    kehu.pipeline.step.AuditError
+        When a step's output breaks its declaration.
+    ValidationError
+        When a step's inputs are missing.
+    """
+    if as_of is None:
+        as_of = default_as_of(tables)
+    context = Context(as_of=as_of)
+    available: dict[str, ir.Table] = dict(tables)
+    output = PipelineOutput(as_of=as_of, engine=engine_name(backend), tables={})
+    for index, step in enumerate(steps):
+        if step.name in tables:
+            raise ValidationError(f"step name {step.name!r} clashes with an input table")
+        if progress:
+            progress(StepEvent("start", step, index, len(steps)))
+        started = time.perf_counter()
+        expr = step.expression(available, context)
+        result = materialize(backend, f"kehu_step_{step.name}", expr)
+        counts = audit(step, result)
+        report = StepReport(step.name, time.perf_counter() - started, counts["rows"])
+        available[step.name] = result
+        output.tables[step.name] = result
+        output.steps.append(report)
+        if progress:
+            progress(StepEvent("done", step, index, len(steps), report))
+    return output

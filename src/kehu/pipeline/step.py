@@ -1,0 +1,168 @@
+"""Pipeline steps: pure functions from Ibis tables to one Ibis table, with a declared grain and columns.
+
+A step builds an expression and never executes it; :func:`kehu.pipeline.run` materialises each step's
+output in the engine and then audits it: the declared columns and types are exactly the output's, the grain
+is unique and the grain's columns are never NULL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from kehu.errors import ValidationError
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+__all__ = ["AuditError", "Context", "Step", "audit", "left_join"]
+
+
+class AuditError(ValidationError):
+    """A step's output broke its declaration (columns, types, unique grain or not-null keys)."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every step may know besides its input tables: the day the features are computed as of.
+
+    ``as_of`` is a whole UTC day: everything dated on it counts, nothing dated after it does.
+    """
+
+    as_of: dt.date
+
+    @property
+    def cutoff(self) -> dt.datetime:
+        """The first instant after ``as_of`` (naive UTC): include rows with ``time < cutoff``."""
+        return dt.datetime.combine(self.as_of + dt.timedelta(days=1), dt.time())
+
+    def cutoff_value(self) -> ir.TimestampScalar:
+        """:attr:`cutoff` as an Ibis timestamp literal."""
+        import ibis
+
+        return ibis.timestamp(self.cutoff)
+
+    def as_of_value(self) -> ir.DateScalar:
+        """``as_of`` as an Ibis date literal."""
+        import ibis
+
+        return ibis.date(self.as_of.year, self.as_of.month, self.as_of.day)
+
+    def days_ago(self, days: int) -> ir.DateScalar:
+        """The date ``days`` before ``as_of``, as an Ibis literal."""
+        import ibis
+
+        day = self.as_of - dt.timedelta(days=days)
+        return ibis.date(day.year, day.month, day.day)
+
+    def days_since(self, day: ir.DateValue) -> ir.IntegerValue:
+        """Whole days from ``day`` to ``as_of`` (both dates, so the engines agree)."""
+        return self.as_of_value().delta(day, unit="day").cast("int64")
+
+    @property
+    def month_index(self) -> int:
+        """``as_of``'s month as ``year * 12 + month``."""
+        return self.as_of.year * 12 + self.as_of.month
+
+
+StepFunction = Callable[[Mapping[str, "ir.Table"], Context], "ir.Table"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One named pipeline step.
+
+    Attributes
+    ----------
+    name
+        Unique name; also the name later steps use for its output.
+    inputs
+        Names of the tables (extracted tables or earlier steps' outputs) the step reads.
+    grain
+        Columns that identify one output row.
+    columns
+        Output columns in order, name -> Ibis type string (``"int64"``, ``"float64"``, ``"date"`` ...).
+    build
+        ``build(tables, context) -> ibis.Table``: pure, no execution.
+    description
+        One line for progress displays and documentation.
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    grain: tuple[str, ...]
+    columns: Mapping[str, str]
+    build: StepFunction
+    description: str = ""
+    not_null: tuple[str, ...] = field(default=())
+
+    def expression(self, tables: Mapping[str, ir.Table], context: Context) -> ir.Table:
+        """Build the step's expression from ``tables`` (which must hold every name in :attr:`inputs`)."""
+        missing = [name for name in self.inputs if name not in tables]
+        if missing:
+            raise ValidationError(f"step {self.name!r} needs table(s) {', '.join(missing)}")
+        expr = self.build({name: tables[name] for name in self.inputs}, context)
+        return expr.select(*self.columns)
+
+
+def left_join(left: ir.Table, right: ir.Table, keys: str | list[str]) -> ir.Table:
+    """``left`` LEFT JOIN ``right`` on equal ``keys``, keeping one copy of the keys (the left one)."""
+    names = [keys] if isinstance(keys, str) else list(keys)
+    predicates = [left[k] == right[k] for k in names]
+    joined = left.left_join(right, predicates)
+    return joined.select(*[left[c] for c in left.columns], *[right[c] for c in right.columns if c not in names])
+
+
+def _type_name(dtype: object) -> str:
+    """Ibis type name without the marks that differ by engine: non-nullable ``!``, timestamp precision."""
+    text = str(dtype).removeprefix("!")
+    return re.sub(r"^timestamp\(\d\)$", "timestamp", text)
+
+
+def audit(step: Step, table: ir.Table) -> dict[str, int]:
+    """Check a materialised step output against the step's declaration.
+
+    Parameters
+    ----------
+    step
+        The step that produced ``table``.
+    table
+        Its materialised output.
+
+    Returns
+    -------
+    dict[str, int]
+        ``{"rows": n}`` for progress reports.
+
+    Raises
+    ------
+    AuditError
+        Naming the step and what was wrong: a column or type that differs from the declaration, a grain
+        value that occurs more than once, or a NULL in a grain or ``not_null`` column.
+    """
+    actual = {name: _type_name(dtype) for name, dtype in table.schema().items()}
+    if actual != dict(step.columns):
+        diff = {
+            name: (step.columns.get(name), actual.get(name))
+            for name in set(actual) | set(step.columns)
+            if step.columns.get(name) != actual.get(name)
+        }
+        raise AuditError(f"step {step.name!r}: columns differ from the declaration (declared, actual): {diff}")
+    keys = (*step.grain, *step.not_null)
+    counts = {"rows": table.count()}
+    for key in keys:
+        counts[f"null_{key}"] = table[key].isnull().sum()
+    row = table.aggregate(**counts).to_pyarrow().to_pylist()[0]
+    for key in keys:
+        if row[f"null_{key}"]:
+            raise AuditError(f"step {step.name!r}: {row[f'null_{key}']} row(s) have NULL in key column {key!r}")
+    distinct = table.select(*step.grain).distinct().count().to_pyarrow().as_py()
+    if distinct != row["rows"]:
+        raise AuditError(
+            f"step {step.name!r}: grain ({', '.join(step.grain)}) is not unique: "
+            f"{row['rows'] - distinct} duplicate row(s) in {row['rows']}"
+        )
+    return {"rows": int(row["rows"])}
