@@ -67,9 +67,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customer_merges")),
     )
     with op.batch_alter_table("customer_merges", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_customer_merges_kept_customer_id"), ["kept_customer_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_customer_merges_kept_customer_id"), ["kept_customer_id"], unique=False)
 
     op.create_table(
         "customers",
@@ -155,9 +153,7 @@ def upgrade() -> None:
             ["import_run_id"], ["import_runs.id"], name=op.f("fk_customer_records_import_run_id_import_runs")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customer_records")),
-        sa.UniqueConstraint(
-            "source", "source_customer_id", name=op.f("uq_customer_records_source_source_customer_id")
-        ),
+        sa.UniqueConstraint("source", "source_customer_id", name=op.f("uq_customer_records_source_source_customer_id")),
     )
     with op.batch_alter_table("customer_records", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_customer_records_customer_id"), ["customer_id"], unique=False)
