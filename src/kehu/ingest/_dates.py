@@ -156,8 +156,64 @@ def parse_one(s: str, date_format: str | None = None) -> tuple[Any, str | None]:
     return None, f"not a date: {s!r}"
 
 
+_ISO = r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?$"
+
+
+def _ints(arr: pa.Array) -> np.ndarray:
+    arr = pc.if_else(pc.equal(arr, ""), "0", arr)
+    return np.asarray(pc.fill_null(arr.cast(pa.int64()), 0).to_numpy(zero_copy_only=False), np.int64)
+
+
+def _fixed_parts(sub: pa.Array, width: int) -> list[np.ndarray]:
+    """Components of ISO values that all have ``width`` ASCII characters, read straight from the buffer."""
+    offsets = np.frombuffer(sub.buffers()[1], dtype=np.int32)[sub.offset : sub.offset + len(sub) + 1]
+    data = np.frombuffer(sub.buffers()[2], dtype=np.uint8)
+    c = data[offsets[0] : offsets[0] + len(sub) * width].reshape(-1, width)
+
+    def num(a: int, b: int) -> np.ndarray:
+        if b > width:
+            return np.zeros(len(sub), np.int64)
+        out = np.zeros(len(sub), np.int64)
+        for k in range(a, b):
+            out = out * 10 + (c[:, k].astype(np.int64) - 48)
+        return out
+
+    return [
+        num(0, 4),
+        num(5, 7),
+        num(8, 10),
+        num(11, 13),
+        num(14, 16),
+        num(17, 19),
+        np.zeros(len(sub), np.int64),
+    ]
+
+
+def _store(pos: np.ndarray, hit: np.ndarray, parts: list[np.ndarray], wall: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Validate wall-clock components of the values at ``pos`` and store the valid ones; their mask."""
+    y, mo, d, h, mi, s, us = parts
+    valid = hit & (y >= YEARS[0]) & (y <= YEARS[1]) & (mo >= 1) & (mo <= 12) & (d >= 1)
+    valid &= (h < 24) & (mi < 60) & (s < 60)
+    months = np.where(valid, (y - 1970) * 12 + mo - 1, 0)
+    start = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    end = (months + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    valid &= d <= end - start
+    value = ((start + d - 1) * 86_400 + (h * 60 + mi) * 60 + s) * 1_000_000 + us
+    wall[pos[valid]] = value[valid]
+    ok[pos[valid]] = True
+    return valid
+
+
 def _fast(text: pa.Array, wall: np.ndarray, off: np.ndarray, has_off: np.ndarray, ok: np.ndarray) -> None:
     """Vectorized parse of the common shapes into the output buffers (in place)."""
+    iso = mask(pc.match_substring_regex(text, _ISO))
+    if iso.any():  # fixed positions: YYYY-MM-DD[ HH:MM[:SS]]
+        lengths = np.asarray(pc.fill_null(pc.utf8_length(text), 0).to_numpy(zero_copy_only=False))
+        for width in (10, 16, 19):
+            pos = np.flatnonzero(iso & (lengths == width))
+            if len(pos):
+                sub = text if len(pos) == len(text) else text.take(pa.array(pos))
+                _store(pos, np.ones(len(pos), bool), _fixed_parts(sub, width), wall, ok)
     for pattern in _PATTERNS:
         todo = np.flatnonzero(~ok)
         if not len(todo):
@@ -167,31 +223,17 @@ def _fast(text: pa.Array, wall: np.ndarray, off: np.ndarray, has_off: np.ndarray
         hit = mask(pc.is_valid(m))
         if not hit.any():
             continue
-
-        def num(name: str, m: Any = m) -> np.ndarray:
-            if name not in [f.name for f in m.type]:
-                return np.zeros(len(m), dtype=np.int64)
-            col = pc.struct_field(m, name)
-            col = pc.if_else(pc.equal(col, ""), "0", col)
-            return np.asarray(pc.fill_null(col.cast(pa.int64()), 0).to_numpy(zero_copy_only=False), np.int64)
-
-        y, mo, d, h, mi, s = (num(k) for k in ("y", "mo", "d", "h", "mi", "s"))
-        valid = hit & (y >= YEARS[0]) & (y <= YEARS[1]) & (mo >= 1) & (mo <= 12) & (d >= 1)
-        valid &= (h < 24) & (mi < 60) & (s < 60)
-        months = np.where(valid, (y - 1970) * 12 + mo - 1, 0)
-        start = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
-        end = (months + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
-        valid &= d <= end - start
-        us = ((start + d - 1) * 86_400 + (h * 60 + mi) * 60 + s) * 1_000_000
         names = [f.name for f in m.type]
+        parts = [
+            _ints(pc.struct_field(m, k)) if k in names else np.zeros(len(m), np.int64)
+            for k in ("y", "mo", "d", "h", "mi", "s")
+        ]
         if "f" in names:
-            frac = pc.utf8_slice_codeunits(
-                pc.utf8_rpad(pc.fill_null(pc.struct_field(m, "f"), ""), 6, "0"), 0, 6
-            )
-            us += np.asarray(frac.cast(pa.int64()).to_numpy(zero_copy_only=False), np.int64)
-        pos = todo[valid]
-        wall[pos] = us[valid]
-        ok[pos] = True
+            frac = pc.utf8_slice_codeunits(pc.utf8_rpad(pc.fill_null(pc.struct_field(m, "f"), ""), 6, "0"), 0, 6)
+            parts.append(_ints(frac))
+        else:
+            parts.append(np.zeros(len(m), np.int64))
+        valid = _store(todo, hit, parts, wall, ok)
         if "tz" in names:
             tzs = pc.fill_null(pc.struct_field(m, "tz"), "")
             given = mask(pc.not_equal(tzs, "")) & valid
@@ -205,8 +247,27 @@ def _fast(text: pa.Array, wall: np.ndarray, off: np.ndarray, has_off: np.ndarray
 def parse_dates(
     arr: pa.Array, *, as_date: bool, tz: str, date_format: str | None, text: pa.Array | None
 ) -> tuple[pa.Array, dict[int, str]]:
-    """Parse a column of dates (``as_date``) or date-times; ``text`` is its cleaned text when it is text."""
+    """Parse a column of dates (``as_date``) or date-times; ``text`` is its cleaned text when it is text.
+
+    Text with many repeats (dates, times to the minute) is parsed once per distinct value.
+    """
     _check_tz(tz)
+    if text is not None and len(text) > 1000 and len(pc.unique(text.slice(0, 5000))) < 1250:
+        enc = pc.dictionary_encode(text)
+        if len(enc.dictionary) * 4 < len(text):
+            values, errs = _parse(enc.dictionary, as_date, tz, date_format, enc.dictionary)
+            errors: dict[int, str] = {}
+            if errs:
+                codes = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False))
+                for i in np.flatnonzero(np.isin(codes, list(errs))).tolist():
+                    errors[i] = errs[int(codes[i])]
+            return values.take(enc.indices), errors
+    return _parse(arr, as_date, tz, date_format, text)
+
+
+def _parse(
+    arr: pa.Array, as_date: bool, tz: str, date_format: str | None, text: pa.Array | None
+) -> tuple[pa.Array, dict[int, str]]:
     n = len(arr)
     wall = np.zeros(n, dtype=np.int64)
     off = np.zeros(n, dtype=np.int64)

@@ -94,9 +94,7 @@ class Mapping:
     widths: tuple[int, ...] | None = None
     column_names: tuple[str, ...] | None = None  # positional names (``columns:`` given as a list)
     renames: dict[str, str] = field(default_factory=dict)  # file header -> field (``columns:`` as a dict)
-    date_format: dict[str, str] = field(
-        default_factory=dict
-    )  # field (or "*": every field) -> strptime format
+    date_format: dict[str, str] = field(default_factory=dict)  # field (or "*": every field) -> strptime format
     defaults: dict[str, str] = field(default_factory=dict)
     derive: dict[str, str] = field(default_factory=dict)
     timezone: str | None = None
@@ -191,18 +189,14 @@ def _build(p: Path, doc: dict[str, Any]) -> Mapping:
             kw[key] = str(doc[key])
     if doc.get("format") is not None:
         fmt = str(doc["format"]).strip().lower().replace("-", "_")
-        fmt = {"fixed": "fixed_width", "fixedwidth": "fixed_width", "tsv": "csv", "excel": "xlsx"}.get(
-            fmt, fmt
-        )
+        fmt = {"fixed": "fixed_width", "fixedwidth": "fixed_width", "tsv": "csv", "excel": "xlsx"}.get(fmt, fmt)
         if fmt not in FORMATS:
             raise _fail(p, "format", f"{doc['format']!r} is not one of {', '.join(FORMATS)}")
         kw["format"] = fmt
     if doc.get("encoding") is not None:
         enc = normalize_encoding(str(doc["encoding"]))
         if enc is None:
-            raise _fail(
-                p, "encoding", f"{doc['encoding']!r} is not supported; use utf-8, utf-8-sig or gb18030"
-            )
+            raise _fail(p, "encoding", f"{doc['encoding']!r} is not supported; use utf-8, utf-8-sig or gb18030")
         kw["encoding"] = enc
     if doc.get("delimiter") is not None:
         delim = {"tab": "\t", "\\t": "\t"}.get(str(doc["delimiter"]), str(doc["delimiter"]))

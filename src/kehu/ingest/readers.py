@@ -122,9 +122,7 @@ def detect_encoding(path: str | Path) -> str:
         if head.startswith(codecs.BOM_UTF8):
             return "utf-8-sig"
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            raise ImportFileError(
-                p, "the file is UTF-16; save it as UTF-8 (CSV UTF-8) or GBK and import again"
-            )
+            raise ImportFileError(p, "the file is UTF-16; save it as UTF-8 (CSV UTF-8) or GBK and import again")
         f.seek(0)
         decoder = codecs.getincrementaldecoder("utf-8")("strict")
         try:
@@ -173,9 +171,7 @@ def _format_for(path: Path, mapping: Mapping | None) -> str:
     if magic.startswith(b"PK\x03\x04") and fmt != "xlsx":
         if fmt is None:
             return "xlsx"
-        raise ImportFileError(
-            path, "this file is an Excel workbook (or another zip), not text: rename it .xlsx"
-        )
+        raise ImportFileError(path, "this file is an Excel workbook (or another zip), not text: rename it .xlsx")
     if magic == b"PAR1" and fmt != "parquet":
         return "parquet"
     return fmt or "csv"
@@ -280,9 +276,7 @@ class CsvSource(Source):
     format = "csv"
 
     @classmethod
-    def open(
-        cls, path: Path, fmt: str, mapping: Mapping | None, sheet: str | None, chunk_rows: int
-    ) -> Source:
+    def open(cls, path: Path, fmt: str, mapping: Mapping | None, sheet: str | None, chunk_rows: int) -> Source:
         enc = (mapping.encoding if mapping else None) or detect_encoding(path)
         if enc == "utf-8" and path.read_bytes()[:3] == codecs.BOM_UTF8:
             enc = "utf-8-sig"
@@ -301,16 +295,13 @@ class CsvSource(Source):
         first = next(reader, None)
         if first is None or not any(c.strip() for c in first):
             what = "header line" if has_header else "first record"
-            raise ImportFileError(
-                path, f"no {what} found after skipping {skip} line(s) (line {reader.line_num})"
-            )
+            raise ImportFileError(path, f"no {what} found after skipping {skip} line(s) (line {reader.line_num})")
         n = len(first)
         if mapping is not None and mapping.column_names is not None:
             if len(mapping.column_names) != n:
                 raise ImportFileError(
                     path,
-                    f"the mapping names {len(mapping.column_names)} columns but the "
-                    f"file has {n} (delimiter {delim!r})",
+                    f"the mapping names {len(mapping.column_names)} columns but the file has {n} (delimiter {delim!r})",
                 )
             headers = mapping.synthesized_headers(n)
         elif has_header:
@@ -411,9 +402,7 @@ class TextSource(Source):
     """Whitespace-separated or fixed-width text, read line by line."""
 
     @classmethod
-    def open(
-        cls, path: Path, fmt: str, mapping: Mapping | None, sheet: str | None, chunk_rows: int
-    ) -> Source:
+    def open(cls, path: Path, fmt: str, mapping: Mapping | None, sheet: str | None, chunk_rows: int) -> Source:
         assert mapping is not None  # these layouts only come from a mapping
         enc = mapping.encoding or detect_encoding(path)
         widths = mapping.widths if fmt == "fixed_width" else None
@@ -434,9 +423,7 @@ class TextSource(Source):
             elif mapping.column_names is not None:
                 tokens = list(mapping.column_names)
             else:
-                raise ImportFileError(
-                    path, "a whitespace file without a header needs columns: in the mapping"
-                )
+                raise ImportFileError(path, "a whitespace file without a header needs columns: in the mapping")
         except BaseException:
             f.close()
             raise
@@ -463,9 +450,7 @@ class TextSource(Source):
         try:
             text = self._file.readline()
         except UnicodeDecodeError as exc:
-            raise self._fail(
-                f"line {self._line + 1} cannot be decoded as {self.encoding}: {exc.reason}"
-            ) from None
+            raise self._fail(f"line {self._line + 1} cannot be decoded as {self.encoding}: {exc.reason}") from None
         if not text:
             return None
         self._line += 1
@@ -545,26 +530,22 @@ class WorkbookSource(Source):
     _first_row = 1
 
     @classmethod
-    def open(
-        cls, path: Path, fmt: str, mapping: Mapping | None, sheet: str | None, chunk_rows: int
-    ) -> Source:
+    def open(cls, path: Path, fmt: str, mapping: Mapping | None, sheet: str | None, chunk_rows: int) -> Source:
         import python_calamine
 
         try:
             book = python_calamine.CalamineWorkbook.from_path(str(path))
         except Exception as exc:  # calamine raises its own (and OS) errors for corrupt files
             raise ImportFileError(path, f"not a valid Excel workbook ({exc})") from None
-        name = (
-            sheet
-            or (mapping.sheet if mapping else None)
-            or (book.sheet_names[0] if book.sheet_names else None)
-        )
+        name = sheet or (mapping.sheet if mapping else None) or (book.sheet_names[0] if book.sheet_names else None)
         if name is None or name not in book.sheet_names:
             raise ImportFileError(path, f"sheet {name!r} not found; sheets: {', '.join(book.sheet_names)}")
         try:
             ws = book.get_sheet_by_name(name)
         except Exception as exc:
             raise ImportFileError(path, f"sheet {name!r} cannot be read ({exc})") from None
+        if ws.start is None or ws.height == 0:
+            raise ImportFileError(path, f"sheet {name!r} has no data")
         # calamine yields rows from row 1 when the sheet has leading empty rows, else from its first used row
         first_row = 1 if ws.total_height != ws.height else ws.start[0] + 1
         rows = enumerate(ws.iter_rows(), start=first_row)
@@ -630,9 +611,7 @@ class ParquetSource(Source):
     _file: Any = None
 
     @classmethod
-    def open(
-        cls, path: Path, fmt: str, mapping: Mapping | None, sheet: str | None, chunk_rows: int
-    ) -> Source:
+    def open(cls, path: Path, fmt: str, mapping: Mapping | None, sheet: str | None, chunk_rows: int) -> Source:
         import pyarrow.parquet as pq
 
         try:

@@ -157,11 +157,10 @@ def _is_texty(arr: pa.Array) -> bool:
 
 def _text(arr: pa.Array, *, nfkc: bool) -> pa.Array:
     """Raw values as trimmed strings (NFKC-folded when asked), empty -> null."""
-    if not pa.types.is_string(arr.type):
-        if pa.types.is_boolean(arr.type):
-            arr = pc.if_else(arr, "true", "false")
-        else:
-            arr = arr.cast(pa.string())
+    if pa.types.is_boolean(arr.type):
+        arr = pc.if_else(arr, "true", "false")
+    elif not pa.types.is_string(arr.type):
+        arr = arr.cast(pa.string())
     if nfkc and len(arr) and not pc.all(pc.string_is_ascii(arr)).as_py():
         arr = pc.if_else(pc.string_is_ascii(arr), arr, pc.utf8_normalize(arr, "NFKC"))
     arr = pc.utf8_trim_whitespace(arr)
@@ -170,9 +169,7 @@ def _text(arr: pa.Array, *, nfkc: bool) -> pa.Array:
 
 def _fold_fullwidth(text: pa.Array) -> pa.Array:
     """Fold full-width digits and letters (not punctuation) to ASCII, leaving other text as written."""
-    mask = pc.fill_null(
-        pc.match_substring_regex(text, "[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\u3000]"), False
-    )
+    mask = pc.fill_null(pc.match_substring_regex(text, "[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\u3000]"), False)
     if not pc.any(mask).as_py():
         return text
     folded = [s.translate(_FULLWIDTH_ALNUM) for s in pc.filter(text, mask).to_pylist()]
@@ -235,9 +232,7 @@ def _parse_email(text: pa.Array) -> Parsed:
     return _finish_strings(text, fast, reason)
 
 
-def _by_distinct(
-    text: pa.Array, convert: Callable[[str], tuple[Any, str | None]], out_type: pa.DataType
-) -> Parsed:
+def _by_distinct(text: pa.Array, convert: Callable[[str], tuple[Any, str | None]], out_type: pa.DataType) -> Parsed:
     """Parse each distinct value once with ``convert`` and spread the results (for low-cardinality fields)."""
     enc = pc.dictionary_encode(text)
     results = [convert(s) for s in enc.dictionary.to_pylist()]
@@ -275,8 +270,7 @@ def split_tags(s: str) -> list[str]:
 def _parse_tags(arr: pa.Array) -> Parsed:
     if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
         rows = [
-            None if v is None else split_tags(",".join(str(x) for x in v if x is not None))
-            for v in arr.to_pylist()
+            None if v is None else split_tags(",".join(str(x) for x in v if x is not None)) for v in arr.to_pylist()
         ]
         return Parsed(pa.array([r or None for r in rows], pa.list_(pa.string())), {})
     text = _text(arr, nfkc=False)
