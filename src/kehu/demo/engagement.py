@@ -71,9 +71,10 @@ def make_interactions(rng: np.random.Generator, pop: Population, timeline: Timel
     note[noted] = np.array(B2B_NOTES, dtype=object)[rng.integers(0, len(B2B_NOTES), int(noted.sum()))]
     note[risky] = np.array(RISK_NOTES, dtype=object)[rng.integers(0, len(RISK_NOTES), int(risky.sum()))]
 
-    # Campaigns follow the promotion calendar; customers who churned get far fewer (unsubscribed, muted).
-    c_owner, c_t = seasonal_events(rng, np.full(pop.n, 1 / 40), pop.signup, np.full(pop.n, horizon), timeline.cum_promo)
-    c_keep = (c_t < pop.churn[c_owner]) | (rng.random(c_t.size) < 0.2)
+    # Campaigns follow the promotion calendar.
+    # A campaign row is a touch the customer engaged with (opened, clicked), so it fades too, more gently.
+    c_owner, c_t = seasonal_events(rng, np.full(pop.n, 1 / 45), pop.signup, np.full(pop.n, horizon), timeline.cum_promo)
+    c_keep = rng.random(c_t.size) < 0.25 + 0.75 * fade(c_t, pop.churn[c_owner])
     c_owner, c_t = c_owner[c_keep], time_of_day(rng, c_t[c_keep], office=True)
     names = np.array([c for c, _ in _CAMPAIGN], dtype=object)
     c_channel = names[rng.choice(len(_CAMPAIGN), size=c_owner.size, p=[w for _, w in _CAMPAIGN])]

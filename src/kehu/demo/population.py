@@ -155,9 +155,11 @@ def make_population(
     z = rng.standard_normal(n)
     rate = rng.gamma(shape, mean_rate / shape)
 
-    # Sign-ups grow over time: a mix of uniform and linearly increasing density over the history.
-    u = rng.random(n)
-    signup = time_of_day(rng, np.where(rng.random(n) < 0.4, u, np.sqrt(u)) * horizon)
+    # Sign-ups grow over the history and come in waves with the shopping festivals.
+    trend = timeline.season * (0.4 + 1.2 * np.arange(timeline.n_days) / timeline.n_days)
+    cum = np.concatenate([[0.0], np.cumsum(trend)])
+    grid = np.arange(cum.size, dtype=float)
+    signup = time_of_day(rng, np.interp(rng.random(n) * cum[-1], cum, grid))
 
     # B2C: first purchase right at or soon after sign-up; lifetime exponential, longer when satisfied.
     buys = (mean_rate > 0) & ~is_b2b

@@ -66,13 +66,13 @@ def seasonal_index(days: np.ndarray) -> np.ndarray:
         s = np.where((off >= -24) & (off < -9), s * 1.25, s)
         s = np.where((off >= -9) & (off <= 9), s * 0.4, s)
     # 618: presale in early June, the peak on the 18th.
-    s = np.where((month == 6) & (mday >= 1) & (mday <= 17), s * 1.45, s)
+    s = np.where((month == 6) & (mday >= 1) & (mday <= 17), s * 1.6, s)
     s = np.where((month == 6) & (mday == 18), s * 4.0, s)
     # 双11: presale from 20 Oct, a strong first ten days of November, the peak on the 11th.
     s = np.where((month == 10) & (mday >= 20), s * 1.3, s)
-    s = np.where((month == 11) & (mday <= 10), s * 1.7, s)
-    s = np.where((month == 11) & (mday == 11), s * 6.0, s)
-    s = np.where((month == 11) & (mday >= 12) & (mday <= 15), s * 1.25, s)
+    s = np.where((month == 11) & (mday <= 10), s * 2.2, s)
+    s = np.where((month == 11) & (mday == 11), s * 8.0, s)
+    s = np.where((month == 11) & (mday >= 12) & (mday <= 15), s * 1.5, s)
     s = np.where((month == 12) & (mday == 12), s * 2.2, s)
     return s
 
