@@ -14,10 +14,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import Connection, Table, func, select
 
-__all__ = ["IdAllocator", "db_values", "insert_rows", "lookup_keys", "row_hashes", "update_rows"]
+__all__ = [
+    "IdAllocator",
+    "db_values",
+    "insert_rows",
+    "lookup_keys",
+    "row_hashes",
+    "tune_for_bulk",
+    "update_rows",
+    "utc_now_db",
+]
 
 _CHUNK = 5000
 
@@ -33,12 +41,12 @@ def db_values(conn: Connection, arr: pa.Array | Sequence[Any], *, json_column: b
     t = arr.type
     sqlite = _is_sqlite(conn)
     if pa.types.is_timestamp(t):
-        if sqlite:  # SQLAlchemy's SQLite DATETIME text format, in UTC
-            utc = arr.cast(pa.timestamp("us", tz="UTC"))
-            return pc.strftime(utc, format="%Y-%m-%d %H:%M:%S").to_pylist()
+        if sqlite:  # SQLAlchemy's SQLite DATETIME text format ("2024-01-05 13:45:10.000000"), in UTC
+            utc = arr.cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))
+            return utc.cast(pa.string()).to_pylist()
         return arr.to_pylist()
     if pa.types.is_date(t):
-        return pc.strftime(arr, format="%Y-%m-%d").to_pylist() if sqlite else arr.to_pylist()
+        return arr.cast(pa.string()).to_pylist() if sqlite else arr.to_pylist()
     if pa.types.is_boolean(t) and sqlite:
         return [None if v is None else int(v) for v in arr.to_pylist()]
     return arr.to_pylist()
@@ -51,9 +59,7 @@ def row_hashes(columns: dict[str, pa.Array | Sequence[Any]]) -> np.ndarray:
         col = columns[name]
         if isinstance(col, pa.Array | pa.ChunkedArray):
             if pa.types.is_list(col.type):
-                col = pa.array(
-                    ["\x1f".join(v) if v is not None else None for v in col.to_pylist()], pa.string()
-                )
+                col = pa.array(["\x1f".join(v) if v is not None else None for v in col.to_pylist()], pa.string())
             if pa.types.is_timestamp(col.type) or pa.types.is_date(col.type):
                 col = col.cast(pa.int64()) if pa.types.is_timestamp(col.type) else col.cast(pa.int32())
             values = col.to_numpy(zero_copy_only=False)
@@ -80,6 +86,12 @@ def lookup_keys(
         for row in conn.execute(stmt):
             found[row[0]] = tuple(row[1:])
     return found
+
+
+def tune_for_bulk(conn: Connection) -> None:
+    """Give a SQLite import connection a page cache big enough that index updates do not spill (256 MB max)."""
+    if _is_sqlite(conn):
+        conn.exec_driver_sql("PRAGMA cache_size=-262144")
 
 
 def _placeholder(conn: Connection, column: str, json_columns: set[str]) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, exists, insert, select, update
 
@@ -28,6 +29,7 @@ from kehu.ingest.bulk import (
     insert_rows,
     lookup_keys,
     row_hashes,
+    tune_for_bulk,
     update_rows,
     utc_now_db,
 )
@@ -108,14 +110,20 @@ class _Run:
         key_field = self.spec.key[0]
         keys = cols[key_field].to_pylist()
         keys = [
-            k if k is not None else f"h:{h & 0xFFFFFFFFFFFFFFFF:016x}" for k, h in zip(keys, hashes.tolist(), strict=True)
+            k if k is not None else f"h:{h & 0xFFFFFFFFFFFFFFFF:016x}"
+            for k, h in zip(keys, hashes.tolist(), strict=True)
         ]
+        row_numbers = batch.raw.row_numbers[valid]
+        seen = self.seen
+        hit = np.fromiter((k in seen for k in keys), dtype=bool, count=len(keys))
+        if not hit.any() and not pd.Index(keys).has_duplicates:  # the usual case: all keys new to this file
+            seen.update(zip(keys, zip(hashes.tolist(), row_numbers.tolist(), strict=True), strict=True))
+            return valid, keys, hashes
         keep: list[int] = []
         for j, (k, h) in enumerate(zip(keys, hashes.tolist(), strict=True)):
-            prev = self.seen.get(k)
-            row = int(batch.raw.row_numbers[valid[j]])
+            prev = seen.get(k)
             if prev is None:
-                self.seen[k] = (h, row)
+                seen[k] = (h, int(row_numbers[j]))
                 keep.append(j)
             elif prev[0] == h:
                 self.summary.unchanged += 1  # the same row twice in one file
@@ -125,7 +133,7 @@ class _Run:
                     int(valid[j]),
                     [
                         Problem(
-                            self.spec.key[0],
+                            key_field,
                             k,
                             f"{key_field} {k!r} appears again with different values (first at row {prev[1]})",
                         )
@@ -177,9 +185,7 @@ class _Run:
             return
         take = pa.array(rows)
         values = {name: arr.take(take) for name, arr in batch.values.items()}
-        existing = (
-            lookup_keys(self.conn, self.table, self.key_col, self.source, keys) if self.had_rows else {}
-        )
+        existing = lookup_keys(self.conn, self.table, self.key_col, self.source, keys) if self.had_rows else {}
         cust = self.resolve_customers(values["customer_id"].to_pylist())
         cols: dict[str, list[Any]] = {}
         for spec in self.spec.fields:
@@ -192,9 +198,7 @@ class _Run:
             cols[column] = db_values(self.conn, arr)
         n = len(keys)
         cols["customer_id"] = cust
-        cols["attributes"] = (
-            [batch.extras[i] for i in rows.tolist()] if batch.extras is not None else [None] * n
-        )
+        cols["attributes"] = [batch.extras[i] for i in rows.tolist()] if batch.extras is not None else [None] * n
         cols["row_hash"] = hashes.tolist()
         cols["import_run_id"] = [self.run_id] * n
         cols["source_row"] = batch.raw.row_numbers[rows].tolist()
@@ -253,9 +257,7 @@ class _Run:
             self.conn.execute(
                 update(customer_records)
                 .where(customer_records.c.id == rec_id)
-                .values(
-                    data=data, row_hash=h, import_run_id=self.run_id, source_row=row_no, updated_at=self.now
-                )
+                .values(data=data, row_hash=h, import_run_id=self.run_id, source_row=row_no, updated_at=self.now)
             )
             if old_hash is None:
                 self.summary.inserted += 1  # the customer was only referenced before; now it has a record
@@ -367,6 +369,7 @@ def import_file(
                     .values(kind=kind, path=str(path.resolve()), source=source, started_at=now)
                     .returning(import_runs.c.id)
                 ).scalar_one()
+                tune_for_bulk(conn)
                 run = _Run(conn, spec, source, run_id, now, quarantine, summary)
                 for raw in src.batches():
                     batch = prepare_batch(
@@ -392,8 +395,7 @@ def import_file(
                 accounted = summary.inserted + summary.updated + summary.unchanged + summary.quarantined
                 if accounted != summary.read:
                     raise KehuError(
-                        f"internal error: read {summary.read} rows but accounted for {accounted}; "
-                        "nothing was imported"
+                        f"internal error: read {summary.read} rows but accounted for {accounted}; nothing was imported"
                     )
                 summary.seconds = round(time.perf_counter() - started, 3)
                 conn.execute(
