@@ -1,0 +1,79 @@
+"""The `kehu` command line as a user runs it: real processes, exit codes, JSON output."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def kehu(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEHU_")}
+    return subprocess.run(
+        [sys.executable, "-m", "kehu.cli", *args, "--home", str(home)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def orders_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "订单.csv"
+    with path.open("w", encoding="gb18030", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["订单编号", "客户编号", "下单时间", "订单金额"])
+        w.writerow(["O1", "C001", "2024-01-05", "¥1,234.50"])
+        w.writerow(["O2", "C001", "2024-02-30", "10"])
+    return path
+
+
+def test_init_import_show(tmp_path: Path, orders_csv: Path) -> None:
+    home = tmp_path / "home"
+    assert kehu(home, "init").returncode == 0
+    out = kehu(home, "import", "orders", str(orders_csv), "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert set(result) >= {
+        "read",
+        "inserted",
+        "updated",
+        "unchanged",
+        "quarantined",
+        "customers_created",
+        "quarantine_file",
+    }
+    assert (result["read"], result["inserted"], result["quarantined"], result["customers_created"]) == (2, 1, 1, 1)
+    assert Path(result["quarantine_file"]).exists()
+    human = kehu(home, "import", "orders", str(orders_csv))
+    assert "read 2 = inserted 0 + updated 0 + unchanged 1 + quarantined 1" in human.stdout
+    shown = json.loads(kehu(home, "customers", "show", "C001", "--json").stdout)
+    assert shown["orders"]["count"] == 1 and shown["orders"]["revenue"] == "1234.50"
+    assert "orders   1" in kehu(home, "customers", "show", "C001").stdout
+    assert kehu(home, "customers", "merges").stdout.strip() == "no merges"
+
+
+def test_file_level_errors_exit_2_and_name_the_file(tmp_path: Path, orders_csv: Path) -> None:
+    home = tmp_path / "home"
+    kehu(home, "init")
+    missing = kehu(home, "import", "orders", str(tmp_path / "nope.csv"))
+    assert missing.returncode == 2 and "nope.csv" in missing.stderr
+    wrong_kind = kehu(home, "import", "order", str(orders_csv))
+    assert wrong_kind.returncode == 2 and "unknown kind" in wrong_kind.stderr
+    no_col = tmp_path / "x.csv"
+    no_col.write_text("订单编号,客户编号\nO1,C1\n", encoding="utf-8")
+    res = kehu(home, "import", "orders", str(no_col))
+    assert res.returncode == 2 and "x.csv" in res.stderr and "ordered_at" in res.stderr
+    unknown = kehu(home, "customers", "show", "NOPE")
+    assert unknown.returncode == 2 and "NOPE" in unknown.stderr
+
+
+def test_commands_need_an_initialised_store(tmp_path: Path, orders_csv: Path) -> None:
+    res = kehu(tmp_path / "fresh", "import", "orders", str(orders_csv))
+    assert res.returncode == 2 and "kehu init" in res.stderr
