@@ -156,7 +156,7 @@ def _b2b_orders(rng: np.random.Generator, pop: Population, timeline: Timeline) -
 
 
 def make_orders(rng: np.random.Generator, pop: Population, timeline: Timeline) -> Table:
-    """All orders, sorted by time, with order ids ``SO00000001`` … in that order.
+    """All orders, sorted by time (the files number them ``SO00000001`` … in this order).
 
     Money columns (``amount``, ``margin``, ``discount``) are integer cents; ``status`` is canonical
     (completed, paid, refunded, cancelled, pending); ``paid`` is the float day of payment or nan.
@@ -164,8 +164,6 @@ def make_orders(rng: np.random.Generator, pop: Population, timeline: Timeline) -
     orders = _concat(_b2c_orders(rng, pop, timeline), _b2b_orders(rng, pop, timeline))
     order = np.lexsort((orders["cust"], orders["t"]))
     orders = take(orders, order)
-    width = max(8, len(str(orders["t"].size)))
-    orders["order_id"] = np.array([f"SO{i:0{width}d}" for i in range(1, orders["t"].size + 1)], dtype=object)
     return orders
 
 

@@ -107,7 +107,7 @@ def _store_members(rng: np.random.Generator, pop: Population, timeline: Timeline
         "member_id": np.array([f"M{m}" for m in member_ids], dtype=object),
         "name": np.concatenate([name, new_names]),
         "phone": np.concatenate([phone, new_phone]).astype(np.int64),
-        "email": np.concatenate([np.where(has_email, pop.email[same], None), np.full(n_new, None)]).astype(object),
+        "email": np.concatenate([pop.email[same], np.full(n_new, None, dtype=object)]),
         "city": np.concatenate([pop.city[same], rng.choice(pop.city, size=n_new)]),
         "joined": np.concatenate([joined_same, rng.uniform(0, timeline.n_days - 1, n_new)]),
         "tags": tiers[rng.choice(3, size=k + n_new, p=[0.6, 0.3, 0.1])],

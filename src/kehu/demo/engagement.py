@@ -52,7 +52,7 @@ def _draw(rng: np.random.Generator, table: tuple[tuple[str, str, float], ...], n
 def make_interactions(rng: np.random.Generator, pop: Population, timeline: Timeline) -> Table:
     """Inbound interactions (thinned by :func:`fade`) and outbound campaign touches, sorted by time.
 
-    Columns: ``cust``, ``t``, ``type`` (canonical), ``channel``, ``note`` (None or text), ``interaction_id``.
+    Columns: ``cust``, ``t``, ``type`` (canonical), ``channel``, ``note`` (None or text).
     """
     horizon = float(timeline.n_days)
     engage = rng.gamma(2.0, 0.5, pop.n)
@@ -88,8 +88,6 @@ def make_interactions(rng: np.random.Generator, pop: Population, timeline: Timel
         "note": np.concatenate([note, np.full(c_owner.size, None, dtype=object)]),
     }
     out = take(out, np.lexsort((out["cust"], out["t"])))
-    width = max(9, len(str(out["t"].size)))
-    out["interaction_id"] = np.array([f"HD{i:0{width}d}" for i in range(1, out["t"].size + 1)], dtype=object)
     return out
 
 
@@ -98,7 +96,7 @@ def make_tickets(rng: np.random.Generator, pop: Population, timeline: Timeline) 
 
     Columns: ``cust``, ``opened``, ``first_response``, ``resolved`` (float days or nan), ``topic``,
     ``priority`` (low/normal/high/urgent), ``status`` (open/in_progress/resolved/closed), ``complaint``
-    (bool), ``satisfaction`` (1-5 or 0 = not rated), ``assignee``, ``ticket_id``.
+    (bool), ``satisfaction`` (1-5 or 0 = not rated), ``assignee``.
     """
     horizon = float(timeline.n_days)
     rate = np.where(pop.is_b2b, 1.5, 0.12 + 20 * pop.rate) / 365
@@ -152,14 +150,13 @@ def make_tickets(rng: np.random.Generator, pop: Population, timeline: Timeline) 
         "assignee": np.array(_AGENTS, dtype=object)[rng.integers(0, len(_AGENTS), n)],
     }
     out = take(out, np.lexsort((out["cust"], out["opened"])))
-    out["ticket_id"] = np.array([f"GD{i:08d}" for i in range(1, n + 1)], dtype=object)
     return out
 
 
 def make_feedback(rng: np.random.Generator, pop: Population, timeline: Timeline, orders: Table) -> Table:
     """NPS surveys (0-10) every few months while customers are around, and CSAT (1-5) after some orders.
 
-    Columns: ``cust``, ``t``, ``kind`` (nps/csat), ``score``, ``comment`` (None or text), ``feedback_id``.
+    Columns: ``cust``, ``t``, ``kind`` (nps/csat), ``score``, ``comment`` (None or text).
     """
     horizon = float(timeline.n_days)
     invite_end = np.minimum(pop.churn + 45, horizon)
@@ -193,5 +190,4 @@ def make_feedback(rng: np.random.Generator, pop: Population, timeline: Timeline,
         "comment": comment,
     }
     out = take(out, np.lexsort((out["cust"], out["t"])))
-    out["feedback_id"] = np.array([f"WJ{i:08d}" for i in range(1, cust.size + 1)], dtype=object)
     return out

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from kehu.demo.activity import Table
 from kehu.demo.catalog import B2B_CHANNELS, B2C_CHANNELS, CITIES
@@ -23,6 +24,7 @@ from kehu.demo.formats import (
     int_text,
     mixed,
     money_text,
+    sequence_ids,
     write_csv,
     write_parquet,
     write_xlsx,
@@ -129,7 +131,20 @@ _BAD_DATETIMES = ("2024-13-01 10:00:00", "2025-02-30 14:20:00", "2024-06-31 09:1
 
 
 def _s(values: np.ndarray) -> pa.Array:
-    return pa.array(values.tolist() if values.dtype == object else values, pa.string())
+    return pa.array(values, pa.string())
+
+
+def _eq(values: pa.Array, text: str) -> np.ndarray:
+    """Vectorized ``values == text`` as a numpy mask (nulls compare unequal)."""
+    return np.asarray(pc.fill_null(pc.equal(values, text), False))
+
+
+def _customer_ids(pop: Population, cust: np.ndarray) -> pa.Array:
+    return _s(pop.ids).take(pa.array(cust, pa.int64()))
+
+
+def _id_width(n: int, minimum: int) -> int:
+    return max(minimum, len(str(n)))
 
 
 def _h(kind: str) -> dict[str, str]:
@@ -203,9 +218,8 @@ def write_store_members(path: Path, rng: np.random.Generator, members: Table, ti
     """The stores' member list (会员): other ids, phones and e-mails written differently. No bad rows."""
     h = _h("store")
     has_phone = members["phone"] > 0
-    phone = np.where(
-        has_phone, _phone_styles(rng, np.where(has_phone, members["phone"], 0), (0.1, 0.3, 0.15, 0.2)), None
-    )
+    phone = _phone_styles(rng, np.where(has_phone, members["phone"], 0), (0.1, 0.3, 0.15, 0.2))
+    phone[~has_phone] = None
     email = members["email"].copy()
     shout = np.array([e is not None for e in email]) & (rng.random(email.size) < 0.5)
     email[shout] = np.array([e.upper() for e in email[shout]], dtype=object)
@@ -229,11 +243,12 @@ def write_orders(
     """The shop's order export: UTF-8 with BOM, mixed date and money formats."""
     h = _h("orders")
     n = orders["t"].size
+    width = _id_width(n + bad_count(n), 8)
     amount = money_text(orders["amount"])
     paid_ok = np.isfinite(orders["paid"])
     cols = {
-        h["order_id"]: _s(orders["order_id"]),
-        h["customer_id"]: _s(pop.ids[orders["cust"]]),
+        h["order_id"]: sequence_ids("SO", n, width),
+        h["customer_id"]: _customer_ids(pop, orders["cust"]),
         h["ordered_at"]: _when(rng, timeline.seconds(orders["t"]), slash=0.03, cn=0.02),
         h["amount"]: mixed(amount, rng, [(0.10, "yuan_sign"), (0.03, "yuan_suffix")], raw=orders["amount"]),
         h["gross_margin"]: money_text(orders["margin"]),
@@ -262,7 +277,6 @@ def write_orders(
         Defect("negative quantity", h["quantity"], ("-1", "-2", "-10")),
         Defect("unknown order status", h["status"], ("冻结", "异常挂起", "风控拦截")),
     ]
-    width = len(str(orders["order_id"][-1])) - 2 if n else 8
     cols, reasons = inject_columns(
         rng, cols, defects, bad_count(n), id_column=h["order_id"], new_id=lambda j: f"SO{n + 1 + j:0{width}d}"
     )
@@ -325,44 +339,47 @@ def write_interactions(
 ) -> Counter[str]:
     """The marketing/CRM event log as Parquet with string columns."""
     h = _h("interactions")
+    n = inter["t"].size
+    width = _id_width(n + bad_count(n), 9)
     b2b = pop.is_b2b[inter["cust"]]
-    kind = inter["type"]
+    types, channels = _s(inter["type"]), _s(inter["channel"])
+    kind = {
+        k: _eq(types, k)
+        for k in ("login", "visit", "chat", "call", "email", "campaign", "referral", "meeting", "review")
+    }
     labels = np.select(
         [
-            kind == "login",
-            (kind == "visit") & b2b,
-            (kind == "visit") & (inter["channel"] == "门店"),
-            kind == "visit",
-            kind == "chat",
-            (kind == "call") & b2b,
-            kind == "call",
-            kind == "email",
-            kind == "campaign",
-            kind == "referral",
-            kind == "meeting",
-            kind == "review",
+            kind["login"],
+            kind["visit"] & b2b,
+            kind["visit"] & _eq(channels, "门店"),
+            kind["visit"],
+            kind["chat"],
+            kind["call"] & b2b,
+            kind["call"],
+            kind["email"],
+            kind["campaign"],
+            kind["referral"],
+            kind["meeting"],
+            kind["review"],
         ],
         ["登录", "拜访", "到店", "浏览", "咨询", "外呼", "来电", "邮件", "营销", "转介绍", "会议", "评价"],
         "其他",
     ).astype(object)
-    campaign = kind == "campaign"
-    labels[campaign & (inter["channel"] == "短信")] = "短信"
-    labels[campaign & (inter["channel"] == "APP推送")] = "推送"
+    labels[kind["campaign"] & _eq(channels, "短信")] = "短信"
+    labels[kind["campaign"] & _eq(channels, "APP推送")] = "推送"
     cols = {
-        h["interaction_id"]: _s(inter["interaction_id"]),
-        h["customer_id"]: _s(pop.ids[inter["cust"]]),
+        h["interaction_id"]: sequence_ids("HD", n, width),
+        h["customer_id"]: _customer_ids(pop, inter["cust"]),
         h["occurred_at"]: datetime_text(timeline.seconds(inter["t"])),
         h["type"]: _s(labels),
-        h["channel"]: _s(inter["channel"]),
+        h["channel"]: channels,
         h["note"]: _s(inter["note"]),
     }
-    n = inter["t"].size
     defects = [
         Defect("unknown interaction type", h["type"], ("传真", "弹窗", "其它")),
         Defect("impossible date", h["occurred_at"], _BAD_DATETIMES),
         Defect("missing customer id", h["customer_id"], ("",)),
     ]
-    width = len(str(inter["interaction_id"][-1])) - 2 if n else 9
     cols, reasons = inject_columns(
         rng, cols, defects, bad_count(n), id_column=h["interaction_id"], new_id=lambda j: f"HD{n + 1 + j:0{width}d}"
     )
@@ -375,11 +392,13 @@ def write_tickets(
 ) -> Counter[str]:
     """The help desk's ticket export: plain UTF-8 CSV."""
     h = _h("tickets")
+    n = tickets["opened"].size
+    width = _id_width(n + bad_count(n), 8)
     fr, rs = tickets["first_response"], tickets["resolved"]
     sat = tickets["satisfaction"]
     cols = {
-        h["ticket_id"]: _s(tickets["ticket_id"]),
-        h["customer_id"]: _s(pop.ids[tickets["cust"]]),
+        h["ticket_id"]: sequence_ids("GD", n, width),
+        h["customer_id"]: _customer_ids(pop, tickets["cust"]),
         h["opened_at"]: datetime_text(timeline.seconds(tickets["opened"])),
         h["first_response_at"]: datetime_text(timeline.seconds(np.nan_to_num(fr)), np.isfinite(fr)),
         h["resolved_at"]: datetime_text(timeline.seconds(np.nan_to_num(rs)), np.isfinite(rs)),
@@ -396,14 +415,13 @@ def write_tickets(
         h["satisfaction"]: pa.array([str(v) if v else None for v in sat.tolist()], pa.string()),
         h["assignee"]: _s(tickets["assignee"]),
     }
-    n = tickets["opened"].size
     defects = [
         Defect("impossible opening date", h["opened_at"], _BAD_DATETIMES),
         Defect("missing customer id", h["customer_id"], ("",)),
         Defect("satisfaction out of range", h["satisfaction"], ("6", "0", "10")),
     ]
     cols, reasons = inject_columns(
-        rng, cols, defects, bad_count(n), id_column=h["ticket_id"], new_id=lambda j: f"GD{n + 1 + j:08d}"
+        rng, cols, defects, bad_count(n), id_column=h["ticket_id"], new_id=lambda j: f"GD{n + 1 + j:0{width}d}"
     )
     write_csv(path, cols)
     return reasons
@@ -414,15 +432,16 @@ def write_feedback(
 ) -> Counter[str]:
     """The survey tool's answers (NPS and CSAT): plain UTF-8 CSV."""
     h = _h("feedback")
+    n = feedback["t"].size
+    width = _id_width(n + bad_count(n), 8)
     cols = {
-        h["feedback_id"]: _s(feedback["feedback_id"]),
-        h["customer_id"]: _s(pop.ids[feedback["cust"]]),
+        h["feedback_id"]: sequence_ids("WJ", n, width),
+        h["customer_id"]: _customer_ids(pop, feedback["cust"]),
         h["kind"]: _label(feedback["kind"], rng, {"nps": ("NPS",), "csat": ("CSAT",)}),
         h["score"]: int_text(feedback["score"]),
         h["responded_at"]: datetime_text(timeline.seconds(feedback["t"])),
         h["comment"]: _s(feedback["comment"]),
     }
-    n = feedback["t"].size
     defects = [
         Defect("score is not a number", h["score"], ("十", "很好", "")),
         Defect("unknown survey type", h["kind"], ("CES", "问卷A")),
@@ -430,7 +449,7 @@ def write_feedback(
         Defect("impossible date", h["responded_at"], _BAD_DATETIMES),
     ]
     cols, reasons = inject_columns(
-        rng, cols, defects, bad_count(n), id_column=h["feedback_id"], new_id=lambda j: f"WJ{n + 1 + j:08d}"
+        rng, cols, defects, bad_count(n), id_column=h["feedback_id"], new_id=lambda j: f"WJ{n + 1 + j:0{width}d}"
     )
     write_csv(path, cols)
     return reasons

@@ -27,6 +27,7 @@ __all__ = [
     "int_text",
     "mixed",
     "money_text",
+    "sequence_ids",
     "write_csv",
     "write_parquet",
     "write_xlsx",
@@ -45,6 +46,12 @@ def _join(*parts: pa.Array | str) -> pa.Array:
 
 def _ints(values: np.ndarray) -> pa.Array:
     return pa.array(np.asarray(values, dtype=np.int64)).cast(pa.string())
+
+
+def sequence_ids(prefix: str, n: int, width: int) -> pa.Array:
+    """``prefix`` + zero-padded 1..n, e.g. ``SO00000001`` (vectorized)."""
+    digits = pc.utf8_lpad(pa.array(np.arange(1, n + 1, dtype=np.int64)).cast(pa.string()), width=width, padding="0")
+    return _join(prefix, digits)
 
 
 def datetime_text(seconds: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:

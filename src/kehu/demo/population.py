@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from kehu.demo.catalog import B2B_CHANNELS, B2C_CHANNELS, CITIES, TEAMS
+from kehu.demo.formats import sequence_ids
 from kehu.demo.people import (
     company_emails,
     company_names,
@@ -139,7 +140,7 @@ def make_population(
     """Draw ``n`` customers with their hidden behaviour; see the module docstring."""
     horizon = float(timeline.n_days)
     width = max(6, len(str(n)))
-    ids = np.array([f"C{i:0{width}d}" for i in range(1, n + 1)], dtype=object)
+    ids = np.asarray(sequence_ids("C", n, width).to_numpy(zero_copy_only=False), dtype=object)
     n_b2b = round(n * b2b_share) if n >= 20 else int(n >= 3)
     is_b2b = np.zeros(n, dtype=bool)
     is_b2b[rng.choice(n, size=n_b2b, replace=False)] = True
@@ -215,7 +216,8 @@ def make_population(
     comp, ind, domain = company_names(rng, city[b])
     company[b], industry[b] = comp, ind
     work = company_emails(rng, pinyin[b], split[b], domain)
-    email[b] = np.where(rng.random(b.size) < 0.9, work, None)
+    work[rng.random(b.size) >= 0.9] = None  # some contacts never gave an e-mail
+    email[b] = work
     first_contact = np.where(is_b2b, signup - rng.uniform(20, 200, n), np.nan)
 
     return Population(
