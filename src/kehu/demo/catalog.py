@@ -51,6 +51,11 @@ class Product(NamedTuple):
     tier: int  # 0 everyday, 1 mid, 2 premium / gifts
 
 
+def _fields(text: str) -> list[list[str]]:
+    """Whitespace-separated ``a:b:c`` items -> their fields (compact notation for long tables)."""
+    return [item.split(":") for item in text.split()]
+
+
 # Sales teams: name and the short region label used in notes. Managers and reps are generated.
 TEAMS: tuple[tuple[str, int], ...] = (
     ("华东大客户部", 5),
@@ -120,208 +125,35 @@ CITIES: tuple[City, ...] = tuple(
 )
 
 # Common surnames with pinyin and a rough frequency weight.
-SURNAMES: tuple[tuple[str, str, float], ...] = (
-    ("王", "wang", 7.1),
-    ("李", "li", 7.0),
-    ("张", "zhang", 6.7),
-    ("刘", "liu", 5.4),
-    ("陈", "chen", 4.5),
-    ("杨", "yang", 3.1),
-    ("黄", "huang", 2.2),
-    ("赵", "zhao", 2.0),
-    ("吴", "wu", 1.9),
-    ("周", "zhou", 1.9),
-    ("徐", "xu", 1.3),
-    ("孙", "sun", 1.3),
-    ("马", "ma", 1.2),
-    ("朱", "zhu", 1.2),
-    ("胡", "hu", 1.1),
-    ("郭", "guo", 1.1),
-    ("何", "he", 1.0),
-    ("林", "lin", 0.9),
-    ("罗", "luo", 0.9),
-    ("高", "gao", 0.9),
-    ("郑", "zheng", 0.8),
-    ("梁", "liang", 0.8),
-    ("谢", "xie", 0.7),
-    ("宋", "song", 0.6),
-    ("唐", "tang", 0.6),
-    ("许", "xu", 0.6),
-    ("韩", "han", 0.6),
-    ("冯", "feng", 0.5),
-    ("邓", "deng", 0.5),
-    ("曹", "cao", 0.5),
-    ("彭", "peng", 0.5),
-    ("曾", "zeng", 0.5),
-    ("萧", "xiao", 0.4),
-    ("田", "tian", 0.4),
-    ("董", "dong", 0.4),
-    ("袁", "yuan", 0.4),
-    ("潘", "pan", 0.4),
-    ("于", "yu", 0.4),
-    ("蒋", "jiang", 0.4),
-    ("蔡", "cai", 0.4),
-    ("余", "yu", 0.4),
-    ("杜", "du", 0.4),
-    ("叶", "ye", 0.4),
-    ("程", "cheng", 0.4),
-    ("苏", "su", 0.3),
-    ("魏", "wei", 0.3),
-    ("吕", "lv", 0.3),
-    ("丁", "ding", 0.3),
-    ("任", "ren", 0.3),
-    ("沈", "shen", 0.3),
-    ("姚", "yao", 0.3),
-    ("卢", "lu", 0.3),
-    ("姜", "jiang", 0.3),
-    ("崔", "cui", 0.3),
-    ("钟", "zhong", 0.3),
-    ("谭", "tan", 0.3),
-    ("陆", "lu", 0.3),
-    ("汪", "wang", 0.3),
-    ("范", "fan", 0.3),
-    ("金", "jin", 0.3),
-    ("石", "shi", 0.3),
-    ("廖", "liao", 0.3),
-    ("贾", "jia", 0.3),
-    ("夏", "xia", 0.2),
-    ("韦", "wei", 0.2),
-    ("付", "fu", 0.2),
-    ("方", "fang", 0.2),
-    ("白", "bai", 0.2),
-    ("邹", "zou", 0.2),
-    ("孟", "meng", 0.2),
-    ("熊", "xiong", 0.2),
-    ("秦", "qin", 0.2),
-    ("邱", "qiu", 0.2),
-    ("江", "jiang", 0.2),
-    ("尹", "yin", 0.2),
-    ("薛", "xue", 0.2),
-    ("闫", "yan", 0.2),
-    ("段", "duan", 0.2),
-    ("雷", "lei", 0.2),
-    ("侯", "hou", 0.2),
-    ("龙", "long", 0.2),
-    ("史", "shi", 0.2),
-    ("陶", "tao", 0.2),
-    ("黎", "li", 0.2),
-    ("贺", "he", 0.2),
-    ("顾", "gu", 0.2),
-    ("毛", "mao", 0.2),
-    ("郝", "hao", 0.2),
-    ("龚", "gong", 0.2),
-    ("邵", "shao", 0.2),
-    ("万", "wan", 0.1),
-    ("钱", "qian", 0.1),
-    ("严", "yan", 0.1),
-    ("覃", "qin", 0.1),
-    ("武", "wu", 0.1),
-    ("欧阳", "ouyang", 0.05),
-    ("司马", "sima", 0.01),
-    ("诸葛", "zhuge", 0.01),
-    ("上官", "shangguan", 0.01),
+SURNAMES: tuple[tuple[str, str, float], ...] = tuple(
+    (c, py, float(w))
+    for c, py, w in _fields("""
+    王:wang:7.1 李:li:7 张:zhang:6.7 刘:liu:5.4 陈:chen:4.5 杨:yang:3.1 黄:huang:2.2 赵:zhao:2 吴:wu:1.9
+    周:zhou:1.9 徐:xu:1.3 孙:sun:1.3 马:ma:1.2 朱:zhu:1.2 胡:hu:1.1 郭:guo:1.1 何:he:1 林:lin:0.9 罗:luo:0.9
+    高:gao:0.9 郑:zheng:0.8 梁:liang:0.8 谢:xie:0.7 宋:song:0.6 唐:tang:0.6 许:xu:0.6 韩:han:0.6 冯:feng:0.5
+    邓:deng:0.5 曹:cao:0.5 彭:peng:0.5 曾:zeng:0.5 萧:xiao:0.4 田:tian:0.4 董:dong:0.4 袁:yuan:0.4 潘:pan:0.4
+    于:yu:0.4 蒋:jiang:0.4 蔡:cai:0.4 余:yu:0.4 杜:du:0.4 叶:ye:0.4 程:cheng:0.4 苏:su:0.3 魏:wei:0.3 吕:lv:0.3
+    丁:ding:0.3 任:ren:0.3 沈:shen:0.3 姚:yao:0.3 卢:lu:0.3 姜:jiang:0.3 崔:cui:0.3 钟:zhong:0.3 谭:tan:0.3
+    陆:lu:0.3 汪:wang:0.3 范:fan:0.3 金:jin:0.3 石:shi:0.3 廖:liao:0.3 贾:jia:0.3 夏:xia:0.2 韦:wei:0.2
+    付:fu:0.2 方:fang:0.2 白:bai:0.2 邹:zou:0.2 孟:meng:0.2 熊:xiong:0.2 秦:qin:0.2 邱:qiu:0.2 江:jiang:0.2
+    尹:yin:0.2 薛:xue:0.2 闫:yan:0.2 段:duan:0.2 雷:lei:0.2 侯:hou:0.2 龙:long:0.2 史:shi:0.2 陶:tao:0.2
+    黎:li:0.2 贺:he:0.2 顾:gu:0.2 毛:mao:0.2 郝:hao:0.2 龚:gong:0.2 邵:shao:0.2 万:wan:0.1 钱:qian:0.1
+    严:yan:0.1 覃:qin:0.1 武:wu:0.1 欧阳:ouyang:0.05 司马:sima:0.01 诸葛:zhuge:0.01 上官:shangguan:0.01
+""")
 )
 
 # Characters used in given names, with pinyin.
-GIVEN: tuple[tuple[str, str], ...] = (
-    ("伟", "wei"),
-    ("芳", "fang"),
-    ("娜", "na"),
-    ("敏", "min"),
-    ("静", "jing"),
-    ("丽", "li"),
-    ("强", "qiang"),
-    ("磊", "lei"),
-    ("军", "jun"),
-    ("洋", "yang"),
-    ("勇", "yong"),
-    ("艳", "yan"),
-    ("杰", "jie"),
-    ("娟", "juan"),
-    ("涛", "tao"),
-    ("明", "ming"),
-    ("超", "chao"),
-    ("秀", "xiu"),
-    ("霞", "xia"),
-    ("平", "ping"),
-    ("刚", "gang"),
-    ("桂", "gui"),
-    ("英", "ying"),
-    ("华", "hua"),
-    ("玉", "yu"),
-    ("兰", "lan"),
-    ("萍", "ping"),
-    ("红", "hong"),
-    ("鹏", "peng"),
-    ("辉", "hui"),
-    ("婷", "ting"),
-    ("雪", "xue"),
-    ("梅", "mei"),
-    ("琳", "lin"),
-    ("晨", "chen"),
-    ("浩", "hao"),
-    ("宇", "yu"),
-    ("欣", "xin"),
-    ("怡", "yi"),
-    ("佳", "jia"),
-    ("子", "zi"),
-    ("轩", "xuan"),
-    ("涵", "han"),
-    ("雨", "yu"),
-    ("博", "bo"),
-    ("文", "wen"),
-    ("思", "si"),
-    ("嘉", "jia"),
-    ("俊", "jun"),
-    ("瑶", "yao"),
-    ("晓", "xiao"),
-    ("一", "yi"),
-    ("诗", "shi"),
-    ("梓", "zi"),
-    ("欢", "huan"),
-    ("健", "jian"),
-    ("波", "bo"),
-    ("斌", "bin"),
-    ("宁", "ning"),
-    ("楠", "nan"),
-    ("凯", "kai"),
-    ("昊", "hao"),
-    ("然", "ran"),
-    ("悦", "yue"),
-    ("泽", "ze"),
-    ("鑫", "xin"),
-    ("亮", "liang"),
-    ("峰", "feng"),
-    ("建", "jian"),
-    ("国", "guo"),
-    ("志", "zhi"),
-    ("海", "hai"),
-    ("云", "yun"),
-    ("天", "tian"),
-    ("成", "cheng"),
-    ("慧", "hui"),
-    ("颖", "ying"),
-    ("倩", "qian"),
-    ("蕾", "lei"),
-    ("彤", "tong"),
-    ("航", "hang"),
-    ("昕", "xin"),
-    ("睿", "rui"),
-    ("哲", "zhe"),
-    ("翔", "xiang"),
-    ("宏", "hong"),
-    ("立", "li"),
-    ("新", "xin"),
-    ("春", "chun"),
-    ("秋", "qiu"),
-    ("德", "de"),
-    ("安", "an"),
-    ("琪", "qi"),
-    ("璐", "lu"),
-    ("露", "lu"),
-    ("瑞", "rui"),
-    ("晶", "jing"),
-    ("帆", "fan"),
+GIVEN: tuple[tuple[str, str], ...] = tuple(
+    (c, py)
+    for c, py in _fields("""
+    伟:wei 芳:fang 娜:na 敏:min 静:jing 丽:li 强:qiang 磊:lei 军:jun 洋:yang 勇:yong 艳:yan 杰:jie 娟:juan
+    涛:tao 明:ming 超:chao 秀:xiu 霞:xia 平:ping 刚:gang 桂:gui 英:ying 华:hua 玉:yu 兰:lan 萍:ping 红:hong
+    鹏:peng 辉:hui 婷:ting 雪:xue 梅:mei 琳:lin 晨:chen 浩:hao 宇:yu 欣:xin 怡:yi 佳:jia 子:zi 轩:xuan 涵:han
+    雨:yu 博:bo 文:wen 思:si 嘉:jia 俊:jun 瑶:yao 晓:xiao 一:yi 诗:shi 梓:zi 欢:huan 健:jian 波:bo 斌:bin
+    宁:ning 楠:nan 凯:kai 昊:hao 然:ran 悦:yue 泽:ze 鑫:xin 亮:liang 峰:feng 建:jian 国:guo 志:zhi 海:hai
+    云:yun 天:tian 成:cheng 慧:hui 颖:ying 倩:qian 蕾:lei 彤:tong 航:hang 昕:xin 睿:rui 哲:zhe 翔:xiang 宏:hong
+    立:li 新:xin 春:chun 秋:qiu 德:de 安:an 琪:qi 璐:lu 露:lu 瑞:rui 晶:jing 帆:fan
+""")
 )
 
 # Rare characters seen in real given names; the first ones are outside plain GBK (need GB18030).
