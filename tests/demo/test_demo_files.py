@@ -10,7 +10,7 @@ import pytest
 from demo_helpers import file_of, read_rows
 
 from kehu.demo import DemoCompany, generate_demo
-from kehu.demo.files import HEADERS
+from kehu.demo.headers import HEADERS
 from kehu.errors import ValidationError
 from kehu.ingest.fields import kind_spec, normalize_header
 

@@ -12,7 +12,7 @@ import pytest
 
 from kehu.config import load_settings
 from kehu.demo import DemoCompany, generate_demo, write_orders_csv
-from kehu.demo.files import HEADERS
+from kehu.demo.headers import HEADERS
 from kehu.service.workspace import Workspace
 
 

@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kehu.demo.catalog import ORDER_CHANNELS, PRODUCTS
-from kehu.demo.files import HEADERS
 from kehu.demo.formats import datetime_text, int_text, money_text, write_csv
+from kehu.demo.headers import HEADERS
 from kehu.demo.seasons import Timeline, time_of_day
 from kehu.errors import ValidationError
 
