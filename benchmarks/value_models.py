@@ -204,9 +204,8 @@ def report(kehu: dict, life: dict, timeout: float, skipped: bool) -> None:
             print(f"{step:<14}{ks[step]:>10.2f}")
             continue
         lt = f">{timeout:.0f}" if res is None else f"{res['seconds']:.2f}"
-        lo = "" if res is None else ""
         ratio = (timeout if res is None else res["seconds"]) / ks[step]
-        print(f"{step:<14}{ks[step]:>10.2f}{lt:>14}{('>' if res is None else lo) + f'{ratio:.1f}x':>10}")
+        print(f"{step:<14}{ks[step]:>10.2f}{lt:>14}{('>' if res is None else '') + f'{ratio:.1f}x':>10}")
     if not skipped:
         path = ("bgnbd", "gamma_gamma", "clv")
         if all(life.get(s) is not None for s in path):
