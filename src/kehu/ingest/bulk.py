@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Table, func, select
 __all__ = [
     "IdAllocator",
     "db_values",
+    "deferred_indexes",
     "insert_rows",
     "lookup_keys",
     "row_hashes",
@@ -52,24 +53,41 @@ def db_values(conn: Connection, arr: pa.Array | Sequence[Any], *, json_column: b
     return arr.to_pylist()
 
 
+_NULL_HASH = np.uint64(0x6A09E667F3BCC908)
+_MULT = np.uint64(1_000_003)
+
+
+def _column_hash(col: pa.Array | Sequence[Any]) -> np.ndarray:
+    """A stable 64-bit hash per value of one column (nulls hash to a fixed value)."""
+    if not isinstance(col, pa.Array | pa.ChunkedArray):
+        col = pa.array(list(col))
+    if pa.types.is_list(col.type):
+        col = pa.array(["\x1f".join(v) if v is not None else None for v in col.to_pylist()], pa.string())
+    if pa.types.is_timestamp(col.type):
+        col = col.cast(pa.int64())
+    elif pa.types.is_date(col.type):
+        col = col.cast(pa.int32()).cast(pa.int64())
+    elif pa.types.is_boolean(col.type):
+        col = col.cast(pa.int64())
+    nulls = np.asarray(col.is_null().to_numpy(zero_copy_only=False))
+    if pa.types.is_integer(col.type):
+        hashed = pd.util.hash_array(col.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64))
+    else:
+        hashed = pd.util.hash_array(col.to_numpy(zero_copy_only=False).astype(object), categorize=False)
+    if nulls.any():
+        hashed[nulls] = _NULL_HASH
+    return hashed
+
+
 def row_hashes(columns: dict[str, pa.Array | Sequence[Any]]) -> np.ndarray:
-    """A 64-bit hash per row over the given columns (order-independent of column dict order)."""
-    frame: dict[str, Any] = {}
+    """A stable 64-bit hash per row over the given columns (independent of the dict's order), as int64."""
+    combined: np.ndarray | None = None
     for name in sorted(columns):
-        col = columns[name]
-        if isinstance(col, pa.Array | pa.ChunkedArray):
-            if pa.types.is_list(col.type):
-                col = pa.array(["\x1f".join(v) if v is not None else None for v in col.to_pylist()], pa.string())
-            if pa.types.is_timestamp(col.type) or pa.types.is_date(col.type):
-                col = col.cast(pa.int64()) if pa.types.is_timestamp(col.type) else col.cast(pa.int32())
-            values = col.to_numpy(zero_copy_only=False)
-        else:
-            values = np.asarray(col, dtype=object)
-        if values.dtype.kind == "f" or values.dtype == object:
-            values = pd.array(values, dtype="string" if values.dtype == object else values.dtype)
-        frame[name] = values
-    hashed = pd.util.hash_pandas_object(pd.DataFrame(frame), index=False).to_numpy()
-    return hashed.view(np.int64)
+        h = _column_hash(columns[name])
+        combined = h if combined is None else (combined * _MULT) ^ h
+    if combined is None:
+        return np.zeros(0, dtype=np.int64)
+    return combined.view(np.int64)
 
 
 def lookup_keys(
@@ -92,6 +110,37 @@ def tune_for_bulk(conn: Connection) -> None:
     """Give a SQLite import connection a page cache big enough that index updates do not spill (256 MB max)."""
     if _is_sqlite(conn):
         conn.exec_driver_sql("PRAGMA cache_size=-262144")
+
+
+class deferred_indexes:
+    """Drop a table's indexes for a bulk insert and build each once at the end, in the same transaction.
+
+    Building an index once from sorted data is several times cheaper than updating it row by row. Only used
+    on SQLite, and only when the import cannot need the index for look-ups (the table has no rows of the
+    source yet); if the transaction fails, SQLite rolls the drop back with everything else. A unique index that
+    cannot be built (a duplicate key) fails the whole import, which then changes nothing.
+    """
+
+    def __init__(self, conn: Connection, table: Table, enabled: bool) -> None:
+        self.conn, self.table = conn, table
+        self.enabled = enabled and _is_sqlite(conn)
+        self.dropped: list[Any] = []
+
+    def __enter__(self) -> deferred_indexes:
+        if self.enabled:
+            for index in sorted(self.table.indexes, key=lambda i: str(i.name)):
+                self.conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{index.name}"')
+                self.dropped.append(index)
+        return self
+
+    def rebuild(self) -> None:
+        """Build the dropped indexes again (call before committing)."""
+        while self.dropped:
+            self.dropped.pop().create(self.conn)
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.rebuild()
 
 
 def _placeholder(conn: Connection, column: str, json_columns: set[str]) -> str:

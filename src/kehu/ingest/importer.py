@@ -26,6 +26,7 @@ from kehu.errors import ImportFileError, KehuError
 from kehu.ingest.bulk import (
     IdAllocator,
     db_values,
+    deferred_indexes,
     insert_rows,
     lookup_keys,
     row_hashes,
@@ -44,6 +45,9 @@ from kehu.store.schema import ACTIVITY_TABLES, customer_records, customers, impo
 __all__ = ["ImportSummary", "import_file"]
 
 Progress = Callable[[int], None]
+
+#: files at least this big, going into a table with no rows of their source yet, build indexes once at the end
+_DEFER_INDEXES_BYTES = 16 << 20
 
 
 @dataclass
@@ -68,6 +72,44 @@ class ImportSummary:
         return asdict(self)
 
 
+class _SeenKeys:
+    """The keys of the rows of one file seen so far, in 24 bytes a key (64-bit key hash, row hash, row number).
+
+    Two different keys with the same 64-bit hash (odds about 1 in 10^7 for 10^6 keys) would make the later row
+    look like a repeat: it is then quarantined with its reason, never dropped silently.
+    """
+
+    def __init__(self) -> None:
+        self._keys = np.empty(0, dtype=np.uint64)  # sorted key hashes
+        self._hashes = np.empty(0, dtype=np.int64)
+        self._rows = np.empty(0, dtype=np.int64)
+
+    @staticmethod
+    def _hash(keys: list[str]) -> np.ndarray:
+        return pd.util.hash_array(np.asarray(keys, dtype=object), categorize=False)
+
+    def find(self, keys: list[str]) -> np.ndarray:
+        """Position of each key among the seen ones, or -1."""
+        h = self._hash(keys)
+        if not self._keys.size:
+            return np.full(len(keys), -1, dtype=np.int64)
+        pos = np.searchsorted(self._keys, h)
+        pos_c = np.minimum(pos, self._keys.size - 1)
+        return np.where(self._keys[pos_c] == h, pos_c, -1)
+
+    def at(self, position: int) -> tuple[int, int]:
+        return int(self._hashes[position]), int(self._rows[position])
+
+    def add(self, keys: list[str], hashes: np.ndarray, rows: np.ndarray) -> None:
+        if not keys:
+            return
+        all_keys = np.concatenate([self._keys, self._hash(keys)])
+        order = np.argsort(all_keys, kind="stable")
+        self._keys = all_keys[order]
+        self._hashes = np.concatenate([self._hashes, hashes.astype(np.int64)])[order]
+        self._rows = np.concatenate([self._rows, rows.astype(np.int64)])[order]
+
+
 class _Run:
     """State of one import inside its transaction."""
 
@@ -83,7 +125,7 @@ class _Run:
     ) -> None:
         self.conn, self.spec, self.source, self.run_id, self.now = conn, spec, source, run_id, now
         self.quarantine, self.summary = quarantine, summary
-        self.seen: dict[str, tuple[int, int]] = {}  # key -> (row hash, row number) of rows of this file
+        self.seen = _SeenKeys()  # keys of this file so far, with their row hash and row number
         self.customer_ids = IdAllocator(conn, customers)
         self.customer_cache: dict[str, int] = {}
         if spec.name == "customers":
@@ -114,18 +156,22 @@ class _Run:
             for k, h in zip(keys, hashes.tolist(), strict=True)
         ]
         row_numbers = batch.raw.row_numbers[valid]
-        seen = self.seen
-        hit = np.fromiter((k in seen for k in keys), dtype=bool, count=len(keys))
-        if not hit.any() and not pd.Index(keys).has_duplicates:  # the usual case: all keys new to this file
-            seen.update(zip(keys, zip(hashes.tolist(), row_numbers.tolist(), strict=True), strict=True))
+        positions = self.seen.find(keys)
+        if (positions < 0).all() and not pd.Index(keys).has_duplicates:  # the usual case: all keys new
+            self.seen.add(keys, hashes, row_numbers)
             return valid, keys, hashes
         keep: list[int] = []
+        first_in_batch: dict[str, int] = {}
         for j, (k, h) in enumerate(zip(keys, hashes.tolist(), strict=True)):
-            prev = seen.get(k)
-            if prev is None:
-                seen[k] = (h, int(row_numbers[j]))
+            if positions[j] >= 0:
+                prev_hash, prev_row = self.seen.at(int(positions[j]))
+            elif k in first_in_batch:
+                prev_hash, prev_row = int(hashes[first_in_batch[k]]), int(row_numbers[first_in_batch[k]])
+            else:
+                first_in_batch[k] = j
                 keep.append(j)
-            elif prev[0] == h:
+                continue
+            if prev_hash == h:
                 self.summary.unchanged += 1  # the same row twice in one file
             else:
                 self.reject(
@@ -135,16 +181,19 @@ class _Run:
                         Problem(
                             key_field,
                             k,
-                            f"{key_field} {k!r} appears again with different values (first at row {prev[1]})",
+                            f"{key_field} {k!r} appears again with different values (first at row {prev_row})",
                         )
                     ],
                 )
+        kept = np.asarray(keep, dtype=np.int64)
+        self.seen.add([keys[j] for j in keep], hashes[kept], row_numbers[kept])
         idx = np.asarray(keep, dtype=np.int64)
         return valid[idx], [keys[j] for j in keep], hashes[idx]
 
     # -- customers referenced by activity rows -----------------------------------------------------------------
     def resolve_customers(self, source_ids: list[str]) -> list[int]:
-        missing = [s for s in dict.fromkeys(source_ids) if s not in self.customer_cache]
+        cache = self.customer_cache
+        missing = [s for s in dict.fromkeys(source_ids) if s not in cache]
         if missing:
             found = lookup_keys(
                 self.conn,
@@ -176,7 +225,9 @@ class _Run:
                 )
                 self.customer_cache.update(zip(new, ids, strict=True))
                 self.summary.customers_created += n
-        return [self.customer_cache[s] for s in source_ids]
+        codes, uniques = pd.factorize(np.asarray(source_ids, dtype=object))
+        mapped = np.fromiter((self.customer_cache[s] for s in uniques), dtype=np.int64, count=len(uniques))
+        return mapped[codes].tolist()
 
     # -- activity kinds ----------------------------------------------------------------------------------------
     def write_activity(self, batch: PreparedBatch) -> None:
@@ -371,24 +422,26 @@ def import_file(
                 ).scalar_one()
                 tune_for_bulk(conn)
                 run = _Run(conn, spec, source, run_id, now, quarantine, summary)
-                for raw in src.batches():
-                    batch = prepare_batch(
-                        spec,
-                        plan,
-                        raw,
-                        mapping=mapping,
-                        tz=settings.timezone,
-                        currency=settings.currency,
-                        now=now,
-                        path=path,
-                    )
-                    summary.read += len(raw.row_numbers)
-                    if kind == "customers":
-                        run.write_customers(batch)
-                    else:
-                        run.write_activity(batch)
-                    if progress is not None:
-                        progress(summary.read)
+                big = path.stat().st_size >= _DEFER_INDEXES_BYTES and kind != "customers" and not run.had_rows
+                with deferred_indexes(conn, run.table, enabled=big):
+                    for raw in src.batches():
+                        batch = prepare_batch(
+                            spec,
+                            plan,
+                            raw,
+                            mapping=mapping,
+                            tz=settings.timezone,
+                            currency=settings.currency,
+                            now=now,
+                            path=path,
+                        )
+                        summary.read += len(raw.row_numbers)
+                        if kind == "customers":
+                            run.write_customers(batch)
+                        else:
+                            run.write_activity(batch)
+                        if progress is not None:
+                            progress(summary.read)
                 run.customer_ids.finish()
                 quarantine.close()
                 summary.quarantine_file = str(quarantine.path) if quarantine.path else None

@@ -7,6 +7,8 @@ Conventions
 - Every imported record keeps its origin: ``source`` (the source system named at import), its key in that
   source, the import run and the row number in the file it came from, and ``row_hash`` (a hash of its canonical
   values) so that re-importing an unchanged row changes nothing.
+- Natural keys are unique *indexes* (not table constraints) so that a large import into an empty table can build
+  them once at the end instead of row by row (see ``kehu.ingest.bulk.deferred_indexes``).
 - ``customers`` holds the resolved ("golden") profile; ``customer_records`` holds what each source said about a
   customer and maps (source, source id) to the resolved customer — identity resolution links several records to
   one customer and logs every merge in ``customer_merges``.
@@ -31,7 +33,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -175,7 +176,7 @@ customer_records = Table(
     Column("source_row", Integer, nullable=True),
     Column("created_at", UTCDateTime, nullable=False, default=_now),
     Column("updated_at", UTCDateTime, nullable=False, default=_now),
-    UniqueConstraint("source", "source_customer_id"),
+    Index("uq_customer_records_source_source_customer_id", "source", "source_customer_id", unique=True),
 )
 
 customer_merges = Table(
@@ -207,7 +208,7 @@ orders = Table(
     Column("channel", String(100), nullable=True),
     Column("status", String(20), nullable=False),  # paid | completed | refunded | cancelled | pending
     Column("paid_at", UTCDateTime, nullable=True),
-    UniqueConstraint("source", "order_id"),
+    Index("uq_orders_source_order_id", "source", "order_id", unique=True),
     Index("ix_orders_customer_ordered", "customer_id", "ordered_at"),
 )
 
@@ -222,7 +223,7 @@ contracts = Table(
     Column("status", String(20), nullable=False),  # active | expired | terminated | renewed | draft
     Column("renewal_of", String(200), nullable=True),  # contract_id (same source) this one renews
     Column("signed_at", Date, nullable=True),
-    UniqueConstraint("source", "contract_id"),
+    Index("uq_contracts_source_contract_id", "source", "contract_id", unique=True),
     Index("ix_contracts_customer_end", "customer_id", "end_date"),
 )
 
@@ -234,7 +235,7 @@ interactions = Table(
     Column("type", String(30), nullable=False),
     Column("channel", String(100), nullable=True),
     Column("note", Text, nullable=True),
-    UniqueConstraint("source", "interaction_id"),
+    Index("uq_interactions_source_interaction_id", "source", "interaction_id", unique=True),
     Index("ix_interactions_customer_at", "customer_id", "occurred_at"),
 )
 
@@ -251,7 +252,7 @@ tickets = Table(
     Column("is_complaint", Boolean, nullable=False),
     Column("satisfaction", Integer, nullable=True),
     Column("assignee", String(100), nullable=True),
-    UniqueConstraint("source", "ticket_id"),
+    Index("uq_tickets_source_ticket_id", "source", "ticket_id", unique=True),
     Index("ix_tickets_customer_opened", "customer_id", "opened_at"),
 )
 
@@ -263,7 +264,7 @@ feedback = Table(
     Column("score", Integer, nullable=False),
     Column("responded_at", UTCDateTime, nullable=False),
     Column("comment", Text, nullable=True),
-    UniqueConstraint("source", "feedback_id"),
+    Index("uq_feedback_source_feedback_id", "source", "feedback_id", unique=True),
     Index("ix_feedback_customer_at", "customer_id", "responded_at"),
 )
 

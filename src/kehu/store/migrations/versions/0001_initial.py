@@ -1,8 +1,9 @@
-"""initial store: customers, records, merges, orders, contracts, interactions, tickets, feedback, users, import runs
+"""Initial store: customers and their source records, merges, orders, contracts, interactions, tickets,
+feedback, users, import runs, and the tables the analytics pipeline publishes.
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 11:03:14.599490
+Create Date: 2026-11-23 11:24:15.151763
 """
 
 from __future__ import annotations
@@ -38,6 +39,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_import_runs")),
     )
     op.create_table(
+        "pipeline_runs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("as_of", sa.Date(), nullable=False),
+        sa.Column("engine", sa.String(length=20), nullable=False),
+        sa.Column("started_at", kehu.store.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", kehu.store.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("customers", sa.Integer(), nullable=False),
+        sa.Column("seconds", sa.Float(precision=53), nullable=False),
+        sa.Column("step_seconds", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pipeline_runs")),
+    )
+    with op.batch_alter_table("pipeline_runs", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_pipeline_runs_as_of"), ["as_of"], unique=False)
+
+    op.create_table(
         "users",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
@@ -51,6 +67,22 @@ def upgrade() -> None:
         sa.Column("created_at", kehu.store.schema.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("name", name=op.f("uq_users_name")),
+    )
+    op.create_table(
+        "cohort_snapshots",
+        sa.Column("as_of", sa.Date(), nullable=False),
+        sa.Column("cohort_month", sa.Date(), nullable=False),
+        sa.Column("months_since", sa.Integer(), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("cohort_customers", sa.BigInteger(), nullable=False),
+        sa.Column("active_customers", sa.BigInteger(), nullable=False),
+        sa.Column("retention", sa.Float(precision=53), nullable=True),
+        sa.Column("orders", sa.BigInteger(), nullable=False),
+        sa.Column("revenue_cents", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["pipeline_runs.id"], name=op.f("fk_cohort_snapshots_run_id_pipeline_runs")
+        ),
+        sa.PrimaryKeyConstraint("as_of", "cohort_month", "months_since", name=op.f("pk_cohort_snapshots")),
     )
     op.create_table(
         "customer_merges",
@@ -98,6 +130,19 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_customers_phone"), ["phone"], unique=False)
 
     op.create_table(
+        "repeat_curve_snapshots",
+        sa.Column("as_of", sa.Date(), nullable=False),
+        sa.Column("months_since_first", sa.Integer(), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("customers", sa.BigInteger(), nullable=False),
+        sa.Column("repeat_customers", sa.BigInteger(), nullable=False),
+        sa.Column("repeat_rate", sa.Float(precision=53), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["pipeline_runs.id"], name=op.f("fk_repeat_curve_snapshots_run_id_pipeline_runs")
+        ),
+        sa.PrimaryKeyConstraint("as_of", "months_since_first", name=op.f("pk_repeat_curve_snapshots")),
+    )
+    op.create_table(
         "contracts",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("source", sa.String(length=64), nullable=False),
@@ -117,19 +162,16 @@ def upgrade() -> None:
         sa.Column("renewal_of", sa.String(length=200), nullable=True),
         sa.Column("signed_at", sa.Date(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["customer_id"],
-            ["customers.id"],
-            name=op.f("fk_contracts_customer_id_customers"),
-            ondelete="CASCADE",
+            ["customer_id"], ["customers.id"], name=op.f("fk_contracts_customer_id_customers"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
             ["import_run_id"], ["import_runs.id"], name=op.f("fk_contracts_import_run_id_import_runs")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contracts")),
-        sa.UniqueConstraint("source", "contract_id", name=op.f("uq_contracts_source_contract_id")),
     )
     with op.batch_alter_table("contracts", schema=None) as batch_op:
         batch_op.create_index("ix_contracts_customer_end", ["customer_id", "end_date"], unique=False)
+        batch_op.create_index("uq_contracts_source_contract_id", ["source", "contract_id"], unique=True)
 
     op.create_table(
         "customer_records",
@@ -153,10 +195,153 @@ def upgrade() -> None:
             ["import_run_id"], ["import_runs.id"], name=op.f("fk_customer_records_import_run_id_import_runs")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customer_records")),
-        sa.UniqueConstraint("source", "source_customer_id", name=op.f("uq_customer_records_source_source_customer_id")),
     )
     with op.batch_alter_table("customer_records", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_customer_records_customer_id"), ["customer_id"], unique=False)
+        batch_op.create_index(
+            "uq_customer_records_source_source_customer_id", ["source", "source_customer_id"], unique=True
+        )
+
+    op.create_table(
+        "customer_score_history",
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("as_of", sa.Date(), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("first_seen_date", sa.Date(), nullable=True),
+        sa.Column("tenure_days", sa.BigInteger(), nullable=True),
+        sa.Column("first_order_at", kehu.store.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_order_at", kehu.store.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("first_order_date", sa.Date(), nullable=True),
+        sa.Column("last_order_date", sa.Date(), nullable=True),
+        sa.Column("orders", sa.BigInteger(), nullable=True),
+        sa.Column("purchase_days", sa.BigInteger(), nullable=True),
+        sa.Column("frequency", sa.BigInteger(), nullable=True),
+        sa.Column("recency_days", sa.BigInteger(), nullable=True),
+        sa.Column("T_days", sa.BigInteger(), nullable=True),
+        sa.Column("recency_weeks", sa.Float(precision=53), nullable=True),
+        sa.Column("T_weeks", sa.Float(precision=53), nullable=True),
+        sa.Column("days_since_last_order", sa.BigInteger(), nullable=True),
+        sa.Column("total_revenue_cents", sa.BigInteger(), nullable=True),
+        sa.Column("mean_order_value_cents", sa.Float(precision=53), nullable=True),
+        sa.Column("monetary_value_cents", sa.Float(precision=53), nullable=True),
+        sa.Column("total_margin_cents", sa.BigInteger(), nullable=True),
+        sa.Column("revenue_30d_cents", sa.BigInteger(), nullable=True),
+        sa.Column("orders_30d", sa.BigInteger(), nullable=True),
+        sa.Column("revenue_90d_cents", sa.BigInteger(), nullable=True),
+        sa.Column("orders_90d", sa.BigInteger(), nullable=True),
+        sa.Column("revenue_180d_cents", sa.BigInteger(), nullable=True),
+        sa.Column("orders_180d", sa.BigInteger(), nullable=True),
+        sa.Column("revenue_365d_cents", sa.BigInteger(), nullable=True),
+        sa.Column("orders_365d", sa.BigInteger(), nullable=True),
+        sa.Column("revenue_prev_90d_cents", sa.BigInteger(), nullable=True),
+        sa.Column("orders_prev_90d", sa.BigInteger(), nullable=True),
+        sa.Column("revenue_trend_90d", sa.Float(precision=53), nullable=True),
+        sa.Column("order_trend_90d", sa.BigInteger(), nullable=True),
+        sa.Column("gap_mean_days", sa.Float(precision=53), nullable=True),
+        sa.Column("gap_std_days", sa.Float(precision=53), nullable=True),
+        sa.Column("overdue_ratio", sa.Float(precision=53), nullable=True),
+        sa.Column("refunded_orders", sa.BigInteger(), nullable=True),
+        sa.Column("refund_share", sa.Float(precision=53), nullable=True),
+        sa.Column("discount_share", sa.Float(precision=53), nullable=True),
+        sa.Column("top_category", sa.String(length=200), nullable=True),
+        sa.Column("category_count", sa.BigInteger(), nullable=True),
+        sa.Column("interactions_total", sa.BigInteger(), nullable=True),
+        sa.Column("interactions_30d", sa.BigInteger(), nullable=True),
+        sa.Column("interactions_90d", sa.BigInteger(), nullable=True),
+        sa.Column("interactions_prev_90d", sa.BigInteger(), nullable=True),
+        sa.Column("interaction_trend_90d", sa.BigInteger(), nullable=True),
+        sa.Column("days_since_last_interaction", sa.BigInteger(), nullable=True),
+        sa.Column("tickets_total", sa.BigInteger(), nullable=True),
+        sa.Column("tickets_90d", sa.BigInteger(), nullable=True),
+        sa.Column("complaints_90d", sa.BigInteger(), nullable=True),
+        sa.Column("first_response_hours_mean", sa.Float(precision=53), nullable=True),
+        sa.Column("latest_nps", sa.BigInteger(), nullable=True),
+        sa.Column("latest_csat", sa.BigInteger(), nullable=True),
+        sa.Column("contracts_active", sa.BigInteger(), nullable=True),
+        sa.Column("contract_days_to_end", sa.BigInteger(), nullable=True),
+        sa.Column("contract_renewals", sa.BigInteger(), nullable=True),
+        sa.Column("scores", sa.JSON(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_customer_score_history_customer_id_customers"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["pipeline_runs.id"], name=op.f("fk_customer_score_history_run_id_pipeline_runs")
+        ),
+        sa.PrimaryKeyConstraint("customer_id", "as_of", name=op.f("pk_customer_score_history")),
+    )
+    with op.batch_alter_table("customer_score_history", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_customer_score_history_run_id"), ["run_id"], unique=False)
+
+    op.create_table(
+        "customer_scores",
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("as_of", sa.Date(), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("first_seen_date", sa.Date(), nullable=True),
+        sa.Column("tenure_days", sa.BigInteger(), nullable=True),
+        sa.Column("first_order_at", kehu.store.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_order_at", kehu.store.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("first_order_date", sa.Date(), nullable=True),
+        sa.Column("last_order_date", sa.Date(), nullable=True),
+        sa.Column("orders", sa.BigInteger(), nullable=True),
+        sa.Column("purchase_days", sa.BigInteger(), nullable=True),
+        sa.Column("frequency", sa.BigInteger(), nullable=True),
+        sa.Column("recency_days", sa.BigInteger(), nullable=True),
+        sa.Column("T_days", sa.BigInteger(), nullable=True),
+        sa.Column("recency_weeks", sa.Float(precision=53), nullable=True),
+        sa.Column("T_weeks", sa.Float(precision=53), nullable=True),
+        sa.Column("days_since_last_order", sa.BigInteger(), nullable=True),
+        sa.Column("total_revenue_cents", sa.BigInteger(), nullable=True),
+        sa.Column("mean_order_value_cents", sa.Float(precision=53), nullable=True),
+        sa.Column("monetary_value_cents", sa.Float(precision=53), nullable=True),
+        sa.Column("total_margin_cents", sa.BigInteger(), nullable=True),
+        sa.Column("revenue_30d_cents", sa.BigInteger(), nullable=True),
+        sa.Column("orders_30d", sa.BigInteger(), nullable=True),
+        sa.Column("revenue_90d_cents", sa.BigInteger(), nullable=True),
+        sa.Column("orders_90d", sa.BigInteger(), nullable=True),
+        sa.Column("revenue_180d_cents", sa.BigInteger(), nullable=True),
+        sa.Column("orders_180d", sa.BigInteger(), nullable=True),
+        sa.Column("revenue_365d_cents", sa.BigInteger(), nullable=True),
+        sa.Column("orders_365d", sa.BigInteger(), nullable=True),
+        sa.Column("revenue_prev_90d_cents", sa.BigInteger(), nullable=True),
+        sa.Column("orders_prev_90d", sa.BigInteger(), nullable=True),
+        sa.Column("revenue_trend_90d", sa.Float(precision=53), nullable=True),
+        sa.Column("order_trend_90d", sa.BigInteger(), nullable=True),
+        sa.Column("gap_mean_days", sa.Float(precision=53), nullable=True),
+        sa.Column("gap_std_days", sa.Float(precision=53), nullable=True),
+        sa.Column("overdue_ratio", sa.Float(precision=53), nullable=True),
+        sa.Column("refunded_orders", sa.BigInteger(), nullable=True),
+        sa.Column("refund_share", sa.Float(precision=53), nullable=True),
+        sa.Column("discount_share", sa.Float(precision=53), nullable=True),
+        sa.Column("top_category", sa.String(length=200), nullable=True),
+        sa.Column("category_count", sa.BigInteger(), nullable=True),
+        sa.Column("interactions_total", sa.BigInteger(), nullable=True),
+        sa.Column("interactions_30d", sa.BigInteger(), nullable=True),
+        sa.Column("interactions_90d", sa.BigInteger(), nullable=True),
+        sa.Column("interactions_prev_90d", sa.BigInteger(), nullable=True),
+        sa.Column("interaction_trend_90d", sa.BigInteger(), nullable=True),
+        sa.Column("days_since_last_interaction", sa.BigInteger(), nullable=True),
+        sa.Column("tickets_total", sa.BigInteger(), nullable=True),
+        sa.Column("tickets_90d", sa.BigInteger(), nullable=True),
+        sa.Column("complaints_90d", sa.BigInteger(), nullable=True),
+        sa.Column("first_response_hours_mean", sa.Float(precision=53), nullable=True),
+        sa.Column("latest_nps", sa.BigInteger(), nullable=True),
+        sa.Column("latest_csat", sa.BigInteger(), nullable=True),
+        sa.Column("contracts_active", sa.BigInteger(), nullable=True),
+        sa.Column("contract_days_to_end", sa.BigInteger(), nullable=True),
+        sa.Column("contract_renewals", sa.BigInteger(), nullable=True),
+        sa.Column("scores", sa.JSON(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_customer_scores_customer_id_customers"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(["run_id"], ["pipeline_runs.id"], name=op.f("fk_customer_scores_run_id_pipeline_runs")),
+        sa.PrimaryKeyConstraint("customer_id", name=op.f("pk_customer_scores")),
+    )
+    with op.batch_alter_table("customer_scores", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_customer_scores_run_id"), ["run_id"], unique=False)
 
     op.create_table(
         "feedback",
@@ -175,19 +360,16 @@ def upgrade() -> None:
         sa.Column("responded_at", kehu.store.schema.UTCDateTime(timezone=True), nullable=False),
         sa.Column("comment", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["customer_id"],
-            ["customers.id"],
-            name=op.f("fk_feedback_customer_id_customers"),
-            ondelete="CASCADE",
+            ["customer_id"], ["customers.id"], name=op.f("fk_feedback_customer_id_customers"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
             ["import_run_id"], ["import_runs.id"], name=op.f("fk_feedback_import_run_id_import_runs")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_feedback")),
-        sa.UniqueConstraint("source", "feedback_id", name=op.f("uq_feedback_source_feedback_id")),
     )
     with op.batch_alter_table("feedback", schema=None) as batch_op:
         batch_op.create_index("ix_feedback_customer_at", ["customer_id", "responded_at"], unique=False)
+        batch_op.create_index("uq_feedback_source_feedback_id", ["source", "feedback_id"], unique=True)
 
     op.create_table(
         "interactions",
@@ -206,19 +388,16 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(length=100), nullable=True),
         sa.Column("note", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["customer_id"],
-            ["customers.id"],
-            name=op.f("fk_interactions_customer_id_customers"),
-            ondelete="CASCADE",
+            ["customer_id"], ["customers.id"], name=op.f("fk_interactions_customer_id_customers"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
             ["import_run_id"], ["import_runs.id"], name=op.f("fk_interactions_import_run_id_import_runs")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_interactions")),
-        sa.UniqueConstraint("source", "interaction_id", name=op.f("uq_interactions_source_interaction_id")),
     )
     with op.batch_alter_table("interactions", schema=None) as batch_op:
         batch_op.create_index("ix_interactions_customer_at", ["customer_id", "occurred_at"], unique=False)
+        batch_op.create_index("uq_interactions_source_interaction_id", ["source", "interaction_id"], unique=True)
 
     op.create_table(
         "orders",
@@ -244,19 +423,16 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("paid_at", kehu.store.schema.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
-            ["customer_id"],
-            ["customers.id"],
-            name=op.f("fk_orders_customer_id_customers"),
-            ondelete="CASCADE",
+            ["customer_id"], ["customers.id"], name=op.f("fk_orders_customer_id_customers"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
             ["import_run_id"], ["import_runs.id"], name=op.f("fk_orders_import_run_id_import_runs")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_orders")),
-        sa.UniqueConstraint("source", "order_id", name=op.f("uq_orders_source_order_id")),
     )
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.create_index("ix_orders_customer_ordered", ["customer_id", "ordered_at"], unique=False)
+        batch_op.create_index("uq_orders_source_order_id", ["source", "order_id"], unique=True)
 
     op.create_table(
         "tickets",
@@ -280,19 +456,16 @@ def upgrade() -> None:
         sa.Column("satisfaction", sa.Integer(), nullable=True),
         sa.Column("assignee", sa.String(length=100), nullable=True),
         sa.ForeignKeyConstraint(
-            ["customer_id"],
-            ["customers.id"],
-            name=op.f("fk_tickets_customer_id_customers"),
-            ondelete="CASCADE",
+            ["customer_id"], ["customers.id"], name=op.f("fk_tickets_customer_id_customers"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
             ["import_run_id"], ["import_runs.id"], name=op.f("fk_tickets_import_run_id_import_runs")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tickets")),
-        sa.UniqueConstraint("source", "ticket_id", name=op.f("uq_tickets_source_ticket_id")),
     )
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.create_index("ix_tickets_customer_opened", ["customer_id", "opened_at"], unique=False)
+        batch_op.create_index("uq_tickets_source_ticket_id", ["source", "ticket_id"], unique=True)
 
     # ### end Alembic commands ###
 
@@ -300,29 +473,44 @@ def upgrade() -> None:
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     with op.batch_alter_table("tickets", schema=None) as batch_op:
+        batch_op.drop_index("uq_tickets_source_ticket_id")
         batch_op.drop_index("ix_tickets_customer_opened")
 
     op.drop_table("tickets")
     with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.drop_index("uq_orders_source_order_id")
         batch_op.drop_index("ix_orders_customer_ordered")
 
     op.drop_table("orders")
     with op.batch_alter_table("interactions", schema=None) as batch_op:
+        batch_op.drop_index("uq_interactions_source_interaction_id")
         batch_op.drop_index("ix_interactions_customer_at")
 
     op.drop_table("interactions")
     with op.batch_alter_table("feedback", schema=None) as batch_op:
+        batch_op.drop_index("uq_feedback_source_feedback_id")
         batch_op.drop_index("ix_feedback_customer_at")
 
     op.drop_table("feedback")
+    with op.batch_alter_table("customer_scores", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_customer_scores_run_id"))
+
+    op.drop_table("customer_scores")
+    with op.batch_alter_table("customer_score_history", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_customer_score_history_run_id"))
+
+    op.drop_table("customer_score_history")
     with op.batch_alter_table("customer_records", schema=None) as batch_op:
+        batch_op.drop_index("uq_customer_records_source_source_customer_id")
         batch_op.drop_index(batch_op.f("ix_customer_records_customer_id"))
 
     op.drop_table("customer_records")
     with op.batch_alter_table("contracts", schema=None) as batch_op:
+        batch_op.drop_index("uq_contracts_source_contract_id")
         batch_op.drop_index("ix_contracts_customer_end")
 
     op.drop_table("contracts")
+    op.drop_table("repeat_curve_snapshots")
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_customers_phone"))
         batch_op.drop_index(batch_op.f("ix_customers_owner_id"))
@@ -333,6 +521,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_customer_merges_kept_customer_id"))
 
     op.drop_table("customer_merges")
+    op.drop_table("cohort_snapshots")
     op.drop_table("users")
+    with op.batch_alter_table("pipeline_runs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_pipeline_runs_as_of"))
+
+    op.drop_table("pipeline_runs")
     op.drop_table("import_runs")
     # ### end Alembic commands ###
