@@ -125,9 +125,7 @@ def prepare_batch(
         if raw is None:
             values[spec.name] = pa.nulls(n, _arrow_type(spec))
         else:
-            parsed = parse_field(
-                spec, raw, tz=tz, date_format=mapping.date_format_for(spec.name) if mapping else None
-            )
+            parsed = parse_field(spec, raw, tz=tz, date_format=mapping.date_format_for(spec.name) if mapping else None)
             if parsed.errors and spec.name in plan.defaults:
                 raise MappingError(
                     path, f"default for {spec.name!r} is not valid: {next(iter(parsed.errors.values()))}"
@@ -147,9 +145,7 @@ def prepare_batch(
             values[spec.name] = pc.if_else(fill_mask, fill, arr)
         if spec.required:
             missing = np.flatnonzero(np.asarray(values[spec.name].is_null()))
-            missing = [
-                i for i in missing.tolist() if not any(p.column == column for p in problems.get(i, []))
-            ]
+            missing = [i for i in missing.tolist() if not any(p.column == column for p in problems.get(i, []))]
             if missing:
                 blame(missing, column, None, f"required value missing ({spec.name})")
 
@@ -180,9 +176,7 @@ def _currency(
             continue
         code = _CURRENCY_SYNONYMS.get(str(v).strip(), str(v).strip().upper())
         if len(code) != 3 or not code.isalpha() or not code.isascii():
-            problems.setdefault(i, []).append(
-                Problem(blamed[0], str(v), "not a currency code (e.g. CNY, USD)")
-            )
+            problems.setdefault(i, []).append(Problem(blamed[0], str(v), "not a currency code (e.g. CNY, USD)"))
             code = default
         out.append(code)
     return pa.array(out, pa.string())
@@ -191,9 +185,7 @@ def _currency(
 def _np(arr: pa.Array) -> np.ndarray:
     """Values of a numeric/temporal array as numpy with nulls as NaN-safe sentinel (int64 min)."""
     if pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type):
-        arr = (
-            arr.cast(pa.int64()) if pa.types.is_timestamp(arr.type) else arr.cast(pa.int32()).cast(pa.int64())
-        )
+        arr = arr.cast(pa.int64()) if pa.types.is_timestamp(arr.type) else arr.cast(pa.int32()).cast(pa.int64())
     return np.asarray(arr.fill_null(np.iinfo(np.int64).min).to_numpy(zero_copy_only=False))
 
 
