@@ -160,7 +160,7 @@ def insert_rows(conn: Connection, table: Table, columns: dict[str, list[Any]]) -
         f"({', '.join(_placeholder(conn, n, json_cols) for n in names)})"
     )
     rows = list(zip(*(columns[n] for n in names), strict=True))
-    conn.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+    conn.exec_driver_sql(sql, rows)
     return len(rows)
 
 
@@ -174,7 +174,7 @@ def update_rows(conn: Connection, table: Table, ids: list[int], columns: dict[st
     ph = "?" if _is_sqlite(conn) else "%s"
     sql = f"UPDATE {table.name} SET {sets} WHERE id = {ph}"
     rows = list(zip(*(columns[n] for n in names), ids, strict=True))
-    conn.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+    conn.exec_driver_sql(sql, rows)
     return len(rows)
 
 

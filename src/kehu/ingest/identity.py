@@ -239,8 +239,7 @@ def recompute_profiles(conn: Connection, customer_ids: Iterable[int], now: dt.da
     if updates:
         from sqlalchemy import bindparam
 
-        stmt = update(customers).where(customers.c.id == bindparam("b_id"))
-        conn.execute(stmt, updates)
+        conn.execute(update(customers).where(customers.c.id == bindparam("b_id")), updates)
     return len(updates)
 
 

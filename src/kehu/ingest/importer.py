@@ -292,8 +292,9 @@ class _Run:
         new_rows: list[tuple[int, int]] = []
         for j, (k, h) in enumerate(zip(keys, hashes.tolist(), strict=True)):
             data = {f: _jsonable(col[j]) for f, col in data_cols.items() if col[j] not in (None, [], "")}
-            if batch.extras is not None and batch.extras[int(rows[j])]:
-                data["custom"] = json.loads(batch.extras[int(rows[j])])
+            extra = batch.extras[int(rows[j])] if batch.extras is not None else None
+            if extra:
+                data["custom"] = json.loads(extra)
             row_no = int(batch.raw.row_numbers[rows[j]])
             found = existing.get(k)
             if found is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,8 +145,8 @@ def prepare_batch(
             fill_mask = pa.array(np.asarray(arr.is_null()) & ~errored)
             values[spec.name] = pc.if_else(fill_mask, fill, arr)
         if spec.required:
-            missing = np.flatnonzero(np.asarray(values[spec.name].is_null()))
-            missing = [i for i in missing.tolist() if not any(p.column == column for p in problems.get(i, []))]
+            null_rows = np.flatnonzero(np.asarray(values[spec.name].is_null())).tolist()
+            missing = [i for i in null_rows if not any(p.column == column for p in problems.get(i, []))]
             if missing:
                 blame(missing, column, None, f"required value missing ({spec.name})")
 
@@ -189,7 +190,13 @@ def _np(arr: pa.Array) -> np.ndarray:
     return np.asarray(arr.fill_null(np.iinfo(np.int64).min).to_numpy(zero_copy_only=False))
 
 
-def _row_checks(kind: str, v: dict[str, pa.Array], now: dt.datetime, blame, blamed) -> None:  # type: ignore[no-untyped-def]
+def _row_checks(
+    kind: str,
+    v: dict[str, pa.Array],
+    now: dt.datetime,
+    blame: Callable[[np.ndarray, str, pa.Array | None, str], None],
+    blamed: dict[str, tuple[str, pa.Array | None]],
+) -> None:
     null = np.iinfo(np.int64).min
     future = int((now + dt.timedelta(days=1)).timestamp() * 1_000_000)
     earliest = int(_EARLIEST.timestamp() * 1_000_000)

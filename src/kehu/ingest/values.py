@@ -238,12 +238,12 @@ def _by_distinct(text: pa.Array, convert: Callable[[str], tuple[Any, str | None]
     results = [convert(s) for s in enc.dictionary.to_pylist()]
     dictionary = pa.array([v for v, _ in results], out_type)
     values = dictionary.take(enc.indices)
-    errors = {}
-    bad = {k for k, (_, r) in enumerate(results) if r is not None}
+    errors: dict[int, str] = {}
+    bad = {k: r for k, (_, r) in enumerate(results) if r is not None}
     if bad:
         idx = enc.indices.to_numpy(zero_copy_only=False)
         for i in np.flatnonzero(np.isin(idx, list(bad))).tolist():
-            errors[i] = results[int(idx[i])][1]
+            errors[i] = bad[int(idx[i])]
     return Parsed(values, errors)
 
 
