@@ -19,6 +19,7 @@ from kehu.engine.backends import (
     register_arrow,
     release,
     spark_session,
+    to_arrow,
 )
 from kehu.engine.extract import EVENT_TIME, EXTRACT_COLUMNS, arrow_schema, event_time, extract, read_store_table
 from kehu.engine.java import JavaRuntime, ensure_java, find_java
@@ -43,4 +44,5 @@ __all__ = [
     "register_arrow",
     "release",
     "spark_session",
+    "to_arrow",
 ]

@@ -8,9 +8,11 @@ Spark's UI is off.
 
 from __future__ import annotations
 
+import gc
 import logging
 import tempfile
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -35,6 +37,7 @@ __all__ = [
     "register_arrow",
     "release",
     "spark_session",
+    "to_arrow",
 ]
 
 log = logging.getLogger(__name__)
@@ -263,7 +266,7 @@ def read_parquet(backend: BaseBackend, name: str, path: str | Path) -> ir.Table:
 def materialize(backend: BaseBackend, name: str, expr: ir.Table) -> ir.Table:
     """Compute ``expr`` once and keep the result in the engine as ``name`` for the steps that follow.
 
-    DuckDB writes a temporary table; Spark caches a temporary view and forces it with a count.
+    DuckDB writes a temporary table; Spark caches a temporary view, filled by the first query that reads it.
     """
     if engine_name(backend) == "duckdb":
         # create_table(overwrite=True) emits invalid SQL with Ibis 12 + DuckDB 1.5: drop first instead
@@ -273,9 +276,35 @@ def materialize(backend: BaseBackend, name: str, expr: ir.Table) -> ir.Table:
     if session.catalog.tableExists(name):
         session.catalog.uncacheTable(name)
     backend.create_view(name, expr, overwrite=True)  # type: ignore[attr-defined]
-    session.catalog.cacheTable(name)
-    session.table(name).count()
+    session.catalog.cacheTable(name)  # lazy: the first query that reads it (the step's audit) fills it
     return backend.table(name)
+
+
+def to_arrow(backend: BaseBackend, expr: ir.Table) -> pa.Table:
+    """Execute ``expr`` and return the result as Arrow, with naive UTC timestamps on both engines.
+
+    On Spark the result is collected as Arrow batches directly (Ibis 12 goes through pandas, which is
+    slower and warns under pandas 3).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if engine_name(backend) == "duckdb":
+        table = expr.to_pyarrow()
+    else:
+        backend._register_in_memory_tables(expr)  # type: ignore[attr-defined]
+        frame = backend._session.sql(backend.compile(expr))  # type: ignore[attr-defined]
+        with warnings.catch_warnings():
+            # pyspark 4.0 leaves the result socket for the garbage collector; collect it here, quietly
+            warnings.simplefilter("ignore", ResourceWarning)
+            table = frame.toArrow()
+            del frame
+            gc.collect()
+    for i, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
+            naive = pc.cast(table.column(i), pa.timestamp(field.type.unit, tz="UTC")).cast(pa.int64())
+            table = table.set_column(i, field.name, naive.cast(pa.timestamp(field.type.unit)))
+    return table
 
 
 def release(backend: BaseBackend, names: list[str]) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kehu.engine.backends import engine_name, materialize
+from kehu.engine.backends import engine_name, materialize, to_arrow
 from kehu.errors import ValidationError
 from kehu.pipeline.cohorts import COHORTS, REPEAT_CURVE
 from kehu.pipeline.customers import CUSTOMER_FEATURES
@@ -71,6 +71,8 @@ class PipelineOutput:
         The day the features are computed as of.
     engine
         ``"duckdb"`` or ``"spark"``.
+    backend
+        The backend the tables live in.
     tables
         Step name -> the materialised table.
     steps
@@ -79,6 +81,7 @@ class PipelineOutput:
 
     as_of: dt.date
     engine: str
+    backend: BaseBackend
     tables: dict[str, ir.Table]
     steps: list[StepReport] = field(default_factory=list)
 
@@ -94,13 +97,13 @@ class PipelineOutput:
     def to_arrow(self, name: str) -> pa.Table:
         """Fetch step ``name``'s output from the engine as an Arrow table, ordered by its grain."""
         step = next(s for s in STEPS if s.name == name)
-        return self.tables[name].order_by(list(step.grain)).to_pyarrow()
+        return to_arrow(self.backend, self.tables[name].order_by(list(step.grain)))
 
 
-def default_as_of(tables: Mapping[str, ir.Table]) -> dt.date:
+def default_as_of(backend: BaseBackend, tables: Mapping[str, ir.Table]) -> dt.date:
     """The day of the latest order (UTC), or today when there are no orders."""
     orders = tables["orders"]
-    latest = orders.ordered_at.max().to_pyarrow().as_py()
+    latest = to_arrow(backend, orders.aggregate(latest=orders.ordered_at.max())).column("latest")[0].as_py()
     if latest is None:
         return dt.datetime.now(dt.UTC).date()
     return latest.date() if isinstance(latest, dt.datetime) else latest
@@ -143,10 +146,10 @@ def run(
         When a step's inputs are missing.
     """
     if as_of is None:
-        as_of = default_as_of(tables)
+        as_of = default_as_of(backend, tables)
     context = Context(as_of=as_of)
     available: dict[str, ir.Table] = dict(tables)
-    output = PipelineOutput(as_of=as_of, engine=engine_name(backend), tables={})
+    output = PipelineOutput(as_of=as_of, engine=engine_name(backend), backend=backend, tables={})
     for index, step in enumerate(steps):
         if step.name in tables:
             raise ValidationError(f"step name {step.name!r} clashes with an input table")
@@ -155,7 +158,7 @@ def run(
         started = time.perf_counter()
         expr = step.expression(available, context)
         result = materialize(backend, f"kehu_step_{step.name}", expr)
-        counts = audit(step, result)
+        counts = audit(step, result, backend)
         report = StepReport(step.name, time.perf_counter() - started, counts["rows"])
         available[step.name] = result
         output.tables[step.name] = result

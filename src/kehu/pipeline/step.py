@@ -13,10 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from kehu.engine.backends import to_arrow
 from kehu.errors import ValidationError
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
+    from ibis.backends import BaseBackend
 
 __all__ = ["AuditError", "Context", "Step", "audit", "left_join"]
 
@@ -122,7 +124,7 @@ def _type_name(dtype: object) -> str:
     return re.sub(r"^timestamp\(\d\)$", "timestamp", text)
 
 
-def audit(step: Step, table: ir.Table) -> dict[str, int]:
+def audit(step: Step, table: ir.Table, backend: BaseBackend) -> dict[str, int]:
     """Check a materialised step output against the step's declaration.
 
     Parameters
@@ -131,6 +133,8 @@ def audit(step: Step, table: ir.Table) -> dict[str, int]:
         The step that produced ``table``.
     table
         Its materialised output.
+    backend
+        The backend ``table`` lives in.
 
     Returns
     -------
@@ -155,14 +159,16 @@ def audit(step: Step, table: ir.Table) -> dict[str, int]:
     counts = {"rows": table.count()}
     for key in keys:
         counts[f"null_{key}"] = table[key].isnull().sum()
-    row = table.aggregate(**counts).to_pyarrow().to_pylist()[0]
+    groups = table.group_by(list(step.grain)).aggregate(n=table.count())
+    duplicates = groups.aggregate(duplicates=(groups.n - 1).sum())
+    # one query (one engine job) for all checks
+    row = to_arrow(backend, table.aggregate(**counts).cross_join(duplicates)).to_pylist()[0]
     for key in keys:
         if row[f"null_{key}"]:
             raise AuditError(f"step {step.name!r}: {row[f'null_{key}']} row(s) have NULL in key column {key!r}")
-    distinct = table.select(*step.grain).distinct().count().to_pyarrow().as_py()
-    if distinct != row["rows"]:
+    if row["duplicates"]:
         raise AuditError(
             f"step {step.name!r}: grain ({', '.join(step.grain)}) is not unique: "
-            f"{row['rows'] - distinct} duplicate row(s) in {row['rows']}"
+            f"{row['duplicates']} duplicate row(s) in {row['rows']}"
         )
     return {"rows": int(row["rows"])}
