@@ -224,7 +224,14 @@ def register_arrow(backend: BaseBackend, name: str, table: pa.Table) -> ir.Table
     """Make an Arrow table available in the engine under ``name`` (replacing any table of that name)."""
     if engine_name(backend) == "duckdb":
         _duckdb_drop(backend, name)
-        return backend.create_table(name, table, temp=True)  # type: ignore[attr-defined]
+        con = backend.con  # type: ignore[attr-defined]
+        staging = f"{name}__arrow"
+        con.register(staging, table)
+        try:
+            con.execute(f'CREATE TEMP TABLE "{name}" AS SELECT * FROM "{staging}"')
+        finally:
+            con.unregister(staging)
+        return backend.table(name)
     session = backend._session  # type: ignore[attr-defined]
     if table.num_rows == 0:
         # Spark infers nothing from an empty Arrow table's batches; give it the schema explicitly.
