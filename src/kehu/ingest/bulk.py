@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection, Table, func, select
 
 __all__ = [
@@ -53,41 +54,33 @@ def db_values(conn: Connection, arr: pa.Array | Sequence[Any], *, json_column: b
     return arr.to_pylist()
 
 
-_NULL_HASH = np.uint64(0x6A09E667F3BCC908)
-_MULT = np.uint64(1_000_003)
-
-
-def _column_hash(col: pa.Array | Sequence[Any]) -> np.ndarray:
-    """A stable 64-bit hash per value of one column (nulls hash to a fixed value)."""
+def _as_text(col: pa.Array | Sequence[Any]) -> pa.Array:
+    """One column as text for hashing: lists joined, times as integer microseconds/days."""
     if not isinstance(col, pa.Array | pa.ChunkedArray):
         col = pa.array(list(col))
     if pa.types.is_list(col.type):
         col = pa.array(["\x1f".join(v) if v is not None else None for v in col.to_pylist()], pa.string())
-    if pa.types.is_timestamp(col.type):
+    elif pa.types.is_timestamp(col.type):
         col = col.cast(pa.int64())
     elif pa.types.is_date(col.type):
-        col = col.cast(pa.int32()).cast(pa.int64())
-    elif pa.types.is_boolean(col.type):
-        col = col.cast(pa.int64())
-    nulls = np.asarray(col.is_null().to_numpy(zero_copy_only=False))
-    if pa.types.is_integer(col.type):
-        hashed = pd.util.hash_array(col.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64))
-    else:
-        hashed = pd.util.hash_array(col.to_numpy(zero_copy_only=False).astype(object), categorize=False)
-    if nulls.any():
-        hashed[nulls] = _NULL_HASH
-    return hashed
+        col = col.cast(pa.int32())
+    elif pa.types.is_null(col.type):
+        col = col.cast(pa.string())
+    return col if pa.types.is_string(col.type) else col.cast(pa.string())
 
 
 def row_hashes(columns: dict[str, pa.Array | Sequence[Any]]) -> np.ndarray:
-    """A stable 64-bit hash per row over the given columns (independent of the dict's order), as int64."""
-    combined: np.ndarray | None = None
-    for name in sorted(columns):
-        h = _column_hash(columns[name])
-        combined = h if combined is None else (combined * _MULT) ^ h
-    if combined is None:
+    """A stable 64-bit hash per row over the given columns (independent of the dict's order), as int64.
+
+    The columns are joined into one text per row inside Arrow (a unit separator between values, NUL for a
+    missing value), then hashed once with pandas' SipHash — one Python string per row, not one per value.
+    """
+    if not columns:
         return np.zeros(0, dtype=np.int64)
-    return combined.view(np.int64)
+    texts = [_as_text(columns[name]) for name in sorted(columns)]
+    joined = pc.binary_join_element_wise(*texts, "\x1e", null_handling="replace", null_replacement="\x00")
+    hashed = pd.util.hash_array(joined.to_numpy(zero_copy_only=False).astype(object), categorize=False)
+    return hashed.view(np.int64)
 
 
 def lookup_keys(
