@@ -179,7 +179,9 @@ def _default_partitions(master: str) -> int:
     return 200
 
 
-def connect(settings: Settings, *, engine: str | None = None, persistent: bool = False) -> BaseBackend:
+def connect(
+    settings: Settings, *, engine: str | None = None, persistent: bool = False, memory_limit: str | None = None
+) -> BaseBackend:
     """Connect to the analytics engine named by ``engine`` or ``settings.engine``.
 
     Parameters
@@ -190,6 +192,9 @@ def connect(settings: Settings, *, engine: str | None = None, persistent: bool =
         ``"duckdb"`` or ``"spark"``; overrides ``settings.engine``.
     persistent
         DuckDB only: keep the engine's tables in ``KEHU_HOME/analytics.duckdb`` instead of in memory.
+    memory_limit
+        DuckDB only: its buffer limit (e.g. ``"1GB"``); beyond it, work spills to ``KEHU_HOME/engine-tmp``.
+        Default: DuckDB's (80% of RAM).
 
     Returns
     -------
@@ -213,6 +218,13 @@ def connect(settings: Settings, *, engine: str | None = None, persistent: bool =
             database = str(settings.home / "analytics.duckdb")
         backend = ibis.duckdb.connect(database)
         backend.raw_sql("SET TimeZone = 'UTC'")
+        # results are ordered explicitly where order matters; not keeping insertion order saves memory
+        backend.raw_sql("SET preserve_insertion_order = false")
+        if memory_limit:
+            spill = settings.home / "engine-tmp"
+            spill.mkdir(parents=True, exist_ok=True)
+            backend.raw_sql(f"SET temp_directory = '{spill.resolve()}'")
+            backend.raw_sql(f"SET memory_limit = '{memory_limit}'")
         return backend
     if name == "spark":
         session = spark_session(settings.spark_master)
@@ -270,20 +282,24 @@ def read_parquet(backend: BaseBackend, name: str, path: str | Path) -> ir.Table:
     return backend.table(name)
 
 
-def materialize(backend: BaseBackend, name: str, expr: ir.Table) -> ir.Table:
-    """Compute ``expr`` once and keep the result in the engine as ``name`` for the steps that follow.
+def materialize(backend: BaseBackend, name: str, expr: ir.Table, *, persist: bool = True) -> ir.Table:
+    """Keep ``expr`` in the engine as ``name`` for the steps that follow.
 
-    DuckDB writes a temporary table; Spark caches a temporary view, filled by the first query that reads it.
+    With ``persist`` the result is computed once: DuckDB writes a temporary table; Spark caches a temporary
+    view, filled by the first query that reads it. Without, it is a view that each reader recomputes.
     """
     if engine_name(backend) == "duckdb":
         # create_table(overwrite=True) emits invalid SQL with Ibis 12 + DuckDB 1.5: drop first instead
         _duckdb_drop(backend, name)
-        return backend.create_table(name, expr, temp=True)  # type: ignore[attr-defined]
+        if persist:
+            return backend.create_table(name, expr, temp=True)  # type: ignore[attr-defined]
+        return backend.create_view(name, expr)  # type: ignore[attr-defined]
     session = backend._session  # type: ignore[attr-defined]
     if session.catalog.tableExists(name):
         session.catalog.uncacheTable(name)
     backend.create_view(name, expr, overwrite=True)  # type: ignore[attr-defined]
-    session.catalog.cacheTable(name)  # lazy: the first query that reads it (the step's audit) fills it
+    if persist:
+        session.catalog.cacheTable(name)  # lazy: the first query that reads it (the step's audit) fills it
     return backend.table(name)
 
 

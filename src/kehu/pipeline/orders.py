@@ -97,4 +97,5 @@ ORDER_FACTS = Step(
     },
     build=_order_facts,
     description="one row per order dated on or before as_of, with purchase/refund flags",
+    persist=False,  # a row-level projection of orders: recomputing it is cheaper than a copy
 )

@@ -157,7 +157,7 @@ def run(
             progress(StepEvent("start", step, index, len(steps)))
         started = time.perf_counter()
         expr = step.expression(available, context)
-        result = materialize(backend, f"kehu_step_{step.name}", expr)
+        result = materialize(backend, f"kehu_step_{step.name}", expr, persist=step.persist)
         counts = audit(step, result, backend)
         report = StepReport(step.name, time.perf_counter() - started, counts["rows"])
         available[step.name] = result

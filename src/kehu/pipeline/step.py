@@ -91,6 +91,11 @@ class Step:
         ``build(tables, context) -> ibis.Table``: pure, no execution.
     description
         One line for progress displays and documentation.
+    not_null
+        Further columns that must never be NULL.
+    persist
+        Keep the output as a table (``True``) or as a view recomputed by each reader (``False``: for cheap
+        row-level steps over large inputs, where a copy would cost more memory than recomputing).
     """
 
     name: str
@@ -100,6 +105,7 @@ class Step:
     build: StepFunction
     description: str = ""
     not_null: tuple[str, ...] = field(default=())
+    persist: bool = True
 
     def expression(self, tables: Mapping[str, ir.Table], context: Context) -> ir.Table:
         """Build the step's expression from ``tables`` (which must hold every name in :attr:`inputs`)."""
