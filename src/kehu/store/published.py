@@ -202,7 +202,7 @@ def publish(
         The new ``pipeline_runs.id``.
     """
     now = dt.datetime.now(dt.UTC)
-    run_id = conn.execute(
+    inserted = conn.execute(
         insert(pipeline_runs).values(
             as_of=as_of,
             engine=engine,
@@ -212,7 +212,8 @@ def publish(
             seconds=(now - started_at).total_seconds(),
             step_seconds=dict(step_seconds),
         )
-    ).inserted_primary_key[0]
+    ).inserted_primary_key
+    run_id = int(inserted[0]) if inserted else 0
     columns = ["customer_id", *FEATURE_COLUMNS]
     features = features.select(columns)
     newest = conn.execute(select(func.max(customer_scores.c.as_of))).scalar()
@@ -228,7 +229,7 @@ def publish(
         conn.execute(delete(table).where(table.c.as_of == as_of))
         for rows in _rows(data, {"as_of": as_of, "run_id": run_id}, chunk_rows):
             conn.execute(insert(table), rows)
-    return int(run_id)
+    return run_id
 
 
 def published_features(conn: Connection, customer_id: int) -> dict[str, Any] | None:
