@@ -142,19 +142,48 @@ def _placeholder(conn: Connection, column: str, json_columns: set[str]) -> str:
     return "%s::json" if column in json_columns else "%s"
 
 
+def _sqlite_rows_per_statement(conn: Connection, n_columns: int) -> int:
+    """How many rows one multi-row INSERT may carry within SQLite's limit on bound parameters (at most 64)."""
+    dbapi = conn.connection.dbapi_connection
+    limit = 999
+    getlimit = getattr(dbapi, "getlimit", None)
+    if getlimit is not None:
+        import sqlite3
+
+        limit = getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return max(1, min(64, limit // n_columns))
+
+
 def insert_rows(conn: Connection, table: Table, columns: dict[str, list[Any]]) -> int:
-    """INSERT the given column lists (all the same length) with one executemany; returns the row count."""
+    """INSERT the given column lists (all the same length); returns the row count.
+
+    On SQLite, rows go in groups of up to 64 per multi-row ``INSERT … VALUES (…), (…)`` statement: the same
+    rows with a fraction of the per-statement work. Elsewhere, one ``executemany``.
+    """
     names = list(columns)
-    if not names or not columns[names[0]]:
+    n = len(columns[names[0]]) if names else 0
+    if not n:
         return 0
     json_cols = {c.name for c in table.columns if c.type.__class__.__name__ == "JSON"}
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
-        f"({', '.join(_placeholder(conn, n, json_cols) for n in names)})"
-    )
-    rows = list(zip(*(columns[n] for n in names), strict=True))
-    conn.exec_driver_sql(sql, rows)
-    return len(rows)
+    one = f"({', '.join(_placeholder(conn, name, json_cols) for name in names)})"
+    head = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
+    if not _is_sqlite(conn):
+        conn.exec_driver_sql(head + one, list(zip(*(columns[name] for name in names), strict=True)))
+        return n
+    grid = np.empty((n, len(names)), dtype=object)
+    for j, name in enumerate(names):
+        grid[:, j] = columns[name]
+    k = _sqlite_rows_per_statement(conn, len(names))
+    full = n // k * k
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:  # straight to the DBAPI: lists of parameters, no per-row conversion to tuples
+        if full:
+            cursor.executemany(head + ", ".join([one] * k), grid[:full].reshape(-1, k * len(names)).tolist())
+        if full < n:
+            cursor.executemany(head + one, grid[full:].tolist())
+    finally:
+        cursor.close()
+    return n
 
 
 def update_rows(conn: Connection, table: Table, ids: list[int], columns: dict[str, list[Any]]) -> int:

@@ -8,12 +8,15 @@ The invariant ``read = inserted + updated + unchanged + quarantined`` is checked
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from queue import Empty, Full, Queue
 from typing import Any
 
 import numpy as np
@@ -347,6 +350,51 @@ class _Run:
         recompute_profiles(self.conn, dirty, self.now)
 
 
+_DONE = object()
+
+
+def _prefetched(items: Iterator[Any], depth: int = 1) -> Iterator[Any]:
+    """Iterate ``items`` in a background thread, ``depth`` items ahead.
+
+    Reading and parsing (Arrow kernels, which release the GIL) of the next batch overlaps with writing the
+    current one. An exception in the thread is raised here; stopping early stops the thread.
+    """
+    queue: Queue[Any] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        queue.put(item, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(_DONE)
+        except BaseException as exc:  # handed to the consumer
+            queue.put(exc)
+
+    thread = threading.Thread(target=work, name="kehu-import-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            with contextlib.suppress(Empty):
+                queue.get(timeout=0.1)
+        thread.join()
+
+
 def _alive(conn: Connection, ids: set[int]) -> set[int]:
     if not ids:
         return set()
@@ -425,8 +473,8 @@ def import_file(
                 run = _Run(conn, spec, source, run_id, now, quarantine, summary)
                 big = path.stat().st_size >= _DEFER_INDEXES_BYTES and kind != "customers" and not run.had_rows
                 with deferred_indexes(conn, run.table, enabled=big):
-                    for raw in src.batches():
-                        batch = prepare_batch(
+                    prepared = (
+                        prepare_batch(
                             spec,
                             plan,
                             raw,
@@ -436,6 +484,10 @@ def import_file(
                             now=now,
                             path=path,
                         )
+                        for raw in src.batches()
+                    )
+                    for batch in _prefetched(prepared):
+                        raw = batch.raw
                         summary.read += len(raw.row_numbers)
                         if kind == "customers":
                             run.write_customers(batch)
