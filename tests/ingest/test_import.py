@@ -26,6 +26,7 @@ from kehu.store.schema import (
     tickets,
     users,
 )
+from kehu_testdata import cdnow_path
 
 CUSTOMER_HEADERS = ["客户编号", "客户名称", "手机号", "邮箱", "公司名称", "城市", "负责人", "标签"]
 ORDER_HEADERS = ["订单编号", "客户编号", "下单时间", "订单金额", "品类", "订单状态"]
@@ -193,13 +194,9 @@ def test_duplicate_key_in_one_file(workspace: Workspace, tmp_path: Path) -> None
 
 
 def test_file_level_problems_change_nothing(workspace: Workspace, tmp_path: Path) -> None:
-    good = write_csv(
-        tmp_path / "orders.csv", ORDER_HEADERS, [["O1", "C001", "2024-01-05", "100", "饮料", "已完成"]]
-    )
+    good = write_csv(tmp_path / "orders.csv", ORDER_HEADERS, [["O1", "C001", "2024-01-05", "100", "饮料", "已完成"]])
     workspace.import_file("orders", good)
-    bad = write_csv(
-        tmp_path / "no_amount.csv", ["订单编号", "客户编号", "下单时间"], [["O9", "C9", "2024-01-05"]]
-    )
+    bad = write_csv(tmp_path / "no_amount.csv", ["订单编号", "客户编号", "下单时间"], [["O9", "C9", "2024-01-05"]])
     with pytest.raises(ImportFileError) as err:
         workspace.import_file("orders", bad)
     assert "no_amount.csv" in str(err.value) and "amount" in str(err.value)
@@ -354,11 +351,7 @@ def test_orders_before_customers(workspace: Workspace, tmp_path: Path) -> None:
 
 
 def test_cdnow_master_with_its_mapping(sqlite_workspace: Workspace) -> None:
-    import importlib.util
-
-    spec = importlib.util.find_spec("lifetimes")
-    assert spec is not None and spec.submodule_search_locations
-    data = Path(next(iter(spec.submodule_search_locations))) / "datasets"
+    data = cdnow_path("CDNOW_master.txt").parent
     mapping = Path(__file__).resolve().parents[2] / "examples" / "cdnow"
     s = sqlite_workspace.import_file(
         "orders", data / "CDNOW_master.txt", mapping=mapping / "master.yaml", source="cdnow"
@@ -369,9 +362,7 @@ def test_cdnow_master_with_its_mapping(sqlite_workspace: Workspace) -> None:
     )
     assert (s2.read, s2.inserted, s2.customers_created) == (6_919, 6_919, 2_357)
     with sqlite_workspace.engine.connect() as conn:
-        total = conn.execute(
-            select(func.sum(orders.c.amount_cents)).where(orders.c.source == "cdnow")
-        ).scalar()
+        total = conn.execute(select(func.sum(orders.c.amount_cents)).where(orders.c.source == "cdnow")).scalar()
     raw_total = 0
     with (data / "CDNOW_master.txt").open() as fh:
         next(fh)

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from kehu.models import CalibrationHoldout, calibration_holdout
-
-
-def cdnow_path(name: str) -> Path:
-    spec = importlib.util.find_spec("lifetimes")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("lifetimes (test extra) is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / name
+from kehu_testdata import cdnow_path
 
 
 @pytest.fixture(scope="session")

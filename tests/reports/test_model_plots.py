@@ -19,7 +19,7 @@ from kehu.models.diagnostics import (
 from kehu.reports import write_model_report
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
-from conftest import cdnow_path
+from kehu_testdata import cdnow_path
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
