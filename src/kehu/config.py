@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     spark_master: str = Field(default="local[*]", description="Spark master URL when engine=spark.")
     timezone: str = Field(default="Asia/Shanghai", description="Time zone for dates without one.")
     currency: str = Field(default="CNY", description="Currency for amounts without one.")
-    import_chunk_rows: int = Field(default=100_000, ge=1, description="Rows per import chunk.")
+    import_chunk_rows: int = Field(default=50_000, ge=1, description="Rows per import chunk.")
 
     @property
     def resolved_database_url(self) -> str:
