@@ -10,6 +10,7 @@ so callers that only know Python's exceptions still catch it sensibly::
     ├── ImportFileError (ValueError)        a whole file cannot be imported: nothing was changed
     │   └── MappingError                    a mapping file is malformed
     ├── ValidationError (ValueError)        one value or one definition is invalid (names field and value)
+    │   └── NotFittedError                  a model was asked for predictions before it was fitted
     └── DependencyError (ImportError)       an optional extra (pyspark, lightgbm) is not installed
 
 Front ends translate these once: the CLI prints ``str(error)`` and exits 2; the API answers 4xx.
@@ -23,6 +24,7 @@ __all__ = [
     "ImportFileError",
     "KehuError",
     "MappingError",
+    "NotFittedError",
     "NotFoundError",
     "StoreError",
     "ValidationError",
@@ -68,6 +70,10 @@ class MappingError(ImportFileError):
 
 class ValidationError(KehuError, ValueError):
     """One value or one definition is invalid."""
+
+
+class NotFittedError(ValidationError):
+    """A prediction or summary was asked of a model before ``fit`` was called."""
 
 
 class DependencyError(KehuError, ImportError):

@@ -6,7 +6,7 @@ Data preparation: :func:`rfm_summary` and :func:`calibration_holdout`. Model che
 :mod:`kehu.models.diagnostics`.
 """
 
-from kehu.models._base import NotFittedError
+from kehu.errors import NotFittedError
 from kehu.models.beta_geo import BetaGeo
 from kehu.models.clv import CLVResult, customer_lifetime_value
 from kehu.models.gamma_gamma import GammaGamma

@@ -20,11 +20,10 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize
 
-from kehu.errors import ValidationError
+from kehu.errors import NotFittedError, ValidationError
 
 __all__ = [
     "FloatArray",
-    "NotFittedError",
     "as_float_array",
     "compress_rows",
     "validate_rfm",
@@ -34,10 +33,6 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 GradFn = Callable[[FloatArray], tuple[float, FloatArray]]
-
-
-class NotFittedError(ValidationError):
-    """A prediction or summary was asked of a model before ``fit`` was called."""
 
 
 def as_float_array(name: str, values: Any, *, allow_scalar: bool = False) -> FloatArray:

@@ -3,11 +3,11 @@
 The Pareto/NBD likelihood contains ``2F1(k, b; k + 1; z)`` with ``k = r + s + x``; Euler's transformation
 turns it into ``(1 - z)^(1 - b) * 2F1(1, k + 1 - b; k + 1; z)``. The remaining series has positive terms
 whose ratio ``(p + n) / (q + n) * z`` is below ``z``, so it is bounded by ``1 / (1 - z)``, never
-overflows, and large frequencies (large ``q``) make it converge *faster*. Only when ``z`` is within about 1e-3 of 1 (alpha and beta orders of
-magnitude apart, which the optimiser may visit on its way) is the sum cut at 4,000 terms and the rest
-bounded geometrically, which keeps every evaluation finite and fast. The series is summed for all
-arguments at once, dropping arguments as they converge, together with its exact derivatives in ``p``,
-``q`` and ``z`` (used by the analytic gradient of the likelihood).
+overflows, and large frequencies (large ``q``) make it converge *faster*. Only when ``z`` is within
+about 1e-3 of 1 (alpha and beta orders of magnitude apart, which the optimiser may visit on its way) is
+the sum cut at 4,000 terms and the rest bounded geometrically, which keeps every evaluation finite and
+fast. The series is summed for all arguments at once, dropping arguments as they converge, together with
+its exact derivatives in ``p``, ``q`` and ``z`` (used by the analytic gradient of the likelihood).
 """
 
 from __future__ import annotations
