@@ -7,24 +7,21 @@ wheel); the store is filled with direct inserts (one order per line of the file)
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from pipeline_testkit import Store, features_by_customer, run_features
 
-from conftest import Store, features_by_customer, run_features
 from kehu.store import schema
+from kehu_testdata import cdnow_path
 
 CALIBRATION_START = dt.date(1997, 1, 1)
 CALIBRATION_END = CALIBRATION_START + dt.timedelta(weeks=39, days=-1)  # 1997-09-30, inclusive
 
 
 def cdnow_lines() -> list[tuple[int, dt.date, int]]:
-    spec = importlib.util.find_spec("lifetimes")
-    if spec is None or spec.origin is None:
-        pytest.skip("lifetimes (test extra) is not installed")
-    path = Path(spec.origin).parent / "datasets" / "CDNOW_master.txt"
+    path = cdnow_path("CDNOW_master.txt")
     rows = []
     for line in path.read_text().splitlines()[1:]:
         cid, day, _cds, dollars = line.split()

@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from conftest import Store, at, features_by_customer, run_features
+from pipeline_testkit import Store, at, features_by_customer, run_features
 
 AS_OF = dt.date(2024, 6, 30)
 D = dt.date

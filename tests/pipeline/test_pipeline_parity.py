@@ -6,8 +6,8 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from pipeline_testkit import STATUSES, Store, assert_same_table, at, fill_random, run_features
 
-from conftest import STATUSES, Store, assert_same_table, at, fill_random, run_features
 from kehu import pipeline
 
 AS_OF = dt.date(2024, 9, 30)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from pipeline_testkit import Store, at, fill_random, run_features
 
-from conftest import Store, at, fill_random, run_features
 from kehu.errors import StoreError
 from kehu.service.pipeline_run import run_pipeline
 from kehu.store import published, schema
