@@ -29,9 +29,7 @@ users_app = typer.Typer(help="Manage users (sales reps, managers, admins).", no_
 app.add_typer(customers_app, name="customers")
 app.add_typer(users_app, name="users")
 
-Home = Annotated[
-    Path | None, typer.Option("--home", help="Workspace folder (default: $KEHU_HOME or ./.kehu).")
-]
+Home = Annotated[Path | None, typer.Option("--home", help="Workspace folder (default: $KEHU_HOME or ./.kehu).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
 
 
@@ -87,13 +85,9 @@ def print_summary(s: Any) -> None:
 
 @app.command("import")
 def import_(
-    kind: Annotated[
-        str, typer.Argument(help="customers | orders | contracts | interactions | tickets | feedback")
-    ],
+    kind: Annotated[str, typer.Argument(help="customers | orders | contracts | interactions | tickets | feedback")],
     path: Annotated[Path, typer.Argument(help="CSV/TXT (UTF-8 or GBK), XLSX or Parquet file.")],
-    mapping: Annotated[
-        Path | None, typer.Option(help="YAML mapping file (layout, headers, formats).")
-    ] = None,
+    mapping: Annotated[Path | None, typer.Option(help="YAML mapping file (layout, headers, formats).")] = None,
     source: Annotated[str | None, typer.Option(help="Source system name; ids are unique per source.")] = None,
     sheet: Annotated[str | None, typer.Option(help="XLSX sheet (default: first).")] = None,
     as_json: AsJson = False,
@@ -135,9 +129,7 @@ def import_(
 
 @customers_app.command("show")
 def customers_show(
-    ident: Annotated[
-        str, typer.Argument(metavar="ID", help="Id from an imported file, SOURCE:ID, or Kehu id.")
-    ],
+    ident: Annotated[str, typer.Argument(metavar="ID", help="Id from an imported file, SOURCE:ID, or Kehu id.")],
     as_json: AsJson = False,
     home: Home = None,
 ) -> None:
@@ -163,9 +155,7 @@ def customers_show(
     typer.echo("  records  " + ", ".join(f"{r['source']}:{r['source_customer_id']}" for r in d["records"]))
     o = d["orders"]
     typer.echo(f"  orders   {o['count']} (revenue {o['revenue']}, last {o['last_order_at']})")
-    typer.echo(
-        "  " + ", ".join(f"{k} {d[k]['count']}" for k in ("contracts", "interactions", "tickets", "feedback"))
-    )
+    typer.echo("  " + ", ".join(f"{k} {d[k]['count']}" for k in ("contracts", "interactions", "tickets", "feedback")))
     if d["merges"]:
         typer.echo(f"  merges   {len(d['merges'])}")
 
@@ -186,9 +176,7 @@ def customers_merges(
         typer.echo("no merges")
     for r in rows:
         merged = f"#{r['merged_customer_id']}" if r["merged_customer_id"] else "new record"
-        typer.echo(
-            f"{r['at']:%Y-%m-%d %H:%M}  {merged} → #{r['kept_customer_id']}  by {r['rule']}  {r['detail']}"
-        )
+        typer.echo(f"{r['at']:%Y-%m-%d %H:%M}  {merged} → #{r['kept_customer_id']}  by {r['rule']}  {r['detail']}")
 
 
 @customers_app.command("link")
@@ -229,16 +217,52 @@ def users_list(as_json: AsJson = False, home: Home = None) -> None:
 
 
 @app.command()
+def run(
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Compute as of this date (YYYY-MM-DD); default: the latest order date."),
+    ] = None,
+    engine: Annotated[str | None, typer.Option(help="Analytics engine: duckdb (default) or spark.")] = None,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Run the analytics pipeline on the store and publish per-customer features, cohorts and history."""
+    day = _parse_date(as_of) if as_of else None
+    with _workspace(home) as ws:
+        result = ws.run(as_of=day, engine=engine)
+    if as_json:
+        _print_json(result)
+        return
+    typer.echo(
+        f"as of {result['as_of']} on {result['engine']}: {result['customers']} customers in {result['seconds']:.1f} s"
+    )
+    for step, seconds in result["step_seconds"].items():
+        typer.echo(f"  {step:<24} {seconds:7.2f} s")
+
+
+def _parse_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)", param_hint="--as-of") from None
+
+
+@app.command()
 def demo(
     customers: Annotated[int, typer.Option(help="How many customers the demo company has.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same company).")] = 0,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after loading (for scripts).")] = False,
     home: Home = None,
 ) -> None:
-    """Generate the seeded demo company, import its files through the normal import path, and report."""
+    """Generate the seeded demo company, import its files through the normal import path, run the pipeline."""
     with _workspace(home) as ws:
         ws.init()
         result = ws.load_demo(customers=customers, seed=seed, on_file=print_summary)
+        ran = ws.run()
+    typer.echo(
+        f"analytics pipeline: {ran['customers']} customers as of {ran['as_of']} on {ran['engine']} "
+        f"in {ran['seconds']:.1f} s"
+    )
     typer.echo(
         f"demo company loaded: {result['customers']} customers, {result['users']} users, "
         f"as of {result['as_of']} (workspace {result['home']})"

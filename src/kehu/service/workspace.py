@@ -16,8 +16,10 @@ from sqlalchemy import Engine, insert, select, update
 from kehu.config import Settings
 from kehu.errors import NotFoundError, ValidationError
 from kehu.ingest.importer import ImportSummary, import_file
+from kehu.service.pipeline_run import ProgressCallback
 from kehu.store.customers import customer_detail, find_customers, list_merges
 from kehu.store.db import create_store_engine, ensure_current, migrate
+from kehu.store.published import published_features
 from kehu.store.schema import users
 
 __all__ = ["ROLES", "Workspace"]
@@ -99,12 +101,7 @@ class Workspace:
                 )
             detail = customer_detail(conn, ids[0])
             assert detail is not None
-            try:
-                from kehu.store.published import published_features
-            except ImportError:  # the analytics pipeline is not part of this build yet
-                published_features = None  # type: ignore[assignment]
-            if published_features is not None:
-                detail["features"] = published_features(conn, ids[0])
+            detail["features"] = published_features(conn, ids[0])
             return detail
 
     def merges(self, *, limit: int | None = 50) -> list[dict[str, Any]]:
@@ -124,6 +121,17 @@ class Workspace:
             pairs.append((source, sid))
         with self._ready().begin() as conn:
             return link_records(conn, pairs[0], pairs[1], now=dt.datetime.now(dt.UTC))
+
+    # -- analytics --------------------------------------------------------------------------------------------
+    def run(
+        self, *, as_of: dt.date | None = None, engine: str | None = None, progress: ProgressCallback | None = None
+    ) -> dict[str, Any]:
+        """Run the analytics pipeline on the store and publish its results (``kehu run``)."""
+        from kehu.service.pipeline_run import run_pipeline
+
+        self._ready()
+        result = run_pipeline(self.settings, as_of=as_of, engine=engine, progress=progress)
+        return result.as_dict()
 
     # -- demo -------------------------------------------------------------------------------------------------
     def load_demo(
@@ -181,9 +189,7 @@ class Workspace:
                     ).scalar_one()
                 )
             conn.execute(
-                update(users)
-                .where(users.c.id == uid)
-                .values(**{k: v for k, v in values.items() if v is not None})
+                update(users).where(users.c.id == uid).values(**{k: v for k, v in values.items() if v is not None})
             )
             return int(uid)
 
