@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     )
     engine: Literal["duckdb", "spark"] = Field(default="duckdb", description="Analytics engine.")
     spark_master: str = Field(default="local[*]", description="Spark master URL when engine=spark.")
+    orders_path: str | None = Field(
+        default=None, description="Read orders from this Parquet file, folder or glob instead of the store."
+    )
+    interactions_path: str | None = Field(
+        default=None, description="Read interactions from this Parquet file, folder or glob instead of the store."
+    )
     timezone: str = Field(default="Asia/Shanghai", description="Time zone for dates without one.")
     currency: str = Field(default="CNY", description="Currency for amounts without one.")
     import_chunk_rows: int = Field(default=50_000, ge=1, description="Rows per import chunk.")
