@@ -1,7 +1,7 @@
 """CDNOW: frequency, recency and T in weeks for the 39-week calibration period, against the raw file.
 
 The expectations are computed here in plain Python from ``CDNOW_master.txt`` (shipped in the lifetimes
-wheel); the store is filled with direct inserts (one order per line of the file).
+wheel); the store is filled through the real importer with the documented mapping ``examples/cdnow/master.yaml``.
 """
 
 from __future__ import annotations
@@ -11,9 +11,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from pipeline_testkit import Store, features_by_customer, run_features
+import sqlalchemy as sa
 
-from kehu.store import schema
+from kehu.config import load_settings
+from kehu.service.pipeline_run import run_pipeline
+from kehu.service.workspace import Workspace
+from kehu.store import published, schema
 from kehu_testdata import cdnow_path
 
 CALIBRATION_START = dt.date(1997, 1, 1)
@@ -33,20 +36,25 @@ def cdnow_lines() -> list[tuple[int, dt.date, int]]:
 def test_cdnow_calibration_rfm_in_weeks(tmp_path: Path) -> None:
     lines = cdnow_lines()
     assert len(lines) == 69_659
-    store = Store(tmp_path / "home")
-    with store.engine.begin() as conn:
-        ids = sorted({cid for cid, _, _ in lines})
-        conn.execute(schema.customers.insert(), [{"id": cid} for cid in ids])
-        conn.execute(
-            schema.orders.insert(),
-            [
-                {"id": n, "source": "cdnow", "order_id": str(n), "customer_id": cid, "row_hash": 0,
-                 "ordered_at": dt.datetime.combine(day, dt.time(), dt.UTC), "amount_cents": cents,
-                 "currency": "USD", "status": "paid"}
-                for n, (cid, day, cents) in enumerate(lines, start=1)
-            ],
-        )  # fmt: skip
-    features = features_by_customer(run_features(store, "duckdb", CALIBRATION_END))
+    ws = Workspace(load_settings(home=tmp_path / "home"))
+    ws.init()
+    mapping = Path(__file__).resolve().parents[2] / "examples" / "cdnow" / "master.yaml"
+    summary = ws.import_file("orders", cdnow_path("CDNOW_master.txt"), mapping=mapping, source="cdnow")
+    assert (summary.inserted, summary.quarantined) == (69_659, 0)
+    run_pipeline(ws.settings, as_of=CALIBRATION_END, engine="duckdb")
+    with ws.engine.connect() as conn:
+        rows = (
+            conn.execute(
+                sa.select(schema.customer_records.c.source_customer_id, published.customer_scores).join(
+                    published.customer_scores,
+                    published.customer_scores.c.customer_id == schema.customer_records.c.customer_id,
+                )
+            )
+            .mappings()
+            .all()
+        )
+    features = {int(r["source_customer_id"]): dict(r) for r in rows}
+    ws.close()
 
     days: dict[int, set[dt.date]] = defaultdict(set)
     for cid, day, _ in lines:
