@@ -1,0 +1,99 @@
+"""The fields segment rules may use: the published customer profile, and the values the built-in schemes derive.
+
+A field has a kind (``int``, ``float``, ``date`` or ``string``) that the rule language checks values against.
+The profile is what the pipeline publishes per customer and as of a day (:data:`kehu.store.published.
+FEATURE_COLUMNS`, without the timestamp twins of the date columns), a few customer attributes from the
+store (``region``, ``city``, ``industry``, ``acquisition_channel``, ``owner_id``) and the model scores when
+the value models published them (``clv_12m``, ``p_alive``, ``churn_risk``: the churn model's probability,
+else ``1 - p_alive``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from kehu.store.published import FEATURE_COLUMNS
+
+__all__ = [
+    "CUSTOMER_ATTRIBUTES",
+    "DERIVED_FIELDS",
+    "PROFILE_FIELDS",
+    "SCORE_FIELDS",
+    "FieldCatalog",
+    "FieldKind",
+]
+
+FieldKind = Literal["int", "float", "date", "string"]
+
+_KINDS: dict[str, FieldKind] = {"int64": "int", "float64": "float", "date": "date", "string": "string"}
+
+#: customer attributes from the store's ``customers`` table
+CUSTOMER_ATTRIBUTES: dict[str, FieldKind] = {
+    "region": "string",
+    "city": "string",
+    "industry": "string",
+    "acquisition_channel": "string",
+    "owner_id": "int",
+}
+
+#: model outputs read from the published ``scores`` JSON (NULL when the models have not run)
+SCORE_FIELDS: dict[str, FieldKind] = {"clv_12m": "float", "p_alive": "float", "churn_risk": "float"}
+
+#: values the built-in schemes compute on the way (usable in their own rules, not in user rules)
+DERIVED_FIELDS: dict[str, FieldKind] = {
+    "r_score": "int",
+    "f_score": "int",
+    "m_score": "int",
+    "fm_score": "float",
+    "r_high": "int",
+    "f_high": "int",
+    "m_high": "int",
+    "recency": "float",
+    "frequency_value": "float",
+    "monetary": "float",
+    "lifecycle": "string",
+    "value_tier": "string",
+    "value_share_before": "float",
+    "potential_pct": "float",
+}
+
+
+@dataclass(frozen=True)
+class FieldCatalog:
+    """Named, typed fields a rule may refer to.
+
+    Parameters
+    ----------
+    fields
+        Field name -> kind.
+    name
+        What the catalog is (used in error messages), e.g. ``"customer profile"``.
+    """
+
+    fields: Mapping[str, FieldKind]
+    name: str = "customer profile"
+
+    def __contains__(self, field: object) -> bool:
+        return field in self.fields
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.fields)
+
+    def kind(self, field: str) -> FieldKind:
+        """The kind of ``field`` (KeyError when unknown)."""
+        return self.fields[field]
+
+    def extended(self, extra: Mapping[str, FieldKind], name: str) -> FieldCatalog:
+        """This catalog plus ``extra`` fields."""
+        return FieldCatalog({**self.fields, **extra}, name)
+
+
+PROFILE_FIELDS = FieldCatalog(
+    {
+        **{name: _KINDS[kind] for name, kind in FEATURE_COLUMNS.items() if kind in _KINDS},
+        **CUSTOMER_ATTRIBUTES,
+        **SCORE_FIELDS,
+    }
+)

@@ -1,0 +1,94 @@
+"""The customer profile as of a day, read from the store: as Arrow for the engine, as SQLAlchemy columns.
+
+Both forms expose exactly the fields of :data:`~kehu.segments.fields.PROFILE_FIELDS`: the published
+features of ``customer_score_history`` for the day, the customer attributes of ``customers`` and the model
+scores from the history's ``scores`` JSON. :func:`store_members` evaluates a rule on the store itself
+(compiled by :func:`~kehu.segments.rules.compile_sqlalchemy`), the path the app uses for ad-hoc filters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from kehu.segments.fields import CUSTOMER_ATTRIBUTES, PROFILE_FIELDS, SCORE_FIELDS
+from kehu.segments.rules import Rule, compile_sqlalchemy
+from kehu.store.published import customer_score_history
+from kehu.store.schema import customers
+
+__all__ = ["SCORE_KEYS", "arrow_schema", "profile_arrow", "profile_columns", "store_members"]
+
+#: keys of the published ``scores`` JSON the profile reads
+SCORE_KEYS = {"clv_12m": "clv_12m", "p_alive": "p_alive", "churn_probability": "churn_probability"}
+
+_ARROW = {"int": pa.int64(), "float": pa.float64(), "date": pa.date32(), "string": pa.string()}
+
+
+def arrow_schema() -> pa.Schema:
+    """``customer_id`` and every profile field, with the Arrow type of its kind."""
+    return pa.schema(
+        [("customer_id", pa.int64()), *((name, _ARROW[kind]) for name, kind in PROFILE_FIELDS.fields.items())]
+    )
+
+
+def profile_columns() -> dict[str, sa.ColumnElement[Any]]:
+    """Profile field -> SQLAlchemy expression over ``customer_score_history`` joined with ``customers``."""
+    h = customer_score_history
+    scores = h.c.scores
+    cols: dict[str, sa.ColumnElement[Any]] = {}
+    for name in PROFILE_FIELDS:
+        if name in CUSTOMER_ATTRIBUTES:
+            cols[name] = customers.c[name]
+        elif name not in SCORE_FIELDS:
+            cols[name] = h.c[name]
+    cols["clv_12m"] = scores[SCORE_KEYS["clv_12m"]].as_float()
+    cols["p_alive"] = scores[SCORE_KEYS["p_alive"]].as_float()
+    cols["churn_risk"] = sa.func.coalesce(
+        scores[SCORE_KEYS["churn_probability"]].as_float(), 1.0 - scores[SCORE_KEYS["p_alive"]].as_float()
+    )
+    return cols
+
+
+def _from(as_of: dt.date) -> tuple[sa.FromClause, sa.ColumnElement[bool]]:
+    h = customer_score_history
+    return h.join(customers, customers.c.id == h.c.customer_id), h.c.as_of == as_of
+
+
+def store_members(conn: sa.Connection, rule: Rule, as_of: dt.date) -> list[int]:
+    """Customer ids matching ``rule`` in the profile published for ``as_of``, evaluated by the store's SQL."""
+    source, when = _from(as_of)
+    condition = compile_sqlalchemy(rule, profile_columns(), as_of=as_of)
+    stmt = sa.select(customer_score_history.c.customer_id).select_from(source).where(when, condition)
+    return sorted(int(i) for i in conn.execute(stmt.order_by(customer_score_history.c.customer_id)).scalars())
+
+
+def profile_arrow(conn: sa.Connection, as_of: dt.date, *, chunk_rows: int = 50_000) -> pa.Table:
+    """Every customer's profile published for ``as_of`` as Arrow (see :func:`arrow_schema`)."""
+    source, when = _from(as_of)
+    h = customer_score_history
+    names = [n for n in PROFILE_FIELDS if n not in SCORE_FIELDS]
+    exprs = [h.c.customer_id, *(customers.c[n] if n in CUSTOMER_ATTRIBUTES else h.c[n] for n in names), h.c.scores]
+    stmt = sa.select(*exprs).select_from(source).where(when).order_by(h.c.customer_id)
+    schema = arrow_schema()
+    columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+    result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(stmt)
+    for row in result:
+        columns["customer_id"].append(row[0])
+        for i, name in enumerate(names, start=1):
+            columns[name].append(row[i])
+        scores = row[-1] or {}
+        clv, alive = _number(scores.get(SCORE_KEYS["clv_12m"])), _number(scores.get(SCORE_KEYS["p_alive"]))
+        churn = _number(scores.get(SCORE_KEYS["churn_probability"]))
+        columns["clv_12m"].append(clv)
+        columns["p_alive"].append(alive)
+        columns["churn_risk"].append(churn if churn is not None else (None if alive is None else 1.0 - alive))
+    return pa.table({name: pa.array(columns[name], type=schema.field(name).type) for name in schema.names})
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)

@@ -1,0 +1,215 @@
+"""Segment definitions (versioned), segment runs and membership history.
+
+Tables (on :data:`kehu.store.schema.metadata`)::
+
+    segment_definitions   one row per (scheme, version): the scheme's whole definition as JSON + its digest
+    segment_runs          one row per (scheme, as_of): the definition version used, population and statistics
+    segment_memberships   one row per (run, customer, segment): the segment that placed the customer and the
+                          values that decided it
+
+A built-in scheme (``rfm_cn``, ``rfm_en``, ``lifecycle``, ``value``, ``cross``) is one definition; every
+user-defined segment is a scheme of its own named ``custom.<name>`` with one segment, ``<name>``. A new
+version is written only when the definition's content changes (same digest: same version). Re-running a
+scheme for an ``as_of`` replaces that run and its memberships.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+)
+
+from kehu.store.schema import UTCDateTime, metadata
+
+__all__ = [
+    "definition_digest",
+    "latest_definition",
+    "memberships",
+    "record_run",
+    "run_ids",
+    "save_definition",
+    "segment_definitions",
+    "segment_memberships",
+    "segment_runs",
+]
+
+segment_definitions = Table(
+    "segment_definitions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("scheme", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),  # rfm_cn | rfm_en | lifecycle | value | cross | custom
+    Column("definition", JSON, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("uq_segment_definitions_scheme_version", "scheme", "version", unique=True),
+)
+
+segment_runs = Table(
+    "segment_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("scheme", String(100), nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("definition_id", Integer, ForeignKey("segment_definitions.id"), nullable=False),
+    Column("engine", String(20), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("population", Integer, nullable=False),
+    Column("stats", JSON, nullable=True),  # e.g. Pareto statistics of the value tiers
+    Index("uq_segment_runs_scheme_as_of", "scheme", "as_of", unique=True),
+)
+
+segment_memberships = Table(
+    "segment_memberships",
+    metadata,
+    Column("run_id", Integer, ForeignKey("segment_runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True),
+    Column("segment", String(100), primary_key=True),
+    Column("values", JSON, nullable=True),  # field -> value that decided the placement
+    Index("ix_segment_memberships_run_segment", "run_id", "segment"),
+    Index("ix_segment_memberships_customer", "customer_id"),
+)
+
+
+def definition_digest(definition: Mapping[str, Any]) -> str:
+    """SHA-256 of a definition's canonical JSON (sorted keys), to tell versions apart."""
+    text = json.dumps(definition, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def latest_definition(conn: Connection, scheme: str) -> dict[str, Any] | None:
+    """The newest version of ``scheme``'s definition (``None`` when it was never saved)."""
+    row = conn.execute(
+        select(segment_definitions)
+        .where(segment_definitions.c.scheme == scheme)
+        .order_by(segment_definitions.c.version.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else dict(row._mapping)
+
+
+def save_definition(conn: Connection, scheme: str, kind: str, definition: Mapping[str, Any]) -> tuple[int, int]:
+    """Store ``definition`` as the next version of ``scheme`` unless the newest version has the same content.
+
+    Returns
+    -------
+    tuple of int
+        ``(definition id, version)`` of the stored (or unchanged newest) definition.
+    """
+    digest = definition_digest(definition)
+    latest = latest_definition(conn, scheme)
+    if latest is not None and latest["digest"] == digest:
+        return int(latest["id"]), int(latest["version"])
+    version = 1 if latest is None else int(latest["version"]) + 1
+    new_id = conn.execute(
+        insert(segment_definitions)
+        .values(
+            scheme=scheme,
+            version=version,
+            kind=kind,
+            definition=json.loads(json.dumps(definition, default=str)),
+            digest=digest,
+            created_at=dt.datetime.now(dt.UTC),
+        )
+        .returning(segment_definitions.c.id)
+    ).scalar_one()
+    return int(new_id), version
+
+
+def record_run(
+    conn: Connection,
+    *,
+    scheme: str,
+    as_of: dt.date,
+    definition_id: int,
+    engine: str,
+    rows: Iterable[Mapping[str, Any]],
+    population: int,
+    stats: Mapping[str, Any] | None = None,
+    chunk_rows: int = 5_000,
+) -> int:
+    """Replace ``scheme``'s run for ``as_of`` with a new one and its memberships; call inside a transaction.
+
+    Parameters
+    ----------
+    rows
+        ``{"customer_id", "segment", "values"}`` per membership.
+    population
+        Customers the scheme looked at (members of no segment included).
+
+    Returns
+    -------
+    int
+        The new ``segment_runs.id``.
+    """
+    old = select(segment_runs.c.id).where(segment_runs.c.scheme == scheme, segment_runs.c.as_of == as_of)
+    old_ids = [int(i) for i in conn.execute(old).scalars()]
+    if old_ids:
+        conn.execute(delete(segment_memberships).where(segment_memberships.c.run_id.in_(old_ids)))
+        conn.execute(delete(segment_runs).where(segment_runs.c.id.in_(old_ids)))
+    run_id = int(
+        conn.execute(
+            insert(segment_runs)
+            .values(
+                scheme=scheme,
+                as_of=as_of,
+                definition_id=definition_id,
+                engine=engine,
+                created_at=dt.datetime.now(dt.UTC),
+                population=population,
+                stats=dict(stats) if stats is not None else None,
+            )
+            .returning(segment_runs.c.id)
+        ).scalar_one()
+    )
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append({"run_id": run_id, **row})
+        if len(batch) >= chunk_rows:
+            conn.execute(insert(segment_memberships), batch)
+            batch = []
+    if batch:
+        conn.execute(insert(segment_memberships), batch)
+    return run_id
+
+
+def run_ids(conn: Connection, as_of: dt.date | None = None) -> dict[str, dict[str, Any]]:
+    """Scheme -> its run (with ``version`` of the definition) for ``as_of`` (default: each scheme's newest)."""
+    runs = segment_runs
+    stmt = select(runs, segment_definitions.c.version, segment_definitions.c.definition).join(
+        segment_definitions, segment_definitions.c.id == runs.c.definition_id
+    )
+    if as_of is not None:
+        stmt = stmt.where(runs.c.as_of == as_of)
+    else:
+        newest = select(runs.c.scheme, func.max(runs.c.as_of).label("as_of")).group_by(runs.c.scheme).subquery()
+        stmt = stmt.join(newest, (newest.c.scheme == runs.c.scheme) & (newest.c.as_of == runs.c.as_of))
+    return {row.scheme: dict(row._mapping) for row in conn.execute(stmt)}
+
+
+def memberships(conn: Connection, run_id: int, segment: str | None = None) -> list[dict[str, Any]]:
+    """The memberships of one run (optionally of one segment), ordered by customer."""
+    m = segment_memberships
+    stmt = select(m.c.customer_id, m.c.segment, m.c["values"]).where(m.c.run_id == run_id)
+    if segment is not None:
+        stmt = stmt.where(m.c.segment == segment)
+    return [dict(r._mapping) for r in conn.execute(stmt.order_by(m.c.customer_id, m.c.segment))]
