@@ -1,0 +1,260 @@
+"""The REST API under ``/api/``: JSON resources over the same service views the web pages use.
+
+Authentication is a bearer token (``Authorization: Bearer kehu_…``, created on the account page). Roles and
+row-level rules are those of :mod:`kehu.service.access`; Kehu's errors become JSON ``{"error": …}`` answers with
+the status of :func:`error_status`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from kehu.errors import ImportFileError, KehuError, NotFoundError, StoreError, ValidationError
+from kehu.service import access, web_views
+from kehu.service.access import Principal
+from kehu.service.workspace import ROLES, Workspace
+
+__all__ = ["MAX_ID", "api_router", "error_status", "to_jsonable"]
+
+MAX_ID = 2**62  # ids beyond this cannot exist (and would overflow 64-bit SQL integers)
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON values: money (``Decimal``) as strings, dates and times in ISO 8601."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return value.name
+    return value
+
+
+def error_status(exc: KehuError) -> int:
+    """The HTTP status for one of Kehu's errors (the one translation of the error tree to HTTP)."""
+    if isinstance(exc, access.TooManyAttemptsError):
+        return 429
+    if isinstance(exc, access.AuthenticationError):
+        return 401
+    if isinstance(exc, access.AccessDeniedError):
+        return 403
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, ValidationError | ImportFileError):
+        return 422
+    if isinstance(exc, StoreError):
+        return 503
+    return 400
+
+
+def workspace(request: Request) -> Workspace:
+    """The app's workspace (set by ``create_app``)."""
+    ws: Workspace = request.app.state.workspace
+    return ws
+
+
+_bearer = HTTPBearer(auto_error=False, description="An API token from the account page: `Bearer kehu_…`")
+
+
+def principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    """The user of the request's bearer token."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise access.AuthenticationError("send an API token as 'Authorization: Bearer <token>'")
+    return access.authenticate_token(workspace(request), credentials.credentials)
+
+
+WS = Annotated[Workspace, Depends(workspace)]
+User = Annotated[Principal, Depends(principal)]
+CustomerId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="Kehu's customer id")]
+
+
+class Me(BaseModel):
+    """The signed-in user."""
+
+    id: int
+    name: str
+    display_name: str
+    role: str
+    team: str | None
+    locale: str | None
+
+
+class CustomerRow(BaseModel):
+    """One customer in a list."""
+
+    id: int
+    name: str | None
+    phone: str | None
+    email: str | None
+    company: str | None
+    region: str | None
+    city: str | None
+    tags: list[str]
+    owner_id: int | None
+    owner: str | None
+    created_at: dt.datetime
+
+
+class CustomerList(BaseModel):
+    """A page of customers; follow ``next``/``prev`` with ``after``/``before``."""
+
+    customers: list[CustomerRow]
+    count: int = Field(description="Matching customers, counted up to a bound")
+    count_is_lower_bound: bool
+    next: str | None
+    prev: str | None
+
+
+class UserPublic(BaseModel):
+    """A user (never with a password or its hash)."""
+
+    id: int
+    name: str
+    display_name: str | None
+    role: str
+    team: str | None
+    email: str | None
+    locale: str | None
+    active: bool
+
+
+class UserCreate(BaseModel):
+    """A user to create or update."""
+
+    name: str = Field(min_length=1, max_length=100)
+    role: str = Field(pattern="^(" + "|".join(ROLES) + ")$")
+    password: str | None = Field(default=None, min_length=access.MIN_PASSWORD_LENGTH, max_length=1000)
+    team: str | None = Field(default=None, max_length=100)
+    display_name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+
+
+class PasswordReset(BaseModel):
+    """A new password for a user."""
+
+    password: str = Field(min_length=access.MIN_PASSWORD_LENGTH, max_length=1000)
+
+
+class ImportSummaryPublic(BaseModel):
+    """What an import did."""
+
+    run_id: int | None
+    kind: str
+    path: str
+    source: str
+    read: int
+    inserted: int
+    updated: int
+    unchanged: int
+    quarantined: int
+    customers_created: int
+    merges: int
+    has_quarantine: bool
+    seconds: float
+
+
+def api_router() -> APIRouter:
+    """The ``/api`` routes (include them in the app; errors are translated by the app's handler)."""
+    router = APIRouter(prefix="/api", tags=["api"])
+
+    @router.get("/me", response_model=Me)
+    def me(user: User) -> dict[str, Any]:
+        """The user of this token."""
+        return user.as_dict()
+
+    @router.get("/customers", response_model=CustomerList)
+    def customers(
+        ws: WS,
+        user: User,
+        q: Annotated[str, Query(max_length=200, description="Search: name/company/phone/e-mail prefix")] = "",
+        owner: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+        region: Annotated[str | None, Query(max_length=100)] = None,
+        tag: Annotated[str | None, Query(max_length=100)] = None,
+        sort: Annotated[str, Query(pattern="^(id|name|created|region)$")] = "id",
+        desc: bool = False,
+        limit: Annotated[int, Query(description="20, 50 or 100")] = 50,
+        after: Annotated[str | None, Query(max_length=2000)] = None,
+        before: Annotated[str | None, Query(max_length=2000)] = None,
+    ) -> dict[str, Any]:
+        """Customers the token's user may see, one keyset page at a time."""
+        query = web_views.CustomerQuery(
+            q=q, owner_id=owner, region=region, tag=tag, sort=sort, descending=desc, limit=limit,
+            after=after, before=before,
+        )  # fmt: skip
+        return web_views.customers_page(ws, user, query)
+
+    @router.get("/customers/{customer_id}")
+    def customer(ws: WS, user: User, customer_id: CustomerId) -> JSONResponse:
+        """One customer's 360 view (403 when the customer is outside the user's scope)."""
+        return JSONResponse(to_jsonable(web_views.customer_360(ws, user, customer_id)))
+
+    @router.get("/dashboard")
+    def dashboard(ws: WS, user: User) -> JSONResponse:
+        """Totals and monthly series within the user's scope."""
+        return JSONResponse(to_jsonable(web_views.dashboard(ws, user)))
+
+    @router.get("/imports")
+    def imports(ws: WS, user: User) -> JSONResponse:
+        """Recent imports (admins and managers)."""
+        return JSONResponse(to_jsonable(web_views.import_runs(ws, user)))
+
+    @router.post("/imports", response_model=ImportSummaryPublic)
+    def upload(
+        ws: WS,
+        user: User,
+        file: Annotated[UploadFile, File(description="CSV (UTF-8 or GBK), XLSX or Parquet")],
+        kind: Annotated[str, Form(pattern="^(" + "|".join(web_views.IMPORT_KINDS) + ")$")],
+        source: Annotated[str, Form(max_length=64)],
+    ) -> dict[str, Any]:
+        """Import an uploaded file; the summary says what happened to every row."""
+        content = file.file.read(MAX_UPLOAD_BYTES + 1)
+        if len(content) > MAX_UPLOAD_BYTES:
+            raise ValidationError(f"file: larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB; use `kehu import`")
+        return web_views.run_import(
+            ws, user, kind=kind, source=source, filename=file.filename or "upload.csv", content=content
+        )
+
+    @router.get("/imports/{run_id}/quarantine.csv", response_class=FileResponse)
+    def quarantine(ws: WS, user: User, run_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> FileResponse:
+        """The rows an import quarantined, with the reason for each."""
+        path = web_views.quarantine_file(ws, user, run_id)
+        return FileResponse(path, media_type="text/csv", filename=f"quarantine-{run_id}.csv")
+
+    @router.get("/users", response_model=list[UserPublic])
+    def users(ws: WS, user: User) -> list[dict[str, Any]]:
+        """Users the token's user may see."""
+        return access.list_users(ws, user)
+
+    @router.post("/users", response_model=UserPublic, status_code=201)
+    def add_user(ws: WS, user: User, body: UserCreate) -> dict[str, Any]:
+        """Create a user or update one's role and team (admins)."""
+        uid = access.create_user(
+            ws, body.name, role=body.role, password=body.password, team=body.team,
+            display_name=body.display_name, email=body.email, actor=user,
+        )  # fmt: skip
+        return next(u for u in access.list_users(ws, user) if u["id"] == uid)
+
+    @router.post("/users/{user_id}/password", status_code=204)
+    def reset_password(
+        ws: WS, user: User, user_id: Annotated[int, PathParam(ge=1, le=MAX_ID)], body: PasswordReset
+    ) -> None:
+        """Set a user's password and sign out their sessions (admins)."""
+        access.reset_password(ws, user, user_id, body.password)
+
+    return router

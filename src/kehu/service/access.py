@@ -1,0 +1,415 @@
+"""Who may do what: users and passwords, sign-in with throttling, browser sessions, API tokens, and the
+row-level rules every customer query applies.
+
+Rules
+-----
+- ``admin`` sees every customer and manages users; ``manager`` sees the customers owned by anyone in their team;
+  ``rep`` sees only the customers they own. The rule is applied inside the store queries (as the list of owner
+  ids a query may return), so a page, the API and an export cannot differ.
+- Passwords are hashed with argon2id; they are never stored, logged or returned in clear. Session cookies and
+  API tokens are random 256-bit strings of which only a SHA-256 digest is stored.
+- Sign-in is throttled: after :data:`MAX_FAILURES_PER_NAME` failures for one login name, or
+  :data:`MAX_FAILURES_PER_CLIENT` from one client address, within :data:`THROTTLE_WINDOW`, further attempts are
+  refused until the window has passed (a success resets the per-name count).
+
+Errors (both :class:`~kehu.errors.KehuError`)::
+
+    AuthenticationError (KehuError, PermissionError)   wrong name or password, expired session, bad token
+    └── TooManyAttemptsError                           throttled; ``retry_after`` seconds
+    AccessDeniedError (KehuError, PermissionError)     signed in, but not allowed (role or row-level rule)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from kehu.errors import KehuError, NotFoundError, ValidationError
+from kehu.service.workspace import ROLES, Workspace
+from kehu.store import web as store
+
+__all__ = [
+    "LOCALES",
+    "MAX_FAILURES_PER_CLIENT",
+    "MAX_FAILURES_PER_NAME",
+    "MIN_PASSWORD_LENGTH",
+    "SESSION_LIFETIME",
+    "THROTTLE_WINDOW",
+    "AccessDeniedError",
+    "AuthenticationError",
+    "Principal",
+    "SessionInfo",
+    "TooManyAttemptsError",
+    "authenticate_token",
+    "change_password",
+    "check_customer",
+    "create_api_token",
+    "create_user",
+    "end_session",
+    "hash_password",
+    "list_api_tokens",
+    "list_users",
+    "login",
+    "owner_scope",
+    "require_role",
+    "reset_password",
+    "resolve_session",
+    "revoke_api_token",
+    "set_locale",
+    "verify_password",
+]
+
+LOCALES = ("zh-CN", "en")
+MIN_PASSWORD_LENGTH = 8
+MAX_FAILURES_PER_NAME = 5
+MAX_FAILURES_PER_CLIENT = 30
+THROTTLE_WINDOW = dt.timedelta(minutes=15)
+SESSION_LIFETIME = dt.timedelta(hours=12)
+_TOUCH_EVERY = dt.timedelta(minutes=5)
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))  # verified against when the user is unknown (same timing)
+
+
+class AuthenticationError(KehuError, PermissionError):
+    """Not signed in: wrong name or password, an expired session or an unknown API token."""
+
+
+class TooManyAttemptsError(AuthenticationError):
+    """Sign-in refused for a while after too many failures.
+
+    Parameters
+    ----------
+    retry_after
+        Seconds until a new attempt is considered.
+    """
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AccessDeniedError(KehuError, PermissionError):
+    """Signed in, but the role or the row-level rule does not allow this."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in user as the rules see them."""
+
+    id: int
+    name: str
+    display_name: str
+    role: str
+    team: str | None
+    locale: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Public fields (for templates and JSON)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "display_name": self.display_name,
+            "role": self.role,
+            "team": self.team,
+            "locale": self.locale,
+        }
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """A browser session: the token goes into the cookie, the CSRF token into every form."""
+
+    token: str
+    csrf_token: str
+    principal: Principal
+    expires_at: dt.datetime
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _principal(row: dict[str, Any]) -> Principal:
+    return Principal(
+        id=int(row["id"]),
+        name=row["name"],
+        display_name=row.get("display_name") or row["name"],
+        role=row["role"],
+        team=row.get("team"),
+        locale=row.get("locale"),
+    )
+
+
+# -- passwords ---------------------------------------------------------------------------------------------------
+def hash_password(password: str) -> str:
+    """An argon2id hash of ``password`` (refuses passwords shorter than :data:`MIN_PASSWORD_LENGTH`)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(f"password: use at least {MIN_PASSWORD_LENGTH} characters")
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether ``password`` matches ``password_hash`` (``False`` for a missing or malformed hash)."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+# -- sign-in and sessions ----------------------------------------------------------------------------------------
+def login(ws: Workspace, name: str, password: str, *, client: str) -> SessionInfo:
+    """Check a name and password and open a browser session.
+
+    Parameters
+    ----------
+    ws
+        The workspace.
+    name, password
+        What the user typed.
+    client
+        The client's address (for throttling).
+
+    Raises
+    ------
+    TooManyAttemptsError
+        Too many recent failures for this name or client; nothing is checked.
+    AuthenticationError
+        Unknown user, inactive user, or wrong password (one message for all three).
+    """
+    now = _now()
+    since = now - THROTTLE_WINDOW
+    with ws.engine.begin() as conn:
+        if (
+            store.recent_failures(conn, name=name, since=since) >= MAX_FAILURES_PER_NAME
+            or store.recent_failures(conn, client=client, since=since) >= MAX_FAILURES_PER_CLIENT
+        ):
+            raise TooManyAttemptsError(
+                "too many failed sign-ins: wait 15 minutes and try again", int(THROTTLE_WINDOW.total_seconds())
+            )
+        user = store.user_by_name(conn, name)
+        ok = verify_password(user.get("password_hash") if user else None, password)
+        ok = ok and user is not None and bool(user["active"])
+        store.add_login_attempt(conn, name=name, client=client, ok=ok, now=now)
+    if not ok or user is None:
+        raise AuthenticationError("wrong user name or password")
+    if _hasher.check_needs_rehash(user["password_hash"]):
+        _store_hash(ws, int(user["id"]), _hasher.hash(password))
+    return _open_session(ws, _principal(user), now)
+
+
+def _open_session(ws: Workspace, principal: Principal, now: dt.datetime) -> SessionInfo:
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    expires = now + SESSION_LIFETIME
+    with ws.engine.begin() as conn:
+        store.create_session(
+            conn, token_hash=_digest(token), user_id=principal.id, csrf_token=csrf, now=now, expires_at=expires
+        )
+    return SessionInfo(token=token, csrf_token=csrf, principal=principal, expires_at=expires)
+
+
+def resolve_session(ws: Workspace, token: str) -> SessionInfo | None:
+    """The live session for a cookie token, or ``None`` (unknown, expired, or the user was deactivated)."""
+    if not token:
+        return None
+    now = _now()
+    digest = _digest(token)
+    with ws.engine.connect() as conn:
+        row = store.session_by_hash(conn, digest)
+        user = store.user_by_id(conn, row["user_id"]) if row else None
+    if row is None or user is None or not user["active"] or row["expires_at"] <= now:
+        return None
+    if now - row["last_seen_at"] > _TOUCH_EVERY:
+        with ws.engine.begin() as conn:
+            store.touch_session(conn, digest, now=now, expires_at=now + SESSION_LIFETIME)
+    return SessionInfo(
+        token=token, csrf_token=row["csrf_token"], principal=_principal(user), expires_at=row["expires_at"]
+    )
+
+
+def end_session(ws: Workspace, token: str) -> None:
+    """Sign out: delete the session (a no-op for an unknown token)."""
+    with ws.engine.begin() as conn:
+        store.delete_sessions(conn, token_hash=_digest(token))
+
+
+def change_password(ws: Workspace, session: SessionInfo, old: str, new: str) -> None:
+    """Change one's own password; every other session of the user is signed out.
+
+    Raises
+    ------
+    AuthenticationError
+        ``old`` is not the current password.
+    ValidationError
+        ``new`` is too short.
+    """
+    with ws.engine.connect() as conn:
+        user = store.user_by_id(conn, session.principal.id)
+    if user is None or not verify_password(user["password_hash"], old):
+        raise AuthenticationError("the current password is wrong")
+    _store_hash(ws, session.principal.id, hash_password(new))
+    with ws.engine.begin() as conn:
+        store.delete_sessions(conn, user_id=session.principal.id, keep=_digest(session.token))
+
+
+def _store_hash(ws: Workspace, user_id: int, password_hash: str) -> None:
+    from sqlalchemy import update
+
+    from kehu.store.schema import users
+
+    with ws.engine.begin() as conn:
+        conn.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))
+
+
+def set_locale(ws: Workspace, principal: Principal, locale: str) -> None:
+    """Remember the user's language (one of :data:`LOCALES`)."""
+    if locale not in LOCALES:
+        raise ValidationError(f"language {locale!r} is not one of {', '.join(LOCALES)}")
+    from sqlalchemy import update
+
+    from kehu.store.schema import users
+
+    with ws.engine.begin() as conn:
+        conn.execute(update(users).where(users.c.id == principal.id).values(locale=locale))
+
+
+# -- users (admin) ----------------------------------------------------------------------------------------------
+def require_role(principal: Principal, *roles: str) -> None:
+    """Raise :class:`AccessDeniedError` unless the principal has one of ``roles``."""
+    if principal.role not in roles:
+        raise AccessDeniedError(f"this needs the role {' or '.join(roles)}; you are {principal.role}")
+
+
+def create_user(
+    ws: Workspace,
+    name: str,
+    *,
+    role: str,
+    password: str | None = None,
+    team: str | None = None,
+    display_name: str | None = None,
+    email: str | None = None,
+    actor: Principal | None = None,
+) -> int:
+    """Create a user (or update role/team of an existing one) and set their password when given.
+
+    ``actor`` is the signed-in admin when called from a front end; ``None`` for the command line.
+    """
+    if actor is not None:
+        require_role(actor, "admin")
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ValidationError("name: give 1 to 100 characters")
+    if role not in ROLES:
+        raise ValidationError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    password_hash = hash_password(password) if password is not None else None
+    uid = ws.add_user(name, role=role, team=team or None, display_name=display_name or None, email=email or None)
+    if password_hash is not None:
+        _store_hash(ws, uid, password_hash)
+    return uid
+
+
+def reset_password(ws: Workspace, actor: Principal | None, user_id: int, password: str) -> None:
+    """Set another user's password (admin) and sign out all their sessions."""
+    if actor is not None:
+        require_role(actor, "admin")
+    password_hash = hash_password(password)
+    with ws.engine.connect() as conn:
+        if store.user_by_id(conn, user_id) is None:
+            raise NotFoundError(f"no user with id {user_id}")
+    _store_hash(ws, user_id, password_hash)
+    with ws.engine.begin() as conn:
+        store.delete_sessions(conn, user_id=user_id)
+
+
+def list_users(ws: Workspace, actor: Principal) -> list[dict[str, Any]]:
+    """Users the actor may see: everyone for an admin, their team for a manager, themselves for a rep."""
+    rows = ws.users()
+    if actor.role == "admin":
+        return rows
+    if actor.role == "manager" and actor.team:
+        return [r for r in rows if r.get("team") == actor.team]
+    return [r for r in rows if r["id"] == actor.id]
+
+
+# -- API tokens --------------------------------------------------------------------------------------------------
+def create_api_token(ws: Workspace, principal: Principal, name: str) -> tuple[int, str]:
+    """A new API token for the principal; returns ``(id, token)`` — the token is shown once, never stored."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ValidationError("token name: give 1 to 100 characters")
+    token = "kehu_" + secrets.token_urlsafe(32)
+    with ws.engine.begin() as conn:
+        tid = store.create_api_token(
+            conn, user_id=principal.id, name=name, token_hash=_digest(token), prefix=token[:9], now=_now()
+        )
+    return tid, token
+
+
+def list_api_tokens(ws: Workspace, principal: Principal) -> list[dict[str, Any]]:
+    """The principal's API tokens (name, prefix, dates; never the token)."""
+    with ws.engine.connect() as conn:
+        return store.list_api_tokens(conn, principal.id)
+
+
+def revoke_api_token(ws: Workspace, principal: Principal, token_id: int) -> None:
+    """Revoke one of the principal's tokens."""
+    with ws.engine.begin() as conn:
+        if not store.revoke_api_token(conn, token_id=token_id, user_id=principal.id):
+            raise NotFoundError(f"you have no API token with id {token_id}")
+
+
+def authenticate_token(ws: Workspace, token: str) -> Principal:
+    """The user an API token belongs to.
+
+    Raises
+    ------
+    AuthenticationError
+        Unknown or revoked token, or an inactive user.
+    """
+    with ws.engine.connect() as conn:
+        row = store.token_by_hash(conn, _digest(token)) if token else None
+        user = store.user_by_id(conn, row["user_id"]) if row else None
+    if row is None or user is None or not user["active"]:
+        raise AuthenticationError("unknown or revoked API token")
+    return _principal(user)
+
+
+# -- row-level rules ---------------------------------------------------------------------------------------------
+def owner_scope(ws: Workspace, principal: Principal) -> list[int] | None:
+    """Owner ids whose customers the principal may see (``None``: all customers)."""
+    if principal.role == "admin":
+        return None
+    if principal.role == "manager":
+        with ws.engine.connect() as conn:
+            return store.team_member_ids(conn, principal.team) or [principal.id]
+    return [principal.id]
+
+
+def check_customer(ws: Workspace, principal: Principal, customer_id: int) -> None:
+    """Raise unless the customer exists and the principal may see them.
+
+    Raises
+    ------
+    NotFoundError
+        No such customer.
+    AccessDeniedError
+        The customer belongs to someone outside the principal's scope.
+    """
+    with ws.engine.connect() as conn:
+        exists, owner = store.customer_owner_id(conn, customer_id)
+    if not exists:
+        raise NotFoundError(f"no customer with id {customer_id}")
+    scope = owner_scope(ws, principal)
+    if scope is not None and owner not in scope:
+        raise AccessDeniedError(f"customer {customer_id} is not one of the customers you may see")

@@ -1,0 +1,296 @@
+"""The data of each page of the web app and each resource of the REST API, built once for both.
+
+Every function takes the workspace and the signed-in :class:`~kehu.service.access.Principal` and applies the
+row-level rules through :func:`~kehu.service.access.owner_scope` inside the store queries. Results are plain
+dicts of JSON-friendly values (``Decimal`` money, timezone-aware datetimes) that a template renders and a JSON
+twin serialises unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from kehu.errors import NotFoundError, ValidationError
+from kehu.service.access import Principal, check_customer, owner_scope, require_role
+from kehu.service.workspace import Workspace
+from kehu.store import web as store
+
+__all__ = [
+    "IMPORT_KINDS",
+    "PAGE_SIZES",
+    "CustomerQuery",
+    "customer_360",
+    "customers_page",
+    "dashboard",
+    "decode_cursor",
+    "encode_cursor",
+    "export_customers",
+    "import_runs",
+    "quarantine_file",
+    "run_import",
+]
+
+PAGE_SIZES = (20, 50, 100)
+IMPORT_KINDS = ("customers", "orders", "contracts", "interactions", "tickets", "feedback")
+_SOURCE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_UPLOAD_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xls", ".parquet")
+_DASHBOARD_TTL = 60.0
+
+
+@dataclass(frozen=True)
+class CustomerQuery:
+    """What the customers list was asked for (validated)."""
+
+    q: str = ""
+    owner_id: int | None = None
+    region: str | None = None
+    tag: str | None = None
+    sort: str = "id"
+    descending: bool = False
+    after: str | None = None
+    before: str | None = None
+    limit: int = 50
+
+    def __post_init__(self) -> None:
+        if self.sort not in store.SORT_KEYS:
+            raise ValidationError(f"sort {self.sort!r} is not one of {', '.join(store.SORT_KEYS)}")
+        if self.limit not in PAGE_SIZES:
+            raise ValidationError(f"limit {self.limit} is not one of {', '.join(map(str, PAGE_SIZES))}")
+        if self.after and self.before:
+            raise ValidationError("give either after or before, not both")
+        if len(self.q) > 200:
+            raise ValidationError("q: search text is limited to 200 characters")
+
+    def params(self, **changes: Any) -> dict[str, Any]:
+        """Query-string parameters for a link to this list with ``changes`` (empty values left out)."""
+        values = {
+            "q": self.q,
+            "owner": self.owner_id,
+            "region": self.region,
+            "tag": self.tag,
+            "sort": None if self.sort == "id" else self.sort,
+            "desc": 1 if self.descending else None,
+            "limit": None if self.limit == 50 else self.limit,
+            **changes,
+        }
+        return {k: v for k, v in values.items() if v not in (None, "")}
+
+
+def encode_cursor(sort: str, key: tuple[Any, int]) -> str:
+    """An opaque page cursor for ``(sort value, id)``."""
+    value, ident = key
+    if isinstance(value, dt.datetime):
+        value = {"t": value.isoformat()}
+    raw = json.dumps([sort, value, ident], ensure_ascii=False, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(sort: str, cursor: str) -> tuple[Any, int]:
+    """The ``(sort value, id)`` in a cursor made by :func:`encode_cursor` for the same sort key."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        s, value, ident = json.loads(raw.decode("utf-8"))
+        if isinstance(value, dict):
+            value = dt.datetime.fromisoformat(value["t"])
+    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+        raise ValidationError("cursor: not a page cursor from this list (start again from the first page)") from exc
+    if s != sort or not isinstance(ident, int) or not (value is None or isinstance(value, str | int | dt.datetime)):
+        raise ValidationError("cursor: it belongs to a different sort order (start again from the first page)")
+    return value, ident
+
+
+def _filter(ws: Workspace, principal: Principal, query: CustomerQuery) -> store.CustomerFilter:
+    return store.CustomerFilter(
+        owner_ids=owner_scope(ws, principal),
+        q=query.q,
+        owner_id=query.owner_id,
+        region=query.region or None,
+        tag=query.tag or None,
+    )
+
+
+def customers_page(ws: Workspace, principal: Principal, query: CustomerQuery) -> dict[str, Any]:
+    """One page of the customers list with cursors, a bounded count and the filters' choices."""
+    flt = _filter(ws, principal, query)
+    after = decode_cursor(query.sort, query.after) if query.after else None
+    before = decode_cursor(query.sort, query.before) if query.before else None
+    with ws.engine.connect() as conn:
+        page = store.list_customers(
+            conn, flt, sort=query.sort, descending=query.descending, after=after, before=before, limit=query.limit
+        )
+        count, more = store.count_customers(conn, flt)
+        region_choices = store.regions(conn)
+        tag_choices = store.tags_in_use(conn)
+    scope = flt.owner_ids
+    owners = [
+        {"id": u["id"], "name": u["display_name"] or u["name"]} for u in ws.users() if scope is None or u["id"] in scope
+    ]
+    return {
+        "query": {
+            "q": query.q,
+            "owner": query.owner_id,
+            "region": query.region,
+            "tag": query.tag,
+            "sort": query.sort,
+            "desc": query.descending,
+            "limit": query.limit,
+        },
+        "customers": page.rows,
+        "count": count,
+        "count_is_lower_bound": more,
+        "next": encode_cursor(query.sort, page.next_key) if page.next_key else None,
+        "prev": encode_cursor(query.sort, page.prev_key) if page.prev_key else None,
+        "choices": {"owners": owners, "regions": region_choices, "tags": tag_choices, "sorts": list(store.SORT_KEYS)},
+    }
+
+
+def export_customers(ws: Workspace, principal: Principal, query: CustomerQuery) -> Iterator[dict[str, Any]]:
+    """Every customer matching ``query`` within the principal's scope, page by page (for CSV export)."""
+    flt = _filter(ws, principal, query)
+    key: tuple[Any, int] | None = None
+    while True:
+        with ws.engine.connect() as conn:
+            page = store.list_customers(conn, flt, sort="id", after=key, limit=1000)
+        yield from page.rows
+        if page.next_key is None:
+            return
+        key = page.next_key
+
+
+def customer_360(ws: Workspace, principal: Principal, customer_id: int) -> dict[str, Any]:
+    """Everything about one customer the principal may see: profile, records, owner, tags, activity, merges and
+    published features.
+
+    Raises
+    ------
+    NotFoundError, AccessDeniedError
+        See :func:`~kehu.service.access.check_customer`.
+    """
+    check_customer(ws, principal, customer_id)
+    detail = ws.customer(str(customer_id))
+    with ws.engine.connect() as conn:
+        for kind in ("orders", "interactions", "tickets", "feedback"):
+            detail.setdefault(kind, {})["recent"] = store.customer_activity(conn, customer_id, kind)
+    profile = detail["profile"]
+    profile["tags"] = [t for t in (profile.get("tags") or []) if isinstance(t, str)]
+    detail.setdefault("features", None)
+    return detail
+
+
+_cache: dict[tuple[str, tuple[int, ...] | None], tuple[float, dict[str, Any]]] = {}
+_cache_lock = threading.Lock()
+
+
+def dashboard(ws: Workspace, principal: Principal, *, fresh: bool = False) -> dict[str, Any]:
+    """The numbers that exist now: totals, revenue and new customers by month (24 months), top regions.
+
+    Results are cached for a minute per scope (these aggregates read every order).
+    """
+    scope = owner_scope(ws, principal)
+    key = (ws.settings.resolved_database_url, tuple(scope) if scope is not None else None)
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is not None and not fresh and time.monotonic() - hit[0] < _DASHBOARD_TTL:
+        return hit[1]
+    tz = ZoneInfo(ws.settings.timezone)
+    now = dt.datetime.now(tz)
+    offset = now.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    start = dt.datetime(now.year - 2, now.month, 1, tzinfo=tz)
+    with ws.engine.connect() as conn:
+        totals = store.dashboard_totals(conn, scope)
+        revenue = store.revenue_by_month(conn, scope, since=start, utc_offset_minutes=minutes)
+        new = store.customers_by_month(conn, scope, since=start, utc_offset_minutes=minutes)
+        regions = store.customers_by_region(conn, scope)
+    data = {
+        "currency": ws.settings.currency,
+        "totals": totals,
+        "revenue_by_month": revenue,
+        "customers_by_month": new,
+        "customers_by_region": regions,
+        "scope": "all" if scope is None else ("team" if principal.role == "manager" else "own"),
+    }
+    with _cache_lock:
+        _cache[key] = (time.monotonic(), data)
+    return data
+
+
+# -- imports -----------------------------------------------------------------------------------------------------
+def import_runs(ws: Workspace, principal: Principal, *, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest imports (admins and managers)."""
+    require_role(principal, "admin", "manager")
+    with ws.engine.connect() as conn:
+        runs = store.list_import_runs(conn, limit=limit)
+    for r in runs:
+        r["path"] = Path(r["path"]).name
+        r["has_quarantine"] = bool(r.pop("quarantine_file"))
+    return runs
+
+
+def run_import(
+    ws: Workspace, principal: Principal, *, kind: str, source: str, filename: str, content: bytes
+) -> dict[str, Any]:
+    """Save an uploaded file under ``KEHU_HOME/uploads`` and import it; returns the summary and its run id.
+
+    Raises
+    ------
+    ValidationError
+        Unknown kind, a source name that is not a short identifier, an empty file or an unsupported type.
+    """
+    require_role(principal, "admin", "manager")
+    if kind not in IMPORT_KINDS:
+        raise ValidationError(f"kind {kind!r} is not one of {', '.join(IMPORT_KINDS)}")
+    if not _SOURCE_RE.match(source):
+        raise ValidationError("source: use 1-64 letters, digits, '_', '-' or '.' (e.g. crm)")
+    name = Path(filename or "upload.csv").name
+    suffix = Path(name).suffix.lower()
+    if suffix not in _UPLOAD_SUFFIXES:
+        raise ValidationError(f"file: {suffix or 'no extension'} is not supported ({', '.join(_UPLOAD_SUFFIXES)})")
+    if not content:
+        raise ValidationError("file: the uploaded file is empty")
+    safe_stem = re.sub(r"[^\w.-]", "_", Path(name).stem)[:80] or "upload"
+    folder = ws.settings.home / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-%f")
+    path = folder / f"{stamp}-{safe_stem}{suffix}"
+    path.write_bytes(content)
+    summary = ws.import_file(kind, path, source=source)
+    with ws.engine.connect() as conn:
+        runs = store.list_import_runs(conn, limit=20)
+    run_id = next((r["id"] for r in runs if r["path"] == str(path.resolve())), None)
+    data = summary.as_dict()
+    data["path"] = name
+    data["run_id"] = run_id
+    data["has_quarantine"] = bool(data.pop("quarantine_file"))
+    _cache.clear()
+    return data
+
+
+def quarantine_file(ws: Workspace, principal: Principal, run_id: int) -> Path:
+    """The quarantine CSV of one import run (admins and managers).
+
+    Raises
+    ------
+    NotFoundError
+        No such run, or the run quarantined nothing.
+    """
+    require_role(principal, "admin", "manager")
+    with ws.engine.connect() as conn:
+        run = store.get_import_run(conn, run_id)
+    if run is None or not run["quarantine_file"]:
+        raise NotFoundError(f"import {run_id} has no quarantine file")
+    path = Path(run["quarantine_file"])
+    if not path.is_file():
+        raise NotFoundError(f"the quarantine file of import {run_id} is no longer on disk")
+    return path

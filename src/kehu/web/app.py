@@ -1,0 +1,125 @@
+"""The web application: ``create_app(settings)`` builds one FastAPI app with the server-rendered pages, their JSON
+twins, the REST API under ``/api/`` and the static assets (all served by the app itself; no CDN).
+
+Errors are translated once here: Kehu's errors become an error page (pages), ``{"error": …}`` (JSON twins and
+API) with the status of :func:`kehu.api.routes.error_status`; a page that needs a signed-in user redirects to
+the login page instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kehu.api.routes import api_router, error_status
+from kehu.config import Settings
+from kehu.errors import KehuError
+from kehu.service.access import AuthenticationError, TooManyAttemptsError
+from kehu.service.workspace import Workspace
+from kehu.web.pages import page_router
+from kehu.web.render import render_error, wants_json
+
+__all__ = ["create_app"]
+
+_STATIC = Path(__file__).with_name("static")
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+)
+
+
+def create_app(settings: Settings, *, workspace: Workspace | None = None) -> FastAPI:
+    """Build the web app for one workspace.
+
+    Parameters
+    ----------
+    settings
+        Kehu's settings (the store to serve).
+    workspace
+        An already open workspace over ``settings`` (tests, benchmarks); by default one is created here and
+        closed when the app shuts down.
+
+    Returns
+    -------
+    FastAPI
+        The app; serve it with uvicorn (see :func:`kehu.web.server.serve`).
+    """
+    ws = workspace or Workspace(settings)
+    owned = workspace is None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            ws.close()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="Kehu",
+        summary="Customer value management: REST API",
+        version="0.1.0",
+        openapi_url="/api/openapi.json",
+        docs_url=None,  # the interactive docs load assets from a CDN; Kehu serves everything itself
+        redoc_url=None,
+    )
+    app.state.workspace = ws
+    app.state.settings = settings
+    app.include_router(api_router())
+    app.include_router(page_router())
+    app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", _CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if not request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.exception_handler(KehuError)
+    async def kehu_error(request: Request, exc: KehuError) -> Response:
+        status = error_status(exc)
+        if wants_json(request):
+            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+            if isinstance(exc, TooManyAttemptsError):
+                headers = {"Retry-After": str(exc.retry_after)}
+            return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
+        if isinstance(exc, AuthenticationError) and not isinstance(exc, TooManyAttemptsError):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+        return render_error(request, status, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors())
+        if wants_json(request):
+            return JSONResponse({"error": problems, "detail": _plain(exc.errors())}, status_code=422)
+        return render_error(request, 422, problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if wants_json(request) or request.url.path.startswith("/static/"):
+            return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+        return render_error(request, exc.status_code, str(exc.detail))
+
+    return app
+
+
+def _plain(errors: Any) -> Any:
+    """Validation errors as plain JSON (pydantic puts exceptions and bytes into ``ctx``/``input``)."""
+    out = []
+    for e in errors:
+        out.append({"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": e.get("type")})
+    return out

@@ -1,0 +1,175 @@
+"""The one translation catalog of the web app (``locale/zh-CN.yaml`` and ``locale/en.yaml``) and formatting of
+numbers, money and dates per locale.
+
+Labels are looked up by dotted key (``t("customers.title")``); a missing key is a bug, so it raises ``KeyError``
+(a test checks both catalogs have the same keys). Each catalog's ``_format`` section says how that language
+writes dates, months and currency symbols.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+__all__ = ["DEFAULT_LOCALE", "LOCALES", "Translator", "catalog", "flat_keys", "negotiate"]
+
+LOCALES = ("zh-CN", "en")
+DEFAULT_LOCALE = "zh-CN"
+_DIR = Path(__file__).with_name("locale")
+
+
+@cache
+def catalog(locale: str) -> dict[str, Any]:
+    """The parsed catalog of ``locale`` (one of :data:`LOCALES`)."""
+    if locale not in LOCALES:
+        raise KeyError(locale)
+    with (_DIR / f"{locale}.yaml").open(encoding="utf-8") as f:
+        data: dict[str, Any] = yaml.safe_load(f)
+    return data
+
+
+def flat_keys(tree: dict[str, Any], prefix: str = "") -> set[str]:
+    """Every dotted key of a catalog (leaves only)."""
+    keys: set[str] = set()
+    for k, v in tree.items():
+        path = f"{prefix}{k}"
+        if isinstance(v, dict) and not k.startswith("_"):
+            keys |= flat_keys(v, path + ".")
+        else:
+            keys.add(path)
+    return keys
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The best of :data:`LOCALES` for an ``Accept-Language`` header (default :data:`DEFAULT_LOCALE`)."""
+    if not accept_language:
+        return DEFAULT_LOCALE
+    ranked: list[tuple[float, int, str]] = []
+    for i, part in enumerate(accept_language.split(",")):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        for p in params.split(";"):
+            name, _, value = p.strip().partition("=")
+            if name == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        ranked.append((-q, i, tag.strip().lower()))
+    for neg_q, _, tag in sorted(ranked):
+        if -neg_q <= 0:
+            continue
+        if tag.startswith("zh"):
+            return "zh-CN"
+        if tag.startswith("en"):
+            return "en"
+    return DEFAULT_LOCALE
+
+
+class Translator:
+    """Labels and formatting for one locale.
+
+    Parameters
+    ----------
+    locale
+        One of :data:`LOCALES`.
+    timezone
+        Time zone dates and times are shown in.
+    """
+
+    def __init__(self, locale: str, timezone: str = "Asia/Shanghai") -> None:
+        self.locale = locale
+        self._tree = catalog(locale)
+        self._fmt: dict[str, Any] = self._tree["_format"]
+        self._tz = ZoneInfo(timezone)
+
+    @property
+    def html_lang(self) -> str:
+        """The ``lang`` attribute of pages in this locale."""
+        return str(self._fmt["html_lang"])
+
+    def __call__(self, key: str, **values: Any) -> str:
+        """The label for ``key`` with ``{placeholders}`` filled from ``values``."""
+        node: Any = self._tree
+        for part in key.split("."):
+            node = node[part]
+        if not isinstance(node, str):
+            raise KeyError(key)
+        return node.format(**values) if values else node
+
+    def section(self, key: str) -> dict[str, str]:
+        """A whole section (e.g. ``users.roles``) as a dict."""
+        node: Any = self._tree
+        for part in key.split("."):
+            node = node[part]
+        return dict(node)
+
+    def number(self, value: float | int | Decimal | None, digits: int = 0) -> str:
+        """``value`` with grouped thousands and ``digits`` decimals (empty for ``None``)."""
+        if value is None:
+            return ""
+        d = Decimal(str(value)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+        text = f"{d:,.{digits}f}"
+        return (
+            text.replace(",", "\x00")
+            .replace(".", self._fmt["decimal_point"])
+            .replace("\x00", self._fmt["group_separator"])
+        )
+
+    def money(self, value: Decimal | float | int | None, currency: str = "CNY") -> str:
+        """An amount with its currency symbol (or code) and two decimals."""
+        if value is None:
+            return ""
+        symbol = self._fmt["currency_symbols"].get(currency, currency + " ")
+        sign = "-" if Decimal(str(value)) < 0 else ""
+        return f"{sign}{symbol}{self.number(abs(Decimal(str(value))), 2)}"
+
+    def _parts(self, value: dt.date) -> dict[str, Any]:
+        return {
+            "year": value.year,
+            "month": value.month,
+            "day": value.day,
+            "month_abbr": self._fmt["month_abbr"][value.month - 1],
+        }
+
+    def date(self, value: dt.date | dt.datetime | None) -> str:
+        """A date (a datetime is first converted to the display time zone)."""
+        if value is None:
+            return ""
+        if isinstance(value, dt.datetime):
+            value = value.astimezone(self._tz) if value.tzinfo else value
+        return str(self._fmt["date"]).format(**self._parts(value))
+
+    def datetime(self, value: dt.datetime | None) -> str:
+        """A date and time in the display time zone."""
+        if value is None:
+            return ""
+        local = value.astimezone(self._tz) if value.tzinfo else value
+        return str(self._fmt["datetime"]).format(**self._parts(local), hour=local.hour, minute=local.minute)
+
+    def month(self, key: str) -> str:
+        """A ``YYYY-MM`` month key as a month label."""
+        year, month = (int(p) for p in key.split("-")[:2])
+        return str(self._fmt["month"]).format(**self._parts(dt.date(year, month, 1)))
+
+    def value(self, value: Any) -> str:
+        """Any stored value for display: numbers grouped, dates formatted, booleans as yes/no."""
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return self("customer.flag_yes") if value else self("customer.flag_no")
+        if isinstance(value, dt.datetime):
+            return self.datetime(value)
+        if isinstance(value, dt.date):
+            return self.date(value)
+        if isinstance(value, int):
+            return self.number(value)
+        if isinstance(value, float | Decimal):
+            return self.number(value, 2)
+        return str(value)

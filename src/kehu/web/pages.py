@@ -1,0 +1,342 @@
+"""The server-rendered pages and their ``.json`` twins.
+
+Each route is thin: it parses the request, calls one service view (:mod:`kehu.service.web_views`,
+:mod:`kehu.service.access`) and hands the result to :func:`kehu.web.render.render`. Every form carries the
+session's CSRF token (the login form a cookie-bound one) and posts are refused without it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+
+from kehu.errors import ValidationError
+from kehu.service import access, web_views
+from kehu.service.access import SessionInfo
+from kehu.service.workspace import ROLES
+from kehu.web.render import (
+    LOCALE_COOKIE,
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    current_session,
+    render,
+    translator,
+    workspace,
+)
+
+__all__ = ["page_router"]
+
+_EXPORT_COLUMNS = ("id", "name", "phone", "email", "company", "region", "city", "tags", "owner", "created_at")
+_MAX_UPLOAD = 200 * 1024 * 1024
+
+
+def signed_in(request: Request) -> SessionInfo:
+    """The signed-in session, or a redirect to the login page (JSON twins: 401)."""
+    session = current_session(request)
+    if session is None:
+        raise access.AuthenticationError("please sign in")
+    return session
+
+
+@dataclass
+class Posted:
+    """A verified form post: the session and the form's fields."""
+
+    session: SessionInfo
+    form: FormData
+
+    def text(self, name: str, default: str = "") -> str:
+        """A text field (stripped of surrounding blanks)."""
+        value = self.form.get(name, default)
+        return value.strip() if isinstance(value, str) else default
+
+
+async def posted(request: Request) -> Posted:
+    """A form post from a signed-in user carrying the session's CSRF token (else 403)."""
+    session = await run_in_threadpool(current_session, request)
+    if session is None:
+        raise access.AuthenticationError("please sign in")
+    form = await request.form(max_part_size=_MAX_UPLOAD)
+    token = form.get("csrf_token")
+    if not isinstance(token, str) or not secrets.compare_digest(token, session.csrf_token):
+        raise HTTPException(403, translator(request)("errors.csrf"))
+    return Posted(session, form)
+
+
+Session = Annotated[SessionInfo, Depends(signed_in)]
+Post = Annotated[Posted, Depends(posted)]
+
+
+def _safe_next(target: str | None) -> str:
+    """A same-site path to go to after a form (never another host)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/dashboard"
+
+
+def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int | None) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, httponly=True, samesite="lax", secure=request.url.scheme == "https", path="/"
+    )
+
+
+def _optional_int(value: str | None, field: str) -> int | None:
+    if value in (None, ""):
+        return None
+    assert value is not None
+    if not value.isdigit() or len(value) > 18:
+        raise ValidationError(f"{field}: expected a whole number, got {value[:40]!r}")
+    return int(value)
+
+
+def _query(request: Request) -> web_views.CustomerQuery:
+    p = request.query_params
+    limit = _optional_int(p.get("limit"), "limit") or 50
+    return web_views.CustomerQuery(
+        q=p.get("q", ""),
+        owner_id=_optional_int(p.get("owner"), "owner"),
+        region=p.get("region") or None,
+        tag=p.get("tag") or None,
+        sort=p.get("sort") or "id",
+        descending=p.get("desc") in ("1", "true", "on"),
+        after=p.get("after") or None,
+        before=p.get("before") or None,
+        limit=limit,
+    )
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell that spreadsheet programs will not run as a formula."""
+    if isinstance(value, list):
+        value = ";".join(str(v) for v in value)
+    text = "" if value is None else (value.isoformat() if hasattr(value, "isoformat") else str(value))
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def page_router() -> APIRouter:
+    """The routes of the pages (not part of the OpenAPI schema)."""
+    router = APIRouter(include_in_schema=False)
+
+    # -- sign-in ---------------------------------------------------------------------------------------------
+    @router.get("/")
+    def home() -> RedirectResponse:
+        return RedirectResponse("/dashboard", status_code=303)
+
+    @router.get("/login")
+    def login_page(request: Request, next: str = "/dashboard", lang: str | None = None) -> Response:
+        if current_session(request) is not None:
+            return RedirectResponse(_safe_next(next), status_code=303)
+        return _login_form(request, next=next, lang=lang)
+
+    def _login_form(
+        request: Request, *, next: str, lang: str | None = None, error: str | None = None, status: int = 200
+    ) -> Response:
+        token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+        if lang in ("zh-CN", "en"):
+            request.state.locale = lang  # this response already speaks the chosen language
+        data = {"next": _safe_next(next), "error": error}
+        response = render(request, "login.html", data, status_code=status, context={"login_csrf": token})
+        _set_cookie(request, response, LOGIN_CSRF_COOKIE, token, None)
+        if lang in ("zh-CN", "en"):
+            _set_cookie(request, response, LOCALE_COOKIE, lang, 365 * 86400)
+        return response
+
+    @router.post("/login")
+    async def login(request: Request) -> Response:
+        form = await request.form(max_part_size=64 * 1024)
+        token, cookie = form.get("csrf_token"), request.cookies.get(LOGIN_CSRF_COOKIE)
+        if not isinstance(token, str) or not cookie or not secrets.compare_digest(token, cookie):
+            raise HTTPException(403, translator(request)("errors.csrf"))
+        name, password, nxt = (str(form.get(k) or "") for k in ("name", "password", "next"))
+        client = request.client.host if request.client else "unknown"
+        t = translator(request)
+        try:
+            session = await run_in_threadpool(access.login, workspace(request), name.strip(), password, client=client)
+        except access.TooManyAttemptsError:
+            return _login_form(request, next=nxt, error=t("login.throttled"), status=429)
+        except access.AuthenticationError:
+            return _login_form(request, next=nxt, error=t("login.failed"), status=401)
+        response = RedirectResponse(_safe_next(nxt), status_code=303)
+        lifetime = int(access.SESSION_LIFETIME.total_seconds())
+        _set_cookie(request, response, SESSION_COOKIE, session.token, lifetime)
+        response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+        return response
+
+    @router.post("/logout")
+    def logout(request: Request, post: Post) -> Response:
+        access.end_session(workspace(request), post.session.token)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    # -- dashboard -------------------------------------------------------------------------------------------
+    @router.get("/dashboard")
+    @router.get("/dashboard.json")
+    def dashboard(request: Request, session: Session) -> Response:
+        data = web_views.dashboard(workspace(request), session.principal)
+        t = translator(request)
+        chart = {
+            "revenue": {
+                "label": t("dashboard.revenue_by_month"),
+                "months": [t.month(r["month"]) for r in data["revenue_by_month"]],
+                "values": [float(r["revenue"]) for r in data["revenue_by_month"]],
+                "orders": [r["orders"] for r in data["revenue_by_month"]],
+                "series": [t("dashboard.revenue"), t("dashboard.orders")],
+            },
+            "customers": {
+                "label": t("dashboard.customers_by_month"),
+                "months": [t.month(r["month"]) for r in data["customers_by_month"]],
+                "values": [r["customers"] for r in data["customers_by_month"]],
+                "series": [t("dashboard.customers")],
+            },
+            "regions": {
+                "label": t("dashboard.customers_by_region"),
+                "names": [r["region"] for r in data["customers_by_region"]],
+                "values": [r["customers"] for r in data["customers_by_region"]],
+                "series": [t("dashboard.customers")],
+            },
+        }
+        return render(request, "dashboard.html", data, context={"chart": chart})
+
+    # -- customers -------------------------------------------------------------------------------------------
+    @router.get("/customers")
+    @router.get("/customers.json")
+    def customers(request: Request, session: Session) -> Response:
+        query = _query(request)
+        data = web_views.customers_page(workspace(request), session.principal, query)
+
+        def link(**changes: Any) -> str:
+            return "/customers?" + urlencode(query.params(**changes))
+
+        return render(request, "customers.html", data, context={"link": link, "qs": urlencode(query.params())})
+
+    @router.get("/customers/export.csv")
+    def export(request: Request, session: Session) -> StreamingResponse:
+        query = _query(request)
+        rows = web_views.export_customers(workspace(request), session.principal, query)
+
+        def lines() -> Iterator[str]:
+            buf = io.StringIO()
+            writer = csv.writer(buf)
+            buf.write("\ufeff")  # spreadsheet programs then read the file as UTF-8
+            writer.writerow(_EXPORT_COLUMNS)
+            for i, row in enumerate(rows):
+                writer.writerow([_cell(row.get(c)) for c in _EXPORT_COLUMNS])
+                if i % 500 == 0:
+                    yield buf.getvalue()
+                    buf.seek(0)
+                    buf.truncate()
+            yield buf.getvalue()
+
+        headers = {"Content-Disposition": 'attachment; filename="customers.csv"'}
+        return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers=headers)
+
+    @router.get("/customers/{customer_id:int}")
+    @router.get("/customers/{customer_id:int}.json")
+    def customer(request: Request, session: Session, customer_id: int) -> Response:
+        if customer_id > 2**62:
+            raise HTTPException(404, translator(request)("errors.not_found"))
+        data = web_views.customer_360(workspace(request), session.principal, customer_id)
+        return render(request, "customer.html", data)
+
+    # -- imports ---------------------------------------------------------------------------------------------
+    @router.get("/imports")
+    @router.get("/imports.json")
+    def imports(request: Request, session: Session) -> Response:
+        runs = web_views.import_runs(workspace(request), session.principal)
+        return render(request, "imports.html", {"runs": runs, "summary": None, "kinds": web_views.IMPORT_KINDS})
+
+    @router.post("/imports")
+    def upload(request: Request, post: Post) -> Response:
+        upload = post.form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise ValidationError("file: choose a file to upload")
+        content = upload.file.read()
+        ws = workspace(request)
+        summary = web_views.run_import(
+            ws, post.session.principal, kind=post.text("kind"), source=post.text("source"),
+            filename=upload.filename or "upload.csv", content=content,
+        )  # fmt: skip
+        runs = web_views.import_runs(ws, post.session.principal)
+        return render(request, "imports.html", {"runs": runs, "summary": summary, "kinds": web_views.IMPORT_KINDS})
+
+    @router.get("/imports/{run_id:int}/quarantine.csv")
+    def quarantine(request: Request, session: Session, run_id: int) -> FileResponse:
+        path = web_views.quarantine_file(workspace(request), session.principal, run_id)
+        return FileResponse(path, media_type="text/csv", filename=f"quarantine-{run_id}.csv")
+
+    # -- users -----------------------------------------------------------------------------------------------
+    def _users_page(request: Request, session: SessionInfo, message: str | None = None) -> Response:
+        rows = access.list_users(workspace(request), session.principal)
+        data = {"users": rows, "roles": list(ROLES), "can_edit": session.principal.role == "admin"}
+        return render(request, "users.html", data, context={"message": message})
+
+    @router.get("/users")
+    @router.get("/users.json")
+    def users(request: Request, session: Session) -> Response:
+        return _users_page(request, session)
+
+    @router.post("/users")
+    def add_user(request: Request, post: Post) -> Response:
+        access.create_user(
+            workspace(request), post.text("name"), role=post.text("role"), password=post.text("password") or None,
+            team=post.text("team") or None, display_name=post.text("display_name") or None,
+            email=post.text("email") or None, actor=post.session.principal,
+        )  # fmt: skip
+        return _users_page(request, post.session, translator(request)("users.saved"))
+
+    @router.post("/users/{user_id:int}/password")
+    def reset_password(request: Request, post: Post, user_id: int) -> Response:
+        access.reset_password(workspace(request), post.session.principal, user_id, post.text("password"))
+        return _users_page(request, post.session, translator(request)("users.saved"))
+
+    # -- account ---------------------------------------------------------------------------------------------
+    def _account_page(
+        request: Request, session: SessionInfo, *, message: str | None = None, new_token: str | None = None
+    ) -> Response:
+        tokens = access.list_api_tokens(workspace(request), session.principal)
+        data = {"user": session.principal.as_dict(), "tokens": tokens}
+        return render(request, "account.html", data, context={"message": message, "new_token": new_token})
+
+    @router.get("/account")
+    @router.get("/account.json")
+    def account(request: Request, session: Session) -> Response:
+        return _account_page(request, session)
+
+    @router.post("/account/password")
+    def change_password(request: Request, post: Post) -> Response:
+        access.change_password(
+            workspace(request), post.session, post.text("current_password"), post.text("new_password")
+        )
+        return _account_page(request, post.session, message=translator(request)("account.changed"))
+
+    @router.post("/account/locale")
+    def set_locale(request: Request, post: Post) -> Response:
+        locale = post.text("locale")
+        access.set_locale(workspace(request), post.session.principal, locale)
+        response = RedirectResponse(_safe_next(post.text("next")), status_code=303)
+        _set_cookie(request, response, LOCALE_COOKIE, locale, 365 * 86400)
+        return response
+
+    @router.post("/account/tokens")
+    def create_token(request: Request, post: Post) -> Response:
+        _id, token = access.create_api_token(workspace(request), post.session.principal, post.text("name"))
+        return _account_page(request, post.session, new_token=token)
+
+    @router.post("/account/tokens/{token_id:int}/revoke")
+    def revoke_token(request: Request, post: Post, token_id: int) -> Response:
+        access.revoke_api_token(workspace(request), post.session.principal, token_id)
+        return RedirectResponse("/account", status_code=303)
+
+    return router

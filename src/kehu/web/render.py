@@ -1,0 +1,135 @@
+"""Rendering: the Jinja2 environment, the per-request language and session, and the one function that turns a
+view's data into either an HTML page or its JSON twin.
+
+A page at ``/x`` has its twin at ``/x.json``: both call the same service view and get the same ``data`` dict;
+the page adds only presentation context (labels, the signed-in user, the CSRF token).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from kehu.api.routes import to_jsonable
+from kehu.service.access import SessionInfo, resolve_session
+from kehu.service.workspace import Workspace
+from kehu.web.i18n import LOCALES, Translator, catalog, negotiate
+
+__all__ = [
+    "LOCALE_COOKIE",
+    "LOGIN_CSRF_COOKIE",
+    "SESSION_COOKIE",
+    "current_session",
+    "locale_for",
+    "page_context",
+    "render",
+    "render_error",
+    "translator",
+    "wants_json",
+]
+
+SESSION_COOKIE = "kehu_session"
+LOCALE_COOKIE = "kehu_locale"
+LOGIN_CSRF_COOKIE = "kehu_login_csrf"
+_TEMPLATES = Path(__file__).with_name("templates")
+
+
+@cache
+def _env() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(_TEMPLATES),
+        autoescape=select_autoescape(["html"], default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env
+
+
+def wants_json(request: Request) -> bool:
+    """Whether the request is for JSON (the API or a page's ``.json`` twin)."""
+    path = request.url.path
+    return path.startswith("/api/") or path.endswith(".json")
+
+
+def workspace(request: Request) -> Workspace:
+    """The app's workspace."""
+    ws: Workspace = request.app.state.workspace
+    return ws
+
+
+def current_session(request: Request) -> SessionInfo | None:
+    """The request's browser session (looked up once per request; call from a worker thread)."""
+    if not hasattr(request.state, "session"):
+        token = request.cookies.get(SESSION_COOKIE, "")
+        request.state.session = resolve_session(workspace(request), token) if token else None
+    session: SessionInfo | None = request.state.session
+    return session
+
+
+def locale_for(request: Request) -> str:
+    """The user's language, else the language cookie, else the browser's ``Accept-Language``."""
+    chosen = getattr(request.state, "locale", None)
+    if chosen in LOCALES:
+        return str(chosen)
+    session: SessionInfo | None = getattr(request.state, "session", None)
+    if session is not None and session.principal.locale in LOCALES:
+        return str(session.principal.locale)
+    cookie = request.cookies.get(LOCALE_COOKIE)
+    if cookie in LOCALES:
+        return str(cookie)
+    return negotiate(request.headers.get("accept-language"))
+
+
+def translator(request: Request) -> Translator:
+    """Labels and formatting for the request's language."""
+    return Translator(locale_for(request), request.app.state.settings.timezone)
+
+
+def page_context(request: Request, **extra: Any) -> dict[str, Any]:
+    """What every page template gets: labels, the user, the CSRF token, the current path."""
+    session: SessionInfo | None = getattr(request.state, "session", None)
+    t = translator(request)
+    return {
+        "t": t,
+        "user": session.principal if session else None,
+        "csrf_token": session.csrf_token if session else "",
+        "path": request.url.path,
+        "full_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        "locales": [(code, catalog(code)["_format"]["language_name"]) for code in LOCALES],
+        "currency": request.app.state.settings.currency,
+        **extra,
+    }
+
+
+def render(
+    request: Request,
+    template: str,
+    data: Any,
+    *,
+    status_code: int = 200,
+    context: dict[str, Any] | None = None,
+) -> Response:
+    """The page ``template`` over ``data``, or ``data`` itself as JSON when the twin was asked for."""
+    if wants_json(request):
+        return JSONResponse(to_jsonable(data), status_code=status_code)
+    html = _env().get_template(template).render(page_context(request, data=data, **(context or {})))
+    return HTMLResponse(html, status_code=status_code)
+
+
+def render_error(request: Request, status_code: int, message: str) -> Response:
+    """The error page (HTML) for a failed page request."""
+    t = translator(request)
+    labels = {401: "errors.sign_in", 403: "errors.forbidden", 404: "errors.not_found"}
+    headline = t(labels[status_code]) if status_code in labels else t("errors.title")
+    html = (
+        _env()
+        .get_template("error.html")
+        .render(page_context(request, data={"status": status_code, "message": message}, headline=headline))
+    )
+    return HTMLResponse(html, status_code=status_code)

@@ -1,0 +1,51 @@
+/* Kehu web app: draws the dashboard charts from the JSON block the page carries (no inline script). */
+(function () {
+  "use strict";
+  function draw() {
+    var block = document.getElementById("chart-data");
+    if (!block || !window.echarts) { return; }
+    var data = JSON.parse(block.textContent);
+    var nodes = document.querySelectorAll("[data-chart]");
+    var charts = [];
+    nodes.forEach(function (node) {
+      var spec = data[node.getAttribute("data-chart")];
+      if (!spec) { return; }
+      var chart = window.echarts.init(node, null, { renderer: "canvas" });
+      var option;
+      if (node.getAttribute("data-chart") === "revenue") {
+        option = {
+          tooltip: { trigger: "axis" }, legend: { data: spec.series },
+          xAxis: { type: "category", data: spec.months },
+          yAxis: [{ type: "value", name: spec.series[0] }, { type: "value", name: spec.series[1] }],
+          series: [
+            { name: spec.series[0], type: "bar", data: spec.values, itemStyle: { color: "#c0392b" } },
+            { name: spec.series[1], type: "line", yAxisIndex: 1, data: spec.orders, smooth: true }
+          ]
+        };
+      } else if (node.getAttribute("data-chart") === "regions") {
+        option = {
+          tooltip: { trigger: "axis" }, grid: { left: 110 },
+          xAxis: { type: "value" }, yAxis: { type: "category", data: spec.names.slice().reverse() },
+          series: [{ name: spec.series[0], type: "bar", data: spec.values.slice().reverse(), itemStyle: { color: "#1d5fa8" } }]
+        };
+      } else {
+        option = {
+          tooltip: { trigger: "axis" }, xAxis: { type: "category", data: spec.months }, yAxis: { type: "value" },
+          series: [{ name: spec.series[0], type: "line", areaStyle: {}, data: spec.values }]
+        };
+      }
+      chart.on("finished", function () { node.setAttribute("data-rendered", String(spec.values.length)); });
+      chart.setOption(option);
+      charts.push(chart);
+    });
+    window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
+  }
+  function localeSwitch() {
+    var select = document.getElementById("locale-select");
+    if (select) {
+      select.addEventListener("change", function () { select.form.submit(); });
+    }
+  }
+  function start() { draw(); localeSwitch(); }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
+})();
