@@ -13,10 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1
+from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1, polygamma
 
 from kehu.models._base import (
     FloatArray,
+    IntArray,
+    Objective,
     ParametricModel,
     apply_on_unique,
     as_float_array,
@@ -25,12 +27,116 @@ from kehu.models._base import (
     check_nonnegative,
     compress_rows,
     draw_interval,
-    maximize_loglik,
+    factorize,
+    fit_by_newton,
     validate_rfm,
     validate_weights,
 )
 
 __all__ = ["BetaGeo"]
+
+
+def _objective(x: FloatArray, tx: FloatArray, age: FloatArray, w: FloatArray) -> Objective:
+    """Mean negative log-likelihood of weighted histories with its exact gradient and Hessian.
+
+    Per customer ``log L = C(x) - (r + x) log(alpha + T) + softplus(d)`` with ``C(x) = log Gamma(r + x) -
+    log Gamma(r) + r log alpha + log B(a, b + x) - log B(a, b)`` and, for repeaters,
+    ``d = log a - log(b + x - 1) + (r + x) [log(alpha + T) - log(alpha + t_x)]`` (no term for x = 0).
+    Terms in ``C`` are summed per distinct frequency and terms in ``T`` per distinct age; only the
+    ``softplus(d)`` part is evaluated per history, and only for repeaters.
+    """
+    total = float(w.sum())
+    xi, ux = factorize(x)
+    wx = np.bincount(xi, weights=w, minlength=len(ux))
+    Ti, uT = factorize(age)
+    w_T = np.bincount(Ti, weights=w, minlength=len(uT))
+    wx_T = np.bincount(Ti, weights=w * x, minlength=len(uT))
+    rep = x > 0
+    # repeat-customer rows: their own indices into the age, recency and frequency tables
+    wr, xr = w[rep], x[rep]
+    Tr = Ti[rep]
+    txr, utx = factorize(tx[rep])
+    xr_i, ux_pos = factorize(xr)
+    buf = np.empty((6, len(xr)))
+
+    def objective(theta: FloatArray, with_hessian: bool) -> tuple[float, FloatArray, FloatArray | None]:
+        r, alpha, a, b = (float(v) for v in theta)
+        # frequency-level terms
+        lb = np.log(b + ux_pos - 1.0)
+        ib = 1.0 / (b + ux_pos - 1.0)
+        const = gammaln(r + ux) - gammaln(r) + r * np.log(alpha) + betaln(a, b + ux) - betaln(a, b)
+        # age-level and recency-level tables
+        lT, iT = np.log(alpha + uT), 1.0 / (alpha + uT)
+        lt, it = np.log(alpha + utx), 1.0 / (alpha + utx)
+        big_d, rx, d, pi, tmp, big_f = buf
+        np.take(lT, Tr, out=big_d)
+        np.take(lt, txr, out=tmp)
+        big_d -= tmp  # D = log(alpha+T) - log(alpha+t_x) >= 0
+        np.add(xr, r, out=rx)
+        np.multiply(rx, big_d, out=d)
+        np.take(np.log(a) - lb, xr_i, out=tmp)
+        d += tmp
+        ll = float(wx @ const) - float((r * w_T + wx_T) @ lT) + float(wr @ np.logaddexp(0.0, d, out=tmp))
+        expit(d, out=pi)
+        pi *= wr  # now w * pi
+        sum_wpi = float(pi.sum())
+        wpi_x = np.bincount(xr_i, weights=pi, minlength=len(ux_pos))
+        np.take(iT, Tr, out=big_f)
+        np.take(it, txr, out=tmp)
+        big_f -= tmp  # F = 1/(alpha+T) - 1/(alpha+t_x) <= 0
+        g_r = float(wx @ (digamma(r + ux) - digamma(r))) + total * np.log(alpha)
+        g_r += -float(w_T @ lT) + float(pi @ big_d)
+        np.multiply(rx, big_f, out=tmp)  # (r + x) F
+        g_alpha = total * r / alpha - float((r * w_T + wx_T) @ iT) + float(pi @ tmp)
+        dig_ab = digamma(a + b) - digamma(a + b + ux)
+        g_a = float(wx @ dig_ab) + sum_wpi / a
+        g_b = float(wx @ (dig_ab + digamma(b + ux) - digamma(b))) - float(wpi_x @ ib)
+        grad = -np.array([g_r, g_alpha, g_a, g_b]) / total
+        if not with_hessian:
+            return -ll / total, grad, None
+        # second derivatives of C(x) and of the age terms
+        tri_ab = polygamma(1, a + b) - polygamma(1, a + b + ux)
+        h = np.zeros((4, 4))
+        h[0, 0] = float(wx @ (polygamma(1, r + ux) - polygamma(1, r)))
+        h[0, 1] = total / alpha - float(w_T @ iT)
+        h[1, 1] = -total * r / alpha**2 + float((r * w_T + wx_T) @ (iT * iT))
+        h[2, 2] = float(wx @ tri_ab)
+        h[2, 3] = float(wx @ tri_ab)
+        h[3, 3] = float(wx @ (tri_ab + polygamma(1, b + ux) - polygamma(1, b)))
+        # pi * (second derivatives of d):  d_ra = F, d_aa(alpha) = (r+x)(1/(alpha+t_x)^2 - 1/(alpha+T)^2)
+        h[0, 1] += float(pi @ big_f)
+        np.take(it * it, txr, out=rx)
+        np.take(iT * iT, Tr, out=d)
+        rx -= d
+        np.add(xr, r, out=d)
+        rx *= d
+        h[1, 1] += float(pi @ rx)
+        h[2, 2] -= sum_wpi / a**2
+        h[3, 3] += float(wpi_x @ (ib * ib))
+        # w pi (1 - pi) times outer products of the first derivatives of d: (D, (r+x) F, 1/a, -1/(b+x-1))
+        u = rx
+        np.multiply(pi, pi, out=u)
+        u /= wr
+        np.subtract(pi, u, out=u)  # w pi (1 - pi)
+        c_alpha = d
+        c_alpha *= big_f  # (r + x) F
+        u_x = np.bincount(xr_i, weights=u, minlength=len(ux_pos))
+        np.multiply(u, big_d, out=tmp)  # u D
+        h[0, 0] += float(tmp @ big_d)
+        h[0, 1] += float(tmp @ c_alpha)
+        h[0, 2] += float(tmp.sum()) / a
+        h[0, 3] -= float(np.bincount(xr_i, weights=tmp, minlength=len(ux_pos)) @ ib)
+        np.multiply(u, c_alpha, out=tmp)  # u (r+x) F
+        h[1, 1] += float(tmp @ c_alpha)
+        h[1, 2] += float(tmp.sum()) / a
+        h[1, 3] -= float(np.bincount(xr_i, weights=tmp, minlength=len(ux_pos)) @ ib)
+        h[2, 2] += float(u_x.sum()) / a**2
+        h[2, 3] -= float(u_x @ ib) / a
+        h[3, 3] += float(u_x @ (ib * ib))
+        h = h + np.triu(h, 1).T
+        return -ll / total, grad, -h / total
+
+    return objective
 
 
 class BetaGeo(ParametricModel):
@@ -78,47 +184,16 @@ class BetaGeo(ParametricModel):
         w = validate_weights(weights, len(x))
         (x, tx, age), w, _ = compress_rows([x, tx, age], w)
         keep = w > 0
-        x, tx, age, w = x[keep], tx[keep], age[keep], w[keep]
+        if not keep.all():
+            x, tx, age, w = x[keep], tx[keep], age[keep], w[keep]
         total = float(w.sum())
-        ux, xi = np.unique(x, return_inverse=True)
-        uT, Ti = np.unique(age, return_inverse=True)
-        utx, txi = np.unique(tx, return_inverse=True)
-        wx = np.bincount(xi, weights=w, minlength=len(ux))
-        pos = ux > 0
-        xr = x  # per-row frequency
 
-        def nll(theta: FloatArray) -> tuple[float, FloatArray]:
-            r, alpha, a, b = theta
-            log_aT = np.log(alpha + uT)[Ti]
-            log_atx = np.log(alpha + utx)[txi]
-            lb1 = np.zeros_like(ux)
-            lb1[pos] = np.log(b + ux[pos] - 1)
-            const = gammaln(r + ux) - gammaln(r) + r * np.log(alpha) + betaln(a, b + ux) - betaln(a, b)
-            rx = r + xr
-            a3 = -rx * log_aT
-            d = np.where(xr > 0, np.log(a) - lb1[xi] - rx * log_atx - a3, -np.inf)
-            pi = expit(d)
-            ll = float(wx @ const) + float(w @ (a3 + np.logaddexp(0.0, d)))
-            wpi = w * pi
-            wq = w - wpi
-            g_r = wx @ (digamma(r + ux) - digamma(r) + np.log(alpha)) - wq @ log_aT - wpi @ log_atx
-            g_alpha = (
-                total * r / alpha
-                - (wq * rx) @ (1.0 / (alpha + uT))[Ti]
-                - (wpi * rx) @ (1.0 / (alpha + utx))[txi]
-            )
-            inv_b1 = np.zeros_like(ux)
-            inv_b1[pos] = 1.0 / (b + ux[pos] - 1)
-            g_a = wx @ (digamma(a + b) - digamma(a + b + ux)) + wpi.sum() / a
-            g_b = (
-                wx @ (digamma(a + b) + digamma(b + ux) - digamma(b) - digamma(a + b + ux)) - wpi @ inv_b1[xi]
-            )
-            grad = -np.array([g_r, g_alpha, g_a, g_b]) / total
-            return -ll / total, grad
+        def make(rows: IntArray) -> Objective:
+            return _objective(x[rows], tx[rows], age[rows], w[rows])
 
         start = (1.0, max(float(np.average(age, weights=w)), 1e-3), 1.0, 1.0)
-        result = maximize_loglik(nll, start, total_weight=total, max_iter=self.max_iter)
-        self._set_fit(result, nll, total)
+        result, objective = fit_by_newton(make, len(x), w, start, max_iter=self.max_iter)
+        self._set_fit(result, None, total, objective)
         self.n_customers_ = round(total)
         self.n_unique_ = len(x)
         return self
@@ -182,16 +257,15 @@ class BetaGeo(ParametricModel):
         return numerator * BetaGeo._p_alive(theta, x, tx, age)
 
     @staticmethod
-    def _expected_path(
-        theta: FloatArray, horizons: FloatArray, x: FloatArray, tx: FloatArray, age: FloatArray
-    ) -> FloatArray:
-        """Conditional expected purchases at several horizons, shape ``(len(horizons), n)``."""
+    def _path_factor(theta: FloatArray, horizons: FloatArray, x: FloatArray, age: FloatArray) -> FloatArray:
+        """Expected purchases within each horizon given alive, per (frequency, T): shape ``(h, n)``.
+
+        The conditional expectation is ``P(alive) * factor(t, x, T)``; recency enters only through P(alive).
+        """
         r, alpha, a, b = theta
-        (ux, uT), _, inverse = compress_rows([x, age], np.ones(len(x)))
-        z = horizons[:, None] / (alpha + uT[None, :] + horizons[:, None])
-        f = hyp2f1(a + b - 1 - r, a - 1, a + b + ux[None, :] - 1, z)
-        numerator = (a + b + ux - 1) / (a - 1) * (1 - np.exp((a - 1) * np.log1p(-z)) * f)
-        return np.asarray(numerator[:, inverse] * BetaGeo._p_alive(theta, x, tx, age)[None, :])
+        z = horizons[:, None] / (alpha + age[None, :] + horizons[:, None])
+        f = hyp2f1(a + b - 1 - r, a - 1, a + b + x[None, :] - 1, z)
+        return np.asarray((a + b + x - 1) / (a - 1) * (1 - np.exp((a - 1) * np.log1p(-z)) * f))
 
     def expected_purchases_new_customer(self, t: Any) -> FloatArray:
         """Expected purchases in ``(0, t]`` for a customer just acquired.

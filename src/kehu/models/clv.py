@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from kehu.errors import ValidationError
-from kehu.models._base import FloatArray, compress_rows, validate_rfm
+from kehu.models._base import FloatArray, IntArray, compress_rows, validate_rfm
 from kehu.models.beta_geo import BetaGeo
 from kehu.models.gamma_gamma import GammaGamma, _validate
 from kehu.models.pareto_nbd import ParetoNBD
@@ -22,6 +22,7 @@ from kehu.models.pareto_nbd import ParetoNBD
 __all__ = ["CLVResult", "customer_lifetime_value"]
 
 WEEKS_PER_MONTH = 365.25 / 12 / 7
+_CHUNK = 65_536
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,19 @@ def _discounted_purchases(
     horizons: FloatArray,
     factors: FloatArray,
     rows: tuple[FloatArray, FloatArray, FloatArray],
+    pairs: tuple[FloatArray, FloatArray, IntArray],
 ) -> tuple[FloatArray, FloatArray]:
-    path = model._expected_path(theta, horizons, *rows)
+    """Discounted and undiscounted expected purchases over the horizon, per customer.
+
+    Both purchase models factor the conditional expectation as ``P(alive) * g(t; x, T)``, so the path
+    ``g`` and its discounted increments are computed once per distinct (frequency, T) pair and P(alive)
+    once per customer.
+    """
+    ux, uT, pair = pairs
+    path = model._path_factor(theta, horizons, ux, uT)
     increments = np.diff(path, axis=0, prepend=0.0)
-    return factors @ increments, path[-1]
+    alive = model._p_alive(theta, *rows)
+    return alive * (factors @ increments)[pair], alive * path[-1][pair]
 
 
 def customer_lifetime_value(
@@ -113,14 +123,15 @@ def customer_lifetime_value(
     steps = np.arange(1, months + 1, dtype=np.float64)
     horizons = steps * periods_per_month
     factors = (1.0 + monthly) ** -steps
-    (ux, utx, uT), _, inverse = compress_rows([x, tx, age], np.ones(len(x)))
-    rows = (ux, utx, uT)
+    rows = (x, tx, age)
+    (ux, uT), _, pair = compress_rows([x, age], np.ones(len(x)))
+    pairs = (ux, uT, pair)
 
-    disc, total = _discounted_purchases(purchase_model, purchase_theta, horizons, factors, rows)
+    disc, total = _discounted_purchases(purchase_model, purchase_theta, horizons, factors, rows, pairs)
     spend = GammaGamma._expected(spend_theta, x2, m)
-    value = margin * spend * disc[inverse]
+    value = margin * spend * disc
     if level is None:
-        return CLVResult(value=value, expected_purchases=total[inverse], expected_average_value=spend)
+        return CLVResult(value=value, expected_purchases=total, expected_average_value=spend)
 
     if not 0 < level < 1:
         raise ValidationError(f"level: must be between 0 and 1, got {level!r}")
@@ -128,15 +139,23 @@ def customer_lifetime_value(
     s_draws = spend_model.sample_params(n_draws, None if seed is None else seed + 1)
     s_draws = s_draws[s_draws[:, 1] > 1]
     k = min(len(p_draws), len(s_draws))
-    sims = np.empty((k, len(x)))
-    for i in range(k):
-        d_i, _ = _discounted_purchases(purchase_model, p_draws[i], horizons, factors, rows)
-        sims[i] = margin * GammaGamma._expected(s_draws[i], x2, m) * d_i[inverse]
     tail = (1 - level) / 2
-    lower, upper = np.quantile(sims, [tail, 1 - tail], axis=0)
+    lower, upper = np.empty(len(x)), np.empty(len(x))
+    # customers in chunks, so the draws x customers matrix stays small at any number of customers
+    for lo in range(0, len(x), _CHUNK):
+        part = slice(lo, lo + _CHUNK)
+        c_rows = (x[part], tx[part], age[part])
+        (cx, cT), _, c_pair = compress_rows([x[part], age[part]], np.ones(len(c_rows[0])))
+        sims = np.empty((k, len(c_rows[0])))
+        for i in range(k):
+            d_i, _ = _discounted_purchases(
+                purchase_model, p_draws[i], horizons, factors, c_rows, (cx, cT, c_pair)
+            )
+            sims[i] = margin * GammaGamma._expected(s_draws[i], x2[part], m[part]) * d_i
+        lower[part], upper[part] = np.quantile(sims, [tail, 1 - tail], axis=0)
     return CLVResult(
         value=value,
-        expected_purchases=total[inverse],
+        expected_purchases=total,
         expected_average_value=spend,
         lower=lower,
         upper=upper,

@@ -11,18 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import digamma, gammaln
+from scipy.special import digamma, gammaln, polygamma
 
 from kehu.errors import ValidationError
 from kehu.models._base import (
     FloatArray,
+    IntArray,
+    Objective,
     ParametricModel,
     as_float_array,
     check_integer,
     check_nonnegative,
-    compress_rows,
     draw_interval,
-    maximize_loglik,
+    factorize,
+    fit_by_newton,
     validate_weights,
 )
 
@@ -47,6 +49,60 @@ def _validate(frequency: Any, monetary_value: Any) -> tuple[FloatArray, FloatArr
             f"found {m[i]!r} at position {i}"
         )
     return x, m
+
+
+def _objective(x: FloatArray, m: FloatArray, w: FloatArray) -> Objective:
+    """Mean negative log-likelihood of repeat customers' spend, with exact gradient and Hessian.
+
+    Per customer (dropping terms free of parameters) ``log L = log Gamma(p x + q) - log Gamma(p x) -
+    log Gamma(q) + q log gamma + p x log(x m) - (p x + q) log(gamma + x m)``. The gamma-function terms are
+    summed per distinct frequency; per customer only ``log(gamma + x m)`` and ``1 / (gamma + x m)`` are
+    evaluated, into preallocated buffers.
+    """
+    total = float(w.sum())
+    xi, ux = factorize(x)
+    wx = np.bincount(xi, weights=w, minlength=len(ux))
+    xm = x * m
+    w_x = w * x
+    sum_wx_logxm = float(w_x @ np.log(xm))
+    log_den, inv_den = np.empty(len(x)), np.empty(len(x))
+
+    def objective(theta: FloatArray, with_hessian: bool) -> tuple[float, FloatArray, FloatArray | None]:
+        p, q, gamma = (float(v) for v in theta)
+        np.add(xm, gamma, out=inv_den)
+        np.log(inv_den, out=log_den)
+        np.reciprocal(inv_den, out=inv_den)
+        px_q = p * ux + q
+        s_wx_l, s_w_l = float(w_x @ log_den), float(w @ log_den)
+        s_wx_r, s_w_r = float(w_x @ inv_den), float(w @ inv_den)
+        ll = (
+            float(wx @ (gammaln(px_q) - gammaln(p * ux)))
+            - total * gammaln(q)
+            + total * q * np.log(gamma)
+            + p * sum_wx_logxm
+            - p * s_wx_l
+            - q * s_w_l
+        )
+        dig = digamma(px_q)
+        g_p = float((wx * ux) @ (dig - digamma(p * ux))) + sum_wx_logxm - s_wx_l
+        g_q = float(wx @ dig) - total * digamma(q) + total * np.log(gamma) - s_w_l
+        g_gamma = total * q / gamma - p * s_wx_r - q * s_w_r
+        grad = -np.array([g_p, g_q, g_gamma]) / total
+        if not with_hessian:
+            return -ll / total, grad, None
+        tri = polygamma(1, px_q)
+        np.multiply(inv_den, inv_den, out=inv_den)
+        s_wx_r2, s_w_r2 = float(w_x @ inv_den), float(w @ inv_den)
+        h_pp = float((wx * ux * ux) @ (tri - polygamma(1, p * ux)))
+        h_pq = float((wx * ux) @ tri)
+        h_qq = float(wx @ tri) - total * float(polygamma(1, q))
+        h_pg = -s_wx_r
+        h_qg = total / gamma - s_w_r
+        h_gg = -total * q / gamma**2 + p * s_wx_r2 + q * s_w_r2
+        h = np.array([[h_pp, h_pq, h_pg], [h_pq, h_qq, h_qg], [h_pg, h_qg, h_gg]])
+        return -ll / total, grad, -h / total
+
+    return objective
 
 
 class GammaGamma(ParametricModel):
@@ -92,44 +148,15 @@ class GammaGamma(ParametricModel):
         rep = (x > 0) & (w > 0)
         if not rep.any():
             raise ValidationError("frequency: no repeat customers (frequency > 0) to fit the spend model on")
-        (x, m), w, _ = compress_rows([x[rep], m[rep]], w[rep])
+        x, m, w = x[rep], m[rep], w[rep]
         total = float(w.sum())
-        ux, xi = np.unique(x, return_inverse=True)
-        wx = np.bincount(xi, weights=w, minlength=len(ux))
-        log_m = np.log(m)
-        log_x = np.log(x)
-        xm = x * m
-        sum_wlogm_x = float((w * x) @ log_m)
-        sum_wxlogx = float((w * x) @ log_x)
-        sum_w_logm = float(w @ log_m)
 
-        def nll(theta: FloatArray) -> tuple[float, FloatArray]:
-            p, q, gamma = theta
-            px = p * x
-            log_den = np.log(gamma + xm)
-            const_x = gammaln(p * ux + q) - gammaln(p * ux) - gammaln(q)
-            ll = (
-                float(wx @ const_x)
-                + total * q * np.log(gamma)
-                + p * sum_wlogm_x
-                - sum_w_logm
-                + p * sum_wxlogx
-                - float(w @ ((px + q) * log_den))
-            )
-            dig = digamma(p * ux + q)
-            g_p = (
-                float((wx * ux) @ (dig - digamma(p * ux)))
-                + sum_wlogm_x
-                + sum_wxlogx
-                - float((w * x) @ log_den)
-            )
-            g_q = float(wx @ (dig - digamma(q))) + total * np.log(gamma) - float(w @ log_den)
-            g_gamma = total * q / gamma - float(w @ ((px + q) / (gamma + xm)))
-            return -ll / total, -np.array([g_p, g_q, g_gamma]) / total
+        def make(rows: IntArray) -> Objective:
+            return _objective(x[rows], m[rows], w[rows])
 
         mean_m = float(np.average(m, weights=w))
-        result = maximize_loglik(nll, (1.0, 2.0, mean_m), total_weight=total, max_iter=self.max_iter)
-        self._set_fit(result, nll, total)
+        result, objective = fit_by_newton(make, len(x), w, (1.0, 2.0, mean_m), max_iter=self.max_iter)
+        self._set_fit(result, None, total, objective)
         self.n_customers_ = round(total)
         return self
 

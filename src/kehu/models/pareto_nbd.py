@@ -218,11 +218,12 @@ class ParetoNBD(ParametricModel):
         return ParetoNBD._p_alive(theta, x, tx, age) * rate * growth
 
     @staticmethod
-    def _expected_path(
-        theta: FloatArray, horizons: FloatArray, x: FloatArray, tx: FloatArray, age: FloatArray
-    ) -> FloatArray:
-        """Conditional expected purchases at several horizons, shape ``(len(horizons), n)``."""
-        return ParetoNBD._conditional_expected(theta, horizons[:, None], x, tx, age)
+    def _path_factor(theta: FloatArray, horizons: FloatArray, x: FloatArray, age: FloatArray) -> FloatArray:
+        """Expected purchases within each horizon given alive, per (frequency, T): shape ``(h, n)``."""
+        r, alpha, s, beta = theta
+        ratio = np.log1p(horizons[:, None] / (beta + age[None, :]))
+        growth = ratio if abs(s - 1.0) < 1e-10 else -np.expm1(-(s - 1.0) * ratio) / (s - 1.0)
+        return np.asarray((r + x) * (beta + age) / (alpha + age) * growth)
 
     def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
         """Expected purchases in the next ``t`` periods given each customer's history.
