@@ -57,6 +57,15 @@ def test_init_import_show(tmp_path: Path, orders_csv: Path) -> None:
     assert shown["orders"]["count"] == 1 and shown["orders"]["revenue"] == "1234.50"
     assert "orders   1" in kehu(home, "customers", "show", "C001").stdout
     assert kehu(home, "customers", "merges").stdout.strip() == "no merges"
+    ran = kehu(home, "run", "--json")
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout)
+    assert (result["engine"], result["customers"]) == ("duckdb", 1)
+    assert {"extract", "publish"} <= set(result["step_seconds"])
+    features = json.loads(kehu(home, "customers", "show", "C001", "--json").stdout)["features"]
+    assert features["orders"] == 1 and features["total_revenue_cents"] == 123450
+    bad = kehu(home, "run", "--as-of", "2024-13-01")
+    assert bad.returncode == 2 and "not a date" in bad.stderr
 
 
 def test_file_level_errors_exit_2_and_name_the_file(tmp_path: Path, orders_csv: Path) -> None:

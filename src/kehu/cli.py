@@ -181,12 +181,20 @@ def customers_merges(
 
 @customers_app.command("link")
 def customers_link(
-    a: Annotated[str, typer.Argument(help="SOURCE:ID")],
-    b: Annotated[str, typer.Argument(help="SOURCE:ID")],
+    a: Annotated[str | None, typer.Argument(help="SOURCE:ID")] = None,
+    b: Annotated[str | None, typer.Argument(help="SOURCE:ID")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="CSV of pairs: two columns SOURCE:ID, SOURCE:ID.")] = None,
     home: Home = None,
 ) -> None:
-    """Link two source records as the same customer (an explicit identity mapping)."""
+    """Link source records as the same customer (an explicit identity mapping): one pair, or a file of pairs."""
+    if (file is None) == (a is None or b is None):
+        raise typer.BadParameter("give two records SOURCE:ID SOURCE:ID, or --file FILE")
     with _workspace(home) as ws:
+        if file is not None:
+            n = ws.link_file(file)
+            typer.echo(f"linked {n} pairs of records from {file}")
+            return
+        assert a is not None and b is not None
         cid = ws.link(a, b)
     typer.echo(f"{a} and {b} are now customer #{cid}")
 

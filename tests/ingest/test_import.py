@@ -369,3 +369,28 @@ def test_cdnow_master_with_its_mapping(sqlite_workspace: Workspace) -> None:
         for line in fh:
             raw_total += round(float(line.split()[3]) * 100)
     assert total == raw_total
+
+
+def test_link_file_all_or_nothing(workspace: Workspace, tmp_path: Path) -> None:
+    write_csv(
+        tmp_path / "crm.csv",
+        CUSTOMER_HEADERS,
+        [["C1", "甲", "", "", "", "", "", ""], ["C2", "乙", "", "", "", "", "", ""]],
+    )
+    write_csv(
+        tmp_path / "shop.csv",
+        CUSTOMER_HEADERS,
+        [["S1", "甲", "", "", "", "", "", ""], ["S2", "乙", "", "", "", "", "", ""]],
+    )
+    workspace.import_file("customers", tmp_path / "crm.csv", source="crm")
+    workspace.import_file("customers", tmp_path / "shop.csv", source="shop")
+    bad = tmp_path / "bad_links.csv"
+    bad.write_text("record_a,record_b\ncrm:C1,shop:S1\ncrm:C2,shop:NOPE\n", encoding="utf-8")
+    with pytest.raises(ImportFileError, match=r"bad_links.csv: row 3"):
+        workspace.link_file(bad)
+    assert count(workspace, customers) == 4  # nothing linked
+    good = tmp_path / "links.csv"
+    good.write_text("crm:C1,shop:S1\ncrm:C2,shop:S2\n", encoding="utf-8")
+    assert workspace.link_file(good) == 2
+    assert count(workspace, customers) == 2
+    assert workspace.customer("S2")["id"] == workspace.customer("C2")["id"]

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 
 from kehu.config import Settings
-from kehu.errors import NotFoundError, ValidationError
+from kehu.errors import ImportFileError, NotFoundError, ValidationError
+from kehu.ingest.identity import link_records
 from kehu.ingest.importer import ImportSummary, import_file
 from kehu.service.pipeline_run import ProgressCallback
 from kehu.store.customers import customer_detail, find_customers, list_merges
@@ -23,6 +24,15 @@ from kehu.store.published import published_features
 from kehu.store.schema import users
 
 __all__ = ["ROLES", "Workspace"]
+
+
+def _record(text: str) -> tuple[str, str]:
+    """``SOURCE:ID`` -> (source, id)."""
+    source, sep, sid = text.strip().partition(":")
+    if not sep or not source or not sid:
+        raise ValidationError(f"{text!r}: write a record as SOURCE:ID (e.g. crm:C001)")
+    return source, sid
+
 
 ROLES = ("admin", "manager", "rep")
 
@@ -111,16 +121,40 @@ class Workspace:
 
     def link(self, a: str, b: str) -> int:
         """Link two source records (``SOURCE:ID`` each) into one customer; returns the customer's Kehu id."""
-        from kehu.ingest.identity import link_records
-
-        pairs = []
-        for text in (a, b):
-            if ":" not in text:
-                raise ValidationError(f"{text!r}: write a record as SOURCE:ID (e.g. crm:C001)")
-            source, sid = text.split(":", 1)
-            pairs.append((source, sid))
         with self._ready().begin() as conn:
-            return link_records(conn, pairs[0], pairs[1], now=dt.datetime.now(dt.UTC))
+            return link_records(conn, _record(a), _record(b), now=dt.datetime.now(dt.UTC))
+
+    def link_file(self, path: str | Path) -> int:
+        """Link the record pairs listed in a CSV file (two columns of ``SOURCE:ID``), all or nothing.
+
+        Returns the number of pairs linked. A malformed line or an unknown record raises an error naming the file
+        and the row, and links nothing.
+        """
+        import csv
+
+        path = Path(path)
+        if not path.is_file():
+            raise ImportFileError(path, "no such file")
+        pairs: list[tuple[int, tuple[str, str], tuple[str, str]]] = []
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            for row_no, row in enumerate(csv.reader(fh), start=1):
+                cells = [c.strip() for c in row if c.strip()]
+                if not cells or (row_no == 1 and not all(":" in c for c in cells)):
+                    continue  # blank line or header
+                if len(cells) != 2:
+                    raise ImportFileError(path, f"row {row_no}: expected two records SOURCE:ID, got {len(cells)} cells")
+                try:
+                    pairs.append((row_no, _record(cells[0]), _record(cells[1])))
+                except ValidationError as exc:
+                    raise ImportFileError(path, f"row {row_no}: {exc}") from None
+        now = dt.datetime.now(dt.UTC)
+        with self._ready().begin() as conn:
+            for row_no, a, b in pairs:
+                try:
+                    link_records(conn, a, b, now=now)
+                except (NotFoundError, ValidationError) as exc:
+                    raise ImportFileError(path, f"row {row_no}: {exc}; nothing was linked") from None
+        return len(pairs)
 
     # -- analytics --------------------------------------------------------------------------------------------
     def run(
