@@ -103,18 +103,8 @@ def import_(
     if as_json:
         d = summary.as_dict()
         _print_json(
-            {
-                k: d[k]
-                for k in (
-                    "read",
-                    "inserted",
-                    "updated",
-                    "unchanged",
-                    "quarantined",
-                    "customers_created",
-                    "quarantine_file",
-                )
-            }
+            summary.counts()
+            | {"quarantine_file": d["quarantine_file"]}
             | {
                 "kind": d["kind"],
                 "path": d["path"],

@@ -71,6 +71,12 @@ class ImportSummary:
     seconds: float = 0.0
     extras: list[str] = field(default_factory=list)
 
+    #: the counts every import reports (and the import run records)
+    COUNTS = ("read", "inserted", "updated", "unchanged", "quarantined", "customers_created")
+
+    def counts(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in self.COUNTS}
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -509,17 +515,7 @@ def import_file(
                     .where(import_runs.c.id == run_id)
                     .values(
                         finished_at=dt.datetime.now(dt.UTC),
-                        **{
-                            k: getattr(summary, k)
-                            for k in (
-                                "read",
-                                "inserted",
-                                "updated",
-                                "unchanged",
-                                "quarantined",
-                                "customers_created",
-                            )
-                        },
+                        **summary.counts(),
                         quarantine_file=summary.quarantine_file,
                     )
                 )
