@@ -168,8 +168,8 @@ class CustomerFilter:
     owner_ids
         Row-level scope: ``None`` means every customer, a sequence means only those owners' customers.
     q
-        Search text: digits search phone numbers by prefix, text with ``@`` searches e-mail addresses by
-        prefix, anything else searches names and company names by prefix.
+        Search text: digits search phone numbers (and e-mail addresses) by prefix, text with ``@`` searches
+        e-mail addresses by prefix, anything else searches names and company names by prefix.
     owner_id, region, tag
         Filters chosen by the user (combined with ``AND``).
     """
@@ -207,8 +207,8 @@ def _where(flt: CustomerFilter) -> list[ColumnElement[bool]]:
     q = flt.q.strip()
     if q:
         compact = q.replace(" ", "").replace("-", "")
-        if compact.lstrip("+").isdigit():
-            conds.append(_prefix(customers.c.phone, compact))
+        if compact.lstrip("+").isdigit():  # a phone number, or a numeric e-mail name (QQ mail)
+            conds.append(or_(_prefix(customers.c.phone, compact), _prefix(customers.c.email, q)))
         elif "@" in q:
             conds.append(or_(_prefix(customers.c.email, q), _prefix(customers.c.email, q.lower())))
         else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -62,16 +62,19 @@ class Posted:
         return value.strip() if isinstance(value, str) else default
 
 
-async def posted(request: Request) -> Posted:
-    """A form post from a signed-in user carrying the session's CSRF token (else 403)."""
+async def posted(request: Request) -> AsyncIterator[Posted]:
+    """A form post from a signed-in user carrying the session's CSRF token (else 403); uploads are closed after."""
     session = await run_in_threadpool(current_session, request)
     if session is None:
         raise access.AuthenticationError("please sign in")
     form = await request.form(max_part_size=_MAX_UPLOAD)
-    token = form.get("csrf_token")
-    if not isinstance(token, str) or not secrets.compare_digest(token, session.csrf_token):
-        raise HTTPException(403, translator(request)("errors.csrf"))
-    return Posted(session, form)
+    try:
+        token = form.get("csrf_token")
+        if not isinstance(token, str) or not secrets.compare_digest(token, session.csrf_token):
+            raise HTTPException(403, translator(request)("errors.csrf"))
+        yield Posted(session, form)
+    finally:
+        await form.close()
 
 
 Session = Annotated[SessionInfo, Depends(signed_in)]
@@ -303,11 +306,18 @@ def page_router() -> APIRouter:
 
     # -- account ---------------------------------------------------------------------------------------------
     def _account_page(
-        request: Request, session: SessionInfo, *, message: str | None = None, new_token: str | None = None
+        request: Request,
+        session: SessionInfo,
+        *,
+        message: str | None = None,
+        error: str | None = None,
+        new_token: str | None = None,
+        status: int = 200,
     ) -> Response:
         tokens = access.list_api_tokens(workspace(request), session.principal)
         data = {"user": session.principal.as_dict(), "tokens": tokens}
-        return render(request, "account.html", data, context={"message": message, "new_token": new_token})
+        context = {"message": message, "error": error, "new_token": new_token}
+        return render(request, "account.html", data, status_code=status, context=context)
 
     @router.get("/account")
     @router.get("/account.json")
@@ -316,10 +326,16 @@ def page_router() -> APIRouter:
 
     @router.post("/account/password")
     def change_password(request: Request, post: Post) -> Response:
-        access.change_password(
-            workspace(request), post.session, post.text("current_password"), post.text("new_password")
-        )
-        return _account_page(request, post.session, message=translator(request)("account.changed"))
+        t = translator(request)
+        try:
+            access.change_password(
+                workspace(request), post.session, post.text("current_password"), post.text("new_password")
+            )
+        except access.AuthenticationError:  # a wrong current password is not a lost session
+            return _account_page(request, post.session, error=t("account.wrong_password"), status=400)
+        except ValidationError as exc:
+            return _account_page(request, post.session, error=t("errors.invalid", message=str(exc)), status=422)
+        return _account_page(request, post.session, message=t("account.changed"))
 
     @router.post("/account/locale")
     def set_locale(request: Request, post: Post) -> Response:
