@@ -216,7 +216,7 @@ def compress_rows(
     inverse = _dense_codes(key, bound) if len(columns) > 1 else key
     first = _firsts(inverse, n)
     unique_cols = [np.asarray(col)[first] for col in columns]
-    unique_w = np.bincount(inverse, weights=weights, minlength=len(first))
+    unique_w = np.bincount(inverse, weights=weights, minlength=len(first)).astype(np.float64)
     return unique_cols, unique_w, inverse
 
 
@@ -258,7 +258,7 @@ class FitResult:
 
 
 def maximize_loglik(
-    nll: GradFn, x0: Sequence[float], *, total_weight: float, max_iter: int = 500
+    nll: GradFn, x0: Sequence[float] | FloatArray, *, total_weight: float, max_iter: int = 500
 ) -> FitResult:
     """Maximise a log-likelihood over positive parameters.
 
@@ -338,7 +338,7 @@ def _newton_step(grad: FloatArray, hess: FloatArray) -> FloatArray:
 
 
 def newton_maximize(
-    objective: Objective, x0: Sequence[float], *, total_weight: float, max_iter: int = 100
+    objective: Objective, x0: Sequence[float] | FloatArray, *, total_weight: float, max_iter: int = 100
 ) -> FitResult | None:
     """Maximise a log-likelihood over positive parameters by damped Newton steps on their logs.
 
@@ -403,7 +403,7 @@ def newton_maximize(
 
 
 def fit_by_newton(
-    make_objective: Callable[[FloatArray], Objective],
+    make_objective: Callable[[IntArray], Objective],
     n_rows: int,
     weights: FloatArray,
     x0: Sequence[float],
@@ -438,10 +438,11 @@ def fit_by_newton(
     result, objective
         The fit and the full-data objective (for later Hessians).
     """
-    every = np.arange(n_rows)
+    every = np.arange(n_rows, dtype=np.int64)
     start = np.asarray(x0, dtype=np.float64)
     if n_rows > 2 * _WARM_START_ROWS:
-        subset = np.sort(np.random.default_rng(seed).choice(n_rows, _WARM_START_ROWS, replace=False))
+        rng = np.random.default_rng(seed)
+        subset = np.sort(rng.choice(n_rows, _WARM_START_ROWS, replace=False)).astype(np.int64)
         warm = newton_maximize(
             make_objective(subset), start, total_weight=float(weights[subset].sum()), max_iter=max_iter
         )
@@ -480,7 +481,7 @@ def covariance_from_hessian(hess: FloatArray) -> FloatArray:
         np.linalg.cholesky(hess)
     except np.linalg.LinAlgError:
         return np.full_like(hess, np.nan)
-    return np.linalg.inv(hess)
+    return np.asarray(np.linalg.inv(hess), dtype=np.float64)
 
 
 class ParametricModel:

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kehu.errors import ValidationError
-from kehu.models._base import FloatArray
+from kehu.models._base import FloatArray, IntArray
 
 __all__ = ["CalibrationHoldout", "RFMSummary", "calibration_holdout", "rfm_summary"]
 
@@ -55,7 +55,7 @@ def _day_numbers(name: str, times: Any) -> npt.NDArray[np.int64]:
     if arr.ndim != 1:
         raise ValidationError(f"{name}: expected a 1-D array, got shape {arr.shape}")
     if arr.dtype.kind in "iu":
-        return arr.astype(np.int64)
+        return np.asarray(arr, dtype=np.int64)
     try:
         days = arr.astype("datetime64[D]")
     except (TypeError, ValueError) as exc:
@@ -76,9 +76,9 @@ def _check_unit(unit_days: float) -> float:
     return float(unit_days)
 
 
-def _prepare(customer_ids: Any, times: Any, values: Any) -> tuple[Any, FloatArray, FloatArray]:
+def _prepare(customer_ids: Any, times: Any, values: Any) -> tuple[Any, IntArray, FloatArray]:
     ids = np.asarray(customer_ids)
-    days = _day_numbers("times", times).astype(np.float64)
+    days = _day_numbers("times", times)
     if ids.ndim != 1 or len(ids) != len(days):
         raise ValidationError(
             f"customer_ids: expected one id per transaction ({len(days)}), got shape {ids.shape}"
@@ -96,27 +96,67 @@ def _prepare(customer_ids: Any, times: Any, values: Any) -> tuple[Any, FloatArra
     return ids, days, vals
 
 
-def _summarise(ids: Any, days: FloatArray, vals: FloatArray, end: float, unit: float) -> RFMSummary:
+def _in_order(ids: npt.NDArray[Any], days: IntArray) -> bool:
+    """Whether the log is ordered by customer id, then day (checked in one pass)."""
+    if len(ids) < 2 or ids.dtype.kind not in "iuf":
+        return len(ids) < 2
+    same = ids[1:] == ids[:-1]
+    ok = ids[1:] > ids[:-1]
+    ok |= same & (days[1:] >= days[:-1])
+    return bool(ok.all())
+
+
+def _summarise(ids: Any, days: IntArray, vals: FloatArray, end: float, unit: float) -> RFMSummary:
+    """Per-customer summary from one pass over the log ordered by (customer, day).
+
+    A log already in that order (the usual export order, and how the store reads it) is detected and not
+    re-sorted; otherwise it is sorted once. Customers start where the id changes and purchase occasions
+    where the (customer, day) pair changes; sums over those runs use ``add.reduceat``. Only small boolean
+    masks and per-occasion positions are allocated (fresh memory is the main cost at this size).
+    """
     if len(days) == 0:
         raise ValidationError("times: no transactions on or before the end of observation")
-    uid, code = np.unique(ids, return_inverse=True)
-    order = np.lexsort((days, code))
-    c, d, v = code[order], days[order], vals[order]
-    new_occasion = np.ones(len(c), dtype=bool)
-    new_occasion[1:] = (c[1:] != c[:-1]) | (d[1:] != d[:-1])
-    starts = np.flatnonzero(new_occasion)
-    occ_code, occ_day = c[starts], d[starts]
-    occ_value = np.add.reduceat(v, starts)
-    n_cust = len(uid)
-    count = np.bincount(occ_code, minlength=n_cust)
-    first_idx = np.concatenate(([0], np.cumsum(count)[:-1]))
-    last_idx = first_idx + count - 1
-    first_day, last_day = occ_day[first_idx], occ_day[last_idx]
-    repeat_total = np.bincount(occ_code, weights=occ_value, minlength=n_cust) - occ_value[first_idx]
+    if not _in_order(ids, days):
+        uid, code = np.unique(ids, return_inverse=True)
+        order = np.lexsort((days, code))
+        ids, days, vals = code[order], days[order], vals[order]
+        del order, code
+    else:
+        uid = None
+    n = len(days)
+    new_customer = np.empty(n, dtype=np.bool_)
+    new_customer[0] = True
+    np.not_equal(ids[1:], ids[:-1], out=new_customer[1:])
+    new_occasion = np.empty(n, dtype=np.bool_)
+    new_occasion[0] = True
+    np.not_equal(days[1:], days[:-1], out=new_occasion[1:])
+    new_occasion |= new_customer
+    first_row = np.flatnonzero(new_customer)
+    del new_customer
+    if uid is None:
+        uid = ids[first_row]
+    n_cust = len(first_row)
+    occ_start = np.flatnonzero(new_occasion)
+    del new_occasion
+    # index (among occasions) of each customer's first occasion, and the number of occasions
+    first_occ = np.searchsorted(occ_start, first_row)
+    count = np.diff(first_occ, append=len(occ_start))
+    last_row = np.empty(n_cust, dtype=np.int64)
+    last_row[:-1] = first_row[1:] - 1
+    last_row[-1] = n - 1
+    first_day, last_day = days[first_row], days[last_row]
+    # sums over [first row, second occasion) and [second occasion, next customer): the first occasion's
+    # value and the repeat value
+    second = np.where(count > 1, occ_start[np.minimum(first_occ + 1, len(occ_start) - 1)], last_row + 1)
+    bounds = np.empty(2 * n_cust, dtype=np.int64)
+    bounds[0::2] = first_row
+    bounds[1::2] = second
+    sums = np.add.reduceat(vals, np.minimum(bounds, n - 1))
+    repeat_total = np.where(count > 1, sums[1::2], 0.0)
     frequency = (count - 1).astype(np.float64)
     monetary = np.divide(repeat_total, frequency, out=np.zeros(n_cust), where=frequency > 0)
     return RFMSummary(
-        customer_id=uid,
+        customer_id=np.asarray(uid),
         frequency=frequency,
         recency=(last_day - first_day) / unit,
         T=(end - first_day) / unit,
@@ -161,6 +201,8 @@ def rfm_summary(
         else float(_day_number("observation_end", observation_end))
     )
     keep = days <= end
+    if keep.all():
+        return _summarise(ids, days, vals, end, unit)
     return _summarise(ids[keep], days[keep], vals[keep], end, unit)
 
 
