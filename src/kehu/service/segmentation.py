@@ -1,0 +1,642 @@
+"""Segmentation services: run every scheme after the pipeline, list, show, explain, transitions, export.
+
+``kehu run`` ends with :func:`segment_run`; the ``kehu segments ...`` commands call :func:`list_segments`,
+:func:`show_segment`, :func:`segment_transitions` and :func:`export_segment`; :func:`define_segment` saves a
+user-defined segment (a new version whenever its rule changes) and :func:`explain_customer` answers "why is
+this customer in that segment?".
+
+A segment is named ``SCHEME:SEGMENT`` (``rfm_cn:important_retain``, ``lifecycle:dormant``,
+``custom.vip_east:vip_east``; a custom segment may be named by its scheme alone, ``custom.vip_east``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from kehu.config import Settings
+from kehu.errors import NotFoundError, StoreError, ValidationError
+
+__all__ = [
+    "SegmentRunResult",
+    "define_segment",
+    "explain_customer",
+    "export_segment",
+    "list_segments",
+    "segment_run",
+    "segment_transitions",
+    "show_segment",
+]
+
+_TABLES = ("customer_score_history", "segment_definitions", "segment_runs", "segment_memberships")
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
+
+
+@dataclass(frozen=True)
+class SegmentRunResult:
+    """What :func:`segment_run` did.
+
+    Attributes
+    ----------
+    as_of
+        The day of the published profile that was segmented.
+    engine
+        ``"duckdb"`` or ``"spark"``.
+    schemes
+        Scheme -> {"version", "population", "sizes": segment -> customers, "stats"}.
+    seconds
+        Wall seconds.
+    """
+
+    as_of: dt.date
+    engine: str
+    schemes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        data = asdict(self)
+        data["as_of"] = self.as_of.isoformat()
+        return data
+
+
+def _store(settings: Settings) -> sa.Engine:
+    from kehu.store import segments as _segments  # noqa: F401  (registers the tables)
+    from kehu.store.db import create_store_engine
+
+    engine = create_store_engine(settings.resolved_database_url)
+    inspector = sa.inspect(engine)
+    missing = [name for name in _TABLES if not inspector.has_table(name)]
+    if missing:
+        engine.dispose()
+        raise StoreError(
+            f"the store has no table(s) {', '.join(missing)} for segments; run `kehu init` to bring it up to date"
+        )
+    return engine
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def _custom_schemes(conn: sa.Connection) -> list[Any]:
+    from kehu.segments.fields import PROFILE_FIELDS
+    from kehu.segments.rules import parse_rule
+    from kehu.segments.scheme import Scheme, SegmentRule
+    from kehu.store.segments import segment_definitions as d
+
+    newest = (
+        sa.select(d.c.scheme, sa.func.max(d.c.version).label("version"))
+        .where(d.c.kind == "custom")
+        .group_by(d.c.scheme)
+    ).subquery()
+    rows = conn.execute(
+        sa.select(d.c.scheme, d.c.definition)
+        .join(newest, (newest.c.scheme == d.c.scheme) & (newest.c.version == d.c.version))
+        .order_by(d.c.scheme)
+    )
+    schemes = []
+    for name, definition in rows:
+        (segment,) = definition["segments"]
+        if not definition["config"].get("active", True):
+            continue
+        rule = parse_rule(segment["rule"], catalog=PROFILE_FIELDS, where=f"segment {name}")
+        schemes.append(
+            Scheme(name, "custom", (SegmentRule(segment["key"], rule),), config=definition["config"], exclusive=False)
+        )
+    return schemes
+
+
+def _latest_as_of(conn: sa.Connection) -> dt.date:
+    from kehu.store.published import customer_score_history
+
+    as_of = conn.execute(sa.select(sa.func.max(customer_score_history.c.as_of))).scalar()
+    if as_of is None:
+        raise NotFoundError("nothing to segment: the pipeline has not published any customer features (`kehu run`)")
+    return as_of
+
+
+def segment_run(
+    settings: Settings, engine: str | None = None, as_of: dt.date | None = None, *, backend: Any = None
+) -> SegmentRunResult:
+    """Run every built-in scheme and every user-defined segment on the profile published for ``as_of``.
+
+    Reads the published profile from the store, computes the schemes in the analytics engine, and records
+    one run per scheme with its memberships and the values that decided them (re-running a day replaces it).
+    Built-in schemes use ``segments/defaults/*.yaml`` with ``KEHU_HOME/segments.yaml`` merged on top; a
+    changed configuration becomes a new definition version.
+
+    Parameters
+    ----------
+    settings
+        Kehu settings.
+    engine
+        ``"duckdb"`` or ``"spark"``; default ``settings.engine``.
+    as_of
+        The published day to segment; default the newest one.
+    backend
+        An Ibis backend to use instead of connecting (it is left open).
+
+    Returns
+    -------
+    SegmentRunResult
+
+    Raises
+    ------
+    StoreError
+        When the store is not migrated; NotFoundError when nothing was published for ``as_of``.
+    ValidationError
+        When the configuration or a user-defined segment is invalid.
+    """
+    from kehu.engine import connect, engine_name, register_arrow, release, to_arrow
+    from kehu.segments.compute import segment_tables
+    from kehu.segments.config import load_config, read_overrides
+    from kehu.segments.profile import profile_arrow
+    from kehu.store.segments import record_run, save_definition
+
+    started = time.perf_counter()
+    config = load_config(read_overrides(settings.home / "segments.yaml"))
+    store = _store(settings)
+    own_backend = backend is None
+    try:
+        with store.connect() as conn:
+            day = as_of or _latest_as_of(conn)
+            profile = profile_arrow(conn, day)
+            custom = _custom_schemes(conn)
+        if profile.num_rows == 0:
+            raise NotFoundError(f"no customer features were published for {day.isoformat()} (`kehu run --as-of`)")
+        if backend is None:
+            backend = connect(settings, engine=engine)
+        name = engine_name(backend)
+        table_name = "kehu_segment_profile"
+        results: dict[str, dict[str, Any]] = {}
+        try:
+            tables = segment_tables(register_arrow(backend, table_name, profile), config, day, custom)
+            fetched = {}
+            for scheme_name, out in tables.items():
+                members = to_arrow(backend, out.members)
+                stats = {k: to_arrow(backend, t).to_pylist()[0] for k, t in out.stats.items()}
+                fetched[scheme_name] = (out.scheme, members, stats)
+        finally:
+            release(backend, [table_name])
+            if own_backend and name == "duckdb":
+                backend.disconnect()
+        with store.begin() as conn:
+            for scheme_name, (scheme, members, stats) in fetched.items():
+                results[scheme_name] = _record(conn, scheme, members, stats, day, name, profile.num_rows,
+                                               save_definition, record_run)  # fmt: skip
+        return SegmentRunResult(day, name, results, time.perf_counter() - started)
+    finally:
+        store.dispose()
+
+
+def _record(
+    conn: sa.Connection,
+    scheme: Any,
+    members: Any,
+    stats: dict[str, dict[str, Any]],
+    day: dt.date,
+    engine: str,
+    profile_size: int,
+    save_definition: Any,
+    record_run: Any,
+) -> dict[str, Any]:
+    """Store one scheme's run: definition version, memberships with deciding values, statistics."""
+    definition_id, version = save_definition(conn, scheme.name, scheme.kind, scheme.definition())
+    fields = {key: scheme.deciding_fields(key) for key in scheme.keys}
+    rows = []
+    sizes: Counter[str] = Counter()
+    unplaced = 0
+    for record in members.to_pylist():
+        segment = record["segment"]
+        if segment is None:
+            unplaced += 1
+            continue
+        sizes[segment] += 1
+        values = {f: _json_value(record[f]) for f in fields[segment]}
+        rows.append({"customer_id": int(record["customer_id"]), "segment": segment, "values": values})
+    run_stats: dict[str, Any] = {k: {n: _json_value(v) for n, v in s.items()} for k, s in stats.items()}
+    if "pareto" in run_stats:
+        p = run_stats["pareto"]
+        total = p["total_value_cents"] or 0
+        p["top_share"] = (p["top_value_cents"] / total) if total else None
+        p["tiers"] = _tier_shares(rows, scheme.inputs[0], total)
+    if unplaced:
+        run_stats["unplaced"] = unplaced
+    population = members.num_rows if scheme.exclusive else profile_size
+    record_run(conn, scheme=scheme.name, as_of=day, definition_id=definition_id, engine=engine, rows=rows,
+               population=population, stats=run_stats)  # fmt: skip
+    return {"version": version, "population": population, "sizes": dict(sizes), "stats": run_stats}
+
+
+def _tier_shares(rows: list[dict[str, Any]], basis: str, total: int) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        tier = out.setdefault(row["segment"], {"customers": 0, "value_cents": 0})
+        tier["customers"] += 1
+        tier["value_cents"] += max(int(row["values"].get(basis) or 0), 0)
+    for tier in out.values():
+        tier["value_share"] = tier["value_cents"] / total if total else None
+    return out
+
+
+# -- reading the history -------------------------------------------------------------------------------------
+def _split_ref(ref: str) -> tuple[str, str | None]:
+    scheme, _, segment = ref.partition(":")
+    if not scheme:
+        raise ValidationError(f"{ref!r}: name a segment as SCHEME:SEGMENT (e.g. rfm_cn:important_retain)")
+    return scheme, segment or None
+
+
+def _labels(scheme: str, segment: str, definition: Mapping[str, Any] | None = None) -> dict[str, str]:
+    from kehu.segments.labels import segment_label
+
+    custom = (definition or {}).get("config", {}).get("labels") if scheme.startswith("custom.") else None
+    if custom:
+        return {"zh": custom.get("zh") or segment, "en": custom.get("en") or segment}
+    return {"zh": segment_label(scheme, segment, "zh"), "en": segment_label(scheme, segment, "en")}
+
+
+def _run(conn: sa.Connection, scheme: str, as_of: dt.date | None) -> dict[str, Any]:
+    from kehu.store.segments import run_ids
+
+    runs = run_ids(conn, as_of)
+    if scheme not in runs:
+        when = as_of.isoformat() if as_of else "any day"
+        known = ", ".join(sorted(runs)) or "none (run `kehu run` first)"
+        raise NotFoundError(f"no run of scheme {scheme!r} for {when}; schemes with runs: {known}")
+    return runs[scheme]
+
+
+def _sizes(conn: sa.Connection, run_id: int) -> dict[str, int]:
+    from kehu.store.segments import segment_memberships as m
+
+    stmt = sa.select(m.c.segment, sa.func.count()).where(m.c.run_id == run_id).group_by(m.c.segment)
+    return {segment: int(n) for segment, n in conn.execute(stmt)}
+
+
+def _previous_run(conn: sa.Connection, scheme: str, as_of: dt.date) -> dict[str, Any] | None:
+    from kehu.store.segments import segment_runs as r
+
+    row = conn.execute(
+        sa.select(r).where(r.c.scheme == scheme, r.c.as_of < as_of).order_by(r.c.as_of.desc()).limit(1)
+    ).first()
+    return None if row is None else dict(row._mapping)
+
+
+def list_segments(settings: Settings, as_of: dt.date | None = None) -> list[dict[str, Any]]:
+    """Every segment of every scheme run for ``as_of`` (default: each scheme's newest run).
+
+    Returns
+    -------
+    list of dict
+        ``scheme``, ``segment``, ``ref`` (SCHEME:SEGMENT), ``label_zh``, ``label_en``, ``as_of``,
+        ``version`` (of the definition), ``size``, ``previous_as_of``, ``previous_size`` and ``change``
+        (``None`` without a previous run). Built-in schemes list every segment, empty ones included.
+    """
+    from kehu.store.segments import run_ids
+
+    store = _store(settings)
+    try:
+        with store.connect() as conn:
+            out = []
+            runs = run_ids(conn, as_of)
+            for scheme in _ordered(runs):
+                run = runs[scheme]
+                sizes = _sizes(conn, run["id"])
+                previous = _previous_run(conn, scheme, run["as_of"])
+                before = _sizes(conn, previous["id"]) if previous else None
+                keys = [s["key"] for s in run["definition"]["segments"]]
+                for key in keys:
+                    labels = _labels(scheme, key, run["definition"])
+                    size = sizes.get(key, 0)
+                    out.append({
+                        "scheme": scheme, "segment": key, "ref": f"{scheme}:{key}", "label_zh": labels["zh"],
+                        "label_en": labels["en"], "as_of": run["as_of"].isoformat(), "version": run["version"],
+                        "size": size, "previous_as_of": previous["as_of"].isoformat() if previous else None,
+                        "previous_size": before.get(key, 0) if before is not None else None,
+                        "change": size - before.get(key, 0) if before is not None else None,
+                    })  # fmt: skip
+            return out
+    finally:
+        store.dispose()
+
+
+def _ordered(schemes: Mapping[str, Any]) -> list[str]:
+    from kehu.segments.config import BUILTIN_SCHEMES
+
+    return [s for s in BUILTIN_SCHEMES if s in schemes] + sorted(s for s in schemes if s not in BUILTIN_SCHEMES)
+
+
+def _resolve(run: Mapping[str, Any], scheme: str, segment: str | None) -> dict[str, Any]:
+    segments = run["definition"]["segments"]
+    if segment is None:
+        if len(segments) != 1:
+            keys = ", ".join(s["key"] for s in segments)
+            raise ValidationError(f"scheme {scheme!r} has several segments; name one as {scheme}:SEGMENT ({keys})")
+        return dict(segments[0])
+    for item in segments:
+        if item["key"] == segment:
+            return dict(item)
+    keys = ", ".join(s["key"] for s in segments)
+    raise NotFoundError(f"scheme {scheme!r} has no segment {segment!r}; its segments: {keys}")
+
+
+def show_segment(settings: Settings, ref: str, *, as_of: dt.date | None = None, limit: int = 20) -> dict[str, Any]:
+    """One segment: labels, the rule, its size and change, and the first ``limit`` members with their reasons.
+
+    Parameters
+    ----------
+    ref
+        ``SCHEME:SEGMENT``.
+    as_of
+        The run's day (default: the scheme's newest run).
+    limit
+        Members to include (by customer id); 0 for none.
+    """
+    from kehu.store.segments import memberships
+
+    scheme, segment = _split_ref(ref)
+    store = _store(settings)
+    try:
+        with store.connect() as conn:
+            run = _run(conn, scheme, as_of)
+            item = _resolve(run, scheme, segment)
+            key = item["key"]
+            rows = memberships(conn, run["id"], key)
+            previous = _previous_run(conn, scheme, run["as_of"])
+            before = _sizes(conn, previous["id"]).get(key, 0) if previous else None
+            labels = _labels(scheme, key, run["definition"])
+            return {
+                "scheme": scheme, "segment": key, "ref": f"{scheme}:{key}", "label_zh": labels["zh"],
+                "label_en": labels["en"], "as_of": run["as_of"].isoformat(), "version": run["version"],
+                "rule": item["rule"], "precedence": [s["key"] for s in run["definition"]["segments"]],
+                "config": run["definition"].get("config", {}), "population": run["population"],
+                "size": len(rows), "previous_size": before, "change": None if before is None else len(rows) - before,
+                "stats": run["stats"] or {}, "members": rows[:limit] if limit else [],
+            }  # fmt: skip
+    finally:
+        store.dispose()
+
+
+def explain_customer(settings: Settings, customer_id: int, *, as_of: dt.date | None = None) -> list[dict[str, Any]]:
+    """Why a customer is where they are: per scheme, the segment, the rule that placed them and the values.
+
+    Returns
+    -------
+    list of dict
+        ``scheme``, ``segment``, ``label_zh``, ``label_en``, ``as_of``, ``version``, ``rule`` (the matched
+        rule), ``earlier`` (keys of the segments whose rules were checked first and did not match) and
+        ``values`` (field -> the customer's value).
+    """
+    from kehu.store.segments import run_ids
+    from kehu.store.segments import segment_memberships as m
+
+    store = _store(settings)
+    try:
+        with store.connect() as conn:
+            runs = run_ids(conn, as_of)
+            by_run = {run["id"]: scheme for scheme, run in runs.items()}
+            stmt = sa.select(m.c.run_id, m.c.segment, m.c["values"]).where(
+                m.c.customer_id == customer_id, m.c.run_id.in_(list(by_run) or [-1])
+            )
+            out = []
+            for run_id, segment, values in conn.execute(stmt):
+                scheme = by_run[run_id]
+                run = runs[scheme]
+                keys = [s["key"] for s in run["definition"]["segments"]]
+                item = _resolve(run, scheme, segment)
+                labels = _labels(scheme, segment, run["definition"])
+                out.append({
+                    "scheme": scheme, "segment": segment, "label_zh": labels["zh"], "label_en": labels["en"],
+                    "as_of": run["as_of"].isoformat(), "version": run["version"], "rule": item["rule"],
+                    "earlier": keys[: keys.index(segment)], "values": values,
+                })  # fmt: skip
+            order = _ordered({o["scheme"]: None for o in out})
+            return sorted(out, key=lambda o: order.index(o["scheme"]))
+    finally:
+        store.dispose()
+
+
+def segment_transitions(
+    settings: Settings, from_as_of: dt.date, to_as_of: dt.date, *, scheme: str | None = None, customers: bool = False
+) -> list[dict[str, Any]]:
+    """Moves between two runs, per scheme: from -> to counts, and per segment what came in and went out.
+
+    A customer in the population of only one of the runs moves from or to ``None`` (new, or gone). For
+    every segment ``size_to = size_from - out + in`` where in/out count moves from/to other segments,
+    new and gone customers included (``balanced`` says the numbers add up).
+
+    Parameters
+    ----------
+    from_as_of, to_as_of
+        The two runs' days.
+    scheme
+        Only this scheme (default: every scheme run on both days).
+    customers
+        Include the customer ids of each move.
+
+    Returns
+    -------
+    list of dict
+        Per scheme: ``scheme``, ``from``, ``to``, ``moves`` (``from_segment``, ``to_segment``, labels,
+        ``customers`` count, ``customer_ids`` when asked), ``segments`` (``segment``, ``size_from``,
+        ``size_to``, ``stayed``, ``in``, ``out``, ``new``, ``gone``, ``balanced``).
+    """
+    from kehu.segments.history import transitions
+    from kehu.store.segments import memberships, run_ids
+
+    store = _store(settings)
+    try:
+        with store.connect() as conn:
+            before, after = run_ids(conn, from_as_of), run_ids(conn, to_as_of)
+            names = [s for s in _ordered(after) if s in before and (scheme is None or s == scheme)]
+            if scheme is not None and not names:
+                raise NotFoundError(
+                    f"scheme {scheme!r} was not run on both {from_as_of.isoformat()} and {to_as_of.isoformat()}"
+                )
+            out = []
+            for name in names:
+                old = _placement(memberships(conn, before[name]["id"]))
+                new = _placement(memberships(conn, after[name]["id"]))
+                keys = [s["key"] for s in after[name]["definition"]["segments"]]
+                keys += [s["key"] for s in before[name]["definition"]["segments"] if s["key"] not in keys]
+                moved = transitions(old, new, keys, with_ids=customers)
+                for move in moved["moves"]:
+                    for end, run in (("from", before[name]), ("to", after[name])):
+                        key = move[f"{end}_segment"]
+                        move[f"{end}_label_zh"] = _labels(name, key, run["definition"])["zh"] if key else None
+                        move[f"{end}_label_en"] = _labels(name, key, run["definition"])["en"] if key else None
+                out.append({"scheme": name, "from": from_as_of.isoformat(), "to": to_as_of.isoformat(), **moved})
+            return out
+    finally:
+        store.dispose()
+
+
+def _placement(rows: list[dict[str, Any]]) -> dict[int, str]:
+    """customer -> segment (a custom segment's members: the one key)."""
+    return {int(r["customer_id"]): r["segment"] for r in rows}
+
+
+# -- definitions ---------------------------------------------------------------------------------------------
+def define_segment(
+    settings: Settings,
+    name: str,
+    rule: str | Mapping[str, Any],
+    *,
+    label_zh: str | None = None,
+    label_en: str | None = None,
+    active: bool = True,
+) -> dict[str, Any]:
+    """Save a user-defined segment; a changed rule or label becomes a new version.
+
+    Parameters
+    ----------
+    name
+        Lower-case letters, digits and ``_`` (starting with a letter); the segment is ``custom.NAME:NAME``.
+    rule
+        The rule as YAML/JSON text or as a parsed tree (see :mod:`kehu.segments.rules`).
+    label_zh, label_en
+        Labels shown in lists and exports (default: the name).
+    active
+        False keeps the definition but stops computing it.
+
+    Returns
+    -------
+    dict
+        ``scheme``, ``segment``, ``version`` and the canonical ``rule``.
+
+    Raises
+    ------
+    ValidationError
+        For a bad name or an invalid rule (nothing is stored).
+    """
+    from kehu.segments.fields import PROFILE_FIELDS
+    from kehu.segments.rules import load_rule, parse_rule
+    from kehu.segments.scheme import Scheme, SegmentRule
+    from kehu.store.segments import save_definition
+
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValidationError(
+            f"segment name {name!r}: use lower-case letters, digits and _ (start with a letter, at most 60)"
+        )
+    where = f"segment {name}"
+    parsed = (
+        load_rule(rule, catalog=PROFILE_FIELDS)
+        if isinstance(rule, str)
+        else parse_rule(rule, catalog=PROFILE_FIELDS, where=where)
+    )
+    config = {"labels": {"zh": label_zh or name, "en": label_en or name}, "active": active}
+    scheme = Scheme(f"custom.{name}", "custom", (SegmentRule(name, parsed),), config=config, exclusive=False)
+    store = _store(settings)
+    try:
+        with store.begin() as conn:
+            _, version = save_definition(conn, scheme.name, "custom", scheme.definition())
+        return {"scheme": scheme.name, "segment": name, "version": version,
+                "rule": scheme.definition()["segments"][0]["rule"]}  # fmt: skip
+    finally:
+        store.dispose()
+
+
+# -- export --------------------------------------------------------------------------------------------------
+def export_segment(
+    settings: Settings,
+    ref: str,
+    *,
+    fmt: str = "xlsx",
+    out: str | Path,
+    as_of: dt.date | None = None,
+    locale: str = "zh",
+) -> dict[str, Any]:
+    """Write a segment's members with owner and contact columns to an XLSX or CSV file.
+
+    Headers come from the label catalog (Chinese by default). CSV is written as UTF-8 with a BOM so that
+    Excel and WPS show the Chinese text; XLSX opens in both without further steps.
+
+    Parameters
+    ----------
+    ref
+        ``SCHEME:SEGMENT``.
+    fmt
+        ``"xlsx"`` or ``"csv"``.
+    out
+        The file to write (its folder is created).
+    as_of
+        The run's day (default: the scheme's newest run).
+    locale
+        ``"zh"`` or ``"en"`` for headers and labels.
+
+    Returns
+    -------
+    dict
+        ``path``, ``rows``, ``scheme``, ``segment``, ``as_of``.
+    """
+    from kehu.segments.export import EXPORT_COLUMNS, write_table
+    from kehu.segments.labels import LOCALES, export_header
+    from kehu.store.published import customer_score_history as h
+    from kehu.store.schema import customers as c
+    from kehu.store.schema import users as u
+    from kehu.store.segments import segment_memberships as m
+
+    if fmt not in ("xlsx", "csv"):
+        raise ValidationError(f"export format {fmt!r}: use xlsx or csv")
+    if locale not in LOCALES:
+        raise ValidationError(f"locale {locale!r}: use one of {', '.join(LOCALES)}")
+    scheme, segment = _split_ref(ref)
+    store = _store(settings)
+    try:
+        with store.connect() as conn:
+            run = _run(conn, scheme, as_of)
+            key = _resolve(run, scheme, segment)["key"]
+            label = _labels(scheme, key, run["definition"])[locale]
+            day = run["as_of"]
+            stmt = (
+                sa.select(
+                    c.c.id,
+                    c.c.name,
+                    c.c.company,
+                    c.c.phone,
+                    c.c.email,
+                    c.c.region,
+                    c.c.city,
+                    sa.func.coalesce(u.c.display_name, u.c.name),
+                    u.c.team,
+                    h.c.orders,
+                    h.c.total_revenue_cents,
+                    h.c.last_order_date,
+                    h.c.days_since_last_order,
+                    m.c["values"],
+                )
+                .select_from(
+                    m.join(c, c.c.id == m.c.customer_id)
+                    .outerjoin(u, u.c.id == c.c.owner_id)
+                    .outerjoin(h, (h.c.customer_id == m.c.customer_id) & (h.c.as_of == day))
+                )
+                .where(m.c.run_id == run["id"], m.c.segment == key)
+                .order_by(c.c.id)
+            )
+            rows = []
+            for r in conn.execute(stmt):
+                revenue = None if r[10] is None else round(r[10] / 100, 2)
+                reason = json.dumps(r[13] or {}, ensure_ascii=False, sort_keys=True)
+                rows.append([r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], scheme, label, day, r[9],
+                             revenue, r[11], r[12], reason])  # fmt: skip
+    finally:
+        store.dispose()
+    headers = [export_header(col, locale) for col in EXPORT_COLUMNS]
+    path = Path(out)
+    write_table(path, fmt, headers, rows, title=f"{scheme}-{key}")
+    return {"path": str(path), "rows": len(rows), "scheme": scheme, "segment": key, "as_of": day.isoformat()}
