@@ -2,7 +2,8 @@
 
 Each customer renews at the end of every period with a constant probability ``1 - theta``;
 ``theta ~ Beta(alpha, beta)`` across customers. Fitted from one cohort's survivor counts ``n_0, ..., n_T``
-(customers still active at the start of period 0..T, ``n_0`` the cohort size).
+(customers still active at the start of period 0..T, ``n_0`` the cohort size), or jointly from several
+cohorts observed for different numbers of periods.
 """
 
 from __future__ import annotations
@@ -25,21 +26,31 @@ from kehu.models._base import (
 __all__ = ["ShiftedBetaGeo"]
 
 
-def _validate_survivors(survivors: Any) -> FloatArray:
-    n = as_float_array("survivors", survivors)
+def _validate_survivors(survivors: Any, name: str = "survivors") -> FloatArray:
+    n = as_float_array(name, survivors)
     if len(n) < 2:
-        raise ValidationError("survivors: need the cohort size and at least one later count")
-    check_nonnegative("survivors", n)
-    check_integer("survivors", n)
+        raise ValidationError(f"{name}: need the cohort size and at least one later count")
+    check_nonnegative(name, n)
+    check_integer(name, n)
     if n[0] <= 0:
-        raise ValidationError("survivors: the first value (cohort size) must be > 0")
+        raise ValidationError(f"{name}: the first value (cohort size) must be > 0")
     rising = np.diff(n) > 0
     if rising.any():
         i = int(np.flatnonzero(rising)[0]) + 1
-        raise ValidationError(
-            f"survivors: counts cannot increase, found {n[i]!r} after {n[i - 1]!r} at position {i}"
-        )
+        raise ValidationError(f"{name}: counts cannot increase, found {n[i]!r} after {n[i - 1]!r} at position {i}")
     return n
+
+
+def _cohorts(survivors: Any) -> list[FloatArray]:
+    """One cohort's counts, or a list of cohorts' counts, validated, as a list of arrays."""
+    if isinstance(survivors, np.ndarray) and survivors.ndim == 1:
+        return [_validate_survivors(survivors)]
+    items = list(survivors) if not isinstance(survivors, str | bytes) else [survivors]
+    if items and all(np.ndim(item) == 1 for item in items):
+        if not items:
+            raise ValidationError("survivors: no cohorts given")
+        return [_validate_survivors(item, f"survivors[{i}]") for i, item in enumerate(items)]
+    return [_validate_survivors(survivors)]
 
 
 class ShiftedBetaGeo(ParametricModel):
@@ -64,43 +75,47 @@ class ShiftedBetaGeo(ParametricModel):
         self.max_iter = max_iter
 
     def fit(self, survivors: Any) -> ShiftedBetaGeo:
-        """Fit from survivor counts ``n_0 >= n_1 >= ... >= n_T``.
+        """Fit from survivor counts ``n_0 >= n_1 >= ... >= n_T``, of one cohort or of several.
 
         Parameters
         ----------
         survivors
-            Customers active at the start of each period; the first value is the cohort size.
+            Customers active at the start of each period, the first value being the cohort size; or a
+            list of such sequences (cohorts observed for different numbers of periods), fitted jointly.
 
         Returns
         -------
         ShiftedBetaGeo
             ``self``.
         """
-        n = _validate_survivors(survivors)
-        churned = -np.diff(n)  # lost at the end of periods 1..T
-        periods = np.arange(1, len(n), dtype=np.float64)
-        still = n[-1]
-        total = float(n[0])
+        cohorts = _cohorts(survivors)
+        # every cohort contributes churn counts at periods 1..T_c and its survivors past T_c
+        churned = np.concatenate([-np.diff(n) for n in cohorts])
+        periods = np.concatenate([np.arange(1, len(n), dtype=np.float64) for n in cohorts])
+        still = np.array([n[-1] for n in cohorts])
+        horizon = np.array([len(n) - 1 for n in cohorts], dtype=np.float64)
+        total = float(sum(n[0] for n in cohorts))
 
         def nll(theta: FloatArray) -> tuple[float, FloatArray]:
             a, b = theta
             base = betaln(a, b)
             # P(churn at t) = B(a+1, b+t-1)/B(a,b); P(survive T) = B(a, b+T)/B(a,b)
             log_p = betaln(a + 1, b + periods - 1) - base
-            log_s = betaln(a, b + periods[-1]) - base
-            ll = float(churned @ log_p) + still * log_s
+            log_s = betaln(a, b + horizon) - base
+            ll = float(churned @ log_p) + float(still @ log_s)
             d_base_a = digamma(a) - digamma(a + b)
             d_base_b = digamma(b) - digamma(a + b)
             dp_a = digamma(a + 1) - digamma(a + b + periods) - d_base_a
             dp_b = digamma(b + periods - 1) - digamma(a + b + periods) - d_base_b
-            ds_a = digamma(a) - digamma(a + b + periods[-1]) - d_base_a
-            ds_b = digamma(b + periods[-1]) - digamma(a + b + periods[-1]) - d_base_b
-            grad = np.array([churned @ dp_a + still * ds_a, churned @ dp_b + still * ds_b])
+            ds_a = digamma(a) - digamma(a + b + horizon) - d_base_a
+            ds_b = digamma(b + horizon) - digamma(a + b + horizon) - d_base_b
+            grad = np.array([churned @ dp_a + still @ ds_a, churned @ dp_b + still @ ds_b])
             return -ll / total, -grad / total
 
         result = maximize_loglik(nll, (1.0, 1.0), total_weight=total, max_iter=self.max_iter)
         self._set_fit(result, nll, total)
         self.n_customers_ = int(total)
+        self.n_cohorts_ = len(cohorts)
         return self
 
     def survival(self, t: Any) -> FloatArray:

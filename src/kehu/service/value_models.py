@@ -1,0 +1,596 @@
+"""Value models on the published features: fit, score every customer, publish the scores, version the fit.
+
+:func:`score_value_models` reads the features the analytics pipeline published for one ``as_of``
+(``customer_score_history``), fits a purchase model (BG/NBD by default, or Pareto/NBD) and the Gamma-Gamma
+spend model, and for contract customers an sBG retention model on yearly contract cohorts, then merges per
+customer into the ``scores`` JSON (of that day's history row and, when it is the latest day, of
+``customer_scores``):
+
+==========================  =====================================================================
+``p_alive``                 probability the customer is still active (purchase model)
+``expected_purchases_90d``  expected purchase days in the next 90 days, given the history
+``expected_purchases_365d`` the same over 365 days
+``expected_order_value``    Gamma-Gamma expected value of a purchase day, in currency units
+``clv_12m``                 12-month discounted margin (currency units) with ``clv_12m_lower`` and
+                            ``clv_12m_upper``: a central interval from parameter uncertainty
+``renewal_probability``     contract customers: probability of renewing at the next anniversary
+``expected_residual_years`` contract customers: discounted expected number of further paid years
+==========================  =====================================================================
+
+The fitted parameters, their standard errors, log-likelihoods, AIC/BIC and the settings used are written to
+``KEHU_HOME/models/value-<as_of>.json``, one file per ``as_of`` (the model version).
+
+:func:`write_models_report` splits the store's orders into a calibration and a holdout window, fits the
+purchase models on the calibration window and writes the three diagnostic plots, an HTML page and the
+numbers behind them (``kehu report models``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+
+from kehu.config import Settings
+from kehu.errors import StoreError, ValidationError
+from kehu.models import (
+    BetaGeo,
+    GammaGamma,
+    ParetoNBD,
+    ShiftedBetaGeo,
+    calibration_holdout,
+    customer_lifetime_value,
+)
+from kehu.models.diagnostics import (
+    calibration_vs_holdout,
+    compare_models,
+    cumulative_repeat_transactions,
+    probability_alive_grid,
+)
+from kehu.reports import ModelReport, write_model_report
+from kehu.store.published import customer_score_history, customer_scores
+from kehu.store.schema import contracts, orders
+
+__all__ = [
+    "PURCHASE_MODELS",
+    "UNIT_DAYS",
+    "ModelsReportResult",
+    "ValueModelResult",
+    "contract_cohorts",
+    "score_value_models",
+    "write_models_report",
+]
+
+#: time unit name -> days
+UNIT_DAYS = {"weeks": 7.0, "days": 1.0}
+#: setting value -> purchase model
+PURCHASE_MODELS: dict[str, type[BetaGeo] | type[ParetoNBD]] = {"bgnbd": BetaGeo, "pareto_nbd": ParetoNBD}
+_PURCHASE_STATUSES = ("paid", "completed")  # as kehu.pipeline.orders.PURCHASE_STATUSES
+_DAYS_PER_YEAR = 365.25
+_DAYS_PER_MONTH = _DAYS_PER_YEAR / 12
+#: a contract year counts as completed up to this many days early (terms end the day before the anniversary)
+_GRACE_DAYS = 14
+_CHUNK = 5_000
+
+
+@dataclass(frozen=True)
+class ValueModelResult:
+    """What :func:`score_value_models` fitted and published.
+
+    Attributes
+    ----------
+    as_of
+        The day of the published features that were scored.
+    unit
+        Time unit of the purchase model (``"weeks"`` or ``"days"``).
+    purchase_model
+        ``"bgnbd"`` or ``"pareto_nbd"``.
+    customers
+        Customers that received purchase-model scores (those with at least one purchase).
+    repeat_customers
+        Customers with repeat purchases (the Gamma-Gamma fit).
+    contract_customers
+        Customers with an active contract that received the sBG outlook.
+    models
+        Model name -> ``params``, ``standard_errors``, ``log_likelihood``, ``aic``, ``bic``,
+        ``n_customers`` (and ``cohorts`` for the retention model).
+    model_file
+        The JSON file with the fit (``KEHU_HOME/models/value-<as_of>.json``).
+    seconds
+        Wall seconds.
+    """
+
+    as_of: dt.date
+    unit: str
+    purchase_model: str
+    customers: int
+    repeat_customers: int
+    contract_customers: int
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    model_file: Path = Path()
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "as_of": self.as_of.isoformat(),
+            "unit": self.unit,
+            "purchase_model": self.purchase_model,
+            "customers": self.customers,
+            "repeat_customers": self.repeat_customers,
+            "contract_customers": self.contract_customers,
+            "models": self.models,
+            "model_file": str(self.model_file),
+            "seconds": self.seconds,
+        }
+
+
+def _model_record(model: BetaGeo | ParetoNBD | GammaGamma | ShiftedBetaGeo) -> dict[str, Any]:
+    try:
+        errors = model.standard_errors_
+    except ValidationError:
+        errors = {}
+    return {
+        "params": dict(model.params_),
+        "standard_errors": {k: (None if not np.isfinite(v) else v) for k, v in errors.items()},
+        "log_likelihood": model.log_likelihood_,
+        "aic": model.aic_,
+        "bic": model.bic_,
+        "n_customers": int(getattr(model, "n_customers_", 0)),
+        "converged": bool(getattr(model, "converged_", True)),
+    }
+
+
+def _check_choice(name: str, value: str, allowed: Any) -> None:
+    if value not in allowed:
+        raise ValidationError(f"{name}: {value!r} is not one of {', '.join(sorted(allowed))}")
+
+
+def _resolve_as_of(conn: Connection, as_of: dt.date | None) -> dt.date:
+    if as_of is None:
+        newest = conn.execute(sa.select(sa.func.max(customer_scores.c.as_of))).scalar()
+        if newest is None:
+            raise StoreError("no published features yet: run `kehu run` before fitting the value models")
+        return newest if isinstance(newest, dt.date) else dt.date.fromisoformat(str(newest))
+    found = conn.execute(
+        sa.select(sa.func.count()).select_from(customer_score_history).where(customer_score_history.c.as_of == as_of)
+    ).scalar_one()
+    if not found:
+        raise StoreError(f"no features published for as_of {as_of.isoformat()}: run `kehu run --as-of {as_of}` first")
+    return as_of
+
+
+def _read_features(conn: Connection, as_of: dt.date, unit: str) -> dict[str, np.ndarray]:
+    h = customer_score_history.c
+    rec, age = (h.recency_weeks, h.T_weeks) if unit == "weeks" else (h.recency_days, h.T_days)
+    rows = conn.execute(
+        sa.select(h.customer_id, h.frequency, rec, age, h.monetary_value_cents)
+        .where(h.as_of == as_of)
+        .order_by(h.customer_id)
+    ).all()
+    cols = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
+    ids = np.asarray(cols[0], dtype=np.int64)
+    freq = np.array([np.nan if v is None else v for v in cols[1]], dtype=np.float64)
+    recency = np.array([np.nan if v is None else v for v in cols[2]], dtype=np.float64)
+    T = np.array([np.nan if v is None else v for v in cols[3]], dtype=np.float64)
+    money = np.array([np.nan if v is None else v for v in cols[4]], dtype=np.float64)
+    return {"customer_id": ids, "frequency": freq, "recency": recency, "T": T, "monetary_cents": money}
+
+
+def contract_cohorts(
+    rows: list[tuple[int, dt.date, dt.date]], as_of: dt.date
+) -> tuple[dict[int, list[int]], dict[int, int]]:
+    """Yearly contract cohorts' survivor counts, and the renewals made by each customer under contract.
+
+    A customer's contract relationship starts with their first contract's start day and lasts to the end
+    of their last contract; it is active when a contract covers ``as_of``. Customers are grouped by the
+    calendar year of the start; a cohort is observed for the number of whole years its latest member
+    has been observable, and ``n_t`` counts the members whose relationship lasted at least ``t`` years
+    (a term ending up to two weeks before the anniversary counts as a full year).
+
+    Parameters
+    ----------
+    rows
+        ``(customer_id, start_date, end_date)`` of every non-draft contract started by ``as_of``.
+    as_of
+        The day of observation.
+
+    Returns
+    -------
+    cohorts, renewals
+        Start year -> survivor counts ``[n_0, ..., n_T]`` (cohorts observed at least one year), and
+        customer id -> completed contract years, for the customers with an active contract.
+    """
+    start: dict[int, dt.date] = {}
+    end: dict[int, dt.date] = {}
+    active: set[int] = set()
+    for cid, s, e in rows:
+        if s > as_of:
+            continue
+        start[cid] = min(s, start.get(cid, s))
+        end[cid] = max(e, end.get(cid, e))
+        if s <= as_of <= e:
+            active.add(cid)
+    members: dict[int, list[tuple[int, int]]] = {}
+    renewals: dict[int, int] = {}
+    for cid, s in start.items():
+        observed = int(((as_of - s).days + 1 + _GRACE_DAYS) // _DAYS_PER_YEAR)
+        if cid in active:
+            lasted = 10**9
+            renewals[cid] = observed
+        else:
+            lasted = int(((end[cid] - s).days + 1 + _GRACE_DAYS) // _DAYS_PER_YEAR)
+        members.setdefault(s.year, []).append((observed, lasted))
+    cohorts: dict[int, list[int]] = {}
+    for year, group in sorted(members.items()):
+        horizon = min(observed for observed, _ in group)
+        if horizon < 1:
+            continue
+        years = np.array([min(years, horizon) for _, years in group])
+        cohorts[year] = [int((years >= t).sum()) for t in range(horizon + 1)]
+    return cohorts, renewals
+
+
+def _fit_retention(
+    conn: Connection, as_of: dt.date, discount_rate: float
+) -> tuple[dict[int, dict[str, float]], dict[str, Any] | None]:
+    c = contracts.c
+    rows = conn.execute(
+        sa.select(c.customer_id, c.start_date, c.end_date).where(sa.func.lower(c.status) != "draft")
+    ).all()
+    cohorts, renewals = contract_cohorts([(int(r[0]), r[1], r[2]) for r in rows], as_of)
+    churned = sum(n[0] - n[-1] for n in cohorts.values())
+    if not cohorts or not renewals or churned == 0:
+        return {}, None
+    model = ShiftedBetaGeo().fit(list(cohorts.values()))
+    ids = np.fromiter(renewals, dtype=np.int64, count=len(renewals))
+    made = np.fromiter(renewals.values(), dtype=np.float64, count=len(renewals))
+    rate = model.retention_rate(made + 1.0)
+    residual = model.discounted_expected_residual_lifetime(made, discount_rate)
+    scores = {
+        int(cid): {"renewal_probability": float(p), "expected_residual_years": float(y)}
+        for cid, p, y in zip(ids, np.round(rate, 6), np.round(residual, 4), strict=True)
+    }
+    record = _model_record(model) | {"cohorts": {str(y): n for y, n in cohorts.items()}}
+    return scores, record
+
+
+def _write_scores(conn: Connection, as_of: dt.date, new: dict[int, dict[str, float | None]]) -> None:
+    """Merge ``new`` into the ``scores`` JSON of the history rows of ``as_of`` (and of the latest rows)."""
+    latest = conn.execute(sa.select(sa.func.max(customer_scores.c.as_of))).scalar()
+    tables = [customer_score_history]
+    if latest is not None and str(latest) == as_of.isoformat():
+        tables.append(customer_scores)
+    for table in tables:
+        where = table.c.as_of == as_of
+        old = dict(conn.execute(sa.select(table.c.customer_id, table.c.scores).where(where)).all())
+        stmt = (
+            sa.update(table)
+            .where(table.c.customer_id == sa.bindparam("cid"), table.c.as_of == as_of)
+            .values(scores=sa.bindparam("new_scores"))
+        )
+        batch: list[dict[str, Any]] = []
+        for cid, values in new.items():
+            if cid not in old:
+                continue
+            batch.append({"cid": cid, "new_scores": {**(old[cid] or {}), **values}})
+            if len(batch) >= _CHUNK:
+                conn.execute(stmt, batch)
+                batch = []
+        if batch:
+            conn.execute(stmt, batch)
+
+
+def score_value_models(
+    settings: Settings,
+    engine: Engine,
+    *,
+    as_of: dt.date | None = None,
+    unit: str = "weeks",
+    purchase_model: str = "bgnbd",
+    margin: float = 1.0,
+    annual_discount_rate: float = 0.10,
+    clv_months: int = 12,
+    interval_level: float = 0.9,
+    interval_draws: int = 100,
+    seed: int = 0,
+) -> ValueModelResult:
+    """Fit the value models on published features and publish per-customer scores.
+
+    Parameters
+    ----------
+    settings
+        Kehu settings (``home`` receives ``models/value-<as_of>.json``).
+    engine
+        The app store.
+    as_of
+        Score the features published for this day; default the latest published day.
+    unit
+        Time unit of the purchase model: ``"weeks"`` (the literature's) or ``"days"``.
+    purchase_model
+        ``"bgnbd"`` (BG/NBD) or ``"pareto_nbd"`` (Pareto/NBD).
+    margin
+        Share of revenue that is profit, in (0, 1]; 1 publishes revenue CLV.
+    annual_discount_rate
+        Discount rate per year for CLV (applied monthly) and for the contract residual lifetime.
+    clv_months
+        CLV horizon in months (the published key stays ``clv_12m`` only for 12).
+    interval_level
+        Coverage of the CLV interval.
+    interval_draws
+        Parameter draws behind the CLV interval.
+    seed
+        Seed of those draws (scores are reproducible).
+
+    Returns
+    -------
+    ValueModelResult
+
+    Raises
+    ------
+    StoreError
+        When nothing (or nothing for ``as_of``) has been published yet.
+    ValidationError
+        For unusable settings, or data the models cannot be fitted on (e.g. no repeat customers).
+    """
+    started = time.perf_counter()
+    _check_choice("unit", unit, UNIT_DAYS)
+    _check_choice("purchase_model", purchase_model, PURCHASE_MODELS)
+    if not annual_discount_rate > 0:
+        raise ValidationError(f"annual_discount_rate: must be > 0, got {annual_discount_rate!r}")
+    unit_days = UNIT_DAYS[unit]
+    with engine.connect() as conn:
+        day = _resolve_as_of(conn, as_of)
+        data = _read_features(conn, day, unit)
+    buyers = ~np.isnan(data["frequency"])
+    ids = data["customer_id"][buyers]
+    if len(ids) == 0:
+        raise ValidationError(f"no customer has a purchase on or before {day.isoformat()}: nothing to fit")
+    x, tx, T = data["frequency"][buyers], data["recency"][buyers], data["T"][buyers]
+    money = data["monetary_cents"][buyers] / 100.0
+    spender = (x > 0) & (money > 0)
+
+    purchase = PURCHASE_MODELS[purchase_model]().fit(x, tx, T)
+    spend = GammaGamma().fit(x[spender], money[spender])
+    # repeaters without positive spend (only free or refunded repeats) are valued at the population mean
+    population_mean = float(spend.expected_average_value([0.0], [0.0])[0])
+    m = np.where(spender, money, np.where(x > 0, population_mean, 0.0))
+    clv_args = (purchase, spend, x, tx, T, m)
+    clv_kwargs: dict[str, Any] = {
+        "months": clv_months,
+        "periods_per_month": _DAYS_PER_MONTH / unit_days,
+        "discount_rate": annual_discount_rate,
+        "margin": margin,
+    }
+    try:
+        clv = customer_lifetime_value(*clv_args, **clv_kwargs, level=interval_level, n_draws=interval_draws, seed=seed)
+    except ValidationError:  # singular information matrix: publish the point values only
+        clv = customer_lifetime_value(*clv_args, **clv_kwargs)
+    alive = purchase.probability_alive(x, tx, T)
+    e90 = purchase.expected_purchases(90.0 / unit_days, x, tx, T)
+    e365 = purchase.expected_purchases(365.0 / unit_days, x, tx, T)
+
+    scores: dict[int, dict[str, float | None]] = {}
+    cols = {
+        "p_alive": np.round(alive, 6),
+        "expected_purchases_90d": np.round(e90, 6),
+        "expected_purchases_365d": np.round(e365, 6),
+        "expected_order_value": np.round(clv.expected_average_value, 2),
+        "clv_12m": np.round(clv.value, 2),
+    }
+    if clv.lower is not None and clv.upper is not None:
+        cols["clv_12m_lower"] = np.round(clv.lower, 2)
+        cols["clv_12m_upper"] = np.round(clv.upper, 2)
+    names = list(cols)
+    for cid, *vals in zip(ids.tolist(), *(cols[n].tolist() for n in names), strict=True):
+        scores[cid] = dict(zip(names, vals, strict=True))
+
+    models = {purchase_model: _model_record(purchase), "gamma_gamma": _model_record(spend)}
+    with engine.begin() as conn:
+        retention, record = _fit_retention(conn, day, annual_discount_rate)
+        for cid, values in retention.items():
+            scores.setdefault(cid, {}).update(values)
+        if record is not None:
+            models["shifted_beta_geo"] = record
+        _write_scores(conn, day, scores)
+
+    model_file = settings.home / "models" / f"value-{day.isoformat()}.json"
+    model_file.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "as_of": day.isoformat(),
+        "fitted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "unit": unit,
+        "purchase_model": purchase_model,
+        "settings": {
+            "margin": margin,
+            "annual_discount_rate": annual_discount_rate,
+            "clv_months": clv_months,
+            "interval_level": interval_level,
+            "interval_draws": interval_draws,
+            "seed": seed,
+        },
+        "customers": len(ids),
+        "repeat_customers": int(spender.sum()),
+        "models": models,
+    }
+    model_file.write_text(json.dumps(document, indent=2, sort_keys=False), encoding="utf-8")
+    return ValueModelResult(
+        as_of=day,
+        unit=unit,
+        purchase_model=purchase_model,
+        customers=len(ids),
+        repeat_customers=int(spender.sum()),
+        contract_customers=len(retention),
+        models=models,
+        model_file=model_file,
+        seconds=time.perf_counter() - started,
+    )
+
+
+@dataclass(frozen=True)
+class ModelsReportResult:
+    """What :func:`write_models_report` wrote and the numbers behind the plots.
+
+    Attributes
+    ----------
+    files
+        Paths of the three PNGs and the HTML page.
+    numbers_file
+        ``model_report.json``: the plotted numbers, the parameters and the model comparison.
+    calibration_end, observation_end
+        Last days (inclusive) of the calibration and holdout windows.
+    customers
+        Customers acquired in the calibration window.
+    numbers
+        ``calibration``, ``cumulative`` and ``p_alive`` arrays as plotted.
+    comparison
+        Holdout errors of BG/NBD and Pareto/NBD, best first.
+    parameters
+        The plotted purchase model's ``summary()`` rows.
+    """
+
+    files: ModelReport
+    numbers_file: Path
+    calibration_end: dt.date
+    observation_end: dt.date
+    customers: int
+    numbers: dict[str, dict[str, np.ndarray]]
+    comparison: list[dict[str, float | str]]
+    parameters: list[dict[str, float | str]]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (file paths and windows)."""
+        return {
+            "html": str(self.files.html),
+            "plots": [str(self.files.calibration_png), str(self.files.cumulative_png), str(self.files.p_alive_png)],
+            "numbers": str(self.numbers_file),
+            "calibration_end": self.calibration_end.isoformat(),
+            "observation_end": self.observation_end.isoformat(),
+            "customers": self.customers,
+            "comparison": self.comparison,
+        }
+
+
+def _read_purchases(conn: Connection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Purchase orders (paid or completed) as customer id, UTC day and amount in currency units."""
+    o = orders.c
+    status = sa.func.lower(sa.func.trim(o.status))
+    rows = conn.execute(
+        sa.select(o.customer_id, o.ordered_at, o.amount_cents)
+        .where(status.in_(_PURCHASE_STATUSES))
+        .order_by(o.customer_id, o.ordered_at)
+    ).all()
+    if not rows:
+        raise ValidationError("orders: no paid or completed orders in the store to build the model report from")
+    ids, stamps, cents = zip(*rows, strict=True)
+    days = np.array([s.astimezone(dt.UTC).date() for s in stamps], dtype="datetime64[D]")
+    return np.asarray(ids, dtype=np.int64), days, np.asarray(cents, dtype=np.float64) / 100.0
+
+
+def write_models_report(
+    settings: Settings,
+    engine: Engine,
+    out_dir: str | Path,
+    *,
+    calibration_end: dt.date | None = None,
+    observation_end: dt.date | None = None,
+    unit: str = "weeks",
+    purchase_model: str = "bgnbd",
+) -> ModelsReportResult:
+    """Write the purchase-model diagnostics of the store's orders (``kehu report models``).
+
+    Purchases (paid or completed orders; one occasion per customer and UTC day) up to ``calibration_end``
+    are the calibration window, those after it up to ``observation_end`` the holdout. Both purchase
+    models are fitted on the calibration window and compared on the holdout; the chosen one is plotted.
+
+    Parameters
+    ----------
+    settings
+        Kehu settings (unused paths are not touched; kept for a uniform service signature).
+    engine
+        The app store.
+    out_dir
+        Directory for ``calibration_vs_holdout.png``, ``cumulative_repeat_transactions.png``,
+        ``probability_alive.png``, ``model_report.html`` and ``model_report.json``.
+    calibration_end
+        Last calibration day; default halfway between the first and the last purchase day.
+    observation_end
+        Last holdout day; default the last purchase day.
+    unit
+        ``"weeks"`` or ``"days"``.
+    purchase_model
+        The model to plot: ``"bgnbd"`` or ``"pareto_nbd"``.
+
+    Returns
+    -------
+    ModelsReportResult
+    """
+    del settings
+    _check_choice("unit", unit, UNIT_DAYS)
+    _check_choice("purchase_model", purchase_model, PURCHASE_MODELS)
+    unit_days = UNIT_DAYS[unit]
+    with engine.connect() as conn:
+        ids, days, amounts = _read_purchases(conn)
+    first = days.min().astype(dt.date)
+    obs_end = observation_end or days.max().astype(dt.date)
+    cal_end = calibration_end or first + (obs_end - first) / 2
+    if not first <= cal_end < obs_end:
+        raise ValidationError(
+            f"calibration_end: must be on or after the first purchase day ({first}) and before "
+            f"observation_end ({obs_end}), got {cal_end}"
+        )
+    data = calibration_holdout(
+        ids, days, amounts, calibration_end=cal_end, observation_end=obs_end, unit_days=unit_days
+    )
+    cal = data.calibration
+    fitted = {name: cls().fit(cal.frequency, cal.recency, cal.T) for name, cls in PURCHASE_MODELS.items()}
+    model = fitted[purchase_model]
+    numbers = {
+        "calibration": calibration_vs_holdout(model, data),
+        "cumulative": cumulative_repeat_transactions(model, ids, days, start=first, end=obs_end, unit_days=unit_days),
+        "p_alive": probability_alive_grid(model, max_frequency=int(min(cal.frequency.max(), 30)), T=float(cal.T.max())),
+    }
+    labels = {"bgnbd": "BG/NBD", "pareto_nbd": "Pareto/NBD"}
+    comparison = compare_models({labels[k]: m for k, m in fitted.items()}, data)
+    parameters = [{"model": labels[purchase_model], **row} for row in model.summary()]
+    files = write_model_report(
+        out_dir,
+        **numbers,
+        comparison=comparison,
+        parameters=parameters,
+        calibration_periods=((cal_end - first).days + 1) / unit_days,
+        title=f"Purchase model diagnostics ({labels[purchase_model]}, calibration to {cal_end.isoformat()})",
+    )
+    numbers_file = Path(out_dir) / "model_report.json"
+    numbers_file.write_text(
+        json.dumps(
+            {
+                "calibration_end": cal_end.isoformat(),
+                "observation_end": obs_end.isoformat(),
+                "unit": unit,
+                "customers": len(cal),
+                "parameters": parameters,
+                "comparison": comparison,
+                "numbers": {k: {n: v.tolist() for n, v in d.items()} for k, d in numbers.items()},
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
+    return ModelsReportResult(
+        files=files,
+        numbers_file=numbers_file,
+        calibration_end=cal_end,
+        observation_end=obs_end,
+        customers=len(cal),
+        numbers=numbers,
+        comparison=comparison,
+        parameters=parameters,
+    )
