@@ -97,6 +97,9 @@ def _build_template(home: Path) -> dict[str, Any]:
     ws = Workspace(load_settings(home=home))
     ws.init()
     metadata.create_all(ws.engine)  # tables of this build that have no migration yet
+    with ws.engine.begin() as conn:  # and indexes on existing tables (create_all skips those)
+        for index in customers.indexes:
+            index.create(conn, checkfirst=True)
     ws.load_demo(customers=300, seed=1)
     users = ws.users()
     with ws.engine.connect() as conn:

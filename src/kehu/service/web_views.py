@@ -25,6 +25,8 @@ from kehu.errors import NotFoundError, ValidationError
 from kehu.service.access import Principal, check_customer, owner_scope, require_role
 from kehu.service.workspace import Workspace
 from kehu.store import web as store
+from kehu.store.customers import customer_detail
+from kehu.store.published import published_features
 
 __all__ = [
     "IMPORT_KINDS",
@@ -46,6 +48,10 @@ IMPORT_KINDS = ("customers", "orders", "contracts", "interactions", "tickets", "
 _SOURCE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _UPLOAD_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xls", ".parquet")
 _DASHBOARD_TTL = 60.0
+
+
+_cache: dict[tuple[str, tuple[int, ...] | None], tuple[float, dict[str, Any]]] = {}
+_cache_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -130,12 +136,9 @@ def customers_page(ws: Workspace, principal: Principal, query: CustomerQuery) ->
             conn, flt, sort=query.sort, descending=query.descending, after=after, before=before, limit=query.limit
         )
         count, more = store.count_customers(conn, flt)
-        region_choices = store.regions(conn)
-        tag_choices = store.tags_in_use(conn)
+    region_choices, tag_choices, all_owners = _choices(ws)
     scope = flt.owner_ids
-    owners = [
-        {"id": u["id"], "name": u["display_name"] or u["name"]} for u in ws.users() if scope is None or u["id"] in scope
-    ]
+    owners = [o for o in all_owners if scope is None or o["id"] in scope]
     return {
         "query": {
             "q": query.q,
@@ -153,6 +156,20 @@ def customers_page(ws: Workspace, principal: Principal, query: CustomerQuery) ->
         "prev": encode_cursor(query.sort, page.prev_key) if page.prev_key else None,
         "choices": {"owners": owners, "regions": region_choices, "tags": tag_choices, "sorts": list(store.SORT_KEYS)},
     }
+
+
+def _choices(ws: Workspace) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    """Regions, tags and owners for the filters, cached for a minute (they read indexes and a sample of rows)."""
+    key = ("choices:" + ws.settings.resolved_database_url, None)
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is not None and time.monotonic() - hit[0] < _DASHBOARD_TTL:
+        return hit[1]["regions"], hit[1]["tags"], hit[1]["owners"]
+    with ws.engine.connect() as conn:
+        found = {"regions": store.regions(conn), "tags": store.tags_in_use(conn), "owners": store.owners(conn)}
+    with _cache_lock:
+        _cache[key] = (time.monotonic(), found)
+    return found["regions"], found["tags"], found["owners"]
 
 
 def export_customers(ws: Workspace, principal: Principal, query: CustomerQuery) -> Iterator[dict[str, Any]]:
@@ -178,18 +195,18 @@ def customer_360(ws: Workspace, principal: Principal, customer_id: int) -> dict[
         See :func:`~kehu.service.access.check_customer`.
     """
     check_customer(ws, principal, customer_id)
-    detail = ws.customer(str(customer_id))
+    # straight to the data functions: Workspace.customer resolves source ids and re-checks the migration
+    # revision on every call, which a page served many times a second cannot afford
     with ws.engine.connect() as conn:
+        detail = customer_detail(conn, customer_id)
+        if detail is None:
+            raise NotFoundError(f"no customer with id {customer_id}")
+        detail["features"] = published_features(conn, customer_id)
         for kind in ("orders", "interactions", "tickets", "feedback"):
             detail.setdefault(kind, {})["recent"] = store.customer_activity(conn, customer_id, kind)
     profile = detail["profile"]
     profile["tags"] = [t for t in (profile.get("tags") or []) if isinstance(t, str)]
-    detail.setdefault("features", None)
     return detail
-
-
-_cache: dict[tuple[str, tuple[int, ...] | None], tuple[float, dict[str, Any]]] = {}
-_cache_lock = threading.Lock()
 
 
 def dashboard(ws: Workspace, principal: Principal, *, fresh: bool = False) -> dict[str, Any]:

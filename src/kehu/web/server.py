@@ -7,7 +7,7 @@ from kehu.config import Settings
 __all__ = ["serve"]
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, workers: int = 1) -> None:
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, access_log: bool = True) -> None:
     """Serve the web app until interrupted.
 
     Parameters
@@ -17,9 +17,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, work
     host, port
         Where to listen. Behind a TLS-terminating proxy, session cookies are marked ``Secure`` because uvicorn
         trusts the proxy's ``X-Forwarded-Proto`` from ``127.0.0.1``.
-    workers
-        Accepted for future use; the app runs in one process (sessions and throttling live in the store, so
-        several processes would also work).
+    access_log
+        Log one line per request (method, path, status; never form bodies or passwords).
 
     Raises
     ------
@@ -36,6 +35,6 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, work
     ensure_current(ws.engine)
     app = create_app(settings, workspace=ws)
     try:
-        uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info", access_log=True)
+        uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info", access_log=access_log)
     finally:
         ws.close()
