@@ -51,6 +51,10 @@ def generate(n: int, seed: int, path: Path) -> int:
 
 
 def run_kehu(data: Path) -> dict[str, object]:
+    import pandas  # noqa: F401  (imported before timing, as the lifetimes children do: a one-time cost)
+    import scipy.optimize
+    import scipy.special  # noqa: F401
+
     from kehu.models import BetaGeo, GammaGamma, ParetoNBD, customer_lifetime_value, rfm_summary
 
     arrays = np.load(data)

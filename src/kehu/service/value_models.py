@@ -503,12 +503,13 @@ def write_models_report(
     observation_end: dt.date | None = None,
     unit: str = "weeks",
     purchase_model: str = "bgnbd",
+    compare: tuple[str, ...] = ("bgnbd", "pareto_nbd"),
 ) -> ModelsReportResult:
     """Write the purchase-model diagnostics of the store's orders (``kehu report models``).
 
     Purchases (paid or completed orders; one occasion per customer and UTC day) up to ``calibration_end``
-    are the calibration window, those after it up to ``observation_end`` the holdout. Both purchase
-    models are fitted on the calibration window and compared on the holdout; the chosen one is plotted.
+    are the calibration window, those after it up to ``observation_end`` the holdout. The purchase models
+    are fitted on the calibration window and compared on the holdout; the chosen one is plotted.
 
     Parameters
     ----------
@@ -527,6 +528,8 @@ def write_models_report(
         ``"weeks"`` or ``"days"``.
     purchase_model
         The model to plot: ``"bgnbd"`` or ``"pareto_nbd"``.
+    compare
+        The purchase models compared on the holdout (the plotted one is always included).
 
     Returns
     -------
@@ -550,7 +553,10 @@ def write_models_report(
         ids, days, amounts, calibration_end=cal_end, observation_end=obs_end, unit_days=unit_days
     )
     cal = data.calibration
-    fitted = {name: cls().fit(cal.frequency, cal.recency, cal.T) for name, cls in PURCHASE_MODELS.items()}
+    for name in compare:
+        _check_choice("compare", name, PURCHASE_MODELS)
+    chosen = [purchase_model, *(name for name in compare if name != purchase_model)]
+    fitted = {name: PURCHASE_MODELS[name]().fit(cal.frequency, cal.recency, cal.T) for name in chosen}
     model = fitted[purchase_model]
     numbers = {
         "calibration": calibration_vs_holdout(model, data),
