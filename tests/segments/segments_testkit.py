@@ -49,15 +49,21 @@ def run_schemes(
 
     Returns scheme -> {customer_id: row dict}, and scheme -> statistics name -> row.
     """
-    from kehu.engine import register_arrow, release, to_arrow
-    from kehu.segments.compute import segment_tables
+    from kehu.engine import materialize, register_arrow, release, to_arrow
+    from kehu.segments.compute import PERSISTED, segment_tables
     from kehu.segments.config import load_config
 
     name = f"test_profile_{next(_names)}"
     table = register_arrow(backend, name, profile_table(list(rows)))
     try:
-        out = segment_tables(table, config or load_config(), AS_OF, custom)
-        out = {k: v for k, v in out.items() if only is None or k in only}
+        out = segment_tables(
+            table,
+            config or load_config(),
+            AS_OF,
+            custom,
+            persist=lambda key, expr: materialize(backend, key, expr),
+            only=only,
+        )
         members = {
             scheme: {r["customer_id"]: r for r in to_arrow(backend, t.members).to_pylist()} for scheme, t in out.items()
         }
@@ -65,7 +71,7 @@ def run_schemes(
             scheme: {k: to_arrow(backend, s).to_pylist()[0] for k, s in t.stats.items()} for scheme, t in out.items()
         }
     finally:
-        release(backend, [name])
+        release(backend, [name, *PERSISTED])
     return members, stats
 
 

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from segments_testkit import make_store, publish_profile, random_profile, random_scores
 
-from kehu.config import Settings
+from kehu.config import Settings, load_settings
 from kehu.errors import NotFoundError, ValidationError
 from kehu.service import segmentation as seg
 
@@ -20,24 +20,39 @@ DAY1 = dt.date(2025, 3, 31)
 DAY2 = dt.date(2025, 6, 30)
 
 
-@pytest.fixture
-def two_days(settings: Settings) -> Iterator[sa.Engine]:
+def _publish_two_days(settings: Settings) -> sa.Engine:
     """Customers 1..240 published on DAY1, 41..300 on DAY2 (40 gone, 60 new), with changed values."""
     store = make_store(settings)
     first = random_profile(1, range(1, 241), DAY1)
     second = random_profile(2, range(41, 301), DAY2)
     publish_profile(store, first, DAY1, random_scores(3, first))
     publish_profile(store, second, DAY2, random_scores(4, second))
+    return store
+
+
+@pytest.fixture
+def two_days(settings: Settings) -> Iterator[sa.Engine]:
+    """A store with both days published and not yet segmented (for tests that change things)."""
+    store = _publish_two_days(settings)
     yield store
     store.dispose()
 
 
-def _runs(settings: Settings, engine: str = "duckdb") -> tuple[seg.SegmentRunResult, seg.SegmentRunResult]:
-    return seg.segment_run(settings, engine, DAY1), seg.segment_run(settings, engine, DAY2)
+_Ran = tuple[Settings, seg.SegmentRunResult, seg.SegmentRunResult]
 
 
-def test_run_list_and_change_since_previous(settings: Settings, two_days: sa.Engine) -> None:
-    first, second = _runs(settings)
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Ran]:
+    """Both days published and segmented on DuckDB once, for the tests that only read."""
+    settings = load_settings(home=tmp_path_factory.mktemp("segments") / "home")
+    store = _publish_two_days(settings)
+    first, second = seg.segment_run(settings, "duckdb", DAY1), seg.segment_run(settings, "duckdb", DAY2)
+    yield settings, first, second
+    store.dispose()
+
+
+def test_run_list_and_change_since_previous(ran: _Ran) -> None:
+    settings, first, second = ran
     assert second.as_of == DAY2
     assert set(second.schemes) == {"rfm_cn", "rfm_en", "lifecycle", "value", "cross"}
     buyers = sum(second.schemes["rfm_cn"]["sizes"].values())
@@ -61,8 +76,8 @@ def test_run_list_and_change_since_previous(settings: Settings, two_days: sa.Eng
     assert all(r["previous_size"] is None for r in seg.list_segments(settings, DAY1))
 
 
-def test_transitions_add_up(settings: Settings, two_days: sa.Engine) -> None:
-    _runs(settings)
+def test_transitions_add_up(ran: _Ran) -> None:
+    settings = ran[0]
     result = seg.segment_transitions(settings, DAY1, DAY2, customers=True)
     assert [r["scheme"] for r in result] == ["rfm_cn", "rfm_en", "lifecycle", "value", "cross"]
     for scheme in result:
@@ -83,8 +98,8 @@ def test_transitions_add_up(settings: Settings, two_days: sa.Engine) -> None:
     assert len(only) == 1 and "customer_ids" not in only[0]["moves"][0]
 
 
-def test_show_and_explain(settings: Settings, two_days: sa.Engine) -> None:
-    _runs(settings)
+def test_show_and_explain(ran: _Ran) -> None:
+    settings = ran[0]
     shown = seg.show_segment(settings, "lifecycle:dormant", limit=5)
     assert shown["label_zh"] == "沉睡客户" and shown["version"] == 1
     assert shown["precedence"][:3] == ["prospect", "lost", "dormant"]
@@ -108,12 +123,17 @@ def test_show_and_explain(settings: Settings, two_days: sa.Engine) -> None:
 
 
 def test_rerun_replaces_and_config_change_is_a_new_version(settings: Settings, two_days: sa.Engine) -> None:
-    from kehu.store.segments import segment_runs
+    from kehu.store.segments import segment_memberships, segment_runs
 
-    _runs(settings)
+    seg.segment_run(settings, "duckdb", DAY2)
     seg.segment_run(settings, "duckdb", DAY2)
     with two_days.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(segment_runs)).scalar_one() == 10
+        assert conn.execute(sa.select(sa.func.count()).select_from(segment_runs)).scalar_one() == 5
+        lifecycle = conn.execute(
+            sa.select(sa.func.count()).select_from(segment_memberships).join(segment_runs)
+            .where(segment_runs.c.scheme == "lifecycle")
+        ).scalar_one()  # fmt: skip
+        assert lifecycle == 260
     (settings.home / "segments.yaml").write_text("lifecycle:\n  thresholds:\n    lost_days: 540\n", encoding="utf-8")
     again = seg.segment_run(settings, "duckdb", DAY2)
     assert again.schemes["lifecycle"]["version"] == 2 and again.schemes["rfm_cn"]["version"] == 1
@@ -144,10 +164,10 @@ def test_custom_segment_versions_and_members(settings: Settings, two_days: sa.En
 
 
 @pytest.mark.parametrize("fmt", ["xlsx", "csv"])
-def test_export_opens_with_chinese_headers(settings: Settings, two_days: sa.Engine, fmt: str, tmp_path: Any) -> None:
+def test_export_opens_with_chinese_headers(ran: _Ran, fmt: str, tmp_path: Any) -> None:
     import openpyxl
 
-    _runs(settings)
+    settings = ran[0]
     shown = seg.show_segment(settings, "rfm_cn:important_value", limit=0)
     out = tmp_path / f"export.{fmt}"
     done = seg.export_segment(settings, "rfm_cn:important_value", fmt=fmt, out=out)

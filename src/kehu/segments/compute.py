@@ -12,11 +12,11 @@ lifecycle stages and user-defined segments at every customer in the profile.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kehu.segments.config import SegmentConfig
+from kehu.segments.config import BUILTIN_SCHEMES, SegmentConfig
 from kehu.segments.rfm import cut_scores, midrank_percentile, quantile_scores
 from kehu.segments.rules import compile_ibis
 from kehu.segments.scheme import Scheme
@@ -24,7 +24,11 @@ from kehu.segments.scheme import Scheme
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["SchemeTables", "custom_scheme_table", "rfm_table", "segment_tables", "with_purchases"]
+__all__ = ["PERSISTED", "SchemeTables", "custom_scheme_table", "rfm_table", "segment_tables", "with_purchases"]
+
+
+#: names of the intermediate tables :func:`segment_tables` asks ``persist`` to keep
+PERSISTED = ("kehu_seg_rfm", "kehu_seg_lifecycle", "kehu_seg_value")
 
 
 @dataclass
@@ -146,7 +150,13 @@ def _value_input(profile: ir.Table, config: SegmentConfig) -> tuple[ir.Table, ir
 
 
 def segment_tables(
-    profile: ir.Table, config: SegmentConfig, as_of: dt.date, custom: Sequence[Scheme] = ()
+    profile: ir.Table,
+    config: SegmentConfig,
+    as_of: dt.date,
+    custom: Sequence[Scheme] = (),
+    *,
+    persist: Callable[[str, ir.Table], ir.Table] | None = None,
+    only: Collection[str] | None = None,
 ) -> dict[str, SchemeTables]:
     """Every built-in scheme (and the given custom segments) over ``profile``, as unexecuted expressions.
 
@@ -160,6 +170,12 @@ def segment_tables(
         The day the profile describes (for date-relative rules).
     custom
         User-defined segments (see :func:`custom_scheme_table`).
+    persist
+        ``persist(name, table)`` keeps an intermediate result in the engine and returns it as a table (e.g.
+        :func:`kehu.engine.materialize`); used for the RFM scores, the lifecycle stages and the value tiers,
+        which several schemes read. Names start with ``kehu_seg_``. Default: plain expressions.
+    only
+        Build only these built-in schemes (and what they depend on); default all.
 
     Returns
     -------
@@ -167,25 +183,38 @@ def segment_tables(
         Scheme name -> :class:`SchemeTables`, built-ins first in the order of
         :data:`~kehu.segments.config.BUILTIN_SCHEMES`.
     """
+    wanted = set(BUILTIN_SCHEMES if only is None else only)
+    unknown = wanted - set(BUILTIN_SCHEMES)
+    if unknown:
+        raise ValueError(f"unknown built-in scheme(s): {', '.join(sorted(unknown))}")
     schemes = config.schemes
     out: dict[str, SchemeTables] = {}
-    rfm = rfm_table(profile, config)
-    out["rfm_cn"] = SchemeTables(schemes["rfm_cn"], _classified(schemes["rfm_cn"], rfm, as_of))
-    out["rfm_cn"].stats["split"] = _splits(rfm, config.scoring.split)
-    out["rfm_en"] = SchemeTables(schemes["rfm_en"], _classified(schemes["rfm_en"], rfm, as_of))
-    lifecycle = _classified(schemes["lifecycle"], _lifecycle_input(profile), as_of)
-    out["lifecycle"] = SchemeTables(schemes["lifecycle"], lifecycle)
-    tiered, pareto = _value_input(profile, config)
-    value = _classified(schemes["value"], tiered, as_of)
-    out["value"] = SchemeTables(schemes["value"], value, {"pareto": pareto})
-
-    buyers = with_purchases(profile)
-    potential = midrank_percentile(buyers, "clv_12m").select(_clv="value", potential_pct="p")
-    cross = buyers.join(lifecycle.select("customer_id", lifecycle="segment"), "customer_id")
-    cross = cross.join(value.select("customer_id", value_tier="segment"), "customer_id")
-    cross = cross.left_join(potential, cross.clv_12m == potential._clv).drop("_clv")
-    cross = cross.mutate(potential_pct=cross.potential_pct.cast("float64"))
-    out["cross"] = SchemeTables(schemes["cross"], _classified(schemes["cross"], cross, as_of))
+    keep = persist or (lambda _name, table: table)
+    if wanted & {"rfm_cn", "rfm_en"}:
+        rfm = keep("kehu_seg_rfm", rfm_table(profile, config))
+        for name in ("rfm_cn", "rfm_en"):
+            if name in wanted:
+                out[name] = SchemeTables(schemes[name], _classified(schemes[name], rfm, as_of))
+        if "rfm_cn" in wanted:
+            out["rfm_cn"].stats["split"] = _splits(rfm, config.scoring.split)
+    if wanted & {"lifecycle", "cross"}:
+        stages = _classified(schemes["lifecycle"], _lifecycle_input(profile), as_of)
+        lifecycle = keep("kehu_seg_lifecycle", stages)
+        if "lifecycle" in wanted:
+            out["lifecycle"] = SchemeTables(schemes["lifecycle"], lifecycle)
+    if wanted & {"value", "cross"}:
+        tiered, pareto = _value_input(profile, config)
+        value = keep("kehu_seg_value", _classified(schemes["value"], tiered, as_of))
+        if "value" in wanted:
+            out["value"] = SchemeTables(schemes["value"], value, {"pareto": pareto})
+    if "cross" in wanted:
+        buyers = with_purchases(profile)
+        potential = midrank_percentile(buyers, "clv_12m").select(_clv="value", potential_pct="p")
+        cross = buyers.join(lifecycle.select("customer_id", lifecycle="segment"), "customer_id")
+        cross = cross.join(value.select("customer_id", value_tier="segment"), "customer_id")
+        cross = cross.left_join(potential, cross.clv_12m == potential._clv).drop("_clv")
+        cross = cross.mutate(potential_pct=cross.potential_pct.cast("float64"))
+        out["cross"] = SchemeTables(schemes["cross"], _classified(schemes["cross"], cross, as_of))
     for scheme in custom:
         out[scheme.name] = SchemeTables(scheme, custom_scheme_table(profile, scheme, as_of))
     return out

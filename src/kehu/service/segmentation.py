@@ -161,8 +161,8 @@ def segment_run(
     ValidationError
         When the configuration or a user-defined segment is invalid.
     """
-    from kehu.engine import connect, engine_name, register_arrow, release, to_arrow
-    from kehu.segments.compute import segment_tables
+    from kehu.engine import connect, engine_name, materialize, register_arrow, release, to_arrow
+    from kehu.segments.compute import PERSISTED, segment_tables
     from kehu.segments.config import load_config, read_overrides
     from kehu.segments.profile import profile_arrow
     from kehu.store.segments import record_run, save_definition
@@ -184,14 +184,17 @@ def segment_run(
         table_name = "kehu_segment_profile"
         results: dict[str, dict[str, Any]] = {}
         try:
-            tables = segment_tables(register_arrow(backend, table_name, profile), config, day, custom)
+            registered = register_arrow(backend, table_name, profile)
+            tables = segment_tables(
+                registered, config, day, custom, persist=lambda key, expr: materialize(backend, key, expr)
+            )
             fetched = {}
             for scheme_name, out in tables.items():
                 members = to_arrow(backend, out.members)
                 stats = {k: to_arrow(backend, t).to_pylist()[0] for k, t in out.stats.items()}
                 fetched[scheme_name] = (out.scheme, members, stats)
         finally:
-            release(backend, [table_name])
+            release(backend, [table_name, *PERSISTED])
             if own_backend and name == "duckdb":
                 backend.disconnect()
         with store.begin() as conn:
