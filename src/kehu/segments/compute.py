@@ -12,7 +12,7 @@ lifecycle stages and user-defined segments at every customer in the profile.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -228,8 +228,3 @@ def custom_scheme_table(profile: ir.Table, scheme: Scheme, as_of: dt.date) -> ir
     members = profile.filter(compile_ibis(segment.rule, profile, as_of=as_of))
     fields = [f for f in scheme.all_fields() if f != "customer_id"]
     return members.select("customer_id", *fields, segment=ibis.literal(segment.key))
-
-
-def stats_row(values: Mapping[str, object]) -> dict[str, object]:
-    """A JSON-ready copy of one statistics row."""
-    return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in values.items()}

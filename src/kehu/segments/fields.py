@@ -1,11 +1,12 @@
-"""The fields segment rules may use: the published customer profile, and the values the built-in schemes derive.
+"""The fields user rules may use: the published customer profile as of a day, with a kind per field.
 
 A field has a kind (``int``, ``float``, ``date`` or ``string``) that the rule language checks values against.
 The profile is what the pipeline publishes per customer and as of a day (:data:`kehu.store.published.
 FEATURE_COLUMNS`, without the timestamp twins of the date columns), a few customer attributes from the
 store (``region``, ``city``, ``industry``, ``acquisition_channel``, ``owner_id``) and the model scores when
 the value models published them (``clv_12m``, ``p_alive``, ``churn_risk``: the churn model's probability,
-else ``1 - p_alive``).
+else ``1 - p_alive``). The built-in schemes add the values they derive (RFM scores, stages, tiers) in
+:mod:`kehu.segments.config`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from kehu.store.published import FEATURE_COLUMNS
 
 __all__ = [
     "CUSTOMER_ATTRIBUTES",
-    "DERIVED_FIELDS",
     "PROFILE_FIELDS",
     "SCORE_FIELDS",
     "FieldCatalog",
@@ -40,24 +40,6 @@ CUSTOMER_ATTRIBUTES: dict[str, FieldKind] = {
 
 #: model outputs read from the published ``scores`` JSON (NULL when the models have not run)
 SCORE_FIELDS: dict[str, FieldKind] = {"clv_12m": "float", "p_alive": "float", "churn_risk": "float"}
-
-#: values the built-in schemes compute on the way (usable in their own rules, not in user rules)
-DERIVED_FIELDS: dict[str, FieldKind] = {
-    "r_score": "int",
-    "f_score": "int",
-    "m_score": "int",
-    "fm_score": "float",
-    "r_high": "int",
-    "f_high": "int",
-    "m_high": "int",
-    "recency": "float",
-    "frequency_value": "float",
-    "monetary": "float",
-    "lifecycle": "string",
-    "value_tier": "string",
-    "value_share_before": "float",
-    "potential_pct": "float",
-}
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -61,7 +61,6 @@ __all__ = [
     "evaluate",
     "load_rule",
     "parse_rule",
-    "parse_rules",
     "rule_fields",
     "rule_to_data",
 ]
@@ -428,11 +427,6 @@ def _compare(col: Any, op: str, value: Any) -> Any:
     if op == "gt":
         return col > value
     return col >= value
-
-
-def parse_rules(items: Sequence[Any], *, catalog: FieldCatalog, params: Mapping[str, Any], where: str) -> list[Rule]:
-    """Parse several rules, naming each by position in errors."""
-    return [parse_rule(item, catalog=catalog, params=params, where=f"{where}[{i}]") for i, item in enumerate(items)]
 
 
 def evaluate(rule: Rule, values: Mapping[str, Any], *, as_of: dt.date | None = None) -> bool | None:
