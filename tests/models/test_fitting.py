@@ -30,7 +30,7 @@ def _gg_data(n: int = 3_000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _check_derivatives(objective: Callable, theta: np.ndarray) -> None:
-    value, grad, hess = objective(theta, True)
+    _, grad, hess = objective(theta, True)
     assert hess is not None
     for j in range(len(theta)):
         h = 1e-6 * theta[j]
@@ -136,3 +136,37 @@ def test_rfm_summary_does_not_depend_on_row_order() -> None:
         assert ordered.T[i] == pytest.approx((end - days[0]) / 7.0)
         expected = per_day[1:].mean() if len(days) > 1 else 0.0
         assert ordered.monetary_value[i] == pytest.approx(expected)
+
+
+def test_sbg_fits_several_cohorts_jointly() -> None:
+    from scipy.optimize import minimize
+    from scipy.special import betaln
+
+    from kehu.errors import ValidationError
+    from kehu.models import ShiftedBetaGeo
+
+    high_end = [1000, 869, 743, 653, 593, 551, 517, 491]  # Fader & Hardie (2007), "high end" cohort
+    regular = [1000, 631, 468, 382, 326, 289, 262, 241]
+
+    def loglik(n: list[int], a: float, b: float) -> float:
+        counts = np.asarray(n, dtype=float)
+        t = np.arange(1, len(counts))
+        lost = -np.diff(counts)
+        return float(
+            lost @ (betaln(a + 1, b + t - 1) - betaln(a, b)) + counts[-1] * (betaln(a, b + t[-1]) - betaln(a, b))
+        )
+
+    cohorts = [high_end, regular[:4], high_end[:3]]
+    joint = ShiftedBetaGeo().fit(cohorts)
+    best = minimize(
+        lambda p: -sum(loglik(n, *np.exp(p)) for n in cohorts), [0.0, 0.0], method="Nelder-Mead",
+        options={"xatol": 1e-10, "fatol": 1e-12},
+    )  # fmt: skip
+    np.testing.assert_allclose(list(joint.params_.values()), np.exp(best.x), rtol=1e-5)
+    assert joint.n_cohorts_ == 3 and joint.n_customers_ == 3000
+    assert joint.log_likelihood_ == pytest.approx(-best.fun, rel=1e-9)
+    # one cohort given as a list of one is the single-cohort fit
+    alone = ShiftedBetaGeo().fit([high_end])
+    assert alone.params_ == pytest.approx(ShiftedBetaGeo().fit(high_end).params_, rel=1e-12)
+    with pytest.raises(ValidationError, match=r"survivors\[1\]: counts cannot increase"):
+        ShiftedBetaGeo().fit([high_end, [100, 90, 95]])
