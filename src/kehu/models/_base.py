@@ -126,15 +126,11 @@ def validate_rfm(frequency: Any, recency: Any, T: Any) -> tuple[FloatArray, Floa
     late = tx > age
     if late.any():
         i = _first_bad(late)
-        raise ValidationError(
-            f"recency: must be <= T, found recency={tx[i]!r} > T={age[i]!r} at position {i}"
-        )
+        raise ValidationError(f"recency: must be <= T, found recency={tx[i]!r} > T={age[i]!r} at position {i}")
     orphan = (x == 0) & (tx != 0)
     if orphan.any():
         i = _first_bad(orphan)
-        raise ValidationError(
-            f"recency: must be 0 when frequency is 0, found recency={tx[i]!r} at position {i}"
-        )
+        raise ValidationError(f"recency: must be 0 when frequency is 0, found recency={tx[i]!r} at position {i}")
     return x, tx, age
 
 
@@ -183,9 +179,7 @@ def factorize(values: npt.NDArray[Any]) -> tuple[IntArray, npt.NDArray[Any]]:
     return np.asarray(codes, dtype=np.int64), np.asarray(uniques)
 
 
-def compress_rows(
-    columns: Sequence[FloatArray], weights: FloatArray
-) -> tuple[list[FloatArray], FloatArray, IntArray]:
+def compress_rows(columns: Sequence[FloatArray], weights: FloatArray) -> tuple[list[FloatArray], FloatArray, IntArray]:
     """Collapse identical rows into unique rows with summed weights.
 
     Rows are matched by hashing (no sort), so the unique rows come in order of first appearance.
@@ -596,9 +590,7 @@ class ParametricModel:
         theta = self._theta
         cov = self.covariance_
         if not np.all(np.isfinite(cov)):
-            raise ValidationError(
-                f"{type(self).__name__}: the information matrix is singular, cannot draw parameters"
-            )
+            raise ValidationError(f"{type(self).__name__}: the information matrix is singular, cannot draw parameters")
         cov_log = cov / np.outer(theta, theta)
         rng = np.random.default_rng(seed)
         return np.exp(rng.multivariate_normal(np.log(theta), cov_log, size=n_draws))

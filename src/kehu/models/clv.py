@@ -148,9 +148,7 @@ def customer_lifetime_value(
         (cx, cT), _, c_pair = compress_rows([x[part], age[part]], np.ones(len(c_rows[0])))
         sims = np.empty((k, len(c_rows[0])))
         for i in range(k):
-            d_i, _ = _discounted_purchases(
-                purchase_model, p_draws[i], horizons, factors, c_rows, (cx, cT, c_pair)
-            )
+            d_i, _ = _discounted_purchases(purchase_model, p_draws[i], horizons, factors, c_rows, (cx, cT, c_pair))
             sims[i] = margin * GammaGamma._expected(s_draws[i], x2[part], m[part]) * d_i
         lower[part], upper[part] = np.quantile(sims, [tail, 1 - tail], axis=0)
     return CLVResult(

@@ -155,9 +155,7 @@ def probability_alive_grid(
     return {"frequency": freq, "recency": rec, "p_alive": out}
 
 
-def compare_models(
-    models: dict[str, PurchaseModel], data: CalibrationHoldout
-) -> list[dict[str, float | str]]:
+def compare_models(models: dict[str, PurchaseModel], data: CalibrationHoldout) -> list[dict[str, float | str]]:
     """Rank fitted purchase models by their error in predicting each customer's holdout purchases.
 
     Parameters

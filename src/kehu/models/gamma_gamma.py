@@ -35,9 +35,7 @@ def _validate(frequency: Any, monetary_value: Any) -> tuple[FloatArray, FloatArr
     x = as_float_array("frequency", frequency)
     m = as_float_array("monetary_value", monetary_value)
     if len(x) != len(m):
-        raise ValidationError(
-            f"frequency and monetary_value must have the same length, got {len(x)} and {len(m)}"
-        )
+        raise ValidationError(f"frequency and monetary_value must have the same length, got {len(x)} and {len(m)}")
     check_nonnegative("frequency", x)
     check_integer("frequency", x)
     check_nonnegative("monetary_value", m)
@@ -45,8 +43,7 @@ def _validate(frequency: Any, monetary_value: Any) -> tuple[FloatArray, FloatArr
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValidationError(
-            f"monetary_value: must be > 0 for repeat customers (frequency > 0), "
-            f"found {m[i]!r} at position {i}"
+            f"monetary_value: must be > 0 for repeat customers (frequency > 0), found {m[i]!r} at position {i}"
         )
     return x, m
 

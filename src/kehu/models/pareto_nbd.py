@@ -65,9 +65,7 @@ class _Tables:
         return cls(ux, xi, p_x, p_t, pi, q_x, q_t, qi)
 
 
-def _a_and_h(
-    theta: FloatArray, x: FloatArray, t: FloatArray
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+def _a_and_h(theta: FloatArray, x: FloatArray, t: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """``A(t)``, ``H(t)`` and their gradients (shape ``(4, n)``) for histories with frequency ``x``."""
     r, alpha, s, beta = theta
     la, lb = np.log(alpha + t), np.log(beta + t)

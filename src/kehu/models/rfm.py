@@ -80,17 +80,13 @@ def _prepare(customer_ids: Any, times: Any, values: Any) -> tuple[Any, IntArray,
     ids = np.asarray(customer_ids)
     days = _day_numbers("times", times)
     if ids.ndim != 1 or len(ids) != len(days):
-        raise ValidationError(
-            f"customer_ids: expected one id per transaction ({len(days)}), got shape {ids.shape}"
-        )
+        raise ValidationError(f"customer_ids: expected one id per transaction ({len(days)}), got shape {ids.shape}")
     if values is None:
         vals = np.zeros(len(days))
     else:
         vals = np.asarray(values, dtype=np.float64)
         if vals.shape != days.shape:
-            raise ValidationError(
-                f"values: expected one value per transaction ({len(days)}), got {vals.shape}"
-            )
+            raise ValidationError(f"values: expected one value per transaction ({len(days)}), got {vals.shape}")
         if not np.all(np.isfinite(vals)):
             raise ValidationError("values: contains missing or infinite amounts")
     return ids, days, vals
@@ -158,8 +154,8 @@ def _summarise(ids: Any, days: IntArray, vals: FloatArray, end: float, unit: flo
     return RFMSummary(
         customer_id=np.asarray(uid),
         frequency=frequency,
-        recency=(last_day - first_day) / unit,
-        T=(end - first_day) / unit,
+        recency=np.asarray((last_day - first_day) / unit, dtype=np.float64),
+        T=np.asarray((end - first_day) / unit, dtype=np.float64),
         monetary_value=monetary,
     )
 
@@ -195,11 +191,7 @@ def rfm_summary(
     """
     unit = _check_unit(unit_days)
     ids, days, vals = _prepare(customer_ids, times, values)
-    end = (
-        float(days.max())
-        if observation_end is None
-        else float(_day_number("observation_end", observation_end))
-    )
+    end = float(days.max()) if observation_end is None else float(_day_number("observation_end", observation_end))
     keep = days <= end
     if keep.all():
         return _summarise(ids, days, vals, end, unit)
@@ -237,11 +229,7 @@ def calibration_holdout(
     unit = _check_unit(unit_days)
     ids, days, vals = _prepare(customer_ids, times, values)
     cal_end = float(_day_number("calibration_end", calibration_end))
-    obs_end = (
-        float(days.max())
-        if observation_end is None
-        else float(_day_number("observation_end", observation_end))
-    )
+    obs_end = float(days.max()) if observation_end is None else float(_day_number("observation_end", observation_end))
     if obs_end <= cal_end:
         raise ValidationError("observation_end: must be after calibration_end")
     in_cal = days <= cal_end

@@ -46,9 +46,7 @@ def _pyplot() -> Any:
     return plt
 
 
-def plot_calibration_vs_holdout(
-    numbers: Numbers, path: Path, *, title: str = "Calibration vs holdout"
-) -> Path:
+def plot_calibration_vs_holdout(numbers: Numbers, path: Path, *, title: str = "Calibration vs holdout") -> Path:
     """Bar chart of mean holdout purchases, actual vs predicted, by calibration frequency.
 
     Parameters
