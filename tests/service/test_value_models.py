@@ -206,6 +206,10 @@ def test_clear_errors(demo: Workspace, tmp_path: Path) -> None:
         score_value_models(demo.settings, demo.engine, unit="months")
     with pytest.raises(ValidationError, match="purchase_model"):
         score_value_models(demo.settings, demo.engine, purchase_model="bgbb")
+    with pytest.raises(ValidationError, match="margin: must be in"):
+        score_value_models(demo.settings, demo.engine, margin=1.5)
+    with pytest.raises(ValidationError, match="interval_level"):
+        score_value_models(demo.settings, demo.engine, interval_level=90)
     with pytest.raises(StoreError, match="no features published for as_of 1999-01-01"):
         score_value_models(demo.settings, demo.engine, as_of=dt.date(1999, 1, 1))
     empty = Workspace(load_settings(home=tmp_path / "empty"))

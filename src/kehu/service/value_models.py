@@ -345,6 +345,12 @@ def score_value_models(
     _check_choice("purchase_model", purchase_model, PURCHASE_MODELS)
     if not annual_discount_rate > 0:
         raise ValidationError(f"annual_discount_rate: must be > 0, got {annual_discount_rate!r}")
+    if not 0 < margin <= 1:
+        raise ValidationError(f"margin: must be in (0, 1], got {margin!r}")
+    if not 0 < interval_level < 1:
+        raise ValidationError(f"interval_level: must be between 0 and 1, got {interval_level!r}")
+    if interval_draws < 2:
+        raise ValidationError(f"interval_draws: must be at least 2, got {interval_draws!r}")
     unit_days = UNIT_DAYS[unit]
     with engine.connect() as conn:
         day = _resolve_as_of(conn, as_of)
