@@ -127,8 +127,8 @@ def build_store(home: Path, *, customers: int, orders: int, interactions: int, s
         "INSERT INTO orders (source, order_id, customer_id, row_hash, created_at, updated_at, ordered_at,"
         " amount_cents, currency, status) VALUES ('bench', ?, ?, 0, ?, ?, ?, ?, 'CNY', ?)",
         (
-            (f"O{j:08d}", int(buyers[j]), now, now, time.strftime("%Y-%m-%d %H:%M:%S.000000", time.gmtime(int(when[j]))),
-             int(amounts[j]), str(status[j]))
+            (f"O{j:08d}", int(buyers[j]), now, now,
+             time.strftime("%Y-%m-%d %H:%M:%S.000000", time.gmtime(int(when[j]))), int(amounts[j]), str(status[j]))
             for j in range(orders)
         ),
     )  # fmt: skip
@@ -165,10 +165,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _serve(home: Path, port: int) -> subprocess.Popen[bytes]:
+def _serve(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
     code = (
         "from kehu.config import load_settings; from kehu.web.server import serve; "
-        f"serve(load_settings(home={str(home)!r}), '127.0.0.1', {port}, access_log=False)"
+        f"serve(load_settings(home={str(home)!r}), '127.0.0.1', {port}, workers={workers}, access_log=False)"
     )
     return subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
 
@@ -263,6 +263,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=2, help="server worker processes (one per core)")
     ap.add_argument("--home", type=Path, default=None, help="workspace folder (default: a temporary one)")
     ap.add_argument("--reuse", action="store_true", help="reuse the store in --home if it exists")
     args = ap.parse_args()
@@ -279,7 +280,7 @@ def main() -> None:
               f"in {facts['seconds']:.0f} s at {home}")  # fmt: skip
 
     port = _free_port()
-    server = _serve(home, port)
+    server = _serve(home, port, args.workers)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
@@ -300,7 +301,8 @@ def main() -> None:
 
     errors = int(lat.pop("errors")[0])
     every = [v for vs in lat.values() for v in vs]
-    print(f"\n{args.clients} clients for {args.seconds:.0f} s on loopback, {args.customers:,} customers (SQLite)")
+    print(f"\n{args.clients} clients for {args.seconds:.0f} s on loopback, {args.customers:,} customers (SQLite), "
+          f"{args.workers} server worker(s)")  # fmt: skip
     print(f"{'kind':8} {'requests':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for kind, values in [*lat.items(), ("all", every)]:
         print(f"{kind:8} {len(values):9d} {_pct(values, 50):8.1f} {_pct(values, 95):8.1f} {_pct(values, 99):8.1f} "

@@ -44,8 +44,8 @@ def test_admin_creates_users_and_resets_passwords(web: WebEnv) -> None:
     assert c.post("/api/users/999999/password", json={"password": "new-pass-123"}, headers=h).status_code == 404
     signed = web.client()
     signed.get("/login")
-    r = signed.post("/login", data={"name": "li.lei", "password": "new-pass-123",
-                                    "csrf_token": signed.cookies["kehu_login_csrf"]}, follow_redirects=False)  # fmt: skip
+    form = {"name": "li.lei", "password": "new-pass-123", "csrf_token": signed.cookies["kehu_login_csrf"]}
+    r = signed.post("/login", data=form, follow_redirects=False)
     assert r.status_code == 303
     assert PASSWORD not in c.get("/api/users", headers=h).text
 

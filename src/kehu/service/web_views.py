@@ -166,7 +166,11 @@ def _choices(ws: Workspace) -> tuple[list[str], list[str], list[dict[str, Any]]]
     if hit is not None and time.monotonic() - hit[0] < _DASHBOARD_TTL:
         return hit[1]["regions"], hit[1]["tags"], hit[1]["owners"]
     with ws.engine.connect() as conn:
-        found = {"regions": store.regions(conn), "tags": store.tags_in_use(conn), "owners": store.owners(conn)}
+        found: dict[str, Any] = {
+            "regions": store.regions(conn),
+            "tags": store.tags_in_use(conn),
+            "owners": store.owners(conn),
+        }
     with _cache_lock:
         _cache[key] = (time.monotonic(), found)
     return found["regions"], found["tags"], found["owners"]

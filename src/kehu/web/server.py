@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 from kehu.config import Settings
 
-__all__ = ["serve"]
+__all__ = ["app_from_environment", "serve"]
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, access_log: bool = True) -> None:
+def app_from_environment() -> Any:
+    """The app for the settings in the environment (uvicorn's factory when serving with several workers)."""
+    from kehu.config import load_settings
+    from kehu.web.app import create_app
+
+    return create_app(load_settings())
+
+
+def serve(
+    settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, workers: int = 1, access_log: bool = True
+) -> None:
     """Serve the web app until interrupted.
 
     Parameters
@@ -15,8 +28,11 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, acce
     settings
         The workspace to serve (its store must be initialised: ``kehu init``).
     host, port
-        Where to listen. Behind a TLS-terminating proxy, session cookies are marked ``Secure`` because uvicorn
-        trusts the proxy's ``X-Forwarded-Proto`` from ``127.0.0.1``.
+        Where to listen. Behind a TLS-terminating proxy on the same host, session cookies are marked ``Secure``
+        because uvicorn trusts the proxy's ``X-Forwarded-Proto`` from ``127.0.0.1``.
+    workers
+        Worker processes. Sessions, tokens and throttling live in the store, so several workers share them;
+        with more than one, the settings reach the workers as ``KEHU_HOME``/``KEHU_DATABASE_URL``.
     access_log
         Log one line per request (method, path, status; never form bodies or passwords).
 
@@ -33,8 +49,14 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, acce
 
     ws = Workspace(settings)
     ensure_current(ws.engine)
-    app = create_app(settings, workspace=ws)
+    common: dict[str, Any] = {"host": host, "port": port, "proxy_headers": True, "access_log": access_log}
+    if workers > 1:
+        ws.close()
+        os.environ["KEHU_HOME"] = str(settings.home)
+        os.environ["KEHU_DATABASE_URL"] = settings.resolved_database_url
+        uvicorn.run("kehu.web.server:app_from_environment", factory=True, workers=workers, **common)
+        return
     try:
-        uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info", access_log=access_log)
+        uvicorn.run(create_app(settings, workspace=ws), **common)
     finally:
         ws.close()
