@@ -185,7 +185,8 @@ def _labels(page: Any) -> list[str]:
     """The text of every label-like element, without data (own text nodes of labels; headers; buttons …)."""
     return page.evaluate(
         """() => {
-          const own = el => Array.from(el.childNodes).filter(n => n.nodeType === 3).map(n => n.textContent).join('').trim();
+          const own = el => Array.from(el.childNodes).filter(n => n.nodeType === 3)
+            .map(n => n.textContent).join('').trim();
           const sel = 'nav a, th, h1, h2, h3, dt, figcaption, button, .kpi span, label, a#export, .pager a, p.count';
           const data = el => el.id === 'customer-name';  // the customer's name is data, not a label
           return Array.from(document.querySelectorAll(sel)).filter(el => !data(el)).map(own)
