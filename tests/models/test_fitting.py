@@ -170,3 +170,20 @@ def test_sbg_fits_several_cohorts_jointly() -> None:
     assert alone.params_ == pytest.approx(ShiftedBetaGeo().fit(high_end).params_, rel=1e-12)
     with pytest.raises(ValidationError, match=r"survivors\[1\]: counts cannot increase"):
         ShiftedBetaGeo().fit([high_end, [100, 90, 95]])
+
+
+@pytest.mark.slow
+def test_pareto_nbd_warm_started_bfgs_reaches_the_lbfgs_optimum() -> None:
+    from kehu.models import ParetoNBD
+    from kehu.models import pareto_nbd as pn_module
+    from kehu.models.simulate import simulate_pareto_nbd
+
+    ages = np.random.default_rng(5).integers(182, 546, 150_000) / 7.0
+    f, r, T = simulate_pareto_nbd(150_000, 0.8, 8.0, 1.2, 15.0, ages, seed=1)
+    r = np.floor(r * 7.0) / 7.0
+    model = ParetoNBD().fit(f, r, T)
+    assert model.n_unique_ > 40_000 and model.converged_
+    (uf, ur, uT), w, _ = compress_rows([f, r, T], np.ones(len(f)))
+    reference = maximize_loglik(pn_module._likelihood(uf, ur, uT, w), [1.0, 40.0, 1.0, 40.0], total_weight=w.sum())
+    np.testing.assert_allclose(list(model.params_.values()), reference.params, rtol=1e-6)
+    assert model.log_likelihood_ >= reference.log_likelihood - 1e-6

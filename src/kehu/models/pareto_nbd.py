@@ -26,6 +26,7 @@ from scipy.special import digamma, gammaln
 
 from kehu.models._base import (
     FloatArray,
+    GradFn,
     IntArray,
     ParametricModel,
     as_float_array,
@@ -34,7 +35,7 @@ from kehu.models._base import (
     check_nonnegative,
     compress_rows,
     draw_interval,
-    maximize_loglik,
+    fit_by_bfgs,
     validate_rfm,
     validate_weights,
 )
@@ -108,6 +109,36 @@ def _terms(theta: FloatArray, tab: _Tables) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _likelihood(x: FloatArray, tx: FloatArray, age: FloatArray, w: FloatArray) -> GradFn:
+    """Mean negative log-likelihood of weighted histories and its exact gradient."""
+    total = float(w.sum())
+    tab = _Tables.build(x, tx, age)
+    wx = np.bincount(tab.xi, weights=w, minlength=len(tab.ux))
+    n_p, n_q = len(tab.p_x), len(tab.q_x)
+
+    def nll(theta: FloatArray) -> tuple[float, FloatArray]:
+        r, alpha, s, beta = theta
+        t = _terms(theta, tab)
+        big_s = t["e1"] + t["e2"]
+        const = gammaln(r + tab.ux) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+        ll = float(wx @ const) + float(w @ (t["a_tx"][tab.pi] + np.log(big_s)))
+        ws = w / big_s
+        c_p = np.bincount(tab.pi, weights=ws * t["e2"], minlength=n_p)
+        c_qa = np.bincount(tab.qi, weights=ws * t["e1"], minlength=n_q)
+        c_qh = np.bincount(tab.qi, weights=ws * t["e_t"] * t["u"] * t["hT"], minlength=n_q)
+        v = ws * (t["e2"] / t["u"] - t["e_t"] * t["hT"])
+        v_x = np.bincount(tab.xi, weights=v, minlength=len(tab.ux))
+        k2 = (r + s + tab.ux) ** 2
+        grad = (t["da_tx"] + t["dh_tx"]) @ c_p + t["da_T"] @ c_qa - t["dh_T"] @ c_qh
+        grad[0] += wx @ (digamma(r + tab.ux) - digamma(r)) + total * np.log(alpha) - v_x @ (s / k2)
+        grad[1] += total * r / alpha
+        grad[2] += total * np.log(beta) + v_x @ ((r + tab.ux) / k2)
+        grad[3] += total * s / beta
+        return -ll / total, -grad / total
+
+    return nll
+
+
 class ParetoNBD(ParametricModel):
     """Pareto/NBD model of repeat purchasing in a non-contractual setting.
 
@@ -152,32 +183,12 @@ class ParetoNBD(ParametricModel):
         keep = w > 0
         x, tx, age, w = x[keep], tx[keep], age[keep], w[keep]
         total = float(w.sum())
-        tab = _Tables.build(x, tx, age)
-        wx = np.bincount(tab.xi, weights=w, minlength=len(tab.ux))
-        n_p, n_q = len(tab.p_x), len(tab.q_x)
 
-        def nll(theta: FloatArray) -> tuple[float, FloatArray]:
-            r, alpha, s, beta = theta
-            t = _terms(theta, tab)
-            big_s = t["e1"] + t["e2"]
-            const = gammaln(r + tab.ux) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
-            ll = float(wx @ const) + float(w @ (t["a_tx"][tab.pi] + np.log(big_s)))
-            ws = w / big_s
-            c_p = np.bincount(tab.pi, weights=ws * t["e2"], minlength=n_p)
-            c_qa = np.bincount(tab.qi, weights=ws * t["e1"], minlength=n_q)
-            c_qh = np.bincount(tab.qi, weights=ws * t["e_t"] * t["u"] * t["hT"], minlength=n_q)
-            v = ws * (t["e2"] / t["u"] - t["e_t"] * t["hT"])
-            v_x = np.bincount(tab.xi, weights=v, minlength=len(tab.ux))
-            k2 = (r + s + tab.ux) ** 2
-            grad = (t["da_tx"] + t["dh_tx"]) @ c_p + t["da_T"] @ c_qa - t["dh_T"] @ c_qh
-            grad[0] += wx @ (digamma(r + tab.ux) - digamma(r)) + total * np.log(alpha) - v_x @ (s / k2)
-            grad[1] += total * r / alpha
-            grad[2] += total * np.log(beta) + v_x @ ((r + tab.ux) / k2)
-            grad[3] += total * s / beta
-            return -ll / total, -grad / total
+        def make(rows: IntArray) -> GradFn:
+            return _likelihood(x[rows], tx[rows], age[rows], w[rows])
 
         scale = max(float(np.average(age, weights=w)), 1e-3)
-        result = maximize_loglik(nll, (1.0, scale, 1.0, scale), total_weight=total, max_iter=self.max_iter)
+        result, nll = fit_by_bfgs(make, len(x), w, (1.0, scale, 1.0, scale), max_iter=self.max_iter)
         self._set_fit(result, nll, total)
         self.n_customers_ = round(total)
         self.n_unique_ = len(x)
