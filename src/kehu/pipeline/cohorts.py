@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from kehu.pipeline.orders import month_index
 from kehu.pipeline.step import Context, Step, left_join
 
 if TYPE_CHECKING:
@@ -35,12 +36,19 @@ def _months_upto(table: ir.Table, start: ir.IntegerValue, ctx: Context, name: st
     return table.mutate(**{name: ibis.range(0, ctx.month_index - start + 1).unnest().cast("int64")})
 
 
+def _first_months(summary: ir.Table) -> ir.Table:
+    """Buyers (customers with a purchase) and the month index of their first purchase."""
+    buyers = summary.filter(summary.first_order_date.notnull())
+    return buyers.select("customer_id", cohort_index=month_index(buyers.first_order_date))
+
+
 def _cohorts(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table:
     facts = tables["order_facts"]
     purchases = facts.filter(facts.is_purchase)
-    first = purchases.group_by("customer_id").aggregate(cohort_index=purchases.month_index.min())
+    first = _first_months(tables["purchase_summary"])
     sizes = first.group_by("cohort_index").aggregate(cohort_customers=first.count().cast("int64"))
-    monthly = purchases.group_by("customer_id", "month_index").aggregate(
+    # the per-customer-per-month table: one pass over the purchases, then everything from it
+    monthly = purchases.group_by("customer_id", month_index=month_index(purchases.order_date)).aggregate(
         orders=purchases.count().cast("int64"), revenue_cents=purchases.revenue_cents.sum().cast("int64")
     )
     monthly = monthly.join(first, "customer_id")
@@ -66,7 +74,7 @@ def _cohorts(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table:
 
 COHORTS = Step(
     name="cohorts",
-    inputs=("order_facts",),
+    inputs=("order_facts", "purchase_summary"),
     grain=("cohort_month", "months_since"),
     columns={
         "cohort_month": "date",
@@ -85,15 +93,12 @@ COHORTS = Step(
 def _repeat_curve(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table:
     import ibis
 
-    facts = tables["order_facts"]
-    purchases = facts.filter(facts.is_purchase)
-    first = purchases.group_by("customer_id").aggregate(
-        first_date=purchases.order_date.min(), first_index=purchases.month_index.min()
+    summary = tables["purchase_summary"]
+    buyers = summary.filter(summary.first_order_date.notnull())
+    first_index = month_index(buyers.first_order_date)
+    per = buyers.select(
+        first_index=first_index, offset=(month_index(buyers.second_order_date) - first_index).cast("int64")
     )
-    later = purchases.join(first, "customer_id").filter(lambda t: t.order_date > t.first_date)
-    second = later.group_by("customer_id").aggregate(second_index=later.month_index.min())
-    per = left_join(first, second, "customer_id")
-    per = per.mutate(offset=(per.second_index - per.first_index).cast("int64"))
     groups = per.group_by("first_index", "offset").aggregate(n=per.count().cast("int64"))
     span = groups.aggregate(start=groups.first_index.min())
     ks = _months_upto(span, span.start, ctx, "k").select("k")
@@ -109,7 +114,7 @@ def _repeat_curve(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table:
 
 REPEAT_CURVE = Step(
     name="repeat_curve",
-    inputs=("order_facts",),
+    inputs=("purchase_summary",),
     grain=("months_since_first",),
     columns={
         "months_since_first": "int64",

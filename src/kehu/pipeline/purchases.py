@@ -23,12 +23,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from kehu.pipeline.step import Context, Step, left_join
+from kehu.pipeline.step import Context, Step, int64, left_join
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["PURCHASE_FEATURES", "TRAILING_WINDOWS"]
+__all__ = ["PURCHASE_FEATURES", "PURCHASE_SUMMARY", "TRAILING_WINDOWS"]
 
 TRAILING_WINDOWS = (30, 90, 180, 365)
 
@@ -45,55 +45,82 @@ def _sum_if(condition: ir.BooleanValue, value: ir.IntegerValue) -> ir.IntegerSca
     return ibis.ifelse(condition, value, 0).sum().cast("int64")
 
 
-def _order_level(facts: ir.Table, ctx: Context) -> ir.Table:
-    """Counts and sums over all of a customer's orders (any status)."""
+def _summary(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table:
+    """Everything per customer that needs only one pass over the order facts.
+
+    One window (partitioned by customer, purchases first and in date order) numbers the purchase days and
+    gives each purchase the previous purchase's day; one aggregation then computes the counts, sums,
+    trailing windows, dates and gap statistics together.
+    """
+    import ibis
+
+    facts = tables["order_facts"]
+    by_day = ibis.window(group_by=facts.customer_id, order_by=[facts.is_purchase.desc(), facts.order_date])
+    t = facts.mutate(previous_date=facts.order_date.lag().over(by_day), day_number=ibis.dense_rank().over(by_day))
+    purchase = t.is_purchase
+    new_day = purchase & (t.previous_date < t.order_date)
+    gap = ibis.ifelse(new_day, t.order_date.delta(t.previous_date, unit="day"), ibis.null("int64")).cast("int64")
     windows: dict[str, ir.Scalar] = {}
     for days in TRAILING_WINDOWS:
-        recent = facts.order_date > ctx.days_ago(days)
-        windows[f"revenue_{days}d_cents"] = _sum_if(recent, facts.revenue_cents)
-        windows[f"orders_{days}d"] = _count_if(recent & facts.is_purchase)
-    previous = (facts.order_date > ctx.days_ago(180)) & (facts.order_date <= ctx.days_ago(90))
-    return facts.group_by("customer_id").aggregate(
-        orders=_count_if(facts.is_purchase),
-        refunded_orders=_count_if(facts.is_refund),
-        discounted_orders=_count_if(facts.is_discounted),
-        total_revenue_cents=facts.revenue_cents.sum().cast("int64"),
-        total_margin_cents=facts.margin_cents.sum().cast("int64"),
-        first_order_at=facts.ordered_at.min(where=facts.is_purchase),
-        last_order_at=facts.ordered_at.max(where=facts.is_purchase),
-        revenue_prev_90d_cents=_sum_if(previous, facts.revenue_cents),
-        orders_prev_90d=_count_if(previous & facts.is_purchase),
+        recent = t.order_date > ctx.days_ago(days)
+        windows[f"revenue_{days}d_cents"] = _sum_if(recent, t.revenue_cents)
+        windows[f"orders_{days}d"] = _count_if(recent & purchase)
+    previous = (t.order_date > ctx.days_ago(180)) & (t.order_date <= ctx.days_ago(90))
+    return t.group_by("customer_id").aggregate(
+        orders=_count_if(purchase),
+        refunded_orders=_count_if(~purchase),
+        discounted_orders=_count_if(t.is_discounted),
+        total_revenue_cents=t.revenue_cents.sum().cast("int64"),
+        total_margin_cents=t.margin_cents.sum().cast("int64"),
+        first_order_at=t.ordered_at.min(where=purchase),
+        last_order_at=t.ordered_at.max(where=purchase),
+        first_order_date=t.order_date.min(where=purchase),
+        second_order_date=t.order_date.min(where=purchase & (t.day_number == 1)),
+        last_order_date=t.order_date.max(where=purchase),
+        purchase_days=int64(t.day_number.max(where=purchase)) + 1,
+        first_day_revenue_cents=_sum_if(purchase & (t.day_number == 0), t.revenue_cents),
+        gap_std_days=gap.std(how="sample").cast("float64"),
+        revenue_prev_90d_cents=_sum_if(previous, t.revenue_cents),
+        orders_prev_90d=_count_if(previous & purchase),
         **windows,
     )
 
 
-def _day_level(purchases: ir.Table) -> ir.Table:
-    """Purchase days: count, first/last, first day's revenue and the spread of gaps between days."""
-    import ibis
+_SUMMARY_COLUMNS: dict[str, str] = {
+    "customer_id": "int64",
+    "orders": "int64",
+    "refunded_orders": "int64",
+    "discounted_orders": "int64",
+    "total_revenue_cents": "int64",
+    "total_margin_cents": "int64",
+    "first_order_at": "timestamp",
+    "last_order_at": "timestamp",
+    "first_order_date": "date",
+    "second_order_date": "date",
+    "last_order_date": "date",
+    "purchase_days": "int64",
+    "first_day_revenue_cents": "int64",
+    "gap_std_days": "float64",
+    "revenue_prev_90d_cents": "int64",
+    "orders_prev_90d": "int64",
+    **{name: "int64" for days in TRAILING_WINDOWS for name in (f"revenue_{days}d_cents", f"orders_{days}d")},
+}
 
-    days = purchases.group_by("customer_id", "order_date").aggregate(
-        day_revenue=purchases.revenue_cents.sum().cast("int64")
-    )
-    by_time = ibis.window(group_by=days.customer_id, order_by=days.order_date)
-    days = days.mutate(
-        previous_date=days.order_date.lag().over(by_time),
-        first_date=days.order_date.min().over(ibis.window(group_by=days.customer_id)),
-    )
-    days = days.mutate(gap=days.order_date.delta(days.previous_date, unit="day").cast("int64"))
-    return days.group_by("customer_id").aggregate(
-        purchase_days=days.count().cast("int64"),
-        first_order_date=days.order_date.min(),
-        last_order_date=days.order_date.max(),
-        first_day_revenue=_sum_if(days.order_date == days.first_date, days.day_revenue),
-        gap_std_days=days.gap.std(how="sample").cast("float64"),
-    )
+PURCHASE_SUMMARY = Step(
+    name="purchase_summary",
+    inputs=("order_facts",),
+    grain=("customer_id",),
+    columns=_SUMMARY_COLUMNS,
+    build=_summary,
+    description="one pass over the order facts: counts, sums, trailing windows, purchase days and gaps",
+)
 
 
-def _categories(purchases: ir.Table) -> ir.Table:
+def _categories(facts: ir.Table) -> ir.Table:
     """Top category and number of distinct categories per customer."""
     import ibis
 
-    known = purchases.filter(purchases.category.notnull())
+    known = facts.filter(facts.is_purchase & facts.category.notnull())
     per = known.group_by("customer_id", "category").aggregate(
         n=known.count().cast("int64"), revenue=known.revenue_cents.sum().cast("int64")
     )
@@ -106,12 +133,7 @@ def _categories(purchases: ir.Table) -> ir.Table:
 
 
 def _purchase_features(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table:
-    facts = tables["order_facts"]
-    purchases = facts.filter(facts.is_purchase)
-    orders = _order_level(facts, ctx)
-    days = _day_level(purchases)
-    cats = _categories(purchases)
-    t = left_join(left_join(orders, days, "customer_id"), cats, "customer_id")
+    t = left_join(tables["purchase_summary"], _categories(tables["order_facts"]), "customer_id")
     frequency = t.purchase_days - 1
     recency = t.last_order_date.delta(t.first_order_date, unit="day").cast("int64")
     since_last = ctx.days_since(t.last_order_date)
@@ -132,7 +154,7 @@ def _purchase_features(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table
         "days_since_last_order": since_last,
         "total_revenue_cents": t.total_revenue_cents,
         "mean_order_value_cents": t.total_revenue_cents / t.orders.nullif(0),
-        "monetary_value_cents": (t.total_revenue_cents - t.first_day_revenue) / frequency.nullif(0),
+        "monetary_value_cents": (t.total_revenue_cents - t.first_day_revenue_cents) / frequency.nullif(0),
         "total_margin_cents": t.total_margin_cents,
     }
     for days_ in TRAILING_WINDOWS:
@@ -194,7 +216,7 @@ _COLUMNS: dict[str, str] = {
 
 PURCHASE_FEATURES = Step(
     name="purchase_features",
-    inputs=("order_facts",),
+    inputs=("purchase_summary", "order_facts"),
     grain=("customer_id",),
     columns=_COLUMNS,
     build=_purchase_features,

@@ -17,7 +17,7 @@ from kehu.pipeline.cohorts import COHORTS, REPEAT_CURVE
 from kehu.pipeline.customers import CUSTOMER_FEATURES
 from kehu.pipeline.engagement import ENGAGEMENT_FEATURES
 from kehu.pipeline.orders import CUSTOMER_BASE, ORDER_FACTS
-from kehu.pipeline.purchases import PURCHASE_FEATURES
+from kehu.pipeline.purchases import PURCHASE_FEATURES, PURCHASE_SUMMARY
 from kehu.pipeline.step import Context, Step, audit
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ __all__ = ["OUTPUTS", "STEPS", "PipelineOutput", "StepEvent", "StepReport", "def
 STEPS: tuple[Step, ...] = (
     CUSTOMER_BASE,
     ORDER_FACTS,
+    PURCHASE_SUMMARY,
     PURCHASE_FEATURES,
     ENGAGEMENT_FEATURES,
     CUSTOMER_FEATURES,
@@ -77,6 +78,8 @@ class PipelineOutput:
         Step name -> the materialised table.
     steps
         One report per step, in run order.
+    grains
+        Step name -> the step's grain (used to order fetched tables).
     """
 
     as_of: dt.date
@@ -84,6 +87,7 @@ class PipelineOutput:
     backend: BaseBackend
     tables: dict[str, ir.Table]
     steps: list[StepReport] = field(default_factory=list)
+    grains: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def step_seconds(self) -> dict[str, float]:
@@ -96,8 +100,7 @@ class PipelineOutput:
 
     def to_arrow(self, name: str) -> pa.Table:
         """Fetch step ``name``'s output from the engine as an Arrow table, ordered by its grain."""
-        step = next(s for s in STEPS if s.name == name)
-        return to_arrow(self.backend, self.tables[name].order_by(list(step.grain)))
+        return to_arrow(self.backend, self.tables[name].order_by(list(self.grains[name])))
 
 
 def default_as_of(backend: BaseBackend, tables: Mapping[str, ir.Table]) -> dt.date:
@@ -162,6 +165,7 @@ def run(
         report = StepReport(step.name, time.perf_counter() - started, counts["rows"])
         available[step.name] = result
         output.tables[step.name] = result
+        output.grains[step.name] = step.grain
         output.steps.append(report)
         if progress:
             progress(StepEvent("done", step, index, len(steps), report))

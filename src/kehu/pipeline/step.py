@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
     from ibis.backends import BaseBackend
 
-__all__ = ["AuditError", "Context", "Step", "audit", "left_join"]
+__all__ = ["AuditError", "Context", "Step", "audit", "int64", "left_join"]
 
 
 class AuditError(ValidationError):
@@ -122,6 +122,16 @@ def left_join(left: ir.Table, right: ir.Table, keys: str | list[str]) -> ir.Tabl
     predicates = [left[k] == right[k] for k in names]
     joined = left.left_join(right, predicates)
     return joined.select(*[left[c] for c in left.columns], *[right[c] for c in right.columns if c not in names])
+
+
+def int64(value: ir.IntegerValue) -> ir.IntegerValue:
+    """``value`` as int64 on every engine, also where Ibis already types it int64.
+
+    Ibis drops a cast it considers a no-op, but some values it types int64 are int32 on Spark (ranks,
+    ``year()`` sums): casting through int32 first keeps the final cast in the SQL. Only for values that fit
+    in 32 bits (ranks, counts of days, month indexes).
+    """
+    return value.cast("int32").cast("int64")
 
 
 def _type_name(dtype: object) -> str:
