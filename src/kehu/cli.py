@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from kehu.config import load_settings
-from kehu.errors import KehuError
+from kehu.errors import KehuError, NotFoundError
 
 app = typer.Typer(
     name="kehu",
@@ -194,12 +194,54 @@ def users_add(
     name: str,
     role: Annotated[str, typer.Option(help="admin | manager | rep")] = "rep",
     team: Annotated[str | None, typer.Option()] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Sign-in password (asked for, hidden, on a terminal when omitted).")
+    ] = None,
     home: Home = None,
 ) -> None:
-    """Add a user (or change the role/team of an existing one)."""
+    """Add a user (or change the role/team of an existing one) and set the password for the web app."""
+    from kehu.service import access
+
+    if password is None and sys.stdin.isatty():
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     with _workspace(home) as ws:
-        uid = ws.add_user(name, role=role, team=team)
-    typer.echo(f"user {name} (#{uid}, {role})")
+        uid = access.create_user(ws, name, role=role, team=team, password=password)
+    note = "" if password else " — no password yet: set one with `kehu users password`"
+    typer.echo(f"user {name} (#{uid}, {role}){note}")
+
+
+@users_app.command("password")
+def users_password(
+    name: str,
+    password: Annotated[str | None, typer.Option(help="New password (asked for, hidden, when omitted).")] = None,
+    home: Home = None,
+) -> None:
+    """Set a user's password (signs out all their sessions)."""
+    from kehu.service import access
+
+    if password is None:
+        password = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
+    with _workspace(home) as ws:
+        match = [u for u in ws.users() if u["name"] == name]
+        if not match:
+            raise NotFoundError(f"no user named {name!r}")
+        access.reset_password(ws, None, int(match[0]["id"]), password)
+    typer.echo(f"password of {name} set")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    home: Home = None,
+) -> None:
+    """Serve the web app (dashboard, customers, customer 360, imports, users) and the REST API under /api/."""
+    from kehu.web.server import serve as serve_app
+
+    settings = load_settings(home=home)
+    typer.echo(f"Kehu at http://{host}:{port}/  (Ctrl-C stops)")
+    serve_app(settings, host, port, workers=workers)
 
 
 @users_app.command("list")
@@ -265,7 +307,22 @@ def demo(
         f"demo company loaded: {result['customers']} customers, {result['users']} users, "
         f"as of {result['as_of']} (workspace {result['home']})"
     )
-    del no_serve  # the web app (issue 9) is not part of this build yet; there is nothing to serve
+    if no_serve:
+        return
+    from kehu.service.demo import demo_logins
+    from kehu.web.server import serve as serve_app
+
+    with _workspace(home) as ws:
+        logins = demo_logins(ws)
+        settings = ws.settings
+    typer.echo("\nDemo logins (same password for every user of the demo company):")
+    for login in logins:
+        typer.echo(
+            f"  {login['role']:<8} {login['name']:<10} password {login['password']}"
+            + (f"  (team {login['team']})" if login["team"] else "")
+        )
+    typer.echo("\nKehu at http://127.0.0.1:8000/  (Ctrl-C stops)")
+    serve_app(settings, "127.0.0.1", 8000)
 
 
 def main() -> None:

@@ -1,9 +1,9 @@
 """Initial store: customers and their source records, merges, orders, contracts, interactions, tickets,
-feedback, users, import runs, and the tables the analytics pipeline publishes.
+feedback, users, import runs; published analytics; segment definitions and memberships; web sessions and tokens.
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 11:24:15.151763
+Create Date: 2026-11-23 12:19:57.546248
 """
 
 from __future__ import annotations
@@ -39,6 +39,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_import_runs")),
     )
     op.create_table(
+        "login_attempts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("client", sa.String(length=64), nullable=False),
+        sa.Column("at", kehu.store.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ok", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_login_attempts")),
+    )
+    with op.batch_alter_table("login_attempts", schema=None) as batch_op:
+        batch_op.create_index("ix_login_attempts_client_at", ["client", "at"], unique=False)
+        batch_op.create_index("ix_login_attempts_name_at", ["name", "at"], unique=False)
+
+    op.create_table(
         "pipeline_runs",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("as_of", sa.Date(), nullable=False),
@@ -52,6 +65,20 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("pipeline_runs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_pipeline_runs_as_of"), ["as_of"], unique=False)
+
+    op.create_table(
+        "segment_definitions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("scheme", sa.String(length=100), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("definition", sa.JSON(), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("created_at", kehu.store.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_segment_definitions")),
+    )
+    with op.batch_alter_table("segment_definitions", schema=None) as batch_op:
+        batch_op.create_index("uq_segment_definitions_scheme_version", ["scheme", "version"], unique=True)
 
     op.create_table(
         "users",
@@ -68,6 +95,25 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("name", name=op.f("uq_users_name")),
     )
+    op.create_table(
+        "api_tokens",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("prefix", sa.String(length=12), nullable=False),
+        sa.Column("created_at", kehu.store.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_used_at", kehu.store.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_api_tokens_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
+    )
+    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_api_tokens_user_id"), ["user_id"], unique=False)
+
     op.create_table(
         "cohort_snapshots",
         sa.Column("as_of", sa.Date(), nullable=False),
@@ -125,9 +171,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customers")),
     )
     with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.create_index("ix_customers_company", ["company"], unique=False)
+        batch_op.create_index("ix_customers_created_at", ["created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_customers_email"), ["email"], unique=False)
+        batch_op.create_index("ix_customers_name", ["name"], unique=False)
         batch_op.create_index(batch_op.f("ix_customers_owner_id"), ["owner_id"], unique=False)
+        batch_op.create_index("ix_customers_owner_id_created_at", ["owner_id", "created_at"], unique=False)
+        batch_op.create_index("ix_customers_owner_id_name", ["owner_id", "name"], unique=False)
         batch_op.create_index(batch_op.f("ix_customers_phone"), ["phone"], unique=False)
+        batch_op.create_index("ix_customers_region", ["region"], unique=False)
+        batch_op.create_index("ix_customers_region_name", ["region", "name"], unique=False)
 
     op.create_table(
         "repeat_curve_snapshots",
@@ -142,6 +195,42 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("as_of", "months_since_first", name=op.f("pk_repeat_curve_snapshots")),
     )
+    op.create_table(
+        "segment_runs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("scheme", sa.String(length=100), nullable=False),
+        sa.Column("as_of", sa.Date(), nullable=False),
+        sa.Column("definition_id", sa.Integer(), nullable=False),
+        sa.Column("engine", sa.String(length=20), nullable=False),
+        sa.Column("created_at", kehu.store.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("population", sa.Integer(), nullable=False),
+        sa.Column("stats", sa.JSON(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["definition_id"],
+            ["segment_definitions.id"],
+            name=op.f("fk_segment_runs_definition_id_segment_definitions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_segment_runs")),
+    )
+    with op.batch_alter_table("segment_runs", schema=None) as batch_op:
+        batch_op.create_index("uq_segment_runs_scheme_as_of", ["scheme", "as_of"], unique=True)
+
+    op.create_table(
+        "web_sessions",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("csrf_token", sa.String(length=64), nullable=False),
+        sa.Column("created_at", kehu.store.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", kehu.store.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", kehu.store.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_web_sessions_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_web_sessions")),
+    )
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_web_sessions_user_id"), ["user_id"], unique=False)
+
     op.create_table(
         "contracts",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -435,6 +524,27 @@ def upgrade() -> None:
         batch_op.create_index("uq_orders_source_order_id", ["source", "order_id"], unique=True)
 
     op.create_table(
+        "segment_memberships",
+        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("segment", sa.String(length=100), nullable=False),
+        sa.Column("values", sa.JSON(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_segment_memberships_customer_id_customers"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["segment_runs.id"], name=op.f("fk_segment_memberships_run_id_segment_runs"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("run_id", "customer_id", "segment", name=op.f("pk_segment_memberships")),
+    )
+    with op.batch_alter_table("segment_memberships", schema=None) as batch_op:
+        batch_op.create_index("ix_segment_memberships_customer", ["customer_id"], unique=False)
+        batch_op.create_index("ix_segment_memberships_run_segment", ["run_id", "segment"], unique=False)
+
+    op.create_table(
         "tickets",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("source", sa.String(length=64), nullable=False),
@@ -477,6 +587,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_tickets_customer_opened")
 
     op.drop_table("tickets")
+    with op.batch_alter_table("segment_memberships", schema=None) as batch_op:
+        batch_op.drop_index("ix_segment_memberships_run_segment")
+        batch_op.drop_index("ix_segment_memberships_customer")
+
+    op.drop_table("segment_memberships")
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_index("uq_orders_source_order_id")
         batch_op.drop_index("ix_orders_customer_ordered")
@@ -510,11 +625,26 @@ def downgrade() -> None:
         batch_op.drop_index("ix_contracts_customer_end")
 
     op.drop_table("contracts")
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_web_sessions_user_id"))
+
+    op.drop_table("web_sessions")
+    with op.batch_alter_table("segment_runs", schema=None) as batch_op:
+        batch_op.drop_index("uq_segment_runs_scheme_as_of")
+
+    op.drop_table("segment_runs")
     op.drop_table("repeat_curve_snapshots")
     with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.drop_index("ix_customers_region_name")
+        batch_op.drop_index("ix_customers_region")
         batch_op.drop_index(batch_op.f("ix_customers_phone"))
+        batch_op.drop_index("ix_customers_owner_id_name")
+        batch_op.drop_index("ix_customers_owner_id_created_at")
         batch_op.drop_index(batch_op.f("ix_customers_owner_id"))
+        batch_op.drop_index("ix_customers_name")
         batch_op.drop_index(batch_op.f("ix_customers_email"))
+        batch_op.drop_index("ix_customers_created_at")
+        batch_op.drop_index("ix_customers_company")
 
     op.drop_table("customers")
     with op.batch_alter_table("customer_merges", schema=None) as batch_op:
@@ -522,10 +652,23 @@ def downgrade() -> None:
 
     op.drop_table("customer_merges")
     op.drop_table("cohort_snapshots")
+    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_api_tokens_user_id"))
+
+    op.drop_table("api_tokens")
     op.drop_table("users")
+    with op.batch_alter_table("segment_definitions", schema=None) as batch_op:
+        batch_op.drop_index("uq_segment_definitions_scheme_version")
+
+    op.drop_table("segment_definitions")
     with op.batch_alter_table("pipeline_runs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_pipeline_runs_as_of"))
 
     op.drop_table("pipeline_runs")
+    with op.batch_alter_table("login_attempts", schema=None) as batch_op:
+        batch_op.drop_index("ix_login_attempts_name_at")
+        batch_op.drop_index("ix_login_attempts_client_at")
+
+    op.drop_table("login_attempts")
     op.drop_table("import_runs")
     # ### end Alembic commands ###
