@@ -216,3 +216,31 @@ def test_spark_and_duckdb_runs_give_the_same_memberships(
     assert on_spark.keys() == on_duckdb.keys()
     for scheme in on_duckdb:
         assert on_spark[scheme] == on_duckdb[scheme], scheme
+
+
+@pytest.mark.slow
+def test_demo_company_transitions_add_up(tmp_path: Any) -> None:
+    """The demo company through import, the pipeline on two days and segmentation: transitions add up."""
+    from kehu.service.pipeline_run import run_pipeline
+    from kehu.service.workspace import Workspace
+    from kehu.store import schema
+
+    settings = load_settings(home=tmp_path / "home")
+    with Workspace(settings) as ws:
+        ws.init()
+        schema.metadata.create_all(ws.engine)  # the segment tables, until the store migration has them
+        end = ws.load_demo(customers=600, seed=7)["as_of"]
+    end = end if isinstance(end, dt.date) else dt.date.fromisoformat(str(end)[:10])
+    start = end - dt.timedelta(days=91)
+    for day in (start, end):
+        run_pipeline(settings, as_of=day, engine="duckdb", progress=lambda *_: None)
+        seg.segment_run(settings, "duckdb", day)
+    result = seg.segment_transitions(settings, start, end)
+    assert {r["scheme"] for r in result} == {"rfm_cn", "rfm_en", "lifecycle", "value", "cross"}
+    for scheme in result:
+        assert scheme["customers_from"] + scheme["new"] - scheme["gone"] == scheme["customers_to"]
+        assert all(row["balanced"] for row in scheme["segments"])
+        # every customer of either run is counted in exactly one move
+        assert sum(m["customers"] for m in scheme["moves"]) == scheme["customers_from"] + scheme["new"]
+    lifecycle = next(r for r in result if r["scheme"] == "lifecycle")
+    assert sum(r["size_to"] for r in lifecycle["segments"]) == lifecycle["customers_to"] > 500
