@@ -59,8 +59,21 @@ def _objective(x: FloatArray, tx: FloatArray, age: FloatArray, w: FloatArray) ->
     xr_i, ux_pos = factorize(xr)
     buf = np.empty((6, len(xr)))
 
+    memo: dict[str, Any] = {}
+
     def objective(theta: FloatArray, with_hessian: bool) -> tuple[float, FloatArray, FloatArray | None]:
-        r, alpha, a, b = (float(v) for v in theta)
+        key = tuple(float(v) for v in theta)
+        if not (with_hessian and memo.get("key") == key):
+            memo.clear()
+            memo.update(first_order(*key), key=key)
+        if not with_hessian:
+            return memo["value"], memo["grad"], None
+        value, grad = memo["value"], memo["grad"]
+        hess = second_order(memo)
+        memo.clear()  # the buffers now hold scratch values
+        return value, grad, hess
+
+    def first_order(r: float, alpha: float, a: float, b: float) -> dict[str, Any]:
         # frequency-level terms
         lb = np.log(b + ux_pos - 1.0)
         ib = 1.0 / (b + ux_pos - 1.0)
@@ -92,8 +105,16 @@ def _objective(x: FloatArray, tx: FloatArray, age: FloatArray, w: FloatArray) ->
         g_a = float(wx @ dig_ab) + sum_wpi / a
         g_b = float(wx @ (dig_ab + digamma(b + ux) - digamma(b))) - float(wpi_x @ ib)
         grad = -np.array([g_r, g_alpha, g_a, g_b]) / total
-        if not with_hessian:
-            return -ll / total, grad, None
+        return {
+            "value": -ll / total, "grad": grad, "theta": (r, alpha, a, b),
+            "ib": ib, "iT": iT, "it": it, "sum_wpi": sum_wpi, "wpi_x": wpi_x,
+        }  # fmt: skip
+
+    def second_order(state: dict[str, Any]) -> FloatArray:
+        """Hessian from the buffers left by :func:`first_order` at the same parameters."""
+        r, alpha, a, b = state["theta"]
+        ib, iT, it, sum_wpi, wpi_x = (state[k] for k in ("ib", "iT", "it", "sum_wpi", "wpi_x"))
+        big_d, rx, d, pi, tmp, big_f = buf
         # second derivatives of C(x) and of the age terms
         tri_ab = polygamma(1, a + b) - polygamma(1, a + b + ux)
         h = np.zeros((4, 4))
@@ -134,7 +155,7 @@ def _objective(x: FloatArray, tx: FloatArray, age: FloatArray, w: FloatArray) ->
         h[2, 3] -= float(u_x @ ib) / a
         h[3, 3] += float(u_x @ (ib * ib))
         h = h + np.triu(h, 1).T
-        return -ll / total, grad, -h / total
+        return np.asarray(-h / total)
 
     return objective
 
