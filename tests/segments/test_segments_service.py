@@ -223,12 +223,10 @@ def test_demo_company_transitions_add_up(tmp_path: Any) -> None:
     """The demo company through import, the pipeline on two days and segmentation: transitions add up."""
     from kehu.service.pipeline_run import run_pipeline
     from kehu.service.workspace import Workspace
-    from kehu.store import schema
 
     settings = load_settings(home=tmp_path / "home")
     with Workspace(settings) as ws:
-        ws.init()
-        schema.metadata.create_all(ws.engine)  # the segment tables, until the store migration has them
+        ws.init()  # the store migration creates the segment tables
         end = ws.load_demo(customers=600, seed=7)["as_of"]
     end = end if isinstance(end, dt.date) else dt.date.fromisoformat(str(end)[:10])
     start = end - dt.timedelta(days=91)
