@@ -11,6 +11,9 @@ so callers that only know Python's exceptions still catch it sensibly::
     │   └── MappingError                    a mapping file is malformed
     ├── ValidationError (ValueError)        one value or one definition is invalid (names field and value)
     │   └── NotFittedError                  a model was asked for predictions before it was fitted
+    ├── AuthenticationError (PermissionError)  not signed in: wrong password, expired session, bad token
+    │   └── TooManyAttemptsError            sign-in refused for a while after too many failures
+    ├── AccessDeniedError (PermissionError) signed in, but the role or row-level rule does not allow it
     └── DependencyError (ImportError)       an optional extra (pyspark, lightgbm) is not installed
 
 Front ends translate these once: the CLI prints ``str(error)`` and exits 2; the API answers 4xx.
@@ -19,6 +22,8 @@ Front ends translate these once: the CLI prints ``str(error)`` and exits 2; the 
 from __future__ import annotations
 
 __all__ = [
+    "AccessDeniedError",
+    "AuthenticationError",
     "ConfigError",
     "DependencyError",
     "ImportFileError",
@@ -27,6 +32,7 @@ __all__ = [
     "NotFittedError",
     "NotFoundError",
     "StoreError",
+    "TooManyAttemptsError",
     "ValidationError",
 ]
 
@@ -74,6 +80,28 @@ class ValidationError(KehuError, ValueError):
 
 class NotFittedError(ValidationError):
     """A prediction or summary was asked of a model before ``fit`` was called."""
+
+
+class AuthenticationError(KehuError, PermissionError):
+    """Not signed in: wrong name or password, an expired session or an unknown API token."""
+
+
+class TooManyAttemptsError(AuthenticationError):
+    """Sign-in refused for a while after too many failures.
+
+    Parameters
+    ----------
+    retry_after
+        Seconds until a new attempt is considered.
+    """
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AccessDeniedError(KehuError, PermissionError):
+    """Signed in, but the role or the row-level rule does not allow this."""
 
 
 class DependencyError(KehuError, ImportError):

@@ -30,7 +30,13 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from kehu.errors import KehuError, NotFoundError, ValidationError
+from kehu.errors import (
+    AccessDeniedError,
+    AuthenticationError,
+    NotFoundError,
+    TooManyAttemptsError,
+    ValidationError,
+)
 from kehu.service.workspace import ROLES, Workspace
 from kehu.store import web as store
 
@@ -75,28 +81,6 @@ _TOUCH_EVERY = dt.timedelta(minutes=5)
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))  # verified against when the user is unknown (same timing)
-
-
-class AuthenticationError(KehuError, PermissionError):
-    """Not signed in: wrong name or password, an expired session or an unknown API token."""
-
-
-class TooManyAttemptsError(AuthenticationError):
-    """Sign-in refused for a while after too many failures.
-
-    Parameters
-    ----------
-    retry_after
-        Seconds until a new attempt is considered.
-    """
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class AccessDeniedError(KehuError, PermissionError):
-    """Signed in, but the role or the row-level rule does not allow this."""
 
 
 @dataclass(frozen=True)
