@@ -86,3 +86,42 @@ def test_file_level_errors_exit_2_and_name_the_file(tmp_path: Path, orders_csv: 
 def test_commands_need_an_initialised_store(tmp_path: Path, orders_csv: Path) -> None:
     res = kehu(tmp_path / "fresh", "import", "orders", str(orders_csv))
     assert res.returncode == 2 and "kehu init" in res.stderr
+
+
+def test_users_and_serve(tmp_path: Path) -> None:
+    import socket
+    import time
+    import urllib.request
+
+    home = tmp_path / "home"
+    kehu(home, "init")
+    added = kehu(home, "users", "add", "王经理", "--role", "manager", "--team", "华东", "--password", "s3cret-pw")
+    assert added.returncode == 0 and "王经理" in added.stdout
+    assert kehu(home, "users", "password", "王经理", "--password", "n3w-passw0rd").returncode == 0
+    assert kehu(home, "users", "password", "nobody", "--password", "x").returncode == 2
+    listed = json.loads(kehu(home, "users", "list", "--json").stdout)
+    assert [(u["name"], u["role"], u["team"]) for u in listed] == [("王经理", "manager", "华东")]
+    assert all("password" not in k for u in listed for k in u)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEHU_")}
+    with subprocess.Popen(
+        [sys.executable, "-m", "kehu.cli", "serve", "--port", str(port), "--home", str(home)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as proc:
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as resp:
+                        assert resp.status == 200
+                        break
+                except OSError:
+                    assert time.monotonic() < deadline, "kehu serve did not answer"
+                    time.sleep(0.5)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
