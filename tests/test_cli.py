@@ -62,6 +62,10 @@ def test_init_import_show(tmp_path: Path, orders_csv: Path) -> None:
     result = json.loads(ran.stdout)
     assert (result["engine"], result["customers"]) == ("duckdb", 1)
     assert {"extract", "publish"} <= set(result["step_seconds"])
+    assert "skipped" in result["value_models"]  # one customer is too few to fit a model: said, not hidden
+    assert {"rfm_cn", "rfm_en", "lifecycle"} <= set(result["segments"]["schemes"])
+    segs = json.loads(kehu(home, "segments", "list", "--json").stdout)
+    assert sum(r["size"] for r in segs if r["scheme"] == "rfm_cn") == 1
     features = json.loads(kehu(home, "customers", "show", "C001", "--json").stdout)["features"]
     assert features["orders"] == 1 and features["total_revenue_cents"] == 123450
     bad = kehu(home, "run", "--as-of", "2024-13-01")

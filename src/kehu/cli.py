@@ -27,7 +27,13 @@ app = typer.Typer(
 customers_app = typer.Typer(help="Look at customers and identity-resolution merges.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage users (sales reps, managers, admins).", no_args_is_help=True)
 app.add_typer(customers_app, name="customers")
+segments_app = typer.Typer(
+    help="Segments: RFM schemes, lifecycle, value tiers, cross and custom segments.", no_args_is_help=True
+)
+report_app = typer.Typer(help="Reports written to files.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+app.add_typer(segments_app, name="segments")
+app.add_typer(report_app, name="report")
 
 Home = Annotated[Path | None, typer.Option("--home", help="Workspace folder (default: $KEHU_HOME or ./.kehu).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
@@ -280,11 +286,136 @@ def run(
         typer.echo(f"  {step:<24} {seconds:7.2f} s")
 
 
-def _parse_date(text: str) -> dt.date:
+def _print_run(result: dict[str, Any]) -> None:
+    typer.echo(
+        f"as of {result['as_of']} on {result['engine']}: {result['customers']} customers in {result['seconds']:.1f} s"
+    )
+    for step, seconds in result["step_seconds"].items():
+        typer.echo(f"  {step:<24} {seconds:7.2f} s")
+    vm = result.get("value_models") or {}
+    if "skipped" in vm:
+        typer.echo(f"  value models skipped: {vm['skipped']}")
+    elif vm:
+        typer.echo(
+            f"  value models            {vm['seconds']:7.2f} s  ({vm['purchase_model']}, "
+            f"{vm['customers']} customers, {vm['repeat_customers']} repeat buyers)"
+        )
+    seg = result.get("segments") or {}
+    if seg:
+        typer.echo(f"  segments                {seg['seconds']:7.2f} s  ({', '.join(seg['schemes'])})")
+
+
+def _parse_date(text: str, option: str = "--as-of") -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)", param_hint="--as-of") from None
+        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
+
+
+AsOf = Annotated[str | None, typer.Option("--as-of", help="The run of this day (YYYY-MM-DD); default: the newest.")]
+
+
+@segments_app.command("list")
+def segments_list(as_of: AsOf = None, as_json: AsJson = False, home: Home = None) -> None:
+    """Every segment of every scheme: labels (zh/en), size, change since the previous run."""
+    with _workspace(home) as ws:
+        rows = ws.segments(as_of=_parse_date(as_of) if as_of else None)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        typer.echo("no segments yet: run `kehu run`")
+    scheme = None
+    for r in rows:
+        if r["scheme"] != scheme:
+            scheme = r["scheme"]
+            typer.echo(f"{scheme} (as of {r['as_of']}, version {r['version']})")
+        change = "" if r["change"] is None else f"{r['change']:+d}"
+        typer.echo(f"  {r['ref']:<34} {r['label_zh']:<12} {r['label_en']:<22} {r['size']:>8} {change:>8}")
+
+
+@segments_app.command("show")
+def segments_show(
+    ref: Annotated[str, typer.Argument(metavar="SCHEME:SEGMENT")],
+    as_of: AsOf = None,
+    limit: Annotated[int, typer.Option(help="Members to list.")] = 20,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """One segment: its rule, size and change, and members with the values that placed them there."""
+    with _workspace(home) as ws:
+        d = ws.segment(ref, as_of=_parse_date(as_of) if as_of else None, limit=limit)
+    _print_json(d) if as_json else typer.echo(json.dumps(d, ensure_ascii=False, default=_default, indent=2))
+
+
+@segments_app.command("transitions")
+def segments_transitions(
+    from_: Annotated[str, typer.Option("--from", help="Earlier run (YYYY-MM-DD).")],
+    to: Annotated[str, typer.Option("--to", help="Later run (YYYY-MM-DD).")],
+    scheme: Annotated[str | None, typer.Option(help="Only this scheme.")] = None,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Who moved between segments from one run to another (counts; in and out per segment)."""
+    with _workspace(home) as ws:
+        rows = ws.segment_transitions(_parse_date(from_, "--from"), _parse_date(to, "--to"), scheme=scheme)
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        typer.echo(
+            f"{r['scheme']}: {r['from']} → {r['to']}  customers {r['customers_from']} → {r['customers_to']} "
+            f"(new {r['new']}, gone {r['gone']})"
+        )
+        for seg in r["segments"]:
+            typer.echo(
+                f"  {seg['segment']:<28} {seg['size_from']:>7} → {seg['size_to']:<7} in {seg['in']:<6} "
+                f"out {seg['out']:<6} new {seg['new']:<6} gone {seg['gone']}"
+            )
+        typer.echo("  moves:")
+        for move in r["moves"]:
+            typer.echo(
+                f"    {move['from_segment'] or '(new)':<28} → {move['to_segment'] or '(gone)':<28} "
+                f"{move['customers']:>7}"
+            )
+
+
+@segments_app.command("export")
+def segments_export(
+    ref: Annotated[str, typer.Argument(metavar="SCHEME:SEGMENT")],
+    out: Annotated[Path, typer.Option("--out", help="File to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="xlsx or csv.")] = "xlsx",
+    as_of: AsOf = None,
+    home: Home = None,
+) -> None:
+    """Export a segment's members with Chinese headers, owner and contact columns (opens in Excel/WPS)."""
+    with _workspace(home) as ws:
+        d = ws.export_segment(ref, fmt=fmt, out=out, as_of=_parse_date(as_of) if as_of else None)
+    typer.echo(f"{d.get('rows', '?')} customers of {ref} written to {out}")
+
+
+@report_app.command("models")
+def report_models(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the PNG plots and the HTML page.")] = Path(
+        "model-report"
+    ),
+    calibration_end: Annotated[str | None, typer.Option(help="Last day of the calibration window.")] = None,
+    observation_end: Annotated[str | None, typer.Option(help="Last day of the holdout window.")] = None,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Value-model diagnostics: calibration vs holdout, cumulative repeat purchases, P(alive) heatmap."""
+    with _workspace(home) as ws:
+        d = ws.report_models(
+            out,
+            calibration_end=_parse_date(calibration_end, "--calibration-end") if calibration_end else None,
+            observation_end=_parse_date(observation_end, "--observation-end") if observation_end else None,
+        )
+    if as_json:
+        _print_json(d)
+        return
+    for key, value in d.items():
+        typer.echo(f"{key}: {value}")
 
 
 @app.command()
@@ -299,10 +430,8 @@ def demo(
         ws.init()
         result = ws.load_demo(customers=customers, seed=seed, on_file=print_summary)
         ran = ws.run()
-    typer.echo(
-        f"analytics pipeline: {ran['customers']} customers as of {ran['as_of']} on {ran['engine']} "
-        f"in {ran['seconds']:.1f} s"
-    )
+    typer.echo("kehu run:")
+    _print_run(ran)
     typer.echo(
         f"demo company loaded: {result['customers']} customers, {result['users']} users, "
         f"as of {result['as_of']} (workspace {result['home']})"

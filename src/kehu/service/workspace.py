@@ -160,12 +160,66 @@ class Workspace:
     def run(
         self, *, as_of: dt.date | None = None, engine: str | None = None, progress: ProgressCallback | None = None
     ) -> dict[str, Any]:
-        """Run the analytics pipeline on the store and publish its results (``kehu run``)."""
+        """``kehu run``: the analytics pipeline, then the value models, then segmentation, all published.
+
+        Returns the pipeline's result (as_of, engine, customers, step seconds) with ``value_models`` and
+        ``segments`` summaries. When the value models cannot be fitted on this data (too few customers or
+        repeat buyers), ``value_models`` says why and segmentation runs without CLV.
+        """
         from kehu.service.pipeline_run import run_pipeline
+        from kehu.service.segmentation import segment_run
+        from kehu.service.value_models import score_value_models
+
+        store = self._ready()
+        result = run_pipeline(self.settings, as_of=as_of, engine=engine, progress=progress).as_dict()
+        day = dt.date.fromisoformat(result["as_of"])
+        try:
+            result["value_models"] = score_value_models(self.settings, store, as_of=day).as_dict()
+        except ValidationError as exc:
+            result["value_models"] = {"skipped": str(exc)}
+        result["segments"] = segment_run(self.settings, engine=result["engine"], as_of=day).as_dict()
+        return result
+
+    def report_models(
+        self, out_dir: str | Path, *, calibration_end: dt.date | None = None, observation_end: dt.date | None = None
+    ) -> dict[str, Any]:
+        """Write the value-model diagnostics (three PNG plots and an HTML page) for the store's orders."""
+        from kehu.service.value_models import write_models_report
+
+        return write_models_report(
+            self.settings, self._ready(), out_dir, calibration_end=calibration_end, observation_end=observation_end
+        ).as_dict()
+
+    # -- segments ---------------------------------------------------------------------------------------------
+    def segments(self, *, as_of: dt.date | None = None) -> list[dict[str, Any]]:
+        """Every segment of every scheme with labels, size and change since the previous run."""
+        from kehu.service.segmentation import list_segments
 
         self._ready()
-        result = run_pipeline(self.settings, as_of=as_of, engine=engine, progress=progress)
-        return result.as_dict()
+        return list_segments(self.settings, as_of=as_of)
+
+    def segment(self, ref: str, *, as_of: dt.date | None = None, limit: int = 20) -> dict[str, Any]:
+        """One segment (``SCHEME:SEGMENT``) with its rule, size and first members with reasons."""
+        from kehu.service.segmentation import show_segment
+
+        self._ready()
+        return show_segment(self.settings, ref, as_of=as_of, limit=limit)
+
+    def segment_transitions(
+        self, from_as_of: dt.date, to_as_of: dt.date, *, scheme: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Moves between two runs per scheme (from -> to counts; in/out per segment)."""
+        from kehu.service.segmentation import segment_transitions
+
+        self._ready()
+        return segment_transitions(self.settings, from_as_of, to_as_of, scheme=scheme)
+
+    def export_segment(self, ref: str, *, fmt: str, out: str | Path, as_of: dt.date | None = None) -> dict[str, Any]:
+        """Write a segment's members (Chinese headers, owner and contact columns) to XLSX or CSV."""
+        from kehu.service.segmentation import export_segment
+
+        self._ready()
+        return export_segment(self.settings, ref, fmt=fmt, out=out, as_of=as_of)
 
     # -- demo -------------------------------------------------------------------------------------------------
     def load_demo(
