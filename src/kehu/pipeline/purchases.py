@@ -1,4 +1,10 @@
-"""Per-customer purchase features as of a day, from the order facts.
+"""Per-customer purchase features as of a day, from the order facts, in two steps.
+
+``purchase_summary`` reads the order facts once: a single window (per customer, purchases first, by day)
+numbers the purchase days and pairs each purchase with the previous purchase day, and a single aggregation
+over its output computes every count, sum, trailing window, date and gap statistic. ``purchase_features``
+adds the top category (one aggregation per customer and category, one ranking window) and derives the
+published columns. Conditional aggregates over one scan replace one scan per trailing window.
 
 Definitions (``as_of`` included; days are UTC calendar days; money in integer cents):
 
