@@ -79,3 +79,14 @@ def test_shuffle_partitions_default() -> None:
     assert backends._default_partitions("local[2]") == 4
     assert backends._default_partitions("spark://host:7077") == 200
     assert backends._default_partitions("local[*]") >= 2
+
+
+def test_duckdb_memory_limit_spills_under_home(tmp_path: Path) -> None:
+    settings = load_settings(home=tmp_path)
+    limited = connect(settings, memory_limit="512MB")
+    limit = limited.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert limit == "488.2 MiB"  # DuckDB reports 512 MB (10^6 bytes) in MiB
+    spill = limited.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0]
+    assert Path(spill) == (tmp_path / "engine-tmp").resolve()
+    assert limited.raw_sql("SELECT current_setting('preserve_insertion_order')").fetchone()[0] is False
+    limited.disconnect()
