@@ -60,31 +60,34 @@ def run_kehu(data: Path, repeat: int = 1) -> dict[str, object]:
     arrays = np.load(data)
     ids, day, value = arrays["customer_id"], arrays["day"], arrays["value"]
     runs: dict[str, list[float]] = {step: [] for step in STEPS}
+    cpu: dict[str, list[float]] = {step: [] for step in STEPS}
     params: dict[str, dict[str, float]] = {}
     clv_total = 0.0
 
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        marks = [(time.perf_counter(), time.process_time())]
         s = rfm_summary(ids, day, value, observation_end=int(day.max()), unit_days=7.0)
-        t1 = time.perf_counter()
+        marks.append((time.perf_counter(), time.process_time()))
         bg = BetaGeo().fit(s.frequency, s.recency, s.T)
-        t2 = time.perf_counter()
+        marks.append((time.perf_counter(), time.process_time()))
         pn = ParetoNBD().fit(s.frequency, s.recency, s.T)
-        t3 = time.perf_counter()
+        marks.append((time.perf_counter(), time.process_time()))
         gg = GammaGamma().fit(s.frequency, s.monetary_value)
-        t4 = time.perf_counter()
+        marks.append((time.perf_counter(), time.process_time()))
         clv = customer_lifetime_value(
             bg, gg, s.frequency, s.recency, s.T, s.monetary_value,
             months=12, periods_per_month=WEEKS_PER_MONTH, discount_rate=0.10,
         )  # fmt: skip
-        t5 = time.perf_counter()
-        for step, seconds in zip(STEPS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
-            runs[step].append(seconds)
+        marks.append((time.perf_counter(), time.process_time()))
+        for i, step in enumerate(STEPS):
+            runs[step].append(marks[i + 1][0] - marks[i][0])
+            cpu[step].append(marks[i + 1][1] - marks[i][1])
         params = {"bgnbd": bg.params_, "pnbd": pn.params_, "gamma_gamma": gg.params_}
         clv_total = float(clv.value.sum())
     return {
         "seconds": {step: min(v) for step, v in runs.items()},
         "median": {step: float(np.median(v)) for step, v in runs.items()},
+        "cpu": {step: min(v) for step, v in cpu.items()},
         "repeat": repeat,
         "params": params,
         "clv_total": clv_total,
@@ -108,16 +111,17 @@ def run_lifetimes_step(step: str, data: Path, work: Path) -> dict[str, object]:
                 "value": arrays["value"],
             }
         )
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         s = summary_data_from_transaction_data(
             frame, "customer_id", "date", monetary_value_col="value", freq="D", freq_multiplier=7
         )
         out["seconds"] = time.perf_counter() - t0
+        out["cpu"] = time.process_time() - c0
         s.to_parquet(summary_path)
     else:
         s = pd.read_parquet(summary_path)
         f, r, T, m = (s[c].to_numpy() for c in ("frequency", "recency", "T", "monetary_value"))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if step == "bgnbd":
             model = BetaGeoFitter().fit(f, r, T)
             out["params"] = dict(model.params_)
@@ -137,13 +141,14 @@ def run_lifetimes_step(step: str, data: Path, work: Path) -> dict[str, object]:
             gg = GammaGammaFitter()
             g = fitted["gamma_gamma"]
             gg.params_ = pd.Series({"p": g["p"], "q": g["q"], "v": g["gamma"]})
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             clv = gg.customer_lifetime_value(
                 bg, s["frequency"], s["recency"], s["T"], s["monetary_value"],
                 time=12, discount_rate=MONTHLY_DISCOUNT, freq="W",
             )  # fmt: skip
             out["clv_total"] = float(clv.sum())
         out["seconds"] = time.perf_counter() - t0
+        out["cpu"] = time.process_time() - c0
     out["peak_rss_mb"] = _peak_rss_mb()
     return out
 
@@ -220,17 +225,29 @@ def report(kehu: dict, life: dict, timeout: float, skipped: bool) -> None:
         ratio = (timeout if res is None else res["seconds"]) / ks[step]
         ratio_text = (">" if res is None else "") + f"{ratio:.1f}x"
         print(f"{step:<14}{ks[step]:>10.2f}{km[step]:>10.2f}{lt:>14}{ratio_text:>10}")
-    if not skipped:
-        path = ("bgnbd", "gamma_gamma", "clv")
-        if all(life.get(s) is not None for s in path):
-            k_sum = sum(ks[s] for s in path)
-            l_sum = sum(life[s]["seconds"] for s in path)
-            m_sum = sum(km[s] for s in path)
-            print(f"{'BG+GG+CLV':<14}{k_sum:>10.2f}{m_sum:>10.2f}{l_sum:>14.2f}{l_sum / k_sum:>9.1f}x")
-        rss = [r["peak_rss_mb"] for r in life.values() if r is not None]
-        print(f"\npeak RSS: kehu {kehu['peak_rss_mb']:.0f} MB, lifetimes {max(rss) if rss else float('nan'):.0f} MB")
-    else:
-        print(f"\npeak RSS: kehu {kehu['peak_rss_mb']:.0f} MB")
+    path = ("bgnbd", "gamma_gamma", "clv")
+    complete = not skipped and all(life.get(s) is not None for s in path)
+    if complete:
+        k_sum = sum(ks[s] for s in path)
+        l_sum = sum(life[s]["seconds"] for s in path)
+        m_sum = sum(km[s] for s in path)
+        print(f"{'BG+GG+CLV':<14}{k_sum:>10.2f}{m_sum:>10.2f}{l_sum:>14.2f}{l_sum / k_sum:>9.1f}x")
+    kc = kehu["cpu"]
+    print("\nCPU seconds (less sensitive to other load on the machine):")
+    print(f"{'step':<14}{'kehu':>10}{'lifetimes':>14}{'ratio':>10}")
+    for step in STEPS:
+        res = life.get(step)
+        if skipped or res is None:
+            print(f"{step:<14}{kc[step]:>10.2f}{'-':>14}")
+            continue
+        print(f"{step:<14}{kc[step]:>10.2f}{res['cpu']:>14.2f}{res['cpu'] / kc[step]:>9.1f}x")
+    if complete:
+        k_cpu = sum(kc[s] for s in path)
+        l_cpu = sum(life[s]["cpu"] for s in path)
+        print(f"{'BG+GG+CLV':<14}{k_cpu:>10.2f}{l_cpu:>14.2f}{l_cpu / k_cpu:>9.1f}x")
+    rss = [r["peak_rss_mb"] for r in life.values() if r is not None]
+    life_rss = f", lifetimes {max(rss):.0f} MB" if rss else ""
+    print(f"\npeak RSS: kehu {kehu['peak_rss_mb']:.0f} MB{life_rss}")
     print(f"\n{'model':<12}{'param':<7}{'kehu':>14}{'lifetimes':>14}{'rel diff':>11}")
     for model, names in PARAMS.items():
         res = life.get(model)
