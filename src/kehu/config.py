@@ -25,6 +25,9 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL of the app store; default: SQLite file inside KEHU_HOME."
     )
     engine: Literal["duckdb", "spark"] = Field(default="duckdb", description="Analytics engine.")
+    duckdb_memory_limit: str | None = Field(
+        default=None, description="DuckDB memory limit such as '1GB' (DuckDB spills to disk beyond it)."
+    )
     spark_master: str = Field(default="local[*]", description="Spark master URL when engine=spark.")
     orders_path: str | None = Field(
         default=None, description="Read orders from this Parquet file, folder or glob instead of the store."
