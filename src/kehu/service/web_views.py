@@ -27,6 +27,7 @@ from kehu.service.workspace import Workspace
 from kehu.store import web as store
 from kehu.store.customers import customer_detail
 from kehu.store.published import published_features
+from kehu.store.segments import customer_history as segment_history
 
 __all__ = [
     "IMPORT_KINDS",
@@ -208,9 +209,34 @@ def customer_360(ws: Workspace, principal: Principal, customer_id: int) -> dict[
         detail["features"] = published_features(conn, customer_id)
         for kind in ("orders", "interactions", "tickets", "feedback"):
             detail.setdefault(kind, {})["recent"] = store.customer_activity(conn, customer_id, kind)
+        history = segment_history(conn, customer_id)
     profile = detail["profile"]
     profile["tags"] = [t for t in (profile.get("tags") or []) if isinstance(t, str)]
+    detail["scores"] = (detail["features"] or {}).get("scores") or {}
+    detail["segments"] = _segment_timeline(history)
     return detail
+
+
+def _segment_timeline(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """The customer's placements: the newest per scheme (``current``) and, per run day, every scheme's
+    segment with a ``changed`` flag where it differs from the run before (``timeline``, newest first)."""
+    from kehu.service.segmentation import segment_labels
+
+    days: dict[dt.date, dict[str, dict[str, Any]]] = {}
+    for row in history:
+        labels = segment_labels(row["scheme"], row["segment"])
+        days.setdefault(row["as_of"], {})[row["scheme"]] = {"segment": row["segment"], "labels": labels,
+                                                            "values": row["values"] or {}}  # fmt: skip
+    ordered = sorted(days, reverse=True)
+    timeline = []
+    for i, day in enumerate(ordered):
+        before = days[ordered[i + 1]] if i + 1 < len(ordered) else {}
+        placed = {
+            scheme: {**item, "changed": bool(before) and before.get(scheme, {}).get("segment") != item["segment"]}
+            for scheme, item in sorted(days[day].items())
+        }
+        timeline.append({"as_of": day, "schemes": placed})
+    return {"current": timeline[0]["schemes"] if timeline else {}, "timeline": timeline}
 
 
 def dashboard(ws: Workspace, principal: Principal, *, fresh: bool = False) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from kehu.service.access import AuthenticationError, TooManyAttemptsError
 from kehu.service.workspace import Workspace
 from kehu.web.pages import page_router
 from kehu.web.render import render_error, wants_json
+from kehu.web.segment_pages import segment_router
 
 __all__ = ["create_app"]
 
@@ -75,6 +76,7 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     app.state.settings = settings
     app.include_router(api_router())
     app.include_router(page_router())
+    app.include_router(segment_router())
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
 
     @app.middleware("http")

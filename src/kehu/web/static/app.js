@@ -12,7 +12,23 @@
       if (!spec) { return; }
       var chart = window.echarts.init(node, null, { renderer: "canvas" });
       var option;
-      if (node.getAttribute("data-chart") === "revenue") {
+      var kind = spec.kind || node.getAttribute("data-chart");
+      if (kind === "trend") {
+        option = {
+          tooltip: { trigger: "axis" }, legend: { data: spec.names, type: "scroll" }, grid: { top: 50 },
+          xAxis: { type: "category", data: spec.months }, yAxis: { type: "value" },
+          series: spec.names.map(function (name, i) { return { name: name, type: "line", data: spec.series[i] }; })
+        };
+      } else if (kind === "sankey") {
+        option = {
+          tooltip: { trigger: "item" },
+          series: [{
+            type: "sankey", emphasis: { focus: "adjacency" }, nodeAlign: "justify", layoutIterations: 32,
+            data: spec.nodes.map(function (name) { return { name: name }; }), links: spec.links,
+            lineStyle: { color: "source", opacity: 0.35 }, label: { fontSize: 11 }
+          }]
+        };
+      } else if (kind === "revenue") {
         option = {
           tooltip: { trigger: "axis" }, legend: { data: spec.series },
           xAxis: { type: "category", data: spec.months },
@@ -22,7 +38,7 @@
             { name: spec.series[1], type: "line", yAxisIndex: 1, data: spec.orders, smooth: true }
           ]
         };
-      } else if (node.getAttribute("data-chart") === "regions") {
+      } else if (kind === "regions") {
         option = {
           tooltip: { trigger: "axis" }, grid: { left: 110 },
           xAxis: { type: "value" }, yAxis: { type: "category", data: spec.names.slice().reverse() },
