@@ -94,7 +94,7 @@ def test_login_and_dashboard_charts_render_with_data(web: WebEnv, live: str, bro
     page.click("#login-form button[type=submit]")
     assert page.locator("p.error").inner_text() == "用户名或密码错误。"
     _login(page, "admin")
-    for chart in ("revenue", "customers", "regions"):
+    for chart in ("revenue", "customers", "regions", "rfm", "funnel", "cohorts", "pareto", "flows"):
         node = page.locator(f"#chart-{chart}")
         node.locator("canvas").first.wait_for(timeout=15_000)
         page.wait_for_selector(f"#chart-{chart}[data-rendered]", timeout=15_000)  # set by ECharts' 'finished' event

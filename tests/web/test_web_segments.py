@@ -139,3 +139,54 @@ def test_customer_360_shows_scores_current_segments_and_their_history(web: WebEn
     assert lifecycle["labels"]["zh"] in page
     if data["scores"].get("clv_12m") is not None:
         assert 'id="clv"' in page
+
+
+def test_dashboard_kpis_segments_pareto_and_risk_list_within_scope(web: WebEnv) -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from kehu.store.published import customer_scores
+    from kehu.store.schema import orders
+
+    rep = web.login("rep_a")
+    own = _owned_by(web, web.accounts["rep_a"].id)
+    data = rep.get("/dashboard.json").json()
+    assert data["scope"] == "own"
+    day = dt.date.fromisoformat(data["as_of"])
+    tz = ZoneInfo(web.settings.timezone)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+    windows = {
+        "now": (end - dt.timedelta(days=30), end),
+        "before": (end - dt.timedelta(days=60), end - dt.timedelta(days=30)),
+    }
+    with web.ws.engine.connect() as conn:
+        rows = conn.execute(
+            select(orders.c.customer_id, orders.c.ordered_at, orders.c.amount_cents, orders.c.status)
+        ).all()
+        revenue = {
+            cid: cents
+            for cid, cents in conn.execute(select(customer_scores.c.customer_id, customer_scores.c.total_revenue_cents))
+        }
+    expected = {}
+    for name, (a, b) in windows.items():
+        live = [r for r in rows if r.customer_id in own and r.status not in ("refunded", "cancelled")
+                and a <= r.ordered_at.astimezone(tz) < b]  # fmt: skip
+        expected[name] = (len(live), sum(r.amount_cents for r in live), len({r.customer_id for r in live}))
+    kpis = {k["key"]: k for k in data["kpis"]}
+    assert kpis["orders"]["value"] == expected["now"][0] and kpis["orders"]["previous"] == expected["before"][0]
+    assert round(float(kpis["revenue"]["value"]) * 100) == expected["now"][1]
+    assert kpis["buyers"]["value"] == expected["now"][2]
+    if expected["before"][0]:
+        assert abs(kpis["orders"]["change"] - (expected["now"][0] / expected["before"][0] - 1)) < 1e-9
+    funnel = data["segments"]["lifecycle"]["segments"]
+    assert [s["segment"] for s in funnel][:2] == ["prospect", "new"] and sum(s["size"] for s in funnel) == len(own)
+    values = sorted((revenue.get(c) or 0 for c in own), reverse=True)
+    top = values[: round(0.2 * len(values))]
+    assert abs(data["pareto"]["top20_share"] - sum(top) / sum(values)) < 1e-3
+    assert data["pareto"]["share"][0] == 0 and data["pareto"]["share"][-1] == 1
+    assert all(c["id"] in own for c in data["at_risk"])
+    ranked = [c["value"] for c in data["at_risk"]]
+    assert ranked == sorted(ranked, reverse=True)
+    admin = web.login("admin").get("/dashboard.json").json()
+    assert admin["cohorts"]["cells"] and all(0 <= v <= 1 for _, _, v in admin["cohorts"]["cells"])
+    assert admin["flows"] is None or all(s["balanced"] for s in admin["flows"]["segments"])

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, Response
 
 from kehu.errors import KehuError, ValidationError
 from kehu.service import web_segments
+from kehu.web.charts import sankey
 from kehu.web.pages import Post, Session, _optional_int
 from kehu.web.render import render, translator, workspace
 
@@ -73,17 +74,7 @@ def segment_router() -> APIRouter:
             from_as_of=_day(p.get("from"), "from"), to_as_of=_day(p.get("to"), "to"),
         )  # fmt: skip
         lang = _lang(request)
-        nodes: list[str] = []
-        links = []
-        start, end = translator(request)("segments.new"), translator(request)("segments.gone")
-        for move in data["moves"]:
-            source = f"{move['from_labels'][lang]} · {data['from']}" if move["from_labels"] else f"{start}"
-            target = f"{move['to_labels'][lang]} · {data['to']}" if move["to_labels"] else f"{end}"
-            for n in (source, target):
-                if n not in nodes:
-                    nodes.append(n)
-            links.append({"source": source, "target": target, "value": move["customers"]})
-        chart = {"flow": {"kind": "sankey", "nodes": nodes, "links": links, "values": [x["value"] for x in links]}}
+        chart = {"flow": sankey(data, translator(request))}
         return render(request, "segment_flows.html", data, context={"chart": chart, "lang": lang})
 
     @router.get("/segments/preview.json")

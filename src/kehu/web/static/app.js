@@ -28,6 +28,39 @@
             lineStyle: { color: "source", opacity: 0.35 }, label: { fontSize: 11 }
           }]
         };
+      } else if (kind === "heatmap") {
+        option = {
+          tooltip: { position: "top", formatter: function (p) { return spec.y[p.value[1]] + " · " + spec.x[p.value[0]] + ": " + (100 * p.value[2]).toFixed(1) + "%"; } },
+          grid: { left: 90, top: 10, bottom: 60 },
+          xAxis: { type: "category", data: spec.x, splitArea: { show: true } },
+          yAxis: { type: "category", data: spec.y, splitArea: { show: true } },
+          visualMap: { min: 0, max: 1, calculable: true, orient: "horizontal", left: "center", bottom: 0, inRange: { color: ["#fdf2f0", "#c0392b"] } },
+          series: [{ name: spec.series[0], type: "heatmap", data: spec.cells, label: { show: true, fontSize: 10, formatter: function (p) { return Math.round(100 * p.value[2]); } } }]
+        };
+      } else if (kind === "pie") {
+        option = {
+          tooltip: { trigger: "item" }, legend: { type: "scroll", orient: "vertical", right: 0, top: 10 },
+          series: [{ name: spec.series[0], type: "pie", radius: ["35%", "70%"], center: ["35%", "50%"],
+                     data: spec.names.map(function (n, i) { return { name: n, value: spec.values[i] }; }) }]
+        };
+      } else if (kind === "funnel") {
+        option = {
+          tooltip: { trigger: "item" },
+          series: [{ name: spec.series[0], type: "funnel", sort: "none", left: "10%", width: "80%", label: { formatter: "{b}: {c}" },
+                     data: spec.names.map(function (n, i) { return { name: n, value: spec.values[i] }; }) }]
+        };
+      } else if (kind === "pareto") {
+        option = {
+          tooltip: { trigger: "axis" }, xAxis: { type: "category", data: spec.months, boundaryGap: false },
+          yAxis: { type: "value", max: 100, axisLabel: { formatter: "{value}%" } },
+          series: [{ name: spec.series[0], type: "line", data: spec.values, areaStyle: {}, showSymbol: false,
+                     markLine: { symbol: "none", data: [{ xAxis: "20%" }] } }]
+        };
+      } else if (kind === "bars") {
+        option = {
+          tooltip: { trigger: "axis" }, xAxis: { type: "category", data: spec.names }, yAxis: { type: "value" },
+          series: [{ name: spec.series[0], type: "bar", data: spec.values, itemStyle: { color: "#c0392b" } }]
+        };
       } else if (kind === "revenue") {
         option = {
           tooltip: { trigger: "axis" }, legend: { data: spec.series },
