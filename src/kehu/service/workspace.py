@@ -221,6 +221,23 @@ class Workspace:
         self._ready()
         return export_segment(self.settings, ref, fmt=fmt, out=out, as_of=as_of)
 
+    # -- KPIs and feedback (issue #8) ----------------------------------------------------------------------
+    def kpis(self, *, period: str = "month", as_of: dt.date | None = None, lapse_days: int = 180) -> dict[str, Any]:
+        """The KPI report for the last complete period (see :func:`kehu.service.kpis.kpis`)."""
+        from kehu.service.kpis import kpis
+
+        return kpis(self.settings, self._ready(), period=period, as_of=as_of, lapse_days=lapse_days)
+
+    def feedback(
+        self, *, period: str = "month", periods: int = 6, as_of: dt.date | None = None, segment: str | None = None
+    ) -> dict[str, Any]:
+        """NPS and CSAT per period with the trend, for everyone or one segment (``SCHEME:SEGMENT``)."""
+        from kehu.service.kpis import feedback_report
+
+        return feedback_report(
+            self.settings, self._ready(), period=period, periods=periods, as_of=as_of, segment=segment
+        )
+
     # -- demo -------------------------------------------------------------------------------------------------
     def load_demo(
         self,
