@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import sqlalchemy as sa
 
 from kehu.service.workspace import Workspace
+from kehu.store.schema import UTCDateTime
 from loop_testkit import Store, at
 
 
@@ -80,3 +82,50 @@ def test_kpis_on_an_empty_store(workspace: Workspace) -> None:
     assert r["kpis"]["active_customers"] == 0
     assert r["kpis"]["retention_rate"] is None and r["kpis"]["nps"] is None and r["kpis"]["csat"] is None
     assert r["leaderboard"] == [] and r["segment_flow"] is None
+
+
+def _tasks_table(engine: sa.Engine) -> sa.Table:
+    """The columns of the playbooks' ``tasks`` table that a row needs (created here unless it exists)."""
+    md = sa.MetaData()
+    table = sa.Table(
+        "tasks",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("customer_id", sa.Integer, nullable=False),
+        sa.Column("title", sa.String(300), nullable=False),
+        sa.Column("priority", sa.String(10), nullable=False),
+        sa.Column("status", sa.String(12), nullable=False),
+        sa.Column("due_date", sa.Date, nullable=True),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("updated_at", UTCDateTime, nullable=False),
+    )
+    md.create_all(engine, checkfirst=True)
+    return table
+
+
+def test_task_completion_from_the_tasks_table(filled: tuple[Workspace, dict[str, int]]) -> None:
+    ws, c = filled
+    table = _tasks_table(ws.engine)
+    now = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
+    rows = [  # due in June: a done, a open, d done, c cancelled (not counted); b due in July (not counted)
+        ("a", "done", "2025-06-10"), ("a", "open", "2025-06-11"), ("d", "done", "2025-06-30"),
+        ("c", "cancelled", "2025-06-12"), ("b", "done", "2025-07-01"),
+    ]  # fmt: skip
+    with ws.engine.begin() as conn:
+        for name, status, due in rows:
+            conn.execute(
+                sa.insert(table).values(
+                    customer_id=c[name],
+                    title="call",
+                    priority="normal",
+                    status=status,
+                    due_date=dt.date.fromisoformat(due),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    r = ws.kpis(period="month", as_of=dt.date(2025, 6, 30))
+    assert r["kpis"]["task_completion_rate"] == pytest.approx(2 / 3)
+    assert "task_completion_rate" not in r["not_available"]
+    board = {row["owner"]: row for row in r["leaderboard"]}
+    assert board["ann"]["task_completion_rate"] == 0.5 and board["bob"]["task_completion_rate"] == 1.0

@@ -7,7 +7,8 @@ Definitions of the inputs (the formulas themselves are in ``formulas`` and ``doc
 - periods are calendar periods in the workspace's time zone (:class:`~kehu.metrics.periods.Period`);
 - survey responses and tickets count in the period they were answered / opened in;
 - CLV is the latest published ``clv_12m`` of every scored customer (not per period);
-- tasks come from the playbooks' ``tasks`` table: without it, task completion is reported as not available.
+- tasks come from the playbooks' ``tasks`` table: a task counts in the period its ``due_date`` falls in, cancelled
+  tasks do not count, ``done`` ones are complete; without the table, task completion is reported as not available.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from kehu.store.schema import customers, feedback, orders, tickets, users
 __all__ = ["DEFAULT_LAPSE_DAYS", "PeriodData", "kpi_report", "load_period", "scalar_kpis", "tasks_available"]
 
 DEFAULT_LAPSE_DAYS = 180
-_DONE = ("done", "completed", "closed")
+_DONE = "done"
+_CANCELLED = "cancelled"
 
 
 @dataclass
@@ -54,12 +56,12 @@ def _purchase() -> sa.ColumnElement[bool]:
 
 
 def tasks_available(conn: sa.Connection) -> str | None:
-    """``None`` when a playbooks ``tasks`` table with ``status`` and ``due_at`` exists, else why not."""
+    """``None`` when the playbooks' ``tasks`` table (``customer_id``, ``status``, ``due_date``) exists, else why not."""
     inspector = sa.inspect(conn)
     if not inspector.has_table("tasks"):
         return "no tasks table: task KPIs need playbooks (tasks are created by playbooks)"
     cols = {c["name"] for c in inspector.get_columns("tasks")}
-    missing = {"status", "due_at"} - cols
+    missing = {"customer_id", "status", "due_date"} - cols
     return f"the tasks table has no {', '.join(sorted(missing))} column" if missing else None
 
 
@@ -111,9 +113,10 @@ def load_period(
     data.tasks_reason = tasks_available(conn)
     if data.tasks_reason is None:
         table = sa.Table("tasks", sa.MetaData(), autoload_with=conn)
-        cust = table.c.customer_id if "customer_id" in table.c else sa.null()
-        due = sa.select(cust, table.c.status).where(table.c.due_at >= start, table.c.due_at < end)
-        data.tasks = [(None if c is None else int(c), str(s).lower() in _DONE) for c, s in conn.execute(due)]
+        due = sa.select(table.c.customer_id, table.c.status).where(
+            table.c.due_date >= period.start, table.c.due_date < period.end, table.c.status != _CANCELLED
+        )
+        data.tasks = [(None if c is None else int(c), s == _DONE) for c, s in conn.execute(due)]
     return data
 
 
