@@ -96,3 +96,15 @@ class Store:
                     .returning(tickets.c.id)
                 ).scalar_one()
             )
+
+
+def segment_run(engine: sa.Engine, scheme: str, as_of: dt.date, placements: dict[int, str]) -> int:
+    """Record a run of ``scheme`` placing each customer in a segment (a definition with those segment keys)."""
+    from kehu.store.segments import record_run, save_definition
+
+    keys = sorted(set(placements.values()))
+    with engine.begin() as c:
+        def_id, _ = save_definition(c, scheme, "lifecycle", {"segments": [{"key": k} for k in keys]})
+        rows = [{"customer_id": cid, "segment": seg, "values": None} for cid, seg in placements.items()]
+        return record_run(c, scheme=scheme, as_of=as_of, definition_id=def_id, engine="duckdb", rows=rows,
+                          population=len(placements))  # fmt: skip

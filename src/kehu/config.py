@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     currency: str = Field(default="CNY", description="Currency for amounts without one.")
     import_chunk_rows: int = Field(default=50_000, ge=1, description="Rows per import chunk.")
 
+    # campaign e-mail (issue #8); the playbooks' SMTP settings use the same names
+    smtp_host: str | None = Field(default=None, description="SMTP server for email messages.")
+    smtp_port: int = Field(default=25, description="SMTP port.")
+    smtp_from: str | None = Field(default=None, description="Sender address of email messages.")
+    loop_config: Path | None = Field(
+        default=None, description="YAML with ticket SLAs and assignment, loyalty rules; default KEHU_HOME/loop.yaml."
+    )
+
     @property
     def resolved_database_url(self) -> str:
         """The store URL: ``database_url`` or a SQLite file ``kehu.db`` inside ``home``."""

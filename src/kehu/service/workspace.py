@@ -238,6 +238,36 @@ class Workspace:
             self.settings, self._ready(), period=period, periods=periods, as_of=as_of, segment=segment
         )
 
+    # -- campaigns (issue #8) ----------------------------------------------------------------------------------
+    def create_campaign(self, spec: Any, *, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Store a checked campaign definition (a :class:`kehu.campaigns.spec.CampaignSpec`) as a draft."""
+        from kehu.service.campaigns import create_campaign
+
+        return create_campaign(self._ready(), spec, now=now or dt.datetime.now(dt.UTC))
+
+    def launch_campaign(self, name: str, *, channel: Any = None, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Assign and record the arms, then send to the treatment arm (channel: the campaign's, or the one given)."""
+        from kehu.service.campaign_channels import channel_for
+        from kehu.service.campaigns import get_campaign, launch_campaign
+
+        store = self._ready()
+        if channel is None:
+            kind = str(get_campaign(store, name)["channel"]).split(":", 1)[0]
+            channel = channel_for(self.settings, kind, name)
+        return launch_campaign(store, name, channel, now=now or dt.datetime.now(dt.UTC))
+
+    def campaign_results(self, name: str, *, now: dt.datetime | None = None, resamples: int = 2000) -> dict[str, Any]:
+        """Per-arm outcomes, uplift with 95% intervals, verdicts (zh/en) and the per-stratum breakdown."""
+        from kehu.service.campaigns import measure_campaign
+
+        return measure_campaign(self._ready(), name, now=now or dt.datetime.now(dt.UTC), resamples=resamples)
+
+    def campaigns(self) -> list[dict[str, Any]]:
+        """All campaigns, newest first, with arm sizes."""
+        from kehu.service.campaigns import list_campaigns
+
+        return list_campaigns(self._ready())
+
     # -- demo -------------------------------------------------------------------------------------------------
     def load_demo(
         self,
