@@ -268,6 +268,40 @@ class Workspace:
 
         return list_campaigns(self._ready())
 
+    # -- tickets (issue #8) ------------------------------------------------------------------------------------
+    def ticket_policy(self) -> Any:
+        """SLA targets, assignment rules and follow-up delay from the loop configuration."""
+        from kehu.service.loop_config import load_loop_config
+        from kehu.tickets.policy import TicketPolicy
+
+        return TicketPolicy.from_config(load_loop_config(self.settings).get("tickets"))
+
+    def create_ticket(self, customer: str, *, now: dt.datetime | None = None, **fields: Any) -> dict[str, Any]:
+        """Open a ticket for a customer (id, SOURCE:ID or Kehu id) and assign it."""
+        from kehu.service.tickets import create_ticket
+
+        cid = int(self.customer(customer)["id"])
+        return create_ticket(self._ready(), self.ticket_policy(), cid, now=now or dt.datetime.now(dt.UTC), **fields)
+
+    def update_ticket(self, ticket_id: int, *, now: dt.datetime | None = None, **changes: Any) -> dict[str, Any]:
+        """Respond to, resolve, re-prioritise or re-assign a ticket (Kehu ticket id)."""
+        from kehu.service.tickets import update_ticket
+
+        return update_ticket(self._ready(), self.ticket_policy(), ticket_id, now=now or dt.datetime.now(dt.UTC),
+                             **changes)  # fmt: skip
+
+    def check_tickets(self, *, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Assign waiting tickets, record SLA breaches, schedule satisfaction follow-ups (as of ``now``)."""
+        from kehu.service.tickets import check_tickets
+
+        return check_tickets(self._ready(), self.ticket_policy(), now=now or dt.datetime.now(dt.UTC))
+
+    def ticket_breaches(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Recorded SLA breaches, newest first."""
+        from kehu.service.tickets import list_breaches
+
+        return list_breaches(self._ready(), limit=limit)
+
     # -- demo -------------------------------------------------------------------------------------------------
     def load_demo(
         self,
