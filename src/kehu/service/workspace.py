@@ -287,8 +287,9 @@ class Workspace:
         """Respond to, resolve, re-prioritise or re-assign a ticket (Kehu ticket id)."""
         from kehu.service.tickets import update_ticket
 
-        return update_ticket(self._ready(), self.ticket_policy(), ticket_id, now=now or dt.datetime.now(dt.UTC),
-                             **changes)  # fmt: skip
+        return update_ticket(
+            self._ready(), self.ticket_policy(), ticket_id, now=now or dt.datetime.now(dt.UTC), **changes
+        )
 
     def check_tickets(self, *, now: dt.datetime | None = None) -> dict[str, Any]:
         """Assign waiting tickets, record SLA breaches, schedule satisfaction follow-ups (as of ``now``)."""
@@ -301,6 +302,68 @@ class Workspace:
         from kehu.service.tickets import list_breaches
 
         return list_breaches(self._ready(), limit=limit)
+
+    # -- loyalty (issue #8) ------------------------------------------------------------------------------------
+    def loyalty_rules(self) -> Any:
+        """Points rules, expiry and tiers from the loop configuration."""
+        from kehu.loyalty.rules import LoyaltyRules
+        from kehu.service.loop_config import load_loop_config
+
+        return LoyaltyRules.from_config(load_loop_config(self.settings).get("loyalty"))
+
+    def loyalty_run(
+        self, *, start: dt.date | None = None, end: dt.date | None = None, now: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """Award points for a period's purchases, expire, evaluate tiers (idempotent)."""
+        from kehu.service.kpis import default_as_of
+        from kehu.service.loyalty import run_period
+
+        store = self._ready()
+        if end is None:
+            with store.connect() as conn:
+                end = default_as_of(conn, self.settings.timezone)
+        return run_period(
+            store,
+            self.loyalty_rules(),
+            timezone=self.settings.timezone,
+            start=start,
+            end=end,
+            now=now or dt.datetime.now(dt.UTC),
+        )
+
+    def loyalty_action(
+        self, customer: str, action: str, reference: str, *, day: dt.date | None = None, now: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """Award the points of an action (review, referral, …) once per reference."""
+        from kehu.service.loyalty import action as award
+
+        now = now or dt.datetime.now(dt.UTC)
+        cid = int(self.customer(customer)["id"])
+        return award(self._ready(), self.loyalty_rules(), cid, action, reference, day=day or now.date(), now=now)
+
+    def loyalty_redeem(
+        self, customer: str, points: int, reference: str, *, day: dt.date | None = None, now: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """Redeem points (oldest first, never more than the balance)."""
+        from kehu.service.loyalty import spend_points
+
+        now = now or dt.datetime.now(dt.UTC)
+        cid = int(self.customer(customer)["id"])
+        return spend_points(self._ready(), cid, points, reference, day=day or now.date(), now=now)
+
+    def loyalty_statement(self, customer: str) -> dict[str, Any]:
+        """A customer's balance, tier, ledger and tier changes."""
+        from kehu.loyalty.ledger import statement
+
+        cid = int(self.customer(customer)["id"])
+        with self._ready().connect() as conn:
+            return statement(conn, cid)
+
+    def loyalty_tiers(self) -> dict[str, Any]:
+        """Customers per tier and the latest tier changes."""
+        from kehu.service.loyalty import tier_summary
+
+        return tier_summary(self._ready(), self.loyalty_rules())
 
     # -- demo -------------------------------------------------------------------------------------------------
     def load_demo(
