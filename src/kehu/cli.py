@@ -460,8 +460,10 @@ def kpis(
             f"  (before {_kpi_value(key, d['previous'][key])})"
         )
     clv = d["clv"]
-    typer.echo(f"  CLV 12m: total {_kpi_value('x', clv['total'])}, mean {_kpi_value('x', clv['mean'])} "
-               f"over {clv['customers']} scored customers")  # fmt: skip
+    typer.echo(
+        f"  CLV 12m: total {_kpi_value('x', clv['total'])}, mean {_kpi_value('x', clv['mean'])} "
+        f"over {clv['customers']} scored customers"
+    )
     flow = d["segment_flow"]
     if flow:
         typer.echo(f"segment flow {flow['scheme']} {flow['from']} → {flow['to']}:")
@@ -560,11 +562,18 @@ def campaigns_create(
         except yaml.YAMLError as exc:
             raise ValidationError(f"--rule: not valid YAML/JSON: {exc}") from None
     spec = CampaignSpec(
-        name=name, target=target, channel=channel, template=_text_or_file(template), subject=subject,
-        offer={"coupon": coupon} if coupon else {}, holdout_share=holdout,
-        seed=secrets.randbelow(2**31) if seed is None else seed, attribution_days=window, lapse_days=lapse_days,
+        name=name,
+        target=target,
+        channel=channel,
+        template=_text_or_file(template),
+        subject=subject,
+        offer={"coupon": coupon} if coupon else {},
+        holdout_share=holdout,
+        seed=secrets.randbelow(2**31) if seed is None else seed,
+        attribution_days=window,
+        lapse_days=lapse_days,
         stratify_by=stratify_by,
-    )  # fmt: skip
+    )
     with _workspace(home) as ws:
         d = ws.create_campaign(spec)
     if as_json:
@@ -615,10 +624,14 @@ def campaigns_results(
     w = d["window"]
     typer.echo(f"{name}: window {w['start'][:10]} … {w['end'][:10]}{'' if w['complete'] else ' (open)'}")
     for arm, a in d["arms"].items():
-        typer.echo(f"  {arm:<9} {a['customers']:>7} customers, {a['converted']:>6} bought, "
-                   f"revenue {a['revenue_cents'] / 100:,.2f}")  # fmt: skip
-    typer.echo(f"  messages sent {d['messages']['sent']}, failed {d['messages']['failed']}, "
-               f"to holdout {d['messages']['to_holdout']}")  # fmt: skip
+        typer.echo(
+            f"  {arm:<9} {a['customers']:>7} customers, {a['converted']:>6} bought, "
+            f"revenue {a['revenue_cents'] / 100:,.2f}"
+        )
+    typer.echo(
+        f"  messages sent {d['messages']['sent']}, failed {d['messages']['failed']}, "
+        f"to holdout {d['messages']['to_holdout']}"
+    )
     for text in d["verdict"][lang].values():
         typer.echo(f"  • {text}")
     for note in d["notes"][lang]:
@@ -644,8 +657,199 @@ def campaigns_list(as_json: AsJson = False, home: Home = None) -> None:
         return
     for r in rows:
         arms = r["arms"]
-        typer.echo(f"{r['name']:<24} {r['status']:<9} {r['target']}  treatment {arms.get('treatment', 0)}, "
-                   f"holdout {arms.get('holdout', 0)}")  # fmt: skip
+        typer.echo(
+            f"{r['name']:<24} {r['status']:<9} {r['target']}  treatment {arms.get('treatment', 0)}, "
+            f"holdout {arms.get('holdout', 0)}"
+        )
+
+
+# -- tickets and loyalty (issue #8) -------------------------------------------------------------------------------
+tickets_app = typer.Typer(help="Support tickets: create, update, assignment, SLA breaches.", no_args_is_help=True)
+loyalty_app = typer.Typer(help="Loyalty points, tiers and the ledger.", no_args_is_help=True)
+app.add_typer(tickets_app, name="tickets")
+app.add_typer(loyalty_app, name="loyalty")
+Now = Annotated[str | None, typer.Option("--at", help="The time to act as of (default: now; YYYY-MM-DD[THH:MM]).")]
+
+
+def _print_ticket(d: dict[str, Any]) -> None:
+    due = d["due"]
+    typer.echo(
+        f"ticket #{d['id']} ({d['ticket_id']}) {d['status']} {d['priority']} → {d['assignee'] or '(unassigned)'}; "
+        f"first response due {due['first_response']:%Y-%m-%d %H:%M}, resolution due {due['resolution']:%Y-%m-%d %H:%M}"
+    )
+
+
+@tickets_app.command("create")
+def tickets_create(
+    customer: Annotated[str, typer.Argument(help="Customer: id from an imported file, SOURCE:ID or Kehu id.")],
+    topic: Annotated[str | None, typer.Option(help="Topic (round-robin pools are per topic).")] = None,
+    priority: Annotated[str, typer.Option(help="low | normal | high | urgent")] = "normal",
+    complaint: Annotated[bool, typer.Option("--complaint", help="It is a complaint (a survey follows).")] = False,
+    note: Annotated[str | None, typer.Option(help="What it is about.")] = None,
+    assignee: Annotated[str | None, typer.Option(help="Assign to this user instead of the rules.")] = None,
+    at: Now = None,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Open a ticket for a customer and assign it (customer's owner, else round robin by topic or team)."""
+    with _workspace(home) as ws:
+        d = ws.create_ticket(
+            customer,
+            topic=topic,
+            priority=priority,
+            complaint=complaint,
+            note=note,
+            assignee=assignee,
+            now=_parse_time(at, "--at"),
+        )
+    _print_json(d) if as_json else _print_ticket(d)
+
+
+@tickets_app.command("update")
+def tickets_update(
+    ticket: Annotated[int, typer.Argument(help="Kehu ticket id.")],
+    respond: Annotated[bool, typer.Option("--respond", help="Record the first response now.")] = False,
+    resolve: Annotated[bool, typer.Option("--resolve", help="Resolve the ticket now.")] = False,
+    status: Annotated[str | None, typer.Option(help="open | in_progress | resolved | closed")] = None,
+    priority: Annotated[str | None, typer.Option(help="low | normal | high | urgent")] = None,
+    assignee: Annotated[str | None, typer.Option(help="Re-assign to this user.")] = None,
+    satisfaction: Annotated[int | None, typer.Option(help="Customer's satisfaction 1-5.")] = None,
+    at: Now = None,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Respond to, resolve, re-prioritise or re-assign a ticket; resolving a complaint schedules a survey."""
+    with _workspace(home) as ws:
+        d = ws.update_ticket(
+            ticket,
+            respond=respond,
+            resolve=resolve,
+            status=status,
+            priority=priority,
+            assignee=assignee,
+            satisfaction=satisfaction,
+            now=_parse_time(at, "--at"),
+        )
+    _print_json(d) if as_json else _print_ticket(d)
+
+
+@tickets_app.command("check")
+def tickets_check(at: Now = None, as_json: AsJson = False, home: Home = None) -> None:
+    """Assign waiting tickets, record new SLA breaches (each once), schedule satisfaction follow-ups."""
+    with _workspace(home) as ws:
+        d = ws.check_tickets(now=_parse_time(at, "--at"))
+    if as_json:
+        _print_json(d)
+        return
+    typer.echo(
+        f"assigned {d['assigned']} (no rule matched {d['unassigned']}); new SLA breaches {d['new_breaches']}; "
+        f"satisfaction follow-ups scheduled {d['followups_scheduled']}"
+    )
+
+
+@tickets_app.command("breaches")
+def tickets_breaches(
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50, as_json: AsJson = False, home: Home = None
+) -> None:
+    """SLA breaches recorded by `kehu tickets check`, newest first."""
+    with _workspace(home) as ws:
+        rows = ws.ticket_breaches(limit=limit)
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        typer.echo(
+            f"#{r['ticket_id']:<7} {r['kind']:<15} {r['priority']:<7} due {r['due_at']:%Y-%m-%d %H:%M}  "
+            f"{r['status']:<12} {r['assignee'] or '(unassigned)'}"
+        )
+
+
+@loyalty_app.command("run")
+def loyalty_run(
+    from_: Annotated[
+        str | None, typer.Option("--from", help="First purchase day to award (default: first order).")
+    ] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Last day (default: newest order); tiers as of it.")] = None,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Award points for purchases, expire old points, place customers in tiers; re-running awards nothing twice."""
+    with _workspace(home) as ws:
+        d = ws.loyalty_run(
+            start=_parse_date(from_, "--from") if from_ else None, end=_parse_date(to, "--to") if to else None
+        )
+    if as_json:
+        _print_json(d)
+        return
+    typer.echo(
+        f"{d['from']} … {d['to']}: awarded {d['points_awarded']:,} points, expired {d['points_expired']:,}; "
+        f"tier changes {d['tier_changes']}"
+    )
+    typer.echo("  " + ", ".join(f"{k} {v}" for k, v in d["tiers"].items()))
+
+
+@loyalty_app.command("award")
+def loyalty_award(
+    customer: Annotated[str, typer.Argument(help="Customer: id, SOURCE:ID or Kehu id.")],
+    action: Annotated[str, typer.Argument(help="An action with points in the rules, e.g. review or referral.")],
+    ref: Annotated[str, typer.Option("--ref", help="What it was for (e.g. order:123); awarded once per reference.")],
+    on: Annotated[str | None, typer.Option("--on", help="Day it counts for (default: today).")] = None,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Award the points of an action (review, referral, …) once per reference."""
+    with _workspace(home) as ws:
+        d = ws.loyalty_action(customer, action, ref, day=_parse_date(on, "--on") if on else None)
+    if as_json:
+        _print_json(d)
+        return
+    typer.echo("already awarded" if d["already_awarded"] else f"+{d['points']} points; balance {d['balance']}")
+
+
+@loyalty_app.command("redeem")
+def loyalty_redeem(
+    customer: Annotated[str, typer.Argument(help="Customer: id, SOURCE:ID or Kehu id.")],
+    points: Annotated[int, typer.Argument(help="Points to spend.")],
+    ref: Annotated[str, typer.Option("--ref", help="What they were spent on; redeemed once per reference.")],
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Spend points (oldest first; never more than the balance)."""
+    with _workspace(home) as ws:
+        d = ws.loyalty_redeem(customer, points, ref)
+    _print_json(d) if as_json else typer.echo(f"redeemed {d['redeemed']}; balance {d['balance']}")
+
+
+@loyalty_app.command("show")
+def loyalty_show(
+    customer: Annotated[str, typer.Argument(help="Customer: id, SOURCE:ID or Kehu id.")],
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """A customer's balance, tier, ledger and tier changes."""
+    with _workspace(home) as ws:
+        d = ws.loyalty_statement(customer)
+    if as_json:
+        _print_json(d)
+        return
+    tier = d["tier"]
+    typer.echo(f"#{d['customer_id']}: balance {d['balance']:,} points, tier {tier['tier'] if tier else '-'}")
+    for r in d["ledger"]:
+        typer.echo(f"  {r['on_day']}  {r['kind']:<7} {r['points']:>+8,}  {r['reason']:<10} {r['reference'] or ''}")
+
+
+@loyalty_app.command("tiers")
+def loyalty_tiers(as_json: AsJson = False, home: Home = None) -> None:
+    """Customers per tier (普通/银卡/金卡/钻石 by default) and the latest tier changes."""
+    with _workspace(home) as ws:
+        d = ws.loyalty_tiers()
+    if as_json:
+        _print_json(d)
+        return
+    for t in d["tiers"]:
+        typer.echo(f"  {t['label_zh']:<4} {t['label_en']:<10} {t['customers']:>8}")
+    for c in d["recent_changes"][:10]:
+        typer.echo(f"  {c['on_day']}  #{c['customer_id']}: {c['from_tier']} → {c['to_tier']}")
 
 
 @app.command()

@@ -130,25 +130,26 @@ def expire(conn: sa.Connection, day: dt.date, *, now: dt.datetime) -> int:
         .where(L.c.kind == "earn", L.c.remaining > 0, L.c.expires_on <= day)
         .order_by(L.c.id)
     ).all()
-    total = 0
-    for lot in lots:
-        key = f"expire:{lot.id}"
-        if _known(conn, [key]):
-            continue
-        conn.execute(
-            sa.insert(L).values(
-                customer_id=lot.customer_id,
-                kind="expire",
-                points=-int(lot.remaining),
-                reason="expiry",
-                reference=f"ledger:{lot.id}",
-                on_day=lot.expires_on,
-                idempotency_key=key,
-                created_at=now,
-            )
-        )
-        conn.execute(sa.update(L).where(L.c.id == lot.id).values(remaining=0))
-        total += int(lot.remaining)
+    known = _known(conn, [f"expire:{lot.id}" for lot in lots])
+    todo = [lot for lot in lots if f"expire:{lot.id}" not in known]
+    rows = [
+        {
+            "customer_id": lot.customer_id,
+            "kind": "expire",
+            "points": -int(lot.remaining),
+            "reason": "expiry",
+            "reference": f"ledger:{lot.id}",
+            "on_day": lot.expires_on,
+            "idempotency_key": f"expire:{lot.id}",
+            "created_at": now,
+        }
+        for lot in todo
+    ]
+    for i in range(0, len(rows), 5000):
+        conn.execute(sa.insert(L), rows[i : i + 5000])
+        ids = [lot.id for lot in todo[i : i + 5000]]
+        conn.execute(sa.update(L).where(L.c.id.in_(ids)).values(remaining=0))
+    total = sum(int(lot.remaining) for lot in todo)
     return total
 
 
