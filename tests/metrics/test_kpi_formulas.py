@@ -99,3 +99,14 @@ def test_periods() -> None:
     assert period_containing(dt.date(2025, 1, 5), "month").previous().label == "2024-12"
     assert period_containing(dt.date(2025, 6, 4), "week").start == dt.date(2025, 6, 2)
     assert last_complete_period(dt.date(2025, 12, 31), "year").label == "2025"
+
+
+def test_periods_out_of_range() -> None:
+    from kehu.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="out of range"):
+        last_complete_period(dt.date(1, 1, 1), "month")
+    with pytest.raises(ValidationError, match="out of range"):
+        period_containing(dt.date(9999, 12, 31), "year")
+    with pytest.raises(ValidationError, match="period 'decade'"):
+        period_containing(dt.date(2025, 1, 1), "decade")

@@ -66,8 +66,10 @@ def _check(kind: str) -> None:
 
 
 def period_containing(day: dt.date, kind: str) -> Period:
-    """The period of ``kind`` that contains ``day``."""
+    """The period of ``kind`` that contains ``day`` (years 2 to 9998)."""
     _check(kind)
+    if not 2 <= day.year <= 9998:
+        raise ValidationError(f"date {day.isoformat()} is out of range (years 2 to 9998)")
     if kind == "week":
         start = day - dt.timedelta(days=day.weekday())
         return Period(kind, start, start + dt.timedelta(days=7))

@@ -14,7 +14,7 @@ from kehu.store.care import satisfaction_followups, ticket_assignments, ticket_r
 from kehu.store.schema import customers, tickets, users
 from kehu.tickets.policy import PRIORITIES, TicketPolicy, breaches, choose_assignee
 
-__all__ = ["check_tickets", "create_ticket", "list_breaches", "update_ticket"]
+__all__ = ["check_tickets", "create_ticket", "get_ticket", "list_breaches", "update_ticket"]
 
 STATUSES = ("open", "in_progress", "resolved", "closed")
 SOURCE = "kehu"
@@ -109,6 +109,12 @@ def _ticket(conn: sa.Connection, tid: int, policy: TicketPolicy) -> dict[str, An
     d = dict(row._mapping)
     d["due"] = policy.due(d["priority"], d["opened_at"])
     return d
+
+
+def get_ticket(store: sa.Engine, policy: TicketPolicy, ticket_id: int) -> dict[str, Any]:
+    """One ticket with its SLA due times (NotFoundError when there is none)."""
+    with store.connect() as conn:
+        return _ticket(conn, ticket_id, policy)
 
 
 def update_ticket(

@@ -276,11 +276,11 @@ class Workspace:
 
         return TicketPolicy.from_config(load_loop_config(self.settings).get("tickets"))
 
-    def create_ticket(self, customer: str, *, now: dt.datetime | None = None, **fields: Any) -> dict[str, Any]:
-        """Open a ticket for a customer (id, SOURCE:ID or Kehu id) and assign it."""
+    def create_ticket(self, customer: str | int, *, now: dt.datetime | None = None, **fields: Any) -> dict[str, Any]:
+        """Open a ticket for a customer (an int is Kehu's id; text: source id, SOURCE:ID or Kehu id) and assign it."""
         from kehu.service.tickets import create_ticket
 
-        cid = int(self.customer(customer)["id"])
+        cid = customer if isinstance(customer, int) else int(self.customer(customer)["id"])
         return create_ticket(self._ready(), self.ticket_policy(), cid, now=now or dt.datetime.now(dt.UTC), **fields)
 
     def update_ticket(self, ticket_id: int, *, now: dt.datetime | None = None, **changes: Any) -> dict[str, Any]:
@@ -290,6 +290,12 @@ class Workspace:
         return update_ticket(
             self._ready(), self.ticket_policy(), ticket_id, now=now or dt.datetime.now(dt.UTC), **changes
         )
+
+    def ticket(self, ticket_id: int) -> dict[str, Any]:
+        """One ticket with its SLA due times."""
+        from kehu.service.tickets import get_ticket
+
+        return get_ticket(self._ready(), self.ticket_policy(), ticket_id)
 
     def check_tickets(self, *, now: dt.datetime | None = None) -> dict[str, Any]:
         """Assign waiting tickets, record SLA breaches, schedule satisfaction follow-ups (as of ``now``)."""
