@@ -12,7 +12,6 @@ from alembic import op
 
 import kehu.store.schema
 
-
 revision = "0002_playbooks"
 down_revision = "0001"
 branch_labels = None
