@@ -2,7 +2,7 @@
 
 Only plain names are allowed (no attribute access or formatting code: the text is never handed to
 ``str.format``). ``{{`` and ``}}`` write literal braces. A missing value renders as ``—``; numbers with a
-fraction are shown with two decimals; dates as ISO text.
+fraction are shown with at most two decimals; dates as ISO text.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
-        return f"{value:.0f}" if value.is_integer() else f"{value:.2f}"
+        return f"{value:.2f}".rstrip("0").rstrip(".")
     if isinstance(value, dt.datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, dt.date):
