@@ -358,11 +358,11 @@ class Workspace:
 
         return list_outbox(self._ready(), status=status, limit=limit)
 
-    def outbox_retry(self, outbox_id: int, *, actor: str) -> dict[str, Any]:
+    def outbox_retry(self, outbox_id: int, *, actor: str, now: dt.datetime | None = None) -> dict[str, Any]:
         """Queue a dead or unknown message again (after a person checked it)."""
         from kehu.service.playbooks import retry_message
 
-        return retry_message(self._ready(), outbox_id, actor=actor)
+        return retry_message(self._ready(), outbox_id, actor=actor, now=now)
 
     def tasks(
         self,
