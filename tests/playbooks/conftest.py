@@ -34,9 +34,7 @@ def with_settings() -> Iterator[Callable[..., Workspace]]:
 
     def make(ws: Workspace, **overrides: Any) -> Workspace:
         s = ws.settings
-        other = Workspace(
-            load_settings(home=Path(s.home), database_url=s.resolved_database_url, **overrides)
-        )
+        other = Workspace(load_settings(home=Path(s.home), database_url=s.resolved_database_url, **overrides))
         opened.append(other)
         return other
 

@@ -161,7 +161,7 @@ class SmtpSink:
         self.messages: list[email.message.EmailMessage] = []
         self.envelopes: list[Any] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.envelopes.append(envelope)
         msg = email.message_from_bytes(envelope.original_content, policy=default_policy)
         self.messages.append(msg)  # type: ignore[arg-type]
@@ -204,7 +204,7 @@ def http_server(sink: HttpSink) -> Iterator[str]:
     """Serve on a free port in a thread; yields the base URL."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length).decode("utf-8"))
             with sink.lock:

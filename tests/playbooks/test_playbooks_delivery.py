@@ -1,4 +1,4 @@
-"""Messages through real local servers: an SMTP server (aiosmtpd) and an HTTP server; retries, dead letters, quiet hours."""
+"""Messages through real local servers (aiosmtpd SMTP, http.server): content, retries, dead letters, quiet hours."""
 
 from __future__ import annotations
 
@@ -40,9 +40,7 @@ rules:
 """
 
 
-def test_email_and_webhook_arrive_once_with_the_right_content(
-    pb_ws: Workspace, tmp_path: Path, with_settings
-) -> None:
+def test_email_and_webhook_arrive_once_with_the_right_content(pb_ws: Workspace, tmp_path: Path, with_settings) -> None:
     f = write(tmp_path, "notify.yaml", MESSAGES)
     sink = HttpSink()
     with smtp_server() as (smtp, port), http_server(sink) as url:
@@ -75,14 +73,18 @@ def test_email_and_webhook_arrive_once_with_the_right_content(
 def test_a_webhook_answering_500_then_200_delivers_once_after_the_backoff(
     pb_ws: Workspace, tmp_path: Path, with_settings
 ) -> None:
-    f = write(tmp_path, "hook.yaml", """
+    f = write(
+        tmp_path,
+        "hook.yaml",
+        """
 playbook: hook
 quiet_hours: null
 rules:
   - id: sla
     when: {ticket_past_sla: {}}
     then: [{message: {channel: webhook, webhook: ops, format: dingtalk, body: "工单 {ticket_id} 超时"}}]
-""")
+""",
+    )
     sink = HttpSink(statuses=[500])
     with http_server(sink) as url:
         ws = with_settings(pb_ws, webhooks={"ops": url}, delivery_backoff_seconds=60)
@@ -109,14 +111,18 @@ rules:
 
 
 def test_failures_back_off_exponentially_then_go_dead_visibly(pb_ws: Workspace, tmp_path: Path, with_settings) -> None:
-    f = write(tmp_path, "hook.yaml", """
+    f = write(
+        tmp_path,
+        "hook.yaml",
+        """
 playbook: hook
 quiet_hours: null
 rules:
   - id: sla
     when: {ticket_past_sla: {}}
     then: [{message: {channel: webhook, webhook: ops, body: "late"}}]
-""")
+""",
+    )
     sink = HttpSink(statuses=[503] * 10)
     with http_server(sink) as url:
         ws = with_settings(pb_ws, webhooks={"ops": url}, delivery_backoff_seconds=10, delivery_max_attempts=3)
@@ -142,14 +148,18 @@ rules:
 
 
 def test_quiet_hours_hold_messages_until_morning(pb_ws: Workspace, tmp_path: Path) -> None:
-    f = write(tmp_path, "quiet.yaml", """
+    f = write(
+        tmp_path,
+        "quiet.yaml",
+        """
 playbook: quiet
 quiet_hours: "21:00-08:00"
 rules:
   - id: sla
     when: {ticket_past_sla: {complaints_only: true}}
     then: [{message: {channel: webhook, webhook: ops, body: "late"}}, {task: {title: "now"}}]
-""")
+""",
+    )
     night = dt.datetime(2026, 11, 2, 15, 30, tzinfo=dt.UTC)  # 23:30 in Shanghai
     chan = RecordingChannel()
     out = pb_ws.playbooks_run([f], now=night, channels={"webhook": chan})

@@ -37,7 +37,9 @@ rules:
 
 def _env(ws: Workspace, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEHU_")}
-    env.update(KEHU_HOME=str(ws.settings.home), KEHU_DATABASE_URL=ws.settings.resolved_database_url, KEHU_QUIET_HOURS="")
+    env.update(
+        KEHU_HOME=str(ws.settings.home), KEHU_DATABASE_URL=ws.settings.resolved_database_url, KEHU_QUIET_HOURS=""
+    )
     env.update(extra)
     return env
 

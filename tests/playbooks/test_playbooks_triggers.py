@@ -76,9 +76,13 @@ def test_a_new_last_order_is_a_new_occurrence(pb_ws: Workspace, tmp_path: Path) 
                                             status="paid"))  # fmt: skip
     pb_ws.playbooks_run([f], now=NOW + dt.timedelta(days=31))
     with pb_ws.engine.connect() as conn:
-        occurrences = conn.exec_driver_sql(
-            "SELECT occurrence FROM playbook_firings WHERE rule = 'dormant' AND customer_id = 1 ORDER BY id"
-        ).scalars().all()
+        occurrences = (
+            conn.exec_driver_sql(
+                "SELECT occurrence FROM playbook_firings WHERE rule = 'dormant' AND customer_id = 1 ORDER BY id"
+            )
+            .scalars()
+            .all()
+        )
     assert occurrences == [f"last_order:30:{days_ago(30)}", f"last_order:30:{DAY + dt.timedelta(days=1)}"]
 
 
@@ -122,7 +126,10 @@ def test_segment_entry_exit_and_score_crossing(pb_ws: Workspace, tmp_path: Path)
 
 
 def test_reentry_once_cooldown_and_caps(pb_ws: Workspace, tmp_path: Path) -> None:
-    f = write(tmp_path, "p.yaml", """
+    f = write(
+        tmp_path,
+        "p.yaml",
+        """
 playbook: policy
 rules:
   - id: once
@@ -137,7 +144,8 @@ rules:
     when: {days_since_last_order: {days: 0, catch_up_days: 500}}
     cooldown_days: 10
     then: [{tag: {add: [cool]}}]
-""")
+""",
+    )
     first = pb_ws.playbooks_run([f], now=NOW)
     got = {r["rule"]: (r["fired"], r["skipped"]) for r in first["rules"]}
     assert got["policy/once"] == (6, {})  # customers 1..6 have orders
@@ -158,14 +166,18 @@ rules:
 
 
 def test_if_uses_the_segments_rule_language_on_the_published_profile(pb_ws: Workspace, tmp_path: Path) -> None:
-    f = write(tmp_path, "p.yaml", """
+    f = write(
+        tmp_path,
+        "p.yaml",
+        """
 playbook: rich
 rules:
   - id: rich_dormant
     when: {days_since_last_order: {days: 30, catch_up_days: 7}}
     if: {all: [{field: clv_12m, ge: 1000}, {field: orders, ge: 2}]}
     then: [{task: {title: "{name} CLV {clv_12m}"}}]
-""")
+""",
+    )
     none_published = pb_ws.playbooks_dry_run([f], now=NOW)
     assert none_published["rules"][0]["matched"] == 3 and none_published["rules"][0]["would_fire"] == 0
     scores(pb_ws.engine, days_ago(1), {1: {"clv_12m": 5000.0}, 4: {"clv_12m": 10.0}}, orders={1: 2, 4: 2})

@@ -193,7 +193,13 @@ def parse_playbook(text: str, file: str = "<playbook>") -> Playbook:
                 c.add((*path, name), f"unknown key {name!r}{_hint(path, name)}")
             if names:
                 continue
-        if type(err.kind).__name__ == "OneOf" and len(path) and path[-1] in ("title", "body", "subject"):
+        kind = type(err.kind).__name__
+        if kind in ("MaxProperties", "MinProperties") and path and (path[-1] == "when" or path[-2:-1] == ("then",)):
+            node = _at(data, path)
+            found = ", ".join(map(str, node)) if isinstance(node, dict) and node else "none"
+            what = "trigger" if path[-1] == "when" else "action per list item (start each with '- ')"
+            message = f"give exactly one {what}; found: {found}"
+        elif kind == "OneOf" and len(path) and path[-1] in ("title", "body", "subject"):
             message = "expected a text, or a mapping of texts by language (zh-CN, en)"
         c.add(path, message)
     if c.problems:
@@ -203,6 +209,12 @@ def parse_playbook(text: str, file: str = "<playbook>") -> Playbook:
         raise PlaybookError(_unique(c.problems))
     assert pb is not None
     return pb
+
+
+def _at(data: Any, path: Path_) -> Any:
+    for part in path:
+        data = data[part]
+    return data
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
