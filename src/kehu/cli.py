@@ -240,6 +240,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    schedule: Annotated[
+        bool, typer.Option(help="Run the daily job (KEHU_SCHEDULE_DAILY_AT) and deliver the outbox while serving.")
+    ] = True,
     home: Home = None,
 ) -> None:
     """Serve the web app (dashboard, customers, customer 360, imports, users) and the REST API under /api/."""
@@ -247,7 +250,7 @@ def serve(
 
     settings = load_settings(home=home)
     typer.echo(f"Kehu at http://{host}:{port}/  (Ctrl-C stops)")
-    serve_app(settings, host, port, workers=workers)
+    serve_app(settings, host, port, workers=workers, schedule=schedule)
 
 
 @users_app.command("list")
@@ -489,6 +492,9 @@ def _print_playbooks_step(result: dict[str, Any]) -> None:
         return
     if "error" in pb:
         typer.echo(f"  playbooks: not run: {pb['error']}", err=True)
+        return
+    if not pb["playbooks"]:
+        typer.echo("  playbooks               none enabled (`kehu playbooks install-defaults`)")
         return
     fired = sum(r["fired"] or 0 for r in pb["rules"])
     typer.echo(f"  playbooks               {fired} firings ({', '.join(pb['playbooks'])})")

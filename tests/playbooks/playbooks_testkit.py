@@ -233,3 +233,13 @@ def http_server(sink: HttpSink) -> Iterator[str]:
         sink.release.set()
         server.shutdown()
         server.server_close()
+
+
+#: one rule whose trigger does not depend on the run's day (the NPS 4 of customer 2, one day before DAY)
+DATE_FREE_RULES = """
+playbook: nps
+rules:
+  - id: detractor
+    when: {feedback: {kind: nps, max_score: 6, within_days: 400}}
+    then: [{task: {title: "call {name}"}}]
+"""

@@ -158,10 +158,17 @@ class Workspace:
 
     # -- analytics --------------------------------------------------------------------------------------------
     def run(
-        self, *, as_of: dt.date | None = None, engine: str | None = None, progress: ProgressCallback | None = None
+        self,
+        *,
+        as_of: dt.date | None = None,
+        engine: str | None = None,
+        progress: ProgressCallback | None = None,
+        now: dt.datetime | None = None,
+        trigger: str = "run",
     ) -> dict[str, Any]:
         """``kehu run``: the analytics pipeline, then the value models, then segmentation, all published; then
-        the enabled playbooks run for the day of the data (see :meth:`playbooks_run`).
+        the enabled playbooks run for the day of the data (see :meth:`playbooks_run`; ``now`` and ``trigger`` are
+        passed on to it).
 
         Returns the pipeline's result (as_of, engine, customers, step seconds) with ``value_models`` and
         ``segments`` summaries. When the value models cannot be fitted on this data (too few customers or
@@ -179,7 +186,7 @@ class Workspace:
         except ValidationError as exc:
             result["value_models"] = {"skipped": str(exc)}
         result["segments"] = segment_run(self.settings, engine=result["engine"], as_of=day).as_dict()
-        result["playbooks"] = self._run_enabled_playbooks(day)
+        result["playbooks"] = self._run_enabled_playbooks(day, now=now, trigger=trigger)
         return result
 
     def report_models(
@@ -291,15 +298,12 @@ class Workspace:
             return [dict(r) for r in conn.execute(select(*cols).order_by(users.c.id)).mappings()]
 
     # -- playbooks, tasks, outbox (docs/playbooks.md) -------------------------------------------------------
-    def _run_enabled_playbooks(self, day: dt.date) -> dict[str, Any] | None:
-        """The playbooks step of ``kehu run``: None without playbooks; a problem is reported, not raised."""
+    def _run_enabled_playbooks(self, day: dt.date, *, now: dt.datetime | None, trigger: str) -> dict[str, Any]:
+        """The playbooks step of ``kehu run`` (recorded even when no playbook is enabled); problems are reported."""
         from kehu.playbooks import PlaybookError
-        from kehu.service.playbooks import workspace_playbooks
 
         try:
-            if not any(pb.enabled for pb in workspace_playbooks(self.settings)):
-                return None
-            return self.playbooks_run(day=day, trigger="run")
+            return self.playbooks_run(day=day, now=now, trigger=trigger)
         except (PlaybookError, ValidationError) as exc:
             return {"error": str(exc)}
 
