@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from kehu.metrics.report import tasks_available
 from kehu.service.workspace import Workspace
-from kehu.store.schema import UTCDateTime
+from kehu.store.actions import tasks
 from loop_testkit import Store, at
 
 
@@ -57,7 +59,7 @@ def test_kpis_by_hand(filled: tuple[Workspace, dict[str, int]]) -> None:
     assert k["first_response_hours_mean"] == 3.0  # 2 h and 4 h
     assert k["resolution_hours_mean"] == 24.0
     assert k["lapsed_at_start"] == 1 and k["win_back_rate"] == 1.0
-    assert k["task_completion_rate"] is None and "task_completion_rate" in r["not_available"]
+    assert k["task_completion_rate"] is None and "task_completion_rate" not in r["not_available"]  # none due
     assert r["previous"]["active_customers"] == 3
     assert r["previous"]["nps"] is None  # nobody answered in May
     assert r["cohorts"] is None and "cohort_retention" in r["not_available"]
@@ -84,28 +86,18 @@ def test_kpis_on_an_empty_store(workspace: Workspace) -> None:
     assert r["leaderboard"] == [] and r["segment_flow"] is None
 
 
-def _tasks_table(engine: sa.Engine) -> sa.Table:
-    """The columns of the playbooks' ``tasks`` table that a row needs (created here unless it exists)."""
-    md = sa.MetaData()
-    table = sa.Table(
-        "tasks",
-        md,
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("customer_id", sa.Integer, nullable=False),
-        sa.Column("title", sa.String(300), nullable=False),
-        sa.Column("priority", sa.String(10), nullable=False),
-        sa.Column("status", sa.String(12), nullable=False),
-        sa.Column("due_date", sa.Date, nullable=True),
-        sa.Column("created_at", UTCDateTime, nullable=False),
-        sa.Column("updated_at", UTCDateTime, nullable=False),
-    )
-    md.create_all(engine, checkfirst=True)
-    return table
+def test_task_completion_is_not_available_without_a_tasks_table(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'bare.db'}")
+    with engine.connect() as conn:
+        assert "no tasks table" in str(tasks_available(conn))
+        sa.Table("tasks", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True)).create(conn)
+        assert "no customer_id, due_date, status column" in str(tasks_available(conn))
+    engine.dispose()
 
 
 def test_task_completion_from_the_tasks_table(filled: tuple[Workspace, dict[str, int]]) -> None:
     ws, c = filled
-    table = _tasks_table(ws.engine)
+    table = tasks
     now = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
     rows = [  # due in June: a done, a open, d done, c cancelled (not counted); b due in July (not counted)
         ("a", "done", "2025-06-10"), ("a", "open", "2025-06-11"), ("d", "done", "2025-06-30"),

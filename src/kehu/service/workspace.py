@@ -158,9 +158,17 @@ class Workspace:
 
     # -- analytics --------------------------------------------------------------------------------------------
     def run(
-        self, *, as_of: dt.date | None = None, engine: str | None = None, progress: ProgressCallback | None = None
+        self,
+        *,
+        as_of: dt.date | None = None,
+        engine: str | None = None,
+        progress: ProgressCallback | None = None,
+        now: dt.datetime | None = None,
+        trigger: str = "run",
     ) -> dict[str, Any]:
-        """``kehu run``: the analytics pipeline, then the value models, then segmentation, all published.
+        """``kehu run``: the analytics pipeline, then the value models, then segmentation, all published; then
+        the enabled playbooks run for the day of the data (see :meth:`playbooks_run`; ``now`` and ``trigger`` are
+        passed on to it).
 
         Returns the pipeline's result (as_of, engine, customers, step seconds) with ``value_models`` and
         ``segments`` summaries. When the value models cannot be fitted on this data (too few customers or
@@ -178,6 +186,7 @@ class Workspace:
         except ValidationError as exc:
             result["value_models"] = {"skipped": str(exc)}
         result["segments"] = segment_run(self.settings, engine=result["engine"], as_of=day).as_dict()
+        result["playbooks"] = self._run_enabled_playbooks(day, now=now, trigger=trigger)
         return result
 
     def report_models(
@@ -402,6 +411,7 @@ class Workspace:
             "as_of": company.as_of,
             "home": str(self.settings.home),
             "imports": [s.as_dict() for s in summaries],
+            "playbooks": self.playbooks_install_defaults(),
         }
 
     # -- users ------------------------------------------------------------------------------------------------
@@ -436,3 +446,96 @@ class Workspace:
         with self._ready().connect() as conn:
             cols = [c for c in users.c if c.name != "password_hash"]
             return [dict(r) for r in conn.execute(select(*cols).order_by(users.c.id)).mappings()]
+
+    # -- playbooks, tasks, outbox (docs/playbooks.md) -------------------------------------------------------
+    def _run_enabled_playbooks(self, day: dt.date, *, now: dt.datetime | None, trigger: str) -> dict[str, Any]:
+        """The playbooks step of ``kehu run`` (recorded even when no playbook is enabled); problems are reported."""
+        from kehu.playbooks import PlaybookError
+
+        try:
+            return self.playbooks_run(day=day, now=now, trigger=trigger)
+        except (PlaybookError, ValidationError) as exc:
+            return {"error": str(exc)}
+
+    def playbooks_validate(self, files: list[str | Path]) -> list[dict[str, Any]]:
+        """Check playbook files (raises :class:`~kehu.playbooks.PlaybookError` naming file, line and field)."""
+        from kehu.service.playbooks import workspace_playbooks
+
+        return [
+            {"playbook": pb.name, "file": pb.path, "rules": len(pb.rules), "enabled": pb.enabled}
+            for pb in workspace_playbooks(self.settings, files)
+        ]
+
+    def playbooks_list(self) -> list[dict[str, Any]]:
+        """The workspace's playbooks (``KEHU_PLAYBOOKS_DIR``) and their rules."""
+        from kehu.service.playbooks import list_playbooks
+
+        return list_playbooks(self.settings)
+
+    def playbooks_install_defaults(self, *, overwrite: bool = False) -> list[str]:
+        """Copy the default playbooks into the workspace (enabled); returns the files written."""
+        from kehu.service.playbooks import install_defaults
+
+        return install_defaults(self.settings, overwrite=overwrite)
+
+    def playbooks_dry_run(
+        self, files: list[str | Path] | None = None, *, now: dt.datetime | None = None, day: dt.date | None = None
+    ) -> dict[str, Any]:
+        """Per rule: which customers would trigger now, with samples; changes nothing."""
+        from kehu.service.playbooks import dry_run
+
+        return dry_run(self.settings, self._ready(), files, now=now, day=day)
+
+    def playbooks_run(
+        self,
+        files: list[str | Path] | None = None,
+        *,
+        now: dt.datetime | None = None,
+        day: dt.date | None = None,
+        trigger: str = "cli",
+        channels: Any = None,
+    ) -> dict[str, Any]:
+        """Run the playbooks: decide, record firings and outbox rows, deliver (exactly once per occurrence)."""
+        from kehu.service.playbooks import run_playbooks
+
+        return run_playbooks(self.settings, self._ready(), files, now=now, day=day, trigger=trigger, channels=channels)
+
+    def playbooks_deliver(self, *, now: dt.datetime | None = None, channels: Any = None) -> dict[str, Any]:
+        """Deliver what is due in the outbox (messages waiting for quiet hours to end, retries)."""
+        from kehu.service.playbooks import deliver_outbox
+
+        return deliver_outbox(self.settings, self._ready(), now=now, channels=channels)
+
+    def outbox(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Outbox rows, newest first."""
+        from kehu.service.playbooks import list_outbox
+
+        return list_outbox(self._ready(), status=status, limit=limit)
+
+    def outbox_retry(self, outbox_id: int, *, actor: str, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Queue a dead or unknown message again (after a person checked it)."""
+        from kehu.service.playbooks import retry_message
+
+        return retry_message(self._ready(), outbox_id, actor=actor, now=now)
+
+    def tasks(
+        self,
+        *,
+        owner: str | None = None,
+        status: list[str] | None = None,
+        overdue: bool = False,
+        limit: int | None = 200,
+        today: dt.date | None = None,
+    ) -> list[dict[str, Any]]:
+        """Tasks (due first): of one assignee, some states, or overdue only."""
+        from kehu.service.playbooks import list_tasks
+
+        return list_tasks(self._ready(), owner=owner, status=status, overdue=overdue, limit=limit, today=today)
+
+    def task_done(
+        self, task_id: int, *, outcome: str | None, notes: str | None = None, status: str = "done", actor: str
+    ) -> dict[str, Any]:
+        """Close (or move) a task with its outcome and follow-up notes; audited."""
+        from kehu.service.playbooks import finish_task
+
+        return finish_task(self._ready(), task_id, outcome=outcome, notes=notes, status=status, actor=actor)

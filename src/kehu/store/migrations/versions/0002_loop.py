@@ -2,7 +2,7 @@
 satisfaction follow-ups; the loyalty ledger, tiers and tier changes.
 
 Revision ID: 0002_loop
-Revises: 0001
+Revises: 0002_playbooks
 Create Date: 2026-11-23 15:22:40.320048
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import kehu.store.schema
 
 revision = "0002_loop"
-down_revision = "0001"
+down_revision = "0002_playbooks"
 branch_labels = None
 depends_on = None
 
