@@ -98,9 +98,10 @@ def test_loop_commands(home: Path) -> None:
     )
     assert made.returncode == 0, made.stderr
     launched = _json(home, "campaigns", "launch", "spring", "--at", "2025-05-01T10:00")
-    assert launched["treatment"] + launched["holdout"] == 40 and launched["sent"] == launched["treatment"]  # type: ignore[index]
+    assert launched["treatment"] + launched["holdout"] == 40  # type: ignore[index]
+    assert launched["delivery"]["sent"] == launched["queued"] == launched["treatment"]  # type: ignore[index]
     lines = (home / "campaigns" / "spring.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(lines) == launched["sent"] and "C10" in lines[0]  # type: ignore[index]
+    assert len(lines) == launched["queued"] and "C10" in lines[0]  # type: ignore[index]
     res = _json(home, "campaigns", "results", "spring")
     assert res["messages"]["to_holdout"] == 0 and set(res["verdict"]) == {"zh", "en"}  # type: ignore[index]
     text = kehu(home, "campaigns", "results", "spring", "--lang", "en")

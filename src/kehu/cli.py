@@ -539,7 +539,9 @@ def campaigns_create(
     template: Annotated[str, typer.Option(help="Message text with {name} {company} {coupon} …, or @FILE.")],
     segment: Annotated[str | None, typer.Option(help="Target: the members of SCHEME:SEGMENT.")] = None,
     rule: Annotated[str | None, typer.Option(help="Target: a rule (YAML/JSON text, or @FILE) on the profile.")] = None,
-    channel: Annotated[str, typer.Option(help="email (SMTP) or file (JSON lines for another sender).")] = "email",
+    channel: Annotated[
+        str, typer.Option(help="email, sms, webhook:NAME, or file (JSON lines for another sender).")
+    ] = "email",
     subject: Annotated[str | None, typer.Option(help="Subject (e-mail); placeholders allowed.")] = None,
     coupon: Annotated[str | None, typer.Option(help="Coupon code offered ({coupon} in the template).")] = None,
     holdout: Annotated[float, typer.Option(help="Share of the target held out at random.")] = 0.1,
@@ -596,18 +598,19 @@ def campaigns_launch(
     as_json: AsJson = False,
     home: Home = None,
 ) -> None:
-    """Assign the arms (recorded before sending), then send the message to the treatment arm only."""
+    """Assign the arms (recorded first), queue the treatment arm's messages in the outbox and deliver them."""
     with _workspace(home) as ws:
         d = ws.launch_campaign(name, now=_parse_time(at, "--at"))
     if as_json:
         _print_json(d)
         return
+    r = d["delivery"]
     typer.echo(
-        f"{name}: treatment {d['treatment']}, holdout {d['holdout']} (never messaged); sent {d['sent']}, "
-        f"failed {d['failed']}"
+        f"{name}: treatment {d['treatment']}, holdout {d['holdout']} (never messaged); queued {d['queued']}; "
+        f"outbox: sent {r['sent']}, to retry {r['retry']}, dead {r['dead']}"
     )
-    for e in d["errors"]:
-        typer.echo(f"  {e}")
+    for channel, n in r["unconfigured"].items():
+        typer.echo(f"  {n} messages wait for channel {channel} to be configured (see docs/configuration.md)")
 
 
 @campaigns_app.command("results")
@@ -635,7 +638,7 @@ def campaigns_results(
         )
     typer.echo(
         f"  messages sent {d['messages']['sent']}, failed {d['messages']['failed']}, "
-        f"to holdout {d['messages']['to_holdout']}"
+        f"pending {d['messages']['pending']}, to holdout {d['messages']['to_holdout']}"
     )
     for text in d["verdict"][lang].values():
         typer.echo(f"  • {text}")

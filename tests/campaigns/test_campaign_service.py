@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from kehu.campaigns.sending import Message, RecordingChannel
 from kehu.campaigns.spec import CampaignSpec
 from kehu.config import load_settings
 from kehu.errors import NotFoundError, ValidationError
+from kehu.playbooks.channels import Message, RecordingChannel
 from kehu.service.workspace import Workspace
 from kehu.store.campaigns import campaign_members
 from loop_testkit import Store, segment_run
@@ -42,9 +42,9 @@ def _spec(name: str = "spring", **kw: object) -> CampaignSpec:
 class _CheckingChannel(RecordingChannel):
     """Records messages; on the first one, checks (in another connection) that all arms are already stored."""
 
-    def __init__(self, engine: sa.Engine, expected: int) -> None:
+    def __init__(self, engine: sa.Engine) -> None:
         super().__init__()
-        self.engine, self.expected = engine, expected
+        self.engine = engine
         self.members_seen: int | None = None
 
     def send(self, message: Message) -> str:
@@ -64,26 +64,28 @@ def _arms(ws: Workspace, name: str) -> dict[int, str]:
 def test_arms_recorded_before_sending_and_holdout_never_messaged(target: tuple[Workspace, list[int]]) -> None:
     ws, ids = target
     ws.create_campaign(_spec(), now=LAUNCH)
-    channel = _CheckingChannel(ws.engine, len(ids))
-    out = ws.launch_campaign("spring", channel=channel, now=LAUNCH)
+    channel = _CheckingChannel(ws.engine)
+    out = ws.launch_campaign("spring", channels={"file": channel}, now=LAUNCH)
     assert channel.members_seen == len(ids)  # every arm was in the store before the first message left
     arms = _arms(ws, "spring")
     held = {c for c, a in arms.items() if a == "holdout"}
     assert out["holdout"] == len(held) == 15  # 25% of 40 and of 20: exactly 10 + 5
-    assert {m.customer_id for m in channel.sent} == set(ids) - held
+    assert {m.data["customer_id"] for m in channel.sent} == set(ids) - held
+    assert out["queued"] == 45 and out["delivery"]["sent"] == 45
+    assert channel.sent[0].key == f"campaign:1:customer:{channel.sent[0].data['customer_id']}"
     assert "BACK20" in channel.sent[0].body and "客户" in channel.sent[0].body
     # stratified by lifecycle: 10 of the 40 at risk, 5 of the 20 dormant
     assert sum(1 for i, c in enumerate(ids) if i < 40 and c in held) == 10
     # launching again assigns nothing new and sends nothing twice
-    again = ws.launch_campaign("spring", channel=channel, now=LAUNCH)
-    assert again["sent"] == 0 and not again["assigned"] and len(channel.sent) == len(ids) - 15
+    again = ws.launch_campaign("spring", channels={"file": channel}, now=LAUNCH)
+    assert again["queued"] == 0 and not again["assigned"] and len(channel.sent) == len(ids) - 15
 
 
 def test_assignment_is_reproducible_from_the_seed(target: tuple[Workspace, list[int]]) -> None:
     ws, _ = target
     for name, seed in (("a", 42), ("b", 42), ("c", 43)):
         ws.create_campaign(_spec(name, seed=seed), now=LAUNCH)
-        ws.launch_campaign(name, channel=RecordingChannel(), now=LAUNCH)
+        ws.launch_campaign(name, channels={"file": RecordingChannel()}, now=LAUNCH)
     assert _arms(ws, "a") == _arms(ws, "b")
     assert _arms(ws, "a") != _arms(ws, "c")
 
@@ -91,7 +93,7 @@ def test_assignment_is_reproducible_from_the_seed(target: tuple[Workspace, list[
 def test_results_by_hand(target: tuple[Workspace, list[int]]) -> None:
     ws, ids = target
     ws.create_campaign(_spec(attribution_days=30), now=LAUNCH)
-    ws.launch_campaign("spring", channel=RecordingChannel(), now=LAUNCH)
+    ws.launch_campaign("spring", channels={"file": RecordingChannel()}, now=LAUNCH)
     arms = _arms(ws, "spring")
     treated = [c for c in ids if arms[c] == "treatment"]
     held = [c for c in ids if arms[c] == "holdout"]
@@ -108,7 +110,7 @@ def test_results_by_hand(target: tuple[Workspace, list[int]]) -> None:
     assert conv["difference"] == pytest.approx(30 / 45 - 3 / 15)
     assert conv["significant"] and conv["low"] > 0
     assert r["uplift"]["revenue_per_customer"]["difference"] == pytest.approx(300_000 / 45 - 30_000 / 15)
-    assert r["messages"] == {"sent": 45, "failed": 0, "to_holdout": 0}
+    assert r["messages"] == {"sent": 45, "failed": 0, "pending": 0, "to_holdout": 0}
     assert r["window"]["complete"]
     assert "提高" in r["verdict"]["zh"]["conversion"] and "raised" in r["verdict"]["en"]["conversion"]
     assert r["uplift"]["win_back"]["treatment_n"] == 0  # nobody had bought before: no lapsed targets
@@ -128,6 +130,8 @@ def test_bad_definitions(target: tuple[Workspace, list[int]]) -> None:
         ws.create_campaign(_spec(target={"segment": "nosuch:x"}))
     with pytest.raises(ValidationError, match="channel"):
         ws.create_campaign(_spec(channel="pigeon"))
+    with pytest.raises(ValidationError, match="webhook:NAME"):
+        ws.create_campaign(_spec(channel="webhook"))
     ws.create_campaign(_spec())
     with pytest.raises(ValidationError, match="exists"):
         ws.create_campaign(_spec())
@@ -173,7 +177,22 @@ def test_holdout_never_receives_over_smtp(
     held_addresses = {f"c{i}@example.test" for i, c in enumerate(ids) if arms[c] == "holdout"}
     treated_addresses = {f"c{i}@example.test" for i, c in enumerate(ids) if arms[c] == "treatment"}
     got = {rcpt for _, rcpts, _ in received for rcpt in rcpts}
-    assert out["sent"] == len(treated_addresses) == len(received) and out["failed"] == 0
+    assert out["delivery"]["sent"] == len(treated_addresses) == len(received) and out["delivery"]["dead"] == 0
     assert got == treated_addresses
     assert not got & held_addresses and len(held_addresses) == 10
     assert all(sender == "shop@example.test" for sender, _, _ in received)
+
+
+def test_failed_and_waiting_messages_are_counted(target: tuple[Workspace, list[int]]) -> None:
+    ws, _ = target
+    ws.create_campaign(_spec("broken"), now=LAUNCH)
+    out = ws.launch_campaign("broken", channels={"file": RecordingChannel(fail=10**6, retryable=False)}, now=LAUNCH)
+    assert out["delivery"]["dead"] == 45
+    ws.create_campaign(_spec("later", channel="email"), now=LAUNCH)  # no SMTP server configured: messages wait
+    out = ws.launch_campaign("later", now=LAUNCH)
+    assert out["queued"] == 45 and out["delivery"]["unconfigured"] == {"email": 45}
+    at = dt.datetime(2025, 7, 20, tzinfo=dt.UTC)
+    assert ws.campaign_results("broken", now=at, resamples=100)["messages"]["failed"] == 45
+    assert ws.campaign_results("later", now=at, resamples=100)["messages"] == {
+        "sent": 0, "failed": 0, "pending": 45, "to_holdout": 0,
+    }  # fmt: skip

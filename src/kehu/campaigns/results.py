@@ -23,6 +23,7 @@ import yaml
 
 from kehu.campaigns.holdout import HOLDOUT, TREATMENT
 from kehu.campaigns.uplift import Estimate, mean_difference, proportion_difference
+from kehu.store.actions import outbox
 from kehu.store.campaigns import campaign_members, campaign_messages
 from kehu.store.schema import orders
 
@@ -137,18 +138,20 @@ def campaign_results(
         strata.append({"stratum": name, "customers": len(part),
                        "holdout": sum(r["arm"] == HOLDOUT for r in part), "uplift": est})  # fmt: skip
     msgs = campaign_messages
-    sent: dict[str, int] = dict(
+    states: dict[str, int] = dict(
         conn.execute(
-            sa.select(msgs.c.status, sa.func.count())
+            sa.select(outbox.c.status, sa.func.count())
+            .select_from(msgs.join(outbox, outbox.c.idempotency_key == msgs.c.provider_id))
             .where(msgs.c.campaign_id == campaign["id"])
-            .group_by(msgs.c.status)
+            .group_by(outbox.c.status)
         ).all()
     )
     holdout_messaged = conn.execute(
         sa.select(sa.func.count())
-        .select_from(msgs.join(m, (m.c.campaign_id == msgs.c.campaign_id) & (m.c.customer_id == msgs.c.customer_id)))
-        .where(msgs.c.campaign_id == campaign["id"], m.c.arm == HOLDOUT)
-    ).scalar_one()
+        .select_from(outbox.join(m, m.c.customer_id == outbox.c.customer_id))
+        .where(m.c.campaign_id == campaign["id"], m.c.arm == HOLDOUT,
+               outbox.c.idempotency_key.like(f"campaign:{int(campaign['id'])}:%"))
+    ).scalar_one()  # fmt: skip
     holdout_n = sum(r["arm"] == HOLDOUT for r in rows)
     notes = {loc: [] for loc in ("zh", "en")}  # type: dict[str, list[str]]
     for loc in notes:
@@ -167,8 +170,9 @@ def campaign_results(
             for arm in (TREATMENT, HOLDOUT)
         },
         "messages": {
-            "sent": int(sent.get("sent", 0)),
-            "failed": int(sent.get("failed", 0)),
+            "sent": int(states.get("done", 0)),
+            "failed": int(states.get("dead", 0)),
+            "pending": sum(int(n) for k, n in states.items() if k not in ("done", "dead")),
             "to_holdout": int(holdout_messaged),
         },
         "uplift": overall,

@@ -19,7 +19,7 @@ __all__ = ["PLACEHOLDERS", "CampaignSpec", "render"]
 PLACEHOLDERS = ("name", "company", "customer_id", "campaign", "coupon")
 _FIELD = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9_\-\u4e00-\u9fff]{1,100}$")
-CHANNEL_KINDS = ("email", "file")
+CHANNEL_KINDS = ("email", "sms", "webhook", "file")
 
 
 def _check_template(text: str, where: str) -> None:
@@ -54,7 +54,7 @@ class CampaignSpec:
 
     name: str
     target: Mapping[str, Any]  # {"segment": "SCHEME:SEGMENT"} or {"rule": <rule tree>}
-    channel: str  # email (SMTP) | file (JSON lines in KEHU_HOME/campaigns, for an SMS or WeChat tool)
+    channel: str  # email | sms | webhook:NAME | file (JSON lines in KEHU_HOME/campaigns)
     template: str
     subject: str | None = None
     offer: Mapping[str, Any] = field(default_factory=dict)
@@ -76,9 +76,11 @@ class CampaignSpec:
             scheme, sep, segment = ref.partition(":")
             if not sep or not scheme or not segment:
                 raise ValidationError(f"campaign target segment {ref!r}: write it as SCHEME:SEGMENT")
-        kind = self.channel.split(":", 1)[0]
-        if kind not in CHANNEL_KINDS:
-            raise ValidationError(f"campaign channel {self.channel!r}: use one of {', '.join(CHANNEL_KINDS)}")
+        kind, _, name = self.channel.partition(":")
+        if kind not in CHANNEL_KINDS or (kind == "webhook") != bool(name):
+            raise ValidationError(
+                f"campaign channel {self.channel!r}: use email, sms, file or webhook:NAME (a key of KEHU_WEBHOOKS)"
+            )
         if not 0 < self.holdout_share < 1:
             raise ValidationError(f"holdout share {self.holdout_share}: must be between 0 and 1 (e.g. 0.1)")
         if self.seed < 0:

@@ -1,10 +1,12 @@
 """Campaigns end to end: create (checked definition), launch (assign arms, record them, then send to the
 treatment arm only), results (uplift against the holdout).
 
-Launching is two steps with a commit between them: first the target is resolved, every member's arm, stratum and
-baseline is written in one transaction, and only then are messages sent — so the assignment exists before the
-first message leaves and cannot be influenced by how sending went. Re-running ``launch`` never re-assigns and
-only sends to treatment customers who have no message recorded yet.
+Launching is three steps: first the target is resolved and every member's arm, stratum and baseline is written
+in one transaction; then, in a second transaction, one message per treatment customer is queued in the
+playbooks' outbox (its key names the campaign and the customer, so it exists once); then the outbox is delivered
+(retries, dead letters and "unknown" after a crash are the outbox's). The assignment exists before the first
+message does and cannot be influenced by sending. Holdout customers never get an outbox row. Re-running
+``launch`` never re-assigns and queues only treatment customers who have no message yet.
 """
 
 from __future__ import annotations
@@ -17,15 +19,16 @@ import sqlalchemy as sa
 
 from kehu.campaigns.holdout import HOLDOUT, TREATMENT, assign_arms
 from kehu.campaigns.results import campaign_results
-from kehu.campaigns.sending import Channel, Message, deliver
 from kehu.campaigns.spec import CampaignSpec, render
+from kehu.config import Settings
 from kehu.errors import NotFoundError, ValidationError
+from kehu.store.actions import outbox
 from kehu.store.campaigns import campaign_members, campaign_messages, campaigns
 from kehu.store.published import customer_score_history
 from kehu.store.schema import customers, orders
 from kehu.store.segments import memberships, run_ids
 
-__all__ = ["create_campaign", "get_campaign", "launch_campaign", "list_campaigns", "measure_campaign"]
+__all__ = ["create_campaign", "get_campaign", "launch_campaign", "list_campaigns", "measure_campaign", "message_key"]
 
 
 def _row(conn: sa.Connection, name: str) -> dict[str, Any]:
@@ -113,64 +116,84 @@ def _assign(conn: sa.Connection, campaign: dict[str, Any], now: dt.datetime) -> 
     )
 
 
-def launch_campaign(store: sa.Engine, name: str, channel: Channel, *, now: dt.datetime) -> dict[str, Any]:
-    """Assign and record the arms (once), then send the message to the treatment arm through ``channel``.
+def message_key(campaign_id: int, customer_id: int) -> str:
+    """The outbox idempotency key of a campaign's message to one customer."""
+    return f"campaign:{campaign_id}:customer:{customer_id}"
 
-    Returns the counts: ``assigned`` (this call), ``treatment``, ``holdout``, ``sent``, ``failed`` (this call),
-    and the first errors.
+
+def _enqueue(conn: sa.Connection, campaign: dict[str, Any], now: dt.datetime) -> int:
+    """Write one outbox message per treatment customer not yet messaged (with its campaign_messages row)."""
+    m, msgs = campaign_members, campaign_messages
+    done = sa.select(msgs.c.customer_id).where(msgs.c.campaign_id == campaign["id"])
+    todo = conn.execute(
+        sa.select(customers.c.id, customers.c.name, customers.c.company, customers.c.email, customers.c.phone)
+        .join(m, m.c.customer_id == customers.c.id)
+        .where(m.c.campaign_id == campaign["id"], m.c.arm == TREATMENT, customers.c.id.not_in(done))
+        .order_by(customers.c.id)
+    ).all()
+    offer = campaign["offer"] or {}
+    channel = str(campaign["channel"])
+    kind, _, webhook = channel.partition(":")
+    boxes, records = [], []
+    for cid, cname, company, email, phone in todo:
+        values = {"name": cname, "company": company, "customer_id": cid, "campaign": campaign["name"],
+                  "coupon": offer.get("coupon")}  # fmt: skip
+        key = message_key(int(campaign["id"]), int(cid))
+        payload = {
+            "to": email
+            if kind == "email"
+            else phone
+            if kind == "sms"
+            else None
+            if kind == "webhook"
+            else email or phone,
+            "subject": render(campaign["subject"] or campaign["name"], values),
+            "body": render(campaign["template"], values),
+            "webhook": webhook or None,
+            "format": "json",
+            "data": {"campaign": campaign["name"], "campaign_id": int(campaign["id"]), "customer_id": int(cid)},
+        }
+        boxes.append({"idempotency_key": key, "firing_id": None, "customer_id": int(cid), "kind": "message",
+                      "channel": channel, "payload": payload, "status": "pending", "attempts": 0, "created_at": now,
+                      "next_attempt_at": now})  # fmt: skip
+        records.append({"campaign_id": campaign["id"], "customer_id": int(cid), "channel": channel, "status": "queued",
+                        "at": now, "provider_id": key})  # fmt: skip
+    for i in range(0, len(boxes), 2000):
+        conn.execute(sa.insert(outbox), boxes[i : i + 2000])
+        conn.execute(sa.insert(msgs), records[i : i + 2000])
+    return len(boxes)
+
+
+def launch_campaign(
+    settings: Settings, store: sa.Engine, name: str, *, channels: Mapping[str, Any] | None = None, now: dt.datetime
+) -> dict[str, Any]:
+    """Assign and record the arms (once); queue one message per treatment customer in the playbooks' outbox
+    (exactly once: the outbox key is the campaign and customer); then deliver the outbox.
+
+    ``channels`` maps channel kinds to channels (default: the settings' email, webhook and SMS channels and the
+    ``file`` channel). Returns the arm sizes, the messages queued by this call and the outbox's delivery report.
     """
+    from kehu.playbooks.outbox import deliver
+    from kehu.service.campaign_channels import campaign_channels
+
     with store.begin() as conn:
         campaign = _row(conn, name)
         assigned_now = campaign["status"] == "draft"
         if assigned_now:
             _assign(conn, campaign, now)
             campaign = _row(conn, name)
-    m, msgs = campaign_members, campaign_messages
-    with store.connect() as conn:
+    with store.begin() as conn:  # a separate transaction: the arms are stored before any message exists
+        queued = _enqueue(conn, campaign, now)
+        conn.execute(sa.update(campaigns).where(campaigns.c.id == campaign["id"]).values(status="launched"))
+        m = campaign_members
         arms: dict[str, int] = dict(
             conn.execute(
                 sa.select(m.c.arm, sa.func.count()).where(m.c.campaign_id == campaign["id"]).group_by(m.c.arm)
             ).all()
         )
-        done = sa.select(msgs.c.customer_id).where(msgs.c.campaign_id == campaign["id"])
-        todo = conn.execute(
-            sa.select(customers.c.id, customers.c.name, customers.c.company, customers.c.email, customers.c.phone)
-            .join(m, m.c.customer_id == customers.c.id)
-            .where(m.c.campaign_id == campaign["id"], m.c.arm == TREATMENT, customers.c.id.not_in(done))
-            .order_by(customers.c.id)
-        ).all()
-    offer = campaign["offer"] or {}
-    channel_kind = str(campaign["channel"]).split(":", 1)[0]
-    messages = []
-    for cid, cname, company, email, phone in todo:
-        values = {
-            "name": cname,
-            "company": company,
-            "customer_id": cid,
-            "campaign": name,
-            "coupon": offer.get("coupon"),
-        }
-        to = email if channel_kind == "email" else (phone or email)
-        messages.append(
-            Message(int(campaign["id"]), int(cid), to, render(campaign["subject"] or name, values),
-                    render(campaign["template"], values))
-        )  # fmt: skip
-    sent = failed = 0
-    errors: list[str] = []
-    for d in deliver(channel, messages):
-        with store.begin() as conn:  # one commit per message: what was sent is never forgotten
-            conn.execute(sa.insert(msgs).values(
-                campaign_id=campaign["id"], customer_id=d.customer_id, channel=channel.name,
-                status="sent" if d.ok else "failed", at=now, provider_id=d.provider_id, error=d.error,
-            ))  # fmt: skip
-        sent += d.ok
-        failed += not d.ok
-        if d.error and len(errors) < 5:
-            errors.append(f"customer #{d.customer_id}: {d.error}")
-    with store.begin() as conn:
-        conn.execute(sa.update(campaigns).where(campaigns.c.id == campaign["id"]).values(status="launched"))
+    report = deliver(store, settings, channels if channels is not None else campaign_channels(settings), now=now)
     return {"campaign": name, "assigned": assigned_now, "treatment": int(arms.get(TREATMENT, 0)),
-            "holdout": int(arms.get(HOLDOUT, 0)), "sent": sent, "failed": failed, "errors": errors,
+            "holdout": int(arms.get(HOLDOUT, 0)), "queued": queued, "delivery": report.as_dict(),
             "launched_at": campaign["launched_at"]}  # fmt: skip
 
 

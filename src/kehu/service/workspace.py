@@ -254,16 +254,13 @@ class Workspace:
 
         return create_campaign(self._ready(), spec, now=now or dt.datetime.now(dt.UTC))
 
-    def launch_campaign(self, name: str, *, channel: Any = None, now: dt.datetime | None = None) -> dict[str, Any]:
-        """Assign and record the arms, then send to the treatment arm (channel: the campaign's, or the one given)."""
-        from kehu.service.campaign_channels import channel_for
-        from kehu.service.campaigns import get_campaign, launch_campaign
+    def launch_campaign(self, name: str, *, channels: Any = None, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Assign and record the arms, queue the treatment arm's messages in the outbox, deliver it."""
+        from kehu.service.campaigns import launch_campaign
 
-        store = self._ready()
-        if channel is None:
-            kind = str(get_campaign(store, name)["channel"]).split(":", 1)[0]
-            channel = channel_for(self.settings, kind, name)
-        return launch_campaign(store, name, channel, now=now or dt.datetime.now(dt.UTC))
+        return launch_campaign(
+            self.settings, self._ready(), name, channels=channels, now=now or dt.datetime.now(dt.UTC)
+        )
 
     def campaign_results(self, name: str, *, now: dt.datetime | None = None, resamples: int = 2000) -> dict[str, Any]:
         """Per-arm outcomes, uplift with 95% intervals, verdicts (zh/en) and the per-stratum breakdown."""
