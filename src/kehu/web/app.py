@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kehu.api.loop_routes import loop_router
 from kehu.api.routes import api_router, error_status
 from kehu.config import Settings
 from kehu.errors import KehuError
@@ -75,6 +76,7 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     app.state.workspace = ws
     app.state.settings = settings
     app.include_router(api_router())
+    app.include_router(loop_router())
     app.include_router(page_router())
     app.include_router(segment_router())
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
