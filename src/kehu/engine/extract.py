@@ -104,7 +104,7 @@ def _to_arrow(values: list[Any], target: pa.DataType) -> pa.Array:
     if isinstance(sample, dt.datetime) and sample.tzinfo is not None:
         aware = pa.array(values, pa.timestamp("us", tz="UTC"))
         return aware.cast(pa.int64()).cast(target)
-    if pa.types.is_boolean(target) and isinstance(sample, int):
+    if pa.types.is_boolean(target) and isinstance(sample, int) and not isinstance(sample, bool):  # SQLite 0/1
         return pa.array(values, pa.int64()).cast(target)
     return pa.array(values, target)
 
