@@ -159,7 +159,9 @@ def _payments(v: Mapping[str, float]) -> tuple[str, dict[str, Any]]:
         share = v["refund_share"]
         return "refunds", {"refunds": _i(v["refunded_orders"]), "share_pct": round(100 * share) if _num(share) else 0}
     share = v["discount_share"]
-    return "discounts", {"share_pct": round(100 * share) if _num(share) else 0}
+    if not _num(share) or share <= 0:
+        return "no_discounts", {}
+    return "discounts", {"share_pct": round(100 * share)}
 
 
 def _categories(v: Mapping[str, float]) -> tuple[str, dict[str, Any]]:

@@ -42,7 +42,7 @@ from kehu.errors import NotFoundError, ValidationError
 from kehu.models.beta_geo import BetaGeo
 from kehu.models.boosted import import_sklearn
 from kehu.models.churn import CHURN_FEATURES, ChurnModel, churn_eligible
-from kehu.models.evaluation import score_table
+from kehu.models.evaluation import capture_at, score_table
 from kehu.models.propensity import NextCategoryModel, PurchasePropensity, hit_rate_at_k, popularity_top_k
 from kehu.service.churn_data import Snapshot, build_snapshots, category_matrix, data_end, open_engine
 
@@ -123,8 +123,11 @@ def _X(snap: Snapshot) -> np.ndarray:
 def _eligible(snap: Snapshot, opts: ChurnOptions) -> np.ndarray:
     c = snap.columns
     return churn_eligible(
-        c["orders"], c["days_since_last_order"], c["contract_days_to_end"],
-        lapsed_days=opts.lapsed_days, grace_days=opts.grace_days,
+        c["orders"],
+        c["days_since_last_order"],
+        c["contract_days_to_end"],
+        lapsed_days=opts.lapsed_days,
+        grace_days=opts.grace_days,
     )
 
 
@@ -227,8 +230,14 @@ def _tenure_bucket(days: np.ndarray) -> np.ndarray:
 
 
 _TENURE_ORDER = ("0-2", "3-5", "6-11", "12-23", "24-35", "36+")
-_CONTRACT_ORDER = ("ends in 4+ months", "ends in 2-3 months", "ends in 0-1 month", "ended 0-1 month ago",
-                   "ended 2-3 months ago", "ended 4+ months ago")
+_CONTRACT_ORDER = (
+    "ends in 4+ months",
+    "ends in 2-3 months",
+    "ends in 0-1 month",
+    "ended 0-1 month ago",
+    "ended 2-3 months ago",
+    "ended 4+ months ago",
+)
 
 
 def _contract_bucket(to_end: np.ndarray) -> np.ndarray:
@@ -422,6 +431,8 @@ def train_churn(
     base = [_baselines([*bt_train, *bt_cal], t, elig(t), opts) for t in tests]
     scores = {"model": risk, **{k: np.concatenate([b[k] for b in base]) for k in base[0]}}
     table = score_table(y_test, scores, probabilities=("model", "one_minus_p_alive", "logistic_rfm"))
+    shares = [round(0.05 * k, 2) for k in range(1, 21)]
+    gains = {name: [capture_at(y_test, sc, q) for q in shares] for name, sc in scores.items()}
     tiers = model.tier(risk)
     tier_rows = [
         {
@@ -463,6 +474,7 @@ def train_churn(
         "calibration_days": [d.isoformat() for d in bt_days[:n_cal]],
         "horizon_days": opts.horizon_days,
         "churn": _metrics_json(table),
+        "gains": {"shares": shares, **gains},
         "tiers": tier_rows,
         "propensity": _metrics_json(prop_table),
         "cross_sell": cross,
@@ -656,8 +668,11 @@ def score_churn(
     ids, columns = _read_published(store, as_of)
     X = np.column_stack([columns[f] for f in CHURN_FEATURES])
     elig = churn_eligible(
-        columns["orders"], columns["days_since_last_order"], columns["contract_days_to_end"],
-        lapsed_days=opts.lapsed_days, grace_days=opts.grace_days,
+        columns["orders"],
+        columns["days_since_last_order"],
+        columns["contract_days_to_end"],
+        lapsed_days=opts.lapsed_days,
+        grace_days=opts.grace_days,
     )
     known = (np.nan_to_num(columns["orders"]) > 0) | ~np.isnan(columns["contract_days_to_end"])
     scores: dict[int, dict[str, Any]] = {int(c): {} for c in ids[known | elig]}

@@ -38,9 +38,7 @@ def find_customers(conn: Connection, ident: str) -> list[int]:
     if ":" in ident:
         source, sid = ident.split(":", 1)
         found = (
-            conn.execute(
-                stmt.where(customer_records.c.source == source, customer_records.c.source_customer_id == sid)
-            )
+            conn.execute(stmt.where(customer_records.c.source == source, customer_records.c.source_customer_id == sid))
             .scalars()
             .all()
         )
@@ -100,9 +98,7 @@ def customer_detail(conn: Connection, customer_id: int) -> dict[str, Any] | None
         ).where(orders.c.customer_id == customer_id, orders.c.status.notin_(("refunded", "cancelled")))
     ).one()
     o_all = conn.execute(
-        select(orders.c.status, func.count())
-        .where(orders.c.customer_id == customer_id)
-        .group_by(orders.c.status)
+        select(orders.c.status, func.count()).where(orders.c.customer_id == customer_id).group_by(orders.c.status)
     ).all()
     counts = {}
     for name, table in (
@@ -111,9 +107,7 @@ def customer_detail(conn: Connection, customer_id: int) -> dict[str, Any] | None
         ("tickets", tickets),
         ("feedback", feedback),
     ):
-        counts[name] = conn.execute(
-            select(func.count()).where(table.c.customer_id == customer_id)
-        ).scalar_one()
+        counts[name] = conn.execute(select(func.count()).where(table.c.customer_id == customer_id)).scalar_one()
     merges = list_merges(conn, customer_id=customer_id)
     return {
         "id": customer_id,
@@ -132,9 +126,7 @@ def customer_detail(conn: Connection, customer_id: int) -> dict[str, Any] | None
     }
 
 
-def list_merges(
-    conn: Connection, *, customer_id: int | None = None, limit: int | None = None
-) -> list[dict[str, Any]]:
+def list_merges(conn: Connection, *, customer_id: int | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     """Logged merges, newest first (optionally only those that kept ``customer_id``)."""
     stmt = select(customer_merges).order_by(customer_merges.c.id.desc())
     if customer_id is not None:

@@ -98,6 +98,4 @@ def ensure_current(engine: Engine) -> None:
         raise StoreError(f"the store at {engine.url!r} is not initialised: run `kehu init`")
     head = head_revision()
     if current != head:
-        raise StoreError(
-            f"the store is at revision {current}, this Kehu needs {head}: run `kehu init` to upgrade"
-        )
+        raise StoreError(f"the store is at revision {current}, this Kehu needs {head}: run `kehu init` to upgrade")

@@ -165,9 +165,7 @@ customer_records = Table(
     "customer_records",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column(
-        "customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True
-    ),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("source", String(64), nullable=False),
     Column("source_customer_id", String(200), nullable=False),
     Column("data", JSON, nullable=True),  # canonical fields as the source stated them (None: only referenced)
@@ -185,9 +183,7 @@ customer_merges = Table(
     Column("id", Integer, primary_key=True),
     Column("at", UTCDateTime, nullable=False, default=_now),
     Column("kept_customer_id", Integer, nullable=False, index=True),
-    Column(
-        "merged_customer_id", Integer, nullable=True
-    ),  # None when a new record joined an existing customer
+    Column("merged_customer_id", Integer, nullable=True),  # None when a new record joined an existing customer
     Column("rule", String(20), nullable=False),  # phone | email | link
     Column("detail", JSON, nullable=True),  # matched value, source ids involved
     Column("import_run_id", Integer, ForeignKey("import_runs.id"), nullable=True),
