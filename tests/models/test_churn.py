@@ -11,7 +11,7 @@ from kehu.errors import NotFittedError, ValidationError
 from kehu.models.churn import CHURN_FEATURES, ChurnModel, assign_tiers, churn_eligible
 from kehu.models.evaluation import average_precision, calibration_deciles, capture_at, roc_auc, score_table
 from kehu.models.propensity import NextCategoryModel, PurchasePropensity, hit_rate_at_k, popularity_top_k
-from kehu.models.reasons import REASON_GROUPS, _BUILDERS, catalog, render
+from kehu.models.reasons import _BUILDERS, REASON_GROUPS, catalog, render
 
 pytest.importorskip("lightgbm")
 IDX = {f: i for i, f in enumerate(CHURN_FEATURES)}
@@ -75,7 +75,7 @@ def test_collapsed_customer_gets_the_collapse_as_top_reason(fitted: tuple[ChurnM
 def test_model_ranks_better_than_chance_and_is_calibrated(fitted: tuple[ChurnModel, np.ndarray, np.ndarray]) -> None:
     model, X, y = fitted
     risk = model.risk(X)
-    assert 0 <= risk.min() and risk.max() <= 1
+    assert risk.min() >= 0 and risk.max() <= 1
     assert roc_auc(y, risk) > 0.7
     assert max(abs(d["gap"]) for d in calibration_deciles(y, risk)) < 0.08
     assert set(model.tier(risk)) <= {"high", "medium", "low"}
