@@ -185,9 +185,46 @@ class Workspace:
             result["value_models"] = score_value_models(self.settings, store, as_of=day).as_dict()
         except ValidationError as exc:
             result["value_models"] = {"skipped": str(exc)}
+        result["churn"] = self._score_churn(day, result["engine"])
         result["segments"] = segment_run(self.settings, engine=result["engine"], as_of=day).as_dict()
         result["playbooks"] = self._run_enabled_playbooks(day, now=now, trigger=trigger)
         return result
+
+    # -- churn, propensity and cross-sell models ----------------------------------------------------------
+    def _score_churn(self, day: dt.date, engine: str) -> dict[str, Any]:
+        """Score ``day`` with the latest churn model; says why when there is none yet."""
+        from kehu.service.churn import latest_model_file, score_churn
+
+        if latest_model_file(self.settings) is None:
+            return {"skipped": "no churn model yet: run `kehu models train`"}
+        return score_churn(self.settings, self._ready(), as_of=day, engine=engine).as_dict()
+
+    def train_models(
+        self, *, engine: str | None = None, as_of: dt.date | None = None, **options: Any
+    ) -> dict[str, Any]:
+        """``kehu models train``: train, backtest and version the churn, propensity and cross-sell models.
+
+        ``options`` are the fields of :class:`kehu.service.churn.ChurnOptions`. When features have been
+        published, the newest day is scored with the new model right away.
+        """
+        from kehu.service.churn import ChurnOptions, score_churn, train_churn
+
+        store = self._ready()
+        result = train_churn(self.settings, engine=engine, options=ChurnOptions(**options), as_of=as_of).as_dict()
+        with store.connect() as conn:
+            from kehu.store.published import latest_run
+
+            run = latest_run(conn)
+        if run is not None:
+            day = run["as_of"] if isinstance(run["as_of"], dt.date) else dt.date.fromisoformat(str(run["as_of"]))
+            result["scored"] = score_churn(self.settings, store, as_of=day, engine=engine).as_dict()
+        return result
+
+    def models_report(self) -> dict[str, Any]:
+        """``kehu models report``: the latest churn model's version, options and backtest tables."""
+        from kehu.service.churn import churn_report
+
+        return churn_report(self.settings)
 
     def report_models(
         self, out_dir: str | Path, *, calibration_end: dt.date | None = None, observation_end: dt.date | None = None
@@ -195,9 +232,26 @@ class Workspace:
         """Write the value-model diagnostics (three PNG plots and an HTML page) for the store's orders."""
         from kehu.service.value_models import write_models_report
 
-        return write_models_report(
+        result = write_models_report(
             self.settings, self._ready(), out_dir, calibration_end=calibration_end, observation_end=observation_end
         ).as_dict()
+        result.update(self._churn_plots(Path(out_dir)))
+        return result
+
+    def _churn_plots(self, out_dir: Path) -> dict[str, Any]:
+        """The churn backtest's calibration and gains plots, when a churn model has been trained."""
+        from kehu.reports.churn_plots import plot_churn_calibration, plot_churn_gains
+        from kehu.service.churn import churn_report, latest_model_file
+
+        if latest_model_file(self.settings) is None:
+            return {"churn_plots": []}
+        backtest = churn_report(self.settings)["backtest"]
+        return {
+            "churn_plots": [
+                str(plot_churn_calibration(backtest, out_dir / "churn_calibration.png")),
+                str(plot_churn_gains(backtest, out_dir / "churn_gains.png")),
+            ]
+        }
 
     # -- segments ---------------------------------------------------------------------------------------------
     def segments(self, *, as_of: dt.date | None = None) -> list[dict[str, Any]]:

@@ -1,0 +1,728 @@
+"""Churn early warning, next-purchase propensity and cross-sell: train, backtest, version, score, publish.
+
+:func:`train_churn` (``kehu models train``)
+    Builds point-in-time snapshots (:mod:`kehu.service.churn_data`) on a grid of days ``step_days`` apart,
+    ending ``horizon_days + grace_days`` before the latest order (so every label is observed). It then
+
+    1. backtests: trees on earlier snapshots, calibration on the newest of them, evaluation on the newest
+       labelled days (the test period, ``test_snapshots`` days pooled), next to three baselines on the same
+       rows (days since the last order; 1 - P(alive) from BG/NBD fitted on each test day's features;
+       logistic regression on R, F, M fitted on the training rows).
+       The split is *strict* when the training labels end before the test day; with too little history
+       (e.g. CDNOW with a 39-week horizon) it falls back to *overlapping* label windows and says so;
+    2. measures next-purchase propensity and cross-sell hit rate@3 against popularity the same way;
+    3. analyses where churn concentrates (lifecycle stage, tenure month, months since contract end);
+    4. fits the production models on the newest snapshots and writes everything to
+       ``KEHU_HOME/models/churn-<as_of>.json`` (as_of = latest labelled day): options, features, model
+       parameters, the LightGBM boosters, calibration maps, metrics.
+
+:func:`score_churn` (part of ``kehu run``, after the value models and before segmentation)
+    Scores the published features of one day with the latest model and merges into the ``scores`` JSON:
+    ``churn_risk``, ``churn_tier``, ``churn_reasons`` (for the high and medium tiers), ``p_order_30d``,
+    ``next_categories``. Customers lapsed beyond ``lapsed_days`` (see :func:`kehu.models.churn.churn_eligible`)
+    get no churn keys: they are win-back targets, described by the lifecycle stages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from kehu.config import Settings
+from kehu.errors import NotFoundError, ValidationError
+from kehu.models.beta_geo import BetaGeo
+from kehu.models.boosted import import_sklearn
+from kehu.models.churn import CHURN_FEATURES, ChurnModel, churn_eligible
+from kehu.models.evaluation import capture_at, score_table
+from kehu.models.propensity import NextCategoryModel, PurchasePropensity, hit_rate_at_k, popularity_top_k
+from kehu.service.churn_data import Snapshot, build_snapshots, category_matrix, data_end, open_engine
+
+__all__ = ["ChurnOptions", "churn_report", "latest_model_file", "load_model", "score_churn", "train_churn"]
+
+MODEL_FORMAT = 1
+_PREFIX = "churn-"
+
+
+@dataclass(frozen=True)
+class ChurnOptions:
+    """Settings of a training run (stored with the model).
+
+    Attributes
+    ----------
+    horizon_days
+        Churn = no purchase within this many days after the snapshot (default 90).
+    short_days
+        Next-purchase propensity horizon (default 30).
+    grace_days
+        Contract customers: churn = not renewed within this many days after the contract end.
+    lapsed_days
+        Customers without a purchase for longer (and no live contract) are not scored (win-back population).
+    snapshots
+        Snapshot days used to grow the trees.
+    calibration_snapshots
+        The newest labelled snapshot days, held out from the trees, that calibrate the probabilities.
+    test_snapshots
+        Backtest: the newest labelled days pooled as the test period.
+    step_days
+        Days between snapshots.
+    tier_high, tier_medium
+        Lower bounds of the calibrated risk for the 高 and 中 tiers.
+    calibration
+        ``"isotonic"`` or ``"platt"``.
+    max_rows
+        Training rows are sampled down to this many (seeded) on large stores.
+    seed
+        Seed of LightGBM and of the sampling.
+    """
+
+    horizon_days: int = 90
+    short_days: int = 30
+    grace_days: int = 30
+    lapsed_days: int = 180
+    snapshots: int = 12
+    calibration_snapshots: int = 2
+    test_snapshots: int = 3
+    step_days: int = 30
+    tier_high: float = 0.5
+    tier_medium: float = 0.25
+    calibration: str = "isotonic"
+    max_rows: int = 500_000
+    seed: int = 0
+
+    def check(self) -> None:
+        """Raise :class:`ValidationError` naming the first unusable option."""
+        names = ("horizon_days", "short_days", "snapshots", "calibration_snapshots", "test_snapshots", "step_days")
+        for name in (*names, "max_rows"):
+            if getattr(self, name) < 1:
+                raise ValidationError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        for name in ("grace_days", "lapsed_days"):
+            if getattr(self, name) < 0:
+                raise ValidationError(f"{name}: must not be negative, got {getattr(self, name)}")
+        if not 0 <= self.tier_medium < self.tier_high <= 1:
+            raise ValidationError(
+                f"tier cut-offs: need 1 >= tier_high > tier_medium >= 0, got {self.tier_high} and {self.tier_medium}"
+            )
+        if self.calibration not in ("isotonic", "platt"):
+            raise ValidationError(f"calibration: {self.calibration!r} is not one of isotonic, platt")
+
+
+# -- rows ---------------------------------------------------------------------------------------------------------
+def _X(snap: Snapshot) -> np.ndarray:
+    return np.column_stack([snap.columns[f] for f in CHURN_FEATURES])
+
+
+def _eligible(snap: Snapshot, opts: ChurnOptions) -> np.ndarray:
+    c = snap.columns
+    return churn_eligible(
+        c["orders"],
+        c["days_since_last_order"],
+        c["contract_days_to_end"],
+        lapsed_days=opts.lapsed_days,
+        grace_days=opts.grace_days,
+    )
+
+
+def _known(snap: Snapshot) -> np.ndarray:
+    """Propensity population: customers with a purchase or a contract."""
+    c = snap.columns
+    return np.asarray((np.nan_to_num(c["orders"]) > 0) | ~np.isnan(c["contract_days_to_end"]))
+
+
+def _stack(snaps: Sequence[Snapshot], mask_of: Any, label: str) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for s in snaps:
+        m = mask_of(s)
+        xs.append(_X(s)[m])
+        ys.append(s.outcomes[label][m].astype(np.float64))
+    if not xs:
+        return np.empty((0, len(CHURN_FEATURES))), np.empty(0)
+    return np.vstack(xs), np.concatenate(ys)
+
+
+def _sample(X: np.ndarray, y: np.ndarray, max_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    if X.shape[0] <= max_rows:
+        return X, y
+    keep = np.sort(np.random.default_rng(seed).choice(X.shape[0], max_rows, replace=False))
+    return X[keep], y[keep]
+
+
+def _fit_classifier(
+    cls: type[ChurnModel] | type[PurchasePropensity],
+    train: Sequence[Snapshot],
+    calibration: Sequence[Snapshot],
+    mask_of: Any,
+    label: str,
+    opts: ChurnOptions,
+    **extra: Any,
+) -> Any:
+    X, y = _stack(train, mask_of, label)
+    X, y = _sample(X, y, opts.max_rows, opts.seed)
+    Xc, yc = _stack(calibration, mask_of, label)
+    return cls(calibration=opts.calibration, seed=opts.seed, **extra).fit(X, y, calibration=(Xc, yc))
+
+
+# -- baselines ----------------------------------------------------------------------------------------------------
+def _rfm(snap: Snapshot) -> np.ndarray:
+    c = snap.columns
+    recency = np.where(np.isnan(c["days_since_last_order"]), c["tenure_days"], c["days_since_last_order"])
+    freq = np.nan_to_num(c["frequency"])
+    money = np.nan_to_num(c["monetary_value_cents"]) / 100.0
+    return np.column_stack([np.log1p(np.nan_to_num(recency)), np.log1p(freq), np.log1p(np.maximum(money, 0))])
+
+
+def _p_alive(snap: Snapshot) -> np.ndarray:
+    """BG/NBD P(alive) fitted on the snapshot's own features (weeks); NaN for customers without purchases."""
+    c = snap.columns
+    buyers = ~np.isnan(c["frequency"])
+    out = np.full(len(snap), np.nan)
+    model = BetaGeo().fit(c["frequency"][buyers], c["recency_weeks"][buyers], c["T_weeks"][buyers])
+    out[buyers] = model.probability_alive(c["frequency"][buyers], c["recency_weeks"][buyers], c["T_weeks"][buyers])
+    return out
+
+
+def _baselines(
+    train: Sequence[Snapshot], test: Snapshot, mask: np.ndarray, opts: ChurnOptions
+) -> dict[str, np.ndarray]:
+    sklearn = import_sklearn()
+    c = test.columns
+    dslo = np.where(np.isnan(c["days_since_last_order"]), c["tenure_days"], c["days_since_last_order"])[mask]
+    alive = _p_alive(test)[mask]
+    alive = np.where(np.isnan(alive), np.nanmean(alive) if np.isfinite(alive).any() else 0.5, alive)
+    Xr = np.vstack([_rfm(s)[_eligible(s, opts)] for s in train])
+    yr = np.concatenate([s.outcomes["churned"][_eligible(s, opts)] for s in train]).astype(int)
+    mean, std = Xr.mean(axis=0), Xr.std(axis=0) + 1e-9
+    logit = sklearn.linear_model.LogisticRegression(max_iter=1000).fit((Xr - mean) / std, yr)
+    p_rfm = logit.predict_proba((_rfm(test)[mask] - mean) / std)[:, 1]
+    return {
+        "days_since_last_order": np.nan_to_num(dslo),
+        "one_minus_p_alive": 1.0 - alive,
+        "logistic_rfm": p_rfm,
+    }
+
+
+# -- analyses -----------------------------------------------------------------------------------------------------
+def _rate_rows(keys: np.ndarray, y: np.ndarray, order: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    rows = []
+    names = order if order is not None else sorted({str(k) for k in keys})
+    for k in names:
+        m = keys == k
+        if m.any():
+            rows.append({"key": k, "customers": int(m.sum()), "churn_rate": float(y[m].mean())})
+    return rows
+
+
+def _tenure_bucket(days: np.ndarray) -> np.ndarray:
+    months = np.floor(np.nan_to_num(days) / 30.4375).astype(int)
+    edges = [(0, 3, "0-2"), (3, 6, "3-5"), (6, 12, "6-11"), (12, 24, "12-23"), (24, 36, "24-35"), (36, 10**6, "36+")]
+    out = np.empty(days.size, dtype=object)
+    for lo, hi, name in edges:
+        out[(months >= lo) & (months < hi)] = name
+    return out
+
+
+_TENURE_ORDER = ("0-2", "3-5", "6-11", "12-23", "24-35", "36+")
+_CONTRACT_ORDER = (
+    "ends in 4+ months",
+    "ends in 2-3 months",
+    "ends in 0-1 month",
+    "ended 0-1 month ago",
+    "ended 2-3 months ago",
+    "ended 4+ months ago",
+)
+
+
+def _contract_bucket(to_end: np.ndarray) -> np.ndarray:
+    out = np.full(to_end.size, None, dtype=object)
+    months = np.floor(np.abs(to_end) / 30.4375)
+    future, past = to_end >= 0, to_end < 0
+    out[future & (months >= 4)] = _CONTRACT_ORDER[0]
+    out[future & (months >= 2) & (months < 4)] = _CONTRACT_ORDER[1]
+    out[future & (months < 2)] = _CONTRACT_ORDER[2]
+    out[past & (months < 2)] = _CONTRACT_ORDER[3]
+    out[past & (months >= 2) & (months < 4)] = _CONTRACT_ORDER[4]
+    out[past & (months >= 4)] = _CONTRACT_ORDER[5]
+    return out
+
+
+def _concentration(settings: Settings, snaps: Sequence[Snapshot], opts: ChurnOptions) -> dict[str, Any]:
+    """Churn rate by lifecycle stage, tenure month and months since contract end, over labelled snapshots."""
+    from kehu.segments.config import load_config, read_overrides
+
+    lifecycle = load_config(read_overrides(settings.home / "segments.yaml")).schemes["lifecycle"]
+    stages, tenure, contract, ys = [], [], [], []
+    for s in snaps:
+        c = s.columns
+        y = s.outcomes["churned"].astype(float)
+        known = _known(s)
+        names = [f for f in lifecycle.all_fields() if f in c]
+        for i in np.flatnonzero(known):
+            values: dict[str, Any] = {f: (None if np.isnan(c[f][i]) else float(c[f][i])) for f in names}
+            to_end = values.get("contract_days_to_end")
+            values["days_since_contract_end"] = -to_end if to_end is not None and to_end < 0 else None
+            values["churn_risk"] = None
+            stages.append(lifecycle.classify(values, as_of=s.as_of) or "none")
+        tenure.append(_tenure_bucket(c["tenure_days"][known]))
+        contract.append(_contract_bucket(np.nan_to_num(c["contract_days_to_end"][known], nan=np.inf)))
+        contract[-1][np.isnan(c["contract_days_to_end"][known])] = None
+        ys.append(y[known])
+    y_all = np.concatenate(ys) if ys else np.empty(0)
+    stage_arr = np.asarray(stages, dtype=object)
+    contract_arr = np.concatenate(contract) if contract else np.empty(0, dtype=object)
+    has_contract = np.asarray([v is not None for v in contract_arr], dtype=bool)
+    return {
+        "population": "customers with a purchase or a contract, every labelled snapshot",
+        "lifecycle_stage": _rate_rows(stage_arr, y_all, [sg.key for sg in lifecycle.segments]),
+        "tenure_months": _rate_rows(np.concatenate(tenure) if tenure else np.empty(0), y_all, _TENURE_ORDER),
+        "contract_end": _rate_rows(contract_arr[has_contract], y_all[has_contract], _CONTRACT_ORDER),
+    }
+
+
+def _cross_sell(train: Sequence[Snapshot], categories: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    hist = np.vstack([category_matrix(s.customer_id, s.history, categories, "weight") for s in train])
+    bought = np.vstack([category_matrix(s.customer_id, s.bought, categories) for s in train])
+    return hist, bought
+
+
+def _categories(snaps: Sequence[Snapshot]) -> list[str]:
+    names: set[str] = set()
+    for s in snaps:
+        for t in (s.history, s.bought):
+            if t is not None:
+                names.update(v for v in t.column("category").to_pylist() if v is not None)
+    return sorted(names)
+
+
+# -- training -----------------------------------------------------------------------------------------------------
+@dataclass
+class ChurnTrainResult:
+    """What :func:`train_churn` fitted, measured and wrote."""
+
+    as_of: dt.date
+    model_file: Path
+    snapshot_days: list[str]
+    backtest: dict[str, Any]
+    seconds: float
+    rows: dict[str, int] = field(default_factory=dict)
+    step_seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        data = asdict(self)
+        data["as_of"] = self.as_of.isoformat()
+        data["model_file"] = str(self.model_file)
+        return data
+
+
+def _days(last: dt.date, count: int, step: int, first_order: dt.date) -> list[dt.date]:
+    """``count`` days back from ``last`` every ``step`` days, keeping those at least ``step`` after the first order."""
+    return [
+        d
+        for d in (last - dt.timedelta(days=step * k) for k in range(count))
+        if d >= first_order + dt.timedelta(days=step)
+    ]
+
+
+def _first_order(backend: Any, tables: dict[str, Any]) -> dt.date:
+    from kehu.engine.backends import to_arrow
+
+    o = tables["orders"]
+    first = to_arrow(backend, o.aggregate(first=o.ordered_at.min())).column("first")[0].as_py()
+    if first is None:
+        raise ValidationError("orders: the store has no orders to learn churn from")
+    return first.date() if isinstance(first, dt.datetime) else first
+
+
+def _metrics_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not np.isfinite(v):
+            return None
+        if isinstance(v, list):
+            return [{k: clean(x) for k, x in r.items()} for r in v]
+        return v
+
+    return [{k: clean(v) for k, v in r.items()} for r in rows]
+
+
+def train_churn(
+    settings: Settings, *, engine: str | None = None, options: ChurnOptions | None = None, as_of: dt.date | None = None
+) -> ChurnTrainResult:
+    """Train, backtest and version the churn, propensity and cross-sell models (see the module docstring).
+
+    Parameters
+    ----------
+    settings
+        Kehu settings (store, engine, ``KEHU_HOME`` for the model file).
+    engine
+        ``"duckdb"`` or ``"spark"`` for the snapshots; default ``settings.engine``.
+    options
+        :class:`ChurnOptions`.
+    as_of
+        Pretend the data ends on this day (default: the latest order's day); later data is not used at all.
+
+    Raises
+    ------
+    ValidationError
+        When the history is too short for two labelled snapshots, or a label has only one outcome.
+    """
+    started = time.perf_counter()
+    opts = options or ChurnOptions()
+    opts.check()
+    timings: dict[str, float] = {}
+    backend, tables = open_engine(settings, engine)
+    try:
+        end = as_of or data_end(backend, tables)
+        if as_of is not None:
+            tables = _cut(tables, as_of)
+        first = _first_order(backend, tables)
+        margin = opts.horizon_days + opts.grace_days
+        last = end - dt.timedelta(days=margin)
+        n_cal, n_test = opts.calibration_snapshots, opts.test_snapshots
+        prod_days = _days(last, n_cal + opts.snapshots, opts.step_days, first)
+        if len(prod_days) < n_cal + 1:
+            raise ValidationError(
+                f"history too short: the latest labelled day is {last} ({margin} days before the last order on "
+                f"{end}); at least {n_cal + 1} snapshots {opts.step_days} days apart after the first order ({first}) "
+                "are needed. Use a shorter --horizon or --step, or fewer --calibration-snapshots."
+            )
+        test_days = prod_days[:n_test]
+        # strict: every training label window ends before the first test day
+        strict = _days(test_days[-1] - dt.timedelta(days=margin), n_cal + opts.snapshots, opts.step_days, first)
+        split = "strict" if len(strict) >= n_cal + 1 else "overlapping"
+        bt_days = strict if split == "strict" else [d for d in prod_days if d < test_days[-1]]
+        if len(bt_days) < n_cal + 1:
+            raise ValidationError(f"history too short for a backtest before {test_days[-1]}: use a shorter --horizon")
+        wanted = sorted(set(prod_days) | set(bt_days))
+        t0 = time.perf_counter()
+        snaps = {
+            s.as_of: s
+            for s in build_snapshots(
+                backend,
+                tables,
+                wanted,
+                horizon_days=opts.horizon_days,
+                short_days=opts.short_days,
+                grace_days=opts.grace_days,
+            )
+        }
+        timings["snapshots"] = time.perf_counter() - t0
+    finally:
+        if getattr(backend, "name", "") == "duckdb":
+            backend.disconnect()
+
+    def elig(s: Snapshot) -> np.ndarray:
+        return _eligible(s, opts)
+
+    t0 = time.perf_counter()
+    cutoffs = (opts.tier_high, opts.tier_medium)
+    tests = [snaps[d] for d in test_days]
+    bt_cal, bt_train = [snaps[d] for d in bt_days[:n_cal]], [snaps[d] for d in bt_days[n_cal:]]
+    model = _fit_classifier(ChurnModel, bt_train, bt_cal, elig, "churned", opts, tier_cutoffs=cutoffs)
+    X_test, y_test = _stack(tests, elig, "churned")
+    risk = model.risk(X_test)
+    base = [_baselines([*bt_train, *bt_cal], t, elig(t), opts) for t in tests]
+    scores = {"model": risk, **{k: np.concatenate([b[k] for b in base]) for k in base[0]}}
+    table = score_table(y_test, scores, probabilities=("model", "one_minus_p_alive", "logistic_rfm"))
+    shares = [round(0.05 * k, 2) for k in range(1, 21)]
+    gains = {name: [capture_at(y_test, sc, q) for q in shares] for name, sc in scores.items()}
+    tiers = model.tier(risk)
+    tier_rows = [
+        {
+            "tier": t,
+            "customers": int((tiers == t).sum()),
+            "churn_rate": float(y_test[tiers == t].mean()) if (tiers == t).any() else None,
+        }
+        for t in ("high", "medium", "low")
+    ]
+
+    prop = _fit_classifier(PurchasePropensity, bt_train, bt_cal, _known, "ordered_in_short", opts)
+    Xp, y_p = _stack(tests, _known, "ordered_in_short")
+    orders_30d = np.concatenate([np.nan_to_num(t.columns["orders_30d"][_known(t)]) for t in tests])
+    prop_table = score_table(
+        y_p, {"model": prop.probability(Xp), "orders_last_30d": orders_30d}, probabilities=("model",)
+    )
+
+    categories = _categories(list(snaps.values()))
+    cross: dict[str, Any] = {"categories": len(categories)}
+    if categories:
+        h_tr, b_tr = _cross_sell([*bt_train, *bt_cal], categories)
+        h_te, b_te = _cross_sell(tests, categories)
+        if b_tr.any() and b_te.any():
+            ncm = NextCategoryModel(categories=categories).fit(h_tr, b_tr)
+            cross.update(
+                window_days=opts.horizon_days,
+                buyers=int((b_te.sum(axis=1) > 0).sum()),
+                hit_rate_at_3=hit_rate_at_k(ncm.top_k(h_te, 3), b_te),
+                popularity_hit_rate_at_3=hit_rate_at_k(popularity_top_k(b_tr, h_te.shape[0], 3), b_te),
+            )
+    timings["backtest"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    concentration = _concentration(settings, [snaps[d] for d in prod_days], opts)
+    timings["concentration"] = time.perf_counter() - t0
+    backtest = {
+        "split": split,
+        "test_days": [d.isoformat() for d in test_days],
+        "train_days": [d.isoformat() for d in bt_days[n_cal:]],
+        "calibration_days": [d.isoformat() for d in bt_days[:n_cal]],
+        "horizon_days": opts.horizon_days,
+        "churn": _metrics_json(table),
+        "gains": {"shares": shares, **gains},
+        "tiers": tier_rows,
+        "propensity": _metrics_json(prop_table),
+        "cross_sell": cross,
+        "concentration": concentration,
+    }
+
+    # production models: trees on the older snapshots, calibration on the newest labelled ones
+    t0 = time.perf_counter()
+    prod_cal, prod_train = [snaps[d] for d in prod_days[:n_cal]], [snaps[d] for d in prod_days[n_cal:]]
+    final = _fit_classifier(ChurnModel, prod_train, prod_cal, elig, "churned", opts, tier_cutoffs=cutoffs)
+    final_prop = _fit_classifier(PurchasePropensity, prod_train, prod_cal, _known, "ordered_in_short", opts)
+    document: dict[str, Any] = {
+        "format": MODEL_FORMAT,
+        "as_of": last.isoformat(),
+        "data_end": end.isoformat(),
+        "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "options": asdict(opts),
+        "features": list(CHURN_FEATURES),
+        "snapshot_days": [d.isoformat() for d in prod_days],
+        "rows": {"train": final.n_train_, "calibration": final.n_calibration_, "test": int(y_test.size)},
+        "backtest": backtest,
+        "churn_model": final.to_dict(),
+        "propensity_model": final_prop.to_dict(),
+    }
+    if categories:
+        h_all, b_all = _cross_sell([snaps[d] for d in prod_days], categories)
+        if b_all.any():
+            ncm = NextCategoryModel(categories=categories).fit(h_all, b_all)
+            document["cross_sell_model"] = {
+                "categories": categories,
+                "transition": ncm.transition_.tolist(),
+                "popularity": ncm.popularity_.tolist(),
+                "params": {"smoothing": ncm.smoothing, "popularity_weight": ncm.popularity_weight},
+            }
+    timings["fit"] = time.perf_counter() - t0
+    document["seconds"] = timings
+    folder = settings.home / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{_PREFIX}{last.isoformat()}.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return ChurnTrainResult(
+        as_of=last,
+        model_file=path,
+        snapshot_days=[d.isoformat() for d in prod_days],
+        backtest=backtest,
+        seconds=time.perf_counter() - started,
+        rows=document["rows"],
+        step_seconds=timings,
+    )
+
+
+def _cut(tables: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
+    """The extracted tables without anything dated after ``as_of`` (for training as of a past day)."""
+    import ibis
+
+    from kehu.engine.extract import EVENT_TIME, event_time
+
+    cutoff = ibis.timestamp(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
+    out = dict(tables)
+    for name in EVENT_TIME:
+        out[name] = tables[name].filter(event_time(name, tables[name]) < cutoff)
+    c = tables["customers"]
+    out["customers"] = c.filter(c.first_seen_at.isnull() | (c.first_seen_at < cutoff))
+    return out
+
+
+# -- model files --------------------------------------------------------------------------------------------------
+def latest_model_file(settings: Settings) -> Path | None:
+    """The newest ``KEHU_HOME/models/churn-<as_of>.json`` (by as_of), or ``None``."""
+    folder = settings.home / "models"
+    files = sorted(folder.glob(f"{_PREFIX}*.json")) if folder.is_dir() else []
+    return files[-1] if files else None
+
+
+@dataclass
+class LoadedModels:
+    """The models of one model file."""
+
+    path: Path
+    document: dict[str, Any]
+    churn: ChurnModel
+    propensity: PurchasePropensity
+    cross_sell: NextCategoryModel | None
+
+
+def load_model(settings: Settings, path: Path | None = None) -> LoadedModels:
+    """Load the latest (or the given) churn model file.
+
+    Raises
+    ------
+    NotFoundError
+        When no model has been trained yet.
+    """
+    path = path or latest_model_file(settings)
+    if path is None:
+        raise NotFoundError("no churn model yet: run `kehu models train` first")
+    document = json.loads(path.read_text(encoding="utf-8"))
+    if document.get("format") != MODEL_FORMAT:
+        raise ValidationError(f"{path}: model format {document.get('format')} is not {MODEL_FORMAT}; train again")
+    churn = ChurnModel.from_dict(document["churn_model"])
+    prop = PurchasePropensity.from_dict(document["propensity_model"])
+    cross = None
+    if "cross_sell_model" in document:
+        cs = document["cross_sell_model"]
+        cross = NextCategoryModel(categories=cs["categories"], **cs["params"])
+        cross.transition_ = np.asarray(cs["transition"])
+        cross.popularity_ = np.asarray(cs["popularity"])
+        cross.n_customers_ = 0
+    assert isinstance(prop, PurchasePropensity)
+    return LoadedModels(path, document, churn, prop, cross)
+
+
+def churn_report(settings: Settings) -> dict[str, Any]:
+    """The latest model's version, options, rows and backtest (``kehu models report``)."""
+    loaded = load_model(settings)
+    doc = loaded.document
+    return {
+        "model_file": str(loaded.path),
+        "as_of": doc["as_of"],
+        "data_end": doc["data_end"],
+        "trained_at": doc["trained_at"],
+        "options": doc["options"],
+        "features": doc["features"],
+        "snapshot_days": doc["snapshot_days"],
+        "rows": doc["rows"],
+        "trees": doc["churn_model"]["n_trees"],
+        "params": doc["churn_model"]["params"],
+        "importance": dict(sorted(doc["churn_model"]["importance"].items(), key=lambda kv: -kv[1])[:15]),
+        "backtest": doc["backtest"],
+    }
+
+
+# -- scoring ------------------------------------------------------------------------------------------------------
+def _read_published(store: Engine, as_of: dt.date) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    from kehu.store.published import customer_score_history as h
+
+    cols = [h.c.customer_id, *(h.c[f] for f in CHURN_FEATURES)]
+    with store.connect() as conn:
+        rows = conn.execute(sa.select(*cols).where(h.c.as_of == as_of).order_by(h.c.customer_id)).all()
+    if not rows:
+        raise NotFoundError(f"no features published for {as_of}: run `kehu run --as-of {as_of}` first")
+    data = list(zip(*rows, strict=True))
+    ids = np.asarray(data[0], dtype=np.int64)
+    columns = {
+        f: np.array([np.nan if v is None else v for v in data[i + 1]], dtype=np.float64)
+        for i, f in enumerate(CHURN_FEATURES)
+    }
+    return ids, columns
+
+
+@dataclass
+class ChurnScoreResult:
+    """What :func:`score_churn` published."""
+
+    as_of: dt.date
+    model_file: Path
+    customers: int
+    scored: int
+    tiers: dict[str, int]
+    reasons: int
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        data = asdict(self)
+        data["as_of"] = self.as_of.isoformat()
+        data["model_file"] = str(self.model_file)
+        return data
+
+
+def score_churn(
+    settings: Settings,
+    store: Engine,
+    *,
+    as_of: dt.date,
+    engine: str | None = None,
+    reasons_for: Sequence[str] = ("high", "medium"),
+) -> ChurnScoreResult:
+    """Score the features published for ``as_of`` with the latest model and publish (see the module docstring).
+
+    Parameters
+    ----------
+    reasons_for
+        The tiers whose customers get ``churn_reasons`` (SHAP is the expensive part).
+    """
+    from kehu.service.value_models import _write_scores  # the one merge-into-scores routine
+
+    started = time.perf_counter()
+    loaded = load_model(settings)
+    opts = ChurnOptions(**loaded.document["options"])
+    ids, columns = _read_published(store, as_of)
+    X = np.column_stack([columns[f] for f in CHURN_FEATURES])
+    elig = churn_eligible(
+        columns["orders"],
+        columns["days_since_last_order"],
+        columns["contract_days_to_end"],
+        lapsed_days=opts.lapsed_days,
+        grace_days=opts.grace_days,
+    )
+    known = (np.nan_to_num(columns["orders"]) > 0) | ~np.isnan(columns["contract_days_to_end"])
+    scores: dict[int, dict[str, Any]] = {int(c): {} for c in ids[known | elig]}
+    tiers_count = {"high": 0, "medium": 0, "low": 0}
+    n_reasons = 0
+    if elig.any():
+        Xe = X[elig]
+        risk = loaded.churn.risk(Xe)
+        tiers = loaded.churn.tier(risk)
+        explain = np.isin(tiers, list(reasons_for))
+        reason_lists: list[list[Any]] = [[] for _ in range(Xe.shape[0])]
+        if explain.any():
+            for i, rs in zip(np.flatnonzero(explain), loaded.churn.reasons(Xe[explain]), strict=True):
+                reason_lists[i] = [r.as_dict() for r in rs]
+                n_reasons += 1
+        for cid, r, t, rs in zip(ids[elig].tolist(), risk.tolist(), tiers.tolist(), reason_lists, strict=True):
+            scores[cid].update(churn_risk=round(r, 6), churn_tier=t, churn_reasons=rs)
+            tiers_count[t] += 1
+    if known.any():
+        p = loaded.propensity.probability(X[known])
+        for cid, v in zip(ids[known].tolist(), p.tolist(), strict=True):
+            scores[cid]["p_order_30d"] = round(v, 6)
+        if loaded.cross_sell is not None:
+            names = loaded.cross_sell.top_k_names(_category_history(settings, engine, as_of, ids[known], loaded), 3)
+            for cid, top in zip(ids[known].tolist(), names, strict=True):
+                scores[cid]["next_categories"] = top
+    with store.begin() as conn:
+        _write_scores(conn, as_of, scores)
+    return ChurnScoreResult(
+        as_of=as_of,
+        model_file=loaded.path,
+        customers=int(ids.size),
+        scored=int(elig.sum()),
+        tiers=tiers_count,
+        reasons=n_reasons,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _category_history(
+    settings: Settings, engine: str | None, as_of: dt.date, ids: np.ndarray, loaded: LoadedModels
+) -> np.ndarray:
+    from kehu.engine.backends import to_arrow
+    from kehu.pipeline.outcomes import category_history
+
+    assert loaded.cross_sell is not None
+    backend, tables = open_engine(settings, engine)
+    try:
+        history = to_arrow(backend, category_history(tables["orders"], as_of))
+    finally:
+        if getattr(backend, "name", "") == "duckdb":
+            backend.disconnect()
+    return category_matrix(ids, history, list(loaded.cross_sell.categories), "weight")
