@@ -258,7 +258,10 @@ def _fit_retention(
         int(cid): {"renewal_probability": float(p), "expected_residual_years": float(y)}
         for cid, p, y in zip(ids, np.round(rate, 6), np.round(residual, 4), strict=True)
     }
-    record = _model_record(model) | {"cohorts": {str(y): n for y, n in cohorts.items()}}
+    record = _model_record(model) | {
+        "cohorts": {str(y): n for y, n in cohorts.items()},
+        "at_bound": model.at_bound_,
+    }
     return scores, record
 
 
