@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     interactions_path: str | None = Field(
         default=None, description="Read interactions from this Parquet file, folder or glob instead of the store."
     )
-    timezone: str = Field(default="Asia/Shanghai", description="Time zone for dates without one.")
+    timezone: str = Field(
+        default="Asia/Shanghai", description="Time zone for dates without one and of the analytics' calendar days."
+    )
     currency: str = Field(default="CNY", description="Currency for amounts without one.")
     import_chunk_rows: int = Field(default=50_000, ge=1, description="Rows per import chunk.")
     # -- playbooks and message channels (docs/playbooks.md) --------------------------------------------------

@@ -22,7 +22,7 @@ UTC = dt.UTC
 
 @pytest.fixture
 def store(tmp_path: Path) -> Any:
-    settings = load_settings(home=tmp_path / "home")
+    settings = load_settings(home=tmp_path / "home", timezone="UTC")
     settings.home.mkdir()
     engine = sa.create_engine(settings.resolved_database_url)
     schema.metadata.create_all(engine)
