@@ -414,6 +414,12 @@ def _risk_histogram(values: list[float]) -> dict[str, Any] | None:
 
 
 # -- imports -----------------------------------------------------------------------------------------------------
+def forget_cached_figures() -> None:
+    """Drop the cached dashboard figures (after an import changed the data)."""
+    with _cache_lock:
+        _cache.clear()
+
+
 def import_runs(ws: Workspace, principal: Principal, *, limit: int = 50) -> list[dict[str, Any]]:
     """The newest imports (admins and managers)."""
     require_role(principal, "admin", "manager")
