@@ -8,7 +8,7 @@ also hashes rows (change detection), allocates customer ids, and looks up existi
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Table, func, select
 
 __all__ = [
     "IdAllocator",
-    "db_values",
+    "db_array",
     "deferred_indexes",
     "insert_rows",
     "lookup_keys",
@@ -36,22 +36,39 @@ def _is_sqlite(conn: Connection) -> bool:
     return conn.dialect.name == "sqlite"
 
 
-def db_values(conn: Connection, arr: pa.Array | Sequence[Any], *, json_column: bool = False) -> list[Any]:
-    """Convert one typed column to DBAPI parameters for this connection's dialect."""
-    if not isinstance(arr, pa.Array | pa.ChunkedArray):
-        return list(arr)
+def _objects(values: list[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def db_array(arr: pa.Array | pa.ChunkedArray, *, sqlite: bool) -> np.ndarray:
+    """One typed column as DBAPI parameters (an object array), converted in bulk.
+
+    Integers become Python ints straight from numpy; text is dictionary-encoded first, so that a value repeated
+    on many rows (a product, a status) becomes one Python string shared by those rows. On SQLite, times become
+    SQLAlchemy's text form ("2024-01-05 13:45:10.000000") in UTC, dates ISO text and booleans 0/1; elsewhere
+    they stay ``datetime``, ``date`` and ``bool`` objects.
+    """
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
     t = arr.type
-    sqlite = _is_sqlite(conn)
-    if pa.types.is_timestamp(t):
-        if sqlite:  # SQLAlchemy's SQLite DATETIME text format ("2024-01-05 13:45:10.000000"), in UTC
-            utc = arr.cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))
-            return utc.cast(pa.string()).to_pylist()
-        return arr.to_pylist()
-    if pa.types.is_date(t):
-        return arr.cast(pa.string()).to_pylist() if sqlite else arr.to_pylist()
-    if pa.types.is_boolean(t) and sqlite:
-        return [None if v is None else int(v) for v in arr.to_pylist()]
-    return arr.to_pylist()
+    if sqlite and pa.types.is_timestamp(t):  # SQLAlchemy's SQLite DATETIME text, in UTC
+        arr = arr.cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us")).cast(pa.string())
+        return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+    if sqlite and pa.types.is_date(t):
+        return np.asarray(arr.cast(pa.string()).to_numpy(zero_copy_only=False), dtype=object)
+    if pa.types.is_integer(t) or (sqlite and pa.types.is_boolean(t)):
+        ints = arr.cast(pa.int64()) if pa.types.is_boolean(t) else arr
+        out = np.asarray(ints.fill_null(0).to_numpy()).astype(object)
+        if arr.null_count:
+            out[np.asarray(arr.is_null())] = None
+        return out
+    if pa.types.is_string(t) and len(arr):
+        encoded = pc.dictionary_encode(arr)
+        distinct = _objects([*encoded.dictionary.to_pylist(), None])
+        return distinct[np.asarray(encoded.indices.fill_null(len(distinct) - 1).to_numpy())]
+    return _objects(arr.to_pylist())
 
 
 def _as_text(col: pa.Array | Sequence[Any]) -> pa.Array:
@@ -86,15 +103,26 @@ def row_hashes(columns: dict[str, pa.Array | Sequence[Any]]) -> np.ndarray:
 def lookup_keys(
     conn: Connection, table: Table, key_col: str, source: str, keys: Iterable[str], extra: Sequence[str] = ()
 ) -> dict[str, tuple[Any, ...]]:
-    """Existing rows of ``source`` with these keys: key -> (id, row_hash, *extra columns)."""
-    key = table.c[key_col]
-    cols = [key, table.c.id, table.c.row_hash, *(table.c[c] for c in extra)]
+    """Existing rows of ``source`` with these keys: key -> (id, row_hash, *extra columns).
+
+    Plain driver SQL in chunks (``IN (?, …)`` on SQLite, ``= ANY(%s)`` on PostgreSQL), using the table's
+    unique (source, key) index.
+    """
+    cols = ", ".join([key_col, "id", "row_hash", *extra])
     unique = list(dict.fromkeys(keys))
     found: dict[str, tuple[Any, ...]] = {}
-    for start in range(0, len(unique), _CHUNK):
-        chunk = unique[start : start + _CHUNK]
-        stmt = select(*cols).where(table.c.source == source, key.in_(chunk))
-        for row in conn.execute(stmt):
+    sqlite = _is_sqlite(conn)
+    step = max(1, min(_CHUNK, _sqlite_variable_limit(conn) - 1)) if sqlite else _CHUNK
+    for start in range(0, len(unique), step):
+        chunk = unique[start : start + step]
+        if sqlite:
+            marks = ", ".join(["?"] * len(chunk))
+            sql = f"SELECT {cols} FROM {table.name} WHERE source = ? AND {key_col} IN ({marks})"
+            params: tuple[Any, ...] = (source, *chunk)
+        else:
+            sql = f"SELECT {cols} FROM {table.name} WHERE source = %s AND {key_col} = ANY(%s)"
+            params = (source, chunk)
+        for row in conn.exec_driver_sql(sql, params):
             found[row[0]] = tuple(row[1:])
     return found
 
@@ -142,19 +170,22 @@ def _placeholder(conn: Connection, column: str, json_columns: set[str]) -> str:
     return "%s::json" if column in json_columns else "%s"
 
 
+def _sqlite_variable_limit(conn: Connection) -> int:
+    """SQLite's limit on bound parameters per statement (999 before SQLite 3.32, 32766 since)."""
+    getlimit = getattr(conn.connection.dbapi_connection, "getlimit", None)
+    if getlimit is None:
+        return 999
+    import sqlite3
+
+    return int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+
+
 def _sqlite_rows_per_statement(conn: Connection, n_columns: int) -> int:
     """How many rows one multi-row INSERT may carry within SQLite's limit on bound parameters (at most 64)."""
-    dbapi = conn.connection.dbapi_connection
-    limit = 999
-    getlimit = getattr(dbapi, "getlimit", None)
-    if getlimit is not None:
-        import sqlite3
-
-        limit = getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    return max(1, min(64, limit // n_columns))
+    return max(1, min(64, _sqlite_variable_limit(conn) // n_columns))
 
 
-def insert_rows(conn: Connection, table: Table, columns: dict[str, list[Any]]) -> int:
+def insert_rows(conn: Connection, table: Table, columns: Mapping[str, Sequence[Any] | np.ndarray]) -> int:
     """INSERT the given column lists (all the same length); returns the row count.
 
     On SQLite, rows go in groups of up to 64 per multi-row ``INSERT … VALUES (…), (…)`` statement: the same

@@ -8,19 +8,15 @@ The invariant ``read = inserted + updated + unchanged + quarantined`` is checked
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from queue import Empty, Full, Queue
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, exists, insert, select, update
 
@@ -28,21 +24,20 @@ from kehu.config import Settings
 from kehu.errors import ImportFileError, KehuError
 from kehu.ingest.bulk import (
     IdAllocator,
-    db_values,
     deferred_indexes,
     insert_rows,
     lookup_keys,
-    row_hashes,
     tune_for_bulk,
     update_rows,
     utc_now_db,
 )
-from kehu.ingest.fields import KINDS, FieldType, KindSpec
+from kehu.ingest.fields import KINDS, KindSpec
 from kehu.ingest.identity import PROFILE_FIELDS, match_and_merge, recompute_profiles
 from kehu.ingest.mapping import Mapping, load_mapping, plan_columns
 from kehu.ingest.quarantine import Problem, QuarantineWriter
 from kehu.ingest.readers import open_source
 from kehu.ingest.rows import PreparedBatch, prepare_batch
+from kehu.ingest.staging import StagedBatch, Stager, prefetched
 from kehu.store.schema import ACTIVITY_TABLES, customer_records, customers, import_runs
 
 __all__ = ["ImportSummary", "import_file"]
@@ -81,44 +76,6 @@ class ImportSummary:
         return asdict(self)
 
 
-class _SeenKeys:
-    """The keys of the rows of one file seen so far, in 24 bytes a key (64-bit key hash, row hash, row number).
-
-    Two different keys with the same 64-bit hash (odds about 1 in 10^7 for 10^6 keys) would make the later row
-    look like a repeat: it is then quarantined with its reason, never dropped silently.
-    """
-
-    def __init__(self) -> None:
-        self._keys = np.empty(0, dtype=np.uint64)  # sorted key hashes
-        self._hashes = np.empty(0, dtype=np.int64)
-        self._rows = np.empty(0, dtype=np.int64)
-
-    @staticmethod
-    def _hash(keys: list[str]) -> np.ndarray:
-        return pd.util.hash_array(np.asarray(keys, dtype=object), categorize=False)
-
-    def find(self, keys: list[str]) -> np.ndarray:
-        """Position of each key among the seen ones, or -1."""
-        h = self._hash(keys)
-        if not self._keys.size:
-            return np.full(len(keys), -1, dtype=np.int64)
-        pos = np.searchsorted(self._keys, h)
-        pos_c = np.minimum(pos, self._keys.size - 1)
-        return np.where(self._keys[pos_c] == h, pos_c, -1)
-
-    def at(self, position: int) -> tuple[int, int]:
-        return int(self._hashes[position]), int(self._rows[position])
-
-    def add(self, keys: list[str], hashes: np.ndarray, rows: np.ndarray) -> None:
-        if not keys:
-            return
-        all_keys = np.concatenate([self._keys, self._hash(keys)])
-        order = np.argsort(all_keys, kind="stable")
-        self._keys = all_keys[order]
-        self._hashes = np.concatenate([self._hashes, hashes.astype(np.int64)])[order]
-        self._rows = np.concatenate([self._rows, rows.astype(np.int64)])[order]
-
-
 class _Run:
     """State of one import inside its transaction."""
 
@@ -134,7 +91,6 @@ class _Run:
     ) -> None:
         self.conn, self.spec, self.source, self.run_id, self.now = conn, spec, source, run_id, now
         self.quarantine, self.summary = quarantine, summary
-        self.seen = _SeenKeys()  # keys of this file so far, with their row hash and row number
         self.customer_ids = IdAllocator(conn, customers)
         self.customer_cache: dict[str, int] = {}
         if spec.name == "customers":
@@ -142,78 +98,34 @@ class _Run:
         else:
             self.table, self.key_col = ACTIVITY_TABLES[spec.name]
         self.had_rows = bool(conn.execute(select(exists().where(self.table.c.source == source))).scalar())
+        self.customers_known = bool(conn.execute(select(exists().where(customer_records.c.source == source))).scalar())
 
-    # -- quarantine -------------------------------------------------------------------------------------------
+    # -- quarantine and in-file repeats -----------------------------------------------------------------------
     def reject(self, batch: PreparedBatch, i: int, problems: list[Problem]) -> None:
         self.quarantine.add(int(batch.raw.row_numbers[i]), problems, batch.raw_row(i))
         self.summary.quarantined += 1
 
-    # -- keys, hashes and in-file duplicates -------------------------------------------------------------------
-    def keyed_rows(self, batch: PreparedBatch) -> tuple[np.ndarray, list[str], np.ndarray]:
-        """Valid row indices, their keys and hashes, after rejecting rows that contradict an earlier row."""
-        for i, probs in sorted(batch.problems.items()):
-            self.reject(batch, i, probs)
-        valid = np.flatnonzero(batch.valid_mask)
-        cols: dict[str, Any] = {name: arr.take(pa.array(valid)) for name, arr in batch.values.items()}
-        if batch.extras is not None:
-            cols["__extras"] = [batch.extras[i] for i in valid.tolist()]
-        hashes = row_hashes(cols) if valid.size else np.zeros(0, dtype=np.int64)
-        key_field = self.spec.key[0]
-        keys = cols[key_field].to_pylist()
-        keys = [
-            k if k is not None else f"h:{h & 0xFFFFFFFFFFFFFFFF:016x}"
-            for k, h in zip(keys, hashes.tolist(), strict=True)
-        ]
-        row_numbers = batch.raw.row_numbers[valid]
-        positions = self.seen.find(keys)
-        if (positions < 0).all() and not pd.Index(keys).has_duplicates:  # the usual case: all keys new
-            self.seen.add(keys, hashes, row_numbers)
-            return valid, keys, hashes
-        keep: list[int] = []
-        first_in_batch: dict[str, int] = {}
-        for j, (k, h) in enumerate(zip(keys, hashes.tolist(), strict=True)):
-            if positions[j] >= 0:
-                prev_hash, prev_row = self.seen.at(int(positions[j]))
-            elif k in first_in_batch:
-                prev_hash, prev_row = int(hashes[first_in_batch[k]]), int(row_numbers[first_in_batch[k]])
-            else:
-                first_in_batch[k] = j
-                keep.append(j)
-                continue
-            if prev_hash == h:
-                self.summary.unchanged += 1  # the same row twice in one file
-            else:
-                self.reject(
-                    batch,
-                    int(valid[j]),
-                    [
-                        Problem(
-                            key_field,
-                            k,
-                            f"{key_field} {k!r} appears again with different values (first at row {prev_row})",
-                        )
-                    ],
-                )
-        kept = np.asarray(keep, dtype=np.int64)
-        self.seen.add([keys[j] for j in keep], hashes[kept], row_numbers[kept])
-        idx = np.asarray(keep, dtype=np.int64)
-        return valid[idx], [keys[j] for j in keep], hashes[idx]
+    def account(self, staged: StagedBatch) -> None:
+        """Quarantine the batch's rejected rows (in file order per reason) and count its in-file repeats."""
+        for i, problems in staged.rejects:
+            self.reject(staged.batch, i, problems)
+        self.summary.unchanged += staged.repeats
 
     # -- customers referenced by activity rows -----------------------------------------------------------------
-    def resolve_customers(self, source_ids: list[str]) -> list[int]:
+    def resolve_customers(self, source_ids: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """Kehu customer ids for distinct customer source ids (creating minimal customers), per row by ``codes``."""
         cache = self.customer_cache
-        missing = [s for s in dict.fromkeys(source_ids) if s not in cache]
+        missing = [s for s in source_ids.tolist() if s not in cache]
         if missing:
-            found = lookup_keys(
-                self.conn,
-                customer_records,
-                "source_customer_id",
-                self.source,
-                missing,
-                extra=("customer_id",),
+            found = (
+                lookup_keys(
+                    self.conn, customer_records, "source_customer_id", self.source, missing, extra=("customer_id",)
+                )
+                if self.customers_known
+                else {}  # the source had no customer records before this import: all of them are in the cache
             )
             for sid, (_rid, _h, cid) in found.items():
-                self.customer_cache[sid] = cid
+                cache[sid] = cid
             new = [s for s in missing if s not in found]
             if new:
                 ids = self.customer_ids.take(len(new)).tolist()
@@ -232,61 +144,53 @@ class _Run:
                         "updated_at": stamp,
                     },
                 )
-                self.customer_cache.update(zip(new, ids, strict=True))
+                cache.update(zip(new, ids, strict=True))
                 self.summary.customers_created += n
-        codes, uniques = pd.factorize(np.asarray(source_ids, dtype=object))
-        mapped = np.fromiter((self.customer_cache[s] for s in uniques), dtype=np.int64, count=len(uniques))
-        return mapped[codes].tolist()
+        mapped = np.fromiter((cache[s] for s in source_ids.tolist()), dtype=np.int64, count=len(source_ids))
+        return mapped[codes]
 
     # -- activity kinds ----------------------------------------------------------------------------------------
-    def write_activity(self, batch: PreparedBatch) -> None:
-        rows, keys, hashes = self.keyed_rows(batch)
-        if not keys:
+    def write_activity(self, staged: StagedBatch) -> None:
+        n = len(staged)
+        if not n:
             return
-        take = pa.array(rows)
-        values = {name: arr.take(take) for name, arr in batch.values.items()}
-        existing = lookup_keys(self.conn, self.table, self.key_col, self.source, keys) if self.had_rows else {}
-        cust = self.resolve_customers(values["customer_id"].to_pylist())
-        cols: dict[str, list[Any]] = {}
-        for spec in self.spec.fields:
-            if spec.name in (self.spec.key[0], "customer_id"):
-                continue
-            column = f"{spec.name}_cents" if spec.type is FieldType.MONEY else spec.name
-            arr = values[spec.name]
-            if spec.name == "is_complaint":
-                arr = pa.array([None if v is None else v == "true" for v in arr.to_pylist()], pa.bool_())
-            cols[column] = db_values(self.conn, arr)
-        n = len(keys)
-        cols["customer_id"] = cust
-        cols["attributes"] = [batch.extras[i] for i in rows.tolist()] if batch.extras is not None else [None] * n
-        cols["row_hash"] = hashes.tolist()
-        cols["import_run_id"] = [self.run_id] * n
-        cols["source_row"] = batch.raw.row_numbers[rows].tolist()
-        cols["updated_at"] = utc_now_db(self.conn, n, self.now)
-        new_idx, upd_idx, upd_ids = [], [], []
-        for j, (k, h) in enumerate(zip(keys, hashes.tolist(), strict=True)):
-            found = existing.get(k)
-            if found is None:
-                new_idx.append(j)
-            elif found[1] == h:
-                self.summary.unchanged += 1
-            else:
-                upd_idx.append(j)
-                upd_ids.append(found[0])
-        if new_idx:
-            pick = (lambda col: col) if len(new_idx) == n else (lambda col: [col[j] for j in new_idx])
-            ins = {name: pick(col) for name, col in cols.items()}
-            ins["source"] = [self.source] * len(new_idx)
-            ins[self.key_col] = pick(keys)
-            ins["created_at"] = ins["updated_at"]
-            self.summary.inserted += insert_rows(self.conn, self.table, ins)
-        if upd_idx:
-            upd = {name: [col[j] for j in upd_idx] for name, col in cols.items()}
-            self.summary.updated += update_rows(self.conn, self.table, upd_ids, upd)
+        assert staged.columns is not None and staged.customers is not None and staged.customer_codes is not None
+        cols = dict(staged.columns)
+        cols["customer_id"] = self.resolve_customers(staged.customers, staged.customer_codes).astype(object)
+        cols["import_run_id"] = np.full(n, self.run_id, dtype=object)
+        cols["updated_at"] = np.full(n, utc_now_db(self.conn, 1, self.now)[0], dtype=object)
+        keys = staged.keys
+        new_idx: np.ndarray | None = None  # None: every row is new
+        if self.had_rows:
+            existing = lookup_keys(self.conn, self.table, self.key_col, self.source, keys.tolist())
+            new_list, upd_list, upd_ids = [], [], []
+            for j, (k, h) in enumerate(zip(keys.tolist(), staged.hashes.tolist(), strict=True)):
+                found = existing.get(k)
+                if found is None:
+                    new_list.append(j)
+                elif found[1] == h:
+                    self.summary.unchanged += 1
+                else:
+                    upd_list.append(j)
+                    upd_ids.append(found[0])
+            if upd_list:
+                upd = np.asarray(upd_list, dtype=np.int64)
+                changed = {name: col[upd].tolist() for name, col in cols.items()}
+                self.summary.updated += update_rows(self.conn, self.table, upd_ids, changed)
+            if len(new_list) < n:
+                new_idx = np.asarray(new_list, dtype=np.int64)
+        if new_idx is not None and not new_idx.size:
+            return
+        ins = cols if new_idx is None else {name: col[new_idx] for name, col in cols.items()}
+        m = n if new_idx is None else new_idx.size
+        ins["source"] = np.full(m, self.source, dtype=object)
+        ins[self.key_col] = keys if new_idx is None else keys[new_idx]
+        ins["created_at"] = ins["updated_at"]
+        self.summary.inserted += insert_rows(self.conn, self.table, ins)
 
     # -- customers ---------------------------------------------------------------------------------------------
-    def write_customers(self, batch: PreparedBatch) -> None:
-        rows, keys, hashes = self.keyed_rows(batch)
+    def write_customers(self, staged: StagedBatch) -> None:
+        batch, rows, keys, hashes = staged.batch, staged.rows, staged.keys.tolist(), staged.hashes
         if not keys:
             return
         take = pa.array(rows)
@@ -354,51 +258,6 @@ class _Run:
         # a new record that joined an existing customer did not create a customer
         self.summary.customers_created += len(_alive(self.conn, set(new_ids))) if merges else len(new_ids)
         recompute_profiles(self.conn, dirty, self.now)
-
-
-_DONE = object()
-
-
-def _prefetched(items: Iterator[Any], depth: int = 1) -> Iterator[Any]:
-    """Iterate ``items`` in a background thread, ``depth`` items ahead.
-
-    Reading and parsing (Arrow kernels, which release the GIL) of the next batch overlaps with writing the
-    current one. An exception in the thread is raised here; stopping early stops the thread.
-    """
-    queue: Queue[Any] = Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        queue.put(item, timeout=0.1)
-                        break
-                    except Full:
-                        continue
-                if stop.is_set():
-                    return
-            queue.put(_DONE)
-        except BaseException as exc:  # handed to the consumer
-            queue.put(exc)
-
-    thread = threading.Thread(target=work, name="kehu-import-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = queue.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            with contextlib.suppress(Empty):
-                queue.get(timeout=0.1)
-        thread.join()
 
 
 def _alive(conn: Connection, ids: set[int]) -> set[int]:
@@ -478,27 +337,30 @@ def import_file(
                 tune_for_bulk(conn)
                 run = _Run(conn, spec, source, run_id, now, quarantine, summary)
                 big = path.stat().st_size >= _DEFER_INDEXES_BYTES and kind != "customers" and not run.had_rows
+                stager = Stager(spec, sqlite=conn.dialect.name == "sqlite")
                 with deferred_indexes(conn, run.table, enabled=big):
-                    prepared = (
-                        prepare_batch(
-                            spec,
-                            plan,
-                            raw,
-                            mapping=mapping,
-                            tz=settings.timezone,
-                            currency=settings.currency,
-                            now=now,
-                            path=path,
+                    staged_batches = (
+                        stager.stage(
+                            prepare_batch(
+                                spec,
+                                plan,
+                                raw,
+                                mapping=mapping,
+                                tz=settings.timezone,
+                                currency=settings.currency,
+                                now=now,
+                                path=path,
+                            )
                         )
                         for raw in src.batches()
                     )
-                    for batch in _prefetched(prepared):
-                        raw = batch.raw
-                        summary.read += len(raw.row_numbers)
+                    for staged in prefetched(staged_batches):
+                        summary.read += len(staged.batch.raw.row_numbers)
+                        run.account(staged)
                         if kind == "customers":
-                            run.write_customers(batch)
+                            run.write_customers(staged)
                         else:
-                            run.write_activity(batch)
+                            run.write_activity(staged)
                         if progress is not None:
                             progress(summary.read)
                 run.customer_ids.finish()

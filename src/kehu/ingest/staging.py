@@ -1,0 +1,226 @@
+"""The part of an import that needs no database: keys, row hashes, in-file repeats and write-ready columns.
+
+``Stager.stage`` runs on each parsed batch in file order, in the reader thread (:func:`prefetched`), so that
+this work overlaps with the writes of the previous batch in the importer's thread. It decides nothing that
+depends on the store: which rows are new, changed or unchanged against the store, and which customers exist,
+is the importer's business. What it hands over (:class:`StagedBatch`) is applied by the importer in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from queue import Empty, Full, Queue
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from kehu.ingest.bulk import db_array, row_hashes
+from kehu.ingest.fields import FieldType, KindSpec
+from kehu.ingest.quarantine import Problem
+from kehu.ingest.rows import PreparedBatch
+
+__all__ = ["SeenKeys", "StagedBatch", "Stager", "prefetched"]
+
+
+class SeenKeys:
+    """The keys of the rows of one file seen so far, in 24 bytes a key (64-bit key hash, row hash, row number).
+
+    Two different keys with the same 64-bit hash (odds about 1 in 10^7 for 10^6 keys) would make the later row
+    look like a repeat: it is then quarantined with its reason, never dropped silently.
+    """
+
+    def __init__(self) -> None:
+        self._keys = np.empty(0, dtype=np.uint64)  # sorted key hashes
+        self._hashes = np.empty(0, dtype=np.int64)
+        self._rows = np.empty(0, dtype=np.int64)
+
+    @staticmethod
+    def hash(keys: np.ndarray) -> np.ndarray:
+        return pd.util.hash_array(np.asarray(keys, dtype=object), categorize=False)
+
+    def find(self, hashed: np.ndarray) -> np.ndarray:
+        """Position of each (hashed) key among the seen ones, or -1."""
+        if not self._keys.size:
+            return np.full(len(hashed), -1, dtype=np.int64)
+        pos = np.searchsorted(self._keys, hashed)
+        pos_c = np.minimum(pos, self._keys.size - 1)
+        return np.where(self._keys[pos_c] == hashed, pos_c, -1)
+
+    def at(self, position: int) -> tuple[int, int]:
+        return int(self._hashes[position]), int(self._rows[position])
+
+    def add(self, hashed: np.ndarray, hashes: np.ndarray, rows: np.ndarray) -> None:
+        if not hashed.size:
+            return
+        order = np.argsort(hashed, kind="stable")
+        new_keys, new_hashes, new_rows = hashed[order], hashes.astype(np.int64)[order], rows.astype(np.int64)[order]
+        # merge two sorted runs: the new keys go after equal old ones (a 64-bit collision keeps both)
+        at = np.searchsorted(self._keys, new_keys, side="right")
+        self._keys = np.insert(self._keys, at, new_keys)
+        self._hashes = np.insert(self._hashes, at, new_hashes)
+        self._rows = np.insert(self._rows, at, new_rows)
+
+
+@dataclass
+class StagedBatch:
+    """One parsed batch, ready for the store.
+
+    ``rejects`` are the rows to quarantine (index in the batch, problems) in the order to write them;
+    ``repeats`` counts rows identical to an earlier row of the same file (reported as unchanged). The other
+    fields describe the rows to write, all in the same order: their index in the batch, key, row hash and row
+    number. For activity kinds, ``columns`` holds each table column's write-ready parameters (object arrays in
+    the DBAPI's form; ``customer_id`` is filled in by the importer), and ``customers`` the distinct customer
+    source ids with, per row, the position of its id among them.
+    """
+
+    batch: PreparedBatch
+    rejects: list[tuple[int, list[Problem]]]
+    repeats: int
+    rows: np.ndarray
+    keys: np.ndarray
+    hashes: np.ndarray
+    source_rows: np.ndarray
+    columns: dict[str, np.ndarray] | None = None
+    customers: np.ndarray | None = None
+    customer_codes: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+class Stager:
+    """Stages the batches of one file, in order (it remembers the keys seen so far)."""
+
+    def __init__(self, spec: KindSpec, *, sqlite: bool) -> None:
+        self.spec, self.sqlite = spec, sqlite
+        self.seen = SeenKeys()
+
+    def stage(self, batch: PreparedBatch) -> StagedBatch:
+        rejects = [(i, probs) for i, probs in sorted(batch.problems.items())]
+        valid = np.flatnonzero(batch.valid_mask)
+        n_all = len(batch.raw.row_numbers)
+        if valid.size == n_all:
+            values = dict(batch.values)
+        else:
+            take = pa.array(valid)
+            values = {name: arr.take(take) for name, arr in batch.values.items()}
+        cols: dict[str, Any] = dict(values)
+        if batch.extras is not None:
+            cols["__extras"] = [batch.extras[i] for i in valid.tolist()]
+        hashes = row_hashes(cols) if valid.size else np.zeros(0, dtype=np.int64)
+        key_field = self.spec.key[0]
+        key_arr = values[key_field]
+        keys = np.asarray(key_arr.to_numpy(zero_copy_only=False), dtype=object)
+        if key_arr.null_count:
+            for j in np.flatnonzero(np.asarray(key_arr.is_null())).tolist():
+                keys[j] = f"h:{int(hashes[j]) & 0xFFFFFFFFFFFFFFFF:016x}"
+        row_numbers = batch.raw.row_numbers[valid]
+        hashed = self.seen.hash(keys)
+        positions = self.seen.find(hashed)
+        repeats = 0
+        keep: np.ndarray | None = None
+        if (positions >= 0).any() or pd.Index(keys).has_duplicates:
+            kept: list[int] = []
+            first_in_batch: dict[str, int] = {}
+            for j, (k, h) in enumerate(zip(keys.tolist(), hashes.tolist(), strict=True)):
+                if positions[j] >= 0:
+                    prev_hash, prev_row = self.seen.at(int(positions[j]))
+                elif k in first_in_batch:
+                    prev_hash, prev_row = int(hashes[first_in_batch[k]]), int(row_numbers[first_in_batch[k]])
+                else:
+                    first_in_batch[k] = j
+                    kept.append(j)
+                    continue
+                if prev_hash == h:
+                    repeats += 1  # the same row twice in one file
+                else:
+                    message = f"{key_field} {k!r} appears again with different values (first at row {prev_row})"
+                    rejects.append((int(valid[j]), [Problem(key_field, k, message)]))
+            keep = np.asarray(kept, dtype=np.int64)
+            valid, keys, hashes, hashed, row_numbers = (
+                valid[keep],
+                keys[keep],
+                hashes[keep],
+                hashed[keep],
+                row_numbers[keep],
+            )
+        self.seen.add(hashed, hashes, row_numbers)
+        staged = StagedBatch(batch, rejects, repeats, valid, keys, hashes, row_numbers)
+        if self.spec.name != "customers" and valid.size:
+            if keep is not None:
+                take = pa.array(keep)
+                values = {name: arr.take(take) for name, arr in values.items()}
+            self._activity_columns(staged, values)
+        return staged
+
+    def _activity_columns(self, staged: StagedBatch, values: dict[str, pa.Array]) -> None:
+        """Write-ready parameters of every column an activity table gets from the file."""
+        columns: dict[str, np.ndarray] = {}
+        for spec in self.spec.fields:
+            if spec.name in (self.spec.key[0], "customer_id"):
+                continue
+            column = f"{spec.name}_cents" if spec.type is FieldType.MONEY else spec.name
+            arr = values[spec.name]
+            if spec.name == "is_complaint":
+                arr = pa.array([None if v is None else v == "true" for v in arr.to_pylist()], pa.bool_())
+            columns[column] = db_array(arr, sqlite=self.sqlite)
+        batch, n = staged.batch, len(staged)
+        attributes = np.empty(n, dtype=object)
+        if batch.extras is not None:
+            attributes[:] = [batch.extras[i] for i in staged.rows.tolist()]
+        columns["attributes"] = attributes
+        columns["row_hash"] = staged.hashes.astype(object)
+        columns["source_row"] = staged.source_rows.astype(object)
+        codes, uniques = pd.factorize(values["customer_id"].to_numpy(zero_copy_only=False))
+        staged.columns, staged.customers, staged.customer_codes = columns, np.asarray(uniques, dtype=object), codes
+
+
+_DONE = object()
+
+
+def prefetched(items: Iterator[Any], depth: int = 1) -> Iterator[Any]:
+    """Iterate ``items`` in a background thread, ``depth`` items ahead.
+
+    Reading, parsing and staging the next batch (much of it in Arrow kernels and SQLite calls that release the
+    GIL) overlaps with writing the current one. An exception in the thread is raised here; stopping early stops
+    the thread.
+    """
+    queue: Queue[Any] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        queue.put(item, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(_DONE)
+        except BaseException as exc:  # handed to the consumer
+            queue.put(exc)
+
+    thread = threading.Thread(target=work, name="kehu-import-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            with contextlib.suppress(Empty):
+                queue.get(timeout=0.1)
+        thread.join()
