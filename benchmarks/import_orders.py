@@ -7,7 +7,10 @@ times; the script prints each run, the medians and the ratios.
   value, validation, quarantine, customer resolution (minimal customers are created), change detection and
   an upsert in one transaction, with the store's indexes in place.
 - **pandas**: ``pd.read_csv(path)`` + ``DataFrame.to_sql("orders", sqlite_engine, index=False)`` — what a
-  user would write by hand: no validation, no types beyond pandas' guesses, no keys, no customers.
+  user would write by hand: no validation, no types beyond pandas' guesses, no keys, no customers. Settings:
+  all defaults (C parser reading the whole file, ``to_sql`` in one ``executemany`` without ``chunksize`` or
+  ``method``, a plain ``sqlite:///`` SQLAlchemy engine, so SQLite's default rollback journal and
+  ``synchronous=FULL``); nothing is tuned against it or for it.
 
 Usage::
 

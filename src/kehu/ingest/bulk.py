@@ -180,38 +180,63 @@ def _sqlite_variable_limit(conn: Connection) -> int:
     return int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
 
 
-def _sqlite_rows_per_statement(conn: Connection, n_columns: int) -> int:
-    """How many rows one multi-row INSERT may carry within SQLite's limit on bound parameters (at most 64)."""
-    return max(1, min(64, _sqlite_variable_limit(conn) // n_columns))
+def _objects_of(values: Sequence[Any] | np.ndarray) -> np.ndarray:
+    if isinstance(values, np.ndarray) and values.dtype == object:
+        return values
+    return _objects(list(values))
 
 
-def insert_rows(conn: Connection, table: Table, columns: Mapping[str, Sequence[Any] | np.ndarray]) -> int:
-    """INSERT the given column lists (all the same length); returns the row count.
+def _sqlite_values(n_constants: int, n_columns: int, rows: int) -> str:
+    """``(?1, ?2, ?3, ?4), (?1, ?2, ?5, ?6)``: constants bound once per statement, then each row's values."""
+    shared = [f"?{i + 1}" for i in range(n_constants)]
+    groups = []
+    for r in range(rows):
+        first = n_constants + r * n_columns + 1
+        groups.append("(" + ", ".join(shared + [f"?{first + j}" for j in range(n_columns)]) + ")")
+    return ", ".join(groups)
 
-    On SQLite, rows go in groups of up to 64 per multi-row ``INSERT … VALUES (…), (…)`` statement: the same
-    rows with a fraction of the per-statement work. Elsewhere, one ``executemany``.
+
+def insert_rows(
+    conn: Connection,
+    table: Table,
+    columns: Mapping[str, Sequence[Any] | np.ndarray],
+    constants: Mapping[str, Any] | None = None,
+) -> int:
+    """INSERT the given columns (sequences or object arrays, all the same length); returns the row count.
+
+    ``constants`` are columns with one value for every row. On SQLite, rows go in groups of up to 64 per
+    multi-row ``INSERT … VALUES (…), (…)`` statement, in which each constant is bound once: the same rows with
+    a fraction of the per-statement and per-value work, parameters handed to the DBAPI as prepared lists.
+    Elsewhere, one ``executemany``.
     """
     names = list(columns)
     n = len(columns[names[0]]) if names else 0
     if not n:
         return 0
+    constants = dict(constants or {})
     json_cols = {c.name for c in table.columns if c.type.__class__.__name__ == "JSON"}
-    one = f"({', '.join(_placeholder(conn, name, json_cols) for name in names)})"
-    head = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
+    head = f"INSERT INTO {table.name} ({', '.join([*constants, *names])}) VALUES "
     if not _is_sqlite(conn):
-        conn.exec_driver_sql(head + one, list(zip(*(columns[name] for name in names), strict=True)))
+        one = f"({', '.join(_placeholder(conn, name, json_cols) for name in [*constants, *names])})"
+        shared = tuple(constants.values())
+        rows = [shared + row for row in zip(*(columns[name] for name in names), strict=True)]
+        conn.exec_driver_sql(head + one, rows)
         return n
-    grid = np.empty((n, len(names)), dtype=object)
-    for j, name in enumerate(names):
-        grid[:, j] = columns[name]
-    k = _sqlite_rows_per_statement(conn, len(names))
-    full = n // k * k
+    c, v = len(constants), len(names)
+    shared_values = _objects(list(constants.values()))
+    cols = [_objects_of(columns[name]) for name in names]
+    k = max(1, min(64, (_sqlite_variable_limit(conn) - c) // v))
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:  # straight to the DBAPI: lists of parameters, no per-row conversion to tuples
-        if full:
-            cursor.executemany(head + ", ".join([one] * k), grid[:full].reshape(-1, k * len(names)).tolist())
-        if full < n:
-            cursor.executemany(head + one, grid[full:].tolist())
+        for start, stop, rows_per in ((0, n // k * k, k), (n // k * k, n, n % k)):
+            if stop <= start:
+                continue
+            m = (stop - start) // rows_per
+            block = np.empty((m, c + rows_per * v), dtype=object)
+            block[:, :c] = shared_values
+            for j, col in enumerate(cols):
+                block[:, c + j :: v] = col[start:stop].reshape(m, rows_per)
+            cursor.executemany(head + _sqlite_values(c, v, rows_per), block.tolist())
     finally:
         cursor.close()
     return n

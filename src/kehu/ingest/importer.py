@@ -9,6 +9,7 @@ The invariant ``read = inserted + updated + unchanged + quarantined`` is checked
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -115,7 +116,8 @@ class _Run:
     def resolve_customers(self, source_ids: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """Kehu customer ids for distinct customer source ids (creating minimal customers), per row by ``codes``."""
         cache = self.customer_cache
-        missing = [s for s in source_ids.tolist() if s not in cache]
+        ids_list = source_ids.tolist()
+        missing = list(itertools.filterfalse(cache.__contains__, ids_list))
         if missing:
             found = (
                 lookup_keys(
@@ -146,7 +148,7 @@ class _Run:
                 )
                 cache.update(zip(new, ids, strict=True))
                 self.summary.customers_created += n
-        mapped = np.fromiter((cache[s] for s in source_ids.tolist()), dtype=np.int64, count=len(source_ids))
+        mapped = np.fromiter(map(cache.__getitem__, ids_list), dtype=np.int64, count=len(ids_list))
         return mapped[codes]
 
     # -- activity kinds ----------------------------------------------------------------------------------------
@@ -157,8 +159,10 @@ class _Run:
         assert staged.columns is not None and staged.customers is not None and staged.customer_codes is not None
         cols = dict(staged.columns)
         cols["customer_id"] = self.resolve_customers(staged.customers, staged.customer_codes).astype(object)
-        cols["import_run_id"] = np.full(n, self.run_id, dtype=object)
-        cols["updated_at"] = np.full(n, utc_now_db(self.conn, 1, self.now)[0], dtype=object)
+        stamp = utc_now_db(self.conn, 1, self.now)[0]
+        shared: dict[str, Any] = {"import_run_id": self.run_id, "updated_at": stamp}
+        if "attributes" not in cols:
+            shared["attributes"] = None
         keys = staged.keys
         new_idx: np.ndarray | None = None  # None: every row is new
         if self.had_rows:
@@ -176,17 +180,16 @@ class _Run:
             if upd_list:
                 upd = np.asarray(upd_list, dtype=np.int64)
                 changed = {name: col[upd].tolist() for name, col in cols.items()}
+                changed.update({name: [value] * upd.size for name, value in shared.items()})
                 self.summary.updated += update_rows(self.conn, self.table, upd_ids, changed)
             if len(new_list) < n:
                 new_idx = np.asarray(new_list, dtype=np.int64)
         if new_idx is not None and not new_idx.size:
             return
         ins = cols if new_idx is None else {name: col[new_idx] for name, col in cols.items()}
-        m = n if new_idx is None else new_idx.size
-        ins["source"] = np.full(m, self.source, dtype=object)
         ins[self.key_col] = keys if new_idx is None else keys[new_idx]
-        ins["created_at"] = ins["updated_at"]
-        self.summary.inserted += insert_rows(self.conn, self.table, ins)
+        shared.update(source=self.source, created_at=stamp)
+        self.summary.inserted += insert_rows(self.conn, self.table, ins, constants=shared)
 
     # -- customers ---------------------------------------------------------------------------------------------
     def write_customers(self, staged: StagedBatch) -> None:

@@ -134,6 +134,11 @@ def detect_encoding(path: str | Path) -> str:
     return "utf-8"
 
 
+def _starts_with_bom(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(3) == codecs.BOM_UTF8
+
+
 def _sample_text(path: Path, encoding: str) -> str:
     with path.open("rb") as f:
         data = f.read(_SAMPLE_BYTES)
@@ -283,7 +288,7 @@ class CsvSource(Source):
     @classmethod
     def open(cls, path: Path, fmt: str, mapping: Mapping | None, sheet: str | None, chunk_rows: int) -> Source:
         enc = (mapping.encoding if mapping else None) or detect_encoding(path)
-        if enc == "utf-8" and path.read_bytes()[:3] == codecs.BOM_UTF8:
+        if enc == "utf-8" and _starts_with_bom(path):
             enc = "utf-8-sig"
         sample = _sample_text(path, enc)
         if not sample.strip("\ufeff \t\r\n"):

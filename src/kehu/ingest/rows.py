@@ -170,17 +170,34 @@ def _arrow_type(spec: FieldSpec) -> pa.DataType:
 def _currency(
     arr: pa.Array, default: str, problems: dict[int, list[Problem]], blamed: tuple[str, pa.Array | None]
 ) -> pa.Array:
-    out: list[str] = []
-    for i, v in enumerate(arr.to_pylist()):
-        if v is None or not str(v).strip():
-            out.append(default)
+    """Currency codes: synonyms (人民币, ¥, US$ …) mapped, codes upper-cased, empty -> ``default``.
+
+    Each distinct value is checked once; a value that is not a three-letter code is a problem on every row
+    that has it (and the row gets the default, as it is rejected anyway).
+    """
+    if not len(arr):
+        return pa.array([], pa.string())
+    encoded = pc.dictionary_encode(arr)
+    codes: list[str] = []
+    bad: list[bool] = []
+    for v in encoded.dictionary.to_pylist():
+        text = str(v).strip()
+        if not text:
+            codes.append(default)
+            bad.append(False)
             continue
-        code = _CURRENCY_SYNONYMS.get(str(v).strip(), str(v).strip().upper())
-        if len(code) != 3 or not code.isalpha() or not code.isascii():
-            problems.setdefault(i, []).append(Problem(blamed[0], str(v), "not a currency code (e.g. CNY, USD)"))
-            code = default
-        out.append(code)
-    return pa.array(out, pa.string())
+        code = _CURRENCY_SYNONYMS.get(text, text.upper())
+        invalid = len(code) != 3 or not code.isalpha() or not code.isascii()
+        codes.append(default if invalid else code)
+        bad.append(invalid)
+    indices = np.asarray(encoded.indices.fill_null(len(codes)).to_numpy())
+    if any(bad):
+        distinct = encoded.dictionary.to_pylist()
+        for i in np.flatnonzero(np.asarray([*bad, False])[indices]).tolist():
+            problems.setdefault(i, []).append(
+                Problem(blamed[0], str(distinct[indices[i]]), "not a currency code (e.g. CNY, USD)")
+            )
+    return pa.array([*codes, default], pa.string()).take(pa.array(indices))
 
 
 def _np(arr: pa.Array) -> np.ndarray:

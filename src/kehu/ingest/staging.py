@@ -169,11 +169,11 @@ class Stager:
             if spec.name == "is_complaint":
                 arr = pa.array([None if v is None else v == "true" for v in arr.to_pylist()], pa.bool_())
             columns[column] = db_array(arr, sqlite=self.sqlite)
-        batch, n = staged.batch, len(staged)
-        attributes = np.empty(n, dtype=object)
-        if batch.extras is not None:
+        batch = staged.batch
+        if batch.extras is not None:  # without extras, every row's attributes are NULL
+            attributes = np.empty(len(staged), dtype=object)
             attributes[:] = [batch.extras[i] for i in staged.rows.tolist()]
-        columns["attributes"] = attributes
+            columns["attributes"] = attributes
         columns["row_hash"] = staged.hashes.astype(object)
         columns["source_row"] = staged.source_rows.astype(object)
         codes, uniques = pd.factorize(values["customer_id"].to_numpy(zero_copy_only=False))
