@@ -56,7 +56,7 @@ from kehu.models.diagnostics import (
     probability_alive_grid,
 )
 from kehu.reports import ModelReport, write_model_report
-from kehu.store.published import customer_score_history, customer_scores
+from kehu.store.published import customer_score_history, customer_scores, sync_list_scores
 from kehu.store.schema import contracts, orders
 
 __all__ = [
@@ -290,6 +290,8 @@ def _write_scores(conn: Connection, as_of: dt.date, new: dict[int, dict[str, flo
                 batch = []
         if batch:
             conn.execute(stmt, batch)
+    if customer_scores in tables:  # the typed copies the customers list sorts and filters on
+        sync_list_scores(conn)
 
 
 def score_value_models(

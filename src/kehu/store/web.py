@@ -49,6 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.sql import Select
 
 from kehu.store.customers import cents
+from kehu.store.published import customer_scores
 from kehu.store.schema import (
     UTCDateTime,
     customers,
@@ -60,11 +61,15 @@ from kehu.store.schema import (
     tickets,
     users,
 )
+from kehu.store.segments import segment_memberships
 
 __all__ = [
+    "RISK_TIERS",
+    "SMALL_SET",
     "SORT_KEYS",
     "CustomerFilter",
     "CustomerPage",
+    "SegmentPick",
     "add_login_attempt",
     "api_tokens",
     "count_customers",
@@ -86,6 +91,8 @@ __all__ = [
     "regions",
     "revenue_by_month",
     "revoke_api_token",
+    "risk_tier_sizes",
+    "segment_sizes",
     "session_by_hash",
     "tags_in_use",
     "team_member_ids",
@@ -142,13 +149,20 @@ Index("ix_customers_owner_id_name", customers.c.owner_id, customers.c.name)
 Index("ix_customers_owner_id_created_at", customers.c.owner_id, customers.c.created_at)
 Index("ix_customers_region_name", customers.c.region, customers.c.name)
 
-#: sort key -> column (each has an index; ``id`` breaks ties)
+#: sort key -> column (each has an index; ``id`` breaks ties). Keys on ``customer_scores`` sort by what the
+#: pipeline and the models published; customers without that value come after the others, by id.
 SORT_KEYS: dict[str, Any] = {
     "id": customers.c.id,
     "name": customers.c.name,
     "created": customers.c.created_at,
     "region": customers.c.region,
+    "value": customer_scores.c.clv_12m,
+    "risk": customer_scores.c.churn_risk,
+    "last_order": customer_scores.c.last_order_at,
+    "revenue": customer_scores.c.total_revenue_cents,
 }
+#: churn risk tiers a list can be narrowed to (the published score ``churn_tier``)
+RISK_TIERS = ("high", "medium", "low")
 
 _LIST_COLUMNS = (
     customers.c.id,
@@ -163,6 +177,18 @@ _LIST_COLUMNS = (
     customers.c.created_at,
 )
 _LIVE = ("refunded", "cancelled")
+#: a segment with at most this many members is read member by member; a bigger one is checked per customer
+#: while the list is read in sort order (a LIMIT then stops early)
+SMALL_SET = 20_000
+
+
+@dataclass(frozen=True)
+class SegmentPick:
+    """Membership in one segment of one segment run (``size``: its members, for choosing the query plan)."""
+
+    run_id: int
+    segment: str
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -178,6 +204,10 @@ class CustomerFilter:
         e-mail addresses by prefix, anything else searches names and company names by prefix.
     owner_id, region, tag
         Filters chosen by the user (combined with ``AND``).
+    segments
+        Segment memberships required (a segment of a scheme's newest run, a lifecycle stage, …).
+    risk_tier
+        Published churn tier (``high``, ``medium`` or ``low``).
     """
 
     owner_ids: Sequence[int] | None = None
@@ -185,6 +215,9 @@ class CustomerFilter:
     owner_id: int | None = None
     region: str | None = None
     tag: str | None = None
+    segments: tuple[SegmentPick, ...] = ()
+    risk_tier: str | None = None
+    risk_tier_size: int | None = None
 
 
 @dataclass
@@ -205,7 +238,20 @@ def _like_escape(text: str) -> str:
     return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
 
 
-def _where(flt: CustomerFilter) -> list[ColumnElement[bool]]:
+def _member_of(pick: SegmentPick) -> ColumnElement[bool]:
+    m = segment_memberships
+    if pick.size is not None and pick.size <= SMALL_SET:  # few members: read them and look the customers up
+        members = select(m.c.customer_id).where(m.c.run_id == pick.run_id, m.c.segment == pick.segment)
+        return customers.c.id.in_(members)
+    # many members: one primary-key probe per customer read in sort order
+    return (
+        select(literal_column("1"))
+        .where(m.c.run_id == pick.run_id, m.c.customer_id == customers.c.id, m.c.segment == pick.segment)
+        .exists()
+    )
+
+
+def _where(flt: CustomerFilter, *, scores_joined: bool = False) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = []
     if flt.owner_ids is not None:
         ids = list(flt.owner_ids)
@@ -229,6 +275,18 @@ def _where(flt: CustomerFilter) -> list[ColumnElement[bool]]:
         # tags are a JSON list; match the tag's JSON spelling inside it (bound parameter, escaped for LIKE)
         pattern = "%" + _like_escape(json.dumps(flt.tag)) + "%"
         conds.append(func.cast(customers.c.tags, String).like(pattern, escape="!"))
+    conds.extend(_member_of(pick) for pick in flt.segments)
+    if flt.risk_tier:
+        s = customer_scores
+        if scores_joined:
+            conds.append(s.c.churn_tier == flt.risk_tier)
+        elif flt.risk_tier_size is not None and flt.risk_tier_size <= SMALL_SET:
+            conds.append(customers.c.id.in_(select(s.c.customer_id).where(s.c.churn_tier == flt.risk_tier)))
+        else:
+            probe: Select[Any] = select(literal_column("1")).where(
+                s.c.customer_id == customers.c.id, s.c.churn_tier == flt.risk_tier
+            )
+            conds.append(probe.exists())
     return conds
 
 
@@ -239,9 +297,51 @@ def _matching(*alternatives: ColumnElement[bool]) -> ColumnElement[bool]:
     return customers.c.id.in_(union(*subqueries) if len(subqueries) > 1 else subqueries[0])
 
 
-def _base(flt: CustomerFilter) -> Select[Any]:
-    # owner names are added afterwards from the users table (a join here made SQLite ignore the sort indexes)
-    return select(*_LIST_COLUMNS).where(*_where(flt))
+def _fetch(
+    conn: Connection,
+    flt: CustomerFilter,
+    col: Any,
+    *,
+    valued: bool,
+    descending: bool,
+    key: tuple[Any, int] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` rows of one part of a sorted list, after ``key`` in the direction read.
+
+    ``valued`` rows have a sort value and are ordered by ``(value, id)``; the others (no value) by id."""
+    on_scores = col.table is customer_scores
+    sort_value = col.label("sort_value") if valued else literal_column("NULL").label("sort_value")
+    if on_scores and valued:  # read the scores index in order and join each customer
+        stmt = select(*_LIST_COLUMNS, sort_value).select_from(
+            customer_scores.join(customers, customers.c.id == customer_scores.c.customer_id)
+        )
+        ident = customer_scores.c.customer_id
+        stmt = stmt.where(col.is_not(None), *_where(flt, scores_joined=True))
+    else:
+        stmt = select(*_LIST_COLUMNS, sort_value).where(*_where(flt))
+        ident = customers.c.id
+        if on_scores:  # customers with no such score (no published row, or the score is missing)
+            scored: Select[Any] = select(literal_column("1")).where(
+                customer_scores.c.customer_id == customers.c.id, col.is_not(None)
+            )
+            stmt = stmt.where(~scored.exists())
+        elif col is not customers.c.id:
+            stmt = stmt.where(col.is_not(None) if valued else col.is_(None))
+    if key is not None:
+        value, last_id = key
+        if valued and col is not customers.c.id:
+            if descending:
+                stmt = stmt.where(or_(col < value, and_(col == value, ident < last_id)))
+            else:
+                stmt = stmt.where(or_(col > value, and_(col == value, ident > last_id)))
+        else:
+            stmt = stmt.where(ident < last_id if descending else ident > last_id)
+    if valued and col is not customers.c.id:
+        order = [col.desc(), ident.desc()] if descending else [col.asc(), ident.asc()]
+    else:
+        order = [ident.desc() if descending else ident.asc()]
+    return [dict(r) for r in conn.execute(stmt.order_by(*order).limit(limit)).mappings()]
 
 
 def list_customers(
@@ -263,63 +363,84 @@ def list_customers(
     flt
         Scope, search text and filters.
     sort, descending
-        A key of :data:`SORT_KEYS` and its direction; ``id`` breaks ties.
+        A key of :data:`SORT_KEYS` and its direction; ``id`` breaks ties. Customers without a value of the sort
+        key come after all the others in either direction, by id.
     after, before
         ``(sort value, id)`` of the last row of the previous page (next page) or of the first row of the
-        following page (previous page); at most one of them.
+        following page (previous page); at most one of them. The value is ``None`` for a customer without one.
     limit
         Rows per page.
 
     Returns
     -------
     CustomerPage
-        The rows and the keys for "next" and "previous" (``None`` where there is no such page).
+        The rows (with the list's published scores, stage and owner name) and the keys for "next" and
+        "previous" (``None`` where there is no such page).
     """
     col = SORT_KEYS[sort]
     backwards = before is not None
-    forward_desc = descending != backwards  # the direction rows are fetched in
-    stmt = _base(flt)
     key = before if backwards else after
-    if key is not None:
-        value, last_id = key
-        if value is None:  # NULLs sort first ascending: rows with NULL after last_id, then all non-NULL
-            nxt = or_(and_(col.is_(None), customers.c.id > last_id), col.is_not(None))
-            prv = and_(col.is_(None), customers.c.id < last_id)
-        else:
-            nxt = or_(col > value, and_(col == value, customers.c.id > last_id))
-            prv = or_(col < value, col.is_(None), and_(col == value, customers.c.id < last_id))
-        stmt = stmt.where(prv if forward_desc else nxt)
+    want = limit + 1
     if col is customers.c.id:
-        order = [customers.c.id.desc() if forward_desc else customers.c.id.asc()]
-    elif forward_desc:
-        order = [col.desc(), customers.c.id.desc()]
-    else:
-        order = [col.asc(), customers.c.id.asc()]
-    rows = [dict(r) for r in conn.execute(stmt.order_by(*order).limit(limit + 1)).mappings()]
-    owner_ids = {r["owner_id"] for r in rows if r["owner_id"] is not None}
-    names: dict[int, str] = {}
-    if owner_ids:
-        label = func.coalesce(users.c.display_name, users.c.name)
-        names = {int(i): n for i, n in conn.execute(select(users.c.id, label).where(users.c.id.in_(owner_ids)))}
-    for r in rows:
-        r["owner"] = names.get(r["owner_id"])
+        rows = _fetch(conn, flt, col, valued=True, descending=descending != backwards, key=key, limit=want)
+        for r in rows:
+            r["sort_value"] = r["id"]
+    elif not backwards:  # valued rows in the chosen direction, then the rows without a value by id
+        rows = []
+        if key is None or key[0] is not None:
+            rows = _fetch(conn, flt, col, valued=True, descending=descending, key=key, limit=want)
+        if len(rows) < want:
+            rest = key if key is not None and key[0] is None else None
+            rows += _fetch(conn, flt, col, valued=False, descending=False, key=rest, limit=want - len(rows))
+    else:  # the same sequence read backwards from ``before``
+        rows = []
+        if key is not None and key[0] is None:
+            rows = _fetch(conn, flt, col, valued=False, descending=True, key=key, limit=want)
+            if len(rows) < want:
+                rows += _fetch(conn, flt, col, valued=True, descending=not descending, key=None, limit=want - len(rows))
+        else:
+            rows = _fetch(conn, flt, col, valued=True, descending=not descending, key=key, limit=want)
     more = len(rows) > limit
     rows = rows[:limit]
     if backwards:
         rows.reverse()
-    for r in rows:
-        r["tags"] = [t for t in (r.get("tags") or []) if isinstance(t, str)]
+    _decorate(conn, rows)
     page = CustomerPage(rows=rows)
     if rows:
         first, last = rows[0], rows[-1]
         has_next = more if not backwards else True
         has_prev = more if backwards else key is not None
-        sort_name = "id" if col is customers.c.id else col.name
         if has_next:
-            page.next_key = (last[sort_name], last["id"])
+            page.next_key = (last["sort_value"], last["id"])
         if has_prev:
-            page.prev_key = (first[sort_name], first["id"])
+            page.prev_key = (first["sort_value"], first["id"])
+    for r in rows:
+        r.pop("sort_value", None)
     return page
+
+
+def _decorate(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Add owner names and the published list scores to a page of rows (look-ups by primary key)."""
+    ids = [r["id"] for r in rows]
+    owner_ids = {r["owner_id"] for r in rows if r["owner_id"] is not None}
+    names: dict[int, str] = {}
+    if owner_ids:
+        label = func.coalesce(users.c.display_name, users.c.name)
+        names = {int(i): n for i, n in conn.execute(select(users.c.id, label).where(users.c.id.in_(owner_ids)))}
+    s = customer_scores.c
+    scored: dict[int, Any] = {}
+    if ids:
+        stmt = select(s.customer_id, s.clv_12m, s.churn_risk, s.churn_tier, s.total_revenue_cents, s.last_order_at)
+        scored = {int(r.customer_id): r for r in conn.execute(stmt.where(s.customer_id.in_(ids)))}
+    for r in rows:
+        r["owner"] = names.get(r["owner_id"])
+        r["tags"] = [t for t in (r.get("tags") or []) if isinstance(t, str)]
+        sc = scored.get(r["id"])
+        r["clv_12m"] = None if sc is None or sc.clv_12m is None else Decimal(str(round(sc.clv_12m, 2)))
+        r["churn_risk"] = None if sc is None else sc.churn_risk
+        r["churn_tier"] = None if sc is None else sc.churn_tier
+        r["revenue"] = None if sc is None or sc.total_revenue_cents is None else cents(sc.total_revenue_cents)
+        r["last_order_at"] = None if sc is None else sc.last_order_at
 
 
 def count_customers(conn: Connection, flt: CustomerFilter, *, bound: int = 1_000) -> tuple[int, bool]:
@@ -327,6 +448,20 @@ def count_customers(conn: Connection, flt: CustomerFilter, *, bound: int = 1_000
     inner = select(literal_column("1")).select_from(customers).where(*_where(flt)).limit(bound + 1).subquery()
     n = int(conn.execute(select(func.count()).select_from(inner)).scalar_one())
     return min(n, bound), n > bound
+
+
+def segment_sizes(conn: Connection, run_id: int) -> dict[str, int]:
+    """Members per segment of one segment run (read from its index)."""
+    m = segment_memberships
+    stmt = select(m.c.segment, func.count()).where(m.c.run_id == run_id).group_by(m.c.segment)
+    return {str(segment): int(n) for segment, n in conn.execute(stmt)}
+
+
+def risk_tier_sizes(conn: Connection) -> dict[str, int]:
+    """Customers per published churn tier (read from its index)."""
+    s = customer_scores.c
+    stmt = select(s.churn_tier, func.count()).where(s.churn_tier.is_not(None)).group_by(s.churn_tier)
+    return {str(tier): int(n) for tier, n in conn.execute(stmt)}
 
 
 def customer_owner_id(conn: Connection, customer_id: int) -> tuple[bool, int | None]:
