@@ -46,7 +46,8 @@ from sqlalchemy import (
     union,
     update,
 )
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Select, operators
+from sqlalchemy.sql.elements import UnaryExpression
 
 from kehu.store.customers import cents
 from kehu.store.published import customer_scores
@@ -251,11 +252,19 @@ def _member_of(pick: SegmentPick) -> ColumnElement[bool]:
     )
 
 
-def _where(flt: CustomerFilter, *, scores_joined: bool = False) -> list[ColumnElement[bool]]:
+def _plain(column: Any) -> Any:
+    """``+column``: the same value, but SQLite will not use an index for it (its documented planner hint)."""
+    return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
+
+
+def _where(flt: CustomerFilter, *, scores_joined: bool = False, by_sort: bool = False) -> list[ColumnElement[bool]]:
+    """The filter's conditions; ``by_sort``: keep the planner off the filters' indexes (SQLite), so it reads the
+    sort key's index in order and stops after a page — right when the filters keep many customers."""
+    hint = _plain if by_sort else (lambda column: column)
     conds: list[ColumnElement[bool]] = []
     if flt.owner_ids is not None:
         ids = list(flt.owner_ids)
-        conds.append(customers.c.owner_id.in_(ids) if ids else false())
+        conds.append(hint(customers.c.owner_id).in_(ids) if ids else false())
     q = flt.q.strip()
     if q:
         compact = q.replace(" ", "").replace("-", "")
@@ -268,9 +277,9 @@ def _where(flt: CustomerFilter, *, scores_joined: bool = False) -> list[ColumnEl
         else:
             conds.append(_matching(_prefix(customers.c.name, q), _prefix(customers.c.company, q)))
     if flt.owner_id is not None:
-        conds.append(customers.c.owner_id == flt.owner_id)
+        conds.append(hint(customers.c.owner_id) == flt.owner_id)
     if flt.region:
-        conds.append(customers.c.region == flt.region)
+        conds.append(hint(customers.c.region) == flt.region)
     if flt.tag:
         # tags are a JSON list; match the tag's JSON spelling inside it (bound parameter, escaped for LIKE)
         pattern = "%" + _like_escape(json.dumps(flt.tag)) + "%"
@@ -279,7 +288,7 @@ def _where(flt: CustomerFilter, *, scores_joined: bool = False) -> list[ColumnEl
     if flt.risk_tier:
         s = customer_scores
         if scores_joined:
-            conds.append(s.c.churn_tier == flt.risk_tier)
+            conds.append(hint(s.c.churn_tier) == flt.risk_tier)
         elif flt.risk_tier_size is not None and flt.risk_tier_size <= SMALL_SET:
             conds.append(customers.c.id.in_(select(s.c.customer_id).where(s.c.churn_tier == flt.risk_tier)))
         else:
@@ -307,20 +316,26 @@ def _fetch(
     key: tuple[Any, int] | None,
     limit: int,
 ) -> list[dict[str, Any]]:
-    """Up to ``limit`` rows of one part of a sorted list, after ``key`` in the direction read.
+    """Up to ``limit`` ids and sort values of one part of a sorted list, after ``key`` in the direction read.
 
     ``valued`` rows have a sort value and are ordered by ``(value, id)``; the others (no value) by id."""
     on_scores = col.table is customer_scores
     sort_value = col.label("sort_value") if valued else literal_column("NULL").label("sort_value")
+    # SQLite plans without knowing how many customers the filters keep; tell it (see _filtered_few): few rows
+    # are read by the filters' indexes and sorted (by a score: the score index must not drive), many rows by the
+    # sort key's index in order, stopping after a page
+    hinted = conn.dialect.name == "sqlite" and col is not customers.c.id and not flt.q
+    few = hinted and _filtered_few(conn, flt)
+    by_sort = hinted and not few
     if on_scores and valued:  # read the scores index in order and join each customer
-        stmt = select(*_LIST_COLUMNS, sort_value).select_from(
+        ident = customer_scores.c.customer_id
+        stmt = select(ident.label("id"), sort_value).select_from(
             customer_scores.join(customers, customers.c.id == customer_scores.c.customer_id)
         )
-        ident = customer_scores.c.customer_id
-        stmt = stmt.where(col.is_not(None), *_where(flt, scores_joined=True))
+        stmt = stmt.where(col.is_not(None), *_where(flt, scores_joined=True, by_sort=by_sort))
     else:
-        stmt = select(*_LIST_COLUMNS, sort_value).where(*_where(flt))
         ident = customers.c.id
+        stmt = select(ident, sort_value).where(*_where(flt, by_sort=by_sort))
         if on_scores:  # customers with no such score (no published row, or the score is missing)
             scored: Select[Any] = select(literal_column("1")).where(
                 customer_scores.c.customer_id == customers.c.id, col.is_not(None)
@@ -338,10 +353,28 @@ def _fetch(
         else:
             stmt = stmt.where(ident < last_id if descending else ident > last_id)
     if valued and col is not customers.c.id:
-        order = [col.desc(), ident.desc()] if descending else [col.asc(), ident.asc()]
+        key_col = _plain(col) if few and on_scores else col
+        order = [key_col.desc(), ident.desc()] if descending else [key_col.asc(), ident.asc()]
     else:
         order = [ident.desc() if descending else ident.asc()]
     return [dict(r) for r in conn.execute(stmt.order_by(*order).limit(limit)).mappings()]
+
+
+def _filtered_few(conn: Connection, flt: CustomerFilter) -> bool:
+    """Whether the filters keep at most about :data:`SMALL_SET` customers: a small segment or churn tier, or a
+    scope or owner with few customers (counted from the owner index, up to the bound)."""
+    if any(p.size is not None and p.size <= SMALL_SET for p in flt.segments):
+        return True
+    if flt.risk_tier and flt.risk_tier_size is not None and flt.risk_tier_size <= SMALL_SET:
+        return True
+    owners = [flt.owner_id] if flt.owner_id is not None else flt.owner_ids
+    if owners is None:
+        return False
+    ids = list(owners)
+    if not ids:
+        return True
+    inner = select(literal_column("1")).where(customers.c.owner_id.in_(ids)).limit(SMALL_SET + 1).subquery()
+    return int(conn.execute(select(func.count()).select_from(inner)).scalar_one()) <= SMALL_SET
 
 
 def list_customers(
@@ -404,6 +437,16 @@ def list_customers(
     rows = rows[:limit]
     if backwards:
         rows.reverse()
+    # the page's keys were found from indexes alone where possible (owner + name, region + name, …); now its rows
+    found = (
+        {
+            r["id"]: dict(r)
+            for r in conn.execute(select(*_LIST_COLUMNS).where(customers.c.id.in_([r["id"] for r in rows]))).mappings()
+        }
+        if rows
+        else {}
+    )
+    rows = [{**found[r["id"]], "sort_value": r["sort_value"]} for r in rows if r["id"] in found]
     _decorate(conn, rows)
     page = CustomerPage(rows=rows)
     if rows:
