@@ -149,6 +149,13 @@ Index("ix_customers_created_at", customers.c.created_at)
 Index("ix_customers_owner_id_name", customers.c.owner_id, customers.c.name)
 Index("ix_customers_owner_id_created_at", customers.c.owner_id, customers.c.created_at)
 Index("ix_customers_region_name", customers.c.region, customers.c.name)
+# a segment's members straight from the index (the list's segment and stage filters, their counts)
+Index(
+    "ix_segment_memberships_run_segment_customer",
+    segment_memberships.c.run_id,
+    segment_memberships.c.segment,
+    segment_memberships.c.customer_id,
+)
 
 #: sort key -> column (each has an index; ``id`` breaks ties). Keys on ``customer_scores`` sort by what the
 #: pipeline and the models published; customers without that value come after the others, by id.
@@ -315,18 +322,15 @@ def _fetch(
     descending: bool,
     key: tuple[Any, int] | None,
     limit: int,
+    few: bool | None,
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` ids and sort values of one part of a sorted list, after ``key`` in the direction read.
 
-    ``valued`` rows have a sort value and are ordered by ``(value, id)``; the others (no value) by id."""
+    ``valued`` rows have a sort value and are ordered by ``(value, id)``; the others (no value) by id. ``few``:
+    whether the filters keep few customers (``None``: leave the plan to the database)."""
     on_scores = col.table is customer_scores
     sort_value = col.label("sort_value") if valued else literal_column("NULL").label("sort_value")
-    # SQLite plans without knowing how many customers the filters keep; tell it (see _filtered_few): few rows
-    # are read by the filters' indexes and sorted (by a score: the score index must not drive), many rows by the
-    # sort key's index in order, stopping after a page
-    hinted = conn.dialect.name == "sqlite" and col is not customers.c.id and not flt.q
-    few = hinted and _filtered_few(conn, flt)
-    by_sort = hinted and not few
+    by_sort = few is False
     if on_scores and valued:  # read the scores index in order and join each customer
         ident = customer_scores.c.customer_id
         stmt = select(ident.label("id"), sort_value).select_from(
@@ -353,7 +357,7 @@ def _fetch(
         else:
             stmt = stmt.where(ident < last_id if descending else ident > last_id)
     if valued and col is not customers.c.id:
-        key_col = _plain(col) if few and on_scores else col
+        key_col = _plain(col) if few is True and on_scores else col
         order = [key_col.desc(), ident.desc()] if descending else [key_col.asc(), ident.asc()]
     else:
         order = [ident.desc() if descending else ident.asc()]
@@ -407,45 +411,49 @@ def list_customers(
     Returns
     -------
     CustomerPage
-        The rows (with the list's published scores, stage and owner name) and the keys for "next" and
+        The rows (with the list's published scores and the owner's name) and the keys for "next" and
         "previous" (``None`` where there is no such page).
     """
     col = SORT_KEYS[sort]
     backwards = before is not None
     key = before if backwards else after
     want = limit + 1
+    # SQLite plans without knowing how many customers the filters keep, so it is told (see _filtered_few): few
+    # are read by the filters' indexes and sorted; many by the sort key's index in order, stopping after a page
+    few = None
+    if conn.dialect.name == "sqlite" and col is not customers.c.id and not flt.q:
+        few = _filtered_few(conn, flt)
     if col is customers.c.id:
-        rows = _fetch(conn, flt, col, valued=True, descending=descending != backwards, key=key, limit=want)
+        rows = _fetch(conn, flt, col, valued=True, descending=descending != backwards, key=key, limit=want, few=few)
         for r in rows:
             r["sort_value"] = r["id"]
     elif not backwards:  # valued rows in the chosen direction, then the rows without a value by id
         rows = []
         if key is None or key[0] is not None:
-            rows = _fetch(conn, flt, col, valued=True, descending=descending, key=key, limit=want)
+            rows = _fetch(conn, flt, col, valued=True, descending=descending, key=key, limit=want, few=few)
         if len(rows) < want:
             rest = key if key is not None and key[0] is None else None
-            rows += _fetch(conn, flt, col, valued=False, descending=False, key=rest, limit=want - len(rows))
+            rows += _fetch(conn, flt, col, valued=False, descending=False, key=rest, limit=want - len(rows), few=few)
     else:  # the same sequence read backwards from ``before``
         rows = []
         if key is not None and key[0] is None:
-            rows = _fetch(conn, flt, col, valued=False, descending=True, key=key, limit=want)
+            rows = _fetch(conn, flt, col, valued=False, descending=True, key=key, limit=want, few=few)
             if len(rows) < want:
-                rows += _fetch(conn, flt, col, valued=True, descending=not descending, key=None, limit=want - len(rows))
+                more_rows = want - len(rows)
+                rows += _fetch(
+                    conn, flt, col, valued=True, descending=not descending, key=None, limit=more_rows, few=few
+                )
         else:
-            rows = _fetch(conn, flt, col, valued=True, descending=not descending, key=key, limit=want)
+            rows = _fetch(conn, flt, col, valued=True, descending=not descending, key=key, limit=want, few=few)
     more = len(rows) > limit
     rows = rows[:limit]
     if backwards:
         rows.reverse()
     # the page's keys were found from indexes alone where possible (owner + name, region + name, …); now its rows
-    found = (
-        {
-            r["id"]: dict(r)
-            for r in conn.execute(select(*_LIST_COLUMNS).where(customers.c.id.in_([r["id"] for r in rows]))).mappings()
-        }
-        if rows
-        else {}
-    )
+    found: dict[int, dict[str, Any]] = {}
+    if rows:
+        stmt = select(*_LIST_COLUMNS).where(customers.c.id.in_([r["id"] for r in rows]))
+        found = {r["id"]: dict(r) for r in conn.execute(stmt).mappings()}
     rows = [{**found[r["id"]], "sort_value": r["sort_value"]} for r in rows if r["id"] in found]
     _decorate(conn, rows)
     page = CustomerPage(rows=rows)

@@ -1,6 +1,6 @@
 """The customers list at scale: typed, indexed copies of the published CLV, churn risk and churn tier on
 ``customer_scores`` (filled from the ``scores`` JSON), and indexes for sorting by value, risk, revenue and last
-order.
+order, and a covering index that lists a segment's members.
 
 Revision ID: 0003_web_indexes
 Revises: 0002_loop
@@ -44,9 +44,15 @@ def upgrade() -> None:
         batch_op.create_index("ix_customer_scores_clv_12m", ["clv_12m"], unique=False)
         batch_op.create_index("ix_customer_scores_last_order_at", ["last_order_at"], unique=False)
         batch_op.create_index("ix_customer_scores_total_revenue_cents", ["total_revenue_cents"], unique=False)
+    with op.batch_alter_table("segment_memberships", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_segment_memberships_run_segment_customer", ["run_id", "segment", "customer_id"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("segment_memberships", schema=None) as batch_op:
+        batch_op.drop_index("ix_segment_memberships_run_segment_customer")
     with op.batch_alter_table("customer_scores", schema=None) as batch_op:
         batch_op.drop_index("ix_customer_scores_total_revenue_cents")
         batch_op.drop_index("ix_customer_scores_last_order_at")
