@@ -26,6 +26,8 @@ from kehu.config import Settings
 from kehu.errors import KehuError
 from kehu.service.access import AuthenticationError, TooManyAttemptsError
 from kehu.service.workspace import Workspace
+from kehu.web.customer_pages import customer_action_router
+from kehu.web.import_pages import import_router
 from kehu.web.pages import page_router
 from kehu.web.render import render_error, wants_json
 from kehu.web.segment_pages import segment_router
@@ -79,6 +81,8 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     app.include_router(loop_router())
     app.include_router(page_router())
     app.include_router(segment_router())
+    app.include_router(customer_action_router())
+    app.include_router(import_router())
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
 
     @app.middleware("http")

@@ -3,7 +3,7 @@
 order, and a covering index that lists a segment's members.
 
 Revision ID: 0003_web_indexes
-Revises: 0002_loop
+Revises: 0003_notes
 Create Date: 2026-11-23 16:30:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_web_indexes"
-down_revision = "0002_loop"
+down_revision = "0003_notes"
 branch_labels = None
 depends_on = None
 
