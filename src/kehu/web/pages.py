@@ -231,7 +231,8 @@ def page_router() -> APIRouter:
         if customer_id > 2**62:
             raise HTTPException(404, translator(request)("errors.not_found"))
         data = web_views.customer_360(workspace(request), session.principal, customer_id)
-        return render(request, "customer.html", data)
+        done = request.query_params.get("done")
+        return render(request, "customer.html", data, context={"done": done, "form_error": None})
 
     # -- imports ---------------------------------------------------------------------------------------------
     @router.get("/imports")
