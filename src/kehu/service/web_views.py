@@ -50,7 +50,6 @@ __all__ = [
 PAGE_SIZES = (20, 50, 100)
 IMPORT_KINDS = ("customers", "orders", "contracts", "interactions", "tickets", "feedback")
 _SOURCE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_UPLOAD_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xls", ".parquet")
 _DASHBOARD_TTL = 60.0
 
 
@@ -414,6 +413,12 @@ def _risk_histogram(values: list[float]) -> dict[str, Any] | None:
 
 
 # -- imports -----------------------------------------------------------------------------------------------------
+def forget_cached_figures() -> None:
+    """Drop the cached dashboard figures (after an import changed the data)."""
+    with _cache_lock:
+        _cache.clear()
+
+
 def import_runs(ws: Workspace, principal: Principal, *, limit: int = 50) -> list[dict[str, Any]]:
     """The newest imports (admins and managers)."""
     require_role(principal, "admin", "manager")
@@ -435,23 +440,15 @@ def run_import(
     ValidationError
         Unknown kind, a source name that is not a short identifier, an empty file or an unsupported type.
     """
-    require_role(principal, "admin", "manager")
+    from kehu.service import import_jobs
+
     if kind not in IMPORT_KINDS:
         raise ValidationError(f"kind {kind!r} is not one of {', '.join(IMPORT_KINDS)}")
     if not _SOURCE_RE.match(source):
         raise ValidationError("source: use 1-64 letters, digits, '_', '-' or '.' (e.g. crm)")
-    name = Path(filename or "upload.csv").name
-    suffix = Path(name).suffix.lower()
-    if suffix not in _UPLOAD_SUFFIXES:
-        raise ValidationError(f"file: {suffix or 'no extension'} is not supported ({', '.join(_UPLOAD_SUFFIXES)})")
-    if not content:
-        raise ValidationError("file: the uploaded file is empty")
-    safe_stem = re.sub(r"[^\w.-]", "_", Path(name).stem)[:80] or "upload"
-    folder = ws.settings.home / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-%f")
-    path = folder / f"{stamp}-{safe_stem}{suffix}"
-    path.write_bytes(content)
+    staged = import_jobs.stage_upload(ws, principal, filename=filename, content=content)
+    path = import_jobs.staged_path(ws, staged["upload_id"])
+    name = staged["filename"]
     summary = ws.import_file(kind, path, source=source)
     with ws.engine.connect() as conn:
         runs = store.list_import_runs(conn, limit=20)
