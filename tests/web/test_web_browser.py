@@ -203,7 +203,7 @@ def test_switching_language_changes_every_label(web: WebEnv, live: str, browser:
     page = _page(browser, live)
     _login(page, "admin")
     pages = ["/dashboard", "/customers", f"/customers/{web.owned['rep_a']}", "/imports", "/users", "/account",
-             "/segments", "/segments/lifecycle/lost", "/segments/flows?scheme=rfm_cn"]  # fmt: skip
+             "/segments", "/segments/lifecycle/lost", "/segments/flows?scheme=rfm_cn", "/settings"]  # fmt: skip
     for path in pages:
         page.goto(path)
         labels = _labels(page)
