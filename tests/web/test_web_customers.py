@@ -4,7 +4,9 @@ The store functions also run on PostgreSQL."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -286,3 +288,12 @@ def test_store_lists_sort_and_filter_on_every_store(workspace: Workspace, big: b
         assert page.next_key == (None, 3)
         assert store.risk_tier_sizes(conn) == {"high": 2, "low": 1}
         assert store.segment_sizes(conn, facts["run"]) == {"a": 4}
+
+
+def test_export_follows_the_new_filters_and_carries_the_published_values(web: WebEnv) -> None:
+    scored = _with_churn_scores(web)
+    text = web.login("admin").get("/customers/export.csv", params={"risk": "high"}).content.decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert sorted(int(r["id"]) for r in rows) == sorted(cid for cid, (_, t) in scored.items() if t == "high")
+    assert all(r["churn_tier"] == "high" and float(r["churn_risk"]) >= 0.6 for r in rows)
+    assert {"clv_12m", "revenue", "last_order_at"} <= set(rows[0])

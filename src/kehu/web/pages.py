@@ -38,7 +38,10 @@ from kehu.web.render import (
 
 __all__ = ["page_router"]
 
-_EXPORT_COLUMNS = ("id", "name", "phone", "email", "company", "region", "city", "tags", "owner", "created_at")
+_EXPORT_COLUMNS = (
+    "id", "name", "phone", "email", "company", "region", "city", "tags", "owner", "created_at",
+    "clv_12m", "churn_tier", "churn_risk", "revenue", "last_order_at",
+)  # fmt: skip
 _MAX_UPLOAD = 200 * 1024 * 1024
 
 
