@@ -68,7 +68,7 @@ def as_float_array(name: str, values: Any, *, allow_scalar: bool = False) -> Flo
     return arr
 
 
-def dot(a: FloatArray, b: FloatArray) -> float:
+def dot(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> float:
     """Inner product of two 1-D arrays, summed in the calling thread.
 
     ``a @ b`` hands long vectors to the BLAS, and OpenBLAS splits them over threads that spin while they

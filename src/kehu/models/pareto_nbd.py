@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import digamma, gammaln
 
 from kehu.models._base import (
@@ -110,9 +111,9 @@ def _terms(theta: FloatArray, tab: _Tables) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _matvec(matrix: FloatArray, vector: FloatArray) -> FloatArray:
+def _matvec(matrix: npt.NDArray[Any], vector: npt.NDArray[Any]) -> FloatArray:
     """``matrix @ vector`` for a few rows of per-history values, summed in this thread (see :func:`dot`)."""
-    return np.asarray(np.einsum("ij,j->i", matrix, vector))
+    return np.asarray(np.einsum("ij,j->i", matrix, vector), dtype=np.float64)
 
 
 def _likelihood(x: FloatArray, tx: FloatArray, age: FloatArray, w: FloatArray) -> GradFn:
