@@ -7,41 +7,11 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
+from task_testkit import add_task, task_row
 from web_testkit import SCRIPT_NAME, WebEnv, csrf_of
 
 from kehu.service.web_tasks import local_today
 from kehu.store.actions import audit_log, tasks
-
-
-def add_task(web: WebEnv, who: str, *, due: dt.date | None, customer: int | None = None, title: str = "Call",
-             status: str = "open", playbook: str | None = None, rule: str | None = None) -> int:  # fmt: skip
-    """A task assigned to ``who`` (an accounts key) for one of their customers."""
-    now = dt.datetime.now(dt.UTC)
-    with web.ws.engine.begin() as conn:
-        return int(
-            conn.execute(
-                sa.insert(tasks)
-                .values(
-                    customer_id=customer or web.owned.get(who, web.owned["rep_a"]),
-                    assignee_id=web.accounts[who].id,
-                    title=title,
-                    priority="high",
-                    status=status,
-                    due_date=due,
-                    playbook=playbook,
-                    rule=rule,
-                    created_at=now,
-                    updated_at=now,
-                    closed_at=now if status in ("done", "cancelled") else None,
-                )
-                .returning(tasks.c.id)
-            ).scalar_one()
-        )
-
-
-def task_row(web: WebEnv, task_id: int) -> Any:
-    with web.ws.engine.connect() as conn:
-        return conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).one()
 
 
 def groups_of(data: dict[str, Any]) -> dict[str, set[int]]:
