@@ -23,10 +23,12 @@ from zoneinfo import ZoneInfo
 
 from kehu.errors import NotFoundError, ValidationError
 from kehu.service.access import Principal, check_customer, owner_scope, require_role
+from kehu.service.customer_actions import assignable_users
 from kehu.service.workspace import Workspace
 from kehu.store import dashboard as dashboard_store
 from kehu.store import web as store
 from kehu.store.customers import customer_detail
+from kehu.store.notes import customer_actions_summary
 from kehu.store.published import published_cohorts, published_features
 from kehu.store.segments import customer_history as segment_history
 
@@ -211,10 +213,13 @@ def customer_360(ws: Workspace, principal: Principal, customer_id: int) -> dict[
         for kind in ("orders", "interactions", "tickets", "feedback"):
             detail.setdefault(kind, {})["recent"] = store.customer_activity(conn, customer_id, kind)
         history = segment_history(conn, customer_id)
+        detail["actions"] = customer_actions_summary(conn, customer_id)
     profile = detail["profile"]
     profile["tags"] = [t for t in (profile.get("tags") or []) if isinstance(t, str)]
     detail["scores"] = (detail["features"] or {}).get("scores") or {}
     detail["segments"] = _segment_timeline(history)
+    detail["may"] = {"change_owner": principal.role in ("manager", "admin")}
+    detail["assignable"] = assignable_users(ws, principal)
     return detail
 
 
@@ -409,6 +414,12 @@ def _risk_histogram(values: list[float]) -> dict[str, Any] | None:
 
 
 # -- imports -----------------------------------------------------------------------------------------------------
+def forget_cached_figures() -> None:
+    """Drop the cached dashboard figures (after an import changed the data)."""
+    with _cache_lock:
+        _cache.clear()
+
+
 def import_runs(ws: Workspace, principal: Principal, *, limit: int = 50) -> list[dict[str, Any]]:
     """The newest imports (admins and managers)."""
     require_role(principal, "admin", "manager")

@@ -95,6 +95,27 @@
       select.addEventListener("change", function () { select.form.submit(); });
     }
   }
-  function start() { draw(); localeSwitch(); }
+  function importProgress() {
+    // an import running in the background: follow its JSON twin, reload the page when it has ended
+    var box = document.getElementById("import-progress");
+    if (!box || box.getAttribute("data-state") !== "running") { return; }
+    var url = "/imports/jobs/" + encodeURIComponent(box.getAttribute("data-job")) + ".json";
+    function poll() {
+      fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (d) {
+          var job = d.job || {};
+          if (job.state !== "running") { window.location.reload(); return; }
+          var bar = document.getElementById("import-bar");
+          if (bar && job.percent !== null && job.percent !== undefined) { bar.value = job.percent; }
+          var rows = document.getElementById("import-rows");
+          if (rows) { rows.setAttribute("data-rows", String(job.rows_read)); }
+          window.setTimeout(poll, 700);
+        })
+        .catch(function () { window.setTimeout(poll, 2000); });
+    }
+    window.setTimeout(poll, 400);
+  }
+  function start() { draw(); localeSwitch(); importProgress(); }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
 })();
