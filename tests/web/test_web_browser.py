@@ -204,7 +204,7 @@ def test_switching_language_changes_every_label(web: WebEnv, live: str, browser:
     _login(page, "admin")
     pages = ["/dashboard", "/customers", f"/customers/{web.owned['rep_a']}", "/imports", "/users", "/account",
              "/segments", "/segments/lifecycle/lost", "/segments/flows?scheme=rfm_cn",
-             "/tasks", "/playbooks", "/playbooks/rfm_cn_strategies"]  # fmt: skip
+             "/settings", "/tasks", "/playbooks", "/playbooks/rfm_cn_strategies"]  # fmt: skip
     for path in pages:
         page.goto(path)
         labels = _labels(page)

@@ -21,6 +21,7 @@ import re
 import secrets
 import threading
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,9 @@ from kehu.ingest.mapping import Mapping, plan_columns
 from kehu.ingest.readers import open_source
 from kehu.ingest.rows import prepare_batch
 from kehu.service.access import Principal, require_role
-from kehu.service.web_views import forget_cached_figures
 from kehu.service.workspace import Workspace
 
-__all__ = ["CHECK_ROWS", "import_job", "preview_upload", "stage_upload", "start_import"]
+__all__ = ["CHECK_ROWS", "import_job", "preview_upload", "stage_upload", "staged_path", "start_import"]
 
 #: rows checked by the preview (parsing and row rules of the import itself)
 CHECK_ROWS = 2000
@@ -61,7 +61,8 @@ def _check(kind: str, source: str) -> None:
         raise ValidationError("source: use 1-64 letters, digits, '_', '-' or '.' (e.g. crm)")
 
 
-def _upload_path(ws: Workspace, upload_id: str) -> Path:
+def staged_path(ws: Workspace, upload_id: str) -> Path:
+    """The file of a staged upload (see :func:`stage_upload`)."""
     if not _ID_RE.match(upload_id or ""):
         raise ValidationError("upload: not an upload id")
     matches = [p for p in _folder(ws).glob(f"{upload_id}-*") if p.suffix.lower() in SUFFIXES]
@@ -124,7 +125,7 @@ def preview_upload(
     require_role(principal, "admin", "manager")
     if kind not in KINDS:
         raise ValidationError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
-    path = _upload_path(ws, upload_id)
+    path = staged_path(ws, upload_id)
     spec = kind_spec(kind)
     out: dict[str, Any] = {
         "upload_id": upload_id,
@@ -240,8 +241,11 @@ def start_import(
     kind: str,
     source: str,
     columns: dict[str, str] | None = None,
+    on_done: Callable[[], None] | None = None,
 ) -> str:
     """Start importing a staged upload in the background; returns the job id (see :func:`import_job`).
+
+    ``on_done`` is called in the worker thread when the job has ended (e.g. to drop cached figures).
 
     Raises
     ------
@@ -250,7 +254,7 @@ def start_import(
     """
     require_role(principal, "admin", "manager")
     _check(kind, source)
-    path = _upload_path(ws, upload_id)
+    path = staged_path(ws, upload_id)
     mapping_file: Path | None = None
     if columns:
         with open_source(path, chunk_rows=1) as src:
@@ -304,7 +308,8 @@ def start_import(
             state.update(state="failed", error=f"internal error: {type(exc).__name__}: {exc}")
         state["finished_at"] = dt.datetime.now(dt.UTC).isoformat()
         _write_job(job, state)
-        forget_cached_figures()
+        if on_done is not None:
+            on_done()
 
     threading.Thread(target=work, name=f"kehu-import-{job_id}", daemon=True).start()
     return job_id

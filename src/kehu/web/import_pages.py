@@ -85,6 +85,7 @@ def import_router() -> APIRouter:
                 kind=form["kind"],
                 source=form["source"],
                 columns=_columns(post),
+                on_done=web_views.forget_cached_figures,
             )
         except ValidationError as exc:
             preview = import_jobs.preview_upload(ws, principal, upload_id=post.text("upload_id"), kind=form["kind"])

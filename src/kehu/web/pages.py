@@ -240,6 +240,11 @@ def page_router() -> APIRouter:
         data = {"users": rows, "roles": list(ROLES), "can_edit": session.principal.role == "admin"}
         return render(request, "users.html", data, context={"message": message})
 
+    @router.get("/settings")
+    @router.get("/settings.json")
+    def settings(request: Request, session: Session) -> Response:
+        return render(request, "settings.html", web_views.settings_page(workspace(request), session.principal))
+
     @router.get("/users")
     @router.get("/users.json")
     def users(request: Request, session: Session) -> Response:
