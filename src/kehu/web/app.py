@@ -34,8 +34,8 @@ from kehu.web.pages import page_router
 from kehu.web.playbook_pages import playbook_router
 from kehu.web.render import render_error, wants_json
 from kehu.web.segment_pages import segment_router
-from kehu.web.ticket_pages import ticket_router
 from kehu.web.task_pages import task_router as task_page_router
+from kehu.web.ticket_pages import ticket_router
 
 __all__ = ["create_app"]
 
