@@ -109,6 +109,11 @@ class CustomerRow(BaseModel):
     owner_id: int | None
     owner: str | None
     created_at: dt.datetime
+    clv_12m: Decimal | None = Field(description="Published 12-month CLV")
+    churn_risk: float | None
+    churn_tier: str | None
+    revenue: Decimal | None = Field(description="Published revenue to date")
+    last_order_at: dt.datetime | None
 
 
 class CustomerList(BaseModel):
@@ -186,7 +191,12 @@ def api_router() -> APIRouter:
         owner: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
         region: Annotated[str | None, Query(max_length=100)] = None,
         tag: Annotated[str | None, Query(max_length=100)] = None,
-        sort: Annotated[str, Query(pattern="^(id|name|created|region)$")] = "id",
+        segment: Annotated[
+            str | None, Query(max_length=200, description="scheme:segment of the scheme's newest run")
+        ] = None,
+        stage: Annotated[str | None, Query(max_length=100, description="lifecycle stage (newest run)")] = None,
+        risk: Annotated[str | None, Query(pattern="^(high|medium|low)$", description="churn risk tier")] = None,
+        sort: Annotated[str, Query(pattern="^(id|name|created|region|value|risk|last_order|revenue)$")] = "id",
         desc: bool = False,
         limit: Annotated[int, Query(description="20, 50 or 100")] = 50,
         after: Annotated[str | None, Query(max_length=2000)] = None,
@@ -194,7 +204,8 @@ def api_router() -> APIRouter:
     ) -> dict[str, Any]:
         """Customers the token's user may see, one keyset page at a time."""
         query = web_views.CustomerQuery(
-            q=q, owner_id=owner, region=region, tag=tag, sort=sort, descending=desc, limit=limit,
+            q=q, owner_id=owner, region=region, tag=tag, segment=segment, stage=stage, risk=risk, sort=sort,
+            descending=desc, limit=limit,
             after=after, before=before,
         )  # fmt: skip
         return web_views.customers_page(ws, user, query)

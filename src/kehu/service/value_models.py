@@ -56,7 +56,7 @@ from kehu.models.diagnostics import (
     probability_alive_grid,
 )
 from kehu.reports import ModelReport, write_model_report
-from kehu.store.published import customer_score_history, customer_scores
+from kehu.store.published import customer_score_history, customer_scores, sync_list_scores
 from kehu.store.schema import contracts, orders
 
 __all__ = [
@@ -290,6 +290,8 @@ def _write_scores(conn: Connection, as_of: dt.date, new: dict[int, dict[str, flo
                 batch = []
         if batch:
             conn.execute(stmt, batch)
+    if customer_scores in tables:  # the typed copies the customers list sorts and filters on
+        sync_list_scores(conn)
 
 
 def score_value_models(
@@ -400,7 +402,9 @@ def score_value_models(
         cols["clv_12m_upper"] = np.round(clv.upper, 2)
     names = list(cols)
     for cid, *vals in zip(ids.tolist(), *(cols[n].tolist() for n in names), strict=True):
-        scores[cid] = dict(zip(names, vals, strict=True))
+        # a model value that is not a number (e.g. 0 * inf for a customer with P(alive) = 0) is published as
+        # missing: JSON has no NaN, and PostgreSQL refuses it
+        scores[cid] = {n: (v if v == v and abs(v) != float("inf") else None) for n, v in zip(names, vals, strict=True)}
 
     models = {purchase_model: _model_record(purchase), "gamma_gamma": _model_record(spend)}
     with engine.begin() as conn:

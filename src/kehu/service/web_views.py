@@ -59,12 +59,19 @@ _cache_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class CustomerQuery:
-    """What the customers list was asked for (validated)."""
+    """What the customers list was asked for (validated).
+
+    ``segment`` is ``scheme:segment`` of a scheme's newest run (e.g. ``rfm_cn:champions``), ``stage`` a segment of
+    the newest ``lifecycle`` run, ``risk`` a published churn tier (``high``, ``medium``, ``low``).
+    """
 
     q: str = ""
     owner_id: int | None = None
     region: str | None = None
     tag: str | None = None
+    segment: str | None = None
+    stage: str | None = None
+    risk: str | None = None
     sort: str = "id"
     descending: bool = False
     after: str | None = None
@@ -80,6 +87,12 @@ class CustomerQuery:
             raise ValidationError("give either after or before, not both")
         if len(self.q) > 200:
             raise ValidationError("q: search text is limited to 200 characters")
+        if self.risk and self.risk not in store.RISK_TIERS:
+            raise ValidationError(f"risk {self.risk[:40]!r} is not one of {', '.join(store.RISK_TIERS)}")
+        if self.segment and (":" not in self.segment or len(self.segment) > 200):
+            raise ValidationError(f"segment {self.segment[:40]!r}: expected scheme:segment, e.g. rfm_cn:champions")
+        if self.stage and len(self.stage) > 100:
+            raise ValidationError("stage: a lifecycle stage is at most 100 characters")
 
     def params(self, **changes: Any) -> dict[str, Any]:
         """Query-string parameters for a link to this list with ``changes`` (empty values left out)."""
@@ -88,6 +101,9 @@ class CustomerQuery:
             "owner": self.owner_id,
             "region": self.region,
             "tag": self.tag,
+            "segment": self.segment,
+            "stage": self.stage,
+            "risk": self.risk,
             "sort": None if self.sort == "id" else self.sort,
             "desc": 1 if self.descending else None,
             "limit": None if self.limit == 50 else self.limit,
@@ -114,19 +130,73 @@ def decode_cursor(sort: str, cursor: str) -> tuple[Any, int]:
             value = dt.datetime.fromisoformat(value["t"])
     except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
         raise ValidationError("cursor: not a page cursor from this list (start again from the first page)") from exc
-    if s != sort or not isinstance(ident, int) or not (value is None or isinstance(value, str | int | dt.datetime)):
+    plain = value is None or isinstance(value, str | int | float | dt.datetime)
+    if s != sort or not isinstance(ident, int) or not plain:
         raise ValidationError("cursor: it belongs to a different sort order (start again from the first page)")
     return value, ident
 
 
 def _filter(ws: Workspace, principal: Principal, query: CustomerQuery) -> store.CustomerFilter:
+    picks: list[store.SegmentPick] = []
+    runs = _segment_runs(ws)
+    wanted = []
+    if query.segment:
+        scheme, _, segment = query.segment.partition(":")
+        wanted.append(("segment", scheme, segment))
+    if query.stage:
+        wanted.append(("stage", "lifecycle", query.stage))
+    for field, scheme, segment in wanted:
+        run = runs["schemes"].get(scheme)
+        if run is None:  # no run yet, or an unknown scheme: nothing can be a member
+            known = ", ".join(sorted(runs["schemes"])) or "none (run `kehu run` first)"
+            raise ValidationError(f"{field}: no segment run of scheme {scheme!r}; schemes with runs: {known}")
+        if segment not in run["keys"]:
+            raise ValidationError(f"{field}: {segment[:60]!r} is not a segment of {scheme} ({', '.join(run['keys'])})")
+        picks.append(store.SegmentPick(run["id"], segment, run["sizes"].get(segment, 0)))
     return store.CustomerFilter(
         owner_ids=owner_scope(ws, principal),
         q=query.q,
         owner_id=query.owner_id,
         region=query.region or None,
         tag=query.tag or None,
+        segments=tuple(picks),
+        risk_tier=query.risk or None,
+        risk_tier_size=runs["tiers"].get(query.risk or "", 0) if query.risk else None,
     )
+
+
+def _segment_runs(ws: Workspace) -> dict[str, Any]:
+    """Each scheme's newest run (id, as_of, segment keys and labels, member counts) and the churn tiers' sizes,
+    recomputed only when a segment run or a pipeline run was added or replaced."""
+    from sqlalchemy import func, select
+
+    from kehu.service.segmentation import segment_labels
+    from kehu.store.published import pipeline_runs
+    from kehu.store.segments import run_ids, segment_runs
+
+    with ws.engine.connect() as conn:
+        stamp = conn.execute(
+            select(func.max(segment_runs.c.id), func.count(segment_runs.c.id), select(func.max(pipeline_runs.c.id))
+                   .scalar_subquery())
+        ).one()  # fmt: skip
+        key = ("segment-runs:" + ws.settings.resolved_database_url, None)
+        with _cache_lock:
+            hit = _cache.get(key)
+        if hit is not None and hit[1]["stamp"] == tuple(stamp):
+            return hit[1]
+        schemes = {}
+        for scheme, run in sorted(run_ids(conn).items()):
+            keys = [str(seg["key"]) for seg in run["definition"].get("segments", [])]
+            sizes = store.segment_sizes(conn, int(run["id"]))
+            keys += sorted(k for k in sizes if k not in keys)
+            schemes[scheme] = {
+                "id": int(run["id"]), "as_of": run["as_of"], "keys": keys, "sizes": sizes,
+                "labels": {k: segment_labels(scheme, k, run["definition"]) for k in keys},
+            }  # fmt: skip
+        found = {"stamp": tuple(stamp), "schemes": schemes, "tiers": store.risk_tier_sizes(conn)}
+    with _cache_lock:
+        _cache[key] = (time.monotonic(), found)
+    return found
 
 
 def customers_page(ws: Workspace, principal: Principal, query: CustomerQuery) -> dict[str, Any]:
@@ -148,17 +218,44 @@ def customers_page(ws: Workspace, principal: Principal, query: CustomerQuery) ->
             "owner": query.owner_id,
             "region": query.region,
             "tag": query.tag,
+            "segment": query.segment,
+            "stage": query.stage,
+            "risk": query.risk,
             "sort": query.sort,
             "desc": query.descending,
             "limit": query.limit,
         },
         "customers": page.rows,
+        "currency": ws.settings.currency,
         "count": count,
         "count_is_lower_bound": more,
         "next": encode_cursor(query.sort, page.next_key) if page.next_key else None,
         "prev": encode_cursor(query.sort, page.prev_key) if page.prev_key else None,
-        "choices": {"owners": owners, "regions": region_choices, "tags": tag_choices, "sorts": list(store.SORT_KEYS)},
+        "choices": {
+            "owners": owners if principal.role != "rep" else [],
+            "regions": region_choices,
+            "tags": tag_choices,
+            "sorts": list(store.SORT_KEYS),
+            "risks": list(store.RISK_TIERS),
+            **_segment_choices(ws),
+        },
     }
+
+
+def _segment_choices(ws: Workspace) -> dict[str, Any]:
+    """The segment filter's choices (every scheme's newest run but lifecycle) and the lifecycle stages."""
+    from kehu.segments.labels import scheme_label
+
+    schemes = _segment_runs(ws)["schemes"]
+    segments = [
+        {"scheme": scheme, "as_of": run["as_of"],
+         "labels": {"zh": scheme_label(scheme, "zh"), "en": scheme_label(scheme, "en")},
+         "segments": [{"value": f"{scheme}:{k}", "labels": run["labels"][k]} for k in run["keys"]]}
+        for scheme, run in schemes.items() if scheme != "lifecycle"
+    ]  # fmt: skip
+    life = schemes.get("lifecycle")
+    stages = [{"value": k, "labels": life["labels"][k]} for k in life["keys"]] if life else []
+    return {"segments": segments, "stages": stages}
 
 
 def _choices(ws: Workspace) -> tuple[list[str], list[str], list[dict[str, Any]]]:

@@ -18,6 +18,8 @@ from kehu.errors import ConfigError, StoreError
 __all__ = ["create_store_engine", "current_revision", "ensure_current", "head_revision", "migrate"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+#: bytes of a SQLite store read through a memory map (the rest, if the file is bigger, through read calls)
+SQLITE_MMAP_BYTES = 4 * 1024**3
 
 
 def create_store_engine(url: str, **kwargs: Any) -> Engine:
@@ -47,6 +49,12 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
+            # reads: pages through a memory map shared by every connection and process (no read() call and copy
+            # per page), a 16 MB page cache per connection and sorts in memory — the customers list at a million
+            # customers reads thousands of scattered rows for one sorted page
+            cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+            cur.execute("PRAGMA cache_size=-16000")
+            cur.execute("PRAGMA temp_store=MEMORY")
             cur.close()
 
         return engine

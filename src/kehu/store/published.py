@@ -31,6 +31,7 @@ from sqlalchemy import (
     Date,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -38,6 +39,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    update,
 )
 from sqlalchemy.types import TypeEngine
 
@@ -45,6 +47,7 @@ from kehu.store.schema import UTCDateTime, metadata
 
 __all__ = [
     "FEATURE_COLUMNS",
+    "LIST_SCORES",
     "cohort_snapshots",
     "customer_score_history",
     "customer_scores",
@@ -54,6 +57,7 @@ __all__ = [
     "published_cohorts",
     "published_features",
     "repeat_curve_snapshots",
+    "sync_list_scores",
 ]
 
 _INT, _FLOAT, _DATE, _TIME, _TEXT = "int64", "float64", "date", "timestamp", "string"
@@ -116,7 +120,19 @@ customer_scores = Table(
     Column("run_id", Integer, ForeignKey("pipeline_runs.id"), nullable=False, index=True),
     *_feature_columns(),
     Column("scores", JSON, nullable=True),  # model scores and segments: name -> value
+    # copies of three scores, typed and indexed for sorting and filtering lists (see sync_list_scores)
+    Column("clv_12m", Float(precision=53), nullable=True),
+    Column("churn_risk", Float(precision=53), nullable=True),
+    Column("churn_tier", String(10), nullable=True),
+    Index("ix_customer_scores_clv_12m", "clv_12m"),
+    Index("ix_customer_scores_churn_risk", "churn_risk"),
+    Index("ix_customer_scores_churn_tier", "churn_tier"),
+    Index("ix_customer_scores_total_revenue_cents", "total_revenue_cents"),
+    Index("ix_customer_scores_last_order_at", "last_order_at"),
 )
+
+#: score name -> typed column of ``customer_scores`` that mirrors it
+LIST_SCORES = ("clv_12m", "churn_risk", "churn_tier")
 
 customer_score_history = Table(
     "customer_score_history",
@@ -232,6 +248,20 @@ def publish(
     return run_id
 
 
+def sync_list_scores(conn: Connection) -> None:
+    """Copy the scores of :data:`LIST_SCORES` from the ``scores`` JSON of ``customer_scores`` into their typed,
+    indexed columns (one set-based UPDATE). Call after changing ``scores`` (the merge routine of the value and
+    churn models does); the customers list sorts and filters on these columns."""
+    s = customer_scores.c.scores
+    conn.execute(
+        update(customer_scores).values(
+            clv_12m=s["clv_12m"].as_float(),
+            churn_risk=s["churn_risk"].as_float(),
+            churn_tier=s["churn_tier"].as_string(),
+        )
+    )
+
+
 def published_features(conn: Connection, customer_id: int) -> dict[str, Any] | None:
     """The latest published features of one customer.
 
@@ -247,6 +277,8 @@ def published_features(conn: Connection, customer_id: int) -> dict[str, Any] | N
         return None
     data = dict(row._mapping)
     data.pop("customer_id")
+    for name in LIST_SCORES:  # the typed copies; the values are in ``scores``
+        data.pop(name, None)
     data["scores"] = data.get("scores") or {}
     return data
 

@@ -46,9 +46,11 @@ from sqlalchemy import (
     union,
     update,
 )
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Select, operators
+from sqlalchemy.sql.elements import UnaryExpression
 
 from kehu.store.customers import cents
+from kehu.store.published import customer_scores
 from kehu.store.schema import (
     UTCDateTime,
     customers,
@@ -60,11 +62,15 @@ from kehu.store.schema import (
     tickets,
     users,
 )
+from kehu.store.segments import segment_memberships
 
 __all__ = [
+    "RISK_TIERS",
+    "SMALL_SET",
     "SORT_KEYS",
     "CustomerFilter",
     "CustomerPage",
+    "SegmentPick",
     "add_login_attempt",
     "api_tokens",
     "count_customers",
@@ -86,6 +92,8 @@ __all__ = [
     "regions",
     "revenue_by_month",
     "revoke_api_token",
+    "risk_tier_sizes",
+    "segment_sizes",
     "session_by_hash",
     "tags_in_use",
     "team_member_ids",
@@ -141,14 +149,28 @@ Index("ix_customers_created_at", customers.c.created_at)
 Index("ix_customers_owner_id_name", customers.c.owner_id, customers.c.name)
 Index("ix_customers_owner_id_created_at", customers.c.owner_id, customers.c.created_at)
 Index("ix_customers_region_name", customers.c.region, customers.c.name)
+# a segment's members straight from the index (the list's segment and stage filters, their counts)
+Index(
+    "ix_segment_memberships_run_segment_customer",
+    segment_memberships.c.run_id,
+    segment_memberships.c.segment,
+    segment_memberships.c.customer_id,
+)
 
-#: sort key -> column (each has an index; ``id`` breaks ties)
+#: sort key -> column (each has an index; ``id`` breaks ties). Keys on ``customer_scores`` sort by what the
+#: pipeline and the models published; customers without that value come after the others, by id.
 SORT_KEYS: dict[str, Any] = {
     "id": customers.c.id,
     "name": customers.c.name,
     "created": customers.c.created_at,
     "region": customers.c.region,
+    "value": customer_scores.c.clv_12m,
+    "risk": customer_scores.c.churn_risk,
+    "last_order": customer_scores.c.last_order_at,
+    "revenue": customer_scores.c.total_revenue_cents,
 }
+#: churn risk tiers a list can be narrowed to (the published score ``churn_tier``)
+RISK_TIERS = ("high", "medium", "low")
 
 _LIST_COLUMNS = (
     customers.c.id,
@@ -163,6 +185,18 @@ _LIST_COLUMNS = (
     customers.c.created_at,
 )
 _LIVE = ("refunded", "cancelled")
+#: a segment with at most this many members is read member by member; a bigger one is checked per customer
+#: while the list is read in sort order (a LIMIT then stops early)
+SMALL_SET = 20_000
+
+
+@dataclass(frozen=True)
+class SegmentPick:
+    """Membership in one segment of one segment run (``size``: its members, for choosing the query plan)."""
+
+    run_id: int
+    segment: str
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -178,6 +212,10 @@ class CustomerFilter:
         e-mail addresses by prefix, anything else searches names and company names by prefix.
     owner_id, region, tag
         Filters chosen by the user (combined with ``AND``).
+    segments
+        Segment memberships required (a segment of a scheme's newest run, a lifecycle stage, …).
+    risk_tier
+        Published churn tier (``high``, ``medium`` or ``low``).
     """
 
     owner_ids: Sequence[int] | None = None
@@ -185,6 +223,9 @@ class CustomerFilter:
     owner_id: int | None = None
     region: str | None = None
     tag: str | None = None
+    segments: tuple[SegmentPick, ...] = ()
+    risk_tier: str | None = None
+    risk_tier_size: int | None = None
 
 
 @dataclass
@@ -205,11 +246,32 @@ def _like_escape(text: str) -> str:
     return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
 
 
-def _where(flt: CustomerFilter) -> list[ColumnElement[bool]]:
+def _member_of(pick: SegmentPick) -> ColumnElement[bool]:
+    m = segment_memberships
+    if pick.size is not None and pick.size <= SMALL_SET:  # few members: read them and look the customers up
+        members = select(m.c.customer_id).where(m.c.run_id == pick.run_id, m.c.segment == pick.segment)
+        return customers.c.id.in_(members)
+    # many members: one primary-key probe per customer read in sort order
+    return (
+        select(literal_column("1"))
+        .where(m.c.run_id == pick.run_id, m.c.customer_id == customers.c.id, m.c.segment == pick.segment)
+        .exists()
+    )
+
+
+def _plain(column: Any) -> Any:
+    """``+column``: the same value, but SQLite will not use an index for it (its documented planner hint)."""
+    return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
+
+
+def _where(flt: CustomerFilter, *, scores_joined: bool = False, by_sort: bool = False) -> list[ColumnElement[bool]]:
+    """The filter's conditions; ``by_sort``: keep the planner off the filters' indexes (SQLite), so it reads the
+    sort key's index in order and stops after a page — right when the filters keep many customers."""
+    hint = _plain if by_sort else (lambda column: column)
     conds: list[ColumnElement[bool]] = []
     if flt.owner_ids is not None:
         ids = list(flt.owner_ids)
-        conds.append(customers.c.owner_id.in_(ids) if ids else false())
+        conds.append(hint(customers.c.owner_id).in_(ids) if ids else false())
     q = flt.q.strip()
     if q:
         compact = q.replace(" ", "").replace("-", "")
@@ -222,13 +284,25 @@ def _where(flt: CustomerFilter) -> list[ColumnElement[bool]]:
         else:
             conds.append(_matching(_prefix(customers.c.name, q), _prefix(customers.c.company, q)))
     if flt.owner_id is not None:
-        conds.append(customers.c.owner_id == flt.owner_id)
+        conds.append(hint(customers.c.owner_id) == flt.owner_id)
     if flt.region:
-        conds.append(customers.c.region == flt.region)
+        conds.append(hint(customers.c.region) == flt.region)
     if flt.tag:
         # tags are a JSON list; match the tag's JSON spelling inside it (bound parameter, escaped for LIKE)
         pattern = "%" + _like_escape(json.dumps(flt.tag)) + "%"
         conds.append(func.cast(customers.c.tags, String).like(pattern, escape="!"))
+    conds.extend(_member_of(pick) for pick in flt.segments)
+    if flt.risk_tier:
+        s = customer_scores
+        if scores_joined:
+            conds.append(hint(s.c.churn_tier) == flt.risk_tier)
+        elif flt.risk_tier_size is not None and flt.risk_tier_size <= SMALL_SET:
+            conds.append(customers.c.id.in_(select(s.c.customer_id).where(s.c.churn_tier == flt.risk_tier)))
+        else:
+            probe: Select[Any] = select(literal_column("1")).where(
+                s.c.customer_id == customers.c.id, s.c.churn_tier == flt.risk_tier
+            )
+            conds.append(probe.exists())
     return conds
 
 
@@ -239,9 +313,72 @@ def _matching(*alternatives: ColumnElement[bool]) -> ColumnElement[bool]:
     return customers.c.id.in_(union(*subqueries) if len(subqueries) > 1 else subqueries[0])
 
 
-def _base(flt: CustomerFilter) -> Select[Any]:
-    # owner names are added afterwards from the users table (a join here made SQLite ignore the sort indexes)
-    return select(*_LIST_COLUMNS).where(*_where(flt))
+def _fetch(
+    conn: Connection,
+    flt: CustomerFilter,
+    col: Any,
+    *,
+    valued: bool,
+    descending: bool,
+    key: tuple[Any, int] | None,
+    limit: int,
+    few: bool | None,
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` ids and sort values of one part of a sorted list, after ``key`` in the direction read.
+
+    ``valued`` rows have a sort value and are ordered by ``(value, id)``; the others (no value) by id. ``few``:
+    whether the filters keep few customers (``None``: leave the plan to the database)."""
+    on_scores = col.table is customer_scores
+    sort_value = col.label("sort_value") if valued else literal_column("NULL").label("sort_value")
+    by_sort = few is False
+    if on_scores and valued:  # read the scores index in order and join each customer
+        ident = customer_scores.c.customer_id
+        stmt = select(ident.label("id"), sort_value).select_from(
+            customer_scores.join(customers, customers.c.id == customer_scores.c.customer_id)
+        )
+        stmt = stmt.where(col.is_not(None), *_where(flt, scores_joined=True, by_sort=by_sort))
+    else:
+        ident = customers.c.id
+        stmt = select(ident, sort_value).where(*_where(flt, by_sort=by_sort))
+        if on_scores:  # customers with no such score (no published row, or the score is missing)
+            scored: Select[Any] = select(literal_column("1")).where(
+                customer_scores.c.customer_id == customers.c.id, col.is_not(None)
+            )
+            stmt = stmt.where(~scored.exists())
+        elif col is not customers.c.id:
+            stmt = stmt.where(col.is_not(None) if valued else col.is_(None))
+    if key is not None:
+        value, last_id = key
+        if valued and col is not customers.c.id:
+            if descending:
+                stmt = stmt.where(or_(col < value, and_(col == value, ident < last_id)))
+            else:
+                stmt = stmt.where(or_(col > value, and_(col == value, ident > last_id)))
+        else:
+            stmt = stmt.where(ident < last_id if descending else ident > last_id)
+    if valued and col is not customers.c.id:
+        key_col = _plain(col) if few is True and on_scores else col
+        order = [key_col.desc(), ident.desc()] if descending else [key_col.asc(), ident.asc()]
+    else:
+        order = [ident.desc() if descending else ident.asc()]
+    return [dict(r) for r in conn.execute(stmt.order_by(*order).limit(limit)).mappings()]
+
+
+def _filtered_few(conn: Connection, flt: CustomerFilter) -> bool:
+    """Whether the filters keep at most about :data:`SMALL_SET` customers: a small segment or churn tier, or a
+    scope or owner with few customers (counted from the owner index, up to the bound)."""
+    if any(p.size is not None and p.size <= SMALL_SET for p in flt.segments):
+        return True
+    if flt.risk_tier and flt.risk_tier_size is not None and flt.risk_tier_size <= SMALL_SET:
+        return True
+    owners = [flt.owner_id] if flt.owner_id is not None else flt.owner_ids
+    if owners is None:
+        return False
+    ids = list(owners)
+    if not ids:
+        return True
+    inner = select(literal_column("1")).where(customers.c.owner_id.in_(ids)).limit(SMALL_SET + 1).subquery()
+    return int(conn.execute(select(func.count()).select_from(inner)).scalar_one()) <= SMALL_SET
 
 
 def list_customers(
@@ -263,63 +400,98 @@ def list_customers(
     flt
         Scope, search text and filters.
     sort, descending
-        A key of :data:`SORT_KEYS` and its direction; ``id`` breaks ties.
+        A key of :data:`SORT_KEYS` and its direction; ``id`` breaks ties. Customers without a value of the sort
+        key come after all the others in either direction, by id.
     after, before
         ``(sort value, id)`` of the last row of the previous page (next page) or of the first row of the
-        following page (previous page); at most one of them.
+        following page (previous page); at most one of them. The value is ``None`` for a customer without one.
     limit
         Rows per page.
 
     Returns
     -------
     CustomerPage
-        The rows and the keys for "next" and "previous" (``None`` where there is no such page).
+        The rows (with the list's published scores and the owner's name) and the keys for "next" and
+        "previous" (``None`` where there is no such page).
     """
     col = SORT_KEYS[sort]
     backwards = before is not None
-    forward_desc = descending != backwards  # the direction rows are fetched in
-    stmt = _base(flt)
     key = before if backwards else after
-    if key is not None:
-        value, last_id = key
-        if value is None:  # NULLs sort first ascending: rows with NULL after last_id, then all non-NULL
-            nxt = or_(and_(col.is_(None), customers.c.id > last_id), col.is_not(None))
-            prv = and_(col.is_(None), customers.c.id < last_id)
-        else:
-            nxt = or_(col > value, and_(col == value, customers.c.id > last_id))
-            prv = or_(col < value, col.is_(None), and_(col == value, customers.c.id < last_id))
-        stmt = stmt.where(prv if forward_desc else nxt)
+    want = limit + 1
+    # SQLite plans without knowing how many customers the filters keep, so it is told (see _filtered_few): few
+    # are read by the filters' indexes and sorted; many by the sort key's index in order, stopping after a page
+    few = None
+    if conn.dialect.name == "sqlite" and col is not customers.c.id and not flt.q:
+        few = _filtered_few(conn, flt)
     if col is customers.c.id:
-        order = [customers.c.id.desc() if forward_desc else customers.c.id.asc()]
-    elif forward_desc:
-        order = [col.desc(), customers.c.id.desc()]
-    else:
-        order = [col.asc(), customers.c.id.asc()]
-    rows = [dict(r) for r in conn.execute(stmt.order_by(*order).limit(limit + 1)).mappings()]
-    owner_ids = {r["owner_id"] for r in rows if r["owner_id"] is not None}
-    names: dict[int, str] = {}
-    if owner_ids:
-        label = func.coalesce(users.c.display_name, users.c.name)
-        names = {int(i): n for i, n in conn.execute(select(users.c.id, label).where(users.c.id.in_(owner_ids)))}
-    for r in rows:
-        r["owner"] = names.get(r["owner_id"])
+        rows = _fetch(conn, flt, col, valued=True, descending=descending != backwards, key=key, limit=want, few=few)
+        for r in rows:
+            r["sort_value"] = r["id"]
+    elif not backwards:  # valued rows in the chosen direction, then the rows without a value by id
+        rows = []
+        if key is None or key[0] is not None:
+            rows = _fetch(conn, flt, col, valued=True, descending=descending, key=key, limit=want, few=few)
+        if len(rows) < want:
+            rest = key if key is not None and key[0] is None else None
+            rows += _fetch(conn, flt, col, valued=False, descending=False, key=rest, limit=want - len(rows), few=few)
+    else:  # the same sequence read backwards from ``before``
+        rows = []
+        if key is not None and key[0] is None:
+            rows = _fetch(conn, flt, col, valued=False, descending=True, key=key, limit=want, few=few)
+            if len(rows) < want:
+                more_rows = want - len(rows)
+                rows += _fetch(
+                    conn, flt, col, valued=True, descending=not descending, key=None, limit=more_rows, few=few
+                )
+        else:
+            rows = _fetch(conn, flt, col, valued=True, descending=not descending, key=key, limit=want, few=few)
     more = len(rows) > limit
     rows = rows[:limit]
     if backwards:
         rows.reverse()
-    for r in rows:
-        r["tags"] = [t for t in (r.get("tags") or []) if isinstance(t, str)]
+    # the page's keys were found from indexes alone where possible (owner + name, region + name, …); now its rows
+    found: dict[int, dict[str, Any]] = {}
+    if rows:
+        stmt = select(*_LIST_COLUMNS).where(customers.c.id.in_([r["id"] for r in rows]))
+        found = {r["id"]: dict(r) for r in conn.execute(stmt).mappings()}
+    rows = [{**found[r["id"]], "sort_value": r["sort_value"]} for r in rows if r["id"] in found]
+    _decorate(conn, rows)
     page = CustomerPage(rows=rows)
     if rows:
         first, last = rows[0], rows[-1]
         has_next = more if not backwards else True
         has_prev = more if backwards else key is not None
-        sort_name = "id" if col is customers.c.id else col.name
         if has_next:
-            page.next_key = (last[sort_name], last["id"])
+            page.next_key = (last["sort_value"], last["id"])
         if has_prev:
-            page.prev_key = (first[sort_name], first["id"])
+            page.prev_key = (first["sort_value"], first["id"])
+    for r in rows:
+        r.pop("sort_value", None)
     return page
+
+
+def _decorate(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Add owner names and the published list scores to a page of rows (look-ups by primary key)."""
+    ids = [r["id"] for r in rows]
+    owner_ids = {r["owner_id"] for r in rows if r["owner_id"] is not None}
+    names: dict[int, str] = {}
+    if owner_ids:
+        label = func.coalesce(users.c.display_name, users.c.name)
+        names = {int(i): n for i, n in conn.execute(select(users.c.id, label).where(users.c.id.in_(owner_ids)))}
+    s = customer_scores.c
+    scored: dict[int, Any] = {}
+    if ids:
+        stmt = select(s.customer_id, s.clv_12m, s.churn_risk, s.churn_tier, s.total_revenue_cents, s.last_order_at)
+        scored = {int(r.customer_id): r for r in conn.execute(stmt.where(s.customer_id.in_(ids)))}
+    for r in rows:
+        r["owner"] = names.get(r["owner_id"])
+        r["tags"] = [t for t in (r.get("tags") or []) if isinstance(t, str)]
+        sc = scored.get(r["id"])
+        r["clv_12m"] = None if sc is None or sc.clv_12m is None else Decimal(str(round(sc.clv_12m, 2)))
+        r["churn_risk"] = None if sc is None else sc.churn_risk
+        r["churn_tier"] = None if sc is None else sc.churn_tier
+        r["revenue"] = None if sc is None or sc.total_revenue_cents is None else cents(sc.total_revenue_cents)
+        r["last_order_at"] = None if sc is None else sc.last_order_at
 
 
 def count_customers(conn: Connection, flt: CustomerFilter, *, bound: int = 1_000) -> tuple[int, bool]:
@@ -327,6 +499,20 @@ def count_customers(conn: Connection, flt: CustomerFilter, *, bound: int = 1_000
     inner = select(literal_column("1")).select_from(customers).where(*_where(flt)).limit(bound + 1).subquery()
     n = int(conn.execute(select(func.count()).select_from(inner)).scalar_one())
     return min(n, bound), n > bound
+
+
+def segment_sizes(conn: Connection, run_id: int) -> dict[str, int]:
+    """Members per segment of one segment run (read from its index)."""
+    m = segment_memberships
+    stmt = select(m.c.segment, func.count()).where(m.c.run_id == run_id).group_by(m.c.segment)
+    return {str(segment): int(n) for segment, n in conn.execute(stmt)}
+
+
+def risk_tier_sizes(conn: Connection) -> dict[str, int]:
+    """Customers per published churn tier (read from its index)."""
+    s = customer_scores.c
+    stmt = select(s.churn_tier, func.count()).where(s.churn_tier.is_not(None)).group_by(s.churn_tier)
+    return {str(tier): int(n) for tier, n in conn.execute(stmt)}
 
 
 def customer_owner_id(conn: Connection, customer_id: int) -> tuple[bool, int | None]:

@@ -38,7 +38,10 @@ from kehu.web.render import (
 
 __all__ = ["page_router"]
 
-_EXPORT_COLUMNS = ("id", "name", "phone", "email", "company", "region", "city", "tags", "owner", "created_at")
+_EXPORT_COLUMNS = (
+    "id", "name", "phone", "email", "company", "region", "city", "tags", "owner", "created_at",
+    "clv_12m", "churn_tier", "churn_risk", "revenue", "last_order_at",
+)  # fmt: skip
 _MAX_UPLOAD = 200 * 1024 * 1024
 
 
@@ -112,6 +115,9 @@ def _query(request: Request) -> web_views.CustomerQuery:
         owner_id=_optional_int(p.get("owner"), "owner"),
         region=p.get("region") or None,
         tag=p.get("tag") or None,
+        segment=p.get("segment") or None,
+        stage=p.get("stage") or None,
+        risk=p.get("risk") or None,
         sort=p.get("sort") or "id",
         descending=p.get("desc") in ("1", "true", "on"),
         after=p.get("after") or None,
