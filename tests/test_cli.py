@@ -61,6 +61,9 @@ def test_init_import_show(tmp_path: Path, orders_csv: Path) -> None:
     assert ran.returncode == 0, ran.stderr
     result = json.loads(ran.stdout)
     assert (result["engine"], result["customers"]) == ("duckdb", 1)
+    # a date-only order is midnight in the workspace zone (Asia/Shanghai, 16:00 UTC the day before): its local
+    # day is the default as_of
+    assert result["as_of"] == "2024-01-05"
     assert {"extract", "publish"} <= set(result["step_seconds"])
     assert "skipped" in result["value_models"]  # one customer is too few to fit a model: said, not hidden
     assert {"rfm_cn", "rfm_en", "lifecycle"} <= set(result["segments"]["schemes"])

@@ -242,6 +242,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    schedule: Annotated[
+        bool, typer.Option(help="Run the daily job (KEHU_SCHEDULE_DAILY_AT) and deliver the outbox while serving.")
+    ] = True,
     home: Home = None,
 ) -> None:
     """Serve the web app (dashboard, customers, customer 360, imports, users) and the REST API under /api/."""
@@ -249,7 +252,7 @@ def serve(
 
     settings = load_settings(home=home)
     typer.echo(f"Kehu at http://{host}:{port}/  (Ctrl-C stops)")
-    serve_app(settings, host, port, workers=workers)
+    serve_app(settings, host, port, workers=workers, schedule=schedule)
 
 
 @users_app.command("list")
@@ -286,6 +289,7 @@ def run(
     )
     for step, seconds in result["step_seconds"].items():
         typer.echo(f"  {step:<24} {seconds:7.2f} s")
+    _print_playbooks_step(result)
 
 
 def _print_run(result: dict[str, Any]) -> None:
@@ -311,6 +315,7 @@ def _print_run(result: dict[str, Any]) -> None:
     seg = result.get("segments") or {}
     if seg:
         typer.echo(f"  segments                {seg['seconds']:7.2f} s  ({', '.join(seg['schemes'])})")
+    _print_playbooks_step(result)
 
 
 def _parse_date(text: str, option: str = "--as-of") -> dt.date:
@@ -424,6 +429,443 @@ def report_models(
         return
     for key, value in d.items():
         typer.echo(f"{key}: {value}")
+
+
+# -- KPIs and feedback (issue #8) ------------------------------------------------------------------------------
+def _kpi_value(key: str, value: Any) -> str:
+    from kehu.metrics.labels import kpi_text
+
+    if value is None:
+        return kpi_text("no_data", "en")
+    if key.endswith("_rate") or key.endswith("_share"):
+        return f"{100 * value:.1f}%"
+    if key.endswith("_cents"):
+        return f"{value / 100:,.2f}"
+    return f"{value:,.1f}" if isinstance(value, float) else f"{value:,}"
+
+
+@app.command()
+def kpis(
+    period: Annotated[str, typer.Option(help="week | month | quarter | year (the last complete one).")] = "month",
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Day to look back from (default: newest order).")] = None,
+    lapse_days: Annotated[int, typer.Option(help="Days without a purchase after which a customer is lapsed.")] = 180,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """KPIs of the last complete period vs the one before, CLV, cohort retention, segment flow, owner leaderboard."""
+    from kehu.metrics.labels import kpi_label, kpi_text
+
+    with _workspace(home) as ws:
+        d = ws.kpis(period=period, as_of=_parse_date(as_of) if as_of else None, lapse_days=lapse_days)
+    if as_json:
+        _print_json(d)
+        return
+    typer.echo(
+        f"{d['period']['label']} ({d['period']['start']} … {d['period']['end']}) vs {d['previous_period']['label']}"
+    )
+    for key, value in d["kpis"].items():
+        if key in d["not_available"]:
+            shown = f"{kpi_text('not_available', 'en')}: {d['not_available'][key]}"
+            typer.echo(f"  {kpi_label(key)} / {kpi_label(key, 'en')}: {shown}")
+            continue
+        typer.echo(
+            f"  {kpi_label(key)} / {kpi_label(key, 'en')}: {_kpi_value(key, value)}"
+            f"  (before {_kpi_value(key, d['previous'][key])})"
+        )
+    clv = d["clv"]
+    typer.echo(
+        f"  CLV 12m: total {_kpi_value('x', clv['total'])}, mean {_kpi_value('x', clv['mean'])} "
+        f"over {clv['customers']} scored customers"
+    )
+    flow = d["segment_flow"]
+    if flow:
+        typer.echo(f"segment flow {flow['scheme']} {flow['from']} → {flow['to']}:")
+        for move in flow["moves"][:10]:
+            src, dst = move["from_segment"] or "(new)", move["to_segment"] or "(gone)"
+            typer.echo(f"    {src:<12} → {dst:<12} {move['customers']:>7}")
+    typer.echo("leaderboard (retention, repurchase, CSAT, NPS of each owner's customers):")
+    for row in d["leaderboard"]:
+        typer.echo(
+            f"  {row['rank']:>3}. {row['owner']:<10} {row['customers']:>6} customers  retention "
+            f"{_kpi_value('retention_rate', row['retention_rate'])}  repurchase "
+            f"{_kpi_value('repurchase_rate', row['repurchase_rate'])}  CSAT {_kpi_value('csat', row['csat'])}  "
+            f"NPS {_kpi_value('nps', row['nps'])}"
+        )
+
+
+@app.command()
+def feedback(
+    period: Annotated[str, typer.Option(help="week | month | quarter | year.")] = "month",
+    periods: Annotated[int, typer.Option(help="How many complete periods, newest last.")] = 6,
+    segment: Annotated[str | None, typer.Option(help="Only the members of SCHEME:SEGMENT (newest run).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Day to look back from (default: newest order).")] = None,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """NPS and CSAT per period with the change from the period before, for everyone or one segment."""
+    with _workspace(home) as ws:
+        d = ws.feedback(period=period, periods=periods, segment=segment, as_of=_parse_date(as_of) if as_of else None)
+    if as_json:
+        _print_json(d)
+        return
+    typer.echo(f"NPS and CSAT{' of ' + segment if segment else ''} (as of {d['as_of']})")
+    for row in d["trend"]:
+        n = row["nps"]
+        typer.echo(
+            f"  {row['period']['label']:<9} NPS {_kpi_value('nps', n['nps']):>9} ({n['responses']} answers: "
+            f"{n['promoters']} promoters, {n['detractors']} detractors)  CSAT {_kpi_value('csat', row['csat']):>9} "
+            f"({row['csat_responses']} answers)"
+        )
+
+
+# -- campaigns (issue #8) -----------------------------------------------------------------------------------------
+campaigns_app = typer.Typer(help="Campaigns measured against a randomized holdout.", no_args_is_help=True)
+app.add_typer(campaigns_app, name="campaigns")
+
+
+def _parse_time(text: str | None, option: str) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date or time (YYYY-MM-DD[THH:MM])", param_hint=option) from None
+    if value.tzinfo is None:
+        from zoneinfo import ZoneInfo
+
+        value = value.replace(tzinfo=ZoneInfo(load_settings().timezone))
+    return value
+
+
+def _text_or_file(value: str) -> str:
+    return Path(value[1:]).read_text(encoding="utf-8") if value.startswith("@") else value
+
+
+@campaigns_app.command("create")
+def campaigns_create(
+    name: str,
+    template: Annotated[str, typer.Option(help="Message text with {name} {company} {coupon} …, or @FILE.")],
+    segment: Annotated[str | None, typer.Option(help="Target: the members of SCHEME:SEGMENT.")] = None,
+    rule: Annotated[str | None, typer.Option(help="Target: a rule (YAML/JSON text, or @FILE) on the profile.")] = None,
+    channel: Annotated[
+        str, typer.Option(help="email, sms, webhook:NAME, or file (JSON lines for another sender).")
+    ] = "email",
+    subject: Annotated[str | None, typer.Option(help="Subject (e-mail); placeholders allowed.")] = None,
+    coupon: Annotated[str | None, typer.Option(help="Coupon code offered ({coupon} in the template).")] = None,
+    holdout: Annotated[float, typer.Option(help="Share of the target held out at random.")] = 0.1,
+    seed: Annotated[int | None, typer.Option(help="Random seed of the assignment (default: a random one).")] = None,
+    window: Annotated[int, typer.Option(help="Attribution window in days after launch.")] = 30,
+    lapse_days: Annotated[int, typer.Option(help="Days without purchase after which a target counts as lapsed.")] = 180,
+    stratify_by: Annotated[str, typer.Option(help="Scheme whose segments are the strata.")] = "lifecycle",
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Define a campaign (target, offer, channel, message, holdout share, seed, window); nothing is sent."""
+    import secrets
+
+    import yaml
+
+    from kehu.campaigns.spec import CampaignSpec
+    from kehu.errors import ValidationError
+
+    if (segment is None) == (rule is None):
+        raise typer.BadParameter("give --segment SCHEME:SEGMENT or --rule RULE")
+    target: dict[str, Any] = {"segment": segment} if segment else {}
+    if rule is not None:
+        try:
+            target["rule"] = yaml.safe_load(_text_or_file(rule))
+        except yaml.YAMLError as exc:
+            raise ValidationError(f"--rule: not valid YAML/JSON: {exc}") from None
+    spec = CampaignSpec(
+        name=name,
+        target=target,
+        channel=channel,
+        template=_text_or_file(template),
+        subject=subject,
+        offer={"coupon": coupon} if coupon else {},
+        holdout_share=holdout,
+        seed=secrets.randbelow(2**31) if seed is None else seed,
+        attribution_days=window,
+        lapse_days=lapse_days,
+        stratify_by=stratify_by,
+    )
+    with _workspace(home) as ws:
+        d = ws.create_campaign(spec)
+    if as_json:
+        _print_json(d)
+        return
+    typer.echo(f"campaign {name} created (draft; holdout {holdout:.0%}, seed {spec.seed}, window {window} days)")
+
+
+@campaigns_app.command("launch")
+def campaigns_launch(
+    name: str,
+    at: Annotated[
+        str | None, typer.Option(help="Launch time to record (default: now), e.g. when it went out from another tool.")
+    ] = None,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Assign the arms (recorded first), queue the treatment arm's messages in the outbox and deliver them."""
+    with _workspace(home) as ws:
+        d = ws.launch_campaign(name, now=_parse_time(at, "--at"))
+    if as_json:
+        _print_json(d)
+        return
+    r = d["delivery"]
+    typer.echo(
+        f"{name}: treatment {d['treatment']}, holdout {d['holdout']} (never messaged); queued {d['queued']}; "
+        f"outbox: sent {r['sent']}, to retry {r['retry']}, dead {r['dead']}"
+    )
+    for channel, n in r["unconfigured"].items():
+        typer.echo(f"  {n} messages wait for channel {channel} to be configured (see docs/configuration.md)")
+
+
+@campaigns_app.command("results")
+def campaigns_results(
+    name: str,
+    lang: Annotated[str, typer.Option(help="Language of the verdicts: zh or en.")] = "zh",
+    at: Annotated[str | None, typer.Option(help="Measure as of this time (default: now).")] = None,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Outcomes per arm, uplift (treatment − holdout) with 95% intervals, verdicts and the per-stratum breakdown."""
+    if lang not in ("zh", "en"):
+        raise typer.BadParameter("use zh or en", param_hint="--lang")
+    with _workspace(home) as ws:
+        d = ws.campaign_results(name, now=_parse_time(at, "--at"))
+    if as_json:
+        _print_json(d)
+        return
+    w = d["window"]
+    typer.echo(f"{name}: window {w['start'][:10]} … {w['end'][:10]}{'' if w['complete'] else ' (open)'}")
+    for arm, a in d["arms"].items():
+        typer.echo(
+            f"  {arm:<9} {a['customers']:>7} customers, {a['converted']:>6} bought, "
+            f"revenue {a['revenue_cents'] / 100:,.2f}"
+        )
+    typer.echo(
+        f"  messages sent {d['messages']['sent']}, failed {d['messages']['failed']}, "
+        f"pending {d['messages']['pending']}, to holdout {d['messages']['to_holdout']}"
+    )
+    for text in d["verdict"][lang].values():
+        typer.echo(f"  • {text}")
+    for note in d["notes"][lang]:
+        typer.echo(f"  ! {note}")
+    typer.echo("  per stratum (conversion uplift, 95% CI):")
+    for s in d["strata"]:
+        u = s["uplift"]["conversion"]
+        ci = (
+            "n/a"
+            if u["low"] is None
+            else f"{100 * u['difference']:+.1f} [{100 * u['low']:+.1f}, {100 * u['high']:+.1f}]"
+        )
+        typer.echo(f"    {s['stratum']:<16} {s['customers']:>7} customers, holdout {s['holdout']:>5}: {ci} points")
+
+
+@campaigns_app.command("list")
+def campaigns_list(as_json: AsJson = False, home: Home = None) -> None:
+    """Campaigns, newest first: status, target, arm sizes."""
+    with _workspace(home) as ws:
+        rows = ws.campaigns()
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        arms = r["arms"]
+        typer.echo(
+            f"{r['name']:<24} {r['status']:<9} {r['target']}  treatment {arms.get('treatment', 0)}, "
+            f"holdout {arms.get('holdout', 0)}"
+        )
+
+
+# -- tickets and loyalty (issue #8) -------------------------------------------------------------------------------
+tickets_app = typer.Typer(help="Support tickets: create, update, assignment, SLA breaches.", no_args_is_help=True)
+loyalty_app = typer.Typer(help="Loyalty points, tiers and the ledger.", no_args_is_help=True)
+app.add_typer(tickets_app, name="tickets")
+app.add_typer(loyalty_app, name="loyalty")
+Now = Annotated[str | None, typer.Option("--at", help="The time to act as of (default: now; YYYY-MM-DD[THH:MM]).")]
+
+
+def _print_ticket(d: dict[str, Any]) -> None:
+    due = d["due"]
+    typer.echo(
+        f"ticket #{d['id']} ({d['ticket_id']}) {d['status']} {d['priority']} → {d['assignee'] or '(unassigned)'}; "
+        f"first response due {due['first_response']:%Y-%m-%d %H:%M}, resolution due {due['resolution']:%Y-%m-%d %H:%M}"
+    )
+
+
+@tickets_app.command("create")
+def tickets_create(
+    customer: Annotated[str, typer.Argument(help="Customer: id from an imported file, SOURCE:ID or Kehu id.")],
+    topic: Annotated[str | None, typer.Option(help="Topic (round-robin pools are per topic).")] = None,
+    priority: Annotated[str, typer.Option(help="low | normal | high | urgent")] = "normal",
+    complaint: Annotated[bool, typer.Option("--complaint", help="It is a complaint (a survey follows).")] = False,
+    note: Annotated[str | None, typer.Option(help="What it is about.")] = None,
+    assignee: Annotated[str | None, typer.Option(help="Assign to this user instead of the rules.")] = None,
+    at: Now = None,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Open a ticket for a customer and assign it (customer's owner, else round robin by topic or team)."""
+    with _workspace(home) as ws:
+        d = ws.create_ticket(
+            customer,
+            topic=topic,
+            priority=priority,
+            complaint=complaint,
+            note=note,
+            assignee=assignee,
+            now=_parse_time(at, "--at"),
+        )
+    _print_json(d) if as_json else _print_ticket(d)
+
+
+@tickets_app.command("update")
+def tickets_update(
+    ticket: Annotated[int, typer.Argument(help="Kehu ticket id.")],
+    respond: Annotated[bool, typer.Option("--respond", help="Record the first response now.")] = False,
+    resolve: Annotated[bool, typer.Option("--resolve", help="Resolve the ticket now.")] = False,
+    status: Annotated[str | None, typer.Option(help="open | in_progress | resolved | closed")] = None,
+    priority: Annotated[str | None, typer.Option(help="low | normal | high | urgent")] = None,
+    assignee: Annotated[str | None, typer.Option(help="Re-assign to this user.")] = None,
+    satisfaction: Annotated[int | None, typer.Option(help="Customer's satisfaction 1-5.")] = None,
+    at: Now = None,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Respond to, resolve, re-prioritise or re-assign a ticket; resolving a complaint schedules a survey."""
+    with _workspace(home) as ws:
+        d = ws.update_ticket(
+            ticket,
+            respond=respond,
+            resolve=resolve,
+            status=status,
+            priority=priority,
+            assignee=assignee,
+            satisfaction=satisfaction,
+            now=_parse_time(at, "--at"),
+        )
+    _print_json(d) if as_json else _print_ticket(d)
+
+
+@tickets_app.command("check")
+def tickets_check(at: Now = None, as_json: AsJson = False, home: Home = None) -> None:
+    """Assign waiting tickets, record new SLA breaches (each once), schedule satisfaction follow-ups."""
+    with _workspace(home) as ws:
+        d = ws.check_tickets(now=_parse_time(at, "--at"))
+    if as_json:
+        _print_json(d)
+        return
+    typer.echo(
+        f"assigned {d['assigned']} (no rule matched {d['unassigned']}); new SLA breaches {d['new_breaches']}; "
+        f"satisfaction follow-ups scheduled {d['followups_scheduled']}"
+    )
+
+
+@tickets_app.command("breaches")
+def tickets_breaches(
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50, as_json: AsJson = False, home: Home = None
+) -> None:
+    """SLA breaches recorded by `kehu tickets check`, newest first."""
+    with _workspace(home) as ws:
+        rows = ws.ticket_breaches(limit=limit)
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        typer.echo(
+            f"#{r['ticket_id']:<7} {r['kind']:<15} {r['priority']:<7} due {r['due_at']:%Y-%m-%d %H:%M}  "
+            f"{r['status']:<12} {r['assignee'] or '(unassigned)'}"
+        )
+
+
+@loyalty_app.command("run")
+def loyalty_run(
+    from_: Annotated[
+        str | None, typer.Option("--from", help="First purchase day to award (default: first order).")
+    ] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Last day (default: newest order); tiers as of it.")] = None,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Award points for purchases, expire old points, place customers in tiers; re-running awards nothing twice."""
+    with _workspace(home) as ws:
+        d = ws.loyalty_run(
+            start=_parse_date(from_, "--from") if from_ else None, end=_parse_date(to, "--to") if to else None
+        )
+    if as_json:
+        _print_json(d)
+        return
+    typer.echo(
+        f"{d['from']} … {d['to']}: awarded {d['points_awarded']:,} points, expired {d['points_expired']:,}; "
+        f"tier changes {d['tier_changes']}"
+    )
+    typer.echo("  " + ", ".join(f"{k} {v}" for k, v in d["tiers"].items()))
+
+
+@loyalty_app.command("award")
+def loyalty_award(
+    customer: Annotated[str, typer.Argument(help="Customer: id, SOURCE:ID or Kehu id.")],
+    action: Annotated[str, typer.Argument(help="An action with points in the rules, e.g. review or referral.")],
+    ref: Annotated[str, typer.Option("--ref", help="What it was for (e.g. order:123); awarded once per reference.")],
+    on: Annotated[str | None, typer.Option("--on", help="Day it counts for (default: today).")] = None,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Award the points of an action (review, referral, …) once per reference."""
+    with _workspace(home) as ws:
+        d = ws.loyalty_action(customer, action, ref, day=_parse_date(on, "--on") if on else None)
+    if as_json:
+        _print_json(d)
+        return
+    typer.echo("already awarded" if d["already_awarded"] else f"+{d['points']} points; balance {d['balance']}")
+
+
+@loyalty_app.command("redeem")
+def loyalty_redeem(
+    customer: Annotated[str, typer.Argument(help="Customer: id, SOURCE:ID or Kehu id.")],
+    points: Annotated[int, typer.Argument(help="Points to spend.")],
+    ref: Annotated[str, typer.Option("--ref", help="What they were spent on; redeemed once per reference.")],
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Spend points (oldest first; never more than the balance)."""
+    with _workspace(home) as ws:
+        d = ws.loyalty_redeem(customer, points, ref)
+    _print_json(d) if as_json else typer.echo(f"redeemed {d['redeemed']}; balance {d['balance']}")
+
+
+@loyalty_app.command("show")
+def loyalty_show(
+    customer: Annotated[str, typer.Argument(help="Customer: id, SOURCE:ID or Kehu id.")],
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """A customer's balance, tier, ledger and tier changes."""
+    with _workspace(home) as ws:
+        d = ws.loyalty_statement(customer)
+    if as_json:
+        _print_json(d)
+        return
+    tier = d["tier"]
+    typer.echo(f"#{d['customer_id']}: balance {d['balance']:,} points, tier {tier['tier'] if tier else '-'}")
+    for r in d["ledger"]:
+        typer.echo(f"  {r['on_day']}  {r['kind']:<7} {r['points']:>+8,}  {r['reason']:<10} {r['reference'] or ''}")
+
+
+@loyalty_app.command("tiers")
+def loyalty_tiers(as_json: AsJson = False, home: Home = None) -> None:
+    """Customers per tier (普通/银卡/金卡/钻石 by default) and the latest tier changes."""
+    with _workspace(home) as ws:
+        d = ws.loyalty_tiers()
+    if as_json:
+        _print_json(d)
+        return
+    for t in d["tiers"]:
+        typer.echo(f"  {t['label_zh']:<4} {t['label_en']:<10} {t['customers']:>8}")
+    for c in d["recent_changes"][:10]:
+        typer.echo(f"  {c['on_day']}  #{c['customer_id']}: {c['from_tier']} → {c['to_tier']}")
 
 
 @models_app.command("train")
@@ -543,6 +985,227 @@ def demo(
         )
     typer.echo("\nKehu at http://127.0.0.1:8000/  (Ctrl-C stops)")
     serve_app(settings, "127.0.0.1", 8000)
+
+
+# -- playbooks and tasks (docs/playbooks.md) ----------------------------------------------------------------------
+playbooks_app = typer.Typer(
+    help="Playbooks: rules that create tasks, send messages, tag, issue coupons, assign owners.", no_args_is_help=True
+)
+tasks_app = typer.Typer(help="Tasks for sales reps and managers (from playbooks).", no_args_is_help=True)
+app.add_typer(playbooks_app, name="playbooks")
+app.add_typer(tasks_app, name="tasks")
+Files = Annotated[
+    list[Path] | None, typer.Argument(help="Playbook files or folders (default: the workspace's playbooks).")
+]
+Today = Annotated[
+    str | None, typer.Option("--today", help="Evaluate triggers for this day (YYYY-MM-DD); default: today.")
+]
+Actor = Annotated[str | None, typer.Option("--as", help="Who does this, for the audit log (default: $USER).")]
+
+
+def _actor(name: str | None) -> str:
+    import getpass
+
+    if name:
+        return name
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _print_playbooks_step(result: dict[str, Any]) -> None:
+    pb = result.get("playbooks")
+    if not pb:
+        return
+    if "error" in pb:
+        typer.echo(f"  playbooks: not run: {pb['error']}", err=True)
+        return
+    if not pb["playbooks"]:
+        typer.echo("  playbooks               none enabled (`kehu playbooks install-defaults`)")
+        return
+    fired = sum(r["fired"] or 0 for r in pb["rules"])
+    typer.echo(f"  playbooks               {fired} firings ({', '.join(pb['playbooks'])})")
+    for r in pb["rules"]:
+        if r["fired"]:
+            typer.echo(f"    {r['rule']:<48} {r['fired']:>6}")
+
+
+def _print_rules(d: dict[str, Any], *, dry: bool) -> None:
+    typer.echo(
+        f"day {d['day']} (profile as of {d['as_of'] or 'none published'})"
+        + ("  — dry run, nothing changed" if dry else "")
+    )
+    for r in d["rules"]:
+        count = r["would_fire"] if dry else r["fired"]
+        skipped = ", ".join(f"{k} {v}" for k, v in r["skipped"].items())
+        typer.echo(
+            f"  {r['rule']:<48} {'would fire' if dry else 'fired'} {count:>6}   "
+            f"(trigger {r['matched']}, if {r['passed_if']}{'; skipped ' + skipped if skipped else ''})"
+        )
+        for sample in r["samples"] if dry else []:
+            acts = "; ".join(json.dumps(a, ensure_ascii=False, default=_default) for a in sample["actions"])
+            typer.echo(
+                f"      #{sample['customer_id']} {sample['name'] or ''} (owner {sample['owner'] or '-'}): {acts}"
+            )
+    delivery = d.get("delivery")
+    if delivery:
+        typer.echo(
+            f"delivery: applied {delivery['applied']}, sent {delivery['sent']}, retry {delivery['retry']}, "
+            f"dead {delivery['dead']}, unknown {delivery['unknown']}, waiting {delivery['waiting']}"
+            + (f", channel not configured {delivery['unconfigured']}" if delivery["unconfigured"] else "")
+        )
+
+
+@playbooks_app.command("validate")
+def playbooks_validate(
+    files: Annotated[list[Path], typer.Argument(help="Playbook files or folders.")], home: Home = None
+) -> None:
+    """Check playbook files against the schema and Kehu's rules; problems name file, line and field."""
+    with _workspace(home) as ws:
+        rows = ws.playbooks_validate(list(files))
+    for r in rows:
+        typer.echo(
+            f"ok  {r['file']}: playbook {r['playbook']}, {r['rules']} rules{'' if r['enabled'] else ' (disabled)'}"
+        )
+
+
+@playbooks_app.command("dry-run")
+def playbooks_dry_run(files: Files = None, today: Today = None, as_json: AsJson = False, home: Home = None) -> None:
+    """Per rule: how many customers would trigger now, with samples. Changes nothing."""
+    with _workspace(home) as ws:
+        d = ws.playbooks_dry_run(list(files) if files else None, day=_parse_date(today, "--today") if today else None)
+    if as_json:
+        _print_json(d)
+        return
+    _print_rules(d, dry=True)
+
+
+@playbooks_app.command("run")
+def playbooks_run(files: Files = None, today: Today = None, as_json: AsJson = False, home: Home = None) -> None:
+    """Run the playbooks: record what fires (once per trigger occurrence), create tasks, send messages."""
+    with _workspace(home) as ws:
+        d = ws.playbooks_run(list(files) if files else None, day=_parse_date(today, "--today") if today else None)
+    if as_json:
+        _print_json(d)
+        return
+    _print_rules(d, dry=False)
+
+
+@playbooks_app.command("deliver")
+def playbooks_deliver(as_json: AsJson = False, home: Home = None) -> None:
+    """Deliver what is due in the outbox: messages after quiet hours, retries after failures."""
+    with _workspace(home) as ws:
+        d = ws.playbooks_deliver()
+    _print_json(d) if as_json else _print_rules({"day": "-", "as_of": "-", "rules": [], "delivery": d}, dry=False)
+
+
+@playbooks_app.command("list")
+def playbooks_list(as_json: AsJson = False, home: Home = None) -> None:
+    """The workspace's playbooks (KEHU_PLAYBOOKS_DIR) and their rules."""
+    with _workspace(home) as ws:
+        rows = ws.playbooks_list()
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        typer.echo("no playbooks: `kehu playbooks install-defaults` copies the default ones")
+    for pb in rows:
+        typer.echo(f"{pb['playbook']} ({'enabled' if pb['enabled'] else 'disabled'}) {pb['file']}")
+        for r in pb["rules"]:
+            typer.echo(f"  {r['id']:<32} {r['trigger']:<24} priority {r['priority']:>4}  {', '.join(r['actions'])}")
+
+
+@playbooks_app.command("install-defaults")
+def playbooks_install_defaults(
+    overwrite: Annotated[bool, typer.Option(help="Replace files of the same name.")] = False, home: Home = None
+) -> None:
+    """Copy the default playbooks (RFM 8-class, lifecycle, renewals, NPS) into the workspace, enabled."""
+    with _workspace(home) as ws:
+        written = ws.playbooks_install_defaults(overwrite=overwrite)
+        folder = ws.settings.resolved_playbooks_dir
+    typer.echo(f"{len(written)} playbook files written to {folder}" + ("" if written else " (all present already)"))
+
+
+@playbooks_app.command("schema")
+def playbooks_schema() -> None:
+    """Print the playbook JSON Schema (for editors and CI checks)."""
+    from kehu.playbooks import schema
+
+    _print_json(schema())
+
+
+@playbooks_app.command("outbox")
+def playbooks_outbox(
+    status: Annotated[str | None, typer.Option(help="pending | retry | sending | done | dead | unknown")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """The outbox: every action and message with its delivery state, attempts and last error."""
+    with _workspace(home) as ws:
+        rows = ws.outbox(status=status, limit=limit)
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        typer.echo(
+            f"#{r['id']:<6} {r['kind']:<8} {r['channel'] or '':<16} {r['status']:<8} attempts {r['attempts']:<3} "
+            f"customer #{r['customer_id']}  {r['last_error'] or ''}"
+        )
+
+
+@playbooks_app.command("retry")
+def playbooks_retry(
+    outbox_id: Annotated[int, typer.Argument(metavar="ID", help="Outbox row id (see `kehu playbooks outbox`).")],
+    actor: Actor = None,
+    home: Home = None,
+) -> None:
+    """Send a dead or unknown message again (after checking it did not arrive)."""
+    with _workspace(home) as ws:
+        d = ws.outbox_retry(outbox_id, actor=_actor(actor))
+    typer.echo(f"outbox #{d['id']}: {d['was']} → queued again; `kehu playbooks deliver` sends it")
+
+
+@tasks_app.command("list")
+def tasks_list(
+    owner: Annotated[str | None, typer.Option("--owner", help="Only tasks assigned to this user.")] = None,
+    status: Annotated[
+        list[str] | None, typer.Option("--status", help="open | in_progress | done | cancelled (repeatable).")
+    ] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only open tasks past their due date.")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 200,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Tasks, due first: title, customer, assignee, due date (overdue marked), state and outcome."""
+    with _workspace(home) as ws:
+        rows = ws.tasks(owner=owner, status=status or ["open", "in_progress"], overdue=overdue, limit=limit)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        typer.echo("no tasks")
+    for r in rows:
+        late = " OVERDUE" if r["overdue"] else ""
+        typer.echo(
+            f"#{r['id']:<6} due {r['due_date']}{late} [{r['priority']}] {r['status']:<11} "
+            f"{r['assignee'] or '(unassigned)':<10} {r['title']}" + (f"  → {r['outcome']}" if r["outcome"] else "")
+        )
+
+
+@tasks_app.command("done")
+def tasks_done(
+    task_id: Annotated[int, typer.Argument(metavar="ID")],
+    outcome: Annotated[str, typer.Option(help="reached | no_answer | won_back | lost | not_interested")],
+    note: Annotated[str | None, typer.Option(help="Follow-up notes.")] = None,
+    actor: Actor = None,
+    home: Home = None,
+) -> None:
+    """Close a task with its outcome (and notes); the audit log records who and when."""
+    with _workspace(home) as ws:
+        d = ws.task_done(task_id, outcome=outcome, notes=note, actor=_actor(actor))
+    typer.echo(f"task #{d['id']} done: {d['outcome']}")
 
 
 def main() -> None:

@@ -35,9 +35,61 @@ class Settings(BaseSettings):
     interactions_path: str | None = Field(
         default=None, description="Read interactions from this Parquet file, folder or glob instead of the store."
     )
-    timezone: str = Field(default="Asia/Shanghai", description="Time zone for dates without one.")
+    timezone: str = Field(
+        default="Asia/Shanghai", description="Time zone for dates without one and of the analytics' calendar days."
+    )
     currency: str = Field(default="CNY", description="Currency for amounts without one.")
     import_chunk_rows: int = Field(default=50_000, ge=1, description="Rows per import chunk.")
+    # -- playbooks and message channels (docs/playbooks.md) --------------------------------------------------
+    locale: Literal["zh-CN", "en"] = Field(
+        default="zh-CN", description="Language of task and message texts for people without their own locale."
+    )
+    playbooks_dir: Path | None = Field(
+        default=None, description="Folder of the workspace's playbooks (*.yaml); default: KEHU_HOME/playbooks."
+    )
+    playbook_customer_daily_cap: int = Field(
+        default=0,
+        ge=0,
+        description="At most this many rules fire per customer per day (higher priority first); 0: no cap.",
+    )
+    quiet_hours: str | None = Field(
+        default="21:00-08:00", description="Local hours when no message is sent (HH:MM-HH:MM); empty: none."
+    )
+    ticket_sla_hours: dict[str, float] = Field(
+        default={"urgent": 4, "high": 8, "normal": 24, "low": 72},
+        description="Hours a ticket may stay open per priority before `ticket_past_sla` fires (JSON object).",
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server for email messages.")
+    smtp_port: int = Field(default=25, description="SMTP port (465 with KEHU_SMTP_SSL, 587 with STARTTLS).")
+    smtp_user: str | None = Field(default=None, description="SMTP user name (omit for no login).")
+    smtp_password: str | None = Field(default=None, description="SMTP password.")
+    smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_ssl: bool = Field(default=False, description="Connect to the SMTP server over TLS (SMTPS).")
+    smtp_from: str | None = Field(default=None, description="Sender address of email messages.")
+    smtp_timeout: float = Field(default=30.0, gt=0, description="Seconds before an SMTP connection gives up.")
+    webhooks: dict[str, str] = Field(
+        default={}, description='Named webhook URLs for messages, as JSON: {"sales": "https://..."}.'
+    )
+    webhook_timeout: float = Field(default=10.0, gt=0, description="Seconds before a webhook POST gives up.")
+    sms_provider: str | None = Field(
+        default=None, description="SMS provider as module:factory (a callable taking the settings, see docs)."
+    )
+    delivery_max_attempts: int = Field(
+        default=8, ge=1, description="Attempts to deliver a message before it is marked dead."
+    )
+    delivery_backoff_seconds: float = Field(
+        default=60.0, gt=0, description="Wait after the first failed delivery; doubles after each further failure."
+    )
+    schedule_daily_at: str | None = Field(
+        default=None, description="`kehu serve` runs `kehu run` (pipeline + playbooks) daily at this local HH:MM."
+    )
+    schedule_delivery_seconds: float = Field(
+        default=60.0, gt=0, description="`kehu serve` delivers due messages (retries) this often."
+    )
+
+    loop_config: Path | None = Field(
+        default=None, description="YAML with ticket SLAs and assignment, loyalty rules; default KEHU_HOME/loop.yaml."
+    )
 
     @property
     def resolved_database_url(self) -> str:
@@ -45,6 +97,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'kehu.db').resolve()}"
+
+    @property
+    def resolved_playbooks_dir(self) -> Path:
+        """Folder of the workspace's playbooks: ``playbooks_dir`` or ``playbooks`` inside ``home``."""
+        return self.playbooks_dir if self.playbooks_dir is not None else self.home / "playbooks"
 
     @property
     def quarantine_dir(self) -> Path:

@@ -22,7 +22,7 @@ UTC = dt.UTC
 
 @pytest.fixture
 def store(tmp_path: Path) -> Any:
-    settings = load_settings(home=tmp_path / "home")
+    settings = load_settings(home=tmp_path / "home", timezone="UTC")
     settings.home.mkdir()
     engine = sa.create_engine(settings.resolved_database_url)
     schema.metadata.create_all(engine)
@@ -113,3 +113,12 @@ def test_lake_file_without_required_column(store: Any, tmp_path: Path) -> None:
     settings = types.SimpleNamespace(home=store.settings.home, orders_path=str(path), interactions_path=None)
     with pytest.raises(ConfigError, match="ordered_at"):
         extract(store.engine, connect(store.settings), settings=settings)
+
+
+def test_booleans_convert_from_either_store() -> None:
+    import pyarrow as pa
+
+    from kehu.engine.extract import _to_arrow
+
+    assert _to_arrow([1, 0, None], pa.bool_()).to_pylist() == [True, False, None]  # SQLite
+    assert _to_arrow([True, False, None], pa.bool_()).to_pylist() == [True, False, None]  # PostgreSQL

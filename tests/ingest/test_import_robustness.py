@@ -72,9 +72,7 @@ def test_killed_import_leaves_store_unchanged(workspace: Workspace, tmp_path: Pa
     assert _dump(workspace) == before
 
 
-bad_value = st.sampled_from(
-    ["", "abc", "2024-13-45", "-5", "1e999", "¥", "０", "NaN", "2099-01-01", "<script>"]
-)
+bad_value = st.sampled_from(["", "abc", "2024-13-45", "-5", "1e999", "¥", "０", "NaN", "2099-01-01", "<script>"])
 
 
 @st.composite

@@ -172,6 +172,47 @@ def test_sbg_fits_several_cohorts_jointly() -> None:
         ShiftedBetaGeo().fit([high_end, [100, 90, 95]])
 
 
+def test_sbg_without_heterogeneity_ends_on_the_bound_as_a_geometric_model() -> None:
+    """Churn that does not fall over time: the likelihood rises towards alpha, beta -> infinity.
+
+    Before the parameter box the search overflowed exp() and took betaln/digamma of inf (RuntimeWarnings,
+    errors here); now it stops on the bound, where the model is the constant-churn (geometric) one whose
+    estimate is churned / periods at risk, computed here from the counts.
+    """
+    from kehu.models import ShiftedBetaGeo
+
+    cohorts = [[354, 354, 66], [254, 254], [213, 213, 213]]
+    lost = sum(n[0] - n[-1] for n in cohorts)
+    at_risk = sum(sum(n[:-1]) for n in cohorts)
+    keep = 1 - lost / at_risk
+    model = ShiftedBetaGeo().fit(cohorts)
+    assert model.converged_ and model.at_bound_
+    np.testing.assert_allclose(model.retention_rate(np.arange(1, 6)), keep, rtol=1e-4)
+    d = 0.1
+    geometric = keep / (1 - keep / (1 + d))  # sum_k keep^(k+1) / (1+d)^k
+    assert float(model.discounted_expected_residual_lifetime(2, d)) == pytest.approx(geometric, rel=1e-4)
+    assert all(np.isnan(v) for v in model.standard_errors_.values())
+    assert np.isfinite(model.log_likelihood_) and np.isfinite(model.aic_)
+    # the demo company's contract cohorts (churn rising in year 2) have the same shape
+    demo = ShiftedBetaGeo().fit([[38, 38, 24], [412, 405]])
+    assert demo.converged_ and demo.at_bound_
+    assert float(demo.retention_rate(1)) == pytest.approx(1 - 21 / 488, rel=1e-4)
+
+
+def test_sbg_with_two_extreme_types_ends_on_the_lower_bound() -> None:
+    """Everyone who leaves does so at once, the rest never: the likelihood rises towards alpha, beta -> 0."""
+    from kehu.models import ShiftedBetaGeo
+
+    cohorts = [[11, 10, 10, 10], [318, 318]]
+    model = ShiftedBetaGeo().fit(cohorts)
+    assert model.converged_ and model.at_bound_
+    assert float(model.retention_rate(1)) == pytest.approx(328 / 329, rel=1e-5)
+    assert np.all(model.retention_rate(np.arange(2, 6)) > 1 - 1e-5)
+    saturated = np.log(1 / 329) + 328 * np.log(328 / 329)  # the best any churn model can do on these counts
+    assert model.log_likelihood_ == pytest.approx(saturated, abs=1e-3)
+    assert np.isfinite(model.discounted_expected_residual_lifetime(np.arange(4), 0.1)).all()
+
+
 @pytest.mark.slow
 def test_pareto_nbd_warm_started_bfgs_reaches_the_lbfgs_optimum() -> None:
     from kehu.models import ParetoNBD

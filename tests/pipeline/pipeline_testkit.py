@@ -28,8 +28,10 @@ def at(year: int, month: int, day: int, hour: int = 12, minute: int = 0, second:
 class Store:
     """A SQLite app store that tests fill row by row (every optional column defaults to NULL)."""
 
-    def __init__(self, home: Path) -> None:
-        self.settings: Settings = load_settings(home=home, spark_master=SPARK_MASTER)
+    def __init__(self, home: Path, timezone: str = "UTC") -> None:
+        # UTC by default: the hand-checked expectations count days of the UTC times they insert; tests of
+        # local days pass the zone
+        self.settings: Settings = load_settings(home=home, spark_master=SPARK_MASTER, timezone=timezone)
         home.mkdir(parents=True, exist_ok=True)
         self.engine = sa.create_engine(self.settings.resolved_database_url)
         schema.metadata.create_all(self.engine)

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -227,7 +228,7 @@ def test_models_report_files_and_numbers(demo: Workspace, tmp_path: Path) -> Non
         ).all()
     days: dict[int, set[dt.date]] = {}
     for cid, at in rows:
-        days.setdefault(cid, set()).add(at.astimezone(dt.UTC).date())
+        days.setdefault(cid, set()).add(at.astimezone(ZoneInfo(demo.settings.timezone)).date())  # local days
     cal_end, obs_end = dt.date(2025, 6, 30), max(max(v) for v in days.values())
     report = write_models_report(
         demo.settings, demo.engine, tmp_path / "report", calibration_end=cal_end, compare=("bgnbd",)

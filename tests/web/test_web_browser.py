@@ -94,7 +94,7 @@ def test_login_and_dashboard_charts_render_with_data(web: WebEnv, live: str, bro
     page.click("#login-form button[type=submit]")
     assert page.locator("p.error").inner_text() == "用户名或密码错误。"
     _login(page, "admin")
-    for chart in ("revenue", "customers", "regions"):
+    for chart in ("revenue", "customers", "regions", "rfm", "funnel", "cohorts", "pareto", "flows"):
         node = page.locator(f"#chart-{chart}")
         node.locator("canvas").first.wait_for(timeout=15_000)
         page.wait_for_selector(f"#chart-{chart}[data-rendered]", timeout=15_000)  # set by ECharts' 'finished' event
@@ -198,7 +198,8 @@ def _labels(page: Any) -> list[str]:
 def test_switching_language_changes_every_label(web: WebEnv, live: str, browser: Any) -> None:
     page = _page(browser, live)
     _login(page, "admin")
-    pages = ["/dashboard", "/customers", f"/customers/{web.owned['rep_a']}", "/imports", "/users", "/account"]
+    pages = ["/dashboard", "/customers", f"/customers/{web.owned['rep_a']}", "/imports", "/users", "/account",
+             "/segments", "/segments/lifecycle/lost", "/segments/flows?scheme=rfm_cn"]  # fmt: skip
     for path in pages:
         page.goto(path)
         labels = _labels(page)
@@ -211,4 +212,28 @@ def test_switching_language_changes_every_label(web: WebEnv, live: str, browser:
         labels = _labels(page)
         assert labels and not [t for t in labels if _CJK.search(t)], (path, [t for t in labels if _CJK.search(t)])
         assert page.locator("html").get_attribute("lang") == "en"
+    page.context.close()
+
+
+def test_segments_trends_and_flows_render(web: WebEnv, live: str, browser: Any, shots: Path) -> None:
+    page = _page(browser, live)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    _login(page, web.accounts["manager"].name)
+    page.goto("/segments")
+    node = page.locator("[data-chart=rfm_cn]")
+    page.wait_for_selector("[data-chart=rfm_cn][data-rendered]", timeout=15_000)
+    assert int(node.get_attribute("data-rendered") or 0) == 8  # one size per class of the 8-class scheme
+    page.click("#flows-link")
+    page.wait_for_selector("#chart-flow[data-rendered]", timeout=15_000)
+    assert page.locator("#flow-balance tbody tr").count() == 8
+    path = shots / "segment-flows-zh-CN.png"
+    page.screenshot(path=str(path), full_page=True)
+    print(f"\nscreenshot: {path}")
+    page.goto("/segments")
+    page.fill("#segment-editor input[name=name]", "repeaters")
+    page.fill("#segment-editor textarea[name=rule]", "{field: orders, ge: 2}")
+    page.click("#preview-rule")
+    assert "位客户符合" in page.locator("#editor-preview").inner_text()
+    assert not errors, errors
     page.context.close()

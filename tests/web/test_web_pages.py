@@ -128,25 +128,15 @@ def test_customer_360_shows_profile_activity_and_records(web: WebEnv) -> None:
 
 
 def test_customer_360_shows_published_features(web: WebEnv) -> None:
-    import datetime as dt
-
-    from sqlalchemy import insert
-
-    from kehu.store.published import customer_scores, pipeline_runs
+    from kehu.store.published import customer_scores
 
     cid = web.owned["rep_a"]
-    at = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
-    run = {"as_of": dt.date(2026, 10, 31), "engine": "duckdb", "started_at": at, "finished_at": at, "customers": 1,
-           "seconds": 1.0, "step_seconds": {}}  # fmt: skip
-    with web.ws.engine.begin() as conn:
-        run_id = conn.execute(insert(pipeline_runs).values(**run).returning(pipeline_runs.c.id)).scalar_one()
-        conn.execute(
-            insert(customer_scores).values(
-                customer_id=cid, run_id=run_id, as_of=dt.date(2026, 10, 31), orders=7, recency_days=12
-            )
-        )
+    with web.ws.engine.connect() as conn:
+        row = conn.execute(select(customer_scores).where(customer_scores.c.customer_id == cid)).mappings().one()
     data = web.login("rep_a").get(f"/customers/{cid}.json").json()
-    assert data["features"]["orders"] == 7 and data["features"]["recency_days"] == 12
+    assert data["features"]["as_of"] == row["as_of"].isoformat()
+    assert data["features"]["orders"] == row["orders"] and data["features"]["recency_days"] == row["recency_days"]
+    assert data["scores"] == (row["scores"] or {})
     html = web.login("rep_a").get(f"/customers/{cid}").text
     assert "recency_days" in html
 

@@ -6,6 +6,7 @@ gets its own copy, so tests that change users or data cannot affect one another.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -101,6 +102,8 @@ def _build_template(home: Path) -> dict[str, Any]:
         for index in customers.indexes:
             index.create(conn, checkfirst=True)
     ws.load_demo(customers=300, seed=1)
+    day = dt.date.fromisoformat(ws.run()["as_of"])  # scores and segments for the pages that show them
+    ws.run(as_of=day - dt.timedelta(days=91))  # an earlier run: trends and flows between runs
     users = ws.users()
     with ws.engine.connect() as conn:
         counts = dict(

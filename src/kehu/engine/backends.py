@@ -2,8 +2,8 @@
 
 This is the only module that knows one engine from the other. Everything above it talks to an Ibis backend
 and asks :func:`capabilities` when a difference matters. Both engines run with the session time zone pinned
-to UTC (timestamps inside the engine are naive UTC), Spark writes Parquet timestamps as microseconds, and
-Spark's UI is off.
+to UTC (timestamps are naive; :mod:`kehu.engine.zones` makes them local wall-clock times), Spark writes
+Parquet timestamps as microseconds, and Spark's UI is off.
 """
 
 from __future__ import annotations

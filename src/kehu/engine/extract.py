@@ -7,7 +7,10 @@ safety look-back) are read in full; a narrow scan of ``(id, customer_id)`` drops
 customers merged by identity resolution. Orders and interactions can instead come straight from Parquet
 files in a data lake (``settings.orders_path`` / ``settings.interactions_path``).
 
-Inside the engine, times are naive UTC timestamps and money is integer cents.
+Inside the engine, times are naive wall-clock timestamps in the workspace's time zone
+(``settings.timezone``, converted by :func:`kehu.engine.zones.local_time`), so calendar days, ``as_of``
+and trailing windows are the business's local days; ``updated_at`` alone stays UTC, for the incremental
+extract. Money is integer cents.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import sqlalchemy as sa
 
 from kehu.engine.backends import read_parquet, register_arrow
 from kehu.engine.lake import LAKE_TABLES, normalize_lake_table
+from kehu.engine.zones import local_time
 from kehu.store import schema
 
 if TYPE_CHECKING:
@@ -104,7 +108,7 @@ def _to_arrow(values: list[Any], target: pa.DataType) -> pa.Array:
     if isinstance(sample, dt.datetime) and sample.tzinfo is not None:
         aware = pa.array(values, pa.timestamp("us", tz="UTC"))
         return aware.cast(pa.int64()).cast(target)
-    if pa.types.is_boolean(target) and isinstance(sample, int):
+    if pa.types.is_boolean(target) and isinstance(sample, int) and not isinstance(sample, bool):  # SQLite 0/1
         return pa.array(values, pa.int64()).cast(target)
     return pa.array(values, target)
 
@@ -226,8 +230,18 @@ def _plain_timestamps(table: ir.Table) -> ir.Table:
     return table.mutate(**casts) if casts else table
 
 
+def _local_timestamps(table: ir.Table, zone: str) -> ir.Table:
+    """Every timestamp column but ``updated_at`` from naive UTC to naive wall-clock time in ``zone``."""
+    casts = {
+        name: local_time(table[name], zone)
+        for name, dtype in table.schema().items()
+        if dtype.is_timestamp() and name != "updated_at"
+    }
+    return table.mutate(**casts) if casts else table
+
+
 def event_time(table_name: str, table: ir.Table) -> ir.TimestampValue:
-    """When a row of an activity table became known, as a naive UTC timestamp.
+    """When a row of an activity table became known, as a naive local (workspace time zone) timestamp.
 
     Contracts count from signing (a renewal signed today is known today), else from their start date.
     """
@@ -262,6 +276,7 @@ def extract(
     settings: Settings | None = None,
     cache_dir: Path | None = None,
     chunk_rows: int = 100_000,
+    timezone: str | None = None,
 ) -> dict[str, ir.Table]:
     """Make the store's tables available in the engine.
 
@@ -272,11 +287,14 @@ def extract(
     backend
         Ibis backend from :func:`kehu.engine.connect`.
     as_of
-        When given, activity rows dated after this day (UTC) are filtered out and customers first seen after
-        it are left out, so nothing later than ``as_of`` reaches the pipeline.
+        When given, activity rows dated after this (local) day are filtered out and customers first seen
+        after it are left out, so nothing later than ``as_of`` reaches the pipeline.
     settings
-        Supplies the cache folder (``KEHU_HOME/cache/extract``) and the optional data-lake paths
-        ``orders_path`` / ``interactions_path``.
+        Supplies the cache folder (``KEHU_HOME/cache/extract``), the optional data-lake paths
+        ``orders_path`` / ``interactions_path`` and the ``timezone`` of local days.
+    timezone
+        IANA zone of the engine's wall-clock times (overrides ``settings.timezone``); default UTC when
+        neither is given.
     cache_dir
         Cache folder (overrides the one from ``settings``); without either, tables are read in full each time.
     chunk_rows
@@ -286,7 +304,8 @@ def extract(
     -------
     dict[str, ibis.Table]
         ``customers`` (with ``first_seen_at``), ``orders``, ``interactions``, ``tickets``, ``feedback``,
-        ``contracts``; columns as in :data:`EXTRACT_COLUMNS`.
+        ``contracts``; columns as in :data:`EXTRACT_COLUMNS`, timestamps (but ``updated_at``) in local
+        wall-clock time.
     """
     import ibis
 
@@ -311,7 +330,8 @@ def extract(
                 data = read_store_table(conn, name, chunk_rows=chunk_rows)
                 tables[name] = register_arrow(backend, engine_name, data)
                 log.info("extract %s: %d rows read from the store", name, data.num_rows)
-    tables = {name: _plain_timestamps(t) for name, t in tables.items()}
+    zone = timezone or getattr(settings, "timezone", None) or "UTC"
+    tables = {name: _local_timestamps(_plain_timestamps(t), zone) for name, t in tables.items()}
     tables["customers"] = _first_seen(tables)
     if as_of is not None:
         cutoff = ibis.timestamp(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))

@@ -2,7 +2,8 @@
 
 A lake file needs the columns named in :data:`LAKE_REQUIRED`; the optional ones of the store's extract
 (:data:`kehu.engine.extract.EXTRACT_COLUMNS`) are filled with NULL (``status`` with ``paid``) when absent.
-Timestamps may be naive (taken as UTC) or zoned; they are turned into naive UTC.
+Timestamps may be naive (taken as UTC) or zoned; they are turned into naive UTC here, and into local
+wall-clock time by the extract, like the store's.
 """
 
 from __future__ import annotations

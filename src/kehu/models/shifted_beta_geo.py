@@ -11,19 +11,29 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import betaln, digamma, hyp2f1
+from scipy import optimize
+from scipy.special import betaln, hyp2f1
 
 from kehu.errors import ValidationError
 from kehu.models._base import (
+    FitResult,
     FloatArray,
+    GradFn,
     ParametricModel,
     as_float_array,
     check_integer,
     check_nonnegative,
-    maximize_loglik,
 )
 
 __all__ = ["ShiftedBetaGeo"]
+
+#: Distance kept from the edges of the unit square searched for the mean churn probability
+#: ``mu = alpha/(alpha+beta)`` and the polarization ``phi = 1/(alpha+beta+1)``. The sBG likelihood can rise
+#: without bound towards phi -> 0 (alpha, beta -> infinity at a fixed ratio: no heterogeneity, every
+#: customer churns with the same probability, e.g. when churn does not fall over time) or phi -> 1
+#: (alpha, beta -> 0: two extreme types, leave at once or never). Such a fit ends on the edge, where its
+#: predictions equal the limiting model's to about one part in a billion.
+_EDGE = 1e-9
 
 
 def _validate_survivors(survivors: Any, name: str = "survivors") -> FloatArray:
@@ -67,6 +77,9 @@ class ShiftedBetaGeo(ParametricModel):
         Estimates of ``alpha`` and ``beta``.
     n_customers_ : int
         Cohort size.
+    at_bound_ : bool
+        True when the fit ends on an edge of the parameter space (the data show no heterogeneity, or only
+        two extreme types); standard errors are then NaN, as Wald theory does not hold there.
     """
 
     _param_names = ("alpha", "beta")
@@ -91,29 +104,31 @@ class ShiftedBetaGeo(ParametricModel):
         cohorts = _cohorts(survivors)
         # every cohort contributes churn counts at periods 1..T_c and its survivors past T_c
         churned = np.concatenate([-np.diff(n) for n in cohorts])
-        periods = np.concatenate([np.arange(1, len(n), dtype=np.float64) for n in cohorts])
+        before = np.concatenate([np.arange(len(n) - 1, dtype=np.int64) for n in cohorts])  # t - 1
         still = np.array([n[-1] for n in cohorts])
-        horizon = np.array([len(n) - 1 for n in cohorts], dtype=np.float64)
+        horizon = np.array([len(n) - 1 for n in cohorts], dtype=np.int64)
         total = float(sum(n[0] for n in cohorts))
+        k = np.arange(int(horizon.max()), dtype=np.float64)
 
         def nll(theta: FloatArray) -> tuple[float, FloatArray]:
+            # Products of ratios instead of differences of log-beta functions (Fader & Hardie's recursion):
+            # S(t) = prod_{k<t} (b+k)/(a+b+k) and P(churn at t) = a/(a+b+t-1) S(t-1). Every term stays
+            # finite and accurate from a, b near 0 (two extreme types) to a, b huge (no heterogeneity).
             a, b = theta
-            base = betaln(a, b)
-            # P(churn at t) = B(a+1, b+t-1)/B(a,b); P(survive T) = B(a, b+T)/B(a,b)
-            log_p = betaln(a + 1, b + periods - 1) - base
-            log_s = betaln(a, b + horizon) - base
-            ll = float(churned @ log_p) + float(still @ log_s)
-            d_base_a = digamma(a) - digamma(a + b)
-            d_base_b = digamma(b) - digamma(a + b)
-            dp_a = digamma(a + 1) - digamma(a + b + periods) - d_base_a
-            dp_b = digamma(b + periods - 1) - digamma(a + b + periods) - d_base_b
-            ds_a = digamma(a) - digamma(a + b + horizon) - d_base_a
-            ds_b = digamma(b + horizon) - digamma(a + b + horizon) - d_base_b
-            grad = np.array([churned @ dp_a + still @ ds_a, churned @ dp_b + still @ ds_b])
+            log_s, ds_a, ds_b = _cumulative(-np.log1p(a / (b + k)), -1.0 / (a + b + k), a / ((b + k) * (a + b + k)))
+            t1 = before.astype(np.float64)
+            log_p = log_s[before] - np.log1p((b + t1) / a)
+            dp_a = ds_a[before] + (b + t1) / (a * (a + b + t1))
+            dp_b = ds_b[before] - 1.0 / (a + b + t1)
+            ll = float(churned @ log_p) + float(still @ log_s[horizon])
+            grad = np.array([churned @ dp_a + still @ ds_a[horizon], churned @ dp_b + still @ ds_b[horizon]])
             return -ll / total, -grad / total
 
-        result = maximize_loglik(nll, (1.0, 1.0), total_weight=total, max_iter=self.max_iter)
+        result, self.at_bound_ = _maximize_on_mean_and_polarization(nll, total, self.max_iter)
         self._set_fit(result, nll, total)
+        if self.at_bound_:
+            # the likelihood rises towards the edge of the parameter space: no Wald standard errors there
+            self._cov = np.full((2, 2), np.nan)
         self.n_customers_ = int(total)
         self.n_cohorts_ = len(cohorts)
         return self
@@ -180,6 +195,66 @@ class ShiftedBetaGeo(ParametricModel):
         a, b = self._theta
         first = (b + n - 1) / (a + b + n - 1)
         return np.asarray(first * hyp2f1(1.0, b + n, a + b + n, 1.0 / (1 + discount_rate)))
+
+
+def _natural(x: FloatArray) -> FloatArray:
+    """``(alpha, beta)`` from the mean churn probability ``mu`` and the polarization ``phi = 1/(alpha+beta+1)``."""
+    mu, phi = x
+    kappa = (1.0 - phi) / phi
+    return np.array([mu * kappa, (1.0 - mu) * kappa])
+
+
+def _mean_and_polarization(theta: FloatArray) -> FloatArray:
+    a, b = theta
+    return np.array([a / (a + b), 1.0 / (a + b + 1.0)])
+
+
+def _maximize_on_mean_and_polarization(nll: GradFn, total: float, max_iter: int) -> tuple[FitResult, bool]:
+    """Maximise the sBG likelihood over ``(mu, phi)`` in a box inside the unit square.
+
+    In ``(alpha, beta)`` the two limits the likelihood can rise towards (no heterogeneity; two extreme
+    types) lie at infinity and at 0, where an unbounded search overflows; on the log scale they are flat
+    ridges the search never reaches. As ``phi -> 0`` and ``phi -> 1`` they are ordinary edges with a
+    finite slope, so a box-constrained search stops on them, ``_EDGE`` away from the limit.
+
+    Returns
+    -------
+    result, at_bound
+        The fit in ``(alpha, beta)``, and whether it ended on an edge of the box.
+    """
+
+    def objective(x: FloatArray) -> tuple[float, FloatArray]:
+        mu, phi = x
+        kappa = (1.0 - phi) / phi
+        value, grad = nll(_natural(x))
+        d_kappa = -1.0 / (phi * phi)
+        return value, np.array([(grad[0] - grad[1]) * kappa, (grad[0] * mu + grad[1] * (1.0 - mu)) * d_kappa])
+
+    res = optimize.minimize(
+        objective,
+        _mean_and_polarization(np.array([1.0, 1.0])),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(_EDGE, 1.0 - _EDGE)] * 2,
+        options={"maxiter": max_iter, "gtol": 1e-10, "ftol": 1e-15, "maxcor": 20},
+    )
+    theta = _natural(res.x)
+    low, high = res.x <= _EDGE, res.x >= 1.0 - _EDGE
+    # the line search may give up in the rounding noise at the optimum: judge by the projected gradient
+    slope = np.where((low & (res.jac > 0)) | (high & (res.jac < 0)), 0.0, res.jac)
+    result = FitResult(
+        params=theta,
+        log_likelihood=-float(nll(theta)[0]) * total,
+        converged=bool(res.success or np.max(np.abs(slope)) < 1e-6),
+        message=str(res.message),
+        n_iterations=int(res.nit),
+    )
+    return result, bool(np.any(low | high))
+
+
+def _cumulative(*terms: FloatArray) -> list[FloatArray]:
+    """Running sums starting at 0 (``out[t] = sum(term[:t])``) of each term."""
+    return [np.concatenate(([0.0], np.cumsum(term))) for term in terms]
 
 
 def _periods(t: Any) -> FloatArray:

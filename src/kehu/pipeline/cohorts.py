@@ -1,4 +1,4 @@
-"""Cohorts and the repeat-purchase curve, by calendar month (UTC).
+"""Cohorts and the repeat-purchase curve, by calendar month (local: the workspace time zone).
 
 - ``cohorts``: acquisition month (month of the first purchase) x months since acquisition -> cohort size,
   active customers (with a purchase that month), retention (active / size), orders and revenue. Every cell

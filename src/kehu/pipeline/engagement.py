@@ -1,6 +1,6 @@
 """Per-customer engagement and service features as of a day: interactions, tickets, feedback, contracts.
 
-Definitions (``as_of`` included; UTC calendar days):
+Definitions (``as_of`` included; local calendar days in the workspace time zone):
 
 - ``interactions_Nd``: interactions dated in (as_of - N, as_of]; ``interaction_trend_90d``: last 90 days
   minus the 90 before; ``days_since_last_interaction``.

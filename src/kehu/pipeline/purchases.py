@@ -6,7 +6,8 @@ over its output computes every count, sum, trailing window, date and gap statist
 adds the top category (one aggregation per customer and category, one ranking window) and derives the
 published columns. Conditional aggregates over one scan replace one scan per trailing window.
 
-Definitions (``as_of`` included; days are UTC calendar days; money in integer cents):
+Definitions (``as_of`` included; days are local calendar days, in the workspace time zone; money in
+integer cents):
 
 - ``frequency``: repeat purchases counted by distinct purchase days (``purchase_days - 1``), as in the
   BG/NBD literature; ``recency_days`` = last - first purchase day; ``T_days`` = as_of - first purchase day;

@@ -2,8 +2,8 @@
 
 The value models (BG/NBD, Pareto/NBD, Gamma-Gamma) need only these four numbers per customer. They are the
 same numbers as the ``purchase_features`` columns of the same names, computed without the rest of the
-pipeline: purchases (``paid``/``completed``) dated on or before ``as_of`` are summed per customer and UTC
-day, then per customer:
+pipeline: purchases (``paid``/``completed``) dated on or before ``as_of`` are summed per customer and
+calendar day of the given timestamps (local days for the extracted table), then per customer:
 
 - ``frequency``: purchase days - 1 (repeat purchases by distinct days, as in the BG/NBD literature);
 - ``recency_days``: last - first purchase day; ``T_days``: as_of - first purchase day; ``*_weeks`` / 7;
@@ -95,10 +95,10 @@ def rfm_summary(backend: BaseBackend, orders: ir.Table, as_of: dt.date | None = 
     backend
         The Ibis backend ``orders`` lives in.
     orders
-        Orders with at least ``customer_id``, ``ordered_at`` (naive UTC), ``status`` and ``amount_cents``
-        (the extracted ``orders`` table, or a data-lake Parquet read).
+        Orders with at least ``customer_id``, ``ordered_at`` (naive; days are its calendar days), ``status``
+        and ``amount_cents`` (the extracted ``orders`` table, or a data-lake Parquet read).
     as_of
-        Summarise as of this day (inclusive, UTC); default: the latest order's day.
+        Summarise as of this day (inclusive); default: the latest order's day.
 
     Returns
     -------

@@ -104,7 +104,7 @@ class PipelineOutput:
 
 
 def default_as_of(backend: BaseBackend, tables: Mapping[str, ir.Table]) -> dt.date:
-    """The day of the latest order (UTC), or today when there are no orders."""
+    """The day of the latest order (the engine's local day), or today (UTC) when there are no orders."""
     orders = tables["orders"]
     latest = to_arrow(backend, orders.aggregate(latest=orders.ordered_at.max())).column("latest")[0].as_py()
     if latest is None:
@@ -130,7 +130,8 @@ def run(
         Extracted tables (see :func:`kehu.engine.extract`): ``customers`` (with ``first_seen_at``),
         ``orders``, ``interactions``, ``tickets``, ``feedback``, ``contracts``.
     as_of
-        Compute features as of this day (inclusive, UTC); default: the latest order's day.
+        Compute features as of this day (inclusive; days are those of the extracted wall-clock times,
+        the workspace's time zone); default: the latest order's day.
     steps
         The steps to run (default: all of :data:`STEPS`).
     progress

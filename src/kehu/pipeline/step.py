@@ -31,14 +31,15 @@ class AuditError(ValidationError):
 class Context:
     """What every step may know besides its input tables: the day the features are computed as of.
 
-    ``as_of`` is a whole UTC day: everything dated on it counts, nothing dated after it does.
+    ``as_of`` is a whole local day (the engine holds wall-clock times in the workspace time zone): everything
+    dated on it counts, nothing dated after it does.
     """
 
     as_of: dt.date
 
     @property
     def cutoff(self) -> dt.datetime:
-        """The first instant after ``as_of`` (naive UTC): include rows with ``time < cutoff``."""
+        """The first instant after ``as_of`` (naive local time): include rows with ``time < cutoff``."""
         return dt.datetime.combine(self.as_of + dt.timedelta(days=1), dt.time())
 
     def cutoff_value(self) -> ir.TimestampScalar:

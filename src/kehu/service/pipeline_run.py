@@ -135,7 +135,8 @@ def run_pipeline(
     settings
         Kehu settings (store URL, engine, Spark master, KEHU_HOME for the extract cache).
     as_of
-        Compute features as of this day (inclusive, UTC); default: the day of the latest order.
+        Compute features as of this day (inclusive, in ``settings.timezone``); default: the local day of
+        the latest order.
     engine
         ``"duckdb"`` or ``"spark"``; default ``settings.engine``.
     progress
@@ -155,6 +156,7 @@ def run_pipeline(
     """
     from kehu import pipeline
     from kehu.engine import connect, engine_name, extract
+    from kehu.engine.zones import to_utc_arrow
     from kehu.store import published
     from kehu.store.db import create_store_engine
 
@@ -178,7 +180,8 @@ def run_pipeline(
             output = pipeline.run(backend, tables, as_of, progress=on_step)
             timings.update(output.step_seconds)
             with reporter.stage("fetch", timings):
-                results = {name: output.to_arrow(name) for name in pipeline.OUTPUTS}
+                # the engine's wall-clock times are local; the store keeps instants
+                results = {name: to_utc_arrow(output.to_arrow(name), settings.timezone) for name in pipeline.OUTPUTS}
             with reporter.stage("publish", timings), store.begin() as conn:
                 run_id = published.publish(
                     conn,

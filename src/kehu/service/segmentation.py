@@ -16,7 +16,7 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,13 +28,16 @@ from kehu.errors import NotFoundError, StoreError, ValidationError
 
 __all__ = [
     "SegmentRunResult",
+    "compute_custom_segment",
     "define_segment",
     "explain_customer",
     "export_segment",
     "list_segments",
+    "segment_labels",
     "segment_run",
     "segment_transitions",
     "show_segment",
+    "split_ref",
 ]
 
 _TABLES = ("customer_score_history", "segment_definitions", "segment_runs", "segment_memberships")
@@ -257,14 +260,16 @@ def _tier_shares(rows: list[dict[str, Any]], basis: str, total: int) -> dict[str
 
 
 # -- reading the history -------------------------------------------------------------------------------------
-def _split_ref(ref: str) -> tuple[str, str | None]:
+def split_ref(ref: str) -> tuple[str, str | None]:
+    """``SCHEME:SEGMENT`` -> ``(scheme, segment)`` (segment ``None`` when only a scheme is named)."""
     scheme, _, segment = ref.partition(":")
     if not scheme:
         raise ValidationError(f"{ref!r}: name a segment as SCHEME:SEGMENT (e.g. rfm_cn:important_retain)")
     return scheme, segment or None
 
 
-def _labels(scheme: str, segment: str, definition: Mapping[str, Any] | None = None) -> dict[str, str]:
+def segment_labels(scheme: str, segment: str, definition: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """``{"zh": ..., "en": ...}`` labels of a segment (a custom one's from its definition)."""
     from kehu.segments.labels import segment_label
 
     custom = (definition or {}).get("config", {}).get("labels") if scheme.startswith("custom.") else None
@@ -324,7 +329,7 @@ def list_segments(settings: Settings, as_of: dt.date | None = None) -> list[dict
                 before = _sizes(conn, previous["id"]) if previous else None
                 keys = [s["key"] for s in run["definition"]["segments"]]
                 for key in keys:
-                    labels = _labels(scheme, key, run["definition"])
+                    labels = segment_labels(scheme, key, run["definition"])
                     size = sizes.get(key, 0)
                     out.append({
                         "scheme": scheme, "segment": key, "ref": f"{scheme}:{key}", "label_zh": labels["zh"],
@@ -372,7 +377,7 @@ def show_segment(settings: Settings, ref: str, *, as_of: dt.date | None = None, 
     """
     from kehu.store.segments import memberships
 
-    scheme, segment = _split_ref(ref)
+    scheme, segment = split_ref(ref)
     store = _store(settings)
     try:
         with store.connect() as conn:
@@ -382,7 +387,7 @@ def show_segment(settings: Settings, ref: str, *, as_of: dt.date | None = None, 
             rows = memberships(conn, run["id"], key)
             previous = _previous_run(conn, scheme, run["as_of"])
             before = _sizes(conn, previous["id"]).get(key, 0) if previous else None
-            labels = _labels(scheme, key, run["definition"])
+            labels = segment_labels(scheme, key, run["definition"])
             return {
                 "scheme": scheme, "segment": key, "ref": f"{scheme}:{key}", "label_zh": labels["zh"],
                 "label_en": labels["en"], "as_of": run["as_of"].isoformat(), "version": run["version"],
@@ -422,7 +427,7 @@ def explain_customer(settings: Settings, customer_id: int, *, as_of: dt.date | N
                 run = runs[scheme]
                 keys = [s["key"] for s in run["definition"]["segments"]]
                 item = _resolve(run, scheme, segment)
-                labels = _labels(scheme, segment, run["definition"])
+                labels = segment_labels(scheme, segment, run["definition"])
                 out.append({
                     "scheme": scheme, "segment": segment, "label_zh": labels["zh"], "label_en": labels["en"],
                     "as_of": run["as_of"].isoformat(), "version": run["version"], "rule": item["rule"],
@@ -481,8 +486,8 @@ def segment_transitions(
                 for move in moved["moves"]:
                     for end, run in (("from", before[name]), ("to", after[name])):
                         key = move[f"{end}_segment"]
-                        move[f"{end}_label_zh"] = _labels(name, key, run["definition"])["zh"] if key else None
-                        move[f"{end}_label_en"] = _labels(name, key, run["definition"])["en"] if key else None
+                        move[f"{end}_label_zh"] = segment_labels(name, key, run["definition"])["zh"] if key else None
+                        move[f"{end}_label_en"] = segment_labels(name, key, run["definition"])["en"] if key else None
                 out.append({"scheme": name, "from": from_as_of.isoformat(), "to": to_as_of.isoformat(), **moved})
             return out
     finally:
@@ -563,6 +568,7 @@ def export_segment(
     out: str | Path,
     as_of: dt.date | None = None,
     locale: str = "zh",
+    owner_ids: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Write a segment's members with owner and contact columns to an XLSX or CSV file.
 
@@ -581,6 +587,8 @@ def export_segment(
         The run's day (default: the scheme's newest run).
     locale
         ``"zh"`` or ``"en"`` for headers and labels.
+    owner_ids
+        Only customers owned by these users (the web app's row-level scope); ``None`` for everyone.
 
     Returns
     -------
@@ -598,13 +606,13 @@ def export_segment(
         raise ValidationError(f"export format {fmt!r}: use xlsx or csv")
     if locale not in LOCALES:
         raise ValidationError(f"locale {locale!r}: use one of {', '.join(LOCALES)}")
-    scheme, segment = _split_ref(ref)
+    scheme, segment = split_ref(ref)
     store = _store(settings)
     try:
         with store.connect() as conn:
             run = _run(conn, scheme, as_of)
             key = _resolve(run, scheme, segment)["key"]
-            label = _labels(scheme, key, run["definition"])[locale]
+            label = segment_labels(scheme, key, run["definition"])[locale]
             day = run["as_of"]
             stmt = (
                 sa.select(
@@ -631,6 +639,8 @@ def export_segment(
                 .where(m.c.run_id == run["id"], m.c.segment == key)
                 .order_by(c.c.id)
             )
+            if owner_ids is not None:
+                stmt = stmt.where(c.c.owner_id.in_(list(owner_ids)))
             rows = []
             for r in conn.execute(stmt):
                 revenue = None if r[10] is None else round(r[10] / 100, 2)
@@ -643,3 +653,55 @@ def export_segment(
     path = Path(out)
     write_table(path, fmt, headers, rows, title=f"{scheme}-{key}")
     return {"path": str(path), "rows": len(rows), "scheme": scheme, "segment": key, "as_of": day.isoformat()}
+
+
+def compute_custom_segment(settings: Settings, name: str, *, as_of: dt.date | None = None) -> dict[str, Any]:
+    """Place customers in the user-defined segment ``name`` for ``as_of`` now (default: the newest published
+    day), through the store's SQL (the same members the engine finds; tested), without a whole ``kehu run``.
+
+    Returns
+    -------
+    dict
+        ``scheme``, ``segment``, ``as_of``, ``version`` and ``size``.
+    """
+    from kehu.segments.fields import PROFILE_FIELDS
+    from kehu.segments.profile import profile_columns, store_members
+    from kehu.segments.rules import parse_rule
+    from kehu.segments.scheme import Scheme, SegmentRule
+    from kehu.store.published import customer_score_history as h
+    from kehu.store.schema import customers as c
+    from kehu.store.segments import latest_definition, record_run
+
+    scheme_name = f"custom.{name}"
+    store = _store(settings)
+    try:
+        with store.begin() as conn:
+            saved = latest_definition(conn, scheme_name)
+            if saved is None:
+                raise NotFoundError(f"no user-defined segment {name!r}")
+            day = as_of or _latest_as_of(conn)
+            item = saved["definition"]["segments"][0]
+            rule = parse_rule(item["rule"], catalog=PROFILE_FIELDS, where=f"segment {name}")
+            scheme = Scheme(scheme_name, "custom", (SegmentRule(name, rule),),
+                            config=saved["definition"].get("config", {}), exclusive=False)  # fmt: skip
+            ids = store_members(conn, rule, day)
+            fields = scheme.deciding_fields(name)
+            columns = profile_columns()
+            values: dict[int, dict[str, Any]] = {}
+            for start in range(0, len(ids), 5_000):
+                chunk = ids[start : start + 5_000]
+                stmt = (
+                    sa.select(h.c.customer_id, *(columns[f].label(f) for f in fields))
+                    .select_from(h.join(c, c.c.id == h.c.customer_id))
+                    .where(h.c.as_of == day, h.c.customer_id.in_(chunk))
+                )
+                for row in conn.execute(stmt).mappings():
+                    values[int(row["customer_id"])] = {f: _json_value(row[f]) for f in fields}
+            population = conn.execute(sa.select(sa.func.count()).select_from(h).where(h.c.as_of == day)).scalar_one()
+            rows = [{"customer_id": cid, "segment": name, "values": values.get(cid, {})} for cid in ids]
+            record_run(conn, scheme=scheme_name, as_of=day, definition_id=int(saved["id"]), engine="store",
+                       rows=rows, population=int(population), stats={})  # fmt: skip
+            return {"scheme": scheme_name, "segment": name, "as_of": day.isoformat(),
+                    "version": int(saved["version"]), "size": len(ids)}  # fmt: skip
+    finally:
+        store.dispose()

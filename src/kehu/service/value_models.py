@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import sqlalchemy as sa
@@ -258,7 +259,10 @@ def _fit_retention(
         int(cid): {"renewal_probability": float(p), "expected_residual_years": float(y)}
         for cid, p, y in zip(ids, np.round(rate, 6), np.round(residual, 4), strict=True)
     }
-    record = _model_record(model) | {"cohorts": {str(y): n for y, n in cohorts.items()}}
+    record = _model_record(model) | {
+        "cohorts": {str(y): n for y, n in cohorts.items()},
+        "at_bound": model.at_bound_,
+    }
     return scores, record
 
 
@@ -484,8 +488,8 @@ class ModelsReportResult:
         }
 
 
-def _read_purchases(conn: Connection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Purchase orders (paid or completed) as customer id, UTC day and amount in currency units."""
+def _read_purchases(conn: Connection, timezone: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Purchase orders (paid or completed) as customer id, local day (in ``timezone``) and amount."""
     o = orders.c
     status = sa.func.lower(sa.func.trim(o.status))
     rows = conn.execute(
@@ -496,7 +500,8 @@ def _read_purchases(conn: Connection) -> tuple[np.ndarray, np.ndarray, np.ndarra
     if not rows:
         raise ValidationError("orders: no paid or completed orders in the store to build the model report from")
     ids, stamps, cents = zip(*rows, strict=True)
-    days = np.array([s.astimezone(dt.UTC).date() for s in stamps], dtype="datetime64[D]")
+    zone = ZoneInfo(timezone)
+    days = np.array([s.astimezone(zone).date() for s in stamps], dtype="datetime64[D]")
     return np.asarray(ids, dtype=np.int64), days, np.asarray(cents, dtype=np.float64) / 100.0
 
 
@@ -513,14 +518,15 @@ def write_models_report(
 ) -> ModelsReportResult:
     """Write the purchase-model diagnostics of the store's orders (``kehu report models``).
 
-    Purchases (paid or completed orders; one occasion per customer and UTC day) up to ``calibration_end``
-    are the calibration window, those after it up to ``observation_end`` the holdout. The purchase models
-    are fitted on the calibration window and compared on the holdout; the chosen one is plotted.
+    Purchases (paid or completed orders; one occasion per customer and local day, in ``settings.timezone``)
+    up to ``calibration_end`` are the calibration window, those after it up to ``observation_end`` the
+    holdout. The purchase models are fitted on the calibration window and compared on the holdout; the
+    chosen one is plotted.
 
     Parameters
     ----------
     settings
-        Kehu settings (unused paths are not touched; kept for a uniform service signature).
+        Kehu settings (``timezone`` gives the purchase days).
     engine
         The app store.
     out_dir
@@ -541,12 +547,11 @@ def write_models_report(
     -------
     ModelsReportResult
     """
-    del settings
     _check_choice("unit", unit, UNIT_DAYS)
     _check_choice("purchase_model", purchase_model, PURCHASE_MODELS)
     unit_days = UNIT_DAYS[unit]
     with engine.connect() as conn:
-        ids, days, amounts = _read_purchases(conn)
+        ids, days, amounts = _read_purchases(conn, settings.timezone)
     first = days.min().astype(dt.date)
     obs_end = observation_end or days.max().astype(dt.date)
     cal_end = calibration_end or first + (obs_end - first) / 2

@@ -158,9 +158,17 @@ class Workspace:
 
     # -- analytics --------------------------------------------------------------------------------------------
     def run(
-        self, *, as_of: dt.date | None = None, engine: str | None = None, progress: ProgressCallback | None = None
+        self,
+        *,
+        as_of: dt.date | None = None,
+        engine: str | None = None,
+        progress: ProgressCallback | None = None,
+        now: dt.datetime | None = None,
+        trigger: str = "run",
     ) -> dict[str, Any]:
-        """``kehu run``: the analytics pipeline, then the value models, then segmentation, all published.
+        """``kehu run``: the analytics pipeline, then the value models, then segmentation, all published; then
+        the enabled playbooks run for the day of the data (see :meth:`playbooks_run`; ``now`` and ``trigger`` are
+        passed on to it).
 
         Returns the pipeline's result (as_of, engine, customers, step seconds) with ``value_models`` and
         ``segments`` summaries. When the value models cannot be fitted on this data (too few customers or
@@ -179,6 +187,7 @@ class Workspace:
             result["value_models"] = {"skipped": str(exc)}
         result["churn"] = self._score_churn(day, result["engine"])
         result["segments"] = segment_run(self.settings, engine=result["engine"], as_of=day).as_dict()
+        result["playbooks"] = self._run_enabled_playbooks(day, now=now, trigger=trigger)
         return result
 
     # -- churn, propensity and cross-sell models ----------------------------------------------------------
@@ -275,6 +284,153 @@ class Workspace:
         self._ready()
         return export_segment(self.settings, ref, fmt=fmt, out=out, as_of=as_of)
 
+    # -- KPIs and feedback (issue #8) ----------------------------------------------------------------------
+    def kpis(self, *, period: str = "month", as_of: dt.date | None = None, lapse_days: int = 180) -> dict[str, Any]:
+        """The KPI report for the last complete period (see :func:`kehu.service.kpis.kpis`)."""
+        from kehu.service.kpis import kpis
+
+        return kpis(self.settings, self._ready(), period=period, as_of=as_of, lapse_days=lapse_days)
+
+    def feedback(
+        self, *, period: str = "month", periods: int = 6, as_of: dt.date | None = None, segment: str | None = None
+    ) -> dict[str, Any]:
+        """NPS and CSAT per period with the trend, for everyone or one segment (``SCHEME:SEGMENT``)."""
+        from kehu.service.kpis import feedback_report
+
+        return feedback_report(
+            self.settings, self._ready(), period=period, periods=periods, as_of=as_of, segment=segment
+        )
+
+    # -- campaigns (issue #8) ----------------------------------------------------------------------------------
+    def create_campaign(self, spec: Any, *, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Store a checked campaign definition (a :class:`kehu.campaigns.spec.CampaignSpec`) as a draft."""
+        from kehu.service.campaigns import create_campaign
+
+        return create_campaign(self._ready(), spec, now=now or dt.datetime.now(dt.UTC))
+
+    def launch_campaign(self, name: str, *, channels: Any = None, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Assign and record the arms, queue the treatment arm's messages in the outbox, deliver it."""
+        from kehu.service.campaigns import launch_campaign
+
+        return launch_campaign(
+            self.settings, self._ready(), name, channels=channels, now=now or dt.datetime.now(dt.UTC)
+        )
+
+    def campaign_results(self, name: str, *, now: dt.datetime | None = None, resamples: int = 2000) -> dict[str, Any]:
+        """Per-arm outcomes, uplift with 95% intervals, verdicts (zh/en) and the per-stratum breakdown."""
+        from kehu.service.campaigns import measure_campaign
+
+        return measure_campaign(self._ready(), name, now=now or dt.datetime.now(dt.UTC), resamples=resamples)
+
+    def campaigns(self) -> list[dict[str, Any]]:
+        """All campaigns, newest first, with arm sizes."""
+        from kehu.service.campaigns import list_campaigns
+
+        return list_campaigns(self._ready())
+
+    # -- tickets (issue #8) ------------------------------------------------------------------------------------
+    def ticket_policy(self) -> Any:
+        """SLA targets, assignment rules and follow-up delay from the loop configuration."""
+        from kehu.service.loop_config import load_loop_config
+        from kehu.tickets.policy import TicketPolicy
+
+        return TicketPolicy.from_config(load_loop_config(self.settings).get("tickets"))
+
+    def create_ticket(self, customer: str | int, *, now: dt.datetime | None = None, **fields: Any) -> dict[str, Any]:
+        """Open a ticket for a customer (an int is Kehu's id; text: source id, SOURCE:ID or Kehu id) and assign it."""
+        from kehu.service.tickets import create_ticket
+
+        cid = customer if isinstance(customer, int) else int(self.customer(customer)["id"])
+        return create_ticket(self._ready(), self.ticket_policy(), cid, now=now or dt.datetime.now(dt.UTC), **fields)
+
+    def update_ticket(self, ticket_id: int, *, now: dt.datetime | None = None, **changes: Any) -> dict[str, Any]:
+        """Respond to, resolve, re-prioritise or re-assign a ticket (Kehu ticket id)."""
+        from kehu.service.tickets import update_ticket
+
+        return update_ticket(
+            self._ready(), self.ticket_policy(), ticket_id, now=now or dt.datetime.now(dt.UTC), **changes
+        )
+
+    def ticket(self, ticket_id: int) -> dict[str, Any]:
+        """One ticket with its SLA due times."""
+        from kehu.service.tickets import get_ticket
+
+        return get_ticket(self._ready(), self.ticket_policy(), ticket_id)
+
+    def check_tickets(self, *, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Assign waiting tickets, record SLA breaches, schedule satisfaction follow-ups (as of ``now``)."""
+        from kehu.service.tickets import check_tickets
+
+        return check_tickets(self._ready(), self.ticket_policy(), now=now or dt.datetime.now(dt.UTC))
+
+    def ticket_breaches(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Recorded SLA breaches, newest first."""
+        from kehu.service.tickets import list_breaches
+
+        return list_breaches(self._ready(), limit=limit)
+
+    # -- loyalty (issue #8) ------------------------------------------------------------------------------------
+    def loyalty_rules(self) -> Any:
+        """Points rules, expiry and tiers from the loop configuration."""
+        from kehu.loyalty.rules import LoyaltyRules
+        from kehu.service.loop_config import load_loop_config
+
+        return LoyaltyRules.from_config(load_loop_config(self.settings).get("loyalty"))
+
+    def loyalty_run(
+        self, *, start: dt.date | None = None, end: dt.date | None = None, now: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """Award points for a period's purchases, expire, evaluate tiers (idempotent)."""
+        from kehu.service.kpis import default_as_of
+        from kehu.service.loyalty import run_period
+
+        store = self._ready()
+        if end is None:
+            with store.connect() as conn:
+                end = default_as_of(conn, self.settings.timezone)
+        return run_period(
+            store,
+            self.loyalty_rules(),
+            timezone=self.settings.timezone,
+            start=start,
+            end=end,
+            now=now or dt.datetime.now(dt.UTC),
+        )
+
+    def loyalty_action(
+        self, customer: str, action: str, reference: str, *, day: dt.date | None = None, now: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """Award the points of an action (review, referral, …) once per reference."""
+        from kehu.service.loyalty import action as award
+
+        now = now or dt.datetime.now(dt.UTC)
+        cid = int(self.customer(customer)["id"])
+        return award(self._ready(), self.loyalty_rules(), cid, action, reference, day=day or now.date(), now=now)
+
+    def loyalty_redeem(
+        self, customer: str, points: int, reference: str, *, day: dt.date | None = None, now: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """Redeem points (oldest first, never more than the balance)."""
+        from kehu.service.loyalty import spend_points
+
+        now = now or dt.datetime.now(dt.UTC)
+        cid = int(self.customer(customer)["id"])
+        return spend_points(self._ready(), cid, points, reference, day=day or now.date(), now=now)
+
+    def loyalty_statement(self, customer: str) -> dict[str, Any]:
+        """A customer's balance, tier, ledger and tier changes."""
+        from kehu.loyalty.ledger import statement
+
+        cid = int(self.customer(customer)["id"])
+        with self._ready().connect() as conn:
+            return statement(conn, cid)
+
+    def loyalty_tiers(self) -> dict[str, Any]:
+        """Customers per tier and the latest tier changes."""
+        from kehu.service.loyalty import tier_summary
+
+        return tier_summary(self._ready(), self.loyalty_rules())
+
     # -- demo -------------------------------------------------------------------------------------------------
     def load_demo(
         self,
@@ -306,6 +462,7 @@ class Workspace:
             "as_of": company.as_of,
             "home": str(self.settings.home),
             "imports": [s.as_dict() for s in summaries],
+            "playbooks": self.playbooks_install_defaults(),
         }
 
     # -- users ------------------------------------------------------------------------------------------------
@@ -340,3 +497,96 @@ class Workspace:
         with self._ready().connect() as conn:
             cols = [c for c in users.c if c.name != "password_hash"]
             return [dict(r) for r in conn.execute(select(*cols).order_by(users.c.id)).mappings()]
+
+    # -- playbooks, tasks, outbox (docs/playbooks.md) -------------------------------------------------------
+    def _run_enabled_playbooks(self, day: dt.date, *, now: dt.datetime | None, trigger: str) -> dict[str, Any]:
+        """The playbooks step of ``kehu run`` (recorded even when no playbook is enabled); problems are reported."""
+        from kehu.playbooks import PlaybookError
+
+        try:
+            return self.playbooks_run(day=day, now=now, trigger=trigger)
+        except (PlaybookError, ValidationError) as exc:
+            return {"error": str(exc)}
+
+    def playbooks_validate(self, files: list[str | Path]) -> list[dict[str, Any]]:
+        """Check playbook files (raises :class:`~kehu.playbooks.PlaybookError` naming file, line and field)."""
+        from kehu.service.playbooks import workspace_playbooks
+
+        return [
+            {"playbook": pb.name, "file": pb.path, "rules": len(pb.rules), "enabled": pb.enabled}
+            for pb in workspace_playbooks(self.settings, files)
+        ]
+
+    def playbooks_list(self) -> list[dict[str, Any]]:
+        """The workspace's playbooks (``KEHU_PLAYBOOKS_DIR``) and their rules."""
+        from kehu.service.playbooks import list_playbooks
+
+        return list_playbooks(self.settings)
+
+    def playbooks_install_defaults(self, *, overwrite: bool = False) -> list[str]:
+        """Copy the default playbooks into the workspace (enabled); returns the files written."""
+        from kehu.service.playbooks import install_defaults
+
+        return install_defaults(self.settings, overwrite=overwrite)
+
+    def playbooks_dry_run(
+        self, files: list[str | Path] | None = None, *, now: dt.datetime | None = None, day: dt.date | None = None
+    ) -> dict[str, Any]:
+        """Per rule: which customers would trigger now, with samples; changes nothing."""
+        from kehu.service.playbooks import dry_run
+
+        return dry_run(self.settings, self._ready(), files, now=now, day=day)
+
+    def playbooks_run(
+        self,
+        files: list[str | Path] | None = None,
+        *,
+        now: dt.datetime | None = None,
+        day: dt.date | None = None,
+        trigger: str = "cli",
+        channels: Any = None,
+    ) -> dict[str, Any]:
+        """Run the playbooks: decide, record firings and outbox rows, deliver (exactly once per occurrence)."""
+        from kehu.service.playbooks import run_playbooks
+
+        return run_playbooks(self.settings, self._ready(), files, now=now, day=day, trigger=trigger, channels=channels)
+
+    def playbooks_deliver(self, *, now: dt.datetime | None = None, channels: Any = None) -> dict[str, Any]:
+        """Deliver what is due in the outbox (messages waiting for quiet hours to end, retries)."""
+        from kehu.service.playbooks import deliver_outbox
+
+        return deliver_outbox(self.settings, self._ready(), now=now, channels=channels)
+
+    def outbox(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Outbox rows, newest first."""
+        from kehu.service.playbooks import list_outbox
+
+        return list_outbox(self._ready(), status=status, limit=limit)
+
+    def outbox_retry(self, outbox_id: int, *, actor: str, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Queue a dead or unknown message again (after a person checked it)."""
+        from kehu.service.playbooks import retry_message
+
+        return retry_message(self._ready(), outbox_id, actor=actor, now=now)
+
+    def tasks(
+        self,
+        *,
+        owner: str | None = None,
+        status: list[str] | None = None,
+        overdue: bool = False,
+        limit: int | None = 200,
+        today: dt.date | None = None,
+    ) -> list[dict[str, Any]]:
+        """Tasks (due first): of one assignee, some states, or overdue only."""
+        from kehu.service.playbooks import list_tasks
+
+        return list_tasks(self._ready(), owner=owner, status=status, overdue=overdue, limit=limit, today=today)
+
+    def task_done(
+        self, task_id: int, *, outcome: str | None, notes: str | None = None, status: str = "done", actor: str
+    ) -> dict[str, Any]:
+        """Close (or move) a task with its outcome and follow-up notes; audited."""
+        from kehu.service.playbooks import finish_task
+
+        return finish_task(self._ready(), task_id, outcome=outcome, notes=notes, status=status, actor=actor)

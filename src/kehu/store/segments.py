@@ -18,7 +18,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -37,15 +38,20 @@ from sqlalchemy import (
     select,
 )
 
-from kehu.store.schema import UTCDateTime, metadata
+from kehu.store.schema import UTCDateTime, customers, metadata, users
 
 __all__ = [
+    "customer_history",
     "definition_digest",
     "latest_definition",
+    "member_page",
     "memberships",
+    "placements",
+    "recent_runs",
     "record_run",
     "run_ids",
     "save_definition",
+    "scoped_sizes",
     "segment_definitions",
     "segment_memberships",
     "segment_runs",
@@ -213,3 +219,102 @@ def memberships(conn: Connection, run_id: int, segment: str | None = None) -> li
     if segment is not None:
         stmt = stmt.where(m.c.segment == segment)
     return [dict(r._mapping) for r in conn.execute(stmt.order_by(m.c.customer_id, m.c.segment))]
+
+
+# -- scoped reads for the app (a rep sees only their own customers) ------------------------------------------
+def _in_scope(stmt: Any, owner_ids: Sequence[int] | None) -> Any:
+    """``stmt`` (over segment_memberships) limited to customers owned by ``owner_ids`` (``None``: everyone)."""
+    if owner_ids is None:
+        return stmt
+    m = segment_memberships
+    owned = select(customers.c.id).where(customers.c.owner_id.in_(list(owner_ids)))
+    return stmt.where(m.c.customer_id.in_(owned))
+
+
+def recent_runs(conn: Connection, scheme: str, *, limit: int = 12) -> list[dict[str, Any]]:
+    """The newest ``limit`` runs of ``scheme`` (``id``, ``as_of``, ``population``), newest first."""
+    r = segment_runs
+    stmt = select(r.c.id, r.c.as_of, r.c.population).where(r.c.scheme == scheme)
+    return [dict(row._mapping) for row in conn.execute(stmt.order_by(r.c.as_of.desc()).limit(limit))]
+
+
+def scoped_sizes(
+    conn: Connection, run_ids: Sequence[int], owner_ids: Sequence[int] | None = None
+) -> dict[tuple[int, str], int]:
+    """``(run id, segment) -> members`` of the given runs, counting only customers in scope."""
+    if not run_ids:
+        return {}
+    m = segment_memberships
+    stmt = select(m.c.run_id, m.c.segment, func.count()).where(m.c.run_id.in_(list(run_ids)))
+    stmt = _in_scope(stmt, owner_ids).group_by(m.c.run_id, m.c.segment)
+    return {(int(run), str(segment)): int(n) for run, segment, n in conn.execute(stmt)}
+
+
+def placements(conn: Connection, run_id: int, owner_ids: Sequence[int] | None = None) -> dict[int, str]:
+    """Customer -> segment of one run, customers in scope only."""
+    m = segment_memberships
+    stmt = _in_scope(select(m.c.customer_id, m.c.segment).where(m.c.run_id == run_id), owner_ids)
+    return {int(cid): str(segment) for cid, segment in conn.execute(stmt)}
+
+
+def member_page(
+    conn: Connection,
+    run_id: int,
+    segment: str,
+    as_of: dt.date,
+    *,
+    owner_ids: Sequence[int] | None = None,
+    after: int | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Members of one segment by customer id (``after`` an id), with profile, owner, published order figures
+    of that day and the values that placed them. Returns up to ``limit + 1`` rows (the extra one says that a
+    next page exists)."""
+    from kehu.store.published import customer_score_history as h
+
+    m, c, u = segment_memberships, customers, users
+    stmt = (
+        select(
+            c.c.id,
+            c.c.name,
+            c.c.company,
+            c.c.region,
+            c.c.city,
+            func.coalesce(u.c.display_name, u.c.name).label("owner"),
+            h.c.orders,
+            h.c.total_revenue_cents,
+            h.c.last_order_date,
+            h.c.days_since_last_order,
+            m.c["values"],
+        )
+        .select_from(
+            m.join(c, c.c.id == m.c.customer_id)
+            .outerjoin(u, u.c.id == c.c.owner_id)
+            .outerjoin(h, (h.c.customer_id == m.c.customer_id) & (h.c.as_of == as_of))
+        )
+        .where(m.c.run_id == run_id, m.c.segment == segment)
+    )
+    if owner_ids is not None:
+        stmt = stmt.where(c.c.owner_id.in_(list(owner_ids)))
+    if after is not None:
+        stmt = stmt.where(m.c.customer_id > after)
+    out = []
+    for row in conn.execute(stmt.order_by(m.c.customer_id).limit(limit + 1)).mappings():
+        item = dict(row)
+        cents = item.pop("total_revenue_cents")
+        item["revenue"] = None if cents is None else Decimal(int(cents)) / 100
+        out.append(item)
+    return out
+
+
+def customer_history(conn: Connection, customer_id: int, *, limit: int = 24) -> list[dict[str, Any]]:
+    """Where one customer was placed in each run (newest first): ``scheme``, ``as_of``, ``segment``, ``values``."""
+    m, r = segment_memberships, segment_runs
+    stmt = (
+        select(r.c.scheme, r.c.as_of, m.c.segment, m.c["values"])
+        .select_from(m.join(r, r.c.id == m.c.run_id))
+        .where(m.c.customer_id == customer_id)
+        .order_by(r.c.as_of.desc(), r.c.scheme)
+        .limit(limit * 8)
+    )
+    return [dict(row._mapping) for row in conn.execute(stmt)]

@@ -20,13 +20,16 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kehu.api.loop_routes import loop_router
 from kehu.api.routes import api_router, error_status
 from kehu.config import Settings
 from kehu.errors import KehuError
 from kehu.service.access import AuthenticationError, TooManyAttemptsError
 from kehu.service.workspace import Workspace
+from kehu.web.customer_pages import customer_action_router
 from kehu.web.pages import page_router
 from kehu.web.render import render_error, wants_json
+from kehu.web.segment_pages import segment_router
 
 __all__ = ["create_app"]
 
@@ -74,7 +77,10 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     app.state.workspace = ws
     app.state.settings = settings
     app.include_router(api_router())
+    app.include_router(loop_router())
     app.include_router(page_router())
+    app.include_router(segment_router())
+    app.include_router(customer_action_router())
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
 
     @app.middleware("http")

@@ -103,6 +103,17 @@ class Translator:
             raise KeyError(key)
         return node.format(**values) if values else node
 
+    @property
+    def lang(self) -> str:
+        """``"zh"`` or ``"en"``: the key of the segment and reason catalogs' labels for this language."""
+        return "zh" if self.locale.startswith("zh") else "en"
+
+    def scheme(self, name: str) -> str:
+        """A segment scheme's label (``rfm_cn``, ``lifecycle``, ``custom.NAME`` ...)."""
+        from kehu.segments.labels import scheme_label
+
+        return scheme_label(name, self.lang)
+
     def section(self, key: str) -> dict[str, str]:
         """A whole section (e.g. ``users.roles``) as a dict."""
         node: Any = self._tree

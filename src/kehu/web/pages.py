@@ -25,6 +25,7 @@ from kehu.errors import ValidationError
 from kehu.service import access, web_views
 from kehu.service.access import SessionInfo
 from kehu.service.workspace import ROLES
+from kehu.web.charts import dashboard_charts
 from kehu.web.render import (
     LOCALE_COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -188,28 +189,7 @@ def page_router() -> APIRouter:
     @router.get("/dashboard.json")
     def dashboard(request: Request, session: Session) -> Response:
         data = web_views.dashboard(workspace(request), session.principal)
-        t = translator(request)
-        chart = {
-            "revenue": {
-                "label": t("dashboard.revenue_by_month"),
-                "months": [t.month(r["month"]) for r in data["revenue_by_month"]],
-                "values": [float(r["revenue"]) for r in data["revenue_by_month"]],
-                "orders": [r["orders"] for r in data["revenue_by_month"]],
-                "series": [t("dashboard.revenue"), t("dashboard.orders")],
-            },
-            "customers": {
-                "label": t("dashboard.customers_by_month"),
-                "months": [t.month(r["month"]) for r in data["customers_by_month"]],
-                "values": [r["customers"] for r in data["customers_by_month"]],
-                "series": [t("dashboard.customers")],
-            },
-            "regions": {
-                "label": t("dashboard.customers_by_region"),
-                "names": [r["region"] for r in data["customers_by_region"]],
-                "values": [r["customers"] for r in data["customers_by_region"]],
-                "series": [t("dashboard.customers")],
-            },
-        }
+        chart = dashboard_charts(data, translator(request))
         return render(request, "dashboard.html", data, context={"chart": chart})
 
     # -- customers -------------------------------------------------------------------------------------------
@@ -251,7 +231,8 @@ def page_router() -> APIRouter:
         if customer_id > 2**62:
             raise HTTPException(404, translator(request)("errors.not_found"))
         data = web_views.customer_360(workspace(request), session.principal, customer_id)
-        return render(request, "customer.html", data)
+        done = request.query_params.get("done")
+        return render(request, "customer.html", data, context={"done": done, "form_error": None})
 
     # -- imports ---------------------------------------------------------------------------------------------
     @router.get("/imports")

@@ -19,7 +19,13 @@ def app_from_environment() -> Any:
 
 
 def serve(
-    settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, workers: int = 1, access_log: bool = True
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    workers: int = 1,
+    access_log: bool = True,
+    schedule: bool = True,
 ) -> None:
     """Serve the web app until interrupted.
 
@@ -35,6 +41,9 @@ def serve(
         with more than one, the settings reach the workers as ``KEHU_HOME``/``KEHU_DATABASE_URL``.
     access_log
         Log one line per request (method, path, status; never form bodies or passwords).
+    schedule
+        Keep the schedule (:class:`~kehu.service.scheduler.Scheduler`): the daily run at
+        ``KEHU_SCHEDULE_DAILY_AT`` and outbox delivery every ``KEHU_SCHEDULE_DELIVERY_SECONDS``.
 
     Raises
     ------
@@ -43,20 +52,25 @@ def serve(
     """
     import uvicorn
 
+    from kehu.service.scheduler import Scheduler, parse_daily_at
     from kehu.service.workspace import Workspace
     from kehu.store.db import ensure_current
     from kehu.web.app import create_app
 
+    parse_daily_at(settings.schedule_daily_at)  # a bad setting fails before listening
     ws = Workspace(settings)
     ensure_current(ws.engine)
     common: dict[str, Any] = {"host": host, "port": port, "proxy_headers": True, "access_log": access_log}
-    if workers > 1:
-        ws.close()
-        os.environ["KEHU_HOME"] = str(settings.home)
-        os.environ["KEHU_DATABASE_URL"] = settings.resolved_database_url
-        uvicorn.run("kehu.web.server:app_from_environment", factory=True, workers=workers, **common)
-        return
+    _thread, stop = Scheduler(settings).start() if schedule else (None, None)  # one per server, not per worker
     try:
+        if workers > 1:
+            ws.close()
+            os.environ["KEHU_HOME"] = str(settings.home)
+            os.environ["KEHU_DATABASE_URL"] = settings.resolved_database_url
+            uvicorn.run("kehu.web.server:app_from_environment", factory=True, workers=workers, **common)
+            return
         uvicorn.run(create_app(settings, workspace=ws), **common)
     finally:
+        if stop is not None:
+            stop.set()
         ws.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from kehu.store import published, segments, web  # noqa: F401  (register their tables on the metadata)
+from kehu.store import actions, campaigns, care, notes, published, segments, web  # noqa: F401  (register their tables on the metadata)
 from kehu.store.schema import metadata
 
 config = context.config

@@ -1,0 +1,104 @@
+"""The closing-the-loop part of the REST API: KPIs, feedback trends, campaigns' results, tickets.
+
+KPIs, feedback and campaigns are for managers and admins (the leaderboard compares people); tickets can be
+opened and updated by anyone for the customers they may see.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from kehu.api.routes import MAX_ID, WS, User, to_jsonable
+from kehu.service import access
+
+__all__ = ["loop_router"]
+
+_PERIOD = "^(week|month|quarter|year)$"
+_PRIORITY = "^(low|normal|high|urgent)$"
+
+
+class TicketCreate(BaseModel):
+    """A ticket to open."""
+
+    customer_id: int = Field(ge=1, le=MAX_ID)
+    topic: str | None = Field(default=None, max_length=200)
+    priority: str = Field(default="normal", pattern=_PRIORITY)
+    complaint: bool = False
+    note: str | None = Field(default=None, max_length=5000)
+    assignee: str | None = Field(default=None, max_length=100)
+
+
+class TicketUpdate(BaseModel):
+    """Changes to a ticket."""
+
+    respond: bool = False
+    resolve: bool = False
+    status: str | None = Field(default=None, pattern="^(open|in_progress|resolved|closed)$")
+    priority: str | None = Field(default=None, pattern=_PRIORITY)
+    assignee: str | None = Field(default=None, max_length=100)
+    satisfaction: int | None = Field(default=None, ge=1, le=5)
+
+
+def loop_router() -> APIRouter:
+    """The ``/api`` routes of KPIs, feedback, campaigns and tickets."""
+    router = APIRouter(prefix="/api", tags=["api"])
+
+    @router.get("/kpis")
+    def kpis(
+        ws: WS,
+        user: User,
+        period: Annotated[str, Query(pattern=_PERIOD)] = "month",
+        as_of: dt.date | None = None,
+        lapse_days: Annotated[int, Query(ge=1, le=3650)] = 180,
+    ) -> JSONResponse:
+        """KPIs of the last complete period, CLV, cohorts, segment flow, owner leaderboard (managers, admins)."""
+        access.require_role(user, "admin", "manager")
+        return JSONResponse(to_jsonable(ws.kpis(period=period, as_of=as_of, lapse_days=lapse_days)))
+
+    @router.get("/feedback")
+    def feedback(
+        ws: WS,
+        user: User,
+        period: Annotated[str, Query(pattern=_PERIOD)] = "month",
+        periods: Annotated[int, Query(ge=1, le=120)] = 6,
+        segment: Annotated[str | None, Query(max_length=200)] = None,
+        as_of: dt.date | None = None,
+    ) -> JSONResponse:
+        """NPS and CSAT per period with the trend (managers, admins)."""
+        access.require_role(user, "admin", "manager")
+        return JSONResponse(to_jsonable(ws.feedback(period=period, periods=periods, segment=segment, as_of=as_of)))
+
+    @router.get("/campaigns")
+    def campaigns(ws: WS, user: User) -> JSONResponse:
+        """Campaigns with status and arm sizes (managers, admins)."""
+        access.require_role(user, "admin", "manager")
+        return JSONResponse(to_jsonable(ws.campaigns()))
+
+    @router.get("/campaigns/{name}/results")
+    def campaign_results(ws: WS, user: User, name: Annotated[str, PathParam(max_length=100)]) -> JSONResponse:
+        """A campaign's outcomes per arm, uplift with 95% intervals and verdicts (managers, admins)."""
+        access.require_role(user, "admin", "manager")
+        return JSONResponse(to_jsonable(ws.campaign_results(name)))
+
+    @router.post("/tickets", status_code=201)
+    def create_ticket(ws: WS, user: User, body: TicketCreate) -> JSONResponse:
+        """Open a ticket for a customer the user may see; it is assigned by the rules unless an assignee is given."""
+        access.check_customer(ws, user, body.customer_id)
+        fields: dict[str, Any] = body.model_dump(exclude={"customer_id"})
+        return JSONResponse(to_jsonable(ws.create_ticket(body.customer_id, **fields)), status_code=201)
+
+    @router.patch("/tickets/{ticket_id}")
+    def update_ticket(
+        ws: WS, user: User, ticket_id: Annotated[int, PathParam(ge=1, le=MAX_ID)], body: TicketUpdate
+    ) -> JSONResponse:
+        """Respond to, resolve, re-prioritise or re-assign a ticket of a customer the user may see."""
+        access.check_customer(ws, user, int(ws.ticket(ticket_id)["customer_id"]))
+        return JSONResponse(to_jsonable(ws.update_ticket(ticket_id, **body.model_dump())))
+
+    return router

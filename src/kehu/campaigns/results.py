@@ -1,0 +1,189 @@
+"""A campaign's measured outcome: per arm conversion, revenue, retention and win-back in the attribution window,
+the uplift (treatment − holdout) with 95% intervals, a plain-language verdict (zh/en) and a per-stratum breakdown.
+
+Definitions (window W = [launched_at, launched_at + attribution_days)):
+
+- conversion: share of the arm's customers with at least one purchase (paid/completed order) in W;
+- revenue per customer: purchase revenue in W divided by all the arm's customers (cents; zeros included);
+- retention: conversion among the customers who were *active before* (bought in the W-long span before launch);
+- win-back: conversion among the customers who were *lapsed* at launch (bought before, none in ``lapse_days``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+import yaml
+
+from kehu.campaigns.holdout import HOLDOUT, TREATMENT
+from kehu.campaigns.uplift import Estimate, mean_difference, proportion_difference
+from kehu.store.actions import outbox
+from kehu.store.campaigns import campaign_members, campaign_messages
+from kehu.store.schema import orders
+
+__all__ = ["SMALL_HOLDOUT", "campaign_results", "verdict"]
+
+SMALL_HOLDOUT = 100
+_RATES = ("conversion", "retention", "win_back")
+
+
+@cache
+def _text() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(Path(__file__).with_name("labels.yaml").read_text(encoding="utf-8"))
+    return data
+
+
+def _fmt(metric: str, value: float, locale: str) -> str:
+    units = _text()["units"]
+    if metric == "revenue_per_customer":
+        return str(units["money"][locale]).format(v=f"{value / 100:,.2f}")
+    return str(units["points"][locale]).format(v=f"{100 * value:.1f}")
+
+
+def verdict(metric: str, est: Estimate, locale: str) -> str:
+    """One sentence saying what the estimate means, in ``zh`` or ``en``."""
+    text = _text()
+    name = text["metrics"][metric][locale]
+    if est.difference is None or est.low is None or est.high is None:
+        return str(text["verdict"]["no_data"][locale]).format(metric=name)
+    key = "up" if est.low > 0 else "down" if est.high < 0 else "none"
+    diff = abs(est.difference) if key != "none" else est.difference
+    return str(text["verdict"][key][locale]).format(
+        metric=name, diff=_fmt(metric, diff, locale), low=_fmt(metric, est.low, locale),
+        high=_fmt(metric, est.high, locale),
+    )  # fmt: skip
+
+
+def _estimates(rows: list[dict[str, Any]], *, resamples: int, seed: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    arms = {arm: [r for r in rows if r["arm"] == arm] for arm in (TREATMENT, HOLDOUT)}
+    counts = {arm: len(v) for arm, v in arms.items()}
+    for metric in _RATES:
+
+        def eligible(r: Mapping[str, Any], metric: str = metric) -> bool:
+            return metric == "conversion" or bool(r["active_before" if metric == "retention" else "lapsed"])
+
+        t = [r for r in arms[TREATMENT] if eligible(r)]
+        c = [r for r in arms[HOLDOUT] if eligible(r)]
+        est = proportion_difference(sum(r["converted"] for r in t), len(t), sum(r["converted"] for r in c), len(c))
+        out[metric] = {**est.as_dict(), "treatment_n": len(t), "holdout_n": len(c)}
+    money = mean_difference(
+        np.array([r["revenue_cents"] for r in arms[TREATMENT]], dtype=np.float64),
+        np.array([r["revenue_cents"] for r in arms[HOLDOUT]], dtype=np.float64),
+        resamples=resamples,
+        seed=seed,
+    )
+    out["revenue_per_customer"] = {**money.as_dict(), "treatment_n": counts[TREATMENT], "holdout_n": counts[HOLDOUT]}
+    return out
+
+
+def campaign_results(
+    conn: sa.Connection, campaign: Mapping[str, Any], *, now: dt.datetime, resamples: int = 2000
+) -> dict[str, Any]:
+    """Measure a launched campaign (see the module docstring for the definitions).
+
+    Parameters
+    ----------
+    campaign
+        The campaign's row (``id``, ``launched_at``, ``attribution_days``, ``seed``).
+    now
+        The current time: orders after it do not exist yet; before the window's end the result is provisional.
+    resamples
+        Bootstrap resamples for the revenue interval.
+    """
+    from kehu.pipeline.orders import PURCHASE_STATUSES
+
+    start: dt.datetime = campaign["launched_at"]
+    end = start + dt.timedelta(days=int(campaign["attribution_days"]))
+    m = campaign_members
+    members = {
+        int(r.customer_id): {
+            "customer_id": int(r.customer_id),
+            "arm": r.arm,
+            "stratum": r.stratum,
+            "active_before": bool(r.active_before),
+            "lapsed": bool(r.lapsed),
+            "converted": False,
+            "revenue_cents": 0,
+            "purchases": 0,
+        }
+        for r in conn.execute(sa.select(m).where(m.c.campaign_id == campaign["id"]))
+    }
+    bought = (
+        sa.select(orders.c.customer_id, sa.func.count(), sa.func.sum(orders.c.amount_cents))
+        .join(m, (m.c.customer_id == orders.c.customer_id) & (m.c.campaign_id == campaign["id"]))
+        .where(
+            sa.func.lower(sa.func.trim(orders.c.status)).in_(PURCHASE_STATUSES),
+            orders.c.ordered_at >= start,
+            orders.c.ordered_at < min(end, now),
+        )
+        .group_by(orders.c.customer_id)
+    )
+    for cid, n, revenue in conn.execute(bought):
+        row = members[int(cid)]
+        row.update(converted=True, purchases=int(n), revenue_cents=int(revenue or 0))
+    rows = list(members.values())
+    seed = int(campaign["seed"])
+    overall = _estimates(rows, resamples=resamples, seed=seed)
+    strata = []
+    for name in sorted({r["stratum"] for r in rows}):
+        part = [r for r in rows if r["stratum"] == name]
+        est = _estimates(part, resamples=resamples, seed=seed)
+        strata.append({"stratum": name, "customers": len(part),
+                       "holdout": sum(r["arm"] == HOLDOUT for r in part), "uplift": est})  # fmt: skip
+    msgs = campaign_messages
+    states: dict[str, int] = dict(
+        conn.execute(
+            sa.select(outbox.c.status, sa.func.count())
+            .select_from(msgs.join(outbox, outbox.c.idempotency_key == msgs.c.provider_id))
+            .where(msgs.c.campaign_id == campaign["id"])
+            .group_by(outbox.c.status)
+        ).all()
+    )
+    holdout_messaged = conn.execute(
+        sa.select(sa.func.count())
+        .select_from(outbox.join(m, m.c.customer_id == outbox.c.customer_id))
+        .where(m.c.campaign_id == campaign["id"], m.c.arm == HOLDOUT,
+               outbox.c.idempotency_key.like(f"campaign:{int(campaign['id'])}:%"))
+    ).scalar_one()  # fmt: skip
+    holdout_n = sum(r["arm"] == HOLDOUT for r in rows)
+    notes = {loc: [] for loc in ("zh", "en")}  # type: dict[str, list[str]]
+    for loc in notes:
+        if now < end:
+            notes[loc].append(str(_text()["window_open"][loc]).format(end=end.date().isoformat()))
+        if holdout_n < SMALL_HOLDOUT:
+            notes[loc].append(str(_text()["small_holdout"][loc]).format(n=holdout_n))
+    return {
+        "window": {"start": start.isoformat(), "end": end.isoformat(), "complete": now >= end},
+        "arms": {
+            arm: {
+                "customers": sum(r["arm"] == arm for r in rows),
+                "converted": sum(r["converted"] for r in rows if r["arm"] == arm),
+                "revenue_cents": sum(r["revenue_cents"] for r in rows if r["arm"] == arm),
+            }
+            for arm in (TREATMENT, HOLDOUT)
+        },
+        "messages": {
+            "sent": int(states.get("done", 0)),
+            "failed": int(states.get("dead", 0)),
+            "pending": sum(int(n) for k, n in states.items() if k not in ("done", "dead")),
+            "to_holdout": int(holdout_messaged),
+        },
+        "uplift": overall,
+        "verdict": {
+            loc: {metric: verdict(metric, _as_estimate(overall[metric]), loc) for metric in overall}
+            for loc in ("zh", "en")
+        },
+        "notes": notes,
+        "strata": strata,
+    }
+
+
+def _as_estimate(d: Mapping[str, Any]) -> Estimate:
+    return Estimate(d["treatment"], d["holdout"], d["difference"], d["low"], d["high"], d["level"], d["method"])

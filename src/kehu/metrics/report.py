@@ -1,0 +1,234 @@
+"""The KPI report: reads the app store for one period and applies the formulas of :mod:`kehu.metrics.formulas`.
+
+Definitions of the inputs (the formulas themselves are in ``formulas`` and ``docs/kpis.md``):
+
+- a *purchase* is an order whose status is ``paid`` or ``completed`` (as in the pipeline); a customer is
+  *active in P* with at least one purchase ordered in P;
+- periods are calendar periods in the workspace's time zone (:class:`~kehu.metrics.periods.Period`);
+- survey responses and tickets count in the period they were answered / opened in;
+- CLV is the latest published ``clv_12m`` of every scored customer (not per period);
+- tasks come from the playbooks' ``tasks`` table: a task counts in the period its ``due_date`` falls in, cancelled
+  tasks do not count, ``done`` ones are complete; without the table, task completion is reported as not available.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from kehu.metrics import formulas as f
+from kehu.metrics.periods import Period
+from kehu.store.published import customer_scores, published_cohorts
+from kehu.store.schema import customers, feedback, orders, tickets, users
+
+__all__ = ["DEFAULT_LAPSE_DAYS", "PeriodData", "kpi_report", "load_period", "scalar_kpis", "tasks_available"]
+
+DEFAULT_LAPSE_DAYS = 180
+_DONE = "done"
+_CANCELLED = "cancelled"
+
+
+@dataclass
+class PeriodData:
+    """What one period's KPIs are computed from (customer ids are Kehu ids)."""
+
+    period: Period
+    previous_buyers: set[int] = field(default_factory=set)
+    orders: dict[int, int] = field(default_factory=dict)  # customer -> purchases in P
+    revenue: dict[int, int] = field(default_factory=dict)  # customer -> purchase revenue (cents) in P
+    lapsed: set[int] = field(default_factory=set)
+    nps: list[tuple[int, int]] = field(default_factory=list)  # (customer, score)
+    csat: list[tuple[int, int]] = field(default_factory=list)
+    first_response: list[tuple[int, float]] = field(default_factory=list)  # (customer, seconds)
+    resolution: list[tuple[int, float]] = field(default_factory=list)
+    tasks: list[tuple[int | None, bool]] | None = None  # (customer, done) of tasks due in P; None: no tasks table
+    tasks_reason: str | None = None
+
+
+def _purchase() -> sa.ColumnElement[bool]:
+    from kehu.pipeline.orders import PURCHASE_STATUSES
+
+    return sa.func.lower(sa.func.trim(orders.c.status)).in_(PURCHASE_STATUSES)
+
+
+def tasks_available(conn: sa.Connection) -> str | None:
+    """``None`` when the playbooks' ``tasks`` table (``customer_id``, ``status``, ``due_date``) exists, else why not."""
+    inspector = sa.inspect(conn)
+    if not inspector.has_table("tasks"):
+        return "no tasks table: task KPIs need playbooks (tasks are created by playbooks)"
+    cols = {c["name"] for c in inspector.get_columns("tasks")}
+    missing = {"customer_id", "status", "due_date"} - cols
+    return f"the tasks table has no {', '.join(sorted(missing))} column" if missing else None
+
+
+def load_period(
+    conn: sa.Connection, period: Period, *, timezone: str, lapse_days: int = DEFAULT_LAPSE_DAYS
+) -> PeriodData:
+    """Read everything the KPIs of ``period`` need from the store."""
+    start, end = period.bounds(timezone)
+    prev_start, _ = period.previous().bounds(timezone)
+    data = PeriodData(period)
+    purchase = _purchase()
+    data.previous_buyers = {
+        int(c)
+        for c in conn.execute(
+            sa.select(orders.c.customer_id)
+            .distinct()
+            .where(purchase, orders.c.ordered_at >= prev_start, orders.c.ordered_at < start)
+        ).scalars()
+    }
+    stmt = (
+        sa.select(orders.c.customer_id, sa.func.count(), sa.func.sum(orders.c.amount_cents))
+        .where(purchase, orders.c.ordered_at >= start, orders.c.ordered_at < end)
+        .group_by(orders.c.customer_id)
+    )
+    for cid, n, revenue in conn.execute(stmt):
+        data.orders[int(cid)] = int(n)
+        data.revenue[int(cid)] = int(revenue or 0)
+    lapse_start = start - dt.timedelta(days=lapse_days)
+    last = (
+        sa.select(orders.c.customer_id, sa.func.max(orders.c.ordered_at).label("last"))
+        .where(purchase, orders.c.ordered_at < start)
+        .group_by(orders.c.customer_id)
+        .subquery()
+    )
+    data.lapsed = {
+        int(c) for c in conn.execute(sa.select(last.c.customer_id).where(last.c.last < lapse_start)).scalars()
+    }
+    answers = sa.select(feedback.c.customer_id, feedback.c.kind, feedback.c.score).where(
+        feedback.c.responded_at >= start, feedback.c.responded_at < end
+    )
+    for cid, kind, score in conn.execute(answers):
+        (data.nps if kind == "nps" else data.csat).append((int(cid), int(score)))
+    opened = sa.select(tickets.c.customer_id, tickets.c.opened_at, tickets.c.first_response_at, tickets.c.resolved_at)
+    for cid, at, first, resolved in conn.execute(opened.where(tickets.c.opened_at >= start, tickets.c.opened_at < end)):
+        if first is not None:
+            data.first_response.append((int(cid), (first - at).total_seconds()))
+        if resolved is not None:
+            data.resolution.append((int(cid), (resolved - at).total_seconds()))
+    data.tasks_reason = tasks_available(conn)
+    if data.tasks_reason is None:
+        table = sa.Table("tasks", sa.MetaData(), autoload_with=conn)
+        due = sa.select(table.c.customer_id, table.c.status).where(
+            table.c.due_date >= period.start, table.c.due_date < period.end, table.c.status != _CANCELLED
+        )
+        data.tasks = [(None if c is None else int(c), s == _DONE) for c, s in conn.execute(due)]
+    return data
+
+
+def scalar_kpis(data: PeriodData, keep: Callable[[int], bool] | None = None) -> dict[str, Any]:
+    """The period's KPIs over all customers, or over those ``keep`` accepts (e.g. one owner's)."""
+
+    def ids(values: Iterable[int]) -> set[int]:
+        return {c for c in values if keep is None or keep(c)}
+
+    def pairs(values: Iterable[tuple[int, Any]]) -> list[Any]:
+        return [v for c, v in values if keep is None or keep(c)]
+
+    buyers = ids(data.orders)
+    orders_n = sum(data.orders[c] for c in buyers)
+    revenue = {c: data.revenue[c] for c in buyers}
+    nps_scores, csat_scores = pairs(data.nps), pairs(data.csat)
+    out: dict[str, Any] = {
+        "active_customers": len(buyers),
+        "purchases": orders_n,
+        "revenue_cents": sum(revenue.values()),
+        "retention_rate": f.retention_rate(ids(data.previous_buyers), buyers),
+        "churn_rate": f.churn_rate(ids(data.previous_buyers), buyers),
+        "repurchase_rate": f.repurchase_rate({c: data.orders[c] for c in buyers}),
+        "average_order_value_cents": f.average_order_value(sum(revenue.values()), orders_n),
+        "revenue_top20_share": f.revenue_concentration(revenue),
+        "nps": f.nps(nps_scores),
+        "nps_responses": len(nps_scores),
+        "csat": f.csat(csat_scores),
+        "csat_mean": f.csat_mean(csat_scores),
+        "csat_responses": len(csat_scores),
+        "first_response_hours_mean": f.mean_hours(pairs(data.first_response)),
+        "resolution_hours_mean": f.mean_hours(pairs(data.resolution)),
+        "lapsed_at_start": len(ids(data.lapsed)),
+        "win_back_rate": f.win_back_rate(ids(data.lapsed), buyers),
+    }
+    if data.tasks is None:
+        out["task_completion_rate"] = None
+    else:
+        mine = [d for c, d in data.tasks if keep is None or (c is not None and keep(c))]
+        out["task_completion_rate"] = f.task_completion_rate(sum(mine), len(mine))
+    return out
+
+
+def _clv(conn: sa.Connection) -> dict[str, Any]:
+    values = []
+    for scores in conn.execute(sa.select(customer_scores.c.scores)).scalars():
+        value = (scores or {}).get("clv_12m")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            values.append(float(value))
+    return f.clv_summary(values)
+
+
+def _leaderboard(conn: sa.Connection, data: PeriodData) -> list[dict[str, Any]]:
+    owner_of = {
+        int(c): int(o)
+        for c, o in conn.execute(
+            sa.select(customers.c.id, customers.c.owner_id).where(customers.c.owner_id.is_not(None))
+        )
+    }
+    owned: dict[int, int] = {}
+    for o in owner_of.values():
+        owned[o] = owned.get(o, 0) + 1
+    rows = []
+    for uid, name, display, team in conn.execute(
+        sa.select(users.c.id, users.c.name, users.c.display_name, users.c.team).order_by(users.c.id)
+    ):
+        if uid not in owned:
+            continue
+        mine = {c for c, o in owner_of.items() if o == uid}
+        k = scalar_kpis(data, keep=mine.__contains__)
+        rows.append({"owner_id": uid, "owner": name, "display_name": display, "team": team,
+                     "customers": owned[uid], **k})  # fmt: skip
+    rows.sort(key=lambda r: (-(r["retention_rate"] or -1.0), -r["revenue_cents"], r["owner"]))
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+    return rows
+
+
+def kpi_report(
+    conn: sa.Connection,
+    period: Period,
+    *,
+    timezone: str,
+    lapse_days: int = DEFAULT_LAPSE_DAYS,
+    owners: bool = True,
+) -> dict[str, Any]:
+    """Every KPI for ``period`` with the previous period's values, CLV, the cohort matrix and the leaderboard.
+
+    Returns
+    -------
+    dict
+        ``period`` and ``previous_period`` (kind, label, start, end), ``kpis`` and ``previous`` (name ->
+        value; ``None`` = no data), ``clv`` (customers, total, mean), ``cohorts`` (the matrix of the latest
+        pipeline run, or ``None`` before the first), ``not_available`` (KPI -> why) and ``leaderboard``
+        (per owner: the same KPIs over the owner's customers, ranked by retention then revenue).
+    """
+    data = load_period(conn, period, timezone=timezone, lapse_days=lapse_days)
+    before = load_period(conn, period.previous(), timezone=timezone, lapse_days=lapse_days)
+    cohorts = published_cohorts(conn)
+    not_available = {}
+    if data.tasks is None:
+        not_available["task_completion_rate"] = data.tasks_reason
+    if not cohorts:
+        not_available["cohort_retention"] = "no pipeline run yet: run `kehu run`"
+    return {
+        "period": period.as_dict(),
+        "previous_period": period.previous().as_dict(),
+        "lapse_days": lapse_days,
+        "kpis": scalar_kpis(data),
+        "previous": scalar_kpis(before),
+        "clv": _clv(conn),
+        "cohorts": f.cohort_matrix(cohorts) if cohorts else None,
+        "not_available": not_available,
+        "leaderboard": _leaderboard(conn, data) if owners else [],
+    }

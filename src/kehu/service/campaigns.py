@@ -1,0 +1,230 @@
+"""Campaigns end to end: create (checked definition), launch (assign arms, record them, then send to the
+treatment arm only), results (uplift against the holdout).
+
+Launching is three steps: first the target is resolved and every member's arm, stratum and baseline is written
+in one transaction; then, in a second transaction, one message per treatment customer is queued in the
+playbooks' outbox (its key names the campaign and the customer, so it exists once); then the outbox is delivered
+(retries, dead letters and "unknown" after a crash are the outbox's). The assignment exists before the first
+message does and cannot be influenced by sending. Holdout customers never get an outbox row. Re-running
+``launch`` never re-assigns and queues only treatment customers who have no message yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from kehu.campaigns.holdout import HOLDOUT, TREATMENT, assign_arms
+from kehu.campaigns.results import campaign_results
+from kehu.campaigns.spec import CampaignSpec, render
+from kehu.config import Settings
+from kehu.errors import NotFoundError, ValidationError
+from kehu.store.actions import outbox
+from kehu.store.campaigns import campaign_members, campaign_messages, campaigns
+from kehu.store.published import customer_score_history
+from kehu.store.schema import customers, orders
+from kehu.store.segments import memberships, run_ids
+
+__all__ = ["create_campaign", "get_campaign", "launch_campaign", "list_campaigns", "measure_campaign", "message_key"]
+
+
+def _row(conn: sa.Connection, name: str) -> dict[str, Any]:
+    row = conn.execute(sa.select(campaigns).where(campaigns.c.name == name)).first()
+    if row is None:
+        raise NotFoundError(f"no campaign named {name!r} (see `kehu campaigns list`)")
+    return dict(row._mapping)
+
+
+def create_campaign(store: sa.Engine, spec: CampaignSpec, *, now: dt.datetime) -> dict[str, Any]:
+    """Check and store a campaign as a draft; the target is checked against the store now (it must resolve)."""
+    spec.check()
+    with store.begin() as conn:
+        if conn.execute(sa.select(campaigns.c.id).where(campaigns.c.name == spec.name)).first():
+            raise ValidationError(f"a campaign named {spec.name!r} exists already")
+        _target(conn, spec.target)  # raises when the segment or rule cannot be resolved
+        cid = conn.execute(
+            sa.insert(campaigns).values(
+                name=spec.name, target=dict(spec.target), stratify_by=spec.stratify_by, offer=dict(spec.offer),
+                channel=spec.channel, subject=spec.subject, template=spec.template,
+                holdout_share=spec.holdout_share, seed=spec.seed, attribution_days=spec.attribution_days,
+                lapse_days=spec.lapse_days, status="draft", created_at=now,
+            ).returning(campaigns.c.id)
+        ).scalar_one()  # fmt: skip
+        return _row(conn, spec.name) | {"id": int(cid)}
+
+
+def _target(conn: sa.Connection, target: Mapping[str, Any]) -> tuple[list[int], dt.date]:
+    """The target's customer ids and the day of the run / profile they were read from."""
+    if "segment" in target:
+        scheme, _, segment = str(target["segment"]).partition(":")
+        runs = run_ids(conn)
+        if scheme not in runs:
+            raise NotFoundError(f"segment scheme {scheme!r} has no run yet: run `kehu run` first")
+        ids = [int(r["customer_id"]) for r in memberships(conn, int(runs[scheme]["id"]), segment)]
+        return ids, runs[scheme]["as_of"]
+    from kehu.segments.fields import PROFILE_FIELDS
+    from kehu.segments.profile import store_members
+    from kehu.segments.rules import parse_rule
+
+    rule = parse_rule(target["rule"], catalog=PROFILE_FIELDS, where="campaign target")
+    as_of = conn.execute(sa.select(sa.func.max(customer_score_history.c.as_of))).scalar()
+    if as_of is None:
+        raise NotFoundError("no published customer profile yet: run `kehu run` before targeting by a rule")
+    return store_members(conn, rule, as_of), as_of
+
+
+def _strata(conn: sa.Connection, scheme: str | None, ids: list[int]) -> dict[int, str]:
+    runs = run_ids(conn) if scheme else {}
+    if not scheme or scheme not in runs:
+        return dict.fromkeys(ids, "all")
+    placed = {int(r["customer_id"]): r["segment"] for r in memberships(conn, int(runs[scheme]["id"]))}
+    return {c: placed.get(c, "-") for c in ids}
+
+
+def _baseline(conn: sa.Connection, ids: list[int], start: dt.datetime, days: int, lapse_days: int) -> dict[int, Any]:
+    from kehu.pipeline.orders import PURCHASE_STATUSES
+
+    last = (
+        sa.select(orders.c.customer_id, sa.func.max(orders.c.ordered_at))
+        .where(sa.func.lower(sa.func.trim(orders.c.status)).in_(PURCHASE_STATUSES), orders.c.ordered_at < start)
+        .group_by(orders.c.customer_id)
+    )
+    wanted = set(ids)
+    latest = {int(c): t for c, t in conn.execute(last) if int(c) in wanted}
+    active_from, lapsed_before = start - dt.timedelta(days=days), start - dt.timedelta(days=lapse_days)
+    return {c: (c in latest and latest[c] >= active_from, c in latest and latest[c] < lapsed_before) for c in ids}
+
+
+def _assign(conn: sa.Connection, campaign: dict[str, Any], now: dt.datetime) -> None:
+    ids, as_of = _target(conn, campaign["target"])
+    if not ids:
+        raise ValidationError(f"campaign {campaign['name']!r}: the target has no customers; nothing was assigned")
+    strata = _strata(conn, campaign["stratify_by"], ids)
+    arms = assign_arms(strata, share=float(campaign["holdout_share"]), seed=int(campaign["seed"]))
+    base = _baseline(conn, ids, now, int(campaign["attribution_days"]), int(campaign["lapse_days"]))
+    rows = [{"campaign_id": campaign["id"], "customer_id": c, "arm": arms[c], "stratum": strata[c],
+             "active_before": base[c][0], "lapsed": base[c][1], "assigned_at": now} for c in ids]  # fmt: skip
+    for i in range(0, len(rows), 5000):
+        conn.execute(sa.insert(campaign_members), rows[i : i + 5000])
+    conn.execute(
+        sa.update(campaigns)
+        .where(campaigns.c.id == campaign["id"])
+        .values(status="assigned", assigned_at=now, launched_at=now, as_of=as_of)
+    )
+
+
+def message_key(campaign_id: int, customer_id: int) -> str:
+    """The outbox idempotency key of a campaign's message to one customer."""
+    return f"campaign:{campaign_id}:customer:{customer_id}"
+
+
+def _enqueue(conn: sa.Connection, campaign: dict[str, Any], now: dt.datetime) -> int:
+    """Write one outbox message per treatment customer not yet messaged (with its campaign_messages row)."""
+    m, msgs = campaign_members, campaign_messages
+    done = sa.select(msgs.c.customer_id).where(msgs.c.campaign_id == campaign["id"])
+    todo = conn.execute(
+        sa.select(customers.c.id, customers.c.name, customers.c.company, customers.c.email, customers.c.phone)
+        .join(m, m.c.customer_id == customers.c.id)
+        .where(m.c.campaign_id == campaign["id"], m.c.arm == TREATMENT, customers.c.id.not_in(done))
+        .order_by(customers.c.id)
+    ).all()
+    offer = campaign["offer"] or {}
+    channel = str(campaign["channel"])
+    kind, _, webhook = channel.partition(":")
+    boxes, records = [], []
+    for cid, cname, company, email, phone in todo:
+        values = {"name": cname, "company": company, "customer_id": cid, "campaign": campaign["name"],
+                  "coupon": offer.get("coupon")}  # fmt: skip
+        key = message_key(int(campaign["id"]), int(cid))
+        payload = {
+            "to": email
+            if kind == "email"
+            else phone
+            if kind == "sms"
+            else None
+            if kind == "webhook"
+            else email or phone,
+            "subject": render(campaign["subject"] or campaign["name"], values),
+            "body": render(campaign["template"], values),
+            "webhook": webhook or None,
+            "format": "json",
+            "data": {"campaign": campaign["name"], "campaign_id": int(campaign["id"]), "customer_id": int(cid)},
+        }
+        boxes.append({"idempotency_key": key, "firing_id": None, "customer_id": int(cid), "kind": "message",
+                      "channel": channel, "payload": payload, "status": "pending", "attempts": 0, "created_at": now,
+                      "next_attempt_at": now})  # fmt: skip
+        records.append({"campaign_id": campaign["id"], "customer_id": int(cid), "channel": channel, "status": "queued",
+                        "at": now, "provider_id": key})  # fmt: skip
+    for i in range(0, len(boxes), 2000):
+        conn.execute(sa.insert(outbox), boxes[i : i + 2000])
+        conn.execute(sa.insert(msgs), records[i : i + 2000])
+    return len(boxes)
+
+
+def launch_campaign(
+    settings: Settings, store: sa.Engine, name: str, *, channels: Mapping[str, Any] | None = None, now: dt.datetime
+) -> dict[str, Any]:
+    """Assign and record the arms (once); queue one message per treatment customer in the playbooks' outbox
+    (exactly once: the outbox key is the campaign and customer); then deliver the outbox.
+
+    ``channels`` maps channel kinds to channels (default: the settings' email, webhook and SMS channels and the
+    ``file`` channel). Returns the arm sizes, the messages queued by this call and the outbox's delivery report.
+    """
+    from kehu.playbooks.outbox import deliver
+    from kehu.service.campaign_channels import campaign_channels
+
+    with store.begin() as conn:
+        campaign = _row(conn, name)
+        assigned_now = campaign["status"] == "draft"
+        if assigned_now:
+            _assign(conn, campaign, now)
+            campaign = _row(conn, name)
+    with store.begin() as conn:  # a separate transaction: the arms are stored before any message exists
+        queued = _enqueue(conn, campaign, now)
+        conn.execute(sa.update(campaigns).where(campaigns.c.id == campaign["id"]).values(status="launched"))
+        m = campaign_members
+        arms: dict[str, int] = dict(
+            conn.execute(
+                sa.select(m.c.arm, sa.func.count()).where(m.c.campaign_id == campaign["id"]).group_by(m.c.arm)
+            ).all()
+        )
+    report = deliver(store, settings, channels if channels is not None else campaign_channels(settings), now=now)
+    return {"campaign": name, "assigned": assigned_now, "treatment": int(arms.get(TREATMENT, 0)),
+            "holdout": int(arms.get(HOLDOUT, 0)), "queued": queued, "delivery": report.as_dict(),
+            "launched_at": campaign["launched_at"]}  # fmt: skip
+
+
+def get_campaign(store: sa.Engine, name: str) -> dict[str, Any]:
+    """One campaign's stored definition and state."""
+    with store.connect() as conn:
+        return _row(conn, name)
+
+
+def list_campaigns(store: sa.Engine) -> list[dict[str, Any]]:
+    """All campaigns, newest first, with their arm sizes."""
+    m = campaign_members
+    sizes = (
+        sa.select(m.c.campaign_id, m.c.arm, sa.func.count().label("n")).group_by(m.c.campaign_id, m.c.arm).subquery()
+    )
+    with store.connect() as conn:
+        out = [dict(r._mapping) for r in conn.execute(sa.select(campaigns).order_by(campaigns.c.id.desc()))]
+        counts: dict[int, dict[str, int]] = {}
+        for cid, arm, n in conn.execute(sa.select(sizes)):
+            counts.setdefault(int(cid), {})[arm] = int(n)
+    for row in out:
+        row["arms"] = counts.get(int(row["id"]), {})
+    return out
+
+
+def measure_campaign(store: sa.Engine, name: str, *, now: dt.datetime, resamples: int = 2000) -> dict[str, Any]:
+    """Results of a launched campaign (see :func:`kehu.campaigns.results.campaign_results`)."""
+    with store.connect() as conn:
+        campaign = _row(conn, name)
+        if campaign["launched_at"] is None:
+            raise ValidationError(f"campaign {name!r} has not been launched: run `kehu campaigns launch {name}`")
+        result = campaign_results(conn, campaign, now=now, resamples=resamples)
+    return {"campaign": name, "holdout_share": campaign["holdout_share"], "seed": campaign["seed"],
+            "attribution_days": campaign["attribution_days"], "target": campaign["target"], **result}  # fmt: skip

@@ -1,0 +1,205 @@
+"""What the playbooks decide and do: firings, the outbox and its delivery attempts, tasks, coupons, the audit log.
+
+Tables (on :data:`kehu.store.schema.metadata`)::
+
+    playbook_runs        one row per playbook run (decide + deliver): the day, the clock, counts per rule
+    playbook_firings     one row per (playbook, rule, customer, trigger occurrence) — unique: a rule acts on
+                         one occurrence of its trigger for one customer once, ever
+    outbox               one row per action a firing decided, written in the same transaction as the firing;
+                         ``idempotency_key`` is unique. status: pending | retry | sending | done | dead | unknown
+    delivery_attempts    one row per attempt to deliver an outbox row (ok, error, response)
+    tasks                work for people: open | in_progress | done | cancelled, due date, priority, outcome,
+                         notes, assignee, customer, and the playbook/rule/firing that created it (or none: manual)
+    coupons              issued coupons: unique code, value, expiry, customer, the firing that issued it
+    audit_log            every automated and manual action: who/what (actor), when, why (rule and values)
+
+The exactly-once contract (see :mod:`kehu.playbooks.outbox`): a decision writes its firing and its outbox rows
+in one transaction; store-only actions (task, tag, coupon, owner) are applied in one transaction with marking
+their outbox row done; messages are claimed, sent, then marked — a process that stops while sending leaves the
+row ``sending``, and once its lease has expired it becomes ``unknown`` (listed, never re-sent on its own).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    insert,
+)
+
+from kehu.store.schema import UTCDateTime, metadata
+
+__all__ = [
+    "OUTBOX_STATES",
+    "TASK_OUTCOMES",
+    "TASK_PRIORITIES",
+    "TASK_STATES",
+    "audit",
+    "audit_log",
+    "coupons",
+    "delivery_attempts",
+    "outbox",
+    "playbook_firings",
+    "playbook_runs",
+    "tasks",
+]
+
+TASK_STATES = ("open", "in_progress", "done", "cancelled")
+TASK_PRIORITIES = ("low", "normal", "high", "urgent")
+TASK_OUTCOMES = ("reached", "no_answer", "won_back", "lost", "not_interested")
+OUTBOX_STATES = ("pending", "retry", "sending", "done", "dead", "unknown")
+
+playbook_runs = Table(
+    "playbook_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("day", Date, nullable=False),  # the day triggers were evaluated for
+    Column("as_of", Date, nullable=True),  # the published profile the `if` rules read (None: nothing published)
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("trigger", String(20), nullable=False),  # cli | run | schedule | api
+    Column("summary", JSON, nullable=True),  # rule -> counts
+)
+
+playbook_firings = Table(
+    "playbook_firings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("playbook", String(100), nullable=False),
+    Column("rule", String(100), nullable=False),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("occurrence", String(200), nullable=False),  # which occurrence of the trigger (e.g. entered:2026-10-31)
+    Column("day", Date, nullable=False),  # the day it was decided for (per-day caps count these)
+    Column("decided_at", UTCDateTime, nullable=False),
+    Column("run_id", Integer, ForeignKey("playbook_runs.id"), nullable=True),
+    Column("reason", JSON, nullable=True),  # trigger values that made it fire
+    Index("uq_playbook_firings_occurrence", "playbook", "rule", "customer_id", "occurrence", unique=True),
+    Index("ix_playbook_firings_rule_day", "playbook", "rule", "day"),
+    Index("ix_playbook_firings_customer_day", "customer_id", "day"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("idempotency_key", String(100), nullable=False),
+    Column("firing_id", Integer, ForeignKey("playbook_firings.id", ondelete="SET NULL"), nullable=True, index=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="SET NULL"), nullable=True),
+    Column("kind", String(20), nullable=False),  # task | message | tag | coupon | owner
+    Column("channel", String(100), nullable=True),  # messages: email | webhook:NAME | sms
+    Column("payload", JSON, nullable=False),
+    Column("status", String(10), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),  # not before (quiet hours, backoff)
+    Column("lease_until", UTCDateTime, nullable=True),  # while sending
+    Column("done_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("result", JSON, nullable=True),  # e.g. {"task_id": 12}
+    Index("uq_outbox_idempotency_key", "idempotency_key", unique=True),
+    Index("ix_outbox_status_next", "status", "next_attempt_at"),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("outbox_id", Integer, ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("ok", Boolean, nullable=True),  # None: the process stopped during the attempt
+    Column("error", Text, nullable=True),
+    Column("response", Text, nullable=True),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("assignee_id", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True),
+    Column("title", String(300), nullable=False),
+    Column("body", Text, nullable=True),
+    Column("priority", String(10), nullable=False, default="normal"),
+    Column("status", String(12), nullable=False, default="open"),
+    Column("due_date", Date, nullable=True),
+    Column("outcome", String(20), nullable=True),
+    Column("notes", Text, nullable=True),
+    Column("playbook", String(100), nullable=True),  # None: created by a person
+    Column("rule", String(100), nullable=True),
+    Column("firing_id", Integer, ForeignKey("playbook_firings.id", ondelete="SET NULL"), nullable=True),
+    Column("idempotency_key", String(100), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime, nullable=True),
+    Index("uq_tasks_idempotency_key", "idempotency_key", unique=True),
+    Index("ix_tasks_status_due", "status", "due_date"),
+)
+
+coupons = Table(
+    "coupons",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(40), nullable=False),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("kind", String(10), nullable=False),  # amount | percent
+    Column("amount_cents", BigInteger, nullable=True),
+    Column("percent", Integer, nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("min_order_cents", BigInteger, nullable=True),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("expires_on", Date, nullable=False),
+    Column("status", String(10), nullable=False, default="issued"),  # issued | redeemed | void
+    Column("playbook", String(100), nullable=True),
+    Column("rule", String(100), nullable=True),
+    Column("firing_id", Integer, ForeignKey("playbook_firings.id", ondelete="SET NULL"), nullable=True),
+    Column("idempotency_key", String(100), nullable=True),
+    Index("uq_coupons_code", "code", unique=True),
+    Index("uq_coupons_idempotency_key", "idempotency_key", unique=True),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("actor", String(200), nullable=False),  # user name, or playbook:NAME/RULE, or system
+    Column("action", String(40), nullable=False),  # e.g. firing, task.create, task.done, tag.add, message.sent
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="SET NULL"), nullable=True, index=True),
+    Column("target", String(100), nullable=True),  # e.g. task:12, outbox:7, coupon:3
+    Column("reason", JSON, nullable=True),  # why: rule and trigger values
+    Column("detail", JSON, nullable=True),  # what changed
+)
+
+
+def audit(
+    conn: Connection,
+    *,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    customer_id: int | None = None,
+    target: str | None = None,
+    reason: Any = None,
+    detail: Any = None,
+) -> None:
+    """Append one entry to the audit log (inside the caller's transaction)."""
+    conn.execute(
+        insert(audit_log).values(
+            at=at, actor=actor, action=action, customer_id=customer_id, target=target, reason=reason, detail=detail
+        )
+    )

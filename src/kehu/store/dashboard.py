@@ -1,0 +1,117 @@
+"""Reads behind the dashboard (驾驶舱): period figures, published revenue and scores, risk lists.
+
+Every function takes ``owner_ids`` (``None``: every customer) so that a rep's dashboard counts only their own
+customers and a manager's their team's. Money comes back as integer cents or ``Decimal``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Float, String, false, func, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from kehu.store.published import customer_scores
+from kehu.store.schema import customers, orders, users
+
+__all__ = ["at_risk_customers", "period_figures", "published_as_of", "revenue_values", "score_values"]
+
+_NOT_LIVE = ("refunded", "cancelled")
+
+
+def _scope(owner_ids: Sequence[int] | None) -> list[ColumnElement[bool]]:
+    if owner_ids is None:
+        return []
+    ids = list(owner_ids)
+    return [customers.c.owner_id.in_(ids)] if ids else [false()]
+
+
+def published_as_of(conn: Connection) -> dt.date | None:
+    """The newest day the pipeline published (``None`` before the first run)."""
+    day = conn.execute(select(func.max(customer_scores.c.as_of))).scalar()
+    return day if isinstance(day, dt.date) else None
+
+
+def period_figures(
+    conn: Connection, owner_ids: Sequence[int] | None, *, start: dt.datetime, end: dt.datetime
+) -> dict[str, Any]:
+    """Orders, revenue (not refunded or cancelled), buying customers and new customers in ``[start, end)``."""
+    stmt = select(func.count(), func.sum(orders.c.amount_cents), func.count(orders.c.customer_id.distinct())).where(
+        orders.c.status.notin_(_NOT_LIVE), orders.c.ordered_at >= start, orders.c.ordered_at < end
+    )
+    if owner_ids is not None:
+        stmt = stmt.join_from(orders, customers, customers.c.id == orders.c.customer_id).where(*_scope(owner_ids))
+    n_orders, revenue, buyers = conn.execute(stmt).one()
+    when = func.coalesce(customers.c.signup_at, customers.c.first_contact_at, customers.c.created_at)
+    new = conn.execute(
+        select(func.count()).select_from(customers).where(when >= start, when < end, *_scope(owner_ids))
+    ).scalar_one()
+    return {
+        "orders": int(n_orders or 0),
+        "revenue": Decimal(int(revenue or 0)) / 100,
+        "buyers": int(buyers or 0),
+        "new_customers": int(new or 0),
+    }
+
+
+def _scored(owner_ids: Sequence[int] | None) -> Any:
+    if owner_ids is None:
+        return customer_scores
+    return customer_scores.join(customers, customers.c.id == customer_scores.c.customer_id)
+
+
+def revenue_values(conn: Connection, owner_ids: Sequence[int] | None) -> list[int]:
+    """Each published customer's total revenue in cents (for the Pareto curve)."""
+    stmt = select(customer_scores.c.total_revenue_cents).select_from(_scored(owner_ids)).where(*_scope(owner_ids))
+    return [int(v or 0) for v in conn.execute(stmt).scalars()]
+
+
+def score_values(conn: Connection, owner_ids: Sequence[int] | None, name: str) -> list[float]:
+    """Every published value of the numeric score ``name`` (customers without it left out)."""
+    value = customer_scores.c.scores[name].as_float()
+    stmt = select(value).select_from(_scored(owner_ids)).where(value.is_not(None), *_scope(owner_ids))
+    return [float(v) for v in conn.execute(stmt).scalars()]
+
+
+def at_risk_customers(conn: Connection, owner_ids: Sequence[int] | None, *, limit: int = 10) -> list[dict[str, Any]]:
+    """The most valuable customers at risk: highest 12-month CLV (else revenue) among those with a high churn
+    tier, or (before churn scores exist) a P(alive) under 50 %."""
+    scores = customer_scores.c.scores
+    tier = scores["churn_tier"].as_string()
+    risk = scores["churn_risk"].as_float()
+    alive = scores["p_alive"].as_float()
+    clv = scores["clv_12m"].as_float()
+    has_tiers = conn.execute(select(tier).where(tier.is_not(None)).limit(1)).first() is not None
+    flagged = tier == "high" if has_tiers else alive < 0.5
+    value = func.coalesce(clv, customer_scores.c.total_revenue_cents.cast(Float) / 100)
+    stmt = (
+        select(
+            customers.c.id,
+            customers.c.name,
+            customers.c.company,
+            func.coalesce(users.c.display_name, users.c.name).cast(String).label("owner"),
+            value.label("value"),
+            clv.label("clv_12m"),
+            risk.label("churn_risk"),
+            alive.label("p_alive"),
+            customer_scores.c.days_since_last_order,
+            customer_scores.c.total_revenue_cents,
+        )
+        .select_from(
+            customer_scores.join(customers, customers.c.id == customer_scores.c.customer_id).outerjoin(
+                users, users.c.id == customers.c.owner_id
+            )
+        )
+        .where(flagged, *_scope(owner_ids))
+        .order_by(value.desc(), customers.c.id)
+        .limit(limit)
+    )
+    out = []
+    for row in conn.execute(stmt).mappings():
+        item = dict(row)
+        item["revenue"] = Decimal(int(item.pop("total_revenue_cents") or 0)) / 100
+        out.append(item)
+    return out

@@ -1,0 +1,80 @@
+"""Chart specifications for the pages: plain dicts the page carries as JSON and ``static/app.js`` draws with
+ECharts (``kind`` picks the drawing). Labels are already translated here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kehu.web.i18n import Translator
+
+__all__ = ["dashboard_charts", "sankey"]
+
+
+def sankey(flows: dict[str, Any], t: Translator) -> dict[str, Any]:
+    """Moves between two runs of a scheme as a Sankey: ``label · day`` nodes on each side, plus the new and
+    the gone customers."""
+    lang = t.lang
+    nodes: list[str] = []
+    links = []
+    for move in flows["moves"]:
+        source = f"{move['from_labels'][lang]} · {flows['from']}" if move["from_labels"] else t("segments.new")
+        target = f"{move['to_labels'][lang]} · {flows['to']}" if move["to_labels"] else t("segments.gone")
+        for n in (source, target):
+            if n not in nodes:
+                nodes.append(n)
+        links.append({"source": source, "target": target, "value": move["customers"]})
+    return {"kind": "sankey", "nodes": nodes, "links": links, "values": [x["value"] for x in links]}
+
+
+def dashboard_charts(data: dict[str, Any], t: Translator) -> dict[str, Any]:
+    """Every chart of the dashboard that has data."""
+    lang = t.lang
+    charts: dict[str, Any] = {
+        "revenue": {
+            "kind": "revenue",
+            "months": [t.month(r["month"]) for r in data["revenue_by_month"]],
+            "values": [float(r["revenue"]) for r in data["revenue_by_month"]],
+            "orders": [r["orders"] for r in data["revenue_by_month"]],
+            "series": [t("dashboard.revenue"), t("dashboard.orders")],
+        },
+        "customers": {
+            "kind": "line",
+            "months": [t.month(r["month"]) for r in data["customers_by_month"]],
+            "values": [r["customers"] for r in data["customers_by_month"]],
+            "series": [t("dashboard.customers")],
+        },
+        "regions": {
+            "kind": "regions",
+            "names": [r["region"] for r in data["customers_by_region"]],
+            "values": [r["customers"] for r in data["customers_by_region"]],
+            "series": [t("dashboard.customers")],
+        },
+    }
+    if data.get("cohorts"):
+        c = data["cohorts"]
+        charts["cohorts"] = {
+            "kind": "heatmap", "x": [t("dashboard.month_n", n=k) for k in c["months_since"]],
+            "y": [t.month(m) for m in c["cohorts"]], "cells": c["cells"], "values": c["cells"],
+            "series": [t("dashboard.retention")],
+        }  # fmt: skip
+    segments = data.get("segments") or {}
+    if "rfm_cn" in segments:
+        items = segments["rfm_cn"]["segments"]
+        charts["rfm"] = {"kind": "pie", "names": [s["labels"][lang] for s in items],
+                         "values": [s["size"] for s in items], "series": [t("dashboard.customers")]}  # fmt: skip
+    if "lifecycle" in segments:
+        items = segments["lifecycle"]["segments"]
+        charts["funnel"] = {"kind": "funnel", "names": [s["labels"][lang] for s in items],
+                            "values": [s["size"] for s in items], "series": [t("dashboard.customers")]}  # fmt: skip
+    if data.get("flows"):
+        charts["flows"] = sankey(data["flows"], t)
+    if data.get("pareto"):
+        p = data["pareto"]
+        charts["pareto"] = {"kind": "pareto", "months": [f"{i}%" for i in range(101)],
+                            "values": [round(100 * v, 2) for v in p["share"]],
+                            "series": [t("dashboard.revenue_share")]}  # fmt: skip
+    if data.get("churn_risk"):
+        r = data["churn_risk"]
+        charts["risk"] = {"kind": "bars", "names": r["bands"], "values": r["customers"],
+                          "series": [t("dashboard.customers")]}  # fmt: skip
+    return charts

@@ -1,0 +1,123 @@
+"""The KPI report on a small store whose every figure is worked out by hand (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from kehu.metrics.report import tasks_available
+from kehu.service.workspace import Workspace
+from kehu.store.actions import tasks
+from loop_testkit import Store, at
+
+
+@pytest.fixture
+def filled(workspace: Workspace) -> tuple[Workspace, dict[str, int]]:
+    s = Store(workspace.engine)
+    ann, bob = s.user("ann"), s.user("bob")
+    c = {name: s.customer(owner=ann if name in "ab" else bob, name=name) for name in "abcde"}
+    # lapsed: last bought 2024-10-01 (more than 180 days before 2025-06-01)
+    s.order(c["e"], "2024-10-01", 100)
+    # May (previous period): a, b, c buy
+    for name in "abc":
+        s.order(c[name], "2025-05-10", 100)
+    # June: a twice (100 + 300), c once (200), d new (400), e comes back (1000); a cancelled order counts for nothing
+    s.order(c["a"], "2025-06-02", 100)
+    s.order(c["a"], "2025-06-20", 300)
+    s.order(c["c"], "2025-06-15", 200)
+    s.order(c["d"], "2025-06-30", 400)
+    s.order(c["e"], "2025-06-05", 1000)
+    s.order(c["b"], "2025-06-05", 999, status="cancelled")
+    s.order(c["b"], "2025-07-01", 50)  # July 1st, Shanghai time: not June
+    for name, score in zip("abcd", (10, 9, 8, 3), strict=True):
+        s.answer(c[name], "2025-06-10", "nps", score)
+    s.answer(c["a"], "2025-06-11", "csat", 5)
+    s.answer(c["c"], "2025-06-11", "csat", 2)
+    s.ticket(c["a"], at("2025-06-03", 8), first=at("2025-06-03", 10), resolved=at("2025-06-04", 8))
+    s.ticket(c["d"], at("2025-06-03", 8), first=at("2025-06-03", 12))
+    return workspace, c
+
+
+def test_kpis_by_hand(filled: tuple[Workspace, dict[str, int]]) -> None:
+    ws, _ = filled
+    r = ws.kpis(period="month", as_of=dt.date(2025, 7, 15))
+    assert r["period"]["label"] == "2025-06" and r["previous_period"]["label"] == "2025-05"
+    k = r["kpis"]
+    assert k["active_customers"] == 4  # a, c, d, e
+    assert k["purchases"] == 5
+    assert k["revenue_cents"] == 200_000  # 100 + 300 + 200 + 400 + 1000 yuan
+    assert k["retention_rate"] == pytest.approx(2 / 3)  # of a, b, c: a and c
+    assert k["churn_rate"] == pytest.approx(1 / 3)
+    assert k["repurchase_rate"] == 0.25  # a of a, c, d, e
+    assert k["average_order_value_cents"] == 40_000
+    assert k["revenue_top20_share"] == 0.5  # ceil(0.8) = 1 buyer: e, 1000 of 2000
+    assert k["nps"] == 25.0  # 2 promoters, 1 detractor of 4
+    assert k["csat"] == 50.0 and k["csat_mean"] == 3.5
+    assert k["first_response_hours_mean"] == 3.0  # 2 h and 4 h
+    assert k["resolution_hours_mean"] == 24.0
+    assert k["lapsed_at_start"] == 1 and k["win_back_rate"] == 1.0
+    assert k["task_completion_rate"] is None and "task_completion_rate" not in r["not_available"]  # none due
+    assert r["previous"]["active_customers"] == 3
+    assert r["previous"]["nps"] is None  # nobody answered in May
+    assert r["cohorts"] is None and "cohort_retention" in r["not_available"]
+    board = {row["owner"]: row for row in r["leaderboard"]}
+    assert board["ann"]["customers"] == 2 and board["ann"]["retention_rate"] == 0.5  # a kept, b not
+    assert board["bob"]["retention_rate"] == 1.0  # c kept
+    assert board["bob"]["active_customers"] == 3 and board["bob"]["nps"] == pytest.approx(100 * (0 - 1) / 2)
+    assert [row["rank"] for row in r["leaderboard"]] == [1, 2] and r["leaderboard"][0]["owner"] == "bob"
+
+
+def test_feedback_trend_and_segment_filter(filled: tuple[Workspace, dict[str, int]]) -> None:
+    ws, _ = filled
+    d = ws.feedback(period="month", periods=2, as_of=dt.date(2025, 6, 30))
+    may, june = d["trend"]
+    assert may["nps"]["nps"] is None and may["csat"] is None
+    assert june["nps"]["nps"] == 25.0 and june["nps"]["responses"] == 4
+    assert june["nps_change"] is None  # May has no data
+
+
+def test_kpis_on_an_empty_store(workspace: Workspace) -> None:
+    r = workspace.kpis(period="month", as_of=dt.date(2025, 6, 30))
+    assert r["kpis"]["active_customers"] == 0
+    assert r["kpis"]["retention_rate"] is None and r["kpis"]["nps"] is None and r["kpis"]["csat"] is None
+    assert r["leaderboard"] == [] and r["segment_flow"] is None
+
+
+def test_task_completion_is_not_available_without_a_tasks_table(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'bare.db'}")
+    with engine.connect() as conn:
+        assert "no tasks table" in str(tasks_available(conn))
+        sa.Table("tasks", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True)).create(conn)
+        assert "no customer_id, due_date, status column" in str(tasks_available(conn))
+    engine.dispose()
+
+
+def test_task_completion_from_the_tasks_table(filled: tuple[Workspace, dict[str, int]]) -> None:
+    ws, c = filled
+    table = tasks
+    now = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
+    rows = [  # due in June: a done, a open, d done, c cancelled (not counted); b due in July (not counted)
+        ("a", "done", "2025-06-10"), ("a", "open", "2025-06-11"), ("d", "done", "2025-06-30"),
+        ("c", "cancelled", "2025-06-12"), ("b", "done", "2025-07-01"),
+    ]  # fmt: skip
+    with ws.engine.begin() as conn:
+        for name, status, due in rows:
+            conn.execute(
+                sa.insert(table).values(
+                    customer_id=c[name],
+                    title="call",
+                    priority="normal",
+                    status=status,
+                    due_date=dt.date.fromisoformat(due),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    r = ws.kpis(period="month", as_of=dt.date(2025, 6, 30))
+    assert r["kpis"]["task_completion_rate"] == pytest.approx(2 / 3)
+    assert "task_completion_rate" not in r["not_available"]
+    board = {row["owner"]: row for row in r["leaderboard"]}
+    assert board["ann"]["task_completion_rate"] == 0.5 and board["bob"]["task_completion_rate"] == 1.0
