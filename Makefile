@@ -12,7 +12,7 @@ KEHU   := $(VENV)/bin/kehu
 $(VENV)/.installed-base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip setuptools wheel
-	$(PIP) install --quiet -e '.[postgres]'
+	$(PIP) install --quiet -e '.[postgres,churn]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-base

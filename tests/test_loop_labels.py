@@ -35,3 +35,9 @@ def test_verdicts_in_both_languages(locale: str) -> None:
     assert ("10.0 个百分点" if locale == "zh" else "10.0 points") in verdict("conversion", up, locale)
     money = Estimate(5000.0, 3000.0, 2000.0, 500.0, 3500.0, 0.95, "bootstrap")
     assert ("20.00 元" if locale == "zh" else "¥20.00") in verdict("revenue_per_customer", money, locale)
+
+
+def test_negative_money_keeps_the_minus_before_the_currency_sign() -> None:
+    wide = Estimate(5000.0, 3000.0, 2000.0, -2093.0, 46807.0, 0.95, "bootstrap")
+    assert "-¥20.93 to ¥468.07" in verdict("revenue_per_customer", wide, "en")
+    assert "-20.93 元 至 468.07 元" in verdict("revenue_per_customer", wide, "zh")

@@ -33,3 +33,13 @@ def test_tickets_within_scope(web: WebEnv) -> None:
     other = c.post("/api/tickets", json={"customer_id": theirs}, headers=web.token("admin")).json()
     assert c.patch(f"/api/tickets/{other['id']}", json={"respond": True}, headers=h).status_code == 403
     assert c.patch("/api/tickets/99999999", json={}, headers=h).status_code == 404
+    # reading: the list and one ticket, within the same scope as the pages
+    listed = c.get("/api/tickets", params={"limit": 500}, headers=h).json()
+    assert t["id"] in {x["id"] for x in listed["tickets"]} and other["id"] not in {x["id"] for x in listed["tickets"]}
+    assert all(x["owner_id"] == web.accounts["rep_a"].id for x in listed["tickets"])
+    one = c.get(f"/api/tickets/{t['id']}", headers=h).json()
+    assert one["ticket"]["satisfaction"] == 4 and one["customer"]["id"] == mine and one["sla"]["resolution_hours"] >= 0
+    assert c.get(f"/api/tickets/{other['id']}", headers=h).status_code == 403
+    assert c.get("/api/tickets", params={"status": "bogus"}, headers=h).status_code == 422
+    every = c.get("/api/tickets", params={"limit": 500}, headers=web.token("admin")).json()
+    assert every["scope"] == "all" and every["total"] > listed["total"]

@@ -120,6 +120,6 @@ def test_the_schema_is_published_and_valid() -> None:
     jsonschema_rs.meta.validate(s)
     assert s["$schema"].endswith("2020-12/schema") and set(s["$defs"]["trigger"]["properties"]) == {
         "entered", "left", "score_crossed", "days_since_last_order", "days_since_first_order",
-        "contract_ends_within", "feedback", "ticket_past_sla",
+        "contract_ends_within", "feedback", "ticket_past_sla", "ticket_breached", "tier_changed",
     }  # fmt: skip
     assert json.loads(json.dumps(s)) == s

@@ -169,7 +169,11 @@ def test_upload_gbk_csv_with_bad_rows_shows_summary_and_quarantine(
     page.select_option("select[name=kind]", "customers")
     page.fill("input[name=source]", "stores")
     page.click("#import-form button[type=submit]")
-    page.locator("#import-summary").wait_for()
+    page.locator("#mapping-table").wait_for()  # the preview: nothing stored yet
+    assert "gb18030" in page.locator("#preview-format").inner_text()
+    assert page.locator("#preview-rows td.bad").count() >= 1  # the row without an id is marked
+    page.click("#import-start")
+    page.locator("#import-summary").wait_for(timeout=30_000)  # progress page polls, then shows the summary
     assert page.locator("#summary-read").inner_text() == "3"
     assert page.locator("#summary-inserted").inner_text() == "2"
     assert page.locator("#summary-quarantined").inner_text() == "1"
@@ -199,7 +203,7 @@ def test_switching_language_changes_every_label(web: WebEnv, live: str, browser:
     page = _page(browser, live)
     _login(page, "admin")
     pages = ["/dashboard", "/customers", f"/customers/{web.owned['rep_a']}", "/imports", "/users", "/account",
-             "/segments", "/segments/lifecycle/lost", "/segments/flows?scheme=rfm_cn"]  # fmt: skip
+             "/segments", "/segments/lifecycle/lost", "/segments/flows?scheme=rfm_cn", "/settings"]  # fmt: skip
     for path in pages:
         page.goto(path)
         labels = _labels(page)

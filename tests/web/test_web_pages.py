@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
-from web_testkit import PASSWORD, WebEnv, csrf_of
+from web_testkit import PASSWORD, WebEnv, csrf_of, start_previewed_import
 
 from kehu.store import web as store
 from kehu.store.schema import customers, orders
@@ -184,7 +184,9 @@ def test_upload_a_gbk_csv_shows_the_summary_and_the_quarantine_file(web: WebEnv)
         files={"file": ("客户.csv", _gbk_csv(), "text/csv")},
     )
     assert r.status_code == 200, r.text[:500]
-    html = r.text
+    assert 'id="mapping-table"' in r.text and "gb18030" in r.text and 'id="import-summary"' not in r.text
+    job = start_previewed_import(c, r.text, source="weboffice")
+    html = c.get(f"/imports/jobs/{job}").text
     assert 'id="import-summary"' in html and 'id="quarantine-link"' in html
     read = int(html.split('id="summary-read">')[1].split("<")[0])
     quarantined = int(html.split('id="summary-quarantined">')[1].split("<")[0])

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +177,53 @@ def web(web_template: tuple[Path, dict[str, Any]], tmp_path: Path) -> Iterator[W
     for c in env._clients:
         c.close()
     ws.close()
+
+
+class _FormFields(HTMLParser):
+    """The submitted values of one form (hidden and text inputs, selected options) by field name."""
+
+    def __init__(self, form_id: str) -> None:
+        super().__init__()
+        self.form_id, self.inside, self.select = form_id, False, None
+        self.values: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "form":
+            self.inside = a.get("id") == self.form_id
+        elif self.inside and tag == "input" and a.get("name") and a.get("type") not in ("file", "submit"):
+            self.values[str(a["name"])] = a.get("value") or ""
+        elif self.inside and tag == "select":
+            self.select = a.get("name")
+        elif self.inside and tag == "option" and self.select and "selected" in a:
+            self.values[str(self.select)] = a.get("value") or ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "select":
+            self.select = None
+
+
+def form_fields(html: str, form_id: str) -> dict[str, str]:
+    """What submitting the form ``form_id`` of ``html`` unchanged would send."""
+    parser = _FormFields(form_id)
+    parser.feed(html)
+    return parser.values
+
+
+def start_previewed_import(
+    client: Any, preview_html: str, *, source: str, changes: dict[str, str] | None = None, timeout: float = 60
+) -> str:
+    """Confirm an import preview (optionally changing fields) and wait until the job ended; returns its id."""
+    fields = {**form_fields(preview_html, "mapping-form"), "source": source, **(changes or {})}
+    r = client.post("/imports/start", data=fields, follow_redirects=False)
+    assert r.status_code == 303, r.text[:800]
+    job = r.headers["location"].rsplit("/", 1)[-1]
+    deadline = time.monotonic() + timeout
+    while True:
+        state = client.get(f"/imports/jobs/{job}.json").json()["job"]
+        if state["state"] != "running":
+            return job
+        assert time.monotonic() < deadline, state
+        time.sleep(0.05)

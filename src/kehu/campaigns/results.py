@@ -42,7 +42,10 @@ def _text() -> dict[str, Any]:
 def _fmt(metric: str, value: float, locale: str) -> str:
     units = _text()["units"]
     if metric == "revenue_per_customer":
-        return str(units["money"][locale]).format(v=f"{value / 100:,.2f}")
+        pattern = str(units["money"][locale])
+        if value < 0 and not pattern.startswith("{v}"):  # a leading currency sign: the minus goes before it
+            return "-" + pattern.format(v=f"{-value / 100:,.2f}")
+        return pattern.format(v=f"{value / 100:,.2f}")
     return str(units["points"][locale]).format(v=f"{100 * value:.1f}")
 
 

@@ -273,7 +273,9 @@ def _check_fields(spec: KindSpec, mapping: Mapping, key: str, names: list[str]) 
             )
 
 
-def plan_columns(spec: KindSpec, headers: list[str], mapping: Mapping | None, path: str | Path) -> ColumnPlan:
+def plan_columns(
+    spec: KindSpec, headers: list[str], mapping: Mapping | None, path: str | Path, *, require: bool = True
+) -> ColumnPlan:
     """Decide which column of a file feeds each canonical field of ``spec``.
 
     Parameters
@@ -286,6 +288,8 @@ def plan_columns(spec: KindSpec, headers: list[str], mapping: Mapping | None, pa
         An optional mapping whose explicit columns, defaults and derive templates take precedence.
     path
         The data file, for messages.
+    require
+        Raise when a required field has no column (default); False returns the partial plan (for previews).
 
     Returns
     -------
@@ -340,7 +344,7 @@ def plan_columns(spec: KindSpec, headers: list[str], mapping: Mapping | None, pa
             if name not in available:
                 raise _fail(mpath, "derive", f"{fld}: {{{name}}} is neither a field nor a column of {path}")
     missing = [n for n in spec.required if n not in fields and n not in m.defaults and n not in m.derive]
-    if missing:
+    if missing and require:
         f = spec.field(missing[0])
         accepted = ", ".join(dict.fromkeys((f.name, *f.aliases)))
         raise ImportFileError(

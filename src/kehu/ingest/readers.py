@@ -275,6 +275,11 @@ class CsvSource(Source):
 
     format = "csv"
 
+    @property
+    def delimiter(self) -> str:
+        """The field delimiter (from the mapping, else sniffed)."""
+        return str(self._delim)
+
     @classmethod
     def open(cls, path: Path, fmt: str, mapping: Mapping | None, sheet: str | None, chunk_rows: int) -> Source:
         enc = (mapping.encoding if mapping else None) or detect_encoding(path)

@@ -352,6 +352,8 @@ class _Builder:
             o.setdefault("within_days", 14)
         elif kind == "ticket_past_sla":
             o.setdefault("complaints_only", False)
+        elif kind in ("ticket_breached", "tier_changed"):
+            o.setdefault("within_days", 7)
         return Trigger(kind, tuple(sorted(o.items())))
 
     def texts(self, value: Any, path: Path_, names: set[str]) -> Text | None:

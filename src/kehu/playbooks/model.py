@@ -37,6 +37,8 @@ TRIGGER_KINDS = (
     "contract_ends_within",
     "feedback",
     "ticket_past_sla",
+    "ticket_breached",
+    "tier_changed",
 )
 
 #: trigger kind -> the values it adds to templates and to the reason of a firing
@@ -49,6 +51,8 @@ TRIGGER_VALUES: dict[str, tuple[str, ...]] = {
     "contract_ends_within": ("contract_id", "contract_end", "days_to_end"),
     "feedback": ("feedback_kind", "feedback_score", "feedback_comment", "responded_at"),
     "ticket_past_sla": ("ticket_id", "ticket_topic", "ticket_priority", "hours_open", "sla_hours"),
+    "ticket_breached": ("ticket_id", "ticket_topic", "ticket_priority", "breach_kind", "due_at"),
+    "tier_changed": ("from_tier", "to_tier", "changed_on"),
 }
 
 

@@ -80,6 +80,10 @@ def evaluate_trigger(
         out = _feedback(conn, trigger, clock)
     elif kind == "ticket_past_sla":
         out = _tickets(conn, trigger, clock, sla_hours)
+    elif kind == "ticket_breached":
+        out = _breaches(conn, trigger, clock)
+    elif kind == "tier_changed":
+        out = _tier_changes(conn, trigger, clock)
     else:  # the schema allows no other kind
         raise ValueError(f"unknown trigger {kind!r}")
     return sorted(out, key=lambda o: (o.customer_id, o.key))
@@ -275,3 +279,45 @@ def _tickets(conn: sa.Connection, trigger: Trigger, clock: Clock, sla_hours: dic
             }
             out.append(Occurrence(int(cid), f"ticket:{row_id}", values))
     return out
+
+
+# -- loop events: recorded SLA breaches and loyalty tier changes (issue #8) --------------------------------------
+def _breaches(conn: sa.Connection, trigger: Trigger, clock: Clock) -> list[Occurrence]:
+    """Breaches recorded in the last ``within_days`` days (each fires once: its key is the breach)."""
+    from kehu.store.care import ticket_sla_breaches as b
+
+    start = dt.datetime.combine(clock.day - dt.timedelta(days=int(trigger.get("within_days"))), dt.time(), clock.tz)
+    conds = [b.c.detected_at >= start, b.c.detected_at < _day_end(clock)]
+    if trigger.get("kinds"):
+        conds.append(b.c.kind.in_(list(trigger.get("kinds"))))
+    if trigger.get("priorities"):
+        conds.append(b.c.priority.in_(list(trigger.get("priorities"))))
+    stmt = (
+        sa.select(b.c.id, b.c.customer_id, b.c.kind, b.c.priority, b.c.due_at, tickets.c.ticket_id, tickets.c.topic)
+        .join(tickets, tickets.c.id == b.c.ticket_id)
+        .where(*conds)
+    )
+    return [
+        Occurrence(
+            int(cid),
+            f"breach:{row_id}",
+            {"ticket_id": key, "ticket_topic": topic, "ticket_priority": priority, "breach_kind": kind, "due_at": due},
+        )
+        for row_id, cid, kind, priority, due, key, topic in conn.execute(stmt)
+    ]
+
+
+def _tier_changes(conn: sa.Connection, trigger: Trigger, clock: Clock) -> list[Occurrence]:
+    """Tier changes on a day of the last ``within_days`` days, optionally only those to some tiers (``to``)."""
+    from kehu.store.care import loyalty_tier_changes as c
+
+    conds = [c.c.on_day >= clock.day - dt.timedelta(days=int(trigger.get("within_days"))), c.c.on_day <= clock.day]
+    if trigger.get("to"):
+        conds.append(c.c.to_tier.in_(list(trigger.get("to"))))
+    rows = conn.execute(sa.select(c.c.id, c.c.customer_id, c.c.from_tier, c.c.to_tier, c.c.on_day).where(*conds))
+    return [
+        Occurrence(
+            int(r.customer_id), f"tier:{r.id}", {"from_tier": r.from_tier, "to_tier": r.to_tier, "changed_on": r.on_day}
+        )
+        for r in rows
+    ]

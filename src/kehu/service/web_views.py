@@ -50,7 +50,6 @@ __all__ = [
 PAGE_SIZES = (20, 50, 100)
 IMPORT_KINDS = ("customers", "orders", "contracts", "interactions", "tickets", "feedback")
 _SOURCE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_UPLOAD_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xls", ".parquet")
 _DASHBOARD_TTL = 60.0
 
 
@@ -414,6 +413,12 @@ def _risk_histogram(values: list[float]) -> dict[str, Any] | None:
 
 
 # -- imports -----------------------------------------------------------------------------------------------------
+def forget_cached_figures() -> None:
+    """Drop the cached dashboard figures (after an import changed the data)."""
+    with _cache_lock:
+        _cache.clear()
+
+
 def import_runs(ws: Workspace, principal: Principal, *, limit: int = 50) -> list[dict[str, Any]]:
     """The newest imports (admins and managers)."""
     require_role(principal, "admin", "manager")
@@ -435,23 +440,15 @@ def run_import(
     ValidationError
         Unknown kind, a source name that is not a short identifier, an empty file or an unsupported type.
     """
-    require_role(principal, "admin", "manager")
+    from kehu.service import import_jobs
+
     if kind not in IMPORT_KINDS:
         raise ValidationError(f"kind {kind!r} is not one of {', '.join(IMPORT_KINDS)}")
     if not _SOURCE_RE.match(source):
         raise ValidationError("source: use 1-64 letters, digits, '_', '-' or '.' (e.g. crm)")
-    name = Path(filename or "upload.csv").name
-    suffix = Path(name).suffix.lower()
-    if suffix not in _UPLOAD_SUFFIXES:
-        raise ValidationError(f"file: {suffix or 'no extension'} is not supported ({', '.join(_UPLOAD_SUFFIXES)})")
-    if not content:
-        raise ValidationError("file: the uploaded file is empty")
-    safe_stem = re.sub(r"[^\w.-]", "_", Path(name).stem)[:80] or "upload"
-    folder = ws.settings.home / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-%f")
-    path = folder / f"{stamp}-{safe_stem}{suffix}"
-    path.write_bytes(content)
+    staged = import_jobs.stage_upload(ws, principal, filename=filename, content=content)
+    path = import_jobs.staged_path(ws, staged["upload_id"])
+    name = staged["filename"]
     summary = ws.import_file(kind, path, source=source)
     with ws.engine.connect() as conn:
         runs = store.list_import_runs(conn, limit=20)
@@ -481,3 +478,69 @@ def quarantine_file(ws: Workspace, principal: Principal, run_id: int) -> Path:
     if not path.is_file():
         raise NotFoundError(f"the quarantine file of import {run_id} is no longer on disk")
     return path
+
+
+# -- settings ----------------------------------------------------------------------------------------------------
+_SECRET_WORDS = ("password", "secret", "token", "key")
+
+
+def _shown_setting(name: str, value: Any) -> Any:
+    """A setting's value fit for a page: secrets masked, passwords in URLs hidden, webhook URLs cut to the host."""
+    from urllib.parse import urlsplit
+
+    from sqlalchemy.engine import make_url
+
+    if value is None or value == "" or value == {}:
+        return None
+    if any(w in name for w in _SECRET_WORDS):
+        return "••••••"
+    if name == "database_url":
+        return make_url(str(value)).render_as_string(hide_password=True)
+    if name == "webhooks" and isinstance(value, dict):
+        return {k: f"{urlsplit(str(v)).scheme}://{urlsplit(str(v)).hostname or ''}/…" for k, v in sorted(value.items())}
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def settings_page(ws: Workspace, principal: Principal) -> dict[str, Any]:
+    """Admins: every setting with its environment variable, effective value (secrets masked), default and
+    description; and the state of the system (version, store, revision, engine, data counts, latest run)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from kehu.store.db import current_revision, head_revision
+
+    require_role(principal, "admin")
+    s = ws.settings
+    rows = []
+    for name, info in type(s).model_fields.items():
+        value = getattr(s, name)
+        default = info.get_default(call_default_factory=True)
+        rows.append({
+            "name": name,
+            "env": f"KEHU_{name.upper()}",
+            "value": _shown_setting(name, value),
+            "default": _shown_setting(name, default),
+            "changed": value != default,
+            "description": info.description or "",
+        })  # fmt: skip
+    try:
+        kehu_version = version("kehu")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
+        kehu_version = "dev"
+    with ws.engine.connect() as conn:
+        totals = store.dashboard_totals(conn, None)
+        as_of = dashboard_store.published_as_of(conn)
+    system = {
+        "version": kehu_version,
+        "store": ws.engine.dialect.name,
+        "database_url": _shown_setting("database_url", s.resolved_database_url),
+        "revision": current_revision(ws.engine),
+        "head": head_revision(),
+        "engine": s.engine,
+        "home": str(s.home),
+        "customers": totals["customers"],
+        "orders": totals["orders"],
+        "published_as_of": as_of,
+    }
+    return {"settings": rows, "system": system}

@@ -26,10 +26,13 @@ from kehu.config import Settings
 from kehu.errors import KehuError
 from kehu.service.access import AuthenticationError, TooManyAttemptsError
 from kehu.service.workspace import Workspace
+from kehu.web.campaign_pages import campaign_router
 from kehu.web.customer_pages import customer_action_router
+from kehu.web.import_pages import import_router
 from kehu.web.pages import page_router
 from kehu.web.render import render_error, wants_json
 from kehu.web.segment_pages import segment_router
+from kehu.web.ticket_pages import ticket_router
 
 __all__ = ["create_app"]
 
@@ -81,6 +84,9 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     app.include_router(page_router())
     app.include_router(segment_router())
     app.include_router(customer_action_router())
+    app.include_router(import_router())
+    app.include_router(ticket_router())  # tickets, campaigns and KPIs (issue #8)
+    app.include_router(campaign_router())
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
 
     @app.middleware("http")

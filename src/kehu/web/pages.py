@@ -16,9 +16,9 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 
 from kehu.errors import ValidationError
@@ -234,37 +234,16 @@ def page_router() -> APIRouter:
         done = request.query_params.get("done")
         return render(request, "customer.html", data, context={"done": done, "form_error": None})
 
-    # -- imports ---------------------------------------------------------------------------------------------
-    @router.get("/imports")
-    @router.get("/imports.json")
-    def imports(request: Request, session: Session) -> Response:
-        runs = web_views.import_runs(workspace(request), session.principal)
-        return render(request, "imports.html", {"runs": runs, "summary": None, "kinds": web_views.IMPORT_KINDS})
-
-    @router.post("/imports")
-    def upload(request: Request, post: Post) -> Response:
-        upload = post.form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise ValidationError("file: choose a file to upload")
-        content = upload.file.read()
-        ws = workspace(request)
-        summary = web_views.run_import(
-            ws, post.session.principal, kind=post.text("kind"), source=post.text("source"),
-            filename=upload.filename or "upload.csv", content=content,
-        )  # fmt: skip
-        runs = web_views.import_runs(ws, post.session.principal)
-        return render(request, "imports.html", {"runs": runs, "summary": summary, "kinds": web_views.IMPORT_KINDS})
-
-    @router.get("/imports/{run_id:int}/quarantine.csv")
-    def quarantine(request: Request, session: Session, run_id: int) -> FileResponse:
-        path = web_views.quarantine_file(workspace(request), session.principal, run_id)
-        return FileResponse(path, media_type="text/csv", filename=f"quarantine-{run_id}.csv")
-
     # -- users -----------------------------------------------------------------------------------------------
     def _users_page(request: Request, session: SessionInfo, message: str | None = None) -> Response:
         rows = access.list_users(workspace(request), session.principal)
         data = {"users": rows, "roles": list(ROLES), "can_edit": session.principal.role == "admin"}
         return render(request, "users.html", data, context={"message": message})
+
+    @router.get("/settings")
+    @router.get("/settings.json")
+    def settings(request: Request, session: Session) -> Response:
+        return render(request, "settings.html", web_views.settings_page(workspace(request), session.principal))
 
     @router.get("/users")
     @router.get("/users.json")

@@ -1,4 +1,4 @@
-/* Kehu web app: draws the dashboard charts from the JSON block the page carries (no inline script). */
+/* Kehu web app: draws the page charts from the JSON block the page carries (no inline script). */
 (function () {
   "use strict";
   function draw() {
@@ -77,6 +77,40 @@
           xAxis: { type: "value" }, yAxis: { type: "category", data: spec.names.slice().reverse() },
           series: [{ name: spec.series[0], type: "bar", data: spec.values.slice().reverse(), itemStyle: { color: "#1d5fa8" } }]
         };
+      } else if (kind === "interval") {
+        /* campaign uplift: the point difference and its 95% interval per outcome, with the zero line */
+        option = {
+          tooltip: { trigger: "item", formatter: function (p) { var i = p.dataIndex; return spec.names[i] + ": " + spec.values[i] + " (" + spec.lows[i] + " … " + spec.highs[i] + ") " + spec.unit; } },
+          grid: { left: 150, right: 30 }, legend: { data: spec.series },
+          xAxis: { type: "value", name: spec.unit, nameLocation: "middle", nameGap: 28, scale: true },
+          yAxis: { type: "category", data: spec.names, inverse: true },
+          series: [
+            { name: spec.series[0], type: "scatter", symbolSize: 12, itemStyle: { color: "#c0392b" },
+              data: spec.values.map(function (v, i) { return [v, i]; }),
+              markLine: { symbol: "none", silent: true, lineStyle: { type: "dashed", color: "#555" }, data: [{ xAxis: 0 }] } },
+            { name: spec.series[1], type: "custom", itemStyle: { color: "#1d5fa8" },
+              data: spec.names.map(function (n, i) { return [i, spec.lows[i], spec.highs[i]]; }),
+              encode: { y: 0, x: [1, 2] },
+              renderItem: function (params, api) {
+                var lo = api.coord([api.value(1), api.value(0)]), hi = api.coord([api.value(2), api.value(0)]);
+                var h = api.size([0, 1])[1] * 0.2, style = { stroke: "#1d5fa8", lineWidth: 2 };
+                return { type: "group", children: [
+                  { type: "line", shape: { x1: lo[0], y1: lo[1], x2: hi[0], y2: hi[1] }, style: style },
+                  { type: "line", shape: { x1: lo[0], y1: lo[1] - h, x2: lo[0], y2: lo[1] + h }, style: style },
+                  { type: "line", shape: { x1: hi[0], y1: hi[1] - h, x2: hi[0], y2: hi[1] + h }, style: style }
+                ] };
+              } }
+          ]
+        };
+      } else if (kind === "arms") {
+        option = {
+          tooltip: { trigger: "axis" }, legend: { data: spec.series },
+          xAxis: { type: "category", data: spec.names }, yAxis: { type: "value", axisLabel: { formatter: "{value}%" } },
+          series: [
+            { name: spec.series[0], type: "bar", data: spec.values, itemStyle: { color: "#c0392b" } },
+            { name: spec.series[1], type: "bar", data: spec.holdout, itemStyle: { color: "#7f8c8d" } }
+          ]
+        };
       } else {
         option = {
           tooltip: { trigger: "axis" }, xAxis: { type: "category", data: spec.months }, yAxis: { type: "value" },
@@ -95,6 +129,27 @@
       select.addEventListener("change", function () { select.form.submit(); });
     }
   }
-  function start() { draw(); localeSwitch(); }
+  function importProgress() {
+    // an import running in the background: follow its JSON twin, reload the page when it has ended
+    var box = document.getElementById("import-progress");
+    if (!box || box.getAttribute("data-state") !== "running") { return; }
+    var url = "/imports/jobs/" + encodeURIComponent(box.getAttribute("data-job")) + ".json";
+    function poll() {
+      fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (d) {
+          var job = d.job || {};
+          if (job.state !== "running") { window.location.reload(); return; }
+          var bar = document.getElementById("import-bar");
+          if (bar && job.percent !== null && job.percent !== undefined) { bar.value = job.percent; }
+          var rows = document.getElementById("import-rows");
+          if (rows) { rows.setAttribute("data-rows", String(job.rows_read)); }
+          window.setTimeout(poll, 700);
+        })
+        .catch(function () { window.setTimeout(poll, 2000); });
+    }
+    window.setTimeout(poll, 400);
+  }
+  function start() { draw(); localeSwitch(); importProgress(); }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
 })();

@@ -1,0 +1,340 @@
+"""Imports from the web app in three steps: upload, mapping preview, import with progress.
+
+1. :func:`stage_upload` keeps the uploaded file under ``KEHU_HOME/uploads`` and returns its id.
+2. :func:`preview_upload` opens it the way the importer will (encoding, delimiter, sheet) and shows which column
+   feeds which field — the automatic recognition, changed by the user's choices — the first rows, and a check
+   of the first :data:`CHECK_ROWS` rows with the same parsing and row rules the import applies, so a wrong
+   mapping is seen before anything is stored.
+3. :func:`start_import` writes the user's choices as an ordinary mapping file (the same YAML ``kehu import
+   --mapping`` reads, kept next to the upload) and runs the import in a background thread; the job's state
+   (rows read, an estimate of the total, the summary or the error) is a small JSON file beside the upload, so
+   any server process can answer :func:`import_job`.
+
+Only admins and managers import, and a job is visible to the user who started it and to admins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import secrets
+import threading
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kehu.errors import ImportFileError, KehuError, NotFoundError, ValidationError
+from kehu.ingest.fields import kind_spec
+from kehu.ingest.mapping import Mapping, plan_columns
+from kehu.ingest.readers import open_source
+from kehu.ingest.rows import prepare_batch
+from kehu.service.access import Principal, require_role
+from kehu.service.workspace import Workspace
+
+__all__ = ["CHECK_ROWS", "import_job", "preview_upload", "stage_upload", "staged_path", "start_import"]
+
+#: rows checked by the preview (parsing and row rules of the import itself)
+CHECK_ROWS = 2000
+#: rows shown in the preview table
+SHOW_ROWS = 10
+KINDS = ("customers", "orders", "contracts", "interactions", "tickets", "feedback")
+SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods", ".parquet")
+_SOURCE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_ID_RE = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{12}$")
+_lock = threading.Lock()
+
+
+def _folder(ws: Workspace) -> Path:
+    folder = ws.settings.home / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _check(kind: str, source: str) -> None:
+    if kind not in KINDS:
+        raise ValidationError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    if not _SOURCE_RE.match(source):
+        raise ValidationError("source: use 1-64 letters, digits, '_', '-' or '.' (e.g. crm)")
+
+
+def staged_path(ws: Workspace, upload_id: str) -> Path:
+    """The file of a staged upload (see :func:`stage_upload`)."""
+    if not _ID_RE.match(upload_id or ""):
+        raise ValidationError("upload: not an upload id")
+    matches = [p for p in _folder(ws).glob(f"{upload_id}-*") if p.suffix.lower() in SUFFIXES]
+    if not matches:
+        raise NotFoundError(f"upload {upload_id} is no longer on the server: upload the file again")
+    return matches[0]
+
+
+def stage_upload(ws: Workspace, principal: Principal, *, filename: str, content: bytes) -> dict[str, Any]:
+    """Keep an uploaded file for preview and import; returns ``{"upload_id", "filename", "bytes"}``.
+
+    Raises
+    ------
+    ValidationError
+        An empty file or an unsupported type.
+    """
+    require_role(principal, "admin", "manager")
+    name = Path(filename or "upload.csv").name
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ValidationError(f"file: {suffix or 'no extension'} is not supported ({', '.join(SUFFIXES)})")
+    if not content:
+        raise ValidationError("file: the uploaded file is empty")
+    upload_id = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(6)
+    stem = re.sub(r"[^\w.-]", "_", Path(name).stem)[:80] or "upload"
+    (_folder(ws) / f"{upload_id}-{stem}{suffix}").write_bytes(content)
+    return {"upload_id": upload_id, "filename": name, "bytes": len(content)}
+
+
+def _mapping(kind: str, headers: list[str], columns: dict[str, str] | None) -> Mapping | None:
+    """The user's column choices as a mapping: ``header -> field`` or ``"_"`` (ignore); empty keeps automatic."""
+    if not columns:
+        return None
+    spec = kind_spec(kind)
+    renames: dict[str, str] = {}
+    chosen: dict[str, str] = {}
+    for header, target in columns.items():
+        if header not in headers:
+            raise ValidationError(f"column {header!r}: the file has no such column")
+        target = (target or "").strip()
+        if not target:
+            continue
+        if target != "_" and target not in spec.names:
+            raise ValidationError(f"column {header!r}: {target!r} is not a field of {kind}")
+        if target != "_" and target in chosen:
+            raise ValidationError(f"field {target!r} is chosen for both column {chosen[target]!r} and {header!r}")
+        chosen[target] = header
+        renames[header] = target
+    return Mapping(kind=kind, renames=renames) if renames else None
+
+
+def preview_upload(
+    ws: Workspace, principal: Principal, *, upload_id: str, kind: str, columns: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """How the upload would be read and mapped, its first rows and a check of the first :data:`CHECK_ROWS`.
+
+    Problems with the file or the mapping are returned under ``"error"`` (the page shows them next to the
+    mapping) rather than raised; ``"ready"`` says whether the import can start.
+    """
+    require_role(principal, "admin", "manager")
+    if kind not in KINDS:
+        raise ValidationError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    path = staged_path(ws, upload_id)
+    spec = kind_spec(kind)
+    out: dict[str, Any] = {
+        "upload_id": upload_id,
+        "filename": path.name.split("-", 3)[-1],
+        "kind": kind,
+        "fields": [{"name": f.name, "required": f.required, "type": f.type.value} for f in spec.fields],
+        "columns": [],
+        "rows": [],
+        "checked": 0,
+        "bad_rows": 0,
+        "problems": [],
+        "error": None,
+        "ready": False,
+    }
+    try:
+        with open_source(path, chunk_rows=CHECK_ROWS) as src:
+            headers = list(src.headers)
+            out.update(format=src.format, encoding=src.encoding, delimiter=getattr(src, "delimiter", None))
+            out["headers"] = headers
+            mapping = _mapping(kind, headers, columns)
+            auto = plan_columns(spec, headers, None, path, require=False)
+            plan = plan_columns(spec, headers, mapping, path, require=False)
+            by_header = {h: f for f, h in plan.fields.items()}
+            auto_by_header = {h: f for f, h in auto.fields.items()}
+            out["columns"] = [
+                {
+                    "header": h,
+                    "field": by_header.get(h),
+                    "automatic": auto_by_header.get(h),
+                    "ignored": h in plan.ignored,
+                }
+                for h in headers
+            ]
+            out["missing"] = [f.name for f in spec.fields if f.required and f.name not in plan.fields]
+            if out["missing"]:
+                out["error"] = f"required field {', '.join(out['missing'])}: choose the column that holds it"
+                return out
+            batch = next(iter(src.batches()), None)
+    except (ImportFileError, ValidationError) as exc:
+        out["error"] = str(exc)
+        return out
+    if batch is None:
+        out["error"] = f"{out['filename']}: the file has a header but no records"
+        return out
+    prepared = prepare_batch(
+        spec,
+        plan,
+        batch,
+        mapping=mapping,
+        tz=ws.settings.timezone,
+        currency=ws.settings.currency,
+        now=dt.datetime.now(dt.UTC),
+        path=path,
+    )
+    reasons: Counter[tuple[str, str]] = Counter()
+    for problems in prepared.problems.values():
+        for p in problems:
+            reasons[(p.column, p.reason)] += 1
+    out["checked"] = len(batch)
+    out["bad_rows"] = len(prepared.problems)
+    out["problems"] = [{"column": c, "reason": r, "rows": n} for (c, r), n in reasons.most_common(10)]
+    for i in range(min(SHOW_ROWS, len(batch))):
+        raw = prepared.raw_row(i)
+        bad = {p.column: p.reason for p in prepared.problems.get(i, [])}
+        out["rows"].append(
+            {
+                "row": int(batch.row_numbers[i]),
+                "cells": [
+                    {"value": None if raw.get(h) is None else str(raw.get(h)), "problem": bad.get(h)}
+                    for h in out["headers"]
+                ],
+            }
+        )
+    out["ready"] = True
+    return out
+
+
+def _job_path(ws: Workspace, job_id: str) -> Path:
+    if not _ID_RE.match(job_id or ""):
+        raise NotFoundError(f"no import job {job_id!r}")
+    return _folder(ws) / "jobs" / f"{job_id}.json"
+
+
+def _write_job(path: Path, state: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, ensure_ascii=False, default=str), encoding="utf-8")
+    tmp.replace(path)
+
+
+def _estimate_rows(path: Path, preview_rows: int) -> int | None:
+    """About how many records the file holds (None when it cannot be told cheaply)."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    if suffix in (".csv", ".txt", ".tsv"):
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(1 << 20)
+        lines = head.count(b"\n")
+        if len(head) >= size:
+            return max(lines - 1, preview_rows, 0)
+        return int(size / max(len(head), 1) * lines) if lines else None
+    return None
+
+
+def start_import(
+    ws: Workspace,
+    principal: Principal,
+    *,
+    upload_id: str,
+    kind: str,
+    source: str,
+    columns: dict[str, str] | None = None,
+    on_done: Callable[[], None] | None = None,
+) -> str:
+    """Start importing a staged upload in the background; returns the job id (see :func:`import_job`).
+
+    ``on_done`` is called in the worker thread when the job has ended (e.g. to drop cached figures).
+
+    Raises
+    ------
+    ValidationError
+        Unknown kind, an odd source name, or column choices that do not fit the file.
+    """
+    require_role(principal, "admin", "manager")
+    _check(kind, source)
+    path = staged_path(ws, upload_id)
+    mapping_file: Path | None = None
+    if columns:
+        with open_source(path, chunk_rows=1) as src:
+            mapping = _mapping(kind, list(src.headers), columns)
+        if mapping is not None:
+            mapping_file = path.with_name(path.stem + ".mapping.yaml")
+            doc = {"kind": kind, "columns": dict(mapping.renames)}
+            mapping_file.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    job_id = upload_id
+    job = _job_path(ws, job_id)
+    job.parent.mkdir(parents=True, exist_ok=True)
+    with _lock:
+        if job.exists() and json.loads(job.read_text(encoding="utf-8")).get("state") == "running":
+            raise ValidationError(f"upload {upload_id} is being imported already")
+        state: dict[str, Any] = {
+            "job_id": job_id,
+            "state": "running",
+            "kind": kind,
+            "source": source,
+            "filename": path.name.split("-", 3)[-1],
+            "user_id": principal.id,
+            "mapping": mapping_file.name if mapping_file else None,
+            "rows_read": 0,
+            "rows_estimate": _estimate_rows(path, 0),
+            "started_at": dt.datetime.now(dt.UTC).isoformat(),
+            "finished_at": None,
+            "summary": None,
+            "error": None,
+        }
+        _write_job(job, state)
+
+    def progress(rows: int) -> None:
+        state["rows_read"] = rows
+        _write_job(job, state)
+
+    def work() -> None:
+        try:
+            summary = ws.import_file(kind, path, mapping=mapping_file, source=source, progress=progress)
+            data = summary.as_dict()
+            data["has_quarantine"] = bool(data.pop("quarantine_file"))
+            data["path"] = state["filename"]
+            with ws.engine.connect() as conn:
+                from kehu.store.web import list_import_runs
+
+                runs = list_import_runs(conn, limit=20)
+            data["run_id"] = next((r["id"] for r in runs if r["path"] == str(path.resolve())), None)
+            state.update(state="done", summary=data, rows_read=data["read"])
+        except KehuError as exc:
+            state.update(state="failed", error=str(exc))
+        except Exception as exc:
+            state.update(state="failed", error=f"internal error: {type(exc).__name__}: {exc}")
+        state["finished_at"] = dt.datetime.now(dt.UTC).isoformat()
+        _write_job(job, state)
+        if on_done is not None:
+            on_done()
+
+    threading.Thread(target=work, name=f"kehu-import-{job_id}", daemon=True).start()
+    return job_id
+
+
+def import_job(ws: Workspace, principal: Principal, job_id: str) -> dict[str, Any]:
+    """The state of an import job: ``running`` (rows read, estimate, percent), ``done`` (summary) or ``failed``.
+
+    Raises
+    ------
+    NotFoundError
+        No such job, or it belongs to another user (for non-admins).
+    """
+    require_role(principal, "admin", "manager")
+    path = _job_path(ws, job_id)
+    if not path.is_file():
+        raise NotFoundError(f"no import job {job_id!r}")
+    state = json.loads(path.read_text(encoding="utf-8"))
+    if principal.role != "admin" and state.get("user_id") != principal.id:
+        raise NotFoundError(f"no import job {job_id!r}")
+    est = state.get("rows_estimate")
+    if state["state"] == "done":
+        state["percent"] = 100
+    elif est:
+        state["percent"] = min(99, int(100 * state.get("rows_read", 0) / est))
+    else:
+        state["percent"] = None
+    return dict(state)

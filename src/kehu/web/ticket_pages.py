@@ -1,0 +1,110 @@
+"""The tickets pages: the list with filters and SLA state, one ticket, opening and changing tickets (CSRF forms).
+Thin routes over :mod:`kehu.service.web_tickets` (which enforces the row-level scope)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.exceptions import HTTPException
+
+from kehu.errors import ValidationError
+from kehu.service import web_tickets
+from kehu.web.pages import Post, Session, _optional_int
+from kehu.web.render import render, translator, workspace
+
+__all__ = ["ticket_router"]
+
+_TRUE = ("1", "true", "on", "yes")
+
+
+def _filters(request: Request) -> web_tickets.TicketFilter:
+    p = request.query_params
+    return web_tickets.TicketFilter(
+        status=p.get("status") or None,
+        priority=p.get("priority") or None,
+        topic=p.get("topic") or None,
+        owner_id=_optional_int(p.get("owner"), "owner"),
+        breached=p.get("breached", "") in _TRUE,
+        before=_optional_int(p.get("before"), "before"),
+        limit=_optional_int(p.get("limit"), "limit") or web_tickets.PAGE,
+    )
+
+
+def _ticket_id(request: Request, value: int) -> int:
+    if value < 1 or value > 2**62:
+        raise HTTPException(404, translator(request)("errors.not_found"))
+    return value
+
+
+def ticket_router() -> APIRouter:
+    """Routes of the tickets pages (not part of the OpenAPI schema)."""
+    router = APIRouter(include_in_schema=False)
+
+    def _list(request: Request, session: Any, form: dict[str, Any] | None = None, status: int = 200) -> Response:
+        filters = _filters(request)
+        now = dt.datetime.now(dt.UTC)
+        data = web_tickets.tickets_page(workspace(request), session.principal, filters, now=now)
+
+        def link(**changes: Any) -> str:
+            params = {**filters.params(), **{k: v for k, v in changes.items() if v is not None}}
+            return "/tickets?" + urlencode({k: v for k, v in params.items() if v != ""})
+
+        context = {"link": link, "form": form or {}}
+        return render(request, "tickets.html", data, status_code=status, context=context)
+
+    @router.get("/tickets")
+    @router.get("/tickets.json")
+    def tickets(request: Request, session: Session) -> Response:
+        return _list(request, session)
+
+    @router.post("/tickets")
+    def create(request: Request, post: Post) -> Response:
+        form: dict[str, Any] = {k: post.text(k) for k in ("customer_id", "topic", "priority", "note")}
+        form["complaint"] = post.text("complaint") in _TRUE
+        try:
+            customer_id = _optional_int(form["customer_id"], "customer_id")
+            if customer_id is None:
+                raise ValidationError("customer_id: give the customer's number (Kehu id)")
+            ticket = web_tickets.open_ticket(
+                workspace(request), post.session.principal, customer_id, topic=form["topic"] or None,
+                priority=form["priority"] or "normal", complaint=form["complaint"], note=form["note"] or None,
+            )  # fmt: skip
+        except ValidationError as exc:
+            return _list(request, post.session, {**form, "error": str(exc)}, status=422)
+        return RedirectResponse(f"/tickets/{ticket['id']}", status_code=303)
+
+    @router.get("/tickets/{ticket_id:int}")
+    @router.get("/tickets/{ticket_id:int}.json")
+    def ticket(request: Request, session: Session, ticket_id: int) -> Response:
+        now = dt.datetime.now(dt.UTC)
+        data = web_tickets.ticket_page(workspace(request), session.principal, _ticket_id(request, ticket_id), now=now)
+        return render(request, "ticket.html", data)
+
+    @router.post("/tickets/{ticket_id:int}")
+    def update(request: Request, post: Post, ticket_id: int) -> Response:
+        tid = _ticket_id(request, ticket_id)
+        action = post.text("action")
+        changes: dict[str, Any] = {}
+        satisfaction = _optional_int(post.text("satisfaction"), "satisfaction")
+        if action == "respond":
+            changes["respond"] = True
+        elif action == "resolve":
+            changes["resolve"] = True
+        elif action == "save":
+            changes = {"status": post.text("status") or None, "priority": post.text("priority") or None,
+                       "assignee": post.text("assignee") or None, "satisfaction": satisfaction}  # fmt: skip
+        else:
+            raise ValidationError(f"action: {action[:40]!r} is not respond, resolve or save")
+        ws = workspace(request)
+        try:
+            web_tickets.change_ticket(ws, post.session.principal, tid, **changes)
+        except ValidationError as exc:
+            data = web_tickets.ticket_page(ws, post.session.principal, tid, now=dt.datetime.now(dt.UTC))
+            return render(request, "ticket.html", data, status_code=422, context={"error": str(exc)})
+        return RedirectResponse(f"/tickets/{tid}?saved=1", status_code=303)
+
+    return router

@@ -1,0 +1,108 @@
+"""In a real browser (Debian's chromium through Playwright): a manager creates and launches a campaign with a
+holdout through the forms, and the results page draws the uplift interval chart; a ticket is resolved."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from web_testkit import PASSWORD, WebEnv
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
+    ),
+]
+_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+
+
+@pytest.fixture
+def page(web: WebEnv) -> Iterator[Any]:
+    """A zh-CN browser page against the app served by uvicorn on loopback."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(web.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    pw = sync_api.sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=_ARGS, headless=True)
+    context = browser.new_context(base_url=f"http://127.0.0.1:{port}", locale="zh-CN",
+                                  extra_http_headers={"Accept-Language": "zh-CN"},
+                                  viewport={"width": 1400, "height": 1000})  # fmt: skip
+    yield context.new_page()
+    context.close()
+    browser.close()
+    pw.stop()
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _login(page: Any, name: str) -> None:
+    page.goto("/login")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/dashboard$"))
+
+
+def test_campaign_results_chart_renders(web: WebEnv, page: Any, tmp_path: Path) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    _login(page, web.accounts["manager"].name)
+    page.click("nav a[href='/campaigns']")
+    page.fill("#new-campaign input[name=name]", "回访活动")
+    page.select_option("#new-campaign select[name=segment]", "lifecycle:lost")
+    page.select_option("#new-campaign select[name=channel]", "file")
+    page.fill("#new-campaign textarea[name=template]", "{name} 您好，优惠码 {coupon}")
+    page.fill("#new-campaign input[name=coupon]", "BACK20")
+    page.fill("#new-campaign input[name=holdout]", "150")
+    page.click("#create-campaign")
+    assert "holdout share" in page.locator("#campaign-error").inner_text()  # shown, and the form kept the text
+    assert page.locator("#new-campaign input[name=name]").input_value() == "回访活动"
+    page.fill("#new-campaign input[name=holdout]", "25")
+    page.fill("#new-campaign input[name=seed]", "11")
+    page.click("#create-campaign")
+    page.wait_for_selector("#launch-campaign")
+    page.click("#launch-campaign")
+    node = page.locator("#uplift-chart")
+    node.locator("canvas").first.wait_for(timeout=15_000)
+    page.wait_for_selector("#uplift-chart[data-rendered]", timeout=15_000)
+    assert int(node.get_attribute("data-rendered") or 0) >= 1
+    page.wait_for_selector("#revenue-chart[data-rendered]", timeout=15_000)
+    assert page.locator("#verdicts li").count() == 4
+    assert page.locator("#arms-table tbody tr").count() == 2
+    shot = tmp_path / "campaign-results-zh-CN.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 20_000 and not errors, errors
+
+
+def test_a_rep_resolves_a_ticket(web: WebEnv, page: Any) -> None:
+    _login(page, web.accounts["rep_a"].name)
+    page.click("nav a[href='/tickets']")
+    page.fill("#new-ticket input[name=customer_id]", str(web.owned["rep_a"]))
+    page.fill("#new-ticket input[name=topic]", "发票")
+    page.click("#create-ticket")
+    page.wait_for_selector("#respond")
+    page.click("#respond")
+    page.wait_for_selector("#resolve")
+    page.click("#resolve")
+    page.wait_for_url(re.compile(r"/tickets/\d+\?saved=1$"))
+    assert "已解决" in page.locator("#ticket-title").inner_text()
+    assert page.locator("#customer-link").get_attribute("href") == f"/customers/{web.owned['rep_a']}"
