@@ -21,7 +21,8 @@ RSS is the step's own:
     loading the model file, then calibrated risk, tier and 30-day propensity for every customer.
 ``reasons``
     loading the model file, scoring everyone, then SHAP contributions (LightGBM ``pred_contrib``) and
-    rendered zh/en reasons for the riskiest ``--reasons-share`` (10%) of the scored customers.
+    rendered zh/en reasons for the riskiest ``--reasons-share`` (10%) of all customers (at most every scored
+    customer; customers lapsed beyond 180 days are not scored, see docs/churn.md).
 
 The alternative a user would otherwise pick runs in the same session on the same rows: ``reasons_all`` (the same
 SHAP reasons for *every* scored customer, i.e. explaining everyone instead of the customers who need it;
@@ -227,7 +228,7 @@ def step_score(folder: Path) -> dict[str, Any]:
 def _reasons(folder: Path, share: float) -> dict[str, Any]:
     churn, X, risk, counts = _score(folder)
     t0, c0 = time.perf_counter(), time.process_time()
-    k = max(1, round(share * X.shape[0]))
+    k = min(X.shape[0], max(1, round(share * counts["customers"])))  # the riskiest share of all customers
     top = np.argsort(-risk, kind="stable")[:k]
     reasons = churn.reasons(X[top])
     explained = sum(1 for r in reasons if r)
