@@ -102,13 +102,19 @@ def run_kehu(folder: Path, memory_limit: str) -> dict[str, Any]:
     tables["customers"] = tables["customers"].mutate(first_seen_at=tables["customers"].first_seen_at.cast("timestamp"))
     for name in ("interactions", "tickets", "feedback", "contracts"):
         tables[name] = register_arrow(backend, f"kehu_{name}", arrow_schema(name).empty_table())
-    output = pipeline.run(backend, tables, AS_OF)
+    step_cpu: dict[str, float] = {}
+
+    def progress(event: Any) -> None:  # CPU seconds per step (user + sys of all threads)
+        step_cpu[event.step.name] = _cpu() - step_cpu.get(event.step.name, 0.0)
+
+    output = pipeline.run(backend, tables, AS_OF, progress=progress)
     steps = dict(output.step_seconds)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), _cpu()
     features = to_arrow(backend, output.tables["customer_features"])
     steps["fetch"] = time.perf_counter() - t
+    step_cpu["fetch"] = _cpu() - c
     return {"seconds": time.perf_counter() - started, "cpu_seconds": _cpu() - cpu, "steps": steps,
-            "customers": features.num_rows}  # fmt: skip
+            "step_cpu": step_cpu, "customers": features.num_rows}  # fmt: skip
 
 
 def run_kehu_rfm(folder: Path, memory_limit: str) -> dict[str, Any]:
@@ -236,6 +242,7 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
     medians: dict[str, dict[str, Any]] = {}
     for name, rs in runs.items():
         steps = {step: statistics.median(r["steps"][step] for r in rs) for step in rs[0]["steps"]}
+        step_cpu = {step: statistics.median(r["step_cpu"][step] for r in rs) for step in rs[0].get("step_cpu", {})}
         medians[name] = {
             "runs": len(rs),
             "seconds": statistics.median(r["seconds"] for r in rs),
@@ -244,6 +251,7 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
             "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in rs),
             "max_peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
             "steps": steps,
+            "step_cpu": step_cpu,
             "customers": rs[0]["customers"],
         }
     return medians
@@ -286,7 +294,8 @@ def main() -> None:
         print(f"{name:<14}{m['seconds']:9.2f}{m['cpu_seconds']:9.2f}{m['child_cpu_seconds']:13.2f}"
               f"{m['peak_rss_mb']:13.0f}")  # fmt: skip
         for step, seconds in m["steps"].items():
-            print(f"  {step:<22}{seconds:7.2f} s")
+            cpu_text = f"  CPU {m['step_cpu'][step]:6.2f} s" if step in m["step_cpu"] else ""
+            print(f"  {step:<22}{seconds:7.2f} s{cpu_text}")
     for ours, other, target in COMPARISONS:
         if ours in medians and other in medians:
             wall = medians[other]["seconds"] / medians[ours]["seconds"]

@@ -203,7 +203,8 @@ def test_switching_language_changes_every_label(web: WebEnv, live: str, browser:
     page = _page(browser, live)
     _login(page, "admin")
     pages = ["/dashboard", "/customers", f"/customers/{web.owned['rep_a']}", "/imports", "/users", "/account",
-             "/segments", "/segments/lifecycle/lost", "/segments/flows?scheme=rfm_cn", "/settings"]  # fmt: skip
+             "/segments", "/segments/lifecycle/lost", "/segments/flows?scheme=rfm_cn",
+             "/settings", "/tasks", "/playbooks", "/playbooks/rfm_cn_strategies"]  # fmt: skip
     for path in pages:
         page.goto(path)
         labels = _labels(page)
@@ -240,4 +241,43 @@ def test_segments_trends_and_flows_render(web: WebEnv, live: str, browser: Any, 
     page.click("#preview-rule")
     assert "位客户符合" in page.locator("#editor-preview").inner_text()
     assert not errors, errors
+    page.context.close()
+
+
+# -- task inbox (issue 7/9) -------------------------------------------------------------------------------------
+def test_completing_a_task_records_the_outcome(web: WebEnv, live: str, browser: Any, shots: Path) -> None:
+    from task_testkit import add_task, task_row
+
+    from kehu.service.web_tasks import local_today
+    from kehu.store.actions import audit_log
+
+    rep = web.accounts["rep_a"]
+    task = add_task(web, "rep_a", due=local_today(web.ws), title="回访：确认续约意向")
+    theirs = add_task(web, "rep_b", due=local_today(web.ws), title="Someone else's call")
+    page = _page(browser, live)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    _login(page, rep.name)
+    page.click("#nav-tasks")
+    page.wait_for_url(re.compile(r"/tasks$"))
+    row = page.locator(f"#task-{task}")
+    assert "回访：确认续约意向" in row.inner_text() and page.locator(f"#task-{theirs}").count() == 0
+    assert row.locator("xpath=ancestor::section").get_attribute("id") == "group-today"
+    path = shots / "tasks-zh-CN.png"
+    page.screenshot(path=str(path), full_page=True)
+    print(f"\nscreenshot: {path}")
+    row.locator("select[name=outcome]").select_option("won_back")
+    row.locator("input[name=notes]").fill("客户同意续约，下周签合同")
+    with page.expect_navigation():
+        row.locator("button.complete").click()
+    assert f"任务 {task} 已保存" in page.locator("#task-saved").inner_text()
+    done = page.locator(f"#task-{task}")
+    assert done.get_attribute("data-status") == "done" and "已挽回" in done.inner_text()
+    assert done.locator("xpath=ancestor::section").get_attribute("id") == "group-done"
+    stored = task_row(web, task)
+    assert (stored.status, stored.outcome) == ("done", "won_back") and "客户同意续约" in stored.notes
+    with web.ws.engine.connect() as conn:
+        entry = conn.execute(select(audit_log).where(audit_log.c.target == f"task:{task}")).one()
+    assert (entry.actor, entry.action, entry.detail["outcome"]) == (rep.name, "task.done", "won_back")
+    assert task_row(web, theirs).status == "open" and not errors, errors
     page.context.close()

@@ -26,6 +26,7 @@ from kehu.models._base import (
     check_integer,
     check_nonnegative,
     compress_rows,
+    dot,
     draw_interval,
     factorize,
     fit_by_newton,
@@ -89,7 +90,7 @@ def _objective(x: FloatArray, tx: FloatArray, age: FloatArray, w: FloatArray) ->
         np.multiply(rx, big_d, out=d)
         np.take(np.log(a) - lb, xr_i, out=tmp)
         d += tmp
-        ll = float(wx @ const) - float((r * w_T + wx_T) @ lT) + float(wr @ np.logaddexp(0.0, d, out=tmp))
+        ll = dot(wx, const) - dot(r * w_T + wx_T, lT) + dot(wr, np.logaddexp(0.0, d, out=tmp))
         expit(d, out=pi)
         pi *= wr  # now w * pi
         sum_wpi = float(pi.sum())
@@ -97,13 +98,13 @@ def _objective(x: FloatArray, tx: FloatArray, age: FloatArray, w: FloatArray) ->
         np.take(iT, Tr, out=big_f)
         np.take(it, txr, out=tmp)
         big_f -= tmp  # F = 1/(alpha+T) - 1/(alpha+t_x) <= 0
-        g_r = float(wx @ (digamma(r + ux) - digamma(r))) + total * np.log(alpha)
-        g_r += -float(w_T @ lT) + float(pi @ big_d)
+        g_r = dot(wx, digamma(r + ux) - digamma(r)) + total * np.log(alpha)
+        g_r += -dot(w_T, lT) + dot(pi, big_d)
         np.multiply(rx, big_f, out=tmp)  # (r + x) F
-        g_alpha = total * r / alpha - float((r * w_T + wx_T) @ iT) + float(pi @ tmp)
+        g_alpha = total * r / alpha - dot(r * w_T + wx_T, iT) + dot(pi, tmp)
         dig_ab = digamma(a + b) - digamma(a + b + ux)
-        g_a = float(wx @ dig_ab) + sum_wpi / a
-        g_b = float(wx @ (dig_ab + digamma(b + ux) - digamma(b))) - float(wpi_x @ ib)
+        g_a = dot(wx, dig_ab) + sum_wpi / a
+        g_b = dot(wx, dig_ab + digamma(b + ux) - digamma(b)) - dot(wpi_x, ib)
         grad = -np.array([g_r, g_alpha, g_a, g_b]) / total
         return {
             "value": -ll / total, "grad": grad, "theta": (r, alpha, a, b),
@@ -118,22 +119,22 @@ def _objective(x: FloatArray, tx: FloatArray, age: FloatArray, w: FloatArray) ->
         # second derivatives of C(x) and of the age terms
         tri_ab = polygamma(1, a + b) - polygamma(1, a + b + ux)
         h = np.zeros((4, 4))
-        h[0, 0] = float(wx @ (polygamma(1, r + ux) - polygamma(1, r)))
-        h[0, 1] = total / alpha - float(w_T @ iT)
-        h[1, 1] = -total * r / alpha**2 + float((r * w_T + wx_T) @ (iT * iT))
-        h[2, 2] = float(wx @ tri_ab)
-        h[2, 3] = float(wx @ tri_ab)
-        h[3, 3] = float(wx @ (tri_ab + polygamma(1, b + ux) - polygamma(1, b)))
+        h[0, 0] = dot(wx, polygamma(1, r + ux) - polygamma(1, r))
+        h[0, 1] = total / alpha - dot(w_T, iT)
+        h[1, 1] = -total * r / alpha**2 + dot(r * w_T + wx_T, iT * iT)
+        h[2, 2] = dot(wx, tri_ab)
+        h[2, 3] = dot(wx, tri_ab)
+        h[3, 3] = dot(wx, tri_ab + polygamma(1, b + ux) - polygamma(1, b))
         # pi * (second derivatives of d):  d_ra = F, d_aa(alpha) = (r+x)(1/(alpha+t_x)^2 - 1/(alpha+T)^2)
-        h[0, 1] += float(pi @ big_f)
+        h[0, 1] += dot(pi, big_f)
         np.take(it * it, txr, out=rx)
         np.take(iT * iT, Tr, out=d)
         rx -= d
         np.add(xr, r, out=d)
         rx *= d
-        h[1, 1] += float(pi @ rx)
+        h[1, 1] += dot(pi, rx)
         h[2, 2] -= sum_wpi / a**2
-        h[3, 3] += float(wpi_x @ (ib * ib))
+        h[3, 3] += dot(wpi_x, ib * ib)
         # w pi (1 - pi) times outer products of the first derivatives of d: (D, (r+x) F, 1/a, -1/(b+x-1))
         u = rx
         np.multiply(pi, pi, out=u)
@@ -143,17 +144,17 @@ def _objective(x: FloatArray, tx: FloatArray, age: FloatArray, w: FloatArray) ->
         c_alpha *= big_f  # (r + x) F
         u_x = np.bincount(xr_i, weights=u, minlength=len(ux_pos))
         np.multiply(u, big_d, out=tmp)  # u D
-        h[0, 0] += float(tmp @ big_d)
-        h[0, 1] += float(tmp @ c_alpha)
+        h[0, 0] += dot(tmp, big_d)
+        h[0, 1] += dot(tmp, c_alpha)
         h[0, 2] += float(tmp.sum()) / a
-        h[0, 3] -= float(np.bincount(xr_i, weights=tmp, minlength=len(ux_pos)) @ ib)
+        h[0, 3] -= dot(np.bincount(xr_i, weights=tmp, minlength=len(ux_pos)), ib)
         np.multiply(u, c_alpha, out=tmp)  # u (r+x) F
-        h[1, 1] += float(tmp @ c_alpha)
+        h[1, 1] += dot(tmp, c_alpha)
         h[1, 2] += float(tmp.sum()) / a
-        h[1, 3] -= float(np.bincount(xr_i, weights=tmp, minlength=len(ux_pos)) @ ib)
+        h[1, 3] -= dot(np.bincount(xr_i, weights=tmp, minlength=len(ux_pos)), ib)
         h[2, 2] += float(u_x.sum()) / a**2
-        h[2, 3] -= float(u_x @ ib) / a
-        h[3, 3] += float(u_x @ (ib * ib))
+        h[2, 3] -= dot(u_x, ib) / a
+        h[3, 3] += dot(u_x, ib * ib)
         h = h + np.triu(h, 1).T
         return np.asarray(-h / total)
 

@@ -22,6 +22,7 @@ from kehu.models._base import (
     as_float_array,
     check_integer,
     check_nonnegative,
+    dot,
     draw_interval,
     factorize,
     fit_by_newton,
@@ -61,7 +62,7 @@ def _objective(x: FloatArray, m: FloatArray, w: FloatArray) -> Objective:
     wx = np.bincount(xi, weights=w, minlength=len(ux))
     xm = x * m
     w_x = w * x
-    sum_wx_logxm = float(w_x @ np.log(xm))
+    sum_wx_logxm = dot(w_x, np.log(xm))
     log_den, inv_den = np.empty(len(x)), np.empty(len(x))
 
     def objective(theta: FloatArray, with_hessian: bool) -> tuple[float, FloatArray, FloatArray | None]:
@@ -70,10 +71,10 @@ def _objective(x: FloatArray, m: FloatArray, w: FloatArray) -> Objective:
         np.log(inv_den, out=log_den)
         np.reciprocal(inv_den, out=inv_den)
         px_q = p * ux + q
-        s_wx_l, s_w_l = float(w_x @ log_den), float(w @ log_den)
-        s_wx_r, s_w_r = float(w_x @ inv_den), float(w @ inv_den)
+        s_wx_l, s_w_l = dot(w_x, log_den), dot(w, log_den)
+        s_wx_r, s_w_r = dot(w_x, inv_den), dot(w, inv_den)
         ll = (
-            float(wx @ (gammaln(px_q) - gammaln(p * ux)))
+            dot(wx, gammaln(px_q) - gammaln(p * ux))
             - total * gammaln(q)
             + total * q * np.log(gamma)
             + p * sum_wx_logxm
@@ -81,18 +82,18 @@ def _objective(x: FloatArray, m: FloatArray, w: FloatArray) -> Objective:
             - q * s_w_l
         )
         dig = digamma(px_q)
-        g_p = float((wx * ux) @ (dig - digamma(p * ux))) + sum_wx_logxm - s_wx_l
-        g_q = float(wx @ dig) - total * digamma(q) + total * np.log(gamma) - s_w_l
+        g_p = dot(wx * ux, dig - digamma(p * ux)) + sum_wx_logxm - s_wx_l
+        g_q = dot(wx, dig) - total * digamma(q) + total * np.log(gamma) - s_w_l
         g_gamma = total * q / gamma - p * s_wx_r - q * s_w_r
         grad = -np.array([g_p, g_q, g_gamma]) / total
         if not with_hessian:
             return -ll / total, grad, None
         tri = polygamma(1, px_q)
         np.multiply(inv_den, inv_den, out=inv_den)
-        s_wx_r2, s_w_r2 = float(w_x @ inv_den), float(w @ inv_den)
-        h_pp = float((wx * ux * ux) @ (tri - polygamma(1, p * ux)))
-        h_pq = float((wx * ux) @ tri)
-        h_qq = float(wx @ tri) - total * float(polygamma(1, q))
+        s_wx_r2, s_w_r2 = dot(w_x, inv_den), dot(w, inv_den)
+        h_pp = dot(wx * ux * ux, tri - polygamma(1, p * ux))
+        h_pq = dot(wx * ux, tri)
+        h_qq = dot(wx, tri) - total * float(polygamma(1, q))
         h_pg = -s_wx_r
         h_qg = total / gamma - s_w_r
         h_gg = -total * q / gamma**2 + p * s_wx_r2 + q * s_w_r2

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import digamma, gammaln
 
 from kehu.models._base import (
@@ -34,6 +35,7 @@ from kehu.models._base import (
     check_integer,
     check_nonnegative,
     compress_rows,
+    dot,
     draw_interval,
     fit_by_bfgs,
     validate_rfm,
@@ -109,6 +111,11 @@ def _terms(theta: FloatArray, tab: _Tables) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _matvec(matrix: npt.NDArray[Any], vector: npt.NDArray[Any]) -> FloatArray:
+    """``matrix @ vector`` for a few rows of per-history values, summed in this thread (see :func:`dot`)."""
+    return np.asarray(np.einsum("ij,j->i", matrix, vector), dtype=np.float64)
+
+
 def _likelihood(x: FloatArray, tx: FloatArray, age: FloatArray, w: FloatArray) -> GradFn:
     """Mean negative log-likelihood of weighted histories and its exact gradient."""
     total = float(w.sum())
@@ -121,7 +128,7 @@ def _likelihood(x: FloatArray, tx: FloatArray, age: FloatArray, w: FloatArray) -
         t = _terms(theta, tab)
         big_s = t["e1"] + t["e2"]
         const = gammaln(r + tab.ux) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
-        ll = float(wx @ const) + float(w @ (t["a_tx"][tab.pi] + np.log(big_s)))
+        ll = dot(wx, const) + dot(w, t["a_tx"][tab.pi] + np.log(big_s))
         ws = w / big_s
         c_p = np.bincount(tab.pi, weights=ws * t["e2"], minlength=n_p)
         c_qa = np.bincount(tab.qi, weights=ws * t["e1"], minlength=n_q)
@@ -129,10 +136,10 @@ def _likelihood(x: FloatArray, tx: FloatArray, age: FloatArray, w: FloatArray) -
         v = ws * (t["e2"] / t["u"] - t["e_t"] * t["hT"])
         v_x = np.bincount(tab.xi, weights=v, minlength=len(tab.ux))
         k2 = (r + s + tab.ux) ** 2
-        grad = (t["da_tx"] + t["dh_tx"]) @ c_p + t["da_T"] @ c_qa - t["dh_T"] @ c_qh
-        grad[0] += wx @ (digamma(r + tab.ux) - digamma(r)) + total * np.log(alpha) - v_x @ (s / k2)
+        grad = _matvec(t["da_tx"] + t["dh_tx"], c_p) + _matvec(t["da_T"], c_qa) - _matvec(t["dh_T"], c_qh)
+        grad[0] += dot(wx, digamma(r + tab.ux) - digamma(r)) + total * np.log(alpha) - dot(v_x, s / k2)
         grad[1] += total * r / alpha
-        grad[2] += total * np.log(beta) + v_x @ ((r + tab.ux) / k2)
+        grad[2] += total * np.log(beta) + dot(v_x, (r + tab.ux) / k2)
         grad[3] += total * s / beta
         return -ll / total, -grad / total
 

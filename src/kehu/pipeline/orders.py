@@ -19,11 +19,20 @@ from kehu.pipeline.step import Context, Step
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["CUSTOMER_BASE", "ORDER_FACTS", "PURCHASE_STATUSES", "REFUND_STATUSES", "normalized_status"]
+__all__ = [
+    "CUSTOMER_BASE",
+    "ORDER_FACTS",
+    "PURCHASE_STATUSES",
+    "REFUND_STATUSES",
+    "clean_category",
+    "normalized_status",
+]
 
 PURCHASE_STATUSES = ("paid", "completed")
 REFUND_STATUSES = ("refunded",)
 _CANONICAL_STATUSES = (*PURCHASE_STATUSES, *REFUND_STATUSES, "cancelled", "pending")
+#: a string that starts or ends with one of the characters Ibis' ``strip()`` removes
+_EDGE_SPACE = "^[ \t\n\r\v\f]|[ \t\n\r\v\f]$"
 
 
 def normalized_status(status: ir.StringValue) -> ir.StringValue:
@@ -35,6 +44,18 @@ def normalized_status(status: ir.StringValue) -> ir.StringValue:
     import ibis
 
     return ibis.ifelse(status.isin(_CANONICAL_STATUSES), status, status.lower().strip())
+
+
+def clean_category(category: ir.StringValue) -> ir.StringValue:
+    """The category without surrounding white space; NULL when empty.
+
+    Only values with white space at an edge (rare) go through ``strip()``: a strip of every value cost
+    DuckDB about 2.5 CPU seconds per 10 million orders (a TRIM with a set of characters), the regular
+    expression test about 0.7.
+    """
+    import ibis
+
+    return ibis.ifelse(category.re_search(_EDGE_SPACE), category.strip(), category).nullif("")
 
 
 def month_index(value: ir.DateValue | ir.TimestampValue) -> ir.IntegerValue:
@@ -78,7 +99,7 @@ def _order_facts(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table:
         revenue_cents=ibis.ifelse(is_purchase, kept.amount_cents, 0).cast("int64"),
         margin_cents=ibis.ifelse(is_purchase, kept.gross_margin_cents, ibis.null("int64")).cast("int64"),
         is_discounted=is_purchase & (kept.discount_cents.fill_null(0) > 0),
-        category=kept.category.strip().nullif(""),
+        category=clean_category(kept.category),
     )
 
 

@@ -151,11 +151,21 @@ def _segment(conn: sa.Connection, trigger: Trigger, clock: Clock) -> list[Occurr
     ]
 
 
+def _json_number(conn: sa.Connection, column: Any, name: str) -> Any:
+    """``column[name]`` as a float where it holds a JSON number, else NULL (PostgreSQL refuses to cast text such
+    as ``"n/a"``; SQLite would compare it as text)."""
+    if conn.dialect.name == "postgresql":
+        is_number = sa.func.json_typeof(column[name]) == "number"
+    else:
+        is_number = sa.func.json_type(column, f'$."{name}"').in_(("integer", "real"))
+    return sa.case((is_number, column[name].as_float()), else_=sa.null())
+
+
 def _score(conn: sa.Connection, trigger: Trigger, clock: Clock) -> list[Occurrence]:
     h = customer_score_history
     name: str = trigger.get("score")
     above, below = trigger.get("above"), trigger.get("below")
-    value = h.c.scores[name].as_float()
+    value = _json_number(conn, h.c.scores, name)
     snapshot_days = [d for d in conn.execute(sa.select(h.c.as_of).distinct()).scalars()]
     days, first = _window(snapshot_days, clock, int(trigger.get("within_days")))
     members: dict[dt.date, set[int]] = {day: set() for day in days}

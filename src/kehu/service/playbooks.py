@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from kehu.config import Settings
-from kehu.errors import NotFoundError, ValidationError
+from kehu.errors import AccessDeniedError, NotFoundError, ValidationError
 from kehu.playbooks import (
     DEFAULTS_DIR,
     Channel,
@@ -317,8 +317,22 @@ def finish_task(
     status: str = "done",
     actor: str,
     now: dt.datetime | None = None,
+    assignee_ids: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """Set a task's state (done needs an outcome), outcome and follow-up notes; audited."""
+    """Set a task's state (done needs an outcome), outcome and follow-up notes; audited.
+
+    A done or cancelled task can only be reopened (``status="open"``). ``assignee_ids`` limits the tasks the
+    actor may change to those assigned to these users (``None``: any task; the command line).
+
+    Raises
+    ------
+    NotFoundError
+        No such task.
+    AccessDeniedError
+        The task is assigned to someone outside ``assignee_ids``.
+    ValidationError
+        Unknown state or outcome, a done task without an outcome, or a closed task moved other than to open.
+    """
     now = now or dt.datetime.now(dt.UTC)
     if status not in TASK_STATES:
         raise ValidationError(f"task state {status!r} is not one of {', '.join(TASK_STATES)}")
@@ -330,15 +344,21 @@ def finish_task(
         row = conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).first()
         if row is None:
             raise NotFoundError(f"no task {task_id}: see `kehu tasks list`")
+        if assignee_ids is not None and row.assignee_id not in assignee_ids:
+            raise AccessDeniedError(f"task {task_id} is not one of the tasks you may change")
+        if row.status in ("done", "cancelled") and status != "open":
+            raise ValidationError(f"task {task_id} is already {row.status}: it can only be reopened")
         notes_text = row.notes
         if notes:
             stamp = now.strftime("%Y-%m-%d %H:%M")
             notes_text = f"{row.notes}\n[{stamp} {actor}] {notes}" if row.notes else f"[{stamp} {actor}] {notes}"
         closed = now if status in ("done", "cancelled") else None
+        kept = row.outcome if closed else None  # a reopened task has no outcome yet
+        new_outcome = outcome or kept
         conn.execute(
             sa.update(tasks)
             .where(tasks.c.id == task_id)
-            .values(status=status, outcome=outcome or row.outcome, notes=notes_text, updated_at=now, closed_at=closed)
+            .values(status=status, outcome=new_outcome, notes=notes_text, updated_at=now, closed_at=closed)
         )
         audit(
             conn,
@@ -349,4 +369,4 @@ def finish_task(
             target=f"task:{task_id}",
             detail={"from": row.status, "outcome": outcome, "notes": notes},
         )
-    return {"id": task_id, "status": status, "outcome": outcome or row.outcome}
+    return {"id": task_id, "status": status, "outcome": new_outcome}

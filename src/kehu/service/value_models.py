@@ -400,7 +400,9 @@ def score_value_models(
         cols["clv_12m_upper"] = np.round(clv.upper, 2)
     names = list(cols)
     for cid, *vals in zip(ids.tolist(), *(cols[n].tolist() for n in names), strict=True):
-        scores[cid] = dict(zip(names, vals, strict=True))
+        # a model value that is not a number (e.g. 0 * inf for a customer with P(alive) = 0) is published as
+        # missing: JSON has no NaN, and PostgreSQL refuses it
+        scores[cid] = {n: (v if v == v and abs(v) != float("inf") else None) for n, v in zip(names, vals, strict=True)}
 
     models = {purchase_model: _model_record(purchase), "gamma_gamma": _model_record(spend)}
     with engine.begin() as conn:

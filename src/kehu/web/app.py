@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kehu.api.loop_routes import loop_router
 from kehu.api.routes import api_router, error_status
+from kehu.api.task_routes import task_router
 from kehu.config import Settings
 from kehu.errors import KehuError
 from kehu.service.access import AuthenticationError, TooManyAttemptsError
@@ -30,8 +31,10 @@ from kehu.web.campaign_pages import campaign_router
 from kehu.web.customer_pages import customer_action_router
 from kehu.web.import_pages import import_router
 from kehu.web.pages import page_router
+from kehu.web.playbook_pages import playbook_router
 from kehu.web.render import render_error, wants_json
 from kehu.web.segment_pages import segment_router
+from kehu.web.task_pages import task_router as task_page_router
 from kehu.web.ticket_pages import ticket_router
 
 __all__ = ["create_app"]
@@ -87,6 +90,9 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     app.include_router(import_router())
     app.include_router(ticket_router())  # tickets, campaigns and KPIs (issue #8)
     app.include_router(campaign_router())
+    app.include_router(task_router())  # tasks and playbooks (issue 7)
+    app.include_router(task_page_router())
+    app.include_router(playbook_router())
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
 
     @app.middleware("http")

@@ -1,0 +1,252 @@
+"""The task inbox of the web app and the REST API: a user's tasks grouped by when they are due, filters, and
+the changes a person makes to a task (start, complete with an outcome, cancel, reopen).
+
+Who sees what (applied in the queries here, so the page, its JSON twin and the API cannot differ):
+
+- a ``rep`` sees and changes only the tasks assigned to them;
+- a ``manager`` sees and changes the tasks of the users in their team (see
+  :func:`~kehu.service.access.owner_scope`) and may filter by one of them;
+- an ``admin`` sees every task, including unassigned ones.
+
+Changes go through :func:`kehu.service.playbooks.finish_task` — the same function ``kehu tasks done`` calls —
+so every change is in the audit log with the signed-in user as the actor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from kehu.errors import AccessDeniedError, NotFoundError, ValidationError
+from kehu.service.access import Principal, list_users, owner_scope
+from kehu.service.playbooks import finish_task
+from kehu.service.workspace import Workspace
+from kehu.store.actions import TASK_OUTCOMES, TASK_STATES, tasks
+from kehu.store.schema import customers, users
+
+__all__ = [
+    "ACTIONS",
+    "GROUPS",
+    "TaskFilter",
+    "change_task",
+    "local_today",
+    "one_task",
+    "task_inbox",
+    "task_list",
+]
+
+#: the inbox's groups, in the order shown
+GROUPS = ("overdue", "today", "upcoming", "done")
+#: what a person can do to a task -> the state it moves to
+ACTIONS = {"start": "in_progress", "complete": "done", "cancel": "cancelled", "reopen": "open"}
+_OPEN = ("open", "in_progress")
+_GROUP_LIMIT = 200
+_MAX_NOTE = 5000
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """What the inbox or the API list shows.
+
+    ``status`` limits the states; ``assignee_id`` one user's tasks (managers and admins); ``playbook`` and
+    ``rule`` the tasks a playbook (rule) created — ``playbook="manual"`` the tasks created by people.
+    """
+
+    status: tuple[str, ...] = ()
+    assignee_id: int | None = None
+    playbook: str | None = None
+    rule: str | None = None
+    overdue: bool = False
+    limit: int = _GROUP_LIMIT
+
+    def check(self) -> TaskFilter:
+        """The filter itself, or :class:`ValidationError` naming the bad field."""
+        bad = [s for s in self.status if s not in TASK_STATES]
+        if bad:
+            raise ValidationError(f"status: {bad[0][:40]!r} is not one of {', '.join(TASK_STATES)}")
+        for name in ("playbook", "rule"):
+            value = getattr(self, name)
+            if value is not None and len(value) > 100:
+                raise ValidationError(f"{name}: at most 100 characters")
+        if not 1 <= self.limit <= 1000:
+            raise ValidationError("limit: between 1 and 1000")
+        return self
+
+    def params(self) -> dict[str, str]:
+        """The filter as query parameters (for links)."""
+        out: dict[str, str] = {}
+        if self.status:
+            out["status"] = ",".join(self.status)
+        if self.assignee_id is not None:
+            out["owner"] = str(self.assignee_id)
+        if self.playbook:
+            out["playbook"] = self.playbook
+        if self.rule:
+            out["rule"] = self.rule
+        return out
+
+
+def local_today(ws: Workspace) -> dt.date:
+    """Today in the workspace's time zone (``KEHU_TIMEZONE``): what "due today" means."""
+    return dt.datetime.now(ZoneInfo(ws.settings.timezone)).date()
+
+
+def _assignees(ws: Workspace, principal: Principal) -> list[int] | None:
+    """Users whose tasks the principal may see and change (``None``: everyone's, and unassigned ones)."""
+    if principal.role == "rep":
+        return [principal.id]
+    return owner_scope(ws, principal)
+
+
+def _select(scope: list[int] | None, f: TaskFilter, principal: Principal) -> sa.Select[Any]:
+    t, c, u = tasks, customers, users
+    stmt = sa.select(
+        t.c.id, t.c.title, t.c.body, t.c.priority, t.c.status, t.c.due_date, t.c.outcome, t.c.notes,
+        t.c.playbook, t.c.rule, t.c.customer_id, c.c.name.label("customer"), c.c.phone, c.c.company,
+        t.c.assignee_id, u.c.name.label("assignee"), u.c.display_name.label("assignee_display"),
+        t.c.created_at, t.c.updated_at, t.c.closed_at,
+    ).select_from(t.join(c, c.c.id == t.c.customer_id).outerjoin(u, u.c.id == t.c.assignee_id))  # fmt: skip
+    if scope is not None:
+        stmt = stmt.where(t.c.assignee_id.in_(scope))
+    if f.assignee_id is not None:
+        if principal.role == "rep" and f.assignee_id != principal.id:
+            raise AccessDeniedError("a rep sees only their own tasks")
+        stmt = stmt.where(t.c.assignee_id == f.assignee_id)
+    if f.playbook == "manual":
+        stmt = stmt.where(t.c.playbook.is_(None))
+    elif f.playbook:
+        stmt = stmt.where(t.c.playbook == f.playbook)
+    if f.rule:
+        stmt = stmt.where(t.c.rule == f.rule)
+    if f.status:
+        stmt = stmt.where(t.c.status.in_(f.status))
+    return stmt
+
+
+def _rows(conn: sa.Connection, stmt: sa.Select[Any], today: dt.date) -> list[dict[str, Any]]:
+    rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    for r in rows:
+        r["overdue"] = bool(r["due_date"] and r["due_date"] < today and r["status"] in _OPEN)
+    return rows
+
+
+def _group_where(group: str, today: dt.date) -> Any:
+    t = tasks.c
+    if group == "overdue":
+        return sa.and_(t.status.in_(_OPEN), t.due_date < today)
+    if group == "today":
+        return sa.and_(t.status.in_(_OPEN), t.due_date == today)
+    if group == "upcoming":
+        return sa.and_(t.status.in_(_OPEN), sa.or_(t.due_date > today, t.due_date.is_(None)))
+    return tasks.c.status.in_(("done", "cancelled"))
+
+
+def task_inbox(
+    ws: Workspace, principal: Principal, f: TaskFilter | None = None, *, today: dt.date | None = None
+) -> dict[str, Any]:
+    """The principal's tasks in the groups of :data:`GROUPS` (each with its full count and at most
+    ``f.limit`` tasks: overdue oldest first, today and upcoming by due date, done newest first), plus what the
+    filters can choose from."""
+    f = (f or TaskFilter()).check()
+    today = today or local_today(ws)
+    scope = _assignees(ws, principal)
+    base = _select(scope, f, principal)
+    groups = []
+    with ws.engine.connect() as conn:
+        for group in GROUPS:
+            where = _group_where(group, today)
+            count = conn.execute(sa.select(sa.func.count()).select_from(base.where(where).subquery())).scalar_one()
+            order = (tasks.c.closed_at.desc(), tasks.c.id.desc()) if group == "done" else (
+                tasks.c.due_date, _priority_rank(), tasks.c.id)  # fmt: skip
+            rows = _rows(conn, base.where(where).order_by(*order).limit(f.limit), today)
+            groups.append({"group": group, "count": int(count), "tasks": rows})
+        sources = conn.execute(
+            sa.select(tasks.c.playbook, tasks.c.rule)
+            .where(tasks.c.assignee_id.in_(scope) if scope is not None else sa.true())
+            .group_by(tasks.c.playbook, tasks.c.rule)
+            .order_by(tasks.c.playbook, tasks.c.rule)
+        ).all()
+    owners = [] if principal.role == "rep" else [
+        {"id": u["id"], "name": u["name"], "display_name": u.get("display_name") or u["name"]}
+        for u in list_users(ws, principal) if scope is None or u["id"] in scope
+    ]  # fmt: skip
+    return {
+        "today": today,
+        "scope": "all" if scope is None else ("own" if principal.role == "rep" else "team"),
+        "filter": {"status": list(f.status), "owner": f.assignee_id, "playbook": f.playbook, "rule": f.rule},
+        "groups": groups,
+        "states": list(TASK_STATES),
+        "outcomes": list(TASK_OUTCOMES),
+        "owners": owners,
+        "sources": [{"playbook": p, "rule": r} for p, r in sources],
+    }
+
+
+def _priority_rank() -> Any:
+    return sa.case({"urgent": 0, "high": 1, "normal": 2, "low": 3}, value=tasks.c.priority, else_=4)
+
+
+def task_list(
+    ws: Workspace, principal: Principal, f: TaskFilter | None = None, *, today: dt.date | None = None
+) -> dict[str, Any]:
+    """One flat list of the principal's tasks (due first) for the API; ``f.overdue`` keeps only overdue ones."""
+    f = (f or TaskFilter()).check()
+    today = today or local_today(ws)
+    stmt = _select(_assignees(ws, principal), f, principal)
+    if f.overdue:
+        stmt = stmt.where(_group_where("overdue", today))
+    with ws.engine.connect() as conn:
+        rows = _rows(conn, stmt.order_by(tasks.c.due_date, tasks.c.id).limit(f.limit + 1), today)
+    return {"today": today, "tasks": rows[: f.limit], "more": len(rows) > f.limit}
+
+
+def one_task(ws: Workspace, principal: Principal, task_id: int, *, today: dt.date | None = None) -> dict[str, Any]:
+    """One task the principal may see (404 otherwise: a task outside one's scope is not shown to exist)."""
+    stmt = _select(_assignees(ws, principal), TaskFilter(), principal).where(tasks.c.id == task_id)
+    with ws.engine.connect() as conn:
+        rows = _rows(conn, stmt, today or local_today(ws))
+    if not rows:
+        raise NotFoundError(f"no task {task_id} among your tasks")
+    return rows[0]
+
+
+def change_task(
+    ws: Workspace,
+    principal: Principal,
+    task_id: int,
+    *,
+    action: str,
+    outcome: str | None = None,
+    notes: str | None = None,
+) -> dict[str, Any]:
+    """Start, complete (with an outcome), cancel or reopen a task the principal may change; audited.
+
+    Raises
+    ------
+    ValidationError
+        Unknown action or outcome, completing without an outcome, a note longer than 5,000 characters, or a
+        closed task that is not being reopened.
+    AccessDeniedError
+        The task is assigned to someone outside the principal's scope.
+    NotFoundError
+        No such task.
+    """
+    if action not in ACTIONS:
+        raise ValidationError(f"action: {action[:40]!r} is not one of {', '.join(ACTIONS)}")
+    outcome = outcome or None
+    if outcome is not None and action != "complete":
+        raise ValidationError(f"outcome: only a completed task has an outcome (action is {action!r})")
+    if action == "complete" and outcome is None:
+        raise ValidationError(f"outcome: choose one of {', '.join(TASK_OUTCOMES)} to complete the task")
+    notes = (notes or "").strip() or None
+    if notes is not None and len(notes) > _MAX_NOTE:
+        raise ValidationError(f"notes: at most {_MAX_NOTE:,} characters")
+    scope = _assignees(ws, principal)
+    return finish_task(
+        ws.engine, task_id, outcome=outcome, notes=notes, status=ACTIONS[action], actor=principal.name,
+        assignee_ids=scope,
+    )  # fmt: skip
