@@ -877,7 +877,12 @@ def models_train(
     ] = 30,
     lapsed: Annotated[int, typer.Option(help="Customers without an order for longer are not scored (win-back).")] = 180,
     snapshots: Annotated[int, typer.Option(help="Snapshot days the trees learn from.")] = 12,
-    calibration_snapshots: Annotated[int, typer.Option(help="Newest labelled days held out for calibration.")] = 2,
+    calibration_snapshots: Annotated[
+        int, typer.Option(help="Snapshot days held out for calibration (same season a year before, else newest).")
+    ] = 3,
+    seasonal_calibration: Annotated[
+        bool, typer.Option(help="Calibrate on the same season a year before when the history allows.")
+    ] = True,
     test_snapshots: Annotated[int, typer.Option(help="Newest labelled days pooled as the backtest period.")] = 3,
     step: Annotated[int, typer.Option(help="Days between snapshots.")] = 30,
     high: Annotated[float, typer.Option(help="Risk at or above this is tier high (高).")] = 0.5,
@@ -898,7 +903,8 @@ def models_train(
             engine=engine,
             as_of=_parse_date(as_of) if as_of else None,
             horizon_days=horizon, short_days=short, grace_days=grace, lapsed_days=lapsed, snapshots=snapshots,
-            calibration_snapshots=calibration_snapshots, test_snapshots=test_snapshots, step_days=step,
+            calibration_snapshots=calibration_snapshots, seasonal_calibration=seasonal_calibration,
+            test_snapshots=test_snapshots, step_days=step,
             tier_high=high, tier_medium=medium, calibration=calibration, max_rows=max_rows, seed=seed,
         )  # fmt: skip
     if as_json:

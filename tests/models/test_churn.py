@@ -170,3 +170,12 @@ def test_next_category_model_beats_popularity_when_tastes_persist() -> None:
     baseline = hit_rate_at_k(popularity_top_k(y_tr, n, 3), y_te)
     assert ours > baseline + 0.03
     assert model.top_k_names(h_te[:1], 2)[0][0].startswith("c")
+
+
+def test_activity_that_stopped_reads_as_no_orders_not_as_a_100_percent_drop() -> None:
+    from kehu.models.reasons import _activity, _engagement
+
+    assert _activity({"orders_90d": 0, "orders_prev_90d": 3}) == ("no_orders_90d", {"previous": 3})
+    assert _activity({"orders_90d": 1, "orders_prev_90d": 4})[0] == "orders_down"
+    stopped = {"interactions_90d": 0, "interactions_prev_90d": 5, "days_since_last_interaction": 120}
+    assert _engagement(stopped) == ("no_engagement", {"days": 120})

@@ -112,7 +112,7 @@ def test_demo_company_backtest_beats_every_baseline_and_is_calibrated(tmp_path: 
     cross = bt["cross_sell"]
     assert cross["hit_rate_at_3"] > cross["popularity_hit_rate_at_3"]
     assert {r["key"] for r in bt["concentration"]["lifecycle_stage"]} >= {"new", "mature", "dormant"}
-    assert len(out["churn_plots"]) == 2 and all(Path(p).stat().st_size > 10_000 for p in out["churn_plots"])
+    assert len(out["churn_plots"]) == 3 and all(Path(p).stat().st_size > 10_000 for p in out["churn_plots"])
 
     assert ran["churn"]["scored"] > 1_000 and ran["churn"]["reasons"] > 0
     with ws.engine.connect() as conn:

@@ -91,10 +91,10 @@ def _drop(recent: float, previous: float) -> int:
 
 def _activity(v: Mapping[str, float]) -> tuple[str, dict[str, Any]]:
     recent, previous = _i(v["orders_90d"]), _i(v["orders_prev_90d"])
+    if recent == 0:  # "no orders (3 before)" says more than "down 100%"
+        return "no_orders_90d", {"previous": previous}
     if previous > 0 and recent < previous:
         return "orders_down", {"recent": recent, "previous": previous, "drop_pct": _drop(recent, previous)}
-    if recent == 0:
-        return "no_orders_90d", {"previous": previous}
     return "orders_90d", {"recent": recent, "previous": previous}
 
 
@@ -107,11 +107,11 @@ def _recency(v: Mapping[str, float]) -> tuple[str, dict[str, Any]]:
 
 def _engagement(v: Mapping[str, float]) -> tuple[str, dict[str, Any]]:
     recent, previous = _i(v["interactions_90d"]), _i(v["interactions_prev_90d"])
-    if previous > 0 and recent < previous:
-        return "engagement_down", {"recent": recent, "previous": previous, "drop_pct": _drop(recent, previous)}
     if recent == 0:
         days = v["days_since_last_interaction"]
         return ("no_engagement", {"days": _i(days)}) if _num(days) else ("never_engaged", {})
+    if previous > 0 and recent < previous:
+        return "engagement_down", {"recent": recent, "previous": previous, "drop_pct": _drop(recent, previous)}
     return "engagement_low", {"recent": recent}
 
 

@@ -3,7 +3,8 @@
 These expressions deliberately read data later than ``as_of``; they are never part of :func:`kehu.pipeline.run`
 (whose steps see nothing after ``as_of``) and only label past snapshots for training and backtests.
 
-Definitions (UTC calendar days; purchases are ``paid``/``completed`` orders as in :mod:`kehu.pipeline.orders`):
+Definitions (calendar days of the workspace time zone ``KEHU_TIMEZONE``, as the extract gives them; purchases are
+``paid``/``completed`` orders as in :mod:`kehu.pipeline.orders`):
 
 - ``ordered_in_horizon``: a purchase dated in (as_of, as_of + horizon_days].
 - ``ordered_in_short``: a purchase dated in (as_of, as_of + short_days] (next-purchase propensity).

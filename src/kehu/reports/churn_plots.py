@@ -1,4 +1,5 @@
-"""PNG plots of the churn backtest: calibration by decile and cumulative gains (lift), model vs baselines.
+"""PNG plots of the churn backtest: calibration by decile, cumulative gains (lift) of the model vs baselines,
+and where churn concentrates (lifecycle stage, tenure, contract end).
 
 The numbers come from the backtest stored with the churn model (:func:`kehu.service.churn.train_churn`);
 this module only draws them. Matplotlib is imported lazily with the Agg backend.
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["plot_churn_calibration", "plot_churn_gains"]
+__all__ = ["plot_churn_calibration", "plot_churn_concentration", "plot_churn_gains"]
 
 _LABELS = {
     "model": "LightGBM (calibrated)",
@@ -67,6 +68,40 @@ def plot_churn_gains(backtest: Mapping[str, Any], path: Path) -> Path:
     ax.set_ylabel("share of churners captured")
     ax.set_title("Churn capture (cumulative gains); lift = capture / share", fontsize=9)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+_CONCENTRATION = (
+    ("lifecycle_stage", "by lifecycle stage"),
+    ("tenure_months", "by tenure (months)"),
+    ("contract_end", "by contract end"),
+)
+
+
+def plot_churn_concentration(backtest: Mapping[str, Any], path: Path) -> Path:
+    """Churn rate (bars) and customers (labels) per lifecycle stage, tenure bucket and contract-end bucket."""
+    plt = _pyplot()
+    concentration = backtest["concentration"]
+    panels = [(key, title) for key, title in _CONCENTRATION if concentration.get(key)]
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.2 * max(len(panels), 1), 4.6), squeeze=False)
+    for ax, (key, title) in zip(axes[0], panels, strict=False):
+        rows = concentration[key]
+        names = [r["key"] for r in rows]
+        rates = [r["churn_rate"] for r in rows]
+        ax.barh(range(len(rows)), rates, color="#c0504d")
+        ax.set_yticks(range(len(rows)), names, fontsize=8)
+        ax.invert_yaxis()
+        for i, r in enumerate(rows):
+            ax.text(r["churn_rate"], i, f" {r['churn_rate']:.0%} (n={r['customers']:,})", va="center", fontsize=7)
+        ax.set_xlim(0, 1.15)
+        ax.set_xlabel("churn rate")
+        ax.set_title(f"Churn rate {title}", fontsize=9)
+    if not panels:
+        axes[0][0].text(0.5, 0.5, "no labelled customers", ha="center", va="center")
+        axes[0][0].set_axis_off()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

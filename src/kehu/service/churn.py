@@ -4,12 +4,14 @@
     Builds point-in-time snapshots (:mod:`kehu.service.churn_data`) on a grid of days ``step_days`` apart,
     ending ``horizon_days + grace_days`` before the latest order (so every label is observed). It then
 
-    1. backtests: trees on earlier snapshots, calibration on the newest of them, evaluation on the newest
-       labelled days (the test period, ``test_snapshots`` days pooled), next to three baselines on the same
-       rows (days since the last order; 1 - P(alive) from BG/NBD fitted on each test day's features;
-       logistic regression on R, F, M fitted on the training rows).
-       The split is *strict* when the training labels end before the test day; with too little history
-       (e.g. CDNOW with a 39-week horizon) it falls back to *overlapping* label windows and says so;
+    1. backtests with a rolling origin: each of the newest ``test_snapshots`` labelled days (the test
+       period) is scored by a model that knows only the labels observed by that day: trees on earlier
+       snapshots, calibration on held-out snapshots of the same season a year before (purchase seasons
+       move churn rates; see :class:`ChurnOptions`). The pooled test rows are scored next to three baselines
+       (days since the last order; 1 - P(alive) from BG/NBD fitted on each test day's features; logistic
+       regression on R, F, M fitted on the fold's training rows). The split is *strict*; with too little
+       history (e.g. CDNOW with a 39-week horizon) label windows may overlap the test day and the report
+       says ``"split": "overlapping"``;
     2. measures next-purchase propensity and cross-sell hit rate@3 against popularity the same way;
     3. analyses where churn concentrates (lifecycle stage, tenure month, months since contract end);
     4. fits the production models on the newest snapshots and writes everything to
@@ -41,7 +43,7 @@ from kehu.config import Settings
 from kehu.errors import NotFoundError, ValidationError
 from kehu.models.beta_geo import BetaGeo
 from kehu.models.boosted import import_sklearn
-from kehu.models.churn import CHURN_FEATURES, ChurnModel, churn_eligible
+from kehu.models.churn import CHURN_FEATURES, ChurnModel, assign_tiers, churn_eligible
 from kehu.models.evaluation import capture_at, score_table
 from kehu.models.propensity import NextCategoryModel, PurchasePropensity, hit_rate_at_k, popularity_top_k
 from kehu.service.churn_data import Snapshot, build_snapshots, category_matrix, data_end, open_engine
@@ -69,7 +71,11 @@ class ChurnOptions:
     snapshots
         Snapshot days used to grow the trees.
     calibration_snapshots
-        The newest labelled snapshot days, held out from the trees, that calibrate the probabilities.
+        Snapshot days held out from the trees that calibrate the probabilities: those nearest to the scored
+        day one year earlier (the same season) when the history reaches back that far, else the newest
+        labelled ones.
+    seasonal_calibration
+        Set to False to always calibrate on the newest labelled days.
     test_snapshots
         Backtest: the newest labelled days pooled as the test period.
     step_days
@@ -89,7 +95,8 @@ class ChurnOptions:
     grace_days: int = 30
     lapsed_days: int = 180
     snapshots: int = 12
-    calibration_snapshots: int = 2
+    calibration_snapshots: int = 3
+    seasonal_calibration: bool = True
     test_snapshots: int = 3
     step_days: int = 30
     tier_high: float = 0.5
@@ -322,13 +329,39 @@ class ChurnTrainResult:
         return data
 
 
-def _days(last: dt.date, count: int, step: int, first_order: dt.date) -> list[dt.date]:
-    """``count`` days back from ``last`` every ``step`` days, keeping those at least ``step`` after the first order."""
-    return [
-        d
-        for d in (last - dt.timedelta(days=step * k) for k in range(count))
-        if d >= first_order + dt.timedelta(days=step)
-    ]
+def _grid(last: dt.date, step: int, first_order: dt.date) -> list[dt.date]:
+    """Snapshot days back from ``last`` every ``step`` days, newest first, at least ``step`` after the first order."""
+    days = []
+    day = last
+    while day >= first_order + dt.timedelta(days=step):
+        days.append(day)
+        day -= dt.timedelta(days=step)
+    return days
+
+
+@dataclass(frozen=True)
+class _Fold:
+    """Which snapshot days calibrate and grow the trees for a model that will score ``target``."""
+
+    target: dt.date
+    calibration: list[dt.date]
+    train: list[dt.date]
+    seasonal: bool
+
+
+def _fold(grid: list[dt.date], target: dt.date, labelled_to: dt.date, opts: ChurnOptions) -> _Fold | None:
+    """Calibration slices near ``target`` one year earlier (same season) when the history reaches back that
+    far, else the newest labelled days; the trees learn from the newest other labelled days."""
+    candidates = [d for d in grid if d <= labelled_to]
+    n_cal = opts.calibration_snapshots
+    if len(candidates) < n_cal + 1:
+        return None
+    year_ago = target - dt.timedelta(days=365)
+    nearest = sorted(candidates, key=lambda d: (abs((d - year_ago).days), d))[:n_cal]
+    seasonal = opts.seasonal_calibration and max(abs((d - year_ago).days) for d in nearest) <= opts.step_days * n_cal
+    calibration = sorted(nearest, reverse=True) if seasonal else candidates[:n_cal]
+    train = [d for d in candidates if d not in calibration][: opts.snapshots]
+    return _Fold(target, calibration, train, seasonal)
 
 
 def _first_order(backend: Any, tables: dict[str, Any]) -> dt.date:
@@ -383,31 +416,38 @@ def train_churn(
         if as_of is not None:
             tables = _cut(tables, as_of)
         first = _first_order(backend, tables)
-        margin = opts.horizon_days + opts.grace_days
-        last = end - dt.timedelta(days=margin)
-        n_cal, n_test = opts.calibration_snapshots, opts.test_snapshots
-        prod_days = _days(last, n_cal + opts.snapshots, opts.step_days, first)
-        if len(prod_days) < n_cal + 1:
+        margin = dt.timedelta(days=opts.horizon_days + opts.grace_days)
+        last = end - margin
+        grid = _grid(last, opts.step_days, first)
+        production = _fold(grid, end, last, opts)
+        if production is None:
             raise ValidationError(
-                f"history too short: the latest labelled day is {last} ({margin} days before the last order on "
-                f"{end}); at least {n_cal + 1} snapshots {opts.step_days} days apart after the first order ({first}) "
-                "are needed. Use a shorter --horizon or --step, or fewer --calibration-snapshots."
+                f"history too short: the latest labelled day is {last} ({margin.days} days before the last order on "
+                f"{end}); at least {opts.calibration_snapshots + 1} snapshots {opts.step_days} days apart after the "
+                f"first order ({first}) are needed. Use a shorter --horizon or --step, or fewer "
+                "--calibration-snapshots."
             )
-        test_days = prod_days[:n_test]
-        # strict: every training label window ends before the first test day
-        strict = _days(test_days[-1] - dt.timedelta(days=margin), n_cal + opts.snapshots, opts.step_days, first)
-        split = "strict" if len(strict) >= n_cal + 1 else "overlapping"
-        bt_days = strict if split == "strict" else [d for d in prod_days if d < test_days[-1]]
-        if len(bt_days) < n_cal + 1:
+        test_days = grid[: opts.test_snapshots]
+        # rolling origin: each test day gets a model that only knows the labels observed by that day
+        folds = [_fold(grid, t, t - margin, opts) for t in test_days]
+        split = "strict"
+        if any(f is None for f in folds):
+            # too little history for strict folds (e.g. CDNOW with a 39-week horizon): labels may overlap
+            split = "overlapping"
+            folds = [_fold(grid, t, t - dt.timedelta(days=opts.step_days), opts) for t in test_days]
+        if any(f is None for f in folds):
             raise ValidationError(f"history too short for a backtest before {test_days[-1]}: use a shorter --horizon")
-        wanted = sorted(set(prod_days) | set(bt_days))
+        backtest_folds = [f for f in folds if f is not None]
+        wanted = {*production.calibration, *production.train, *test_days}
+        for f in backtest_folds:
+            wanted |= {*f.calibration, *f.train}
         t0 = time.perf_counter()
         snaps = {
             s.as_of: s
             for s in build_snapshots(
                 backend,
                 tables,
-                wanted,
+                sorted(wanted),
                 horizon_days=opts.horizon_days,
                 short_days=opts.short_days,
                 grace_days=opts.grace_days,
@@ -423,17 +463,39 @@ def train_churn(
 
     t0 = time.perf_counter()
     cutoffs = (opts.tier_high, opts.tier_medium)
-    tests = [snaps[d] for d in test_days]
-    bt_cal, bt_train = [snaps[d] for d in bt_days[:n_cal]], [snaps[d] for d in bt_days[n_cal:]]
-    model = _fit_classifier(ChurnModel, bt_train, bt_cal, elig, "churned", opts, tier_cutoffs=cutoffs)
-    X_test, y_test = _stack(tests, elig, "churned")
-    risk = model.risk(X_test)
-    base = [_baselines([*bt_train, *bt_cal], t, elig(t), opts) for t in tests]
-    scores = {"model": risk, **{k: np.concatenate([b[k] for b in base]) for k in base[0]}}
+    pooled: dict[str, list[np.ndarray]] = {}
+    categories = _categories(list(snaps.values()))
+    cross_hits: dict[str, list[float]] = {"model": [], "popularity": [], "buyers": []}
+    for fold in backtest_folds:
+        test = snaps[fold.target]
+        cal, train = [snaps[d] for d in fold.calibration], [snaps[d] for d in fold.train]
+        model = _fit_classifier(ChurnModel, train, cal, elig, "churned", opts, tier_cutoffs=cutoffs)
+        mask = elig(test)
+        pooled.setdefault("y", []).append(test.outcomes["churned"][mask].astype(float))
+        pooled.setdefault("model", []).append(model.risk(_X(test)[mask]))
+        for name, values in _baselines([*train, *cal], test, mask, opts).items():
+            pooled.setdefault(name, []).append(values)
+        prop = _fit_classifier(PurchasePropensity, train, cal, _known, "ordered_in_short", opts)
+        known = _known(test)
+        pooled.setdefault("y_short", []).append(test.outcomes["ordered_in_short"][known].astype(float))
+        pooled.setdefault("propensity", []).append(prop.probability(_X(test)[known]))
+        pooled.setdefault("orders_last_30d", []).append(np.nan_to_num(test.columns["orders_30d"][known]))
+        if categories:
+            h_tr, b_tr = _cross_sell([*train, *cal], categories)
+            h_te, b_te = _cross_sell([test], categories)
+            if b_tr.any() and b_te.any():
+                ncm = NextCategoryModel(categories=categories).fit(h_tr, b_tr)
+                buyers = int((b_te.sum(axis=1) > 0).sum())
+                cross_hits["buyers"].append(buyers)
+                cross_hits["model"].append(hit_rate_at_k(ncm.top_k(h_te, 3), b_te) * buyers)
+                cross_hits["popularity"].append(hit_rate_at_k(popularity_top_k(b_tr, h_te.shape[0], 3), b_te) * buyers)
+    joined = {k: np.concatenate(v) for k, v in pooled.items()}
+    y_test = joined["y"]
+    scores = {k: joined[k] for k in ("model", "days_since_last_order", "one_minus_p_alive", "logistic_rfm")}
     table = score_table(y_test, scores, probabilities=("model", "one_minus_p_alive", "logistic_rfm"))
     shares = [round(0.05 * k, 2) for k in range(1, 21)]
     gains = {name: [capture_at(y_test, sc, q) for q in shares] for name, sc in scores.items()}
-    tiers = model.tier(risk)
+    tiers = assign_tiers(scores["model"], cutoffs)
     tier_rows = [
         {
             "tier": t,
@@ -442,36 +504,37 @@ def train_churn(
         }
         for t in ("high", "medium", "low")
     ]
-
-    prop = _fit_classifier(PurchasePropensity, bt_train, bt_cal, _known, "ordered_in_short", opts)
-    Xp, y_p = _stack(tests, _known, "ordered_in_short")
-    orders_30d = np.concatenate([np.nan_to_num(t.columns["orders_30d"][_known(t)]) for t in tests])
     prop_table = score_table(
-        y_p, {"model": prop.probability(Xp), "orders_last_30d": orders_30d}, probabilities=("model",)
+        joined["y_short"],
+        {"model": joined["propensity"], "orders_last_30d": joined["orders_last_30d"]},
+        probabilities=("model",),
     )
-
-    categories = _categories(list(snaps.values()))
     cross: dict[str, Any] = {"categories": len(categories)}
-    if categories:
-        h_tr, b_tr = _cross_sell([*bt_train, *bt_cal], categories)
-        h_te, b_te = _cross_sell(tests, categories)
-        if b_tr.any() and b_te.any():
-            ncm = NextCategoryModel(categories=categories).fit(h_tr, b_tr)
-            cross.update(
-                window_days=opts.horizon_days,
-                buyers=int((b_te.sum(axis=1) > 0).sum()),
-                hit_rate_at_3=hit_rate_at_k(ncm.top_k(h_te, 3), b_te),
-                popularity_hit_rate_at_3=hit_rate_at_k(popularity_top_k(b_tr, h_te.shape[0], 3), b_te),
-            )
+    if cross_hits["buyers"]:
+        n_buyers = sum(cross_hits["buyers"])
+        cross.update(
+            window_days=opts.horizon_days,
+            buyers=n_buyers,
+            hit_rate_at_3=sum(cross_hits["model"]) / n_buyers,
+            popularity_hit_rate_at_3=sum(cross_hits["popularity"]) / n_buyers,
+        )
     timings["backtest"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    concentration = _concentration(settings, [snaps[d] for d in prod_days], opts)
+    labelled = [snaps[d] for d in sorted({*production.calibration, *production.train})]
+    concentration = _concentration(settings, labelled, opts)
     timings["concentration"] = time.perf_counter() - t0
     backtest = {
         "split": split,
         "test_days": [d.isoformat() for d in test_days],
-        "train_days": [d.isoformat() for d in bt_days[n_cal:]],
-        "calibration_days": [d.isoformat() for d in bt_days[:n_cal]],
+        "folds": [
+            {
+                "test_day": f.target.isoformat(),
+                "calibration_days": [d.isoformat() for d in f.calibration],
+                "seasonal_calibration": f.seasonal,
+                "train_days": [d.isoformat() for d in f.train],
+            }
+            for f in backtest_folds
+        ],
         "horizon_days": opts.horizon_days,
         "churn": _metrics_json(table),
         "gains": {"shares": shares, **gains},
@@ -481,9 +544,9 @@ def train_churn(
         "concentration": concentration,
     }
 
-    # production models: trees on the older snapshots, calibration on the newest labelled ones
+    # production models: trees on the labelled snapshots, calibration on the same season a year before
     t0 = time.perf_counter()
-    prod_cal, prod_train = [snaps[d] for d in prod_days[:n_cal]], [snaps[d] for d in prod_days[n_cal:]]
+    prod_cal, prod_train = [snaps[d] for d in production.calibration], [snaps[d] for d in production.train]
     final = _fit_classifier(ChurnModel, prod_train, prod_cal, elig, "churned", opts, tier_cutoffs=cutoffs)
     final_prop = _fit_classifier(PurchasePropensity, prod_train, prod_cal, _known, "ordered_in_short", opts)
     document: dict[str, Any] = {
@@ -493,14 +556,16 @@ def train_churn(
         "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "options": asdict(opts),
         "features": list(CHURN_FEATURES),
-        "snapshot_days": [d.isoformat() for d in prod_days],
+        "snapshot_days": [d.isoformat() for d in production.train],
+        "calibration_days": [d.isoformat() for d in production.calibration],
+        "seasonal_calibration": production.seasonal,
         "rows": {"train": final.n_train_, "calibration": final.n_calibration_, "test": int(y_test.size)},
         "backtest": backtest,
         "churn_model": final.to_dict(),
         "propensity_model": final_prop.to_dict(),
     }
     if categories:
-        h_all, b_all = _cross_sell([snaps[d] for d in prod_days], categories)
+        h_all, b_all = _cross_sell(labelled, categories)
         if b_all.any():
             ncm = NextCategoryModel(categories=categories).fit(h_all, b_all)
             document["cross_sell_model"] = {
@@ -518,7 +583,7 @@ def train_churn(
     return ChurnTrainResult(
         as_of=last,
         model_file=path,
-        snapshot_days=[d.isoformat() for d in prod_days],
+        snapshot_days=[d.isoformat() for d in production.train],
         backtest=backtest,
         seconds=time.perf_counter() - started,
         rows=document["rows"],

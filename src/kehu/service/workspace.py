@@ -239,8 +239,8 @@ class Workspace:
         return result
 
     def _churn_plots(self, out_dir: Path) -> dict[str, Any]:
-        """The churn backtest's calibration and gains plots, when a churn model has been trained."""
-        from kehu.reports.churn_plots import plot_churn_calibration, plot_churn_gains
+        """The churn backtest's calibration, gains and concentration plots, when a churn model has been trained."""
+        from kehu.reports.churn_plots import plot_churn_calibration, plot_churn_concentration, plot_churn_gains
         from kehu.service.churn import churn_report, latest_model_file
 
         if latest_model_file(self.settings) is None:
@@ -250,6 +250,7 @@ class Workspace:
             "churn_plots": [
                 str(plot_churn_calibration(backtest, out_dir / "churn_calibration.png")),
                 str(plot_churn_gains(backtest, out_dir / "churn_gains.png")),
+                str(plot_churn_concentration(backtest, out_dir / "churn_concentration.png")),
             ]
         }
 
