@@ -297,3 +297,28 @@ def test_export_follows_the_new_filters_and_carries_the_published_values(web: We
     assert sorted(int(r["id"]) for r in rows) == sorted(cid for cid, (_, t) in scored.items() if t == "high")
     assert all(r["churn_tier"] == "high" and float(r["churn_risk"]) >= 0.6 for r in rows)
     assert {"clv_12m", "revenue", "last_order_at"} <= set(rows[0])
+
+
+def test_a_tier_sorted_by_risk_is_complete_and_ordered_and_follows_a_rescoring(web: WebEnv) -> None:
+    """Sorted by risk, a tier is read from the risk index within the tier's cached risk range; the range must
+    follow a rescoring in this process (tiers move), and counts narrowed by a tier or segment stay exact."""
+    c = web.login("admin")
+    for attempt in range(2):
+        scored = _with_churn_scores(web)
+        if attempt:  # rescore: every risk moves, so the tiers' ranges move too
+            with web.ws.engine.begin() as conn:
+                as_of = conn.execute(select(func.max(customer_scores.c.as_of))).scalar_one()
+                scored = {cid: (round(1 - r, 2), TIERS[0] if 1 - r >= 0.6 else TIERS[1] if 1 - r >= 0.3 else TIERS[2])
+                          for cid, (r, _) in scored.items()}  # fmt: skip
+                _write_scores(conn, as_of, {cid: {"churn_risk": r, "churn_tier": t} for cid, (r, t) in scored.items()})
+        for tier in TIERS:
+            members = {cid: r for cid, (r, t) in scored.items() if t == tier}
+            for desc in (True, False):
+                found = _walk(c, {"risk": tier, "sort": "risk", "desc": int(desc), "limit": 20})
+                assert [r["id"] for r in found] == _expected(members, list(members), desc), (attempt, tier, desc)
+            page = c.get("/customers.json", params={"risk": tier, "sort": "risk"}).json()
+            assert (page["count"], page["count_is_lower_bound"]) == (len(members), False)
+    placed = _newest(web, "rfm_cn")
+    for segment in set(placed.values()):
+        page = c.get("/customers.json", params={"segment": f"rfm_cn:{segment}"}).json()
+        assert page["count"] == sum(1 for s in placed.values() if s == segment)

@@ -153,6 +153,7 @@ def _filter(ws: Workspace, principal: Principal, query: CustomerQuery) -> store.
         if segment not in run["keys"]:
             raise ValidationError(f"{field}: {segment[:60]!r} is not a segment of {scheme} ({', '.join(run['keys'])})")
         picks.append(store.SegmentPick(run["id"], segment, run["sizes"].get(segment, 0)))
+    by_risk = bool(query.risk) and query.sort == "risk"
     return store.CustomerFilter(
         owner_ids=owner_scope(ws, principal),
         q=query.q,
@@ -162,7 +163,29 @@ def _filter(ws: Workspace, principal: Principal, query: CustomerQuery) -> store.
         segments=tuple(picks),
         risk_tier=query.risk or None,
         risk_tier_size=runs["tiers"].get(query.risk or "", 0) if query.risk else None,
+        risk_tier_range=_risk_tier_range(ws, runs["stamp"], query.risk or "") if by_risk else None,
     )
+
+
+_RISK_RANGE_TTL = 30.0
+
+
+def _risk_tier_range(ws: Workspace, stamp: tuple[int, ...], tier: str) -> tuple[float, float] | None:
+    """The lowest and highest churn risk of a tier, for reading a tier sorted by risk from the risk index.
+
+    Reading them takes about half a second at a million customers, so they are kept until a segment or pipeline
+    run is added, scores are written by this process (:func:`forget_cached_figures`), or at most
+    :data:`_RISK_RANGE_TTL` seconds — the bound for scores rewritten by another process (``kehu churn score``)."""
+    key = ("risk-ranges:" + ws.settings.resolved_database_url, None)
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is None or hit[1]["stamp"] != stamp or time.monotonic() - hit[0] > _RISK_RANGE_TTL:
+        with ws.engine.connect() as conn:
+            hit = (time.monotonic(), {"stamp": stamp, "ranges": store.risk_tier_ranges(conn)})
+        with _cache_lock:
+            _cache[key] = hit
+    ranges: dict[str, tuple[float, float]] = hit[1]["ranges"]
+    return ranges.get(tier)  # none for a tier without members: no hint, the plain (slower) plan
 
 
 def _segment_runs(ws: Workspace) -> dict[str, Any]:
@@ -193,7 +216,12 @@ def _segment_runs(ws: Workspace) -> dict[str, Any]:
                 "id": int(run["id"]), "as_of": run["as_of"], "keys": keys, "sizes": sizes,
                 "labels": {k: segment_labels(scheme, k, run["definition"]) for k in keys},
             }  # fmt: skip
-        found = {"stamp": tuple(stamp), "schemes": schemes, "tiers": store.risk_tier_sizes(conn)}
+        found = {
+            "stamp": tuple(stamp),
+            "schemes": schemes,
+            "tiers": store.risk_tier_sizes(conn),
+            "tier_ranges": store.risk_tier_ranges(conn),
+        }
     with _cache_lock:
         _cache[key] = (time.monotonic(), found)
     return found

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -216,6 +216,10 @@ class CustomerFilter:
         Segment memberships required (a segment of a scheme's newest run, a lifecycle stage, …).
     risk_tier
         Published churn tier (``high``, ``medium`` or ``low``).
+    risk_tier_size, risk_tier_range
+        How many customers have that tier and the lowest and highest churn risk among them (from
+        :func:`risk_tier_sizes` and :func:`risk_tier_ranges`, for the plan only): sorted by risk, a tier is read
+        from the risk index within its range instead of from the top of the index.
     """
 
     owner_ids: Sequence[int] | None = None
@@ -226,6 +230,7 @@ class CustomerFilter:
     segments: tuple[SegmentPick, ...] = ()
     risk_tier: str | None = None
     risk_tier_size: int | None = None
+    risk_tier_range: tuple[float, float] | None = None
 
 
 @dataclass
@@ -337,6 +342,9 @@ def _fetch(
             customer_scores.join(customers, customers.c.id == customer_scores.c.customer_id)
         )
         stmt = stmt.where(col.is_not(None), *_where(flt, scores_joined=True, by_sort=by_sort))
+        if col is customer_scores.c.churn_risk and flt.risk_tier and flt.risk_tier_range is not None:
+            # the tier's risks lie within its range: start reading the risk index there, not at its top end
+            stmt = stmt.where(col.between(*flt.risk_tier_range))
     else:
         ident = customers.c.id
         stmt = select(ident, sort_value).where(*_where(flt, by_sort=by_sort))
@@ -495,8 +503,24 @@ def _decorate(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def count_customers(conn: Connection, flt: CustomerFilter, *, bound: int = 1_000) -> tuple[int, bool]:
-    """How many customers match, counted up to ``bound``; returns ``(count, more_than_bound)``."""
-    inner = select(literal_column("1")).select_from(customers).where(*_where(flt)).limit(bound + 1).subquery()
+    """How many customers match, counted up to ``bound``; returns ``(count, more_than_bound)``.
+
+    Narrowed by a segment or churn tier only (no scope, owner or search), the members are read from their index
+    and joined to the customers, stopping at the bound; otherwise the customers are read and the filters tested.
+    """
+    source: Any = customers
+    conds = _where(flt)
+    if flt.owner_ids is None and flt.owner_id is None and not flt.q.strip():
+        if flt.segments:
+            pick, m = flt.segments[0], segment_memberships
+            source = m.join(customers, customers.c.id == m.c.customer_id)
+            rest = replace(flt, segments=flt.segments[1:])
+            conds = [m.c.run_id == pick.run_id, m.c.segment == pick.segment, *_where(rest)]
+        elif flt.risk_tier:
+            s = customer_scores
+            source = s.join(customers, customers.c.id == s.c.customer_id)
+            conds = [s.c.churn_tier == flt.risk_tier, *_where(replace(flt, risk_tier=None, risk_tier_size=None))]
+    inner = select(literal_column("1")).select_from(source).where(*conds).limit(bound + 1).subquery()
     n = int(conn.execute(select(func.count()).select_from(inner)).scalar_one())
     return min(n, bound), n > bound
 
@@ -506,6 +530,17 @@ def segment_sizes(conn: Connection, run_id: int) -> dict[str, int]:
     m = segment_memberships
     stmt = select(m.c.segment, func.count()).where(m.c.run_id == run_id).group_by(m.c.segment)
     return {str(segment): int(n) for segment, n in conn.execute(stmt)}
+
+
+def risk_tier_ranges(conn: Connection) -> dict[str, tuple[float, float]]:
+    """The lowest and highest published churn risk of each churn tier."""
+    s = customer_scores.c
+    stmt = (
+        select(s.churn_tier, func.min(s.churn_risk), func.max(s.churn_risk))
+        .where(s.churn_tier.is_not(None), s.churn_risk.is_not(None))
+        .group_by(s.churn_tier)
+    )
+    return {str(tier): (float(lo), float(hi)) for tier, lo, hi in conn.execute(stmt)}
 
 
 def risk_tier_sizes(conn: Connection) -> dict[str, int]:
