@@ -95,3 +95,23 @@ def test_a_failing_import_reports_why_and_jobs_are_private(web: WebEnv) -> None:
     bad = c.post("/imports/start", data={"csrf_token": token, "upload_id": "../x", "kind": "orders", "source": "e"})
     assert bad.status_code == 422
     time.sleep(0)  # (no thread is left running: start_previewed_import waited for the end)
+
+
+def test_a_job_whose_server_stopped_reads_as_interrupted(web: WebEnv) -> None:
+    import json
+    import subprocess
+    import sys
+
+    c = web.login("manager")
+    rows = [["客户编号", "姓名"], ["Q1", "赵六"]]
+    r = c.post("/imports", data={"csrf_token": csrf_of(c.get("/imports").text), "kind": "customers", "source": "q"},
+               files={"file": ("q.csv", _csv(rows), "text/csv")})  # fmt: skip
+    job = start_previewed_import(c, r.text, source="q")
+    path = web.home / "uploads" / "jobs" / f"{job}.json"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    state = json.loads(path.read_text(encoding="utf-8"))
+    state.update(state="running", pid=int(gone.stdout), summary=None)  # as a killed server would have left it
+    path.write_text(json.dumps(state), encoding="utf-8")
+    shown = c.get(f"/imports/jobs/{job}.json").json()["job"]
+    assert shown["state"] == "failed" and "interrupted" in shown["error"]
+    assert json.loads(path.read_text(encoding="utf-8"))["state"] == "failed"

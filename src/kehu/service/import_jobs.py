@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import secrets
 import threading
@@ -283,6 +284,7 @@ def start_import(
             "finished_at": None,
             "summary": None,
             "error": None,
+            "pid": os.getpid(),
         }
         _write_job(job, state)
 
@@ -315,6 +317,21 @@ def start_import(
     return job_id
 
 
+def _alive(pid: Any) -> bool:
+    """Whether the process that runs a job still exists (a job of an unknown process counts as alive)."""
+    if not isinstance(pid, int):
+        return True
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def import_job(ws: Workspace, principal: Principal, job_id: str) -> dict[str, Any]:
     """The state of an import job: ``running`` (rows read, estimate, percent), ``done`` (summary) or ``failed``.
 
@@ -330,6 +347,10 @@ def import_job(ws: Workspace, principal: Principal, job_id: str) -> dict[str, An
     state = json.loads(path.read_text(encoding="utf-8"))
     if principal.role != "admin" and state.get("user_id") != principal.id:
         raise NotFoundError(f"no import job {job_id!r}")
+    if state["state"] == "running" and not _alive(state.get("pid")):
+        # the server process that ran it stopped: its one transaction was rolled back
+        state.update(state="failed", error="interrupted: the server stopped during the import; nothing was stored")
+        _write_job(path, state)
     est = state.get("rows_estimate")
     if state["state"] == "done":
         state["percent"] = 100
