@@ -34,7 +34,16 @@ from kehu.playbooks.model import CouponAction, MessageAction, TaskAction
 from kehu.playbooks.planner import Decision, Plan
 from kehu.playbooks.templates import render
 from kehu.segments.labels import segment_label
-from kehu.store.actions import audit, coupons, delivery_attempts, outbox, playbook_firings, tasks
+from kehu.store.actions import (
+    audit,
+    change_tags,
+    coupons,
+    delivery_attempts,
+    insert_task,
+    outbox,
+    playbook_firings,
+    set_owner,
+)
 from kehu.store.schema import customers, users
 
 __all__ = ["DeliveryReport", "commit_plan", "deliver", "idempotency_key", "render_decision", "retry"]
@@ -241,25 +250,20 @@ def _apply(conn: sa.Connection, row: Any, now: dt.datetime) -> dict[str, Any]:
         return {"skipped": "customer no longer exists"}
     playbook, _, rule = actor.removeprefix("playbook:").partition("/")
     if row.kind == "task":
-        task_id = conn.execute(
-            sa.insert(tasks)
-            .values(
-                customer_id=cid,
-                assignee_id=p["assignee_id"],
-                title=p["title"],
-                body=p.get("body"),
-                priority=p["priority"],
-                status="open",
-                due_date=dt.date.fromisoformat(p["due_date"]),
-                playbook=playbook or None,
-                rule=rule or None,
-                firing_id=row.firing_id,
-                idempotency_key=row.idempotency_key,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(tasks.c.id)
-        ).scalar_one()
+        task_id = insert_task(
+            conn,
+            customer_id=cid,
+            assignee_id=p["assignee_id"],
+            title=p["title"],
+            body=p.get("body"),
+            priority=p["priority"],
+            due_date=dt.date.fromisoformat(p["due_date"]),
+            now=now,
+            playbook=playbook or None,
+            rule=rule or None,
+            firing_id=row.firing_id,
+            idempotency_key=row.idempotency_key,
+        )
         detail = {"assignee_id": p["assignee_id"], "due_date": p["due_date"], "title": p["title"]}
         audit(
             conn,
@@ -273,8 +277,7 @@ def _apply(conn: sa.Connection, row: Any, now: dt.datetime) -> dict[str, Any]:
         )
         return {"task_id": int(task_id)}
     if row.kind == "owner":
-        current = conn.execute(sa.select(customers.c.owner_id).where(customers.c.id == cid)).scalar()
-        conn.execute(sa.update(customers).where(customers.c.id == cid).values(owner_id=p["owner_id"], updated_at=now))
+        current = set_owner(conn, cid, p["owner_id"], now=now)
         audit(
             conn,
             at=now,
@@ -287,9 +290,7 @@ def _apply(conn: sa.Connection, row: Any, now: dt.datetime) -> dict[str, Any]:
         )
         return {"from": current, "to": p["owner_id"]}
     if row.kind == "tag":
-        tags = list(conn.execute(sa.select(customers.c.tags).where(customers.c.id == cid)).scalar() or [])
-        new = [t for t in tags if t not in p["remove"]] + [t for t in p["add"] if t not in tags]
-        conn.execute(sa.update(customers).where(customers.c.id == cid).values(tags=new, updated_at=now))
+        _, new = change_tags(conn, cid, add=p["add"], remove=p["remove"], now=now)
         audit(
             conn,
             at=now,

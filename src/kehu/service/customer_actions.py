@@ -19,10 +19,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from kehu.errors import AccessDeniedError, NotFoundError, ValidationError
+from kehu.errors import AccessDeniedError, ValidationError
 from kehu.service.access import Principal, check_customer, owner_scope
 from kehu.service.workspace import Workspace
-from kehu.store.actions import TASK_PRIORITIES, audit, tasks
+from kehu.store.actions import TASK_PRIORITIES, audit, change_tags, insert_task, set_owner
 from kehu.store.notes import add_note as store_add_note
 from kehu.store.schema import customers, users
 
@@ -126,21 +126,16 @@ def create_task(
     else:
         _check_assignee(ws, principal, assignee_id, "assignee")
     with ws.engine.begin() as conn:
-        task_id = conn.execute(
-            sa.insert(tasks)
-            .values(
-                customer_id=customer_id,
-                assignee_id=assignee_id,
-                title=title_text,
-                body=body_text,
-                priority=priority,
-                status="open",
-                due_date=due,
-                created_at=at,
-                updated_at=at,
-            )
-            .returning(tasks.c.id)
-        ).scalar_one()
+        task_id = insert_task(
+            conn,
+            customer_id=customer_id,
+            assignee_id=assignee_id,
+            title=title_text or "",
+            body=body_text,
+            priority=priority,
+            due_date=due,
+            now=at,
+        )
         audit(
             conn,
             at=at,
@@ -163,10 +158,9 @@ def change_owner(
     _check_assignee(ws, principal, owner_id, "owner")
     at = _now(now)
     with ws.engine.begin() as conn:
-        current = conn.execute(sa.select(customers.c.owner_id).where(customers.c.id == customer_id)).scalar()
+        current = set_owner(conn, customer_id, owner_id, now=at)
         if current == owner_id:
             return {"from": current, "to": owner_id, "changed": False}
-        conn.execute(sa.update(customers).where(customers.c.id == customer_id).values(owner_id=owner_id, updated_at=at))
         audit(
             conn,
             at=at,
@@ -192,13 +186,8 @@ def _change_tags(
     check_customer(ws, principal, customer_id)
     at = _now(now)
     with ws.engine.begin() as conn:
-        row = conn.execute(sa.select(customers.c.tags).where(customers.c.id == customer_id)).first()
-        if row is None:
-            raise NotFoundError(f"no customer with id {customer_id}")
-        before = [t for t in (row.tags or []) if isinstance(t, str)]
-        after = [t for t in before if t not in remove] + [t for t in add if t not in before]
+        before, after = change_tags(conn, customer_id, add=add, remove=remove, now=at)
         if after != before:
-            conn.execute(sa.update(customers).where(customers.c.id == customer_id).values(tags=after, updated_at=at))
             audit(
                 conn,
                 at=at,

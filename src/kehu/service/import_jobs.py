@@ -29,20 +29,33 @@ from typing import Any
 import yaml
 
 from kehu.errors import ImportFileError, KehuError, NotFoundError, ValidationError
+from kehu.ingest.fields import KINDS as IMPORT_SPECS
 from kehu.ingest.fields import kind_spec
+from kehu.ingest.importer import ImportSummary
 from kehu.ingest.mapping import Mapping, plan_columns
 from kehu.ingest.readers import open_source
 from kehu.ingest.rows import prepare_batch
 from kehu.service.access import Principal, require_role
 from kehu.service.workspace import Workspace
+from kehu.store.web import list_import_runs
 
-__all__ = ["CHECK_ROWS", "import_job", "preview_upload", "stage_upload", "staged_path", "start_import"]
+__all__ = [
+    "CHECK_ROWS",
+    "check_kind_and_source",
+    "import_job",
+    "preview_upload",
+    "stage_upload",
+    "staged_path",
+    "start_import",
+    "summary_data",
+]
 
 #: rows checked by the preview (parsing and row rules of the import itself)
 CHECK_ROWS = 2000
 #: rows shown in the preview table
 SHOW_ROWS = 10
-KINDS = ("customers", "orders", "contracts", "interactions", "tickets", "feedback")
+#: the import kinds, in the order the pages offer them
+KINDS = tuple(IMPORT_SPECS)
 SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods", ".parquet")
 _SOURCE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _ID_RE = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{12}$")
@@ -55,7 +68,8 @@ def _folder(ws: Workspace) -> Path:
     return folder
 
 
-def _check(kind: str, source: str) -> None:
+def check_kind_and_source(kind: str, source: str) -> None:
+    """Raise :class:`ValidationError` for an unknown kind or a source name that is not a short identifier."""
     if kind not in KINDS:
         raise ValidationError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
     if not _SOURCE_RE.match(source):
@@ -204,6 +218,18 @@ def preview_upload(
     return out
 
 
+def summary_data(ws: Workspace, path: Path, summary: ImportSummary, filename: str) -> dict[str, Any]:
+    """An import's summary as pages show it: counts, the file's own name, its run id, whether rows were
+    quarantined (never the server's paths)."""
+    data = summary.as_dict()
+    data["has_quarantine"] = bool(data.pop("quarantine_file"))
+    data["path"] = filename
+    with ws.engine.connect() as conn:
+        runs = list_import_runs(conn, limit=20)
+    data["run_id"] = next((r["id"] for r in runs if r["path"] == str(path.resolve())), None)
+    return data
+
+
 def _job_path(ws: Workspace, job_id: str) -> Path:
     if not _ID_RE.match(job_id or ""):
         raise NotFoundError(f"no import job {job_id!r}")
@@ -254,7 +280,7 @@ def start_import(
         Unknown kind, an odd source name, or column choices that do not fit the file.
     """
     require_role(principal, "admin", "manager")
-    _check(kind, source)
+    check_kind_and_source(kind, source)
     path = staged_path(ws, upload_id)
     mapping_file: Path | None = None
     if columns:
@@ -295,14 +321,7 @@ def start_import(
     def work() -> None:
         try:
             summary = ws.import_file(kind, path, mapping=mapping_file, source=source, progress=progress)
-            data = summary.as_dict()
-            data["has_quarantine"] = bool(data.pop("quarantine_file"))
-            data["path"] = state["filename"]
-            with ws.engine.connect() as conn:
-                from kehu.store.web import list_import_runs
-
-                runs = list_import_runs(conn, limit=20)
-            data["run_id"] = next((r["id"] for r in runs if r["path"] == str(path.resolve())), None)
+            data = summary_data(ws, path, summary, state["filename"])
             state.update(state="done", summary=data, rows_read=data["read"])
         except KehuError as exc:
             state.update(state="failed", error=str(exc))

@@ -12,7 +12,6 @@ import base64
 import binascii
 import datetime as dt
 import json
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from kehu.errors import NotFoundError, ValidationError
+from kehu.service import import_jobs
 from kehu.service.access import Principal, check_customer, owner_scope, require_role
 from kehu.service.customer_actions import assignable_users
 from kehu.service.workspace import Workspace
@@ -48,8 +48,7 @@ __all__ = [
 ]
 
 PAGE_SIZES = (20, 50, 100)
-IMPORT_KINDS = ("customers", "orders", "contracts", "interactions", "tickets", "feedback")
-_SOURCE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+IMPORT_KINDS = import_jobs.KINDS
 _DASHBOARD_TTL = 60.0
 
 
@@ -565,23 +564,12 @@ def run_import(
     ValidationError
         Unknown kind, a source name that is not a short identifier, an empty file or an unsupported type.
     """
-    from kehu.service import import_jobs
-
-    if kind not in IMPORT_KINDS:
-        raise ValidationError(f"kind {kind!r} is not one of {', '.join(IMPORT_KINDS)}")
-    if not _SOURCE_RE.match(source):
-        raise ValidationError("source: use 1-64 letters, digits, '_', '-' or '.' (e.g. crm)")
+    require_role(principal, "admin", "manager")
+    import_jobs.check_kind_and_source(kind, source)
     staged = import_jobs.stage_upload(ws, principal, filename=filename, content=content)
     path = import_jobs.staged_path(ws, staged["upload_id"])
-    name = staged["filename"]
     summary = ws.import_file(kind, path, source=source)
-    with ws.engine.connect() as conn:
-        runs = store.list_import_runs(conn, limit=20)
-    run_id = next((r["id"] for r in runs if r["path"] == str(path.resolve())), None)
-    data = summary.as_dict()
-    data["path"] = name
-    data["run_id"] = run_id
-    data["has_quarantine"] = bool(data.pop("quarantine_file"))
+    data = import_jobs.summary_data(ws, path, summary, staged["filename"])
     _cache.clear()
     return data
 

@@ -38,9 +38,11 @@ from sqlalchemy import (
     Table,
     Text,
     insert,
+    select,
+    update,
 )
 
-from kehu.store.schema import UTCDateTime, metadata
+from kehu.store.schema import UTCDateTime, customers, metadata
 
 __all__ = [
     "OUTBOX_STATES",
@@ -49,11 +51,14 @@ __all__ = [
     "TASK_STATES",
     "audit",
     "audit_log",
+    "change_tags",
     "coupons",
     "delivery_attempts",
+    "insert_task",
     "outbox",
     "playbook_firings",
     "playbook_runs",
+    "set_owner",
     "tasks",
 ]
 
@@ -203,3 +208,62 @@ def audit(
             at=at, actor=actor, action=action, customer_id=customer_id, target=target, reason=reason, detail=detail
         )
     )
+
+
+def insert_task(
+    conn: Connection,
+    *,
+    customer_id: int,
+    assignee_id: int | None,
+    title: str,
+    body: str | None,
+    priority: str,
+    due_date: dt.date | None,
+    now: dt.datetime,
+    playbook: str | None = None,
+    rule: str | None = None,
+    firing_id: int | None = None,
+    idempotency_key: str | None = None,
+) -> int:
+    """Insert one open task (inside the caller's transaction); returns its id. No playbook: made by a person."""
+    return int(
+        conn.execute(
+            insert(tasks)
+            .values(
+                customer_id=customer_id,
+                assignee_id=assignee_id,
+                title=title,
+                body=body,
+                priority=priority,
+                status="open",
+                due_date=due_date,
+                playbook=playbook,
+                rule=rule,
+                firing_id=firing_id,
+                idempotency_key=idempotency_key,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(tasks.c.id)
+        ).scalar_one()
+    )
+
+
+def set_owner(conn: Connection, customer_id: int, owner_id: int | None, *, now: dt.datetime) -> int | None:
+    """Give the customer to ``owner_id`` (inside the caller's transaction); returns the previous owner's id."""
+    current = conn.execute(select(customers.c.owner_id).where(customers.c.id == customer_id)).scalar()
+    if current != owner_id:
+        conn.execute(update(customers).where(customers.c.id == customer_id).values(owner_id=owner_id, updated_at=now))
+    return current
+
+
+def change_tags(
+    conn: Connection, customer_id: int, *, add: list[str], remove: list[str], now: dt.datetime
+) -> tuple[list[str], list[str]]:
+    """Remove then add tags (order kept, no repeats) inside the caller's transaction; returns (before, after)."""
+    stored = conn.execute(select(customers.c.tags).where(customers.c.id == customer_id)).scalar()
+    before = list(stored or [])
+    after = [t for t in before if t not in remove] + [t for t in add if t not in before]
+    if after != before:
+        conn.execute(update(customers).where(customers.c.id == customer_id).values(tags=after, updated_at=now))
+    return before, after
