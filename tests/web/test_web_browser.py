@@ -9,59 +9,32 @@ from __future__ import annotations
 import csv
 import io
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_testkit import BROWSER_MARKS, chromium, new_page, served
 from sqlalchemy import func, select
 from web_testkit import PASSWORD, SCRIPT_NAME, WebEnv
 
 from kehu.store.schema import customers, orders
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
-    ),
-]
-_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+pytestmark = BROWSER_MARKS
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    pw = sync_api.sync_playwright().start()
-    b = pw.chromium.launch(executable_path=str(CHROMIUM), args=_ARGS, headless=True)
-    yield b
-    b.close()
-    pw.stop()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture
 def live(web: WebEnv) -> Iterator[str]:
     """The app served by uvicorn in a thread; yields its base URL."""
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(web.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(web.app) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")
@@ -70,9 +43,7 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _page(browser: Any, base: str, locale: str = "zh-CN") -> Any:
-    context = browser.new_context(base_url=base, locale=locale, extra_http_headers={"Accept-Language": locale},
-                                  viewport={"width": 1400, "height": 1000})  # fmt: skip
-    return context.new_page()
+    return new_page(browser, base, locale)
 
 
 def _login(page: Any, name: str, password: str = PASSWORD) -> None:

@@ -4,54 +4,24 @@ holdout through the forms, and the results page draws the uplift interval chart;
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_testkit import BROWSER_MARKS, chromium, new_page, served
 from web_testkit import PASSWORD, WebEnv
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
-    ),
-]
-_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
 def page(web: WebEnv) -> Iterator[Any]:
     """A zh-CN browser page against the app served by uvicorn on loopback."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(web.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    pw = sync_api.sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=_ARGS, headless=True)
-    context = browser.new_context(base_url=f"http://127.0.0.1:{port}", locale="zh-CN",
-                                  extra_http_headers={"Accept-Language": "zh-CN"},
-                                  viewport={"width": 1400, "height": 1000})  # fmt: skip
-    yield context.new_page()
-    context.close()
-    browser.close()
-    pw.stop()
-    server.should_exit = True
-    thread.join(timeout=10)
+    with chromium() as browser, served(web.app) as base:
+        p = new_page(browser, base)
+        yield p
+        p.context.close()
 
 
 def _login(page: Any, name: str) -> None:
