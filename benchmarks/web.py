@@ -320,16 +320,69 @@ async def _login(client: object, name: str) -> None:
         raise RuntimeError(f"could not sign in as {name}: {r.status_code}")
 
 
+def _segment_keys() -> tuple[list[str], list[str]]:
+    from kehu.segments.config import load_config
+
+    schemes = load_config().schemes
+    return list(schemes["rfm_cn"].keys), list(schemes["lifecycle"].keys)
+
+
+def _pick(
+    rng: random.Random, next_page: str | None, *, customers: int, rfm_keys: list[str], stages: list[str]
+) -> tuple[str, str, dict[str, object]]:
+    """The next request of a client: ``(kind, url, params)`` — a list page (random sort, direction and filter,
+    30 % of the time the next page of the client's previous list), a search or a customer 360 page."""
+    from kehu.demo.catalog import CITIES, SURNAMES
+
+    kind = rng.choices(("list", "search", "360"), weights=(4, 3, 3))[0]
+    params: dict[str, object] = {}
+    url = "/customers"
+    if kind == "list" and next_page and rng.random() < 0.3:
+        url, params = next_page, {}  # the next page of an earlier list, as the page linked it
+    elif kind == "list":
+        params = {"sort": rng.choice(SORTS), "desc": rng.choice((0, 1))}
+        f = rng.random()
+        if f < 0.15:
+            params["region"] = rng.choice(CITIES).province
+        elif f < 0.22:
+            params["tag"] = "VIP"
+        elif f < 0.37:
+            params["segment"] = "rfm_cn:" + rng.choice(rfm_keys)
+        elif f < 0.50:
+            params["stage"] = rng.choice(stages)
+        elif f < 0.62:
+            params["risk"] = rng.choice(("high", "medium", "low"))
+        elif f < 0.70:
+            params["risk"] = "high"
+            params["segment"] = "rfm_cn:" + rng.choice(rfm_keys)
+    elif kind == "search":
+        q = rng.choice(
+            (
+                rng.choice(SURNAMES)[0] + rng.choice("伟芳娜敏静丽强磊"),
+                f"1{rng.randint(30, 99)}{rng.randint(0, 999):03d}",
+                f"u{rng.randint(1, customers)}",
+                rng.choice(CITIES).name[:2],
+            )
+        )
+        params = {"q": q}
+    else:
+        url = f"/customers/{rng.randint(1, customers)}"
+    return kind, url, params
+
+
+def _next_link(text: str) -> str | None:
+    """The list page's "next" link, as a browser would follow it."""
+    if 'rel="next" href="' not in text:
+        return None
+    return html.unescape(text.split('rel="next" href="')[1].split('"')[0])
+
+
 async def _run(
     base: str, *, clients: int, seconds: float, customers: int, rep: str, seed: int
 ) -> dict[str, list[float]]:
     import httpx
 
-    from kehu.demo.catalog import CITIES, SURNAMES
-    from kehu.segments.config import load_config
-
-    schemes = load_config().schemes
-    rfm_keys, stages = list(schemes["rfm_cn"].keys), list(schemes["lifecycle"].keys)
+    rfm_keys, stages = _segment_keys()
     latencies: dict[str, list[float]] = {"list": [], "search": [], "360": []}
     errors: list[str] = []
     deadline = time.perf_counter() + seconds
@@ -342,39 +395,7 @@ async def _run(
             await _login(c, who)
             next_page: str | None = None
             while time.perf_counter() < deadline:
-                kind = rng.choices(("list", "search", "360"), weights=(4, 3, 3))[0]
-                params: dict[str, object] = {}
-                url = "/customers"
-                if kind == "list" and next_page and rng.random() < 0.3:
-                    url, params = next_page, {}  # the next page of an earlier list, as the page linked it
-                elif kind == "list":
-                    params = {"sort": rng.choice(SORTS), "desc": rng.choice((0, 1))}
-                    f = rng.random()
-                    if f < 0.15:
-                        params["region"] = rng.choice(CITIES).province
-                    elif f < 0.22:
-                        params["tag"] = "VIP"
-                    elif f < 0.37:
-                        params["segment"] = "rfm_cn:" + rng.choice(rfm_keys)
-                    elif f < 0.50:
-                        params["stage"] = rng.choice(stages)
-                    elif f < 0.62:
-                        params["risk"] = rng.choice(("high", "medium", "low"))
-                    elif f < 0.70:
-                        params["risk"] = "high"
-                        params["segment"] = "rfm_cn:" + rng.choice(rfm_keys)
-                elif kind == "search":
-                    q = rng.choice(
-                        (
-                            rng.choice(SURNAMES)[0] + rng.choice("伟芳娜敏静丽强磊"),
-                            f"1{rng.randint(30, 99)}{rng.randint(0, 999):03d}",
-                            f"u{rng.randint(1, customers)}",
-                            rng.choice(CITIES).name[:2],
-                        )
-                    )
-                    params = {"q": q}
-                else:
-                    url = f"/customers/{rng.randint(1, customers)}"
+                kind, url, params = _pick(rng, next_page, customers=customers, rfm_keys=rfm_keys, stages=stages)
                 t0 = time.perf_counter()
                 try:
                     r = await c.get(url, params=params)
@@ -386,9 +407,7 @@ async def _run(
                     continue
                 latencies[kind].append((time.perf_counter() - t0) * 1000)
                 if kind == "list" and r.status_code == 200:
-                    next_page = None
-                    if 'rel="next" href="' in r.text:
-                        next_page = html.unescape(r.text.split('rel="next" href="')[1].split('"')[0])
+                    next_page = _next_link(r.text)
 
     await asyncio.gather(*(worker(k) for k in range(clients)))
     latencies["errors"] = [float(len(errors))]
@@ -399,6 +418,110 @@ async def _run(
 
 def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
+
+
+def _time_statements(engine: object) -> dict[str, dict[str, list[float]]]:
+    """Time every SQL statement the engine runs: ``[seconds, count]`` per statement text, in ``result["now"]``."""
+    from sqlalchemy import event
+
+    result: dict[str, dict[str, list[float]]] = {"now": {}}
+    started: list[float] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def before(*_args: object) -> None:
+        started.append(time.perf_counter())
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def after(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        entry = result["now"].setdefault(statement, [0.0, 0])
+        entry[0] += time.perf_counter() - started.pop()
+        entry[1] += 1
+
+    return result
+
+
+def _profile(
+    home: Path,
+    *,
+    requests: int,
+    customers: int,
+    seed: int,
+    sort: str,
+    top: int,
+    match: str | None,
+    sql_top: int,
+) -> None:
+    """Drive the same request mix in this process, one request at a time, under cProfile: the app is called
+    through httpx's ASGI transport and the work FastAPI hands to its thread pool runs inline, so the profile sees
+    every call. A fifth of ``requests`` warms the caches; then ``requests`` are timed without the profiler and
+    ``requests`` more under it. Prints the time per request kind and the top functions (no server, no sockets)."""
+    import cProfile
+    import pstats
+
+    import anyio.to_thread
+    import httpx
+
+    from kehu.config import load_settings
+    from kehu.web.app import create_app
+
+    async def inline(func: object, *args: object, **_kwargs: object) -> object:
+        assert callable(func)
+        return func(*args)
+
+    anyio.to_thread.run_sync = inline  # type: ignore[assignment]
+    app = create_app(load_settings(home=home))
+    sql = _time_statements(app.state.workspace.engine)
+    rfm_keys, stages = _segment_keys()
+
+    async def drive() -> None:
+        transport = httpx.ASGITransport(app=app)
+        sessions = []
+        for who in ("admin", "r0_0"):
+            c = httpx.AsyncClient(transport=transport, base_url="http://bench")
+            await _login(c, who)
+            sessions.append(c)
+        rng = random.Random(seed)
+        nexts: list[str | None] = [None, None]
+        profiler = cProfile.Profile()
+
+        async def one(i: int, spent: dict[str, list[float]], profiled: bool) -> None:
+            k = 1 if i % 5 == 0 else 0  # every fifth request is a sales rep's
+            kind, url, params = _pick(rng, nexts[k], customers=customers, rfm_keys=rfm_keys, stages=stages)
+            t0 = time.perf_counter()
+            if profiled:
+                profiler.enable()
+            r = await sessions[k].get(url, params=params)
+            profiler.disable()
+            spent[kind].append((time.perf_counter() - t0) * 1000)
+            if r.status_code != 200 and not (r.status_code == 403 and k == 1):
+                raise RuntimeError(f"{url} {params} -> {r.status_code}")
+            if kind == "list":
+                nexts[k] = _next_link(r.text)
+
+        for label, profiled in (("warm-up", False), ("timed", False), ("profiled", True)):
+            sql["now"] = sql.setdefault(label, {})
+            spent: dict[str, list[float]] = {"list": [], "search": [], "360": []}
+            cpu = time.process_time()
+            for i in range(requests // 5 if label == "warm-up" else requests):
+                await one(i, spent, profiled)
+            cpu = time.process_time() - cpu
+            if label == "warm-up":
+                continue
+            every = [v for vs in spent.values() for v in vs]
+            print(f"in-process, {label} ({'inflated by the profiler' if profiled else 'no profiler'}): "
+                  f"{len(every)} requests, CPU {1000 * cpu / len(every):.1f} ms per request")  # fmt: skip
+            for kind, values in [*spent.items(), ("all", every)]:
+                print(f"  {kind:8} {len(values):5d} requests, mean {np.mean(values):6.1f} ms, "
+                      f"median {_pct(values, 50):6.1f} ms")  # fmt: skip
+        if sql_top:
+            print(f"SQL statements of the timed pass by total time (top {sql_top}):")
+            for (seconds, n), text in sorted(((v, k) for k, v in sql["timed"].items()), reverse=True)[:sql_top]:
+                print(f"  {seconds * 1000:8.1f} ms {n:6d}x  {' '.join(text.split())[:150]}")
+        pstats.Stats(profiler).sort_stats(sort).print_stats(*([match] if match else []), top)
+        for c in sessions:
+            await c.aclose()
+
+    asyncio.run(drive())
 
 
 def main() -> None:
@@ -412,6 +535,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="server worker processes (one per core)")
     ap.add_argument("--home", type=Path, default=None, help="workspace folder (default: a temporary one)")
     ap.add_argument("--reuse", action="store_true", help="reuse the store in --home if it exists")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="instead of the load: N requests of the same mix in-process under cProfile")  # fmt: skip
+    ap.add_argument("--profile-sort", default="cumulative", help="pstats sort key of --profile's listing")
+    ap.add_argument("--profile-top", type=int, default=40, help="functions listed by --profile")
+    ap.add_argument("--profile-match", default=None, help="list only functions whose file:line(name) matches")
+    ap.add_argument("--profile-sql", type=int, default=0, metavar="K", help="also list the K costliest statements")
     args = ap.parse_args()
 
     home = args.home or Path(tempfile.mkdtemp(prefix="kehu-web-bench-")) / "home"
@@ -427,6 +556,10 @@ def main() -> None:
     took = publish_scores(home, seed=args.seed)
     if took:
         print(f"published scores and segment runs in {took:.0f} s")
+    if args.profile:
+        _profile(home, requests=args.profile, customers=args.customers, seed=args.seed, sort=args.profile_sort,
+                 top=args.profile_top, match=args.profile_match, sql_top=args.profile_sql)  # fmt: skip
+        return
 
     port = _free_port()
     server = _serve(home, port, args.workers)

@@ -87,6 +87,13 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="`kehu serve` delivers due messages (retries) this often."
     )
 
+    web_concurrent_reads: int = Field(
+        default=2,
+        ge=1,
+        le=1000,
+        description="Page, JSON and API reads (GET) each `kehu serve` worker works on at once; more wait in order.",
+    )
+
     loop_config: Path | None = Field(
         default=None, description="YAML with ticket SLAs and assignment, loyalty rules; default KEHU_HOME/loop.yaml."
     )

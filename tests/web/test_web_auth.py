@@ -38,6 +38,23 @@ def test_login_opens_a_session_and_logout_ends_it(web: WebEnv) -> None:
     assert stale.get("/dashboard.json").status_code == 401
 
 
+def test_a_session_follows_its_user_at_once(web: WebEnv) -> None:
+    """The session and its user are read together on every request: a role change applies to the next request,
+    and a deactivated user's session stops working at once."""
+    from kehu.store.schema import users
+
+    c = web.login("rep_a")
+    assert c.get("/account.json").json()["user"]["role"] == "rep"
+    assert c.get("/settings.json").status_code == 403
+    with web.ws.engine.begin() as conn:
+        conn.execute(update(users).where(users.c.id == web.accounts["rep_a"].id).values(role="admin"))
+    assert c.get("/account.json").json()["user"]["role"] == "admin"
+    assert c.get("/settings.json").status_code == 200
+    with web.ws.engine.begin() as conn:
+        conn.execute(update(users).where(users.c.id == web.accounts["rep_a"].id).values(active=False))
+    assert c.get("/dashboard.json").status_code == 401
+
+
 def test_wrong_password_and_unknown_user_get_the_same_answer(web: WebEnv) -> None:
     c = web.client()
     wrong = _post_login(c, web.accounts["rep_a"].name, "not the password")

@@ -299,9 +299,15 @@ def test_export_follows_the_new_filters_and_carries_the_published_values(web: We
     assert {"clv_12m", "revenue", "last_order_at"} <= set(rows[0])
 
 
-def test_a_tier_sorted_by_risk_is_complete_and_ordered_and_follows_a_rescoring(web: WebEnv) -> None:
-    """Sorted by risk, a tier is read from the risk index within the tier's cached risk range; the range must
-    follow a rescoring in this process (tiers move), and counts narrowed by a tier or segment stay exact."""
+@pytest.mark.parametrize("plan", ["few", "many"])
+def test_a_tier_sorted_by_risk_is_complete_and_ordered_and_follows_a_rescoring(
+    web: WebEnv, plan: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sorted by risk, a tier is read in order from the (churn_tier, churn_risk) index — the plan for a tier of
+    many customers ("many": every set counts as large here) — or read and sorted ("few"); either way it follows a
+    rescoring (tiers move), and counts narrowed by a tier or segment stay exact."""
+    if plan == "many":
+        monkeypatch.setattr(store, "SMALL_SET", 0)
     c = web.login("admin")
     for attempt in range(2):
         scored = _with_churn_scores(web)

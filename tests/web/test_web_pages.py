@@ -283,3 +283,10 @@ def test_numbers_dates_and_money_per_locale() -> None:
     assert zh.datetime(when) == "2026年4月1日 01:05" and en.datetime(when) == "Apr 1, 2026 01:05"
     assert zh.month("2025-11") == "2025年11月" and en.month("2025-11") == "Nov 2025"
     assert zh.number(1234567) == en.number(1234567) == "1,234,567"
+    # rounding is half up, whatever the input's type; money keeps the sign in front of the symbol
+    assert zh.number(2.5) == "3" and zh.number(Decimal("0.125"), 2) == "0.13" and zh.number(-1234.5, 1) == "-1,234.5"
+    assert zh.money(0.005) == "¥0.01" and zh.money(-1234) == "-¥1,234.00" and zh.money(Decimal("7.10")) == "¥7.10"
+    assert en.money(Decimal("12"), "XYZ") == "XYZ 12.00"
+    # dates are remembered per day, in the display time zone (a naive datetime is taken as local already)
+    assert zh.date(when) == "2026年4月1日" and zh.date(dt.datetime(2026, 3, 31, 17, 5)) == "2026年3月31日"
+    assert en.date(dt.date(2026, 12, 5)) == "Dec 5, 2026" and zh.date(None) == ""

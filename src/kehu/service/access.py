@@ -209,16 +209,14 @@ def resolve_session(ws: Workspace, token: str) -> SessionInfo | None:
     now = _now()
     digest = _digest(token)
     with ws.engine.connect() as conn:
-        row = store.session_by_hash(conn, digest)
-        user = store.user_by_id(conn, row["user_id"]) if row else None
-    if row is None or user is None or not user["active"] or row["expires_at"] <= now:
+        row = store.session_with_user(conn, digest)
+    if row is None or not row["active"] or row["expires_at"] <= now:
         return None
     if now - row["last_seen_at"] > _TOUCH_EVERY:
         with ws.engine.begin() as conn:
             store.touch_session(conn, digest, now=now, expires_at=now + SESSION_LIFETIME)
-    return SessionInfo(
-        token=token, csrf_token=row["csrf_token"], principal=_principal(user), expires_at=row["expires_at"]
-    )
+    principal = _principal({**row, "id": row["user_id"]})
+    return SessionInfo(token=token, csrf_token=row["csrf_token"], principal=principal, expires_at=row["expires_at"])
 
 
 def end_session(ws: Workspace, token: str) -> None:

@@ -294,7 +294,7 @@ def _write_scores(conn: Connection, as_of: dt.date, new: dict[int, dict[str, flo
         sync_list_scores(conn)
         from kehu.service.web_views import forget_cached_figures
 
-        forget_cached_figures()  # the web pages' cached tier sizes and risk ranges of this process
+        forget_cached_figures()  # the web pages' cached churn tier sizes of this process
 
 
 def score_value_models(

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,15 @@ _DASHBOARD_TTL = 60.0
 
 _cache: dict[tuple[str, tuple[int, ...] | None], tuple[float, dict[str, Any]]] = {}
 _cache_lock = threading.Lock()
+_store_keys: weakref.WeakKeyDictionary[Workspace, str] = weakref.WeakKeyDictionary()
+
+
+def _store_key(ws: Workspace) -> str:
+    """The store's URL, the key of the caches above (worked out once per workspace: it resolves a path)."""
+    key = _store_keys.get(ws)
+    if key is None:
+        key = _store_keys[ws] = ws.settings.resolved_database_url
+    return key
 
 
 @dataclass(frozen=True)
@@ -135,9 +145,11 @@ def decode_cursor(sort: str, cursor: str) -> tuple[Any, int]:
     return value, ident
 
 
-def _filter(ws: Workspace, principal: Principal, query: CustomerQuery) -> store.CustomerFilter:
+def _filter(
+    ws: Workspace, principal: Principal, query: CustomerQuery, runs: dict[str, Any] | None = None
+) -> store.CustomerFilter:
     picks: list[store.SegmentPick] = []
-    runs = _segment_runs(ws)
+    runs = runs or _segment_runs(ws)
     wanted = []
     if query.segment:
         scheme, _, segment = query.segment.partition(":")
@@ -152,7 +164,6 @@ def _filter(ws: Workspace, principal: Principal, query: CustomerQuery) -> store.
         if segment not in run["keys"]:
             raise ValidationError(f"{field}: {segment[:60]!r} is not a segment of {scheme} ({', '.join(run['keys'])})")
         picks.append(store.SegmentPick(run["id"], segment, run["sizes"].get(segment, 0)))
-    by_risk = bool(query.risk) and query.sort == "risk"
     return store.CustomerFilter(
         owner_ids=owner_scope(ws, principal),
         q=query.q,
@@ -162,29 +173,7 @@ def _filter(ws: Workspace, principal: Principal, query: CustomerQuery) -> store.
         segments=tuple(picks),
         risk_tier=query.risk or None,
         risk_tier_size=runs["tiers"].get(query.risk or "", 0) if query.risk else None,
-        risk_tier_range=_risk_tier_range(ws, runs["stamp"], query.risk or "") if by_risk else None,
     )
-
-
-_RISK_RANGE_TTL = 30.0
-
-
-def _risk_tier_range(ws: Workspace, stamp: tuple[int, ...], tier: str) -> tuple[float, float] | None:
-    """The lowest and highest churn risk of a tier, for reading a tier sorted by risk from the risk index.
-
-    Reading them takes about half a second at a million customers, so they are kept until a segment or pipeline
-    run is added, scores are written by this process (:func:`forget_cached_figures`), or at most
-    :data:`_RISK_RANGE_TTL` seconds — the bound for scores rewritten by another process (``kehu churn score``)."""
-    key = ("risk-ranges:" + ws.settings.resolved_database_url, None)
-    with _cache_lock:
-        hit = _cache.get(key)
-    if hit is None or hit[1]["stamp"] != stamp or time.monotonic() - hit[0] > _RISK_RANGE_TTL:
-        with ws.engine.connect() as conn:
-            hit = (time.monotonic(), {"stamp": stamp, "ranges": store.risk_tier_ranges(conn)})
-        with _cache_lock:
-            _cache[key] = hit
-    ranges: dict[str, tuple[float, float]] = hit[1]["ranges"]
-    return ranges.get(tier)  # none for a tier without members: no hint, the plain (slower) plan
 
 
 def _segment_runs(ws: Workspace) -> dict[str, Any]:
@@ -201,7 +190,7 @@ def _segment_runs(ws: Workspace) -> dict[str, Any]:
             select(func.max(segment_runs.c.id), func.count(segment_runs.c.id), select(func.max(pipeline_runs.c.id))
                    .scalar_subquery())
         ).one()  # fmt: skip
-        key = ("segment-runs:" + ws.settings.resolved_database_url, None)
+        key = ("segment-runs:" + _store_key(ws), None)
         with _cache_lock:
             hit = _cache.get(key)
         if hit is not None and hit[1]["stamp"] == tuple(stamp):
@@ -219,7 +208,6 @@ def _segment_runs(ws: Workspace) -> dict[str, Any]:
             "stamp": tuple(stamp),
             "schemes": schemes,
             "tiers": store.risk_tier_sizes(conn),
-            "tier_ranges": store.risk_tier_ranges(conn),
         }
     with _cache_lock:
         _cache[key] = (time.monotonic(), found)
@@ -228,7 +216,8 @@ def _segment_runs(ws: Workspace) -> dict[str, Any]:
 
 def customers_page(ws: Workspace, principal: Principal, query: CustomerQuery) -> dict[str, Any]:
     """One page of the customers list with cursors, a bounded count and the filters' choices."""
-    flt = _filter(ws, principal, query)
+    runs = _segment_runs(ws)
+    flt = _filter(ws, principal, query, runs)
     after = decode_cursor(query.sort, query.after) if query.after else None
     before = decode_cursor(query.sort, query.before) if query.before else None
     with ws.engine.connect() as conn:
@@ -264,16 +253,16 @@ def customers_page(ws: Workspace, principal: Principal, query: CustomerQuery) ->
             "tags": tag_choices,
             "sorts": list(store.SORT_KEYS),
             "risks": list(store.RISK_TIERS),
-            **_segment_choices(ws),
+            **_segment_choices(runs),
         },
     }
 
 
-def _segment_choices(ws: Workspace) -> dict[str, Any]:
+def _segment_choices(runs: dict[str, Any]) -> dict[str, Any]:
     """The segment filter's choices (every scheme's newest run but lifecycle) and the lifecycle stages."""
     from kehu.segments.labels import scheme_label
 
-    schemes = _segment_runs(ws)["schemes"]
+    schemes = runs["schemes"]
     segments = [
         {"scheme": scheme, "as_of": run["as_of"],
          "labels": {"zh": scheme_label(scheme, "zh"), "en": scheme_label(scheme, "en")},
@@ -287,7 +276,7 @@ def _segment_choices(ws: Workspace) -> dict[str, Any]:
 
 def _choices(ws: Workspace) -> tuple[list[str], list[str], list[dict[str, Any]]]:
     """Regions, tags and owners for the filters, cached for a minute (they read indexes and a sample of rows)."""
-    key = ("choices:" + ws.settings.resolved_database_url, None)
+    key = ("choices:" + _store_key(ws), None)
     with _cache_lock:
         hit = _cache.get(key)
     if hit is not None and time.monotonic() - hit[0] < _DASHBOARD_TTL:
@@ -374,7 +363,7 @@ def dashboard(ws: Workspace, principal: Principal, *, fresh: bool = False) -> di
     Results are cached for a minute per scope (these aggregates read every order).
     """
     scope = owner_scope(ws, principal)
-    key = (ws.settings.resolved_database_url, tuple(scope) if scope is not None else None)
+    key = (_store_key(ws), tuple(scope) if scope is not None else None)
     with _cache_lock:
         hit = _cache.get(key)
     if hit is not None and not fresh and time.monotonic() - hit[0] < _DASHBOARD_TTL:

@@ -126,7 +126,8 @@ customer_scores = Table(
     Column("churn_tier", String(10), nullable=True),
     Index("ix_customer_scores_clv_12m", "clv_12m"),
     Index("ix_customer_scores_churn_risk", "churn_risk"),
-    Index("ix_customer_scores_churn_tier", "churn_tier"),
+    # a churn tier's customers in risk order (the list narrowed to a tier and sorted by risk reads it in order)
+    Index("ix_customer_scores_churn_tier_risk", "churn_tier", "churn_risk"),
     Index("ix_customer_scores_total_revenue_cents", "total_revenue_cents"),
     Index("ix_customer_scores_last_order_at", "last_order_at"),
 )

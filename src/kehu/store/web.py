@@ -36,6 +36,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     delete,
     false,
     func,
@@ -95,6 +96,7 @@ __all__ = [
     "risk_tier_sizes",
     "segment_sizes",
     "session_by_hash",
+    "session_with_user",
     "tags_in_use",
     "team_member_ids",
     "token_by_hash",
@@ -216,10 +218,8 @@ class CustomerFilter:
         Segment memberships required (a segment of a scheme's newest run, a lifecycle stage, …).
     risk_tier
         Published churn tier (``high``, ``medium`` or ``low``).
-    risk_tier_size, risk_tier_range
-        How many customers have that tier and the lowest and highest churn risk among them (from
-        :func:`risk_tier_sizes` and :func:`risk_tier_ranges`, for the plan only): sorted by risk, a tier is read
-        from the risk index within its range instead of from the top of the index.
+    risk_tier_size
+        How many customers have that tier (from :func:`risk_tier_sizes`, for the plan only).
     """
 
     owner_ids: Sequence[int] | None = None
@@ -230,7 +230,6 @@ class CustomerFilter:
     segments: tuple[SegmentPick, ...] = ()
     risk_tier: str | None = None
     risk_tier_size: int | None = None
-    risk_tier_range: tuple[float, float] | None = None
 
 
 @dataclass
@@ -269,9 +268,13 @@ def _plain(column: Any) -> Any:
     return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
 
 
-def _where(flt: CustomerFilter, *, scores_joined: bool = False, by_sort: bool = False) -> list[ColumnElement[bool]]:
+def _where(
+    flt: CustomerFilter, *, scores_joined: bool = False, by_sort: bool = False, tier_by_risk: bool = False
+) -> list[ColumnElement[bool]]:
     """The filter's conditions; ``by_sort``: keep the planner off the filters' indexes (SQLite), so it reads the
-    sort key's index in order and stops after a page — right when the filters keep many customers."""
+    sort key's index in order and stops after a page — right when the filters keep many customers.
+    ``tier_by_risk``: sorted by risk, the churn tier's condition stays on the ``(churn_tier, churn_risk)`` index,
+    which then is the sort key's index."""
     hint = _plain if by_sort else (lambda column: column)
     conds: list[ColumnElement[bool]] = []
     if flt.owner_ids is not None:
@@ -300,7 +303,7 @@ def _where(flt: CustomerFilter, *, scores_joined: bool = False, by_sort: bool = 
     if flt.risk_tier:
         s = customer_scores
         if scores_joined:
-            conds.append(hint(s.c.churn_tier) == flt.risk_tier)
+            conds.append((s.c.churn_tier if tier_by_risk else hint(s.c.churn_tier)) == flt.risk_tier)
         elif flt.risk_tier_size is not None and flt.risk_tier_size <= SMALL_SET:
             conds.append(customers.c.id.in_(select(s.c.customer_id).where(s.c.churn_tier == flt.risk_tier)))
         else:
@@ -341,10 +344,11 @@ def _fetch(
         stmt = select(ident.label("id"), sort_value).select_from(
             customer_scores.join(customers, customers.c.id == customer_scores.c.customer_id)
         )
-        stmt = stmt.where(col.is_not(None), *_where(flt, scores_joined=True, by_sort=by_sort))
-        if col is customer_scores.c.churn_risk and flt.risk_tier and flt.risk_tier_range is not None:
-            # the tier's risks lie within its range: start reading the risk index there, not at its top end
-            stmt = stmt.where(col.between(*flt.risk_tier_range))
+        # sorted by risk, a tier is read in order from the (churn_tier, churn_risk) index
+        tier_by_risk = by_sort and col is customer_scores.c.churn_risk and bool(flt.risk_tier)
+        stmt = stmt.where(
+            col.is_not(None), *_where(flt, scores_joined=True, by_sort=by_sort, tier_by_risk=tier_by_risk)
+        )
     else:
         ident = customers.c.id
         stmt = select(ident, sort_value).where(*_where(flt, by_sort=by_sort))
@@ -532,17 +536,6 @@ def segment_sizes(conn: Connection, run_id: int) -> dict[str, int]:
     return {str(segment): int(n) for segment, n in conn.execute(stmt)}
 
 
-def risk_tier_ranges(conn: Connection) -> dict[str, tuple[float, float]]:
-    """The lowest and highest published churn risk of each churn tier."""
-    s = customer_scores.c
-    stmt = (
-        select(s.churn_tier, func.min(s.churn_risk), func.max(s.churn_risk))
-        .where(s.churn_tier.is_not(None), s.churn_risk.is_not(None))
-        .group_by(s.churn_tier)
-    )
-    return {str(tier): (float(lo), float(hi)) for tier, lo, hi in conn.execute(stmt)}
-
-
 def risk_tier_sizes(conn: Connection) -> dict[str, int]:
     """Customers per published churn tier (read from its index)."""
     s = customer_scores.c
@@ -711,6 +704,25 @@ def create_session(
 def session_by_hash(conn: Connection, token_hash: str) -> dict[str, Any] | None:
     """A session by its token hash (expired ones included; the caller checks ``expires_at``)."""
     row = conn.execute(select(web_sessions).where(web_sessions.c.id == token_hash)).mappings().first()
+    return None if row is None else dict(row)
+
+
+_SESSION_USER_COLUMNS = (
+    web_sessions.c.user_id, web_sessions.c.csrf_token, web_sessions.c.last_seen_at, web_sessions.c.expires_at,
+    users.c.name, users.c.display_name, users.c.role, users.c.team, users.c.locale, users.c.active,
+)  # fmt: skip
+_SESSION_USER = (
+    select(*_SESSION_USER_COLUMNS)
+    .select_from(web_sessions.join(users, users.c.id == web_sessions.c.user_id))
+    .where(web_sessions.c.id == bindparam("token_hash"))
+)
+
+
+def session_with_user(conn: Connection, token_hash: str) -> dict[str, Any] | None:
+    """A session by its token hash with its user's public fields (``name``, ``display_name``, ``role``, ``team``,
+    ``locale``, ``active``), in one look-up by primary keys; expired sessions included (the caller checks
+    ``expires_at``)."""
+    row = conn.execute(_SESSION_USER, {"token_hash": token_hash}).mappings().first()
     return None if row is None else dict(row)
 
 

@@ -8,7 +8,9 @@ the login page instead.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kehu.api.loop_routes import loop_router
 from kehu.api.routes import api_router, error_status
@@ -43,6 +47,12 @@ _STATIC = Path(__file__).with_name("static")
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+)
+_SECURITY_HEADERS = (
+    ("Content-Security-Policy", _CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
 )
 
 
@@ -95,16 +105,8 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     app.include_router(playbook_router())
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", _CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if not request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(ReadsInTurn, at_once=settings.web_concurrent_reads)
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(KehuError)
     async def kehu_error(request: Request, exc: KehuError) -> Response:
@@ -133,6 +135,80 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
         return render_error(request, exc.status_code, str(exc.detail))
 
     return app
+
+
+class SecurityHeaders:
+    """Adds the security headers to every response (and ``Cache-Control: no-store`` to all but static assets).
+
+    A plain ASGI middleware: Starlette's ``@app.middleware("http")`` runs each request through an extra task and
+    memory streams, which costs a busy server noticeable CPU per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = str(scope.get("path", "")).startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in _SECURITY_HEADERS:
+                    headers.setdefault(name, value)
+                if not static:
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class ReadsInTurn:
+    """Lets at most ``at_once`` reads (``GET``/``HEAD`` of pages, JSON twins and the API) of this process be worked
+    on at once; the others wait for their turn in the order they came.
+
+    A read's work is Python code in the thread pool, and Python runs one thread at a time: twenty requests worked on
+    together take as long in total as one after the other, but each of them takes twenty times as long, and the
+    switching between threads costs CPU of its own. Taking requests in turn keeps each one's time close to its own
+    work plus the queue ahead of it. A read holds its turn until its response starts (a streamed export then goes
+    on without it); posts (forms, uploads) and static files do not wait, so a slow upload holds up no one.
+    """
+
+    def __init__(self, app: ASGIApp, *, at_once: int) -> None:
+        self.app = app
+        self.at_once = at_once
+        self._turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope.get("method") not in ("GET", "HEAD")
+            or str(scope.get("path", "")).startswith("/static/")
+        ):
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        turns = self._turns.get(loop)
+        if turns is None:  # one per event loop (the server has one; tests may start several)
+            turns = self._turns[loop] = asyncio.Semaphore(self.at_once)
+        await turns.acquire()
+        holding = True
+
+        async def send_and_give_back(message: Message) -> None:
+            nonlocal holding
+            if holding and message["type"] == "http.response.start":
+                holding = False
+                turns.release()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_give_back)
+        finally:
+            if holding:
+                turns.release()
 
 
 def _plain(errors: Any) -> Any:

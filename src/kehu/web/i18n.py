@@ -17,11 +17,14 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-__all__ = ["DEFAULT_LOCALE", "LOCALES", "Translator", "catalog", "flat_keys", "negotiate"]
+__all__ = ["DEFAULT_LOCALE", "LOCALES", "Translator", "catalog", "flat_keys", "negotiate", "translator_for"]
 
 LOCALES = ("zh-CN", "en")
 DEFAULT_LOCALE = "zh-CN"
 _DIR = Path(__file__).with_name("locale")
+
+
+_STEPS = tuple(Decimal(1).scaleb(-n) for n in range(7))  # 1, 0.1, 0.01, ... for quantize
 
 
 @cache
@@ -32,6 +35,29 @@ def catalog(locale: str) -> dict[str, Any]:
     with (_DIR / f"{locale}.yaml").open(encoding="utf-8") as f:
         data: dict[str, Any] = yaml.safe_load(f)
     return data
+
+
+@cache
+def _labels(locale: str) -> dict[str, str]:
+    """Every label of ``locale``'s catalog by dotted key (the ``_format`` section left out)."""
+    out: dict[str, str] = {}
+
+    def walk(tree: dict[str, Any], prefix: str) -> None:
+        for k, v in tree.items():
+            if isinstance(v, dict):
+                if not k.startswith("_"):
+                    walk(v, f"{prefix}{k}.")
+            elif isinstance(v, str):
+                out[prefix + k] = v
+
+    walk(catalog(locale), "")
+    return out
+
+
+@cache
+def translator_for(locale: str, timezone: str) -> Translator:
+    """The (shared, cached) translator of a locale and display time zone."""
+    return Translator(locale, timezone)
 
 
 def flat_keys(tree: dict[str, Any], prefix: str = "") -> set[str]:
@@ -86,8 +112,16 @@ class Translator:
     def __init__(self, locale: str, timezone: str = "Asia/Shanghai") -> None:
         self.locale = locale
         self._tree = catalog(locale)
+        self._labels = _labels(locale)
         self._fmt: dict[str, Any] = self._tree["_format"]
         self._tz = ZoneInfo(timezone)
+        self._symbols: dict[str, str] = self._fmt["currency_symbols"]
+        # the separators Python writes ("," and "."), when the language writes others
+        point, group = self._fmt["decimal_point"], self._fmt["group_separator"]
+        self._separators = None if (point, group) == (".", ",") else str.maketrans({".": point, ",": group})
+        self._date_format = str(self._fmt["date"])
+        self._month_abbr = list(self._fmt["month_abbr"])
+        self._dates: dict[tuple[int, int, int], str] = {}
 
     @property
     def html_lang(self) -> str:
@@ -96,10 +130,8 @@ class Translator:
 
     def __call__(self, key: str, **values: Any) -> str:
         """The label for ``key`` with ``{placeholders}`` filled from ``values``."""
-        node: Any = self._tree
-        for part in key.split("."):
-            node = node[part]
-        if not isinstance(node, str):
+        node = self._labels.get(key)
+        if node is None:
             raise KeyError(key)
         return node.format(**values) if values else node
 
@@ -125,21 +157,27 @@ class Translator:
         """``value`` with grouped thousands and ``digits`` decimals (empty for ``None``)."""
         if value is None:
             return ""
-        d = Decimal(str(value)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
-        text = f"{d:,.{digits}f}"
-        return (
-            text.replace(",", "\x00")
-            .replace(".", self._fmt["decimal_point"])
-            .replace("\x00", self._fmt["group_separator"])
-        )
+        if isinstance(value, int) and not digits:
+            text = f"{value:,}"
+        else:
+            d = Decimal(str(value)) if not isinstance(value, Decimal) else value
+            exponent = -digits
+            if d.as_tuple().exponent != exponent:
+                d = d.quantize(_STEPS[digits] if digits < len(_STEPS) else Decimal(1).scaleb(exponent), ROUND_HALF_UP)
+            text = f"{d:,.{digits}f}"
+        return text if self._separators is None else text.translate(self._separators)
 
     def money(self, value: Decimal | float | int | None, currency: str = "CNY") -> str:
         """An amount with its currency symbol (or code) and two decimals."""
         if value is None:
             return ""
-        symbol = self._fmt["currency_symbols"].get(currency, currency + " ")
-        sign = "-" if Decimal(str(value)) < 0 else ""
-        return f"{sign}{symbol}{self.number(abs(Decimal(str(value))), 2)}"
+        symbol = self._symbols.get(currency)
+        if symbol is None:
+            symbol = currency + " "
+        d = value if isinstance(value, Decimal) else Decimal(str(value))
+        if d < 0:
+            return f"-{symbol}{self.number(-d, 2)}"
+        return f"{symbol}{self.number(d, 2)}"
 
     def _parts(self, value: dt.date) -> dict[str, Any]:
         return {
@@ -153,9 +191,16 @@ class Translator:
         """A date (a datetime is first converted to the display time zone)."""
         if value is None:
             return ""
-        if isinstance(value, dt.datetime):
-            value = value.astimezone(self._tz) if value.tzinfo else value
-        return str(self._fmt["date"]).format(**self._parts(value))
+        if isinstance(value, dt.datetime) and value.tzinfo:
+            value = value.astimezone(self._tz)
+        day = (value.year, value.month, value.day)
+        text = self._dates.get(day)
+        if text is None:
+            text = self._date_format.format(year=day[0], month=day[1], day=day[2],
+                                            month_abbr=self._month_abbr[day[1] - 1])  # fmt: skip
+            if len(self._dates) < 20_000:  # days seen by this translator (a page shows a few hundred)
+                self._dates[day] = text
+        return text
 
     def datetime(self, value: dt.datetime | None) -> str:
         """A date and time in the display time zone."""

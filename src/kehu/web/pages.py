@@ -26,6 +26,7 @@ from kehu.service import access, web_views
 from kehu.service.access import SessionInfo
 from kehu.service.workspace import ROLES
 from kehu.web.charts import dashboard_charts
+from kehu.web.customer_rows import list_rows
 from kehu.web.render import (
     LOCALE_COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -33,6 +34,7 @@ from kehu.web.render import (
     current_session,
     render,
     translator,
+    wants_json,
     workspace,
 )
 
@@ -208,7 +210,11 @@ def page_router() -> APIRouter:
         def link(**changes: Any) -> str:
             return "/customers?" + urlencode(query.params(**changes))
 
-        return render(request, "customers.html", data, context={"link": link, "qs": urlencode(query.params())})
+        if wants_json(request):
+            return render(request, "customers.html", data)
+        rows = list_rows(data["customers"], translator(request), data["currency"])
+        context = {"link": link, "qs": urlencode(query.params()), "rows": rows}
+        return render(request, "customers.html", data, context=context)
 
     @router.get("/customers/export.csv")
     def export(request: Request, session: Session) -> StreamingResponse:

@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from kehu.api.routes import to_jsonable
 from kehu.service.access import SessionInfo, resolve_session
 from kehu.service.workspace import Workspace
-from kehu.web.i18n import LOCALES, Translator, catalog, negotiate
+from kehu.web.i18n import LOCALES, Translator, catalog, negotiate, translator_for
 
 __all__ = [
     "LOCALE_COOKIE",
@@ -49,6 +49,11 @@ def _env() -> Environment:
         lstrip_blocks=True,
     )
     return env
+
+
+@cache
+def _locale_names() -> list[tuple[str, str]]:
+    return [(code, catalog(code)["_format"]["language_name"]) for code in LOCALES]
 
 
 def wants_json(request: Request) -> bool:
@@ -88,7 +93,7 @@ def locale_for(request: Request) -> str:
 
 def translator(request: Request) -> Translator:
     """Labels and formatting for the request's language."""
-    return Translator(locale_for(request), request.app.state.settings.timezone)
+    return translator_for(locale_for(request), request.app.state.settings.timezone)
 
 
 def page_context(request: Request, **extra: Any) -> dict[str, Any]:
@@ -101,7 +106,7 @@ def page_context(request: Request, **extra: Any) -> dict[str, Any]:
         "csrf_token": session.csrf_token if session else "",
         "path": request.url.path,
         "full_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
-        "locales": [(code, catalog(code)["_format"]["language_name"]) for code in LOCALES],
+        "locales": _locale_names(),
         "currency": request.app.state.settings.currency,
         **extra,
     }

@@ -1,0 +1,83 @@
+"""Reads are worked on a few at a time, in arrival order (``KEHU_WEB_CONCURRENT_READS``); posts, static files and
+a streamed response's body do not wait for or hold a turn."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from web_testkit import WebEnv
+
+from kehu.web.app import ReadsInTurn
+
+
+class _Recorder:
+    """An ASGI app that notes how many requests it works on at once and in which order they started."""
+
+    def __init__(self, *, stream: bool = False) -> None:
+        self.now = self.most = 0
+        self.started: list[str] = []
+        self.stream = stream
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.now += 1
+        self.most = max(self.most, self.now)
+        self.started.append(scope["path"])
+        await asyncio.sleep(0.02)
+        self.now -= 1
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        if self.stream and scope["path"].endswith(".csv"):  # the body keeps coming after the response started
+            await send({"type": "http.response.body", "body": b"a", "more_body": True})
+            await asyncio.sleep(0.2)
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+def _fire(app: Any, requests: list[tuple[str, str]]) -> list[int]:
+    async def go() -> list[int]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://kehu") as c:
+            tasks = []
+            for method, path in requests:
+                tasks.append(asyncio.create_task(c.request(method, path)))
+                await asyncio.sleep(0.001)  # arrive in this order
+            return [r.status_code for r in await asyncio.gather(*tasks)]
+
+    return asyncio.run(go())
+
+
+def test_reads_are_worked_on_at_most_n_at_once_in_arrival_order() -> None:
+    inner = _Recorder()
+    paths = [f"/customers/{i}" for i in range(8)]
+    assert _fire(ReadsInTurn(inner, at_once=2), [("GET", p) for p in paths]) == [200] * 8
+    assert inner.most == 2
+    assert inner.started == paths
+
+
+def test_posts_and_static_files_do_not_wait() -> None:
+    inner = _Recorder()
+    statuses = _fire(ReadsInTurn(inner, at_once=1), [("POST", "/customers/1/notes")] * 4 + [("GET", "/static/a")] * 3)
+    assert statuses == [200] * 7 and inner.most == 7
+
+
+def test_a_streamed_body_does_not_hold_the_turn() -> None:
+    inner = _Recorder(stream=True)
+
+    async def go() -> float:
+        app = ReadsInTurn(inner, at_once=1)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://kehu") as c:
+            loop = asyncio.get_running_loop()
+            first = asyncio.create_task(c.get("/customers/export.csv"))
+            await asyncio.sleep(0.05)  # the export's response has started and is streaming
+            t0 = loop.time()
+            await c.get("/customers")
+            waited = loop.time() - t0
+            await first
+            return waited
+
+    assert asyncio.run(go()) < 0.15  # not the 0.2 s the export still streams
+
+
+def test_the_app_takes_its_turns_from_the_settings(web: WebEnv) -> None:
+    limits = [m.kwargs["at_once"] for m in web.app.user_middleware if m.cls is ReadsInTurn]
+    assert limits == [web.settings.web_concurrent_reads] and web.settings.web_concurrent_reads >= 1
+    assert web.login("admin").get("/customers").status_code == 200
