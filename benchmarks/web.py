@@ -493,13 +493,16 @@ def _profile(
             r = await sessions[k].get(url, params=params)
             profiler.disable()
             spent[kind].append((time.perf_counter() - t0) * 1000)
+            slowest.append((spent[kind][-1], ("rep " if k else "admin ") + str(r.request.url)[len("http://bench") :]))
             if r.status_code != 200 and not (r.status_code == 403 and k == 1):
                 raise RuntimeError(f"{url} {params} -> {r.status_code}")
             if kind == "list":
                 nexts[k] = _next_link(r.text)
 
+        slowest: list[tuple[float, str]] = []
         for label, profiled in (("warm-up", False), ("timed", False), ("profiled", True)):
             sql["now"] = sql.setdefault(label, {})
+            slowest.clear()
             spent: dict[str, list[float]] = {"list": [], "search": [], "360": []}
             cpu = time.process_time()
             for i in range(requests // 5 if label == "warm-up" else requests):
@@ -512,7 +515,10 @@ def _profile(
                   f"{len(every)} requests, CPU {1000 * cpu / len(every):.1f} ms per request")  # fmt: skip
             for kind, values in [*spent.items(), ("all", every)]:
                 print(f"  {kind:8} {len(values):5d} requests, mean {np.mean(values):6.1f} ms, "
-                      f"median {_pct(values, 50):6.1f} ms")  # fmt: skip
+                      f"median {_pct(values, 50):6.1f} ms, p95 {_pct(values, 95):6.1f} ms")  # fmt: skip
+            if label == "timed" and sql_top:
+                print("  slowest:", *(f"{ms:6.1f} ms {url}" for ms, url in sorted(slowest, reverse=True)[:12]),
+                      sep="\n    ")  # fmt: skip
         if sql_top:
             print(f"SQL statements of the timed pass by total time (top {sql_top}):")
             for (seconds, n), text in sorted(((v, k) for k, v in sql["timed"].items()), reverse=True)[:sql_top]:

@@ -16,7 +16,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -217,7 +217,10 @@ def _segment_runs(ws: Workspace) -> dict[str, Any]:
 def customers_page(ws: Workspace, principal: Principal, query: CustomerQuery) -> dict[str, Any]:
     """One page of the customers list with cursors, a bounded count and the filters' choices."""
     runs = _segment_runs(ws)
+    region_choices, tag_choices, all_owners, region_sizes = _choices(ws)
     flt = _filter(ws, principal, query, runs)
+    if flt.region:
+        flt = replace(flt, region_size=region_sizes.get(flt.region))  # unknown: no hint
     after = decode_cursor(query.sort, query.after) if query.after else None
     before = decode_cursor(query.sort, query.before) if query.before else None
     with ws.engine.connect() as conn:
@@ -225,7 +228,6 @@ def customers_page(ws: Workspace, principal: Principal, query: CustomerQuery) ->
             conn, flt, sort=query.sort, descending=query.descending, after=after, before=before, limit=query.limit
         )
         count, more = store.count_customers(conn, flt)
-    region_choices, tag_choices, all_owners = _choices(ws)
     scope = flt.owner_ids
     owners = [o for o in all_owners if scope is None or o["id"] in scope]
     return {
@@ -274,22 +276,25 @@ def _segment_choices(runs: dict[str, Any]) -> dict[str, Any]:
     return {"segments": segments, "stages": stages}
 
 
-def _choices(ws: Workspace) -> tuple[list[str], list[str], list[dict[str, Any]]]:
-    """Regions, tags and owners for the filters, cached for a minute (they read indexes and a sample of rows)."""
+def _choices(ws: Workspace) -> tuple[list[str], list[str], list[dict[str, Any]], dict[str, int]]:
+    """Regions, tags and owners for the filters, and the regions' sizes (for the list's plan), cached for a minute
+    (they read indexes and a sample of rows)."""
     key = ("choices:" + _store_key(ws), None)
     with _cache_lock:
         hit = _cache.get(key)
     if hit is not None and time.monotonic() - hit[0] < _DASHBOARD_TTL:
-        return hit[1]["regions"], hit[1]["tags"], hit[1]["owners"]
+        return hit[1]["regions"], hit[1]["tags"], hit[1]["owners"], hit[1]["region_sizes"]
     with ws.engine.connect() as conn:
+        sizes = store.region_sizes(conn)
         found: dict[str, Any] = {
-            "regions": store.regions(conn),
+            "regions": list(sizes),
+            "region_sizes": sizes,
             "tags": store.tags_in_use(conn),
             "owners": store.owners(conn),
         }
     with _cache_lock:
         _cache[key] = (time.monotonic(), found)
-    return found["regions"], found["tags"], found["owners"]
+    return found["regions"], found["tags"], found["owners"], found["region_sizes"]
 
 
 def export_customers(ws: Workspace, principal: Principal, query: CustomerQuery) -> Iterator[dict[str, Any]]:

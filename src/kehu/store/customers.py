@@ -88,26 +88,41 @@ def customer_detail(conn: Connection, customer_id: int) -> dict[str, Any] | None
             .order_by(customer_records.c.source, customer_records.c.source_customer_id)
         ).mappings()
     ]
-    o = conn.execute(
+    # orders per status with their totals, and the counts of everything else, in two look-ups
+    by_status = conn.execute(
         select(
+            orders.c.status,
             func.count(),
             func.sum(orders.c.amount_cents),
             func.min(orders.c.ordered_at),
             func.max(orders.c.ordered_at),
             func.sum(orders.c.gross_margin_cents),
-        ).where(orders.c.customer_id == customer_id, orders.c.status.notin_(("refunded", "cancelled")))
-    ).one()
-    o_all = conn.execute(
-        select(orders.c.status, func.count()).where(orders.c.customer_id == customer_id).group_by(orders.c.status)
+        )
+        .where(orders.c.customer_id == customer_id)
+        .group_by(orders.c.status)
     ).all()
-    counts = {}
-    for name, table in (
-        ("contracts", contracts),
-        ("interactions", interactions),
-        ("tickets", tickets),
-        ("feedback", feedback),
-    ):
-        counts[name] = conn.execute(select(func.count()).where(table.c.customer_id == customer_id)).scalar_one()
+    live = [r for r in by_status if r[0] not in ("refunded", "cancelled")]
+    firsts = [r[3] for r in live if r[3] is not None]
+    lasts = [r[4] for r in live if r[4] is not None]
+    margins = [r[5] for r in live if r[5] is not None]
+    o = (
+        sum(r[1] for r in live),
+        sum(r[2] or 0 for r in live),
+        min(firsts) if firsts else None,
+        max(lasts) if lasts else None,
+        sum(margins) if margins else None,
+    )
+    o_all = [(r[0], r[1]) for r in by_status]
+    tables = (("contracts", contracts), ("interactions", interactions), ("tickets", tickets), ("feedback", feedback))
+    counted = conn.execute(
+        select(
+            *(
+                select(func.count()).where(table.c.customer_id == customer_id).scalar_subquery().label(name)
+                for name, table in tables
+            )
+        )
+    ).one()
+    counts = {name: int(counted[i]) for i, (name, _table) in enumerate(tables)}
     merges = list_merges(conn, customer_id=customer_id)
     return {
         "id": customer_id,

@@ -90,6 +90,7 @@ __all__ = [
     "login_attempts",
     "owners",
     "recent_failures",
+    "region_sizes",
     "regions",
     "revenue_by_month",
     "revoke_api_token",
@@ -218,8 +219,9 @@ class CustomerFilter:
         Segment memberships required (a segment of a scheme's newest run, a lifecycle stage, …).
     risk_tier
         Published churn tier (``high``, ``medium`` or ``low``).
-    risk_tier_size
-        How many customers have that tier (from :func:`risk_tier_sizes`, for the plan only).
+    risk_tier_size, region_size
+        How many customers have that tier (from :func:`risk_tier_sizes`) and live in that region (from
+        :func:`region_sizes`): for the plan only (a small set is read through its index and sorted).
     """
 
     owner_ids: Sequence[int] | None = None
@@ -230,6 +232,7 @@ class CustomerFilter:
     segments: tuple[SegmentPick, ...] = ()
     risk_tier: str | None = None
     risk_tier_size: int | None = None
+    region_size: int | None = None
 
 
 @dataclass
@@ -377,11 +380,13 @@ def _fetch(
 
 
 def _filtered_few(conn: Connection, flt: CustomerFilter) -> bool:
-    """Whether the filters keep at most about :data:`SMALL_SET` customers: a small segment or churn tier, or a
-    scope or owner with few customers (counted from the owner index, up to the bound)."""
+    """Whether the filters keep at most about :data:`SMALL_SET` customers: a small segment, churn tier or region,
+    or a scope or owner with few customers (counted from the owner index, up to the bound)."""
     if any(p.size is not None and p.size <= SMALL_SET for p in flt.segments):
         return True
     if flt.risk_tier and flt.risk_tier_size is not None and flt.risk_tier_size <= SMALL_SET:
+        return True
+    if flt.region and flt.region_size is not None and flt.region_size <= SMALL_SET:
         return True
     owners = [flt.owner_id] if flt.owner_id is not None else flt.owner_ids
     if owners is None:
@@ -651,6 +656,19 @@ def regions(conn: Connection, *, limit: int = 200) -> list[str]:
     """Distinct regions (read from the region index), for the filter's choices."""
     stmt = select(customers.c.region).where(customers.c.region.is_not(None)).distinct().order_by(customers.c.region)
     return [r for (r,) in conn.execute(stmt.limit(limit))]
+
+
+def region_sizes(conn: Connection, *, limit: int = 200) -> dict[str, int]:
+    """Customers per region (read from the region index) for the first ``limit`` regions by name, in name order:
+    the filter's choices, and how many customers a region filter keeps (for the list's plan)."""
+    stmt = (
+        select(customers.c.region, func.count())
+        .where(customers.c.region.is_not(None))
+        .group_by(customers.c.region)
+        .order_by(customers.c.region)
+        .limit(limit)
+    )
+    return {str(region): int(n) for region, n in conn.execute(stmt)}
 
 
 def tags_in_use(conn: Connection, *, sample: int = 5_000) -> list[str]:
