@@ -88,10 +88,10 @@ class Settings(BaseSettings):
     )
 
     web_concurrent_reads: int = Field(
-        default=2,
+        default=1,
         ge=1,
         le=1000,
-        description="Page, JSON and API reads (GET) each `kehu serve` worker works on at once; more wait in order.",
+        description="Page, JSON and API reads (GET) each `kehu serve` worker starts at once; more wait in order.",
     )
 
     loop_config: Path | None = Field(

@@ -468,11 +468,11 @@ def list_customers(
         rows.reverse()
     # the page's keys were found from indexes alone where possible (owner + name, region + name, …); now its rows
     found: dict[int, dict[str, Any]] = {}
-    if rows:
-        stmt = select(*_LIST_COLUMNS).where(customers.c.id.in_([r["id"] for r in rows]))
+    if rows:  # with the owner's name and the published list scores, by primary keys
+        stmt = _PAGE_ROWS.where(customers.c.id.in_([r["id"] for r in rows]))
         found = {r["id"]: dict(r) for r in conn.execute(stmt).mappings()}
     rows = [{**found[r["id"]], "sort_value": r["sort_value"]} for r in rows if r["id"] in found]
-    _decorate(conn, rows)
+    _decorate(rows)
     page = CustomerPage(rows=rows)
     if rows:
         first, last = rows[0], rows[-1]
@@ -487,28 +487,31 @@ def list_customers(
     return page
 
 
-def _decorate(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Add owner names and the published list scores to a page of rows (look-ups by primary key)."""
-    ids = [r["id"] for r in rows]
-    owner_ids = {r["owner_id"] for r in rows if r["owner_id"] is not None}
-    names: dict[int, str] = {}
-    if owner_ids:
-        label = func.coalesce(users.c.display_name, users.c.name)
-        names = {int(i): n for i, n in conn.execute(select(users.c.id, label).where(users.c.id.in_(owner_ids)))}
-    s = customer_scores.c
-    scored: dict[int, Any] = {}
-    if ids:
-        stmt = select(s.customer_id, s.clv_12m, s.churn_risk, s.churn_tier, s.total_revenue_cents, s.last_order_at)
-        scored = {int(r.customer_id): r for r in conn.execute(stmt.where(s.customer_id.in_(ids)))}
+_PAGE_ROWS = select(
+    *_LIST_COLUMNS,
+    func.coalesce(users.c.display_name, users.c.name).label("owner"),
+    customer_scores.c.clv_12m.label("score_clv_12m"),
+    customer_scores.c.churn_risk.label("score_churn_risk"),
+    customer_scores.c.churn_tier.label("score_churn_tier"),
+    customer_scores.c.total_revenue_cents.label("score_revenue_cents"),
+    customer_scores.c.last_order_at.label("score_last_order_at"),
+).select_from(
+    customers.outerjoin(users, users.c.id == customers.c.owner_id).outerjoin(
+        customer_scores, customer_scores.c.customer_id == customers.c.id
+    )
+)
+
+
+def _decorate(rows: list[dict[str, Any]]) -> None:
+    """The page's rows as the list shows them: tags as a list of strings, money as ``Decimal``."""
     for r in rows:
-        r["owner"] = names.get(r["owner_id"])
         r["tags"] = [t for t in (r.get("tags") or []) if isinstance(t, str)]
-        sc = scored.get(r["id"])
-        r["clv_12m"] = None if sc is None or sc.clv_12m is None else Decimal(str(round(sc.clv_12m, 2)))
-        r["churn_risk"] = None if sc is None else sc.churn_risk
-        r["churn_tier"] = None if sc is None else sc.churn_tier
-        r["revenue"] = None if sc is None or sc.total_revenue_cents is None else cents(sc.total_revenue_cents)
-        r["last_order_at"] = None if sc is None else sc.last_order_at
+        clv, revenue = r.pop("score_clv_12m"), r.pop("score_revenue_cents")
+        r["clv_12m"] = None if clv is None else Decimal(str(round(clv, 2)))
+        r["churn_risk"] = r.pop("score_churn_risk")
+        r["churn_tier"] = r.pop("score_churn_tier")
+        r["revenue"] = None if revenue is None else cents(revenue)
+        r["last_order_at"] = r.pop("score_last_order_at")
 
 
 def count_customers(conn: Connection, flt: CustomerFilter, *, bound: int = 1_000) -> tuple[int, bool]:

@@ -172,12 +172,14 @@ class ReadsInTurn:
     together take as long in total as one after the other, but each of them takes twenty times as long, and the
     switching between threads costs CPU of its own. Taking requests in turn keeps each one's time close to its own
     work plus the queue ahead of it. A read holds its turn until its response starts (a streamed export then goes
-    on without it); posts (forms, uploads) and static files do not wait, so a slow upload holds up no one.
+    on without it) or for at most ``turn_seconds`` (a slow page then goes on beside the next ones instead of
+    holding them up); posts (forms, uploads) and static files do not wait, so a slow upload holds up no one.
     """
 
-    def __init__(self, app: ASGIApp, *, at_once: int) -> None:
+    def __init__(self, app: ASGIApp, *, at_once: int, turn_seconds: float = 0.25) -> None:
         self.app = app
         self.at_once = at_once
+        self.turn_seconds = turn_seconds
         self._turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
         )
@@ -197,18 +199,24 @@ class ReadsInTurn:
         await turns.acquire()
         holding = True
 
-        async def send_and_give_back(message: Message) -> None:
+        def give_back() -> None:
             nonlocal holding
-            if holding and message["type"] == "http.response.start":
+            if holding:
                 holding = False
                 turns.release()
+
+        timer = loop.call_later(self.turn_seconds, give_back)
+
+        async def send_and_give_back(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                give_back()
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_give_back)
         finally:
-            if holding:
-                turns.release()
+            timer.cancel()
+            give_back()
 
 
 def _plain(errors: Any) -> Any:
