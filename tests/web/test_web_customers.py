@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -142,6 +143,44 @@ def test_a_rep_sees_only_their_own_customers_with_every_filter_and_sort(web: Web
     assert c.get("/customers.json", params={"owner": other}).json()["customers"] == []
     api = web.client().get("/api/customers", params={"owner": other, "sort": "value"}, headers=web.token("rep_a"))
     assert api.json()["customers"] == []
+
+
+def test_a_reps_list_is_the_same_read_through_the_owner_index_or_in_sort_order(
+    web: WebEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rep's list sorted by a published score or the region may be read from the sort key's index in order
+    (the owner then only a check per row) instead of through the owner index: same rows, same order, own only."""
+    _with_churn_scores(web)
+    c = web.login("rep_a")
+    stage = c.get("/customers.json").json()["choices"]["stages"][0]["value"]
+    cases = [{"sort": s, "desc": d} for s in ("value", "risk", "revenue", "last_order", "region") for d in (0, 1)]
+    cases += [{"sort": "value", "stage": stage}, {"sort": "risk", "risk": "high", "desc": 1}]
+    by_plan = {}
+    for few in (True, False):
+        monkeypatch.setattr(store, "_filtered_few", lambda *_args, few=few: few)
+        by_plan[few] = [[r["id"] for r in _walk(c, {**params, "limit": 20})] for params in cases]
+    assert by_plan[True] == by_plan[False] and any(by_plan[True])
+    with web.ws.engine.connect() as conn:
+        own = set(
+            conn.execute(select(customers.c.id).where(customers.c.owner_id == web.accounts["rep_a"].id)).scalars()
+        )
+    assert set().union(*map(set, by_plan[False])) <= own
+    # the shares decide: a page is found in order after about limit x customers / owned rows; read in order when
+    # that is fewer than half as many as the owners have (a scope of every user), else through the owner index
+    monkeypatch.undo()
+    with web.ws.engine.connect() as conn:
+        every_user = list(conn.execute(select(users.c.id)).scalars())
+        owned = conn.execute(select(func.count()).where(customers.c.owner_id.is_not(None))).scalar_one()
+        total = conn.execute(select(func.max(customers.c.id))).scalar_one()
+        assert 2 * 21 * total / owned < owned and 2 * 21 * total / len(own) > len(own)
+        wide, narrow = (
+            store.CustomerFilter(owner_ids=every_user),
+            store.CustomerFilter(owner_ids=[web.accounts["rep_a"].id]),
+        )
+        assert store._filtered_few(conn, wide, store.SORT_KEYS["value"], 21) is False
+        assert store._filtered_few(conn, narrow, store.SORT_KEYS["value"], 21) is True
+        assert store._filtered_few(conn, wide, store.SORT_KEYS["name"], 21) is True  # (owner, name) is in order
+        assert store._filtered_few(conn, replace(wide, tag="VIP"), store.SORT_KEYS["value"], 21) is True  # unknown
 
 
 @pytest.mark.parametrize(

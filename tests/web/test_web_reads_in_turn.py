@@ -19,12 +19,13 @@ class _Recorder:
         self.now = self.most = 0
         self.started: list[str] = []
         self.stream = stream
+        self.slow = 0.0  # seconds the work of /slow takes
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.now += 1
         self.most = max(self.most, self.now)
         self.started.append(scope["path"])
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(self.slow if scope["path"] == "/slow" else 0.02)
         self.now -= 1
         await send({"type": "http.response.start", "status": 200, "headers": []})
         if self.stream and scope["path"].endswith(".csv"):  # the body keeps coming after the response started
@@ -75,6 +76,26 @@ def test_a_streamed_body_does_not_hold_the_turn() -> None:
             return waited
 
     assert asyncio.run(go()) < 0.15  # not the 0.2 s the export still streams
+
+
+def test_a_slow_read_gives_up_its_turn() -> None:
+    inner = _Recorder()
+    inner.slow = 1.0
+
+    async def go() -> float:
+        app = ReadsInTurn(inner, at_once=1, turn_seconds=0.1)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://kehu") as c:
+            loop = asyncio.get_running_loop()
+            slow = asyncio.create_task(c.get("/slow"))
+            await asyncio.sleep(0.01)
+            t0 = loop.time()
+            await c.get("/customers")
+            waited = loop.time() - t0
+            await slow
+            return waited
+
+    assert asyncio.run(go()) < 0.5  # the turn came after 0.1 s, not after the slow page's 1 s
+    assert inner.most == 2
 
 
 def test_the_app_takes_its_turns_from_the_settings(web: WebEnv) -> None:

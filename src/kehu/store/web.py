@@ -379,9 +379,15 @@ def _fetch(
     return [dict(r) for r in conn.execute(stmt.order_by(*order).limit(limit)).mappings()]
 
 
-def _filtered_few(conn: Connection, flt: CustomerFilter) -> bool:
-    """Whether the filters keep at most about :data:`SMALL_SET` customers: a small segment, churn tier or region,
-    or a scope or owner with few customers (counted from the owner index, up to the bound)."""
+def _filtered_few(conn: Connection, flt: CustomerFilter, col: Any, limit: int) -> bool:
+    """Whether to read the customers the filters keep through the filters' indexes and sort them (``True``), rather
+    than read the sort key's index in order until a page is full (``False``).
+
+    True for a small segment, churn tier or region. A scope or owner with at most :data:`SMALL_SET` customers
+    (counted from the owner index, up to the bound) is read through the owner index — unless the list is sorted by
+    a key without an index that starts with the owner (a published score, the region) and the known shares of the
+    filters (owner, segments, tier, region) say a page is found in order after reading fewer than half as many
+    rows as the owner has: a sales rep's customers sorted by value are a page from the top of the value index."""
     if any(p.size is not None and p.size <= SMALL_SET for p in flt.segments):
         return True
     if flt.risk_tier and flt.risk_tier_size is not None and flt.risk_tier_size <= SMALL_SET:
@@ -395,7 +401,21 @@ def _filtered_few(conn: Connection, flt: CustomerFilter) -> bool:
     if not ids:
         return True
     inner = select(literal_column("1")).where(customers.c.owner_id.in_(ids)).limit(SMALL_SET + 1).subquery()
-    return int(conn.execute(select(func.count()).select_from(inner)).scalar_one()) <= SMALL_SET
+    owned = int(conn.execute(select(func.count()).select_from(inner)).scalar_one())
+    if owned > SMALL_SET:
+        return False
+    if col in (customers.c.name, customers.c.created_at) or flt.tag or owned == 0:
+        return True  # an (owner, key) index reads them in order anyway; a tag's share is not known
+    total = int(conn.execute(select(func.max(customers.c.id))).scalar() or 0)
+    sizes = [owned, *(p.size for p in flt.segments)]
+    sizes += [flt.risk_tier_size] if flt.risk_tier else []
+    sizes += [flt.region_size] if flt.region else []
+    rows_in_order = float(limit)
+    for size in sizes:
+        if size is None:
+            return True  # a filter of unknown size: keep to the owner's index
+        rows_in_order *= total / max(size, 1)
+    return rows_in_order * 2 > owned
 
 
 def list_customers(
@@ -439,7 +459,7 @@ def list_customers(
     # are read by the filters' indexes and sorted; many by the sort key's index in order, stopping after a page
     few = None
     if conn.dialect.name == "sqlite" and col is not customers.c.id and not flt.q:
-        few = _filtered_few(conn, flt)
+        few = _filtered_few(conn, flt, col, want)
     if col is customers.c.id:
         rows = _fetch(conn, flt, col, valued=True, descending=descending != backwards, key=key, limit=want, few=few)
         for r in rows:
