@@ -1,4 +1,5 @@
-"""Reads are worked on a few at a time, in arrival order (``KEHU_WEB_CONCURRENT_READS``); posts, static files and
+"""Reads are worked on a few at a time, in arrival order (``KEHU_WEB_CONCURRENT_READS``); connections are renewed
+now and then so that browsers spread over the worker processes. Posts, static files and
 a streamed response's body do not wait for or hold a turn."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from typing import Any
 import httpx
 from web_testkit import WebEnv
 
-from kehu.web.app import ReadsInTurn
+from kehu.web.app import ReadsInTurn, SpreadConnections
 
 
 class _Recorder:
@@ -102,3 +103,32 @@ def test_the_app_takes_its_turns_from_the_settings(web: WebEnv) -> None:
     limits = [m.kwargs["at_once"] for m in web.app.user_middleware if m.cls is ReadsInTurn]
     assert limits == [web.settings.web_concurrent_reads] and web.settings.web_concurrent_reads >= 1
     assert web.login("admin").get("/customers").status_code == 200
+
+
+def test_a_connection_is_renewed_after_so_many_requests(web: WebEnv) -> None:
+    """Every ``requests``-th response on one connection says ``Connection: close``, so the browser's next
+    connection may go to a less busy worker process; other connections keep their own count."""
+
+    async def ok(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = SpreadConnections(ok, requests=3)
+
+    async def one(port: int) -> list[tuple[bytes, bytes]]:
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "http_version": "1.1", "method": "GET", "path": "/", "client": ("127.0.0.1", port)}
+        await app(scope, None, send)
+        return list(sent[0]["headers"])
+
+    def closes(port: int) -> bool:
+        return (b"connection", b"close") in asyncio.run(one(port))
+
+    assert [closes(5000) for _ in range(7)] == [False, False, True, False, False, True, False]
+    assert [closes(5001) for _ in range(2)] == [False, False]
+    # the app renews connections too
+    assert [m.kwargs.get("requests", 20) for m in web.app.user_middleware if m.cls is SpreadConnections] == [20]

@@ -106,6 +106,7 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
 
     app.add_middleware(ReadsInTurn, at_once=settings.web_concurrent_reads)
+    app.add_middleware(SpreadConnections)
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(KehuError)
@@ -162,6 +163,42 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class SpreadConnections:
+    """Asks the browser to open a new connection after ``requests`` requests on one (``Connection: close``).
+
+    With several worker processes, a kept-alive connection stays with the worker that accepted it; a worker that
+    happened to accept more of them stays busier while the other idles. A new connection is accepted by whichever
+    worker gets to it first — usually the less busy one — so renewing connections now and then spreads the
+    browsers over the workers again. Costs one local TCP handshake per ``requests`` requests."""
+
+    def __init__(self, app: ASGIApp, *, requests: int = 20) -> None:
+        self.app = app
+        self.requests = requests
+        self._served: dict[tuple[str, int], int] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        if scope["type"] != "http" or not client or scope.get("http_version") not in ("1.0", "1.1"):
+            await self.app(scope, receive, send)
+            return
+        key = (str(client[0]), int(client[1]))
+        served = self._served.get(key, 0) + 1
+        if served < self.requests:
+            if len(self._served) > 50_000:  # connections closed by the browser leave their count behind
+                self._served.clear()
+            self._served[key] = served
+            await self.app(scope, receive, send)
+            return
+        self._served.pop(key, None)
+
+        async def send_closing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["Connection"] = "close"
+            await send(message)
+
+        await self.app(scope, receive, send_closing)
 
 
 class ReadsInTurn:
