@@ -17,6 +17,9 @@ Usage::
 
     .venv/bin/python benchmarks/web.py --customers 1000000 --clients 20 --seconds 60
     .venv/bin/python benchmarks/web.py --home /tmp/kehu-web-bench --reuse   # skip generation the second time
+    # the same request mix in-process under cProfile (no server): time per kind, slowest requests, top functions
+    # and the costliest SQL statements
+    .venv/bin/python benchmarks/web.py --home /tmp/kehu-web-bench --reuse --profile 400 --profile-sql 20
 """
 
 from __future__ import annotations
