@@ -1,8 +1,8 @@
 """Per-customer purchase features as of a day, from the order facts, in two steps.
 
-``purchase_summary`` reads the order facts once: a single window (per customer, purchases first, by day)
-numbers the purchase days and pairs each purchase with the previous purchase day, and a single aggregation
-over its output computes every count, sum, trailing window, date and gap statistic. ``purchase_features``
+``purchase_summary`` reads the order facts once: a single aggregation computes every count, sum, trailing
+window, date and gap statistic (the order facts already number each customer's purchase days and pair each
+purchase with the previous purchase day). ``purchase_features``
 adds the top category (one aggregation per customer and category, one ranking window) and derives the
 published columns. Conditional aggregates over one scan replace one scan per trailing window.
 
@@ -53,20 +53,18 @@ def _sum_if(condition: ir.BooleanValue, value: ir.IntegerValue) -> ir.IntegerSca
 
 
 def _summary(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table:
-    """Everything per customer that needs only one pass over the order facts.
+    """Everything per customer that needs only one pass over the order facts: one aggregation.
 
-    One window (partitioned by customer, purchases first and in date order) numbers the purchase days and
-    gives each purchase the previous purchase's day; one aggregation then computes the counts, sums,
-    trailing windows, dates and gap statistics together.
+    The order facts already number each purchase's day among the customer's (``purchase_day``) and carry
+    the previous purchase's day, so counts, sums, trailing windows, dates and gap statistics are plain
+    aggregates.
     """
     import ibis
 
-    facts = tables["order_facts"]
-    by_day = ibis.window(group_by=facts.customer_id, order_by=[facts.is_purchase.desc(), facts.order_date])
-    t = facts.mutate(previous_date=facts.order_date.lag().over(by_day), day_number=ibis.dense_rank().over(by_day))
+    t = tables["order_facts"]
     purchase = t.is_purchase
-    new_day = purchase & (t.previous_date < t.order_date)
-    gap = ibis.ifelse(new_day, t.order_date.delta(t.previous_date, unit="day"), ibis.null("int64")).cast("int64")
+    new_day = purchase & (t.previous_purchase_date < t.order_date)
+    gap = ibis.ifelse(new_day, t.order_date.delta(t.previous_purchase_date, unit="day"), ibis.null("int64"))
     windows: dict[str, ir.Scalar] = {}
     for days in TRAILING_WINDOWS:
         recent = t.order_date > ctx.days_ago(days)
@@ -81,12 +79,12 @@ def _summary(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table:
         total_margin_cents=t.margin_cents.sum().cast("int64"),
         first_order_at=t.ordered_at.min(where=purchase),
         last_order_at=t.ordered_at.max(where=purchase),
-        first_order_date=t.order_date.min(where=purchase),
-        second_order_date=t.order_date.min(where=purchase & (t.day_number == 1)),
+        first_order_date=t.first_purchase_date.min(),
+        second_order_date=t.order_date.min(where=t.purchase_day == 1),
         last_order_date=t.order_date.max(where=purchase),
-        purchase_days=int64(t.day_number.max(where=purchase)) + 1,
-        first_day_revenue_cents=_sum_if(purchase & (t.day_number == 0), t.revenue_cents),
-        gap_std_days=gap.std(how="sample").cast("float64"),
+        purchase_days=int64(t.purchase_day.max()) + 1,
+        first_day_revenue_cents=_sum_if(t.purchase_day == 0, t.revenue_cents),
+        gap_std_days=gap.cast("int64").std(how="sample").cast("float64"),
         revenue_prev_90d_cents=_sum_if(previous, t.revenue_cents),
         orders_prev_90d=_count_if(previous & purchase),
         **windows,
@@ -119,7 +117,7 @@ PURCHASE_SUMMARY = Step(
     grain=("customer_id",),
     columns=_SUMMARY_COLUMNS,
     build=_summary,
-    description="one pass over the order facts: counts, sums, trailing windows, purchase days and gaps",
+    description="one aggregation of the order facts: counts, sums, trailing windows, purchase days, gaps",
 )
 
 
