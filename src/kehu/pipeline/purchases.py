@@ -2,9 +2,10 @@
 
 ``purchase_summary`` reads the order facts once: a single aggregation computes every count, sum, trailing
 window, date and gap statistic (the order facts already number each customer's purchase days and pair each
-purchase with the previous purchase day). ``purchase_features``
-adds the top category (one aggregation per customer and category, one ranking window) and derives the
-published columns. Conditional aggregates over one scan replace one scan per trailing window.
+purchase with the previous purchase day), joined with the top category (one aggregation per customer and
+category, one ranking window). ``purchase_features`` derives the published columns row by row; it is a view,
+computed when the feature table is read, not a copy. Conditional aggregates over one scan replace one scan
+per trailing window.
 
 Definitions (``as_of`` included; days are local calendar days, in the workspace time zone; money in
 integer cents):
@@ -52,6 +53,22 @@ def _sum_if(condition: ir.BooleanValue, value: ir.IntegerValue) -> ir.IntegerSca
     return ibis.ifelse(condition, value, 0).sum().cast("int64")
 
 
+def _categories(facts: ir.Table) -> ir.Table:
+    """Top category and number of distinct categories per customer."""
+    import ibis
+
+    known = facts.filter(facts.is_purchase & facts.category.notnull())
+    per = known.group_by("customer_id", "category").aggregate(
+        n=known.count().cast("int64"), revenue=known.revenue_cents.sum().cast("int64")
+    )
+    rank = ibis.row_number().over(
+        group_by=per.customer_id, order_by=[per.n.desc(), per.revenue.desc(), per.category.asc()]
+    )
+    per = per.mutate(rank=rank, category_count=per.count().over(ibis.window(group_by=per.customer_id)))
+    top = per.filter(per["rank"] == 0)
+    return top.select("customer_id", top_category=top.category, category_count=top.category_count.cast("int64"))
+
+
 def _summary(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table:
     """Everything per customer that needs only one pass over the order facts: one aggregation.
 
@@ -71,7 +88,7 @@ def _summary(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table:
         windows[f"revenue_{days}d_cents"] = _sum_if(recent, t.revenue_cents)
         windows[f"orders_{days}d"] = _count_if(recent & purchase)
     previous = (t.order_date > ctx.days_ago(180)) & (t.order_date <= ctx.days_ago(90))
-    return t.group_by("customer_id").aggregate(
+    summary = t.group_by("customer_id").aggregate(
         orders=_count_if(purchase),
         refunded_orders=_count_if(~purchase),
         discounted_orders=_count_if(t.is_discounted),
@@ -89,6 +106,7 @@ def _summary(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table:
         orders_prev_90d=_count_if(previous & purchase),
         **windows,
     )
+    return left_join(summary, _categories(t), "customer_id")
 
 
 _SUMMARY_COLUMNS: dict[str, str] = {
@@ -109,6 +127,8 @@ _SUMMARY_COLUMNS: dict[str, str] = {
     "revenue_prev_90d_cents": "int64",
     "orders_prev_90d": "int64",
     **{name: "int64" for days in TRAILING_WINDOWS for name in (f"revenue_{days}d_cents", f"orders_{days}d")},
+    "top_category": "string",
+    "category_count": "int64",
 }
 
 PURCHASE_SUMMARY = Step(
@@ -117,28 +137,12 @@ PURCHASE_SUMMARY = Step(
     grain=("customer_id",),
     columns=_SUMMARY_COLUMNS,
     build=_summary,
-    description="one aggregation of the order facts: counts, sums, trailing windows, purchase days, gaps",
+    description="counts, sums, trailing windows, purchase days, gaps and categories per customer",
 )
 
 
-def _categories(facts: ir.Table) -> ir.Table:
-    """Top category and number of distinct categories per customer."""
-    import ibis
-
-    known = facts.filter(facts.is_purchase & facts.category.notnull())
-    per = known.group_by("customer_id", "category").aggregate(
-        n=known.count().cast("int64"), revenue=known.revenue_cents.sum().cast("int64")
-    )
-    rank = ibis.row_number().over(
-        group_by=per.customer_id, order_by=[per.n.desc(), per.revenue.desc(), per.category.asc()]
-    )
-    per = per.mutate(rank=rank, category_count=per.count().over(ibis.window(group_by=per.customer_id)))
-    top = per.filter(per["rank"] == 0)
-    return top.select("customer_id", top_category=top.category, category_count=top.category_count.cast("int64"))
-
-
 def _purchase_features(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table:
-    t = left_join(tables["purchase_summary"], _categories(tables["order_facts"]), "customer_id")
+    t = tables["purchase_summary"]
     frequency = t.purchase_days - 1
     recency = t.last_order_date.delta(t.first_order_date, unit="day").cast("int64")
     since_last = ctx.days_since(t.last_order_date)
@@ -221,9 +225,10 @@ _COLUMNS: dict[str, str] = {
 
 PURCHASE_FEATURES = Step(
     name="purchase_features",
-    inputs=("purchase_summary", "order_facts"),
+    inputs=("purchase_summary",),
     grain=("customer_id",),
     columns=_COLUMNS,
     build=_purchase_features,
     description="RFM, trailing windows, gaps, refunds, discounts and categories per customer",
+    persist=False,  # derived row by row from purchase_summary: a view, computed when customer_features is read
 )

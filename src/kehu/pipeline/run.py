@@ -163,8 +163,13 @@ def run(
     output = PipelineOutput(as_of=as_of, engine=engine_name(backend), backend=backend, tables={})
     last_reader = {name: i for i, step in enumerate(steps) for name in step.inputs}
     kept = set(keep) if keep is not None else {step.name for step in steps if step.name not in last_reader}
+    for index, step in reversed(list(enumerate(steps))):
+        if not step.persist:  # a view reads its inputs whenever it is read: they live as long as it does
+            until = len(steps) if step.name in kept else last_reader.get(step.name, index)
+            for name in step.inputs:
+                last_reader[name] = max(last_reader.get(name, -1), until)
     # only self-contained tables can go early (Spark's cached views are re-resolved from their inputs' names)
-    early_release = capabilities(backend).temp_tables and all(step.persist for step in steps)
+    early_release = capabilities(backend).temp_tables
     for index, step in enumerate(steps):
         if step.name in tables:
             raise ValidationError(f"step name {step.name!r} clashes with an input table")

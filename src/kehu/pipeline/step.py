@@ -96,7 +96,9 @@ class Step:
         Further columns that must never be NULL.
     persist
         Keep the output as a table (``True``) or as a view recomputed by each reader (``False``: for cheap
-        row-level steps over large inputs, where a copy would cost more memory than recomputing).
+        row-level steps over large inputs, where a copy would cost more memory than recomputing, and for
+        outputs read once, where writing a copy costs more than computing them). A view's inputs stay in
+        the engine as long as the view does.
     """
 
     name: str
