@@ -2,7 +2,7 @@
 
 The importer hands over typed Arrow columns; this module turns them into the DBAPI's native parameters in bulk
 (no per-value SQLAlchemy processing) and writes them with ``executemany`` inside the import's transaction. It
-also hashes rows (change detection), allocates customer ids, and looks up existing keys in chunks.
+also allocates customer ids and looks up existing keys in chunks (row hashes: :mod:`kehu.ingest.hashing`).
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, Table, func, select
+
+from kehu.ingest.hashing import row_hashes
 
 __all__ = [
     "IdAllocator",
@@ -71,35 +72,6 @@ def db_array(arr: pa.Array | pa.ChunkedArray, *, sqlite: bool) -> np.ndarray:
     return _objects(arr.to_pylist())
 
 
-def _as_text(col: pa.Array | Sequence[Any]) -> pa.Array:
-    """One column as text for hashing: lists joined, times as integer microseconds/days."""
-    if not isinstance(col, pa.Array | pa.ChunkedArray):
-        col = pa.array(list(col))
-    if pa.types.is_list(col.type):
-        col = pa.array(["\x1f".join(v) if v is not None else None for v in col.to_pylist()], pa.string())
-    elif pa.types.is_timestamp(col.type):
-        col = col.cast(pa.int64())
-    elif pa.types.is_date(col.type):
-        col = col.cast(pa.int32())
-    elif pa.types.is_null(col.type):
-        col = col.cast(pa.string())
-    return col if pa.types.is_string(col.type) else col.cast(pa.string())
-
-
-def row_hashes(columns: dict[str, pa.Array | Sequence[Any]]) -> np.ndarray:
-    """A stable 64-bit hash per row over the given columns (independent of the dict's order), as int64.
-
-    The columns are joined into one text per row inside Arrow (a unit separator between values, NUL for a
-    missing value), then hashed once with pandas' SipHash — one Python string per row, not one per value.
-    """
-    if not columns:
-        return np.zeros(0, dtype=np.int64)
-    texts = [_as_text(columns[name]) for name in sorted(columns)]
-    joined = pc.binary_join_element_wise(*texts, "\x1e", null_handling="replace", null_replacement="\x00")
-    hashed = pd.util.hash_array(joined.to_numpy(zero_copy_only=False).astype(object), categorize=False)
-    return hashed.view(np.int64)
-
-
 def lookup_keys(
     conn: Connection, table: Table, key_col: str, source: str, keys: Iterable[str], extra: Sequence[str] = ()
 ) -> dict[str, tuple[Any, ...]]:
@@ -127,19 +99,24 @@ def lookup_keys(
     return found
 
 
-def tune_for_bulk(conn: Connection) -> None:
-    """Give a SQLite import connection a page cache big enough that index updates do not spill (256 MB max)."""
+def tune_for_bulk(conn: Connection, *, appending: bool = False) -> None:
+    """Give a SQLite import connection a page cache big enough that index updates do not spill (256 MB max).
+
+    ``appending``: the rows go to the end of a table whose indexes are built at the end, so few pages are
+    touched twice and 64 MB is enough.
+    """
     if _is_sqlite(conn):
-        conn.exec_driver_sql("PRAGMA cache_size=-262144")
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{65536 if appending else 262144}")
 
 
 class deferred_indexes:
     """Drop a table's indexes for a bulk insert and build each once at the end, in the same transaction.
 
-    Building an index once from sorted data is several times cheaper than updating it row by row. Only used
-    on SQLite, and only when the import cannot need the index for look-ups (the table has no rows of the
-    source yet); if the transaction fails, SQLite rolls the drop back with everything else. A unique index that
-    cannot be built (a duplicate key) fails the whole import, which then changes nothing.
+    Building an index once from sorted data is several times cheaper than updating it row by row (even when the
+    rows arrive in the index's order: each of many small ``INSERT`` statements seeks its place from the root).
+    Only used on SQLite, and only when the import cannot need the index for look-ups (the table has no rows of
+    the source yet); if the transaction fails, SQLite rolls the drop back with everything else. A unique index
+    that cannot be built (a duplicate key) fails the whole import, which then changes nothing.
     """
 
     def __init__(self, conn: Connection, table: Table, enabled: bool) -> None:

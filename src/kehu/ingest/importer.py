@@ -25,6 +25,7 @@ from kehu.config import Settings
 from kehu.errors import ImportFileError, KehuError
 from kehu.ingest.bulk import (
     IdAllocator,
+    db_array,
     deferred_indexes,
     insert_rows,
     lookup_keys,
@@ -35,10 +36,10 @@ from kehu.ingest.bulk import (
 from kehu.ingest.fields import KINDS, KindSpec
 from kehu.ingest.identity import PROFILE_FIELDS, match_and_merge, recompute_profiles
 from kehu.ingest.mapping import Mapping, load_mapping, plan_columns
-from kehu.ingest.quarantine import Problem, QuarantineWriter
+from kehu.ingest.parse_process import ParseJob, staged_batches, staged_in_child
+from kehu.ingest.quarantine import QuarantineWriter
 from kehu.ingest.readers import open_source
-from kehu.ingest.rows import PreparedBatch, prepare_batch
-from kehu.ingest.staging import StagedBatch, Stager, prefetched
+from kehu.ingest.staging import StagedBatch, prefetched
 from kehu.store.schema import ACTIVITY_TABLES, customer_records, customers, import_runs
 
 __all__ = ["ImportSummary", "import_file"]
@@ -47,6 +48,8 @@ Progress = Callable[[int], None]
 
 #: files at least this big, going into a table with no rows of their source yet, build indexes once at the end
 _DEFER_INDEXES_BYTES = 16 << 20
+#: activity files at least this big are read, parsed and staged in a second process (:mod:`parse_process`)
+_PARSE_PROCESS_BYTES = 16 << 20
 
 
 @dataclass
@@ -102,14 +105,12 @@ class _Run:
         self.customers_known = bool(conn.execute(select(exists().where(customer_records.c.source == source))).scalar())
 
     # -- quarantine and in-file repeats -----------------------------------------------------------------------
-    def reject(self, batch: PreparedBatch, i: int, problems: list[Problem]) -> None:
-        self.quarantine.add(int(batch.raw.row_numbers[i]), problems, batch.raw_row(i))
-        self.summary.quarantined += 1
-
     def account(self, staged: StagedBatch) -> None:
-        """Quarantine the batch's rejected rows (in file order per reason) and count its in-file repeats."""
-        for i, problems in staged.rejects:
-            self.reject(staged.batch, i, problems)
+        """Count the batch's rows, quarantine its rejected rows (in file order per reason), count in-file repeats."""
+        self.summary.read += staged.read
+        for row_number, problems, raw in staged.rejected:
+            self.quarantine.add(row_number, problems, raw)
+        self.summary.quarantined += len(staged.rejected)
         self.summary.unchanged += staged.repeats
 
     # -- customers referenced by activity rows -----------------------------------------------------------------
@@ -157,13 +158,15 @@ class _Run:
         if not n:
             return
         assert staged.columns is not None and staged.customers is not None and staged.customer_codes is not None
-        cols = dict(staged.columns)
-        cols["customer_id"] = self.resolve_customers(staged.customers, staged.customer_codes).astype(object)
+        sqlite = self.conn.dialect.name == "sqlite"
+        cols = {name: db_array(arr, sqlite=sqlite) for name, arr in staged.columns.items()}
+        distinct = np.asarray(staged.customers.to_numpy(zero_copy_only=False), dtype=object)
+        cols["customer_id"] = self.resolve_customers(distinct, staged.customer_codes).astype(object)
         stamp = utc_now_db(self.conn, 1, self.now)[0]
         shared: dict[str, Any] = {"import_run_id": self.run_id, "updated_at": stamp}
         if "attributes" not in cols:
             shared["attributes"] = None
-        keys = staged.keys
+        keys = np.asarray(staged.keys.to_numpy(zero_copy_only=False), dtype=object)
         new_idx: np.ndarray | None = None  # None: every row is new
         if self.had_rows:
             existing = lookup_keys(self.conn, self.table, self.key_col, self.source, keys.tolist())
@@ -193,9 +196,10 @@ class _Run:
 
     # -- customers ---------------------------------------------------------------------------------------------
     def write_customers(self, staged: StagedBatch) -> None:
-        batch, rows, keys, hashes = staged.batch, staged.rows, staged.keys.tolist(), staged.hashes
+        batch, rows, keys, hashes = staged.batch, staged.rows, staged.keys.to_pylist(), staged.hashes
         if not keys:
             return
+        assert batch is not None
         take = pa.array(rows)
         data_cols = {f: batch.values[f].take(take).to_pylist() for f in PROFILE_FIELDS if f in batch.values}
         existing = lookup_keys(
@@ -286,6 +290,7 @@ def import_file(
     sheet: str | None = None,
     progress: Progress | None = None,
     now: dt.datetime | None = None,
+    parse_process: bool | None = None,
 ) -> ImportSummary:
     """Import one file of ``kind`` into the store.
 
@@ -307,6 +312,12 @@ def import_file(
         XLSX sheet name (default: the first sheet).
     progress
         Called with the number of rows read so far after each batch.
+    now
+        The time the import counts as "now" (default: the current time).
+    parse_process
+        Read, parse and stage the file in a second process while this one writes (see :mod:`parse_process`).
+        Default: for files of an activity kind of at least 16 MB, where the process's start-up (about half a
+        second) pays off.
 
     Raises
     ------
@@ -337,28 +348,25 @@ def import_file(
                     .values(kind=kind, path=str(path.resolve()), source=source, started_at=now)
                     .returning(import_runs.c.id)
                 ).scalar_one()
-                tune_for_bulk(conn)
                 run = _Run(conn, spec, source, run_id, now, quarantine, summary)
                 big = path.stat().st_size >= _DEFER_INDEXES_BYTES and kind != "customers" and not run.had_rows
-                stager = Stager(spec, sqlite=conn.dialect.name == "sqlite")
+                tune_for_bulk(conn, appending=big)
+                job = ParseJob(
+                    kind,
+                    path,
+                    mapping,
+                    sheet,
+                    settings.import_chunk_rows,
+                    settings.timezone,
+                    settings.currency,
+                    now,
+                    encoding=src.encoding,
+                )
+                if parse_process is None:
+                    parse_process = kind != "customers" and path.stat().st_size >= _PARSE_PROCESS_BYTES
+                batches = staged_in_child(job) if parse_process else staged_batches(job, src)
                 with deferred_indexes(conn, run.table, enabled=big):
-                    staged_batches = (
-                        stager.stage(
-                            prepare_batch(
-                                spec,
-                                plan,
-                                raw,
-                                mapping=mapping,
-                                tz=settings.timezone,
-                                currency=settings.currency,
-                                now=now,
-                                path=path,
-                            )
-                        )
-                        for raw in src.batches()
-                    )
-                    for staged in prefetched(staged_batches):
-                        summary.read += len(staged.batch.raw.row_numbers)
+                    for staged in prefetched(batches):
                         run.account(staged)
                         if kind == "customers":
                             run.write_customers(staged)

@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from kehu.ingest.bulk import db_array, row_hashes
 from kehu.ingest.fields import FieldType, KindSpec
+from kehu.ingest.hashing import row_hashes
 from kehu.ingest.quarantine import Problem
 from kehu.ingest.rows import PreparedBatch
 
@@ -70,23 +71,29 @@ class SeenKeys:
 class StagedBatch:
     """One parsed batch, ready for the store.
 
-    ``rejects`` are the rows to quarantine (index in the batch, problems) in the order to write them;
-    ``repeats`` counts rows identical to an earlier row of the same file (reported as unchanged). The other
-    fields describe the rows to write, all in the same order: their index in the batch, key, row hash and row
-    number. For activity kinds, ``columns`` holds each table column's write-ready parameters (object arrays in
-    the DBAPI's form; ``customer_id`` is filled in by the importer), and ``customers`` the distinct customer
-    source ids with, per row, the position of its id among them.
+    ``read`` counts the batch's records; ``rejected`` holds the rows to quarantine (row number, problems, raw
+    values) in the order to write them; ``repeats`` counts rows identical to an earlier row of the same file
+    (reported as unchanged). The other fields describe the rows to write, all in the same order: their index
+    in the batch, key, row hash and row number. For activity kinds, ``columns`` holds each table column's values
+    in Arrow (times still typed: the writer turns them into the DBAPI's parameters with
+    :func:`~kehu.ingest.bulk.db_array`; ``customer_id`` is filled in by the importer), and ``customers`` the
+    distinct customer source ids with, per row, the position of its id among them.
+
+    An activity batch holds only Arrow and numpy arrays and plain values, so it crosses a process boundary
+    cheaply (:mod:`kehu.ingest.parse_process`); ``batch``, the parsed batch itself, is kept only for the
+    customers kind, whose writer needs every parsed field.
     """
 
-    batch: PreparedBatch
-    rejects: list[tuple[int, list[Problem]]]
+    read: int
+    rejected: list[tuple[int, list[Problem], dict[str, object]]]
     repeats: int
     rows: np.ndarray
-    keys: np.ndarray
+    keys: pa.Array
     hashes: np.ndarray
     source_rows: np.ndarray
-    columns: dict[str, np.ndarray] | None = None
-    customers: np.ndarray | None = None
+    batch: PreparedBatch | None = None
+    columns: dict[str, pa.Array] | None = None
+    customers: pa.Array | None = None
     customer_codes: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -96,15 +103,15 @@ class StagedBatch:
 class Stager:
     """Stages the batches of one file, in order (it remembers the keys seen so far)."""
 
-    def __init__(self, spec: KindSpec, *, sqlite: bool) -> None:
-        self.spec, self.sqlite = spec, sqlite
+    def __init__(self, spec: KindSpec) -> None:
+        self.spec = spec
         self.seen = SeenKeys()
 
     def stage(self, batch: PreparedBatch) -> StagedBatch:
         rejects = [(i, probs) for i, probs in sorted(batch.problems.items())]
+        n_read = len(batch.raw.row_numbers)
         valid = np.flatnonzero(batch.valid_mask)
-        n_all = len(batch.raw.row_numbers)
-        if valid.size == n_all:
+        if valid.size == n_read:
             values = dict(batch.values)
         else:
             take = pa.array(valid)
@@ -117,8 +124,12 @@ class Stager:
         key_arr = values[key_field]
         keys = np.asarray(key_arr.to_numpy(zero_copy_only=False), dtype=object)
         if key_arr.null_count:
-            for j in np.flatnonzero(np.asarray(key_arr.is_null())).tolist():
+            missing = np.flatnonzero(np.asarray(key_arr.is_null()))
+            for j in missing.tolist():
                 keys[j] = f"h:{int(hashes[j]) & 0xFFFFFFFFFFFFFFFF:016x}"
+            mask = np.zeros(len(keys), dtype=bool)
+            mask[missing] = True
+            key_arr = pc.replace_with_mask(key_arr, pa.array(mask), pa.array(keys[missing].tolist(), pa.string()))
         row_numbers = batch.raw.row_numbers[valid]
         hashed = self.seen.hash(keys)
         positions = self.seen.find(hashed)
@@ -142,6 +153,7 @@ class Stager:
                     message = f"{key_field} {k!r} appears again with different values (first at row {prev_row})"
                     rejects.append((int(valid[j]), [Problem(key_field, k, message)]))
             keep = np.asarray(kept, dtype=np.int64)
+            key_arr = key_arr.take(pa.array(keep))
             valid, keys, hashes, hashed, row_numbers = (
                 valid[keep],
                 keys[keep],
@@ -150,34 +162,35 @@ class Stager:
                 row_numbers[keep],
             )
         self.seen.add(hashed, hashes, row_numbers)
-        staged = StagedBatch(batch, rejects, repeats, valid, keys, hashes, row_numbers)
-        if self.spec.name != "customers" and valid.size:
+        rejected = [(int(batch.raw.row_numbers[i]), probs, batch.raw_row(i)) for i, probs in rejects]
+        staged = StagedBatch(n_read, rejected, repeats, valid, key_arr, hashes, row_numbers)
+        if self.spec.name == "customers":
+            staged.batch = batch
+        elif valid.size:
             if keep is not None:
                 take = pa.array(keep)
                 values = {name: arr.take(take) for name, arr in values.items()}
-            self._activity_columns(staged, values)
+            self._activity_columns(staged, batch, values)
         return staged
 
-    def _activity_columns(self, staged: StagedBatch, values: dict[str, pa.Array]) -> None:
-        """Write-ready parameters of every column an activity table gets from the file."""
-        columns: dict[str, np.ndarray] = {}
+    def _activity_columns(self, staged: StagedBatch, batch: PreparedBatch, values: dict[str, pa.Array]) -> None:
+        """The values of every column an activity table gets from the file, in Arrow."""
+        columns: dict[str, pa.Array] = {}
         for spec in self.spec.fields:
             if spec.name in (self.spec.key[0], "customer_id"):
                 continue
             column = f"{spec.name}_cents" if spec.type is FieldType.MONEY else spec.name
             arr = values[spec.name]
             if spec.name == "is_complaint":
-                arr = pa.array([None if v is None else v == "true" for v in arr.to_pylist()], pa.bool_())
-            columns[column] = db_array(arr, sqlite=self.sqlite)
-        batch = staged.batch
+                arr = pc.equal(arr, "true")
+            columns[column] = arr
         if batch.extras is not None:  # without extras, every row's attributes are NULL
-            attributes = np.empty(len(staged), dtype=object)
-            attributes[:] = [batch.extras[i] for i in staged.rows.tolist()]
-            columns["attributes"] = attributes
-        columns["row_hash"] = staged.hashes.astype(object)
-        columns["source_row"] = staged.source_rows.astype(object)
+            columns["attributes"] = pa.array([batch.extras[i] for i in staged.rows.tolist()], pa.string())
+        columns["row_hash"] = pa.array(staged.hashes)
+        columns["source_row"] = pa.array(staged.source_rows)
         codes, uniques = pd.factorize(values["customer_id"].to_numpy(zero_copy_only=False))
-        staged.columns, staged.customers, staged.customer_codes = columns, np.asarray(uniques, dtype=object), codes
+        staged.columns, staged.customer_codes = columns, codes
+        staged.customers = pa.array(np.asarray(uniques, dtype=object), pa.string())
 
 
 _DONE = object()
@@ -207,6 +220,10 @@ def prefetched(items: Iterator[Any], depth: int = 1) -> Iterator[Any]:
             queue.put(_DONE)
         except BaseException as exc:  # handed to the consumer
             queue.put(exc)
+        finally:  # a generator stopped early runs its own clean-up now, in this thread
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
 
     thread = threading.Thread(target=work, name="kehu-import-reader", daemon=True)
     thread.start()
