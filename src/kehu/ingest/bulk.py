@@ -7,21 +7,25 @@ also allocates customer ids and looks up existing keys in chunks (row hashes: :m
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Engine, Table, func, select
 
+from kehu.errors import KehuError
 from kehu.ingest.hashing import row_hashes
 
 __all__ = [
     "IdAllocator",
+    "check_references",
     "db_array",
     "deferred_indexes",
+    "import_connection",
     "insert_rows",
     "lookup_keys",
     "row_hashes",
@@ -97,6 +101,43 @@ def lookup_keys(
         for row in conn.exec_driver_sql(sql, params):
             found[row[0]] = tuple(row[1:])
     return found
+
+
+@contextlib.contextmanager
+def import_connection(engine: Engine, *, trusted_references: bool = False) -> Iterator[Connection]:
+    """A connection for one import's transaction (begin it on the connection).
+
+    With ``trusted_references`` on SQLite, the connection checks no foreign keys while it is out: the caller
+    guarantees every reference it writes (and checks them once per distinct value with
+    :func:`check_references` before committing), which spares SQLite two look-ups for each inserted row. The
+    setting can only change outside a transaction, so it is switched off here, before the caller begins, and
+    on again when the connection goes back to the pool (a connection where that fails is discarded).
+    """
+    with engine.connect() as conn:
+        off = trusted_references and _is_sqlite(conn)
+        dbapi: Any = conn.connection.dbapi_connection
+        if off:
+            dbapi.execute("PRAGMA foreign_keys=OFF")
+        try:
+            yield conn
+        finally:
+            if off:
+                try:
+                    dbapi.execute("PRAGMA foreign_keys=ON")
+                except Exception:
+                    conn.invalidate()
+                    raise
+
+
+def check_references(conn: Connection, table: Table, ids: np.ndarray, what: str) -> None:
+    """Raise unless every id (distinct or not) is the primary key of a row of ``table``."""
+    unique = np.unique(ids).tolist()
+    step = max(1, min(_CHUNK, _sqlite_variable_limit(conn) - 1)) if _is_sqlite(conn) else _CHUNK
+    for start in range(0, len(unique), step):
+        chunk = unique[start : start + step]
+        found = conn.execute(select(func.count()).select_from(table).where(table.c.id.in_(chunk))).scalar_one()
+        if found != len(chunk):
+            raise KehuError(f"internal error: {what} refer to {table.name} that do not exist; nothing was imported")
 
 
 def tune_for_bulk(conn: Connection, *, appending: bool = False) -> None:

@@ -9,6 +9,7 @@ is the importer's business. What it hands over (:class:`StagedBatch`) is applied
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -76,8 +77,9 @@ class StagedBatch:
     (reported as unchanged). The other fields describe the rows to write, all in the same order: their index
     in the batch, key, row hash and row number. For activity kinds, ``columns`` holds each table column's values
     in Arrow (times still typed: the writer turns them into the DBAPI's parameters with
-    :func:`~kehu.ingest.bulk.db_array`; ``customer_id`` is filled in by the importer), and ``customers`` the
-    distinct customer source ids with, per row, the position of its id among them.
+    :func:`~kehu.ingest.bulk.db_array`; ``customer_id`` is filled in by the importer). Customer source ids
+    are numbered in order of first appearance in the file (their *codes*): ``customer_codes`` holds each row's,
+    ``customers`` the ids first seen in this batch, in code order (the importer resolves only those).
 
     An activity batch holds only Arrow and numpy arrays and plain values, so it crosses a process boundary
     cheaply (:mod:`kehu.ingest.parse_process`); ``batch``, the parsed batch itself, is kept only for the
@@ -105,6 +107,7 @@ class Stager:
 
     def __init__(self, spec: KindSpec) -> None:
         self.spec = spec
+        self.customer_codes: dict[str, int] = {}  # customer source id -> code, in order of first appearance
         self.seen = SeenKeys()
 
     def stage(self, batch: PreparedBatch) -> StagedBatch:
@@ -188,9 +191,16 @@ class Stager:
             columns["attributes"] = pa.array([batch.extras[i] for i in staged.rows.tolist()], pa.string())
         columns["row_hash"] = pa.array(staged.hashes)
         columns["source_row"] = pa.array(staged.source_rows)
-        codes, uniques = pd.factorize(values["customer_id"].to_numpy(zero_copy_only=False))
-        staged.columns, staged.customer_codes = columns, codes
-        staged.customers = pa.array(np.asarray(uniques, dtype=object), pa.string())
+        local, uniques = pd.factorize(values["customer_id"].to_numpy(zero_copy_only=False))
+        known = self.customer_codes
+        codes = np.fromiter(map(known.get, uniques, itertools.repeat(-1)), dtype=np.int64, count=len(uniques))
+        fresh = np.flatnonzero(codes < 0)
+        first_seen = np.asarray(uniques, dtype=object)[fresh].tolist()
+        if first_seen:
+            codes[fresh] = np.arange(len(known), len(known) + fresh.size)
+            known.update(zip(first_seen, codes[fresh].tolist(), strict=True))
+        staged.columns, staged.customer_codes = columns, codes[local]
+        staged.customers = pa.array(first_seen, pa.string())
 
 
 _DONE = object()
