@@ -148,7 +148,7 @@ def staged_in_child(job: ParseJob) -> Iterator[StagedBatch]:
         while True:
             try:
                 message = receive.recv()
-            except EOFError:
+            except (EOFError, OSError):  # no message, or the end of one cut off
                 code = child.wait(timeout=10)
                 raise KehuError(
                     f"{job.path}: the import's parsing process stopped unexpectedly (exit code {code}); "

@@ -360,7 +360,7 @@ class CsvSource(Source):
             return "error"
 
         read = pcsv.ReadOptions(
-            block_size=8 << 20,
+            block_size=max(64 << 10, min(8 << 20, self.chunk_rows * 256)),  # about chunk_rows records a block
             skip_rows=self._skip + (1 if self._header else 0),
             column_names=names,
             encoding="utf8" if self.encoding in ("utf-8", "utf-8-sig") else str(self.encoding),
