@@ -26,6 +26,7 @@ from kehu.errors import ImportFileError, KehuError
 from kehu.ingest import _numbers, importer
 from kehu.ingest.bulk import check_references
 from kehu.service.workspace import Workspace
+from kehu.store.db import SQLITE_MMAP_BYTES
 from kehu.store.schema import customer_records, customers, import_runs, orders
 
 HEADERS = ["订单编号", "客户编号", "下单时间", "订单金额", "数量", "商品名称"]
@@ -111,8 +112,10 @@ def test_bulk_path_stores_exactly_what_the_ordinary_path_stores(
     assert again.unchanged == plain.inserted + plain.unchanged
     assert sa.inspect(workspace.engine).get_foreign_keys("orders") != []  # the schema keeps its foreign keys
     if workspace.engine.dialect.name == "sqlite":
-        with workspace.engine.connect() as conn:  # connections go back to the pool with foreign keys on
+        with workspace.engine.connect() as conn:  # connections go back to the pool as they were
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA mmap_size").scalar() == min(SQLITE_MMAP_BYTES, 0x7FFF0000)
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -16000
             assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
 
 
@@ -215,3 +218,8 @@ def test_plain_amounts_take_the_fast_path_and_edge_cases_do_not() -> None:
     ]
     for edge in ("5.e1", "1.005", "1,000.00", "9999999999999999.99", "¥5", "+-5"):
         assert _numbers._plain_money(pa.array(["1.00", edge])) is None, edge
+
+
+def test_an_exponent_beyond_any_amount_is_quarantined_not_a_crash() -> None:
+    values, errors = _numbers.parse_money(pa.array(["1e999999", "12.00"]))
+    assert values.to_pylist() == [None, 1200] and errors == {0: "amount too large: '1e999999'"}

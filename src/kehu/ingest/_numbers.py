@@ -93,6 +93,8 @@ def money_cents(s: str) -> tuple[int | None, str | None]:
         cents = int((Decimal(t) * scale * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     except InvalidOperation:
         return None, f"not an amount of money: {s!r}"
+    except ArithmeticError:  # decimal.Overflow: an exponent beyond any amount (1e999999)
+        return None, f"amount too large: {s!r}"
     if abs(cents) >= _MAX_CENTS:
         return None, f"amount too large: {s!r}"
     return (-cents if neg else cents), None

@@ -104,29 +104,35 @@ def lookup_keys(
 
 
 @contextlib.contextmanager
-def import_connection(engine: Engine, *, trusted_references: bool = False) -> Iterator[Connection]:
-    """A connection for one import's transaction (begin it on the connection).
+def import_connection(engine: Engine, *, bulk: bool = False) -> Iterator[Connection]:
+    """A connection for one import's transaction (begin it on the connection); SQLite settings restored after.
 
-    With ``trusted_references`` on SQLite, the connection checks no foreign keys while it is out: the caller
-    guarantees every reference it writes (and checks them once per distinct value with
-    :func:`check_references` before committing), which spares SQLite two look-ups for each inserted row. The
-    setting can only change outside a transaction, so it is switched off here, before the caller begins, and
-    on again when the connection goes back to the pool (a connection where that fails is discarded).
+    A ``bulk`` import on SQLite gets a connection that checks no foreign keys: the caller guarantees every
+    reference it writes (and checks them once per distinct value with :func:`check_references` before
+    committing), which spares SQLite two look-ups for each inserted row. It also reads the store through
+    SQLite's own page cache instead of the memory map, so that building indexes over a million new rows does not
+    map the whole table into the process. Both settings can only change outside a transaction, so they change
+    here, before the caller begins; when the connection goes back to the pool, they and the page cache size
+    (see :func:`tune_for_bulk`) are as before (a connection where that fails is discarded).
     """
     with engine.connect() as conn:
-        off = trusted_references and _is_sqlite(conn)
-        dbapi: Any = conn.connection.dbapi_connection
-        if off:
-            dbapi.execute("PRAGMA foreign_keys=OFF")
+        dbapi: Any = conn.connection.dbapi_connection if _is_sqlite(conn) else None
+        saved: list[tuple[str, Any]] = []
+        if dbapi is not None:
+            names = ("cache_size", "mmap_size", "foreign_keys") if bulk else ("cache_size",)
+            saved = [(name, dbapi.execute(f"PRAGMA {name}").fetchone()[0]) for name in names]
+            if bulk:
+                dbapi.execute("PRAGMA foreign_keys=OFF")
+                dbapi.execute("PRAGMA mmap_size=0")
         try:
             yield conn
         finally:
-            if off:
-                try:
-                    dbapi.execute("PRAGMA foreign_keys=ON")
-                except Exception:
-                    conn.invalidate()
-                    raise
+            try:
+                for name, value in saved:
+                    dbapi.execute(f"PRAGMA {name}={int(value)}")
+            except Exception:
+                conn.invalidate()
+                raise
 
 
 def check_references(conn: Connection, table: Table, ids: np.ndarray, what: str) -> None:

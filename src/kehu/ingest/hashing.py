@@ -43,5 +43,6 @@ def row_hashes(columns: dict[str, pa.Array | Sequence[Any]]) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     texts = [_as_text(columns[name]) for name in sorted(columns)]
     joined = pc.binary_join_element_wise(*texts, "\x1e", null_handling="replace", null_replacement="\x00")
-    hashed = pd.util.hash_array(joined.to_numpy(zero_copy_only=False).astype(object), categorize=False)
+    # as bytes: pandas hashes a str by its UTF-8 bytes, so the hash is the same, without decoding and encoding
+    hashed = pd.util.hash_array(joined.cast(pa.binary()).to_numpy(zero_copy_only=False), categorize=False)
     return hashed.view(np.int64)

@@ -358,7 +358,7 @@ def import_file(
         # created in this transaction, this import run) and checks them once per customer before committing
         bulk = kind != "customers" and path.stat().st_size >= _BULK_BYTES
         try:
-            with import_connection(engine, trusted_references=bulk) as conn, conn.begin():
+            with import_connection(engine, bulk=bulk) as conn, conn.begin():
                 run_id = conn.execute(
                     insert(import_runs)
                     .values(kind=kind, path=str(path.resolve()), source=source, started_at=now)

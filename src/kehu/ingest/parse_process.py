@@ -31,6 +31,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from kehu import errors
 from kehu.errors import ImportFileError, KehuError
 from kehu.ingest.fields import KINDS
@@ -90,8 +92,11 @@ def staged_batches(job: ParseJob, src: Source | None = None) -> Iterator[StagedB
 def _child_main(job: ParseJob, out: Connection) -> None:
     """Send ("batch", staged) messages for the whole file, then ("done",) or ("error", …)."""
     try:
+        pool = pa.default_memory_pool()
         for staged in staged_batches(job):
             out.send(("batch", staged))
+            del staged
+            pool.release_unused()  # keep the process's footprint at about one batch
         out.send(("done",))
     except (BrokenPipeError, ConnectionResetError):  # the importer is gone: nothing to tell anyone
         return

@@ -361,6 +361,8 @@ class CsvSource(Source):
 
         read = pcsv.ReadOptions(
             block_size=max(64 << 10, min(8 << 20, self.chunk_rows * 256)),  # about chunk_rows records a block
+            # one thread: less CPU in all, and the import's other process (or thread) has the other core
+            use_threads=False,
             skip_rows=self._skip + (1 if self._header else 0),
             column_names=names,
             encoding="utf8" if self.encoding in ("utf-8", "utf-8-sig") else str(self.encoding),

@@ -42,7 +42,10 @@ class SeenKeys:
         self._rows = np.empty(0, dtype=np.int64)
 
     @staticmethod
-    def hash(keys: np.ndarray) -> np.ndarray:
+    def hash(keys: np.ndarray | pa.Array) -> np.ndarray:
+        """64-bit hashes of keys (str objects, or an Arrow string array: hashed by its bytes, the same hash)."""
+        if isinstance(keys, pa.Array):
+            return pd.util.hash_array(keys.cast(pa.binary()).to_numpy(zero_copy_only=False), categorize=False)
         return pd.util.hash_array(np.asarray(keys, dtype=object), categorize=False)
 
     def find(self, hashed: np.ndarray) -> np.ndarray:
@@ -125,20 +128,20 @@ class Stager:
         hashes = row_hashes(cols) if valid.size else np.zeros(0, dtype=np.int64)
         key_field = self.spec.key[0]
         key_arr = values[key_field]
-        keys = np.asarray(key_arr.to_numpy(zero_copy_only=False), dtype=object)
-        if key_arr.null_count:
+        if key_arr.null_count:  # a row without a key is known by its content
             missing = np.flatnonzero(np.asarray(key_arr.is_null()))
-            for j in missing.tolist():
-                keys[j] = f"h:{int(hashes[j]) & 0xFFFFFFFFFFFFFFFF:016x}"
-            mask = np.zeros(len(keys), dtype=bool)
+            made = [f"h:{int(hashes[j]) & 0xFFFFFFFFFFFFFFFF:016x}" for j in missing.tolist()]
+            mask = np.zeros(len(key_arr), dtype=bool)
             mask[missing] = True
-            key_arr = pc.replace_with_mask(key_arr, pa.array(mask), pa.array(keys[missing].tolist(), pa.string()))
+            key_arr = pc.replace_with_mask(key_arr, pa.array(mask), pa.array(made, pa.string()))
         row_numbers = batch.raw.row_numbers[valid]
-        hashed = self.seen.hash(keys)
+        hashed = self.seen.hash(key_arr)
         positions = self.seen.find(hashed)
         repeats = 0
         keep: np.ndarray | None = None
-        if (positions >= 0).any() or pd.Index(keys).has_duplicates:
+        # a key seen before, or twice in this batch (equal hashes: checked on the keys themselves below)
+        if (positions >= 0).any() or np.unique(hashed).size < hashed.size:
+            keys = np.asarray(key_arr.to_numpy(zero_copy_only=False), dtype=object)
             kept: list[int] = []
             first_in_batch: dict[str, int] = {}
             for j, (k, h) in enumerate(zip(keys.tolist(), hashes.tolist(), strict=True)):
@@ -157,13 +160,7 @@ class Stager:
                     rejects.append((int(valid[j]), [Problem(key_field, k, message)]))
             keep = np.asarray(kept, dtype=np.int64)
             key_arr = key_arr.take(pa.array(keep))
-            valid, keys, hashes, hashed, row_numbers = (
-                valid[keep],
-                keys[keep],
-                hashes[keep],
-                hashed[keep],
-                row_numbers[keep],
-            )
+            valid, hashes, hashed, row_numbers = valid[keep], hashes[keep], hashed[keep], row_numbers[keep]
         self.seen.add(hashed, hashes, row_numbers)
         rejected = [(int(batch.raw.row_numbers[i]), probs, batch.raw_row(i)) for i, probs in rejects]
         staged = StagedBatch(n_read, rejected, repeats, valid, key_arr, hashes, row_numbers)
