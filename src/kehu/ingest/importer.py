@@ -38,6 +38,7 @@ from kehu.ingest.fields import KINDS, KindSpec
 from kehu.ingest.identity import PROFILE_FIELDS, match_and_merge, recompute_profiles
 from kehu.ingest.mapping import Mapping, load_mapping, plan_columns
 from kehu.ingest.parse_process import ParseJob, staged_batches, staged_in_child
+from kehu.ingest.parse_process import available as parse_process_available
 from kehu.ingest.quarantine import QuarantineWriter
 from kehu.ingest.readers import open_source
 from kehu.ingest.staging import StagedBatch, prefetched
@@ -379,7 +380,7 @@ def import_file(
                     encoding=src.encoding,
                 )
                 if parse_process is None:
-                    parse_process = bulk
+                    parse_process = bulk and parse_process_available()
                 batches = staged_in_child(job) if parse_process else staged_batches(job, src)
                 with deferred_indexes(conn, run.table, enabled=big):
                     for staged in prefetched(batches):

@@ -41,7 +41,7 @@ from kehu.ingest.readers import Source, open_source
 from kehu.ingest.rows import prepare_batch
 from kehu.ingest.staging import StagedBatch, Stager
 
-__all__ = ["ParseJob", "staged_batches", "staged_in_child"]
+__all__ = ["ParseJob", "available", "staged_batches", "staged_in_child"]
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,11 @@ def main() -> None:
 
 
 # -- the importer's side ---------------------------------------------------------------------------------------
+def available() -> bool:
+    """Whether this platform can run the parsing process (POSIX pipes handed to a fresh interpreter)."""
+    return os.name == "posix" and bool(sys.executable)
+
+
 def staged_in_child(job: ParseJob) -> Iterator[StagedBatch]:
     """Stage the file in a child process; yields its batches in file order as they arrive.
 

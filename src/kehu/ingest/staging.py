@@ -9,7 +9,6 @@ is the importer's business. What it hands over (:class:`StagedBatch`) is applied
 from __future__ import annotations
 
 import contextlib
-import itertools
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -110,7 +109,7 @@ class Stager:
 
     def __init__(self, spec: KindSpec) -> None:
         self.spec = spec
-        self.customer_codes: dict[str, int] = {}  # customer source id -> code, in order of first appearance
+        self.customers_seen = pa.array([], pa.string())  # customer source ids by code (order of first appearance)
         self.seen = SeenKeys()
 
     def stage(self, batch: PreparedBatch) -> StagedBatch:
@@ -188,16 +187,20 @@ class Stager:
             columns["attributes"] = pa.array([batch.extras[i] for i in staged.rows.tolist()], pa.string())
         columns["row_hash"] = pa.array(staged.hashes)
         columns["source_row"] = pa.array(staged.source_rows)
-        local, uniques = pd.factorize(values["customer_id"].to_numpy(zero_copy_only=False))
-        known = self.customer_codes
-        codes = np.fromiter(map(known.get, uniques, itertools.repeat(-1)), dtype=np.int64, count=len(uniques))
+        encoded = pc.dictionary_encode(values["customer_id"])  # distinct ids in order of first appearance
+        distinct = encoded.dictionary
+        codes = np.asarray(
+            pc.index_in(distinct, value_set=self.customers_seen).fill_null(-1).to_numpy(zero_copy_only=False),
+            dtype=np.int64,
+        )
         fresh = np.flatnonzero(codes < 0)
-        first_seen = np.asarray(uniques, dtype=object)[fresh].tolist()
-        if first_seen:
-            codes[fresh] = np.arange(len(known), len(known) + fresh.size)
-            known.update(zip(first_seen, codes[fresh].tolist(), strict=True))
-        staged.columns, staged.customer_codes = columns, codes[local]
-        staged.customers = pa.array(first_seen, pa.string())
+        first_seen = distinct.take(pa.array(fresh))
+        if fresh.size:
+            codes[fresh] = np.arange(len(self.customers_seen), len(self.customers_seen) + fresh.size)
+            self.customers_seen = pa.concat_arrays([self.customers_seen, first_seen])
+        staged.columns = columns
+        staged.customer_codes = codes[np.asarray(encoded.indices.to_numpy(zero_copy_only=False))]
+        staged.customers = first_seen
 
 
 _DONE = object()
