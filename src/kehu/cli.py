@@ -487,7 +487,7 @@ def kpis(
     for row in d["leaderboard"]:
         typer.echo(
             f"  {row['rank']:>3}. {row['owner']:<10} {row['customers']:>6} customers  retention "
-            f"{_kpi_value('retention_rate', row['retention_rate'])}  repurchase "
+            f"{_kpi_value('retention_rate', row['retention_rate'])} (of {row['retention_base']})  repurchase "
             f"{_kpi_value('repurchase_rate', row['repurchase_rate'])}  CSAT {_kpi_value('csat', row['csat'])}  "
             f"NPS {_kpi_value('nps', row['nps'])}"
         )

@@ -55,10 +55,6 @@ class Settings(BaseSettings):
     quiet_hours: str | None = Field(
         default="21:00-08:00", description="Local hours when no message is sent (HH:MM-HH:MM); empty: none."
     )
-    ticket_sla_hours: dict[str, float] = Field(
-        default={"urgent": 4, "high": 8, "normal": 24, "low": 72},
-        description="Hours a ticket may stay open per priority before `ticket_past_sla` fires (JSON object).",
-    )
     smtp_host: str | None = Field(default=None, description="SMTP server for email messages.")
     smtp_port: int = Field(default=25, description="SMTP port (465 with KEHU_SMTP_SSL, 587 with STARTTLS).")
     smtp_user: str | None = Field(default=None, description="SMTP user name (omit for no login).")

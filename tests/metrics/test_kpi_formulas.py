@@ -110,3 +110,21 @@ def test_periods_out_of_range() -> None:
         period_containing(dt.date(9999, 12, 31), "year")
     with pytest.raises(ValidationError, match="period 'decade'"):
         period_containing(dt.date(2025, 1, 1), "decade")
+
+
+@pytest.mark.parametrize(("kept", "base"), [(180, 200), (1, 2), (7, 30), (999, 1000)])
+def test_wilson_lower_bound_solves_the_score_equation(kept: int, base: int) -> None:
+    # the Wilson bounds are the rates p with (observed - p)^2 = z^2 p (1 - p) / n; the lower one is below observed
+    low, z, observed = f.wilson_lower_bound(kept, base), 1.959964, kept / base
+    assert low is not None and 0 < low < observed
+    assert (observed - low) ** 2 == pytest.approx(z * z * low * (1 - low) / base, rel=1e-9)
+
+
+def test_wilson_lower_bound_edges_and_ranking() -> None:
+    assert f.wilson_lower_bound(0, 0) is None
+    assert f.wilson_lower_bound(0, 5) == 0.0
+    assert f.wilson_lower_bound(3, 3) == pytest.approx(3 / (3 + 1.959964**2))  # all kept: n / (n + z^2)
+    small, large = f.wilson_lower_bound(3, 3), f.wilson_lower_bound(180, 200)
+    assert small is not None and large is not None and small < large  # 3 of 3 does not outrank 180 of 200
+    with pytest.raises(ValueError, match="outside"):
+        f.wilson_lower_bound(4, 3)

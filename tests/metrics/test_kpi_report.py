@@ -68,6 +68,10 @@ def test_kpis_by_hand(filled: tuple[Workspace, dict[str, int]]) -> None:
     assert board["bob"]["retention_rate"] == 1.0  # c kept
     assert board["bob"]["active_customers"] == 3 and board["bob"]["nps"] == pytest.approx(100 * (0 - 1) / 2)
     assert [row["rank"] for row in r["leaderboard"]] == [1, 2] and r["leaderboard"][0]["owner"] == "bob"
+    assert (board["ann"]["retention_base"], board["bob"]["retention_base"]) == (2, 1)
+    # ranked by the 95 % Wilson lower bound: 1 of 1 (0.207) above 1 of 2 (0.095)
+    assert board["bob"]["retention_lower_bound"] == pytest.approx(1 / (1 + 1.959964**2))
+    assert board["bob"]["retention_lower_bound"] > board["ann"]["retention_lower_bound"] > 0
 
 
 def test_feedback_trend_and_segment_filter(filled: tuple[Workspace, dict[str, int]]) -> None:

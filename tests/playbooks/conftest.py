@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playbooks_testkit import seed
+from playbooks_testkit import LOOP_SLA, seed
 
 from kehu.config import load_settings
 from kehu.service.workspace import Workspace
@@ -17,6 +17,7 @@ from kehu.service.workspace import Workspace
 def pb_ws(workspace: Workspace) -> Workspace:
     """An initialised workspace (SQLite and PostgreSQL) with the testkit's users, customers and activity."""
     seed(workspace.engine)
+    (workspace.settings.home / "loop.yaml").write_text(LOOP_SLA, encoding="utf-8")
     return workspace
 
 
@@ -24,6 +25,7 @@ def pb_ws(workspace: Workspace) -> Workspace:
 def sqlite_ws(sqlite_workspace: Workspace) -> Workspace:
     """The same on SQLite only."""
     seed(sqlite_workspace.engine)
+    (sqlite_workspace.settings.home / "loop.yaml").write_text(LOOP_SLA, encoding="utf-8")
     return sqlite_workspace
 
 

@@ -132,6 +132,16 @@ def scores(engine: sa.Engine, as_of: dt.date, values: Mapping[int, Mapping[str, 
             conn.execute(published.customer_scores.insert(), rows)
 
 
+# Ticket targets of the seeded workspaces (loop.yaml): tighter than the defaults, so the seeded tickets are late.
+LOOP_SLA = """tickets:
+  sla:
+    urgent: {first_response: 1, resolution: 4}
+    high: {first_response: 2, resolution: 8}
+    normal: {first_response: 8, resolution: 24}
+    low: {first_response: 24, resolution: 72}
+"""
+
+
 def write(folder: Path, name: str, text: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name

@@ -97,13 +97,13 @@ CRASH_AFTER_DECIDING = """
 import datetime as dt, os, signal, sys
 from kehu.config import load_settings
 from kehu.playbooks import commit_plan, plan
-from kehu.service.playbooks import _clock, workspace_playbooks
+from kehu.service.playbooks import _clock, ticket_sla_hours, workspace_playbooks
 from kehu.service.workspace import Workspace
 
 ws = Workspace(load_settings())
 clock = _clock(ws.settings, None, dt.date.fromisoformat(sys.argv[1]))
 with ws.engine.connect() as conn:
-    p = plan(conn, workspace_playbooks(ws.settings), clock, ws.settings)
+    p = plan(conn, workspace_playbooks(ws.settings), clock, ws.settings, sla_hours=ticket_sla_hours(ws.settings))
 commit_plan(ws.engine, p, run_id=None, now=clock.now)
 os.kill(os.getpid(), signal.SIGKILL)  # the process dies between deciding and acting
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from playbooks_testkit import DAY, NOW, count, days_ago, scores, segment_run, write
+from playbooks_testkit import DAY, LOOP_SLA, NOW, count, days_ago, scores, segment_run, write
 
 from kehu.service.workspace import Workspace
 
@@ -36,13 +36,16 @@ def _fired(d: dict, rule: str) -> list[int]:
 
 def test_each_date_trigger_picks_the_right_customers(pb_ws: Workspace, tmp_path: Path) -> None:
     f = write(tmp_path, "dates.yaml", DATE_RULES)
+    (pb_ws.settings.home / "loop.yaml").unlink()
+    assert _fired(pb_ws.playbooks_dry_run([f], now=NOW), "dates/sla") == []  # default resolution target: high 24 h
+    (pb_ws.settings.home / "loop.yaml").write_text(LOOP_SLA, encoding="utf-8")  # high: resolution in 8 h
     d = pb_ws.playbooks_dry_run([f], now=NOW)
     assert d["day"] == DAY
     assert _fired(d, "dates/dormant") == [1, 4, 6]  # 30, 31 (catch-up) and 30 days; 2 ordered 2 days ago
     assert _fired(d, "dates/tips") == [5]
     assert _fired(d, "dates/renewal") == [3]  # 4's contract has a renewal; 2's ends in 90 days
     assert _fired(d, "dates/detractor") == [2]  # 8's NPS is 60 days old, 1's is a 9
-    assert _fired(d, "dates/sla") == [3]  # 10 h > 8 h; 4's ticket is 5 h old
+    assert _fired(d, "dates/sla") == [3]  # 10 h > loop.yaml's 8 h for high; 4's ticket is 5 h old
     sample = next(r for r in d["rules"] if r["rule"] == "dates/renewal")["samples"][0]
     assert sample["actions"] == [{"task": {"assignee": "bob", "due_date": DAY + dt.timedelta(days=3)}}]
 

@@ -48,6 +48,22 @@ def retention_rate(previous_active: Iterable[int], current_active: Iterable[int]
     return share(len(before & set(current_active)), len(before))
 
 
+def wilson_lower_bound(successes: int, trials: int, z: float = 1.959964) -> float | None:
+    """Lower end of the Wilson score interval (95 % by default) of the rate ``successes / trials``.
+
+    A rate measured on few customers gets a low bound, so ranking by it does not put 3 of 3 above 180 of 200.
+    ``None`` without trials.
+    """
+    if trials <= 0:
+        return None
+    if not 0 <= successes <= trials:
+        raise ValueError(f"successes {successes} outside 0..{trials}")
+    p, n, z2 = successes / trials, trials, z * z
+    centre = p + z2 / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return max(0.0, (centre - spread) / (1 + z2 / n))
+
+
 def churn_rate(previous_active: Iterable[int], current_active: Iterable[int]) -> float | None:
     """Churn rate = 1 − retention rate: of the previous period's buyers, the share who did not buy in this one."""
     kept = retention_rate(previous_active, current_active)

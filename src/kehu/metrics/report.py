@@ -170,26 +170,26 @@ def _clv(conn: sa.Connection) -> dict[str, Any]:
 
 
 def _leaderboard(conn: sa.Connection, data: PeriodData) -> list[dict[str, Any]]:
-    owner_of = {
-        int(c): int(o)
-        for c, o in conn.execute(
-            sa.select(customers.c.id, customers.c.owner_id).where(customers.c.owner_id.is_not(None))
-        )
-    }
-    owned: dict[int, int] = {}
-    for o in owner_of.values():
-        owned[o] = owned.get(o, 0) + 1
+    """Every owner's KPIs over their own customers, ranked by the 95 % lower bound of the retention rate (then
+    revenue), so that an owner whose rate rests on a handful of customers does not top the board by luck."""
+    owned: dict[int, set[int]] = {}
+    for c, o in conn.execute(sa.select(customers.c.id, customers.c.owner_id).where(customers.c.owner_id.is_not(None))):
+        owned.setdefault(int(o), set()).add(int(c))
     rows = []
     for uid, name, display, team in conn.execute(
         sa.select(users.c.id, users.c.name, users.c.display_name, users.c.team).order_by(users.c.id)
     ):
-        if uid not in owned:
+        mine = owned.get(int(uid))
+        if not mine:
             continue
-        mine = {c for c, o in owner_of.items() if o == uid}
         k = scalar_kpis(data, keep=mine.__contains__)
+        base = mine & data.previous_buyers
+        kept = len(base & set(data.orders))
         rows.append({"owner_id": uid, "owner": name, "display_name": display, "team": team,
-                     "customers": owned[uid], **k})  # fmt: skip
-    rows.sort(key=lambda r: (-(r["retention_rate"] or -1.0), -r["revenue_cents"], r["owner"]))
+                     "customers": len(mine), "retention_base": len(base),
+                     "retention_lower_bound": f.wilson_lower_bound(kept, len(base)), **k})  # fmt: skip
+    rows.sort(key=lambda r: (-(r["retention_lower_bound"] if r["retention_base"] else -1.0), -r["revenue_cents"],
+                             r["owner"]))  # fmt: skip
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     return rows

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,8 +205,18 @@ def _existing(conn: sa.Connection, pb: Playbook, rule: PlaybookRule) -> list[tup
     return [(int(c), str(o), d) for c, o, d in conn.execute(stmt)]
 
 
-def plan(conn: sa.Connection, playbooks: Sequence[Playbook], clock: Clock, settings: Settings) -> Plan:
+def plan(
+    conn: sa.Connection,
+    playbooks: Sequence[Playbook],
+    clock: Clock,
+    settings: Settings,
+    *,
+    sla_hours: Mapping[str, float],
+) -> Plan:
     """Decide what the enabled ``playbooks`` do on ``clock.day`` (reads only).
+
+    ``sla_hours`` are the resolution targets per ticket priority (the ``tickets`` section of the loop
+    configuration) that ``ticket_past_sla`` measures open tickets against.
 
     Raises
     ------
@@ -223,7 +233,7 @@ def plan(conn: sa.Connection, playbooks: Sequence[Playbook], clock: Clock, setti
     for pb, rule in rules:
         rp = RulePlan(pb, rule)
         out.rules.append(rp)
-        occurrences = evaluate_trigger(conn, rule.when, clock, sla_hours=dict(settings.ticket_sla_hours))
+        occurrences = evaluate_trigger(conn, rule.when, clock, sla_hours=dict(sla_hours))
         rp.matched = len(occurrences)
         passing = ctx.passing(rule)
         if passing is not None:

@@ -144,22 +144,26 @@ def _known(snap: Snapshot) -> np.ndarray:
     return np.asarray((np.nan_to_num(c["orders"]) > 0) | ~np.isnan(c["contract_days_to_end"]))
 
 
-def _stack(snaps: Sequence[Snapshot], mask_of: Any, label: str) -> tuple[np.ndarray, np.ndarray]:
-    xs, ys = [], []
-    for s in snaps:
-        m = mask_of(s)
-        xs.append(_X(s)[m])
-        ys.append(s.outcomes[label][m].astype(np.float64))
+def _stack(
+    snaps: Sequence[Snapshot], mask_of: Any, label: str, *, max_rows: int | None = None, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows ``mask_of`` keeps in every snapshot, stacked; with ``max_rows``, a seeded sample of them.
+
+    The sample is drawn over the stacked row numbers but only the drawn rows are ever copied, so a large store's
+    training set never exists whole (the same rows as sampling the stack: one draw over the same total).
+    """
+    rows = [np.flatnonzero(mask_of(s)) for s in snaps]
+    total = sum(r.size for r in rows)
+    if max_rows is not None and total > max_rows:
+        keep = np.sort(np.random.default_rng(seed).choice(total, max_rows, replace=False))
+        starts = np.cumsum([0] + [r.size for r in rows])
+        bounds = zip(rows, starts[:-1], starts[1:], strict=True)
+        rows = [r[keep[(keep >= lo) & (keep < hi)] - lo] for r, lo, hi in bounds]
+    xs = [np.column_stack([s.columns[f][r] for f in CHURN_FEATURES]) for s, r in zip(snaps, rows, strict=True)]
+    ys = [s.outcomes[label][r].astype(np.float64) for s, r in zip(snaps, rows, strict=True)]
     if not xs:
         return np.empty((0, len(CHURN_FEATURES))), np.empty(0)
     return np.vstack(xs), np.concatenate(ys)
-
-
-def _sample(X: np.ndarray, y: np.ndarray, max_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    if X.shape[0] <= max_rows:
-        return X, y
-    keep = np.sort(np.random.default_rng(seed).choice(X.shape[0], max_rows, replace=False))
-    return X[keep], y[keep]
 
 
 def _fit_classifier(
@@ -171,8 +175,7 @@ def _fit_classifier(
     opts: ChurnOptions,
     **extra: Any,
 ) -> Any:
-    X, y = _stack(train, mask_of, label)
-    X, y = _sample(X, y, opts.max_rows, opts.seed)
+    X, y = _stack(train, mask_of, label, max_rows=opts.max_rows, seed=opts.seed)
     Xc, yc = _stack(calibration, mask_of, label)
     return cls(calibration=opts.calibration, seed=opts.seed, **extra).fit(X, y, calibration=(Xc, yc))
 

@@ -31,6 +31,7 @@ from kehu.playbooks import (
 )
 from kehu.playbooks.outbox import retry as retry_row
 from kehu.playbooks.planner import Decision, Plan
+from kehu.service.loop_config import load_loop_config
 from kehu.store.actions import (
     TASK_OUTCOMES,
     TASK_STATES,
@@ -40,6 +41,7 @@ from kehu.store.actions import (
     tasks,
 )
 from kehu.store.schema import customers, users
+from kehu.tickets.policy import TicketPolicy
 
 __all__ = [
     "deliver_outbox",
@@ -51,6 +53,7 @@ __all__ = [
     "list_tasks",
     "retry_message",
     "run_playbooks",
+    "ticket_sla_hours",
     "workspace_playbooks",
 ]
 
@@ -152,6 +155,12 @@ def _summary(p: Plan, names: Mapping[int, str], fired: Mapping[str, int] | None 
     return {"day": p.clock.day, "now": p.clock.now, "as_of": p.as_of, "rules": rules}
 
 
+def ticket_sla_hours(settings: Settings) -> dict[str, float]:
+    """Resolution targets per ticket priority from the loop configuration (what ``ticket_past_sla`` uses)."""
+    policy = TicketPolicy.from_config(load_loop_config(settings).get("tickets"))
+    return {priority: target.resolution for priority, target in policy.sla.items()}
+
+
 def dry_run(
     settings: Settings,
     engine: sa.Engine,
@@ -164,7 +173,7 @@ def dry_run(
     clock = _clock(settings, now, day)
     playbooks = workspace_playbooks(settings, files)
     with engine.connect() as conn:
-        p = plan(conn, playbooks, clock, settings)
+        p = plan(conn, playbooks, clock, settings, sla_hours=ticket_sla_hours(settings))
         names = _names(conn)
     out = _summary(p, names)
     out["dry_run"] = True
@@ -194,7 +203,7 @@ def run_playbooks(
             ).scalar_one()
         )
     with engine.connect() as conn:
-        p = plan(conn, playbooks, clock, settings)
+        p = plan(conn, playbooks, clock, settings, sla_hours=ticket_sla_hours(settings))
         names = _names(conn)
     fired = commit_plan(engine, p, run_id=run_id, now=clock.now)
     out = _summary(p, names, fired)

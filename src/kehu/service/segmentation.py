@@ -597,10 +597,7 @@ def export_segment(
     """
     from kehu.segments.export import EXPORT_COLUMNS, write_table
     from kehu.segments.labels import LOCALES, export_header
-    from kehu.store.published import customer_score_history as h
-    from kehu.store.schema import customers as c
-    from kehu.store.schema import users as u
-    from kehu.store.segments import segment_memberships as m
+    from kehu.store.segments import member_rows
 
     if fmt not in ("xlsx", "csv"):
         raise ValidationError(f"export format {fmt!r}: use xlsx or csv")
@@ -614,39 +611,13 @@ def export_segment(
             key = _resolve(run, scheme, segment)["key"]
             label = segment_labels(scheme, key, run["definition"])[locale]
             day = run["as_of"]
-            stmt = (
-                sa.select(
-                    c.c.id,
-                    c.c.name,
-                    c.c.company,
-                    c.c.phone,
-                    c.c.email,
-                    c.c.region,
-                    c.c.city,
-                    sa.func.coalesce(u.c.display_name, u.c.name),
-                    u.c.team,
-                    h.c.orders,
-                    h.c.total_revenue_cents,
-                    h.c.last_order_date,
-                    h.c.days_since_last_order,
-                    m.c["values"],
-                )
-                .select_from(
-                    m.join(c, c.c.id == m.c.customer_id)
-                    .outerjoin(u, u.c.id == c.c.owner_id)
-                    .outerjoin(h, (h.c.customer_id == m.c.customer_id) & (h.c.as_of == day))
-                )
-                .where(m.c.run_id == run["id"], m.c.segment == key)
-                .order_by(c.c.id)
-            )
-            if owner_ids is not None:
-                stmt = stmt.where(c.c.owner_id.in_(list(owner_ids)))
             rows = []
-            for r in conn.execute(stmt):
-                revenue = None if r[10] is None else round(r[10] / 100, 2)
-                reason = json.dumps(r[13] or {}, ensure_ascii=False, sort_keys=True)
-                rows.append([r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], scheme, label, day, r[9],
-                             revenue, r[11], r[12], reason])  # fmt: skip
+            for r in member_rows(conn, run["id"], key, day, owner_ids=owner_ids):
+                revenue = None if r["revenue"] is None else round(float(r["revenue"]), 2)
+                reason = json.dumps(r["values"] or {}, ensure_ascii=False, sort_keys=True)
+                rows.append([r["id"], r["name"], r["company"], r["phone"], r["email"], r["region"], r["city"],
+                             r["owner"], r["team"], scheme, label, day, r["orders"], revenue, r["last_order_date"],
+                             r["days_since_last_order"], reason])  # fmt: skip
     finally:
         store.dispose()
     headers = [export_header(col, locale) for col in EXPORT_COLUMNS]

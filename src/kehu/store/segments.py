@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +30,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Select,
     String,
     Table,
     delete,
@@ -45,6 +46,7 @@ __all__ = [
     "definition_digest",
     "latest_definition",
     "member_page",
+    "member_rows",
     "memberships",
     "placements",
     "recent_runs",
@@ -257,22 +259,15 @@ def placements(conn: Connection, run_id: int, owner_ids: Sequence[int] | None = 
     return {int(cid): str(segment) for cid, segment in conn.execute(stmt)}
 
 
-def member_page(
-    conn: Connection,
-    run_id: int,
-    segment: str,
-    as_of: dt.date,
-    *,
-    owner_ids: Sequence[int] | None = None,
-    after: int | None = None,
-    limit: int = 50,
-) -> list[dict[str, Any]]:
-    """Members of one segment by customer id (``after`` an id), with profile, owner, published order figures
-    of that day and the values that placed them. Returns up to ``limit + 1`` rows (the extra one says that a
-    next page exists)."""
+def _members(
+    run_id: int, segment: str, as_of: dt.date, owner_ids: Sequence[int] | None, *, contact: bool = False
+) -> Select[Any]:
+    """One segment's members with profile, owner, the published order figures of ``as_of`` and the values that
+    placed them; with ``contact``, also phone, email and the owner's team (the export)."""
     from kehu.store.published import customer_score_history as h
 
     m, c, u = segment_memberships, customers, users
+    extra = [c.c.phone, c.c.email, u.c.team] if contact else []
     stmt = (
         select(
             c.c.id,
@@ -281,6 +276,7 @@ def member_page(
             c.c.region,
             c.c.city,
             func.coalesce(u.c.display_name, u.c.name).label("owner"),
+            *extra,
             h.c.orders,
             h.c.total_revenue_cents,
             h.c.last_order_date,
@@ -296,15 +292,44 @@ def member_page(
     )
     if owner_ids is not None:
         stmt = stmt.where(c.c.owner_id.in_(list(owner_ids)))
+    return stmt
+
+
+def _member_row(row: Any) -> dict[str, Any]:
+    item = dict(row)
+    cents = item.pop("total_revenue_cents")
+    item["revenue"] = None if cents is None else Decimal(int(cents)) / 100
+    return item
+
+
+def member_page(
+    conn: Connection,
+    run_id: int,
+    segment: str,
+    as_of: dt.date,
+    *,
+    owner_ids: Sequence[int] | None = None,
+    after: int | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Members of one segment by customer id (``after`` an id), with profile, owner, published order figures
+    of that day and the values that placed them. Returns up to ``limit + 1`` rows (the extra one says that a
+    next page exists)."""
+    stmt = _members(run_id, segment, as_of, owner_ids)
     if after is not None:
-        stmt = stmt.where(m.c.customer_id > after)
-    out = []
-    for row in conn.execute(stmt.order_by(m.c.customer_id).limit(limit + 1)).mappings():
-        item = dict(row)
-        cents = item.pop("total_revenue_cents")
-        item["revenue"] = None if cents is None else Decimal(int(cents)) / 100
-        out.append(item)
-    return out
+        stmt = stmt.where(segment_memberships.c.customer_id > after)
+    rows = conn.execute(stmt.order_by(segment_memberships.c.customer_id).limit(limit + 1)).mappings()
+    return [_member_row(row) for row in rows]
+
+
+def member_rows(
+    conn: Connection, run_id: int, segment: str, as_of: dt.date, *, owner_ids: Sequence[int] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every member of one segment by customer id, as in :func:`member_page` plus ``phone``, ``email`` and
+    ``team`` (for exports; streamed)."""
+    stmt = _members(run_id, segment, as_of, owner_ids, contact=True).order_by(segment_memberships.c.customer_id)
+    for row in conn.execute(stmt).mappings():
+        yield _member_row(row)
 
 
 def customer_history(conn: Connection, customer_id: int, *, limit: int = 24) -> list[dict[str, Any]]:
