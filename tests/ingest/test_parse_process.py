@@ -223,3 +223,18 @@ def test_plain_amounts_take_the_fast_path_and_edge_cases_do_not() -> None:
 def test_an_exponent_beyond_any_amount_is_quarantined_not_a_crash() -> None:
     values, errors = _numbers.parse_money(pa.array(["1e999999", "12.00"]))
     assert values.to_pylist() == [None, 1200] and errors == {0: "amount too large: '1e999999'"}
+
+
+def test_the_first_batch_is_cut_small_and_no_record_is_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kehu.ingest import parse_process
+    from kehu.ingest.readers import RawBatch
+
+    monkeypatch.setattr(parse_process, "_FIRST_ROWS", 3)
+    batches = [
+        RawBatch(np.arange(2, 12), {"a": pa.array([str(i) for i in range(10)])}),
+        RawBatch(np.arange(12, 20), {"a": pa.array([str(i) for i in range(10, 18)])}),
+    ]
+    out = list(parse_process._small_first(iter(batches)))
+    assert [len(b) for b in out] == [3, 7, 8]
+    assert np.concatenate([b.row_numbers for b in out]).tolist() == list(range(2, 20))
+    assert [v for b in out for v in b.columns["a"].to_pylist()] == [str(i) for i in range(18)]

@@ -37,7 +37,7 @@ from kehu import errors
 from kehu.errors import ImportFileError, KehuError
 from kehu.ingest.fields import KINDS
 from kehu.ingest.mapping import Mapping, plan_columns
-from kehu.ingest.readers import Source, open_source
+from kehu.ingest.readers import RawBatch, Source, open_source
 from kehu.ingest.rows import prepare_batch
 from kehu.ingest.staging import StagedBatch, Stager
 
@@ -74,7 +74,7 @@ def staged_batches(job: ParseJob, src: Source | None = None) -> Iterator[StagedB
             )
         plan = plan_columns(spec, src.headers, job.mapping, job.path)
         stager = Stager(spec)
-        for raw in src.batches():
+        for raw in _small_first(src.batches()):
             batch = prepare_batch(
                 spec,
                 plan,
@@ -86,6 +86,21 @@ def staged_batches(job: ParseJob, src: Source | None = None) -> Iterator[StagedB
                 path=job.path,
             )
             yield stager.stage(batch)
+
+
+#: rows of the first batch: the writer starts on them while the rest of the first read block is parsed
+_FIRST_ROWS = 4096
+
+
+def _small_first(batches: Iterator[RawBatch]) -> Iterator[RawBatch]:
+    """The same records in the same order, the first batch cut to :data:`_FIRST_ROWS` records."""
+    first = True
+    for raw in batches:
+        if first and len(raw) > 2 * _FIRST_ROWS:
+            yield RawBatch(raw.row_numbers[:_FIRST_ROWS], {k: v.slice(0, _FIRST_ROWS) for k, v in raw.columns.items()})
+            raw = RawBatch(raw.row_numbers[_FIRST_ROWS:], {k: v.slice(_FIRST_ROWS) for k, v in raw.columns.items()})
+        first = False
+        yield raw
 
 
 # -- the child's side ------------------------------------------------------------------------------------------
