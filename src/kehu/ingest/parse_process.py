@@ -2,7 +2,8 @@
 
 Python runs one thread at a time (the GIL), so a reader thread only overlaps the parts of parsing that run in
 Arrow's C++ kernels with the writes. For a big file of an activity kind (orders, interactions, …) the importer
-instead starts this module in a child process (``multiprocessing`` with *spawn*): the child reads, parses,
+instead starts this module in a child process (a fresh interpreter, ``python -m kehu.ingest.parse_process``,
+answering through a pipe with :class:`multiprocessing.connection.Connection`): the child reads, parses,
 checks and stages the file batch by batch (:func:`~kehu.ingest.rows.prepare_batch`,
 :class:`~kehu.ingest.staging.Stager`) and sends each :class:`~kehu.ingest.staging.StagedBatch` — Arrow and numpy
 arrays, a few kilobytes of Python objects — through a pipe, while the importer's process writes the previous
