@@ -93,9 +93,34 @@ def money_cents(s: str) -> tuple[int | None, str | None]:
         cents = int((Decimal(t) * scale * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     except InvalidOperation:
         return None, f"not an amount of money: {s!r}"
+    except ArithmeticError:  # decimal.Overflow: an exponent beyond any amount (1e999999)
+        return None, f"amount too large: {s!r}"
     if abs(cents) >= _MAX_CENTS:
         return None, f"amount too large: {s!r}"
     return (-cents if neg else cents), None
+
+
+def _plain_money(arr: pa.Array) -> pa.Array | None:
+    """Cents of text amounts when every value is a plain decimal number with at most two decimals, else None.
+
+    The common case of an export (``456.00``, ``-12.5``, ``.5``) parsed by Arrow's decimal conversion, several
+    times faster than the patterns below. It accepts exactly the values the patterns and :func:`money_cents`
+    accept without changing them (a test holds both to that): numbers with an exponent go the long way, as
+    do amounts of a billion billion cents or more, a third decimal (rounded there) and anything else.
+    """
+    if not len(arr) or pc.any(pc.match_substring(arr, "e", ignore_case=True)).as_py():
+        return None
+    try:
+        dec = arr.cast(pa.decimal128(18, 2))  # whole array or nothing: one bad value raises
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    n, offset = len(dec), dec.offset
+    words = np.frombuffer(dec.buffers()[1], dtype="<i8")  # 128-bit two's complement, low word first
+    cents = words[2 * offset : 2 * (offset + n) : 2].astype(np.int64)
+    valid = mask(pc.is_valid(dec))
+    if (np.abs(cents[valid]) >= _MAX_CENTS).any():
+        return None
+    return pa.array(cents, pa.int64(), mask=~valid)
 
 
 def parse_money(arr: pa.Array) -> tuple[pa.Array, dict[int, str]]:
@@ -104,6 +129,14 @@ def parse_money(arr: pa.Array) -> tuple[pa.Array, dict[int, str]]:
         return pc.multiply_checked(arr.cast(pa.int64()), 100), {}
     if not pa.types.is_string(arr.type):  # floats and decimals: their shortest text, then as text
         arr = arr.cast(pa.string())
+    plain = _plain_money(arr)
+    if plain is not None:
+        return plain, {}
+    return _money_patterns(arr)
+
+
+def _money_patterns(arr: pa.Array) -> tuple[pa.Array, dict[int, str]]:
+    """Text amounts -> cents: a vectorized pattern for the usual forms, :func:`money_cents` for the rest."""
     m = pc.extract_regex(arr, _MONEY_FAST)
     ok = mask(pc.is_valid(m))
     whole = _ints(pc.replace_substring(pc.struct_field(m, "int"), ",", ""))

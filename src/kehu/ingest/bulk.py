@@ -2,25 +2,30 @@
 
 The importer hands over typed Arrow columns; this module turns them into the DBAPI's native parameters in bulk
 (no per-value SQLAlchemy processing) and writes them with ``executemany`` inside the import's transaction. It
-also hashes rows (change detection), allocates customer ids, and looks up existing keys in chunks.
+also allocates customer ids and looks up existing keys in chunks (row hashes: :mod:`kehu.ingest.hashing`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Engine, Table, func, select
+
+from kehu.errors import KehuError
+from kehu.ingest.hashing import row_hashes
 
 __all__ = [
     "IdAllocator",
+    "check_references",
     "db_array",
     "deferred_indexes",
+    "import_connection",
     "insert_rows",
     "lookup_keys",
     "row_hashes",
@@ -71,35 +76,6 @@ def db_array(arr: pa.Array | pa.ChunkedArray, *, sqlite: bool) -> np.ndarray:
     return _objects(arr.to_pylist())
 
 
-def _as_text(col: pa.Array | Sequence[Any]) -> pa.Array:
-    """One column as text for hashing: lists joined, times as integer microseconds/days."""
-    if not isinstance(col, pa.Array | pa.ChunkedArray):
-        col = pa.array(list(col))
-    if pa.types.is_list(col.type):
-        col = pa.array(["\x1f".join(v) if v is not None else None for v in col.to_pylist()], pa.string())
-    elif pa.types.is_timestamp(col.type):
-        col = col.cast(pa.int64())
-    elif pa.types.is_date(col.type):
-        col = col.cast(pa.int32())
-    elif pa.types.is_null(col.type):
-        col = col.cast(pa.string())
-    return col if pa.types.is_string(col.type) else col.cast(pa.string())
-
-
-def row_hashes(columns: dict[str, pa.Array | Sequence[Any]]) -> np.ndarray:
-    """A stable 64-bit hash per row over the given columns (independent of the dict's order), as int64.
-
-    The columns are joined into one text per row inside Arrow (a unit separator between values, NUL for a
-    missing value), then hashed once with pandas' SipHash — one Python string per row, not one per value.
-    """
-    if not columns:
-        return np.zeros(0, dtype=np.int64)
-    texts = [_as_text(columns[name]) for name in sorted(columns)]
-    joined = pc.binary_join_element_wise(*texts, "\x1e", null_handling="replace", null_replacement="\x00")
-    hashed = pd.util.hash_array(joined.to_numpy(zero_copy_only=False).astype(object), categorize=False)
-    return hashed.view(np.int64)
-
-
 def lookup_keys(
     conn: Connection, table: Table, key_col: str, source: str, keys: Iterable[str], extra: Sequence[str] = ()
 ) -> dict[str, tuple[Any, ...]]:
@@ -127,19 +103,67 @@ def lookup_keys(
     return found
 
 
-def tune_for_bulk(conn: Connection) -> None:
-    """Give a SQLite import connection a page cache big enough that index updates do not spill (256 MB max)."""
+@contextlib.contextmanager
+def import_connection(engine: Engine, *, bulk: bool = False) -> Iterator[Connection]:
+    """A connection for one import's transaction (begin it on the connection); SQLite settings restored after.
+
+    A ``bulk`` import on SQLite gets a connection that checks no foreign keys: the caller guarantees every
+    reference it writes (and checks them once per distinct value with :func:`check_references` before
+    committing), which spares SQLite two look-ups for each inserted row. It also reads the store through
+    SQLite's own page cache instead of the memory map, so that building indexes over a million new rows does not
+    map the whole table into the process. Both settings can only change outside a transaction, so they change
+    here, before the caller begins; when the connection goes back to the pool, they and the page cache size
+    (see :func:`tune_for_bulk`) are as before (a connection where that fails is discarded).
+    """
+    with engine.connect() as conn:
+        dbapi: Any = conn.connection.dbapi_connection if _is_sqlite(conn) else None
+        saved: list[tuple[str, Any]] = []
+        if dbapi is not None:
+            names = ("cache_size", "mmap_size", "foreign_keys") if bulk else ("cache_size",)
+            saved = [(name, dbapi.execute(f"PRAGMA {name}").fetchone()[0]) for name in names]
+            if bulk:
+                dbapi.execute("PRAGMA foreign_keys=OFF")
+                dbapi.execute("PRAGMA mmap_size=0")
+        try:
+            yield conn
+        finally:
+            try:
+                for name, value in saved:
+                    dbapi.execute(f"PRAGMA {name}={int(value)}")
+            except Exception:
+                conn.invalidate()
+                raise
+
+
+def check_references(conn: Connection, table: Table, ids: np.ndarray, what: str) -> None:
+    """Raise unless every id (distinct or not) is the primary key of a row of ``table``."""
+    unique = np.unique(ids).tolist()
+    step = max(1, min(_CHUNK, _sqlite_variable_limit(conn) - 1)) if _is_sqlite(conn) else _CHUNK
+    for start in range(0, len(unique), step):
+        chunk = unique[start : start + step]
+        found = conn.execute(select(func.count()).select_from(table).where(table.c.id.in_(chunk))).scalar_one()
+        if found != len(chunk):
+            raise KehuError(f"internal error: {what} refer to {table.name} that do not exist; nothing was imported")
+
+
+def tune_for_bulk(conn: Connection, *, appending: bool = False) -> None:
+    """Give a SQLite import connection a page cache big enough that index updates do not spill (256 MB max).
+
+    ``appending``: the rows go to the end of a table whose indexes are built at the end, so few pages are
+    touched twice and 64 MB is enough.
+    """
     if _is_sqlite(conn):
-        conn.exec_driver_sql("PRAGMA cache_size=-262144")
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{65536 if appending else 262144}")
 
 
 class deferred_indexes:
     """Drop a table's indexes for a bulk insert and build each once at the end, in the same transaction.
 
-    Building an index once from sorted data is several times cheaper than updating it row by row. Only used
-    on SQLite, and only when the import cannot need the index for look-ups (the table has no rows of the
-    source yet); if the transaction fails, SQLite rolls the drop back with everything else. A unique index that
-    cannot be built (a duplicate key) fails the whole import, which then changes nothing.
+    Building an index once from sorted data is several times cheaper than updating it row by row (even when the
+    rows arrive in the index's order: each of many small ``INSERT`` statements seeks its place from the root).
+    Only used on SQLite, and only when the import cannot need the index for look-ups (the table has no rows of
+    the source yet); if the transaction fails, SQLite rolls the drop back with everything else. A unique index
+    that cannot be built (a duplicate key) fails the whole import, which then changes nothing.
     """
 
     def __init__(self, conn: Connection, table: Table, enabled: bool) -> None:

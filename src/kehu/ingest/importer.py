@@ -9,7 +9,6 @@ The invariant ``read = inserted + updated + unchanged + quarantined`` is checked
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 import time
 from collections.abc import Callable
@@ -25,7 +24,10 @@ from kehu.config import Settings
 from kehu.errors import ImportFileError, KehuError
 from kehu.ingest.bulk import (
     IdAllocator,
+    check_references,
+    db_array,
     deferred_indexes,
+    import_connection,
     insert_rows,
     lookup_keys,
     tune_for_bulk,
@@ -35,18 +37,21 @@ from kehu.ingest.bulk import (
 from kehu.ingest.fields import KINDS, KindSpec
 from kehu.ingest.identity import PROFILE_FIELDS, match_and_merge, recompute_profiles
 from kehu.ingest.mapping import Mapping, load_mapping, plan_columns
-from kehu.ingest.quarantine import Problem, QuarantineWriter
+from kehu.ingest.parse_process import ParseJob, staged_batches, staged_in_child
+from kehu.ingest.parse_process import available as parse_process_available
+from kehu.ingest.quarantine import QuarantineWriter
 from kehu.ingest.readers import open_source
-from kehu.ingest.rows import PreparedBatch, prepare_batch
-from kehu.ingest.staging import StagedBatch, Stager, prefetched
+from kehu.ingest.staging import StagedBatch, prefetched
 from kehu.store.schema import ACTIVITY_TABLES, customer_records, customers, import_runs
 
 __all__ = ["ImportSummary", "import_file"]
 
 Progress = Callable[[int], None]
 
-#: files at least this big, going into a table with no rows of their source yet, build indexes once at the end
-_DEFER_INDEXES_BYTES = 16 << 20
+#: activity files at least this big are imported in bulk: read, parsed and staged in a second process
+#: (:mod:`parse_process`), references checked once per customer instead of once per row, and, going into a
+#: table with no rows of their source yet, indexes built once at the end
+_BULK_BYTES = 16 << 20
 
 
 @dataclass
@@ -93,7 +98,8 @@ class _Run:
         self.conn, self.spec, self.source, self.run_id, self.now = conn, spec, source, run_id, now
         self.quarantine, self.summary = quarantine, summary
         self.customer_ids = IdAllocator(conn, customers)
-        self.customer_cache: dict[str, int] = {}
+        #: Kehu customer id by customer code (codes number the file's customer source ids in order of appearance)
+        self.customer_by_code = np.empty(0, dtype=np.int64)
         if spec.name == "customers":
             self.table, self.key_col = customer_records, "source_customer_id"
         else:
@@ -102,54 +108,64 @@ class _Run:
         self.customers_known = bool(conn.execute(select(exists().where(customer_records.c.source == source))).scalar())
 
     # -- quarantine and in-file repeats -----------------------------------------------------------------------
-    def reject(self, batch: PreparedBatch, i: int, problems: list[Problem]) -> None:
-        self.quarantine.add(int(batch.raw.row_numbers[i]), problems, batch.raw_row(i))
-        self.summary.quarantined += 1
-
     def account(self, staged: StagedBatch) -> None:
-        """Quarantine the batch's rejected rows (in file order per reason) and count its in-file repeats."""
-        for i, problems in staged.rejects:
-            self.reject(staged.batch, i, problems)
+        """Count the batch's rows, quarantine its rejected rows (in file order per reason), count in-file repeats."""
+        self.summary.read += staged.read
+        for row_number, problems, raw in staged.rejected:
+            self.quarantine.add(row_number, problems, raw)
+        self.summary.quarantined += len(staged.rejected)
         self.summary.unchanged += staged.repeats
 
     # -- customers referenced by activity rows -----------------------------------------------------------------
-    def resolve_customers(self, source_ids: np.ndarray, codes: np.ndarray) -> np.ndarray:
-        """Kehu customer ids for distinct customer source ids (creating minimal customers), per row by ``codes``."""
-        cache = self.customer_cache
-        ids_list = source_ids.tolist()
-        missing = list(itertools.filterfalse(cache.__contains__, ids_list))
-        if missing:
+    def resolve_customers(self, new_source_ids: list[str], codes: np.ndarray) -> np.ndarray:
+        """Kehu customer ids per row, from the rows' customer codes (see :class:`StagedBatch`).
+
+        ``new_source_ids`` are the customer source ids first seen in this batch, in code order: each is looked up
+        (unless the source had no customer records before this import) or gets a minimal customer.
+        """
+        if new_source_ids:
             found = (
                 lookup_keys(
-                    self.conn, customer_records, "source_customer_id", self.source, missing, extra=("customer_id",)
+                    self.conn,
+                    customer_records,
+                    "source_customer_id",
+                    self.source,
+                    new_source_ids,
+                    extra=("customer_id",),
                 )
                 if self.customers_known
-                else {}  # the source had no customer records before this import: all of them are in the cache
+                else {}  # the source had no customer records before this import: every id is new
             )
-            for sid, (_rid, _h, cid) in found.items():
-                cache[sid] = cid
-            new = [s for s in missing if s not in found]
-            if new:
-                ids = self.customer_ids.take(len(new)).tolist()
-                n = len(new)
+            ids = np.empty(len(new_source_ids), dtype=np.int64)
+            new_pos: list[int] = []
+            for j, sid in enumerate(new_source_ids):
+                hit = found.get(sid)
+                if hit is None:
+                    new_pos.append(j)
+                else:
+                    ids[j] = hit[2]
+            if new_pos:
+                n = len(new_pos)
+                created = self.customer_ids.take(n)
+                ids[new_pos] = created
+                created_list = created.tolist()
                 stamp = utc_now_db(self.conn, n, self.now)
-                insert_rows(self.conn, customers, {"id": ids, "created_at": stamp, "updated_at": stamp})
+                insert_rows(self.conn, customers, {"id": created_list, "created_at": stamp, "updated_at": stamp})
                 insert_rows(
                     self.conn,
                     customer_records,
                     {
-                        "customer_id": ids,
+                        "customer_id": created_list,
                         "source": [self.source] * n,
-                        "source_customer_id": new,
+                        "source_customer_id": [new_source_ids[j] for j in new_pos],
                         "import_run_id": [self.run_id] * n,
                         "created_at": stamp,
                         "updated_at": stamp,
                     },
                 )
-                cache.update(zip(new, ids, strict=True))
                 self.summary.customers_created += n
-        mapped = np.fromiter(map(cache.__getitem__, ids_list), dtype=np.int64, count=len(ids_list))
-        return mapped[codes]
+            self.customer_by_code = np.concatenate([self.customer_by_code, ids])
+        return self.customer_by_code[codes]
 
     # -- activity kinds ----------------------------------------------------------------------------------------
     def write_activity(self, staged: StagedBatch) -> None:
@@ -157,13 +173,14 @@ class _Run:
         if not n:
             return
         assert staged.columns is not None and staged.customers is not None and staged.customer_codes is not None
-        cols = dict(staged.columns)
-        cols["customer_id"] = self.resolve_customers(staged.customers, staged.customer_codes).astype(object)
+        sqlite = self.conn.dialect.name == "sqlite"
+        cols = {name: db_array(arr, sqlite=sqlite) for name, arr in staged.columns.items()}
+        cols["customer_id"] = self.resolve_customers(staged.customers.to_pylist(), staged.customer_codes).astype(object)
         stamp = utc_now_db(self.conn, 1, self.now)[0]
         shared: dict[str, Any] = {"import_run_id": self.run_id, "updated_at": stamp}
         if "attributes" not in cols:
             shared["attributes"] = None
-        keys = staged.keys
+        keys = np.asarray(staged.keys.to_numpy(zero_copy_only=False), dtype=object)
         new_idx: np.ndarray | None = None  # None: every row is new
         if self.had_rows:
             existing = lookup_keys(self.conn, self.table, self.key_col, self.source, keys.tolist())
@@ -193,9 +210,10 @@ class _Run:
 
     # -- customers ---------------------------------------------------------------------------------------------
     def write_customers(self, staged: StagedBatch) -> None:
-        batch, rows, keys, hashes = staged.batch, staged.rows, staged.keys.tolist(), staged.hashes
+        batch, rows, keys, hashes = staged.batch, staged.rows, staged.keys.to_pylist(), staged.hashes
         if not keys:
             return
+        assert batch is not None
         take = pa.array(rows)
         data_cols = {f: batch.values[f].take(take).to_pylist() for f in PROFILE_FIELDS if f in batch.values}
         existing = lookup_keys(
@@ -286,6 +304,7 @@ def import_file(
     sheet: str | None = None,
     progress: Progress | None = None,
     now: dt.datetime | None = None,
+    parse_process: bool | None = None,
 ) -> ImportSummary:
     """Import one file of ``kind`` into the store.
 
@@ -307,6 +326,12 @@ def import_file(
         XLSX sheet name (default: the first sheet).
     progress
         Called with the number of rows read so far after each batch.
+    now
+        The time the import counts as "now" (default: the current time).
+    parse_process
+        Read, parse and stage the file in a second process while this one writes (see :mod:`parse_process`).
+        Default: for files of an activity kind of at least 16 MB, where the process's start-up (about half a
+        second) pays off.
 
     Raises
     ------
@@ -330,35 +355,35 @@ def import_file(
         plan = plan_columns(spec, src.headers, mapping, path)
         summary.extras = list(plan.extras)
         quarantine = QuarantineWriter(settings.quarantine_dir, path, kind, list(src.headers))
+        # a big file of an activity kind: the importer guarantees the rows' references (customers it looked up or
+        # created in this transaction, this import run) and checks them once per customer before committing
+        bulk = kind != "customers" and path.stat().st_size >= _BULK_BYTES
         try:
-            with engine.begin() as conn:
+            with import_connection(engine, bulk=bulk) as conn, conn.begin():
                 run_id = conn.execute(
                     insert(import_runs)
                     .values(kind=kind, path=str(path.resolve()), source=source, started_at=now)
                     .returning(import_runs.c.id)
                 ).scalar_one()
-                tune_for_bulk(conn)
                 run = _Run(conn, spec, source, run_id, now, quarantine, summary)
-                big = path.stat().st_size >= _DEFER_INDEXES_BYTES and kind != "customers" and not run.had_rows
-                stager = Stager(spec, sqlite=conn.dialect.name == "sqlite")
+                big = bulk and not run.had_rows
+                tune_for_bulk(conn, appending=big)
+                job = ParseJob(
+                    kind,
+                    path,
+                    mapping,
+                    sheet,
+                    settings.import_chunk_rows,
+                    settings.timezone,
+                    settings.currency,
+                    now,
+                    encoding=src.encoding,
+                )
+                if parse_process is None:
+                    parse_process = bulk and parse_process_available()
+                batches = staged_in_child(job) if parse_process else staged_batches(job, src)
                 with deferred_indexes(conn, run.table, enabled=big):
-                    staged_batches = (
-                        stager.stage(
-                            prepare_batch(
-                                spec,
-                                plan,
-                                raw,
-                                mapping=mapping,
-                                tz=settings.timezone,
-                                currency=settings.currency,
-                                now=now,
-                                path=path,
-                            )
-                        )
-                        for raw in src.batches()
-                    )
-                    for staged in prefetched(staged_batches):
-                        summary.read += len(staged.batch.raw.row_numbers)
+                    for staged in prefetched(batches):
                         run.account(staged)
                         if kind == "customers":
                             run.write_customers(staged)
@@ -367,6 +392,8 @@ def import_file(
                         if progress is not None:
                             progress(summary.read)
                 run.customer_ids.finish()
+                if bulk and conn.dialect.name == "sqlite":
+                    check_references(conn, customers, run.customer_by_code, f"{kind} rows")
                 quarantine.close()
                 summary.quarantine_file = str(quarantine.path) if quarantine.path else None
                 accounted = summary.inserted + summary.updated + summary.unchanged + summary.quarantined

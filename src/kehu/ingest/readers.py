@@ -188,6 +188,7 @@ def open_source(
     mapping: Mapping | None = None,
     sheet: str | None = None,
     chunk_rows: int = 100_000,
+    encoding: str | None = None,
 ) -> Source:
     """Open a data file for reading.
 
@@ -201,6 +202,10 @@ def open_source(
         The workbook sheet to read (default: the mapping's, else the first).
     chunk_rows
         About how many records each batch holds.
+    encoding
+        The encoding of a delimited text file when it is already known (the ``encoding`` of an earlier
+        :class:`Source` of the same file), which saves reading the whole file to detect it; a mapping's own
+        ``encoding`` still comes first.
 
     Returns
     -------
@@ -229,6 +234,8 @@ def open_source(
         "xlsx": WorkbookSource,
         "parquet": ParquetSource,
     }
+    if fmt == "csv":
+        return CsvSource.open(p, fmt, mapping, sheet, chunk_rows, encoding=encoding)
     src: Source = opener[fmt].open(p, fmt, mapping, sheet, chunk_rows)
     return src
 
@@ -286,8 +293,17 @@ class CsvSource(Source):
         return str(self._delim)
 
     @classmethod
-    def open(cls, path: Path, fmt: str, mapping: Mapping | None, sheet: str | None, chunk_rows: int) -> Source:
-        enc = (mapping.encoding if mapping else None) or detect_encoding(path)
+    def open(
+        cls,
+        path: Path,
+        fmt: str,
+        mapping: Mapping | None,
+        sheet: str | None,
+        chunk_rows: int,
+        *,
+        encoding: str | None = None,
+    ) -> Source:
+        enc = (mapping.encoding if mapping else None) or encoding or detect_encoding(path)
         if enc == "utf-8" and _starts_with_bom(path):
             enc = "utf-8-sig"
         sample = _sample_text(path, enc)
@@ -344,7 +360,9 @@ class CsvSource(Source):
             return "error"
 
         read = pcsv.ReadOptions(
-            block_size=8 << 20,
+            block_size=max(64 << 10, min(8 << 20, self.chunk_rows * 256)),  # about chunk_rows records a block
+            # one thread: less CPU in all, and the import's other process (or thread) has the other core
+            use_threads=False,
             skip_rows=self._skip + (1 if self._header else 0),
             column_names=names,
             encoding="utf8" if self.encoding in ("utf-8", "utf-8-sig") else str(self.encoding),

@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from kehu.ingest.bulk import db_array, row_hashes
 from kehu.ingest.fields import FieldType, KindSpec
+from kehu.ingest.hashing import row_hashes
 from kehu.ingest.quarantine import Problem
 from kehu.ingest.rows import PreparedBatch
 
@@ -40,7 +41,10 @@ class SeenKeys:
         self._rows = np.empty(0, dtype=np.int64)
 
     @staticmethod
-    def hash(keys: np.ndarray) -> np.ndarray:
+    def hash(keys: np.ndarray | pa.Array) -> np.ndarray:
+        """64-bit hashes of keys (str objects, or an Arrow string array: hashed by its bytes, the same hash)."""
+        if isinstance(keys, pa.Array):
+            return pd.util.hash_array(keys.cast(pa.binary()).to_numpy(zero_copy_only=False), categorize=False)
         return pd.util.hash_array(np.asarray(keys, dtype=object), categorize=False)
 
     def find(self, hashed: np.ndarray) -> np.ndarray:
@@ -70,23 +74,30 @@ class SeenKeys:
 class StagedBatch:
     """One parsed batch, ready for the store.
 
-    ``rejects`` are the rows to quarantine (index in the batch, problems) in the order to write them;
-    ``repeats`` counts rows identical to an earlier row of the same file (reported as unchanged). The other
-    fields describe the rows to write, all in the same order: their index in the batch, key, row hash and row
-    number. For activity kinds, ``columns`` holds each table column's write-ready parameters (object arrays in
-    the DBAPI's form; ``customer_id`` is filled in by the importer), and ``customers`` the distinct customer
-    source ids with, per row, the position of its id among them.
+    ``read`` counts the batch's records; ``rejected`` holds the rows to quarantine (row number, problems, raw
+    values) in the order to write them; ``repeats`` counts rows identical to an earlier row of the same file
+    (reported as unchanged). The other fields describe the rows to write, all in the same order: their index
+    in the batch, key, row hash and row number. For activity kinds, ``columns`` holds each table column's values
+    in Arrow (times still typed: the writer turns them into the DBAPI's parameters with
+    :func:`~kehu.ingest.bulk.db_array`; ``customer_id`` is filled in by the importer). Customer source ids
+    are numbered in order of first appearance in the file (their *codes*): ``customer_codes`` holds each row's,
+    ``customers`` the ids first seen in this batch, in code order (the importer resolves only those).
+
+    An activity batch holds only Arrow and numpy arrays and plain values, so it crosses a process boundary
+    cheaply (:mod:`kehu.ingest.parse_process`); ``batch``, the parsed batch itself, is kept only for the
+    customers kind, whose writer needs every parsed field.
     """
 
-    batch: PreparedBatch
-    rejects: list[tuple[int, list[Problem]]]
+    read: int
+    rejected: list[tuple[int, list[Problem], dict[str, object]]]
     repeats: int
     rows: np.ndarray
-    keys: np.ndarray
+    keys: pa.Array
     hashes: np.ndarray
     source_rows: np.ndarray
-    columns: dict[str, np.ndarray] | None = None
-    customers: np.ndarray | None = None
+    batch: PreparedBatch | None = None
+    columns: dict[str, pa.Array] | None = None
+    customers: pa.Array | None = None
     customer_codes: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -96,15 +107,16 @@ class StagedBatch:
 class Stager:
     """Stages the batches of one file, in order (it remembers the keys seen so far)."""
 
-    def __init__(self, spec: KindSpec, *, sqlite: bool) -> None:
-        self.spec, self.sqlite = spec, sqlite
+    def __init__(self, spec: KindSpec) -> None:
+        self.spec = spec
+        self.customers_seen = pa.array([], pa.string())  # customer source ids by code (order of first appearance)
         self.seen = SeenKeys()
 
     def stage(self, batch: PreparedBatch) -> StagedBatch:
         rejects = [(i, probs) for i, probs in sorted(batch.problems.items())]
+        n_read = len(batch.raw.row_numbers)
         valid = np.flatnonzero(batch.valid_mask)
-        n_all = len(batch.raw.row_numbers)
-        if valid.size == n_all:
+        if valid.size == n_read:
             values = dict(batch.values)
         else:
             take = pa.array(valid)
@@ -115,16 +127,20 @@ class Stager:
         hashes = row_hashes(cols) if valid.size else np.zeros(0, dtype=np.int64)
         key_field = self.spec.key[0]
         key_arr = values[key_field]
-        keys = np.asarray(key_arr.to_numpy(zero_copy_only=False), dtype=object)
-        if key_arr.null_count:
-            for j in np.flatnonzero(np.asarray(key_arr.is_null())).tolist():
-                keys[j] = f"h:{int(hashes[j]) & 0xFFFFFFFFFFFFFFFF:016x}"
+        if key_arr.null_count:  # a row without a key is known by its content
+            missing = np.flatnonzero(np.asarray(key_arr.is_null()))
+            made = [f"h:{int(hashes[j]) & 0xFFFFFFFFFFFFFFFF:016x}" for j in missing.tolist()]
+            mask = np.zeros(len(key_arr), dtype=bool)
+            mask[missing] = True
+            key_arr = pc.replace_with_mask(key_arr, pa.array(mask), pa.array(made, pa.string()))
         row_numbers = batch.raw.row_numbers[valid]
-        hashed = self.seen.hash(keys)
+        hashed = self.seen.hash(key_arr)
         positions = self.seen.find(hashed)
         repeats = 0
         keep: np.ndarray | None = None
-        if (positions >= 0).any() or pd.Index(keys).has_duplicates:
+        # a key seen before, or twice in this batch (equal hashes: checked on the keys themselves below)
+        if (positions >= 0).any() or np.unique(hashed).size < hashed.size:
+            keys = np.asarray(key_arr.to_numpy(zero_copy_only=False), dtype=object)
             kept: list[int] = []
             first_in_batch: dict[str, int] = {}
             for j, (k, h) in enumerate(zip(keys.tolist(), hashes.tolist(), strict=True)):
@@ -142,42 +158,49 @@ class Stager:
                     message = f"{key_field} {k!r} appears again with different values (first at row {prev_row})"
                     rejects.append((int(valid[j]), [Problem(key_field, k, message)]))
             keep = np.asarray(kept, dtype=np.int64)
-            valid, keys, hashes, hashed, row_numbers = (
-                valid[keep],
-                keys[keep],
-                hashes[keep],
-                hashed[keep],
-                row_numbers[keep],
-            )
+            key_arr = key_arr.take(pa.array(keep))
+            valid, hashes, hashed, row_numbers = valid[keep], hashes[keep], hashed[keep], row_numbers[keep]
         self.seen.add(hashed, hashes, row_numbers)
-        staged = StagedBatch(batch, rejects, repeats, valid, keys, hashes, row_numbers)
-        if self.spec.name != "customers" and valid.size:
+        rejected = [(int(batch.raw.row_numbers[i]), probs, batch.raw_row(i)) for i, probs in rejects]
+        staged = StagedBatch(n_read, rejected, repeats, valid, key_arr, hashes, row_numbers)
+        if self.spec.name == "customers":
+            staged.batch = batch
+        elif valid.size:
             if keep is not None:
                 take = pa.array(keep)
                 values = {name: arr.take(take) for name, arr in values.items()}
-            self._activity_columns(staged, values)
+            self._activity_columns(staged, batch, values)
         return staged
 
-    def _activity_columns(self, staged: StagedBatch, values: dict[str, pa.Array]) -> None:
-        """Write-ready parameters of every column an activity table gets from the file."""
-        columns: dict[str, np.ndarray] = {}
+    def _activity_columns(self, staged: StagedBatch, batch: PreparedBatch, values: dict[str, pa.Array]) -> None:
+        """The values of every column an activity table gets from the file, in Arrow."""
+        columns: dict[str, pa.Array] = {}
         for spec in self.spec.fields:
             if spec.name in (self.spec.key[0], "customer_id"):
                 continue
             column = f"{spec.name}_cents" if spec.type is FieldType.MONEY else spec.name
             arr = values[spec.name]
             if spec.name == "is_complaint":
-                arr = pa.array([None if v is None else v == "true" for v in arr.to_pylist()], pa.bool_())
-            columns[column] = db_array(arr, sqlite=self.sqlite)
-        batch = staged.batch
+                arr = pc.equal(arr, "true")
+            columns[column] = arr
         if batch.extras is not None:  # without extras, every row's attributes are NULL
-            attributes = np.empty(len(staged), dtype=object)
-            attributes[:] = [batch.extras[i] for i in staged.rows.tolist()]
-            columns["attributes"] = attributes
-        columns["row_hash"] = staged.hashes.astype(object)
-        columns["source_row"] = staged.source_rows.astype(object)
-        codes, uniques = pd.factorize(values["customer_id"].to_numpy(zero_copy_only=False))
-        staged.columns, staged.customers, staged.customer_codes = columns, np.asarray(uniques, dtype=object), codes
+            columns["attributes"] = pa.array([batch.extras[i] for i in staged.rows.tolist()], pa.string())
+        columns["row_hash"] = pa.array(staged.hashes)
+        columns["source_row"] = pa.array(staged.source_rows)
+        encoded = pc.dictionary_encode(values["customer_id"])  # distinct ids in order of first appearance
+        distinct = encoded.dictionary
+        codes = np.asarray(
+            pc.index_in(distinct, value_set=self.customers_seen).fill_null(-1).to_numpy(zero_copy_only=False),
+            dtype=np.int64,
+        )
+        fresh = np.flatnonzero(codes < 0)
+        first_seen = distinct.take(pa.array(fresh))
+        if fresh.size:
+            codes[fresh] = np.arange(len(self.customers_seen), len(self.customers_seen) + fresh.size)
+            self.customers_seen = pa.concat_arrays([self.customers_seen, first_seen])
+        staged.columns = columns
+        staged.customer_codes = codes[np.asarray(encoded.indices.to_numpy(zero_copy_only=False))]
+        staged.customers = first_seen
 
 
 _DONE = object()
@@ -207,6 +230,10 @@ def prefetched(items: Iterator[Any], depth: int = 1) -> Iterator[Any]:
             queue.put(_DONE)
         except BaseException as exc:  # handed to the consumer
             queue.put(exc)
+        finally:  # a generator stopped early runs its own clean-up now, in this thread
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
 
     thread = threading.Thread(target=work, name="kehu-import-reader", daemon=True)
     thread.start()

@@ -36,28 +36,24 @@ def _months_upto(table: ir.Table, start: ir.IntegerValue, ctx: Context, name: st
     return table.mutate(**{name: ibis.range(0, ctx.month_index - start + 1).unnest().cast("int64")})
 
 
-def _first_months(summary: ir.Table) -> ir.Table:
-    """Buyers (customers with a purchase) and the month index of their first purchase."""
-    buyers = summary.filter(summary.first_order_date.notnull())
-    return buyers.select("customer_id", cohort_index=month_index(buyers.first_order_date))
-
-
 def _cohorts(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table:
+    import ibis
+
     facts = tables["order_facts"]
-    purchases = facts.filter(facts.is_purchase)
-    first = _first_months(tables["purchase_summary"])
-    sizes = first.group_by("cohort_index").aggregate(cohort_customers=first.count().cast("int64"))
-    # the per-customer-per-month table: one pass over the purchases, then everything from it
-    monthly = purchases.group_by("customer_id", month_index=month_index(purchases.order_date)).aggregate(
-        orders=purchases.count().cast("int64"), revenue_cents=purchases.revenue_cents.sum().cast("int64")
+    p = facts.filter(facts.is_purchase)
+    month = month_index(p.order_date)
+    cohort = month_index(p.first_purchase_date)
+    # a customer is active in a month once: count their first purchase of the month (the order facts give
+    # each purchase the customer's previous purchase day, so no grouping by customer and month is needed)
+    opens_month = p.previous_purchase_date.isnull() | (month_index(p.previous_purchase_date) < month)
+    cells = p.group_by(cohort_index=cohort, months_since=(month - cohort).cast("int64")).aggregate(
+        active_customers=ibis.ifelse(opens_month, 1, 0).sum().cast("int64"),
+        orders=p.count().cast("int64"),
+        revenue_cents=p.revenue_cents.sum().cast("int64"),
     )
-    monthly = monthly.join(first, "customer_id")
-    monthly = monthly.mutate(months_since=(monthly.month_index - monthly.cohort_index).cast("int64"))
-    cells = monthly.group_by("cohort_index", "months_since").aggregate(
-        active_customers=monthly.count().cast("int64"),
-        orders=monthly.orders.sum().cast("int64"),
-        revenue_cents=monthly.revenue_cents.sum().cast("int64"),
-    )
+    # every buyer is active in the first month of their cohort, exactly once
+    first = cells.filter(cells.months_since == 0)
+    sizes = first.select("cohort_index", cohort_customers=first.active_customers)
     grid = _months_upto(sizes, sizes.cohort_index, ctx, "months_since")
     t = left_join(grid, cells, ["cohort_index", "months_since"])
     active = t.active_customers.fill_null(0)
@@ -74,7 +70,7 @@ def _cohorts(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table:
 
 COHORTS = Step(
     name="cohorts",
-    inputs=("order_facts", "purchase_summary"),
+    inputs=("order_facts",),
     grain=("cohort_month", "months_since"),
     columns={
         "cohort_month": "date",

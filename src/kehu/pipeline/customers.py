@@ -61,4 +61,6 @@ CUSTOMER_FEATURES = Step(
     columns=FEATURE_COLUMNS,
     build=_customer_features,
     description="the wide per-customer feature table",
+    # a view: read once (fetched to publish), so writing a copy of the wide table would cost more than the joins
+    persist=False,
 )

@@ -6,7 +6,11 @@ purchases; ``refunded`` orders are not purchases but count toward the refund sha
 are integer cents of purchases only; margin stays NULL where the source did not know it.
 
 ``order_facts`` is materialised once and shared by every later step that reads orders: only the columns
-they need, integer cents, dates as ``date`` (not timestamps), status reduced to ``is_purchase``.
+they need, integer cents, dates as ``date`` (not timestamps), status reduced to ``is_purchase``. One window
+per customer (the only sort of the orders in the pipeline) adds, for purchases: ``purchase_day`` (0 for the
+customer's first purchase day, 1 for the second distinct day ...), ``previous_purchase_date`` (the day of
+the customer's purchase before this one in day order; the same day for a second purchase that day; NULL
+for the first) and ``first_purchase_date``. These are NULL on refund rows.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from kehu.pipeline.step import Context, Step
+from kehu.pipeline.step import Context, Step, int64
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -90,7 +94,7 @@ def _order_facts(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table:
     status = normalized_status(orders.status)
     is_purchase = status.isin(PURCHASE_STATUSES)
     kept = orders.filter((orders.ordered_at < ctx.cutoff_value()) & status.isin((*PURCHASE_STATUSES, *REFUND_STATUSES)))
-    return kept.select(
+    facts = kept.select(
         order_key=kept.id.cast("int64"),
         customer_id=kept.customer_id.cast("int64"),
         ordered_at=kept.ordered_at,
@@ -100,6 +104,16 @@ def _order_facts(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table:
         margin_cents=ibis.ifelse(is_purchase, kept.gross_margin_cents, ibis.null("int64")).cast("int64"),
         is_discounted=is_purchase & (kept.discount_cents.fill_null(0) > 0),
         category=clean_category(kept.category),
+    )
+    # one window per customer (purchases first, by day) places each purchase among the customer's purchases;
+    # later steps aggregate these columns instead of sorting the orders again
+    by_day = ibis.window(group_by=facts.customer_id, order_by=[facts.is_purchase.desc(), facts.order_date])
+    purchase_date = ibis.ifelse(facts.is_purchase, facts.order_date, ibis.null("date"))
+    no_date = ibis.null("date")
+    return facts.mutate(
+        purchase_day=ibis.ifelse(facts.is_purchase, int64(ibis.dense_rank().over(by_day)), ibis.null("int64")),
+        previous_purchase_date=ibis.ifelse(facts.is_purchase, facts.order_date.lag().over(by_day), no_date),
+        first_purchase_date=ibis.ifelse(facts.is_purchase, purchase_date.min().over(by_day), no_date),
     )
 
 
@@ -118,7 +132,10 @@ ORDER_FACTS = Step(
         "margin_cents": "int64",
         "is_discounted": "boolean",
         "category": "string",
+        "purchase_day": "int64",
+        "previous_purchase_date": "date",
+        "first_purchase_date": "date",
     },
     build=_order_facts,
-    description="purchases and refunds dated on or before as_of: the columns later steps read",
+    description="purchases and refunds dated on or before as_of, each purchase numbered among its customer's",
 )

@@ -24,7 +24,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from kehu.pipeline.orders import PURCHASE_STATUSES, normalized_status
+from kehu.pipeline.orders import PURCHASE_STATUSES, clean_category, normalized_status
 from kehu.pipeline.step import left_join
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def _purchases(orders: ir.Table) -> ir.Table:
     return kept.select(
         customer_id=kept.customer_id.cast("int64"),
         order_date=kept.ordered_at.date(),
-        category=kept.category.strip().nullif(""),
+        category=clean_category(kept.category),
     )
 
 

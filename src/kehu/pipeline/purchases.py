@@ -1,10 +1,11 @@
 """Per-customer purchase features as of a day, from the order facts, in two steps.
 
-``purchase_summary`` reads the order facts once: a single window (per customer, purchases first, by day)
-numbers the purchase days and pairs each purchase with the previous purchase day, and a single aggregation
-over its output computes every count, sum, trailing window, date and gap statistic. ``purchase_features``
-adds the top category (one aggregation per customer and category, one ranking window) and derives the
-published columns. Conditional aggregates over one scan replace one scan per trailing window.
+``purchase_summary`` reads the order facts once: a single aggregation computes every count, sum, trailing
+window, date and gap statistic (the order facts already number each customer's purchase days and pair each
+purchase with the previous purchase day), joined with the top category (one aggregation per customer and
+category, one ranking window). ``purchase_features`` derives the published columns row by row; it is a view,
+computed when the feature table is read, not a copy. Conditional aggregates over one scan replace one scan
+per trailing window.
 
 Definitions (``as_of`` included; days are local calendar days, in the workspace time zone; money in
 integer cents):
@@ -52,28 +53,42 @@ def _sum_if(condition: ir.BooleanValue, value: ir.IntegerValue) -> ir.IntegerSca
     return ibis.ifelse(condition, value, 0).sum().cast("int64")
 
 
-def _summary(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table:
-    """Everything per customer that needs only one pass over the order facts.
+def _categories(facts: ir.Table) -> ir.Table:
+    """Top category and number of distinct categories per customer."""
+    import ibis
 
-    One window (partitioned by customer, purchases first and in date order) numbers the purchase days and
-    gives each purchase the previous purchase's day; one aggregation then computes the counts, sums,
-    trailing windows, dates and gap statistics together.
+    known = facts.filter(facts.is_purchase & facts.category.notnull())
+    per = known.group_by("customer_id", "category").aggregate(
+        n=known.count().cast("int64"), revenue=known.revenue_cents.sum().cast("int64")
+    )
+    rank = ibis.row_number().over(
+        group_by=per.customer_id, order_by=[per.n.desc(), per.revenue.desc(), per.category.asc()]
+    )
+    per = per.mutate(rank=rank, category_count=per.count().over(ibis.window(group_by=per.customer_id)))
+    top = per.filter(per["rank"] == 0)
+    return top.select("customer_id", top_category=top.category, category_count=top.category_count.cast("int64"))
+
+
+def _summary(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table:
+    """Everything per customer that needs only one pass over the order facts: one aggregation.
+
+    The order facts already number each purchase's day among the customer's (``purchase_day``) and carry
+    the previous purchase's day, so counts, sums, trailing windows, dates and gap statistics are plain
+    aggregates.
     """
     import ibis
 
-    facts = tables["order_facts"]
-    by_day = ibis.window(group_by=facts.customer_id, order_by=[facts.is_purchase.desc(), facts.order_date])
-    t = facts.mutate(previous_date=facts.order_date.lag().over(by_day), day_number=ibis.dense_rank().over(by_day))
+    t = tables["order_facts"]
     purchase = t.is_purchase
-    new_day = purchase & (t.previous_date < t.order_date)
-    gap = ibis.ifelse(new_day, t.order_date.delta(t.previous_date, unit="day"), ibis.null("int64")).cast("int64")
+    new_day = purchase & (t.previous_purchase_date < t.order_date)
+    gap = ibis.ifelse(new_day, t.order_date.delta(t.previous_purchase_date, unit="day"), ibis.null("int64"))
     windows: dict[str, ir.Scalar] = {}
     for days in TRAILING_WINDOWS:
         recent = t.order_date > ctx.days_ago(days)
         windows[f"revenue_{days}d_cents"] = _sum_if(recent, t.revenue_cents)
         windows[f"orders_{days}d"] = _count_if(recent & purchase)
     previous = (t.order_date > ctx.days_ago(180)) & (t.order_date <= ctx.days_ago(90))
-    return t.group_by("customer_id").aggregate(
+    summary = t.group_by("customer_id").aggregate(
         orders=_count_if(purchase),
         refunded_orders=_count_if(~purchase),
         discounted_orders=_count_if(t.is_discounted),
@@ -81,16 +96,17 @@ def _summary(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table:
         total_margin_cents=t.margin_cents.sum().cast("int64"),
         first_order_at=t.ordered_at.min(where=purchase),
         last_order_at=t.ordered_at.max(where=purchase),
-        first_order_date=t.order_date.min(where=purchase),
-        second_order_date=t.order_date.min(where=purchase & (t.day_number == 1)),
+        first_order_date=t.first_purchase_date.min(),
+        second_order_date=t.order_date.min(where=t.purchase_day == 1),
         last_order_date=t.order_date.max(where=purchase),
-        purchase_days=int64(t.day_number.max(where=purchase)) + 1,
-        first_day_revenue_cents=_sum_if(purchase & (t.day_number == 0), t.revenue_cents),
-        gap_std_days=gap.std(how="sample").cast("float64"),
+        purchase_days=int64(t.purchase_day.max()) + 1,
+        first_day_revenue_cents=_sum_if(t.purchase_day == 0, t.revenue_cents),
+        gap_std_days=gap.cast("int64").std(how="sample").cast("float64"),
         revenue_prev_90d_cents=_sum_if(previous, t.revenue_cents),
         orders_prev_90d=_count_if(previous & purchase),
         **windows,
     )
+    return left_join(summary, _categories(t), "customer_id")
 
 
 _SUMMARY_COLUMNS: dict[str, str] = {
@@ -111,6 +127,8 @@ _SUMMARY_COLUMNS: dict[str, str] = {
     "revenue_prev_90d_cents": "int64",
     "orders_prev_90d": "int64",
     **{name: "int64" for days in TRAILING_WINDOWS for name in (f"revenue_{days}d_cents", f"orders_{days}d")},
+    "top_category": "string",
+    "category_count": "int64",
 }
 
 PURCHASE_SUMMARY = Step(
@@ -119,28 +137,12 @@ PURCHASE_SUMMARY = Step(
     grain=("customer_id",),
     columns=_SUMMARY_COLUMNS,
     build=_summary,
-    description="one pass over the order facts: counts, sums, trailing windows, purchase days and gaps",
+    description="counts, sums, trailing windows, purchase days, gaps and categories per customer",
 )
 
 
-def _categories(facts: ir.Table) -> ir.Table:
-    """Top category and number of distinct categories per customer."""
-    import ibis
-
-    known = facts.filter(facts.is_purchase & facts.category.notnull())
-    per = known.group_by("customer_id", "category").aggregate(
-        n=known.count().cast("int64"), revenue=known.revenue_cents.sum().cast("int64")
-    )
-    rank = ibis.row_number().over(
-        group_by=per.customer_id, order_by=[per.n.desc(), per.revenue.desc(), per.category.asc()]
-    )
-    per = per.mutate(rank=rank, category_count=per.count().over(ibis.window(group_by=per.customer_id)))
-    top = per.filter(per["rank"] == 0)
-    return top.select("customer_id", top_category=top.category, category_count=top.category_count.cast("int64"))
-
-
 def _purchase_features(tables: Mapping[str, ir.Table], ctx: Context) -> ir.Table:
-    t = left_join(tables["purchase_summary"], _categories(tables["order_facts"]), "customer_id")
+    t = tables["purchase_summary"]
     frequency = t.purchase_days - 1
     recency = t.last_order_date.delta(t.first_order_date, unit="day").cast("int64")
     since_last = ctx.days_since(t.last_order_date)
@@ -223,9 +225,10 @@ _COLUMNS: dict[str, str] = {
 
 PURCHASE_FEATURES = Step(
     name="purchase_features",
-    inputs=("purchase_summary", "order_facts"),
+    inputs=("purchase_summary",),
     grain=("customer_id",),
     columns=_COLUMNS,
     build=_purchase_features,
     description="RFM, trailing windows, gaps, refunds, discounts and categories per customer",
+    persist=False,  # derived row by row from purchase_summary: a view, computed when customer_features is read
 )

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kehu.engine.backends import engine_name, materialize, to_arrow
+from kehu.engine.backends import capabilities, engine_name, materialize, release, to_arrow
 from kehu.errors import ValidationError
 from kehu.pipeline.cohorts import COHORTS, REPEAT_CURVE
 from kehu.pipeline.customers import CUSTOMER_FEATURES
@@ -27,16 +27,17 @@ if TYPE_CHECKING:
 
 __all__ = ["OUTPUTS", "STEPS", "PipelineOutput", "StepEvent", "StepReport", "default_as_of", "run"]
 
-#: every step, in an order where each step's inputs come before it
+#: every step, in an order where each step's inputs come before it (and the readers of the large order
+#: facts come early, so that the facts leave the engine's memory before the wide per-customer tables are built)
 STEPS: tuple[Step, ...] = (
     CUSTOMER_BASE,
     ORDER_FACTS,
     PURCHASE_SUMMARY,
+    COHORTS,
+    REPEAT_CURVE,
     PURCHASE_FEATURES,
     ENGAGEMENT_FEATURES,
     CUSTOMER_FEATURES,
-    COHORTS,
-    REPEAT_CURVE,
 )
 #: the steps whose outputs are published
 OUTPUTS = ("customer_features", "cohorts", "repeat_curve")
@@ -75,7 +76,7 @@ class PipelineOutput:
     backend
         The backend the tables live in.
     tables
-        Step name -> the materialised table.
+        Step name -> the materialised table (the kept steps: see :func:`run`).
     steps
         One report per step, in run order.
     grains
@@ -119,6 +120,7 @@ def run(
     *,
     steps: Sequence[Step] = STEPS,
     progress: Callable[[StepEvent], None] | None = None,
+    keep: Collection[str] | None = None,
 ) -> PipelineOutput:
     """Run the pipeline steps in order, materialising and auditing each.
 
@@ -136,11 +138,16 @@ def run(
         The steps to run (default: all of :data:`STEPS`).
     progress
         Called with a :class:`StepEvent` before and after each step.
+    keep
+        The steps whose tables stay in the engine after the run; default: the steps that no other step reads
+        (for :data:`STEPS`: ``customer_features``, ``cohorts`` and ``repeat_curve``). Any other step's table
+        is dropped as soon as the last step that reads it is done, which keeps the engine's memory down (on
+        engines with temporary tables; on Spark the cached views stay until the session ends).
 
     Returns
     -------
     PipelineOutput
-        The materialised tables and per-step timings.
+        The kept materialised tables and per-step timings.
 
     Raises
     ------
@@ -154,6 +161,15 @@ def run(
     context = Context(as_of=as_of)
     available: dict[str, ir.Table] = dict(tables)
     output = PipelineOutput(as_of=as_of, engine=engine_name(backend), backend=backend, tables={})
+    last_reader = {name: i for i, step in enumerate(steps) for name in step.inputs}
+    kept = set(keep) if keep is not None else {step.name for step in steps if step.name not in last_reader}
+    for index, step in reversed(list(enumerate(steps))):
+        if not step.persist:  # a view reads its inputs whenever it is read: they live as long as it does
+            until = len(steps) if step.name in kept else last_reader.get(step.name, index)
+            for name in step.inputs:
+                last_reader[name] = max(last_reader.get(name, -1), until)
+    # only self-contained tables can go early (Spark's cached views are re-resolved from their inputs' names)
+    early_release = capabilities(backend).temp_tables
     for index, step in enumerate(steps):
         if step.name in tables:
             raise ValidationError(f"step name {step.name!r} clashes with an input table")
@@ -168,6 +184,11 @@ def run(
         output.tables[step.name] = result
         output.grains[step.name] = step.grain
         output.steps.append(report)
+        done = [s.name for s in steps[: index + 1] if s.name not in kept and last_reader.get(s.name, -1) <= index]
+        if early_release and (done := [name for name in done if name in output.tables]):
+            release(backend, [f"kehu_step_{name}" for name in done])
+            for name in done:
+                del output.tables[name], available[name]
         if progress:
             progress(StepEvent("done", step, index, len(steps), report))
     return output

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kehu.engine.backends import to_arrow
+from kehu.engine.backends import capabilities, distinct_in_range, to_arrow
 from kehu.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -96,7 +96,9 @@ class Step:
         Further columns that must never be NULL.
     persist
         Keep the output as a table (``True``) or as a view recomputed by each reader (``False``: for cheap
-        row-level steps over large inputs, where a copy would cost more memory than recomputing).
+        row-level steps over large inputs, where a copy would cost more memory than recomputing, and for
+        outputs read once, where writing a copy costs more than computing them). A view's inputs stay in
+        the engine as long as the view does.
     """
 
     name: str
@@ -176,16 +178,49 @@ def audit(step: Step, table: ir.Table, backend: BaseBackend) -> dict[str, int]:
     counts = {"rows": table.count()}
     for key in keys:
         counts[f"null_{key}"] = table[key].isnull().sum()
-    groups = table.group_by(list(step.grain)).aggregate(n=table.count())
-    duplicates = groups.aggregate(duplicates=(groups.n - 1).sum())
-    # one query (one engine job) for all checks
-    row = to_arrow(backend, table.aggregate(**counts).cross_join(duplicates)).to_pylist()[0]
+    dense = _dense_key(step, table, backend)
+    if dense:
+        # a single integer key: its range first, then (when small) a bitmap of the values instead of a GROUP BY
+        key = table[step.grain[0]]
+        counts |= {"key_min": key.min(), "key_max": key.max(), "key_count": key.count()}
+        row = to_arrow(backend, table.aggregate(**counts)).to_pylist()[0]
+    else:
+        groups = table.group_by(list(step.grain)).aggregate(n=table.count())
+        duplicates = groups.aggregate(duplicates=(groups.n - 1).sum())
+        # one query (one engine job) for all checks
+        row = to_arrow(backend, table.aggregate(**counts).cross_join(duplicates)).to_pylist()[0]
     for key in keys:
         if row[f"null_{key}"]:
             raise AuditError(f"step {step.name!r}: {row[f'null_{key}']} row(s) have NULL in key column {key!r}")
+    if dense:
+        row["duplicates"] = _duplicates_in_range(step, table, backend, row)
     if row["duplicates"]:
         raise AuditError(
             f"step {step.name!r}: grain ({', '.join(step.grain)}) is not unique: "
             f"{row['duplicates']} duplicate row(s) in {row['rows']}"
         )
     return {"rows": int(row["rows"])}
+
+
+#: the widest key range the audit checks with a bitmap (bits; 32 MB), and at most this many bits per row
+_BITMAP_BITS = 1 << 28
+_BITS_PER_ROW = 64
+
+
+def _dense_key(step: Step, table: ir.Table, backend: BaseBackend) -> bool:
+    """Whether the grain is one integer column on an engine that can count distinct values with a bitmap."""
+    return len(step.grain) == 1 and table[step.grain[0]].type().is_integer() and capabilities(backend).bitmap_distinct
+
+
+def _duplicates_in_range(step: Step, table: ir.Table, backend: BaseBackend, row: dict[str, int]) -> int:
+    """Duplicate values of the single integer grain column: non-NULL values minus distinct values."""
+    count, low, high = row["key_count"], row["key_min"], row["key_max"]
+    if not count:
+        return 0
+    span = high - low + 1
+    if span <= min(_BITMAP_BITS, max(_BITS_PER_ROW * count, 1 << 20)):
+        return int(count - distinct_in_range(backend, table, step.grain[0], low, high))
+    # a sparse key: group by it
+    groups = table.group_by(list(step.grain)).aggregate(n=table.count())
+    found = to_arrow(backend, groups.aggregate(duplicates=(groups.n - 1).sum())).column("duplicates")[0].as_py()
+    return int(found or 0)
