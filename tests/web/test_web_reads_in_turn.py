@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 from web_testkit import WebEnv
 
 from kehu.web.app import ReadsInTurn, SpreadConnections
