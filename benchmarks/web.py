@@ -280,7 +280,7 @@ def _serve(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
 
 def _wait_until_serving(base: str, server: subprocess.Popen[bytes], timeout: float = 300.0) -> None:
     """Wait until the sign-in page answers (starting is slow on a busy machine); fail if the server died."""
-    import httpx
+    import httpx2 as httpx
 
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
@@ -311,7 +311,7 @@ def _cpu_seconds(server: subprocess.Popen[bytes]) -> float:
 
 
 async def _login(client: object, name: str) -> None:
-    import httpx
+    import httpx2 as httpx
 
     assert isinstance(client, httpx.AsyncClient)
     r = await client.get("/login")
@@ -383,7 +383,7 @@ def _next_link(text: str) -> str | None:
 async def _run(
     base: str, *, clients: int, seconds: float, customers: int, rep: str, seed: int
 ) -> dict[str, list[float]]:
-    import httpx
+    import httpx2 as httpx
 
     rfm_keys, stages = _segment_keys()
     latencies: dict[str, list[float]] = {"list": [], "search": [], "360": []}
@@ -462,7 +462,7 @@ def _profile(
     import pstats
 
     import anyio.to_thread
-    import httpx
+    import httpx2 as httpx
 
     from kehu.config import load_settings
     from kehu.web.app import create_app

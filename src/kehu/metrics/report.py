@@ -184,7 +184,7 @@ def _leaderboard(conn: sa.Connection, data: PeriodData) -> list[dict[str, Any]]:
             continue
         k = scalar_kpis(data, keep=mine.__contains__)
         base = mine & data.previous_buyers
-        kept = len(base & set(data.orders))
+        kept = len(base & data.orders.keys())
         rows.append({"owner_id": uid, "owner": name, "display_name": display, "team": team,
                      "customers": len(mine), "retention_base": len(base),
                      "retention_lower_bound": f.wilson_lower_bound(kept, len(base)), **k})  # fmt: skip

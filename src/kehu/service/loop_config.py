@@ -12,8 +12,9 @@ import yaml
 
 from kehu.config import Settings
 from kehu.errors import ConfigError
+from kehu.tickets.policy import TicketPolicy
 
-__all__ = ["load_loop_config"]
+__all__ = ["load_loop_config", "ticket_policy"]
 
 
 def load_loop_config(settings: Settings) -> dict[str, Any]:
@@ -33,3 +34,8 @@ def load_loop_config(settings: Settings) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))} (use tickets, loyalty)")
     return data
+
+
+def ticket_policy(settings: Settings) -> TicketPolicy:
+    """SLA targets, assignment rules and follow-up delay: the ``tickets`` section (defaults for what it leaves out)."""
+    return TicketPolicy.from_config(load_loop_config(settings).get("tickets"))

@@ -31,7 +31,7 @@ from kehu.playbooks import (
 )
 from kehu.playbooks.outbox import retry as retry_row
 from kehu.playbooks.planner import Decision, Plan
-from kehu.service.loop_config import load_loop_config
+from kehu.service.loop_config import ticket_policy
 from kehu.store.actions import (
     TASK_OUTCOMES,
     TASK_STATES,
@@ -41,7 +41,6 @@ from kehu.store.actions import (
     tasks,
 )
 from kehu.store.schema import customers, users
-from kehu.tickets.policy import TicketPolicy
 
 __all__ = [
     "deliver_outbox",
@@ -157,7 +156,7 @@ def _summary(p: Plan, names: Mapping[int, str], fired: Mapping[str, int] | None 
 
 def ticket_sla_hours(settings: Settings) -> dict[str, float]:
     """Resolution targets per ticket priority from the loop configuration (what ``ticket_past_sla`` uses)."""
-    policy = TicketPolicy.from_config(load_loop_config(settings).get("tickets"))
+    policy = ticket_policy(settings)
     return {priority: target.resolution for priority, target in policy.sla.items()}
 
 

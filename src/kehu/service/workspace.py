@@ -332,10 +332,9 @@ class Workspace:
     # -- tickets (issue #8) ------------------------------------------------------------------------------------
     def ticket_policy(self) -> Any:
         """SLA targets, assignment rules and follow-up delay from the loop configuration."""
-        from kehu.service.loop_config import load_loop_config
-        from kehu.tickets.policy import TicketPolicy
+        from kehu.service.loop_config import ticket_policy
 
-        return TicketPolicy.from_config(load_loop_config(self.settings).get("tickets"))
+        return ticket_policy(self.settings)
 
     def create_ticket(self, customer: str | int, *, now: dt.datetime | None = None, **fields: Any) -> dict[str, Any]:
         """Open a ticket for a customer (an int is Kehu's id; text: source id, SOURCE:ID or Kehu id) and assign it."""
