@@ -555,7 +555,9 @@ def main() -> None:
     home = args.home or Path(tempfile.mkdtemp(prefix="kehu-web-bench-")) / "home"
     if args.reuse and (home / "kehu.db").exists():
         facts: dict[str, object] = {"rep": "r0_0", "seconds": 0.0}
-        print(f"reusing {home}")
+        with sqlite3.connect(home / "kehu.db") as db:  # the store's own size, whatever --customers says
+            args.customers = int(db.execute("SELECT count(*) FROM customers").fetchone()[0])
+        print(f"reusing {home} ({args.customers:,} customers)")
     else:
         facts = build_store(
             home, customers=args.customers, orders=args.orders, interactions=args.interactions, seed=args.seed
