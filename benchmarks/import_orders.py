@@ -12,6 +12,13 @@ times; the script prints each run, the medians and the ratios.
   all defaults (C parser reading the whole file, ``to_sql`` in one ``executemany`` without ``chunksize`` or
   ``method``, a plain ``sqlite:///`` SQLAlchemy engine, so SQLite's default rollback journal and
   ``synchronous=FULL``); nothing is tuned against it or for it.
+- **floor** (``--floor``): SQLite's own work for the rows Kehu stores, with nothing else — the lower bound of
+  any importer that writes them through Python's ``sqlite3``. The child imports the file with Kehu (untimed),
+  reads the stored ``orders`` rows back as Python values (untimed), and times only writing exactly those rows
+  into a new store the way the bulk path does (multi-row ``INSERT`` statements through the DBAPI, the two
+  indexes of ``orders`` built at the end, commit with its WAL checkpoint); once with the timestamps as stored
+  (text) and once with them as integers (microseconds since the epoch, a possible future schema). Parsing,
+  validation, customers and hashes cost nothing here.
 
 Usage::
 
@@ -30,6 +37,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 
 def _peak_rss_mb() -> float:
@@ -136,6 +144,56 @@ def child_pandas(csv_path: Path, workdir: Path) -> dict[str, float]:
     return {"rows": len(df), "seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": _peak_rss_mb()}
 
 
+def child_floor(csv_path: Path, workdir: Path) -> dict[str, float]:
+    import datetime as dt
+    import sqlite3
+
+    from kehu.config import load_settings
+    from kehu.ingest.bulk import deferred_indexes, import_connection, insert_rows, tune_for_bulk
+    from kehu.service.workspace import Workspace
+    from kehu.store.schema import orders
+
+    source = Workspace(load_settings(home=workdir / "source"))
+    source.init()
+    source.import_file("orders", csv_path, source="bench")
+    names = [c.name for c in orders.columns]
+    with sqlite3.connect(str(source.engine.url.database)) as raw:
+        rows = raw.execute(f"SELECT {', '.join(names)} FROM orders ORDER BY id").fetchall()
+    columns = {name: [row[j] for row in rows] for j, name in enumerate(names)}
+    del rows
+    # as the importer binds them: a column with one value for every row once per statement, and each distinct
+    # text value as one Python object shared by its rows (its UTF-8 form is then made once, not once a row)
+    constants = {name: values[0] for name, values in columns.items() if len(set(values)) == 1}
+    for name in constants:
+        del columns[name]
+    for name, values in columns.items():
+        if any(isinstance(v, str) for v in values):
+            shared: dict[Any, Any] = {}
+            columns[name] = [shared.setdefault(v, v) for v in values]
+    times = {c.name for c in orders.columns if c.type.__class__.__name__ == "UTCDateTime"}
+
+    def as_integer(values: list[Any]) -> list[Any]:
+        epoch = dt.datetime(1970, 1, 1)
+        return [None if v is None else (dt.datetime.fromisoformat(v) - epoch) // dt.timedelta(microseconds=1)
+                for v in values]  # fmt: skip
+
+    out: dict[str, float] = {"rows": len(columns["id"])}
+    integer_columns = {k: as_integer(v) if k in times else v for k, v in columns.items()}
+    integer_constants = {k: as_integer([v])[0] if k in times else v for k, v in constants.items()}
+    for label, cols, consts in (("text", columns, constants), ("integer", integer_columns, integer_constants)):
+        ws = Workspace(load_settings(home=workdir / label))
+        ws.init()
+        started, cpu = time.perf_counter(), _cpu()
+        with import_connection(ws.engine, bulk=True) as conn, conn.begin():
+            tune_for_bulk(conn, appending=True)
+            with deferred_indexes(conn, orders, enabled=True):
+                for start in range(0, int(out["rows"]), 65_536):  # in batches, as the importer writes them
+                    insert_rows(conn, orders, {k: v[start : start + 65_536] for k, v in cols.items()}, consts)
+        out[f"{label}_seconds"], out[f"{label}_cpu_seconds"] = time.perf_counter() - started, _cpu() - cpu
+        ws.close()
+    return out
+
+
 def _run_child(side: str, csv_path: Path) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix=f"bench-{side}-") as tmp:
         out = subprocess.run(
@@ -153,12 +211,13 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--child", choices=["kehu", "pandas"], help=argparse.SUPPRESS)
+    parser.add_argument("--floor", action="store_true", help="also time SQLite's own work for the same rows")
+    parser.add_argument("--child", choices=["kehu", "pandas", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        fn = child_kehu if args.child == "kehu" else child_pandas
+        fn = {"kehu": child_kehu, "pandas": child_pandas, "floor": child_floor}[args.child]
         print(json.dumps(fn(args.csv, args.workdir)))
         return
 
@@ -173,11 +232,19 @@ def main() -> None:
             f"generated {args.rows:,} order rows for {args.customers:,} customers "
             f"({size_mb:.0f} MB, Chinese headers, UTF-8) in {time.perf_counter() - t:.1f} s"
         )
-        results: dict[str, list[dict[str, float]]] = {"kehu": [], "pandas": []}
+        results: dict[str, list[dict[str, float]]] = {"kehu": [], "pandas": [], "floor": []}
+        sides = ("pandas", "kehu", "floor") if args.floor else ("pandas", "kehu")
         for i in range(args.repeat):
-            for side in ("pandas", "kehu"):  # alternate so machine noise hits both
+            for side in sides:  # alternate so machine noise hits all
                 r = _run_child(side, csv_path)
                 results[side].append(r)
+                if side == "floor":
+                    print(
+                        f"run {i + 1} floor : SQLite's own work for the {r['rows']:,.0f} stored rows "
+                        f"{r['text_seconds']:.2f} s (CPU {r['text_cpu_seconds']:.2f} s); with integer timestamps "
+                        f"{r['integer_seconds']:.2f} s (CPU {r['integer_cpu_seconds']:.2f} s)"
+                    )
+                    continue
                 extra = (
                     f" (importer {r['main_rss_mb']:.0f} + parsing process {r['parse_rss_mb']:.0f}), "
                     f"re-import (all unchanged) {r['reimport_seconds']:.2f} s, importer's peak RSS by then "
@@ -192,6 +259,7 @@ def main() -> None:
     med = {
         side: {k: statistics.median(r[k] for r in rs) for k in ("seconds", "cpu_seconds", "peak_rss_mb")}
         for side, rs in results.items()
+        if side != "floor"
     }
     print()
     print(f"{'':8}{'median s':>10}{'rows/s':>12}{'CPU s':>8}{'peak RSS MB':>13}")
@@ -207,6 +275,15 @@ def main() -> None:
         f"CPU-time ratio {med['pandas']['cpu_seconds'] / med['kehu']['cpu_seconds']:.2f}x; "
         f"kehu peak RSS {med['kehu']['peak_rss_mb']:.0f} MB (target < 1024 MB)"
     )
+    if results["floor"]:
+        budget = med["pandas"]["seconds"] / 2
+        text = statistics.median(r["text_seconds"] for r in results["floor"])
+        integer = statistics.median(r["integer_seconds"] for r in results["floor"])
+        print(
+            f"2x needs the whole import in {budget:.2f} s; SQLite's own work for the stored rows alone takes "
+            f"{text:.2f} s ({text / budget:.0%} of that), {integer:.2f} s ({integer / budget:.0%}) with integer "
+            "timestamps (medians)"
+        )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from kehu.errors import ImportFileError, KehuError
 from kehu.ingest import _numbers, importer
-from kehu.ingest.bulk import check_references
+from kehu.ingest.bulk import check_references, import_connection
 from kehu.service.workspace import Workspace
 from kehu.store.db import SQLITE_MMAP_BYTES
 from kehu.store.schema import customer_records, customers, import_runs, orders
@@ -116,6 +116,7 @@ def test_bulk_path_stores_exactly_what_the_ordinary_path_stores(
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert conn.exec_driver_sql("PRAGMA mmap_size").scalar() == min(SQLITE_MMAP_BYTES, 0x7FFF0000)
             assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -16000
+            assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2  # MEMORY, as db.py sets it
             assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
 
 
@@ -187,6 +188,21 @@ def test_check_references_names_missing_rows(sqlite_workspace: Workspace) -> Non
             check_references(conn, customers, np.array([1, 3]), "orders rows")
         conn.rollback()
 
+
+def test_a_bulk_connection_sorts_in_files_checks_no_keys_and_is_restored(sqlite_workspace: Workspace) -> None:
+    """Building indexes over millions of rows must not hold the whole sort in memory (temp_store=FILE)."""
+    engine = sqlite_workspace.engine
+    with import_connection(engine, bulk=True) as conn:
+        settings_inside = [conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in _BULK_PRAGMAS]
+    assert settings_inside == [1, 0, 0]  # FILE, no foreign keys, no memory map
+    with import_connection(engine) as conn:  # an ordinary import changes none of them
+        assert [conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in _BULK_PRAGMAS] == [2, 1, SQLITE_MMAP]
+    with engine.connect() as conn:  # back in the pool as db.py set it up
+        assert [conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in _BULK_PRAGMAS] == [2, 1, SQLITE_MMAP]
+
+
+_BULK_PRAGMAS = ("temp_store", "foreign_keys", "mmap_size")
+SQLITE_MMAP = min(SQLITE_MMAP_BYTES, 0x7FFF0000)
 
 # -- plain amounts: Arrow's decimal conversion must agree with the patterns and money_cents ------------------
 _money_text = st.text(alphabet="0123456789.,-+eE¥元 ", min_size=1, max_size=14)
