@@ -180,6 +180,31 @@ def test_a_parsing_process_that_dies_midway_fails_the_import_and_changes_nothing
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the child through /proc")
+def test_an_unusable_file_stops_the_early_started_parsing_process_quietly(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    before = _dump(workspace)
+    bad = tmp_path / "no_customer_column.csv"
+    bad.write_text("订单编号,下单时间,订单金额\nO1,2024-01-05,12\n", encoding="utf-8")
+    started: list[object] = []
+
+    def start() -> object:  # the process starts before the file is opened, and so before its problem is known
+        started.append(process := real())
+        assert _parse_children(), "the parsing process runs while the importer opens the file"
+        return process
+
+    real = importer.ParseProcess
+    monkeypatch.setattr(importer, "ParseProcess", start)
+    _bulk_everything(monkeypatch)
+    with pytest.raises(ImportFileError, match=r"no_customer_column\.csv"):
+        workspace.import_file("orders", bad)
+    assert len(started) == 1
+    assert _parse_children() == []  # stopped, nothing left behind
+    assert "Traceback" not in capfd.readouterr().err
+    assert _dump(workspace) == before
+
+
 def test_check_references_names_missing_rows(sqlite_workspace: Workspace) -> None:
     with sqlite_workspace.engine.begin() as conn:
         conn.execute(sa.insert(customers), [{"id": 1}, {"id": 2}])

@@ -8,10 +8,11 @@ The invariant ``read = inserted + updated + unchanged + quarantined`` is checked
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from kehu.ingest.bulk import (
 from kehu.ingest.fields import KINDS, KindSpec
 from kehu.ingest.identity import PROFILE_FIELDS, match_and_merge, recompute_profiles
 from kehu.ingest.mapping import Mapping, load_mapping, plan_columns
-from kehu.ingest.parse_process import ParseJob, staged_batches, staged_in_child
+from kehu.ingest.parse_process import ParseJob, ParseProcess, staged_batches, staged_in_child
 from kehu.ingest.parse_process import available as parse_process_available
 from kehu.ingest.quarantine import QuarantineWriter
 from kehu.ingest.readers import open_source
@@ -293,6 +294,24 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # opening it says what is wrong
+        return 0
+
+
+@contextlib.contextmanager
+def _parsing_process(wanted: bool) -> Iterator[ParseProcess | None]:
+    """A parsing process started now (its interpreter loads while the file and the transaction open), or None."""
+    process = ParseProcess() if wanted else None
+    try:
+        yield process
+    finally:
+        if process is not None:
+            process.close()
+
+
 def import_file(
     engine: Engine,
     settings: Settings,
@@ -351,13 +370,18 @@ def import_file(
     source = source or "default"
     now = now or dt.datetime.now(dt.UTC)
     summary = ImportSummary(kind=kind, path=str(path), source=source)
-    with open_source(path, mapping=mapping, sheet=sheet, chunk_rows=settings.import_chunk_rows) as src:
+    # a big file of an activity kind: the importer guarantees the rows' references (customers it looked up or
+    # created in this transaction, this import run) and checks them once per customer before committing
+    bulk = kind != "customers" and _file_size(path) >= _BULK_BYTES
+    if parse_process is None:
+        parse_process = bulk and parse_process_available()
+    with (
+        _parsing_process(parse_process) as early,
+        open_source(path, mapping=mapping, sheet=sheet, chunk_rows=settings.import_chunk_rows) as src,
+    ):
         plan = plan_columns(spec, src.headers, mapping, path)
         summary.extras = list(plan.extras)
         quarantine = QuarantineWriter(settings.quarantine_dir, path, kind, list(src.headers))
-        # a big file of an activity kind: the importer guarantees the rows' references (customers it looked up or
-        # created in this transaction, this import run) and checks them once per customer before committing
-        bulk = kind != "customers" and path.stat().st_size >= _BULK_BYTES
         try:
             with import_connection(engine, bulk=bulk) as conn, conn.begin():
                 run_id = conn.execute(
@@ -379,9 +403,7 @@ def import_file(
                     now,
                     encoding=src.encoding,
                 )
-                if parse_process is None:
-                    parse_process = bulk and parse_process_available()
-                batches = staged_in_child(job) if parse_process else staged_batches(job, src)
+                batches = staged_in_child(job, early) if early is not None else staged_batches(job, src)
                 with deferred_indexes(conn, run.table, enabled=big):
                     for staged in prefetched(batches):
                         run.account(staged)

@@ -42,7 +42,7 @@ from kehu.ingest.readers import RawBatch, Source, open_source
 from kehu.ingest.rows import prepare_batch
 from kehu.ingest.staging import StagedBatch, Stager
 
-__all__ = ["ParseJob", "available", "staged_batches", "staged_in_child"]
+__all__ = ["ParseJob", "ParseProcess", "available", "staged_batches", "staged_in_child"]
 
 
 @dataclass(frozen=True)
@@ -131,8 +131,10 @@ def _send_quietly(out: Connection, message: tuple[Any, ...]) -> None:
 
 def main() -> None:
     """``python -m kehu.ingest.parse_process FD``: read a pickled :class:`ParseJob` on stdin, answer on FD."""
-    job = pickle.loads(sys.stdin.buffer.read())
-    _child_main(job, Connection(int(sys.argv[1]), readable=False))
+    data = sys.stdin.buffer.read()
+    if not data:  # the importer stopped before it had a job for this process (e.g. the file was unusable)
+        return
+    _child_main(pickle.loads(data), Connection(int(sys.argv[1]), readable=False))
 
 
 # -- the importer's side ---------------------------------------------------------------------------------------
@@ -141,11 +143,81 @@ def available() -> bool:
     return os.name == "posix" and bool(sys.executable)
 
 
-def staged_in_child(job: ParseJob) -> Iterator[StagedBatch]:
+class ParseProcess:
+    """A parsing process, started before its job is known.
+
+    The child interpreter starts at once and loads its modules (about half a second) while the importer opens
+    the file and its transaction; :meth:`staged` then hands it the job. :meth:`close` stops a child that is
+    still running (safe to call more than once, and after :meth:`staged`).
+    """
+
+    def __init__(self) -> None:
+        read_fd, write_fd = os.pipe()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        try:
+            self._child = subprocess.Popen(
+                [sys.executable, "-m", "kehu.ingest.parse_process", str(write_fd)],
+                stdin=subprocess.PIPE,
+                pass_fds=(write_fd,),
+                env=env,
+            )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)  # the child holds the only writing end: its exit is our end of file
+        self._receive = Connection(read_fd, writable=False)
+
+    def staged(self, job: ParseJob) -> Iterator[StagedBatch]:
+        """Send the job; yield the child's batches in file order as they arrive (see :func:`staged_in_child`)."""
+        child, receive = self._child, self._receive
+        try:
+            assert child.stdin is not None
+            with contextlib.suppress(BrokenPipeError):  # a child that died at once is reported below
+                child.stdin.write(pickle.dumps(job))
+                child.stdin.close()
+            while True:
+                try:
+                    message = receive.recv()
+                except (EOFError, OSError):  # no message, or the end of one cut off
+                    code = child.wait(timeout=10)
+                    raise KehuError(
+                        f"{job.path}: the import's parsing process stopped unexpectedly (exit code {code}); "
+                        "nothing was imported. Check the machine's free memory and import again."
+                    ) from None
+                tag = message[0]
+                if tag == "batch":
+                    yield message[1]
+                elif tag == "done":
+                    return
+                elif tag == "file_error":
+                    _, name, path, problem = message
+                    cls = getattr(errors, name, ImportFileError)
+                    raise cls(path, problem)
+                else:
+                    error = KehuError(f"{job.path}: reading the file failed: {message[1]}")
+                    error.add_note(f"in the import's parsing process:\n{message[2]}")
+                    raise error
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the child if it still runs and release the pipe."""
+        self._receive.close()
+        if self._child.poll() is None:
+            self._child.terminate()
+        if self._child.stdin is not None and not self._child.stdin.closed:
+            with contextlib.suppress(OSError):
+                self._child.stdin.close()
+        self._child.wait(timeout=10)
+
+
+def staged_in_child(job: ParseJob, process: ParseProcess | None = None) -> Iterator[StagedBatch]:
     """Stage the file in a child process; yields its batches in file order as they arrive.
 
     The child is a fresh interpreter (``python -m kehu.ingest.parse_process``) with this process's import path,
-    so nothing of the caller's own program runs again in it.
+    so nothing of the caller's own program runs again in it. ``process``: one started earlier (its start-up
+    overlaps with the caller's); by default one is started now.
 
     Raises
     ------
@@ -154,50 +226,7 @@ def staged_in_child(job: ParseJob) -> Iterator[StagedBatch]:
     KehuError
         The child failed or stopped unexpectedly; the message says which and how.
     """
-    read_fd, write_fd = os.pipe()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    try:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "kehu.ingest.parse_process", str(write_fd)],
-            stdin=subprocess.PIPE,
-            pass_fds=(write_fd,),
-            env=env,
-        )
-    finally:
-        os.close(write_fd)  # the child holds the only writing end: its exit is our end of file
-    receive = Connection(read_fd, writable=False)
-    try:
-        assert child.stdin is not None
-        with contextlib.suppress(BrokenPipeError):  # a child that died at once is reported below
-            child.stdin.write(pickle.dumps(job))
-            child.stdin.close()
-        while True:
-            try:
-                message = receive.recv()
-            except (EOFError, OSError):  # no message, or the end of one cut off
-                code = child.wait(timeout=10)
-                raise KehuError(
-                    f"{job.path}: the import's parsing process stopped unexpectedly (exit code {code}); "
-                    "nothing was imported. Check the machine's free memory and import again."
-                ) from None
-            tag = message[0]
-            if tag == "batch":
-                yield message[1]
-            elif tag == "done":
-                return
-            elif tag == "file_error":
-                _, name, path, problem = message
-                cls = getattr(errors, name, ImportFileError)
-                raise cls(path, problem)
-            else:
-                error = KehuError(f"{job.path}: reading the file failed: {message[1]}")
-                error.add_note(f"in the import's parsing process:\n{message[2]}")
-                raise error
-    finally:
-        receive.close()
-        if child.poll() is None:
-            child.terminate()
-        child.wait(timeout=10)
+    yield from (process or ParseProcess()).staged(job)
 
 
 if __name__ == "__main__":
