@@ -82,24 +82,29 @@ def lookup_keys(
     """Existing rows of ``source`` with these keys: key -> (id, row_hash, *extra columns).
 
     Plain driver SQL in chunks (``IN (?, …)`` on SQLite, ``= ANY(%s)`` on PostgreSQL), using the table's
-    unique (source, key) index.
+    unique (source, key) index, each chunk fetched whole from the DBAPI cursor (a re-import of a million rows
+    looks up a million keys: row-by-row fetching through SQLAlchemy's result took a third of its time).
     """
     cols = ", ".join([key_col, "id", "row_hash", *extra])
     unique = list(dict.fromkeys(keys))
     found: dict[str, tuple[Any, ...]] = {}
     sqlite = _is_sqlite(conn)
     step = max(1, min(_CHUNK, _sqlite_variable_limit(conn) - 1)) if sqlite else _CHUNK
-    for start in range(0, len(unique), step):
-        chunk = unique[start : start + step]
-        if sqlite:
-            marks = ", ".join(["?"] * len(chunk))
-            sql = f"SELECT {cols} FROM {table.name} WHERE source = ? AND {key_col} IN ({marks})"
-            params: tuple[Any, ...] = (source, *chunk)
-        else:
-            sql = f"SELECT {cols} FROM {table.name} WHERE source = %s AND {key_col} = ANY(%s)"
-            params = (source, chunk)
-        for row in conn.exec_driver_sql(sql, params):
-            found[row[0]] = tuple(row[1:])
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for start in range(0, len(unique), step):
+            chunk = unique[start : start + step]
+            if sqlite:
+                marks = ", ".join(["?"] * len(chunk))
+                sql = f"SELECT {cols} FROM {table.name} WHERE source = ? AND {key_col} IN ({marks})"
+                params: tuple[Any, ...] = (source, *chunk)
+            else:
+                sql = f"SELECT {cols} FROM {table.name} WHERE source = %s AND {key_col} = ANY(%s)"
+                params = (source, chunk)
+            cursor.execute(sql, params)
+            found.update({row[0]: tuple(row[1:]) for row in cursor.fetchall()})
+    finally:
+        cursor.close()
     return found
 
 
