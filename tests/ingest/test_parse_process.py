@@ -114,7 +114,7 @@ def test_bulk_path_stores_exactly_what_the_ordinary_path_stores(
     if workspace.engine.dialect.name == "sqlite":
         with workspace.engine.connect() as conn:  # connections go back to the pool as they were
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-            assert conn.exec_driver_sql("PRAGMA mmap_size").scalar() == min(SQLITE_MMAP_BYTES, 0x7FFF0000)
+            assert conn.exec_driver_sql("PRAGMA mmap_size").scalar() == SQLITE_MMAP
             assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -16000
             assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2  # MEMORY, as db.py sets it
             assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
@@ -214,6 +214,10 @@ def test_check_references_names_missing_rows(sqlite_workspace: Workspace) -> Non
         conn.rollback()
 
 
+_BULK_PRAGMAS = ("temp_store", "foreign_keys", "mmap_size")
+SQLITE_MMAP = min(SQLITE_MMAP_BYTES, 0x7FFF0000)
+
+
 def test_a_bulk_connection_sorts_in_files_checks_no_keys_and_is_restored(sqlite_workspace: Workspace) -> None:
     """Building indexes over millions of rows must not hold the whole sort in memory (temp_store=FILE)."""
     engine = sqlite_workspace.engine
@@ -225,9 +229,6 @@ def test_a_bulk_connection_sorts_in_files_checks_no_keys_and_is_restored(sqlite_
     with engine.connect() as conn:  # back in the pool as db.py set it up
         assert [conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in _BULK_PRAGMAS] == [2, 1, SQLITE_MMAP]
 
-
-_BULK_PRAGMAS = ("temp_store", "foreign_keys", "mmap_size")
-SQLITE_MMAP = min(SQLITE_MMAP_BYTES, 0x7FFF0000)
 
 # -- plain amounts: Arrow's decimal conversion must agree with the patterns and money_cents ------------------
 _money_text = st.text(alphabet="0123456789.,-+eE¥元 ", min_size=1, max_size=14)
