@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import random
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from kehu.metrics.report import tasks_available
+from kehu.metrics.periods import Period
+from kehu.metrics.report import PeriodData, scalar_kpis, split_by_owner, tasks_available
 from kehu.service.workspace import Workspace
 from kehu.store.actions import tasks
+from kehu.store.published import customer_scores, pipeline_runs, sync_list_scores
 from loop_testkit import Store, at
 
 
@@ -125,3 +129,51 @@ def test_task_completion_from_the_tasks_table(filled: tuple[Workspace, dict[str,
     assert "task_completion_rate" not in r["not_available"]
     board = {row["owner"]: row for row in r["leaderboard"]}
     assert board["ann"]["task_completion_rate"] == 0.5 and board["bob"]["task_completion_rate"] == 1.0
+
+
+def test_the_owner_split_gives_each_owner_the_kpis_of_filtering_by_owner() -> None:
+    """The leaderboard splits the period's data by owner in one pass; each part must give exactly the KPIs of
+    filtering the whole period by that owner's customers (random data, unowned customers, empty owners)."""
+    rng = random.Random(11)
+    customers_ = range(300)
+    owner_of = {c: rng.randrange(6) for c in customers_ if rng.random() < 0.8} | {1000: 9}  # owner 9: no data
+    data = PeriodData(Period("month", dt.date(2025, 6, 1), dt.date(2025, 7, 1)), tasks=[])
+    data.previous_buyers = {c for c in customers_ if rng.random() < 0.4}
+    for c in customers_:
+        if rng.random() < 0.5:
+            data.orders[c], data.revenue[c] = rng.randint(1, 4), rng.randint(0, 90_000)
+    data.lapsed = {c for c in customers_ if rng.random() < 0.2}
+    data.nps = [(rng.choice(customers_), rng.randint(0, 10)) for _ in range(120)]
+    data.csat = [(rng.choice(customers_), rng.randint(1, 5)) for _ in range(80)]
+    data.first_response = [(rng.choice(customers_), rng.uniform(60, 90_000)) for _ in range(60)]
+    data.resolution = [(rng.choice(customers_), rng.uniform(600, 900_000)) for _ in range(50)]
+    data.tasks = [(rng.choice([None, *customers_]), rng.random() < 0.6) for _ in range(90)]
+    parts = split_by_owner(data, owner_of)
+    assert set(parts) == set(owner_of.values())
+    for owner, part in parts.items():
+        mine = {c for c, o in owner_of.items() if o == owner}
+        assert scalar_kpis(part) == scalar_kpis(data, keep=mine.__contains__), owner
+        assert part.previous_buyers == mine & data.previous_buyers
+    assert scalar_kpis(parts[9])["active_customers"] == 0
+    no_tasks = dataclasses.replace(data, tasks=None)
+    assert all(p.tasks is None for p in split_by_owner(no_tasks, owner_of).values())
+
+
+def test_clv_is_the_published_clv_of_the_scored_customers(workspace: Workspace) -> None:
+    s = Store(workspace.engine)
+    ids = [s.customer(name=f"c{i}") for i in range(5)]
+    now = dt.datetime(2025, 7, 1, tzinfo=dt.UTC)
+    values: list[float | None] = [120.5, None, 300.0, 0.0]  # the fifth customer has no scores at all
+    with workspace.engine.begin() as conn:
+        run = conn.execute(
+            sa.insert(pipeline_runs)
+            .values(as_of=now.date(), engine="duckdb", started_at=now, finished_at=now, customers=4, seconds=1.0,
+                    step_seconds={})
+            .returning(pipeline_runs.c.id)
+        ).scalar_one()  # fmt: skip
+        for cid, clv in zip(ids, values, strict=False):
+            conn.execute(sa.insert(customer_scores).values(
+                customer_id=cid, as_of=now.date(), run_id=run, scores={"clv_12m": clv, "p_alive": 0.5}))  # fmt: skip
+        sync_list_scores(conn)
+    r = workspace.kpis(period="month", as_of=dt.date(2025, 7, 15))
+    assert r["clv"] == {"customers": 3, "total": 420.5, "mean": pytest.approx(420.5 / 3)}

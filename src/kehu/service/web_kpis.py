@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from kehu.metrics.feedback import feedback_trend
 from kehu.metrics.labels import kpi_label, label_keys
 from kehu.metrics.periods import Period, last_complete_period
-from kehu.metrics.report import kpi_report, load_period, scalar_kpis
+from kehu.metrics.report import kpi_report
 from kehu.service.access import Principal, owner_scope
 from kehu.service.kpis import default_as_of
 from kehu.service.workspace import Workspace
@@ -44,15 +44,15 @@ def kpis_page(
     with ws.engine.connect() as conn:
         day = as_of or default_as_of(conn, tz)
         chosen = last_complete_period(day, period)
-        report = kpi_report(conn, chosen, timezone=tz)
         if scope is None:
             ids: set[int] | None = None
+            report = kpi_report(conn, chosen, timezone=tz)
             now, before = report["kpis"], report["previous"]
-        else:
+        else:  # the scope's KPIs from the same reads of the store as the company's
             mine = sa.select(customers.c.id).where(customers.c.owner_id.in_(scope))
             ids = {int(c) for c in conn.execute(mine).scalars()}
-            now = scalar_kpis(load_period(conn, chosen, timezone=tz), keep=ids.__contains__)
-            before = scalar_kpis(load_period(conn, chosen.previous(), timezone=tz), keep=ids.__contains__)
+            report = kpi_report(conn, chosen, timezone=tz, keep=ids.__contains__)
+            now, before = report["kept"]["kpis"], report["kept"]["previous"]
         runs: list[Period] = [chosen]
         for _ in range(TREND_PERIODS - 1):
             runs.insert(0, runs[0].previous())
