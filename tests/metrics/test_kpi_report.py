@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from kehu.metrics.periods import Period
-from kehu.metrics.report import PeriodData, scalar_kpis, split_by_owner, tasks_available
+from kehu.metrics.report import PeriodData, lapsed_at_starts, scalar_kpis, split_by_owner, tasks_available
 from kehu.service.workspace import Workspace
 from kehu.store.actions import tasks
 from kehu.store.published import customer_scores, pipeline_runs, sync_list_scores
@@ -65,6 +65,7 @@ def test_kpis_by_hand(filled: tuple[Workspace, dict[str, int]]) -> None:
     assert k["lapsed_at_start"] == 1 and k["win_back_rate"] == 1.0
     assert k["task_completion_rate"] is None and "task_completion_rate" not in r["not_available"]  # none due
     assert r["previous"]["active_customers"] == 3
+    assert r["previous"]["lapsed_at_start"] == 1  # e, at May 1st as at June 1st
     assert r["previous"]["nps"] is None  # nobody answered in May
     assert r["cohorts"] is None and "cohort_retention" in r["not_available"]
     board = {row["owner"]: row for row in r["leaderboard"]}
@@ -177,3 +178,22 @@ def test_clv_is_the_published_clv_of_the_scored_customers(workspace: Workspace) 
         sync_list_scores(conn)
     r = workspace.kpis(period="month", as_of=dt.date(2025, 7, 15))
     assert r["clv"] == {"customers": 3, "total": 420.5, "mean": pytest.approx(420.5 / 3)}
+
+
+def test_lapsed_customers_at_several_period_starts_in_one_read(filled: tuple[Workspace, dict[str, int]]) -> None:
+    ws, c = filled  # e last bought 2024-10-01 (then again in June 2025); nobody else before May 2025
+    june = Period("month", dt.date(2025, 6, 1), dt.date(2025, 7, 1))
+    months = [june, june.previous(), Period("month", dt.date(2025, 4, 1), dt.date(2025, 5, 1)),
+              Period("month", dt.date(2024, 11, 1), dt.date(2024, 12, 1)), Period("month", dt.date(2024, 9, 1),
+              dt.date(2024, 10, 1)), Period("month", dt.date(2025, 8, 1), dt.date(2025, 9, 1))]  # fmt: skip
+    with ws.engine.connect() as conn:
+        together = lapsed_at_starts(conn, months, timezone="Asia/Shanghai")
+        alone = [lapsed_at_starts(conn, [m], timezone="Asia/Shanghai")[0] for m in months]
+        short = lapsed_at_starts(conn, months, timezone="Asia/Shanghai", lapse_days=20)
+    # June, May and April: 180 days since e's October order; November 2024: only 31 days; September: no
+    # purchase yet; August 2025: everyone bought within 180 days
+    assert together == alone == [{c["e"]}, {c["e"]}, {c["e"]}, set(), set(), set()]
+    # with 20 days: at June 1st a, b and c (May 10th) are lapsed too; at August 1st everyone (last on June 2nd to
+    # July 1st); at May 1st still only e
+    assert short[0] == {c["a"], c["b"], c["c"], c["e"]} and short[1] == {c["e"]}
+    assert short[5] == {c["a"], c["b"], c["c"], c["d"], c["e"]}

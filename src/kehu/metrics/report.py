@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_LAPSE_DAYS",
     "PeriodData",
     "kpi_report",
+    "lapsed_at_starts",
     "load_period",
     "scalar_kpis",
     "split_by_owner",
@@ -74,10 +75,45 @@ def tasks_available(conn: sa.Connection) -> str | None:
     return f"the tasks table has no {', '.join(sorted(missing))} column" if missing else None
 
 
+def lapsed_at_starts(
+    conn: sa.Connection, periods: Sequence[Period], *, timezone: str, lapse_days: int = DEFAULT_LAPSE_DAYS
+) -> list[set[int]]:
+    """For each period, the customers lapsed at its start: a purchase before, none in the ``lapse_days`` before it.
+
+    One aggregation over the purchases for all the periods (the latest purchase before each start, per customer):
+    on a million customers this scan is most of the report's time, so it is not repeated per period.
+    """
+    starts = [period.bounds(timezone)[0] for period in periods]
+    if not starts:
+        return []
+    purchase = _purchase()
+    lasts = [
+        sa.func.max(sa.case((orders.c.ordered_at < start, orders.c.ordered_at))) < start - dt.timedelta(days=lapse_days)
+        for start in starts
+    ]
+    stmt = (
+        sa.select(orders.c.customer_id, *(sa.case((last, 1), else_=0) for last in lasts))
+        .where(purchase, orders.c.ordered_at < max(starts))
+        .group_by(orders.c.customer_id)
+    )
+    out: list[set[int]] = [set() for _ in starts]
+    for row in conn.execute(stmt):
+        for i, flag in enumerate(row[1:]):
+            if flag:
+                out[i].add(int(row[0]))
+    return out
+
+
 def load_period(
-    conn: sa.Connection, period: Period, *, timezone: str, lapse_days: int = DEFAULT_LAPSE_DAYS
+    conn: sa.Connection,
+    period: Period,
+    *,
+    timezone: str,
+    lapse_days: int = DEFAULT_LAPSE_DAYS,
+    lapsed: set[int] | None = None,
 ) -> PeriodData:
-    """Read everything the KPIs of ``period`` need from the store."""
+    """Read everything the KPIs of ``period`` need from the store (``lapsed``: already read with
+    :func:`lapsed_at_starts`)."""
     start, end = period.bounds(timezone)
     prev_start, _ = period.previous().bounds(timezone)
     data = PeriodData(period)
@@ -98,16 +134,9 @@ def load_period(
     for cid, n, revenue in conn.execute(stmt):
         data.orders[int(cid)] = int(n)
         data.revenue[int(cid)] = int(revenue or 0)
-    lapse_start = start - dt.timedelta(days=lapse_days)
-    last = (
-        sa.select(orders.c.customer_id, sa.func.max(orders.c.ordered_at).label("last"))
-        .where(purchase, orders.c.ordered_at < start)
-        .group_by(orders.c.customer_id)
-        .subquery()
-    )
-    data.lapsed = {
-        int(c) for c in conn.execute(sa.select(last.c.customer_id).where(last.c.last < lapse_start)).scalars()
-    }
+    if lapsed is None:
+        (lapsed,) = lapsed_at_starts(conn, [period], timezone=timezone, lapse_days=lapse_days)
+    data.lapsed = lapsed
     answers = sa.select(feedback.c.customer_id, feedback.c.kind, feedback.c.score).where(
         feedback.c.responded_at >= start, feedback.c.responded_at < end
     )
@@ -264,8 +293,10 @@ def kpi_report(
         pipeline run, or ``None`` before the first), ``not_available`` (KPI -> why) and ``leaderboard``
         (per owner: the same KPIs over the owner's customers, ranked by retention then revenue).
     """
-    data = load_period(conn, period, timezone=timezone, lapse_days=lapse_days)
-    before = load_period(conn, period.previous(), timezone=timezone, lapse_days=lapse_days)
+    periods = [period, period.previous()]
+    lapsed, lapsed_before = lapsed_at_starts(conn, periods, timezone=timezone, lapse_days=lapse_days)
+    data = load_period(conn, period, timezone=timezone, lapse_days=lapse_days, lapsed=lapsed)
+    before = load_period(conn, period.previous(), timezone=timezone, lapse_days=lapse_days, lapsed=lapsed_before)
     cohorts = published_cohorts(conn)
     not_available = {}
     if data.tasks is None:
