@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
+import numpy as np
 import openpyxl
 from sqlalchemy import select
 from web_testkit import WebEnv, csrf_of
@@ -189,4 +190,12 @@ def test_dashboard_kpis_segments_pareto_and_risk_list_within_scope(web: WebEnv) 
     assert ranked == sorted(ranked, reverse=True)
     admin = web.login("admin").get("/dashboard.json").json()
     assert admin["cohorts"]["cells"] and all(0 <= v <= 1 for _, _, v in admin["cohorts"]["cells"])
+    with web.ws.engine.connect() as conn:  # the risk histogram counts the published scores, band by band
+        risks = [s["churn_risk"] for s in conn.execute(select(customer_scores.c.scores)).scalars()
+                 if s and s.get("churn_risk") is not None]  # fmt: skip
+    if risks:
+        bands = np.histogram(np.clip(risks, 0.0, 1.0), bins=10, range=(0.0, 1.0))[0].tolist()
+        assert admin["churn_risk"]["scored"] == len(risks) and admin["churn_risk"]["customers"] == bands
+    else:
+        assert admin["churn_risk"] is None
     assert admin["flows"] is None or all(s["balanced"] for s in admin["flows"]["segments"])
