@@ -90,8 +90,7 @@ def lookup_keys(
     found: dict[str, tuple[Any, ...]] = {}
     sqlite = _is_sqlite(conn)
     step = max(1, min(_CHUNK, _sqlite_variable_limit(conn) - 1)) if sqlite else _CHUNK
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with contextlib.closing(conn.connection.dbapi_connection.cursor()) as cursor:  # type: ignore[union-attr]
         for start in range(0, len(unique), step):
             chunk = unique[start : start + step]
             if sqlite:
@@ -103,8 +102,6 @@ def lookup_keys(
                 params = (source, chunk)
             cursor.execute(sql, params)
             found.update({row[0]: tuple(row[1:]) for row in cursor.fetchall()})
-    finally:
-        cursor.close()
     return found
 
 

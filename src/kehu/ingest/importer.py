@@ -38,7 +38,7 @@ from kehu.ingest.bulk import (
 from kehu.ingest.fields import KINDS, KindSpec
 from kehu.ingest.identity import PROFILE_FIELDS, match_and_merge, recompute_profiles
 from kehu.ingest.mapping import Mapping, load_mapping, plan_columns
-from kehu.ingest.parse_process import ParseJob, ParseProcess, staged_batches, staged_in_child
+from kehu.ingest.parse_process import ParseJob, ParseProcess, staged_batches
 from kehu.ingest.parse_process import available as parse_process_available
 from kehu.ingest.quarantine import QuarantineWriter
 from kehu.ingest.readers import open_source
@@ -403,7 +403,7 @@ def import_file(
                     now,
                     encoding=src.encoding,
                 )
-                batches = staged_in_child(job, early) if early is not None else staged_batches(job, src)
+                batches = early.staged(job) if early is not None else staged_batches(job, src)
                 with deferred_indexes(conn, run.table, enabled=big):
                     for staged in prefetched(batches):
                         run.account(staged)

@@ -42,7 +42,7 @@ from kehu.ingest.readers import RawBatch, Source, open_source
 from kehu.ingest.rows import prepare_batch
 from kehu.ingest.staging import StagedBatch, Stager
 
-__all__ = ["ParseJob", "ParseProcess", "available", "staged_batches", "staged_in_child"]
+__all__ = ["ParseJob", "ParseProcess", "available", "staged_batches"]
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,15 @@ class ParseProcess:
         self._receive = Connection(read_fd, writable=False)
 
     def staged(self, job: ParseJob) -> Iterator[StagedBatch]:
-        """Send the job; yield the child's batches in file order as they arrive (see :func:`staged_in_child`)."""
+        """Send the job; yield the child's batches in file order as they arrive; the child is stopped at the end.
+
+        Raises
+        ------
+        ImportFileError
+            The child found a file-level problem midway (e.g. a row with a different number of fields).
+        KehuError
+            The child failed or stopped unexpectedly; the message says which and how.
+        """
         child, receive = self._child, self._receive
         try:
             assert child.stdin is not None
@@ -210,23 +218,6 @@ class ParseProcess:
             with contextlib.suppress(OSError):
                 self._child.stdin.close()
         self._child.wait(timeout=10)
-
-
-def staged_in_child(job: ParseJob, process: ParseProcess | None = None) -> Iterator[StagedBatch]:
-    """Stage the file in a child process; yields its batches in file order as they arrive.
-
-    The child is a fresh interpreter (``python -m kehu.ingest.parse_process``) with this process's import path,
-    so nothing of the caller's own program runs again in it. ``process``: one started earlier (its start-up
-    overlaps with the caller's); by default one is started now.
-
-    Raises
-    ------
-    ImportFileError
-        The child found a file-level problem midway (e.g. a row with a different number of fields).
-    KehuError
-        The child failed or stopped unexpectedly; the message says which and how.
-    """
-    yield from (process or ParseProcess()).staged(job)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ __all__ = [
     "kpi_report",
     "lapsed_at_starts",
     "load_period",
+    "load_periods",
     "scalar_kpis",
     "split_by_owner",
     "tasks_available",
@@ -105,27 +106,48 @@ def lapsed_at_starts(
 
 
 def load_period(
+    conn: sa.Connection, period: Period, *, timezone: str, lapse_days: int = DEFAULT_LAPSE_DAYS
+) -> PeriodData:
+    """Read everything the KPIs of ``period`` need from the store."""
+    (lapsed,) = lapsed_at_starts(conn, [period], timezone=timezone, lapse_days=lapse_days)
+    return _read_period(conn, period, timezone=timezone, lapsed=lapsed)
+
+
+def load_periods(
+    conn: sa.Connection, period: Period, *, timezone: str, lapse_days: int = DEFAULT_LAPSE_DAYS
+) -> tuple[PeriodData, PeriodData]:
+    """:func:`load_period` of ``period`` and of the one before, sharing their reads: one aggregation finds the
+    customers lapsed at both starts, and ``period``'s previous buyers are the buyers of the period before."""
+    previous = period.previous()
+    lapsed, lapsed_before = lapsed_at_starts(conn, [period, previous], timezone=timezone, lapse_days=lapse_days)
+    before = _read_period(conn, previous, timezone=timezone, lapsed=lapsed_before)
+    data = _read_period(conn, period, timezone=timezone, lapsed=lapsed, previous_buyers=set(before.orders))
+    return data, before
+
+
+def _read_period(
     conn: sa.Connection,
     period: Period,
     *,
     timezone: str,
-    lapse_days: int = DEFAULT_LAPSE_DAYS,
-    lapsed: set[int] | None = None,
+    lapsed: set[int],
+    previous_buyers: set[int] | None = None,
 ) -> PeriodData:
-    """Read everything the KPIs of ``period`` need from the store (``lapsed``: already read with
-    :func:`lapsed_at_starts`)."""
+    """The period's data, with the customers lapsed at its start (and its previous buyers, if known) given."""
     start, end = period.bounds(timezone)
     prev_start, _ = period.previous().bounds(timezone)
-    data = PeriodData(period)
+    data = PeriodData(period, lapsed=lapsed)
     purchase = _purchase()
-    data.previous_buyers = {
-        int(c)
-        for c in conn.execute(
-            sa.select(orders.c.customer_id)
-            .distinct()
-            .where(purchase, orders.c.ordered_at >= prev_start, orders.c.ordered_at < start)
-        ).scalars()
-    }
+    if previous_buyers is None:
+        previous_buyers = {
+            int(c)
+            for c in conn.execute(
+                sa.select(orders.c.customer_id)
+                .distinct()
+                .where(purchase, orders.c.ordered_at >= prev_start, orders.c.ordered_at < start)
+            ).scalars()
+        }
+    data.previous_buyers = previous_buyers
     stmt = (
         sa.select(orders.c.customer_id, sa.func.count(), sa.func.sum(orders.c.amount_cents))
         .where(purchase, orders.c.ordered_at >= start, orders.c.ordered_at < end)
@@ -134,9 +156,6 @@ def load_period(
     for cid, n, revenue in conn.execute(stmt):
         data.orders[int(cid)] = int(n)
         data.revenue[int(cid)] = int(revenue or 0)
-    if lapsed is None:
-        (lapsed,) = lapsed_at_starts(conn, [period], timezone=timezone, lapse_days=lapse_days)
-    data.lapsed = lapsed
     answers = sa.select(feedback.c.customer_id, feedback.c.kind, feedback.c.score).where(
         feedback.c.responded_at >= start, feedback.c.responded_at < end
     )
@@ -293,10 +312,7 @@ def kpi_report(
         pipeline run, or ``None`` before the first), ``not_available`` (KPI -> why) and ``leaderboard``
         (per owner: the same KPIs over the owner's customers, ranked by retention then revenue).
     """
-    periods = [period, period.previous()]
-    lapsed, lapsed_before = lapsed_at_starts(conn, periods, timezone=timezone, lapse_days=lapse_days)
-    data = load_period(conn, period, timezone=timezone, lapse_days=lapse_days, lapsed=lapsed)
-    before = load_period(conn, period.previous(), timezone=timezone, lapse_days=lapse_days, lapsed=lapsed_before)
+    data, before = load_periods(conn, period, timezone=timezone, lapse_days=lapse_days)
     cohorts = published_cohorts(conn)
     not_available = {}
     if data.tasks is None:
