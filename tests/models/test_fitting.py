@@ -10,7 +10,8 @@ import pytest
 from kehu.models import BetaGeo, GammaGamma, rfm_summary
 from kehu.models import beta_geo as bg_module
 from kehu.models import gamma_gamma as gg_module
-from kehu.models._base import compress_rows, maximize_loglik
+from kehu.models._base import compress_rows
+from kehu.models._fitting import maximize_loglik
 from kehu.models.simulate import simulate_beta_geo, simulate_transactions
 
 

@@ -18,8 +18,6 @@ from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1, poly
 from kehu.models._base import (
     FloatArray,
     IntArray,
-    Objective,
-    ParametricModel,
     apply_on_unique,
     as_float_array,
     as_horizon,
@@ -27,12 +25,11 @@ from kehu.models._base import (
     check_nonnegative,
     compress_rows,
     dot,
-    draw_interval,
     factorize,
-    fit_by_newton,
     validate_rfm,
     validate_weights,
 )
+from kehu.models._fitting import Objective, ParametricModel, draw_interval, fit_by_newton
 
 __all__ = ["BetaGeo"]
 

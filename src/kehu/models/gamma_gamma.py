@@ -17,17 +17,14 @@ from kehu.errors import ValidationError
 from kehu.models._base import (
     FloatArray,
     IntArray,
-    Objective,
-    ParametricModel,
     as_float_array,
     check_integer,
     check_nonnegative,
     dot,
-    draw_interval,
     factorize,
-    fit_by_newton,
     validate_weights,
 )
+from kehu.models._fitting import Objective, ParametricModel, draw_interval, fit_by_newton
 
 __all__ = ["GammaGamma"]
 

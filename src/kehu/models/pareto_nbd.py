@@ -29,18 +29,16 @@ from kehu.models._base import (
     FloatArray,
     GradFn,
     IntArray,
-    ParametricModel,
     as_float_array,
     as_horizon,
     check_integer,
     check_nonnegative,
     compress_rows,
     dot,
-    draw_interval,
-    fit_by_bfgs,
     validate_rfm,
     validate_weights,
 )
+from kehu.models._fitting import ParametricModel, draw_interval, fit_by_bfgs
 from kehu.models._hypergeometric import log_g_with_grad
 
 __all__ = ["ParetoNBD"]

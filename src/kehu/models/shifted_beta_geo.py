@@ -15,15 +15,8 @@ from scipy import optimize
 from scipy.special import betaln, hyp2f1
 
 from kehu.errors import ValidationError
-from kehu.models._base import (
-    FitResult,
-    FloatArray,
-    GradFn,
-    ParametricModel,
-    as_float_array,
-    check_integer,
-    check_nonnegative,
-)
+from kehu.models._base import FloatArray, GradFn, as_float_array, check_integer, check_nonnegative
+from kehu.models._fitting import FitResult, ParametricModel
 
 __all__ = ["ShiftedBetaGeo"]
 
