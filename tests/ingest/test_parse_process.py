@@ -269,7 +269,7 @@ def test_an_exponent_beyond_any_amount_is_quarantined_not_a_crash() -> None:
 
 def test_the_first_batch_is_cut_small_and_no_record_is_lost(monkeypatch: pytest.MonkeyPatch) -> None:
     from kehu.ingest import parse_process
-    from kehu.ingest.readers import RawBatch
+    from kehu.ingest.sources import RawBatch
 
     monkeypatch.setattr(parse_process, "_FIRST_ROWS", 3)
     batches = [

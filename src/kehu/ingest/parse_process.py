@@ -38,8 +38,9 @@ from kehu import errors
 from kehu.errors import ImportFileError, KehuError
 from kehu.ingest.fields import KINDS
 from kehu.ingest.mapping import Mapping, plan_columns
-from kehu.ingest.readers import RawBatch, Source, open_source
+from kehu.ingest.readers import open_source
 from kehu.ingest.rows import prepare_batch
+from kehu.ingest.sources import RawBatch, Source
 from kehu.ingest.staging import StagedBatch, Stager
 
 __all__ = ["ParseJob", "ParseProcess", "available", "staged_batches"]

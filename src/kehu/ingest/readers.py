@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import codecs
 import csv
-import datetime
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,11 +24,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kehu.errors import ImportFileError
+from kehu.ingest.sources import RawBatch, Source, dedupe_headers, drop_empty_records, rechunk
+from kehu.ingest.workbooks import ParquetSource, WorkbookSource
 
 if TYPE_CHECKING:
     from kehu.ingest.mapping import Mapping
 
-__all__ = ["RawBatch", "Source", "detect_encoding", "open_source", "sniff_delimiter"]
+__all__ = ["detect_encoding", "open_source", "sniff_delimiter"]
 
 _EXTENSIONS = {
     ".csv": "csv",
@@ -47,67 +47,6 @@ _EXTENSIONS = {
 _DELIMITERS = (",", "\t", ";", "|")
 _SCAN_BYTES = 4 << 20
 _SAMPLE_BYTES = 256 << 10
-
-
-@dataclass
-class RawBatch:
-    """Consecutive records of one file.
-
-    ``row_numbers`` (int64) holds the row number a user sees for each record; ``columns`` maps each raw
-    column name to its values (raw text for text and workbook formats, native Arrow types for Parquet).
-    """
-
-    row_numbers: np.ndarray
-    columns: dict[str, pa.Array]
-
-    def __len__(self) -> int:
-        return len(self.row_numbers)
-
-
-class Source:
-    """An open data file; iterate :meth:`batches` to read it. Use as a context manager."""
-
-    format: str = ""
-
-    def __init__(self, path: Path, encoding: str | None, headers: list[str], chunk_rows: int) -> None:
-        self.path = path
-        self.encoding = encoding
-        self.headers = headers
-        self.chunk_rows = chunk_rows
-
-    def batches(self) -> Iterator[RawBatch]:
-        """Yield the records in file order, in batches of about ``chunk_rows`` records."""
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Release the file."""
-
-    def __enter__(self) -> Source:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.format} {self.path} encoding={self.encoding}>"
-
-    def _fail(self, problem: str) -> ImportFileError:
-        return ImportFileError(self.path, problem)
-
-
-def dedupe_headers(names: list[str]) -> list[str]:
-    """Strip header names, name empty ones ``column_N`` and suffix repeats ``.2``, ``.3``, ... ."""
-    out: list[str] = []
-    seen: set[str] = set()
-    for i, raw in enumerate(names):
-        base = (raw or "").replace("\ufeff", "").strip() or f"column_{i + 1}"
-        name, k = base, 1
-        while name in seen:
-            k += 1
-            name = f"{base}.{k}"
-        seen.add(name)
-        out.append(name)
-    return out
 
 
 def detect_encoding(path: str | Path) -> str:
@@ -238,48 +177,6 @@ def open_source(
         return CsvSource.open(p, fmt, mapping, sheet, chunk_rows, encoding=encoding)
     src: Source = opener[fmt].open(p, fmt, mapping, sheet, chunk_rows)
     return src
-
-
-def drop_empty_records(row_numbers: np.ndarray, columns: dict[str, pa.Array]) -> RawBatch:
-    """Remove records whose every column is null (blank lines / rows) from one batch."""
-    arrays = list(columns.values())
-    if not arrays or all(a.null_count == 0 for a in arrays):
-        return RawBatch(row_numbers, columns)
-    empty = pc.is_null(arrays[0])
-    for a in arrays[1:]:
-        empty = pc.and_(empty, pc.is_null(a))
-    if not pc.any(empty).as_py():
-        return RawBatch(row_numbers, columns)
-    keep = pc.invert(empty)
-    mask = keep.to_numpy(zero_copy_only=False)
-    return RawBatch(row_numbers[mask], {k: pc.filter(v, keep) for k, v in columns.items()})
-
-
-def concat_batches(parts: list[RawBatch]) -> RawBatch:
-    """Join consecutive batches of one source into one."""
-    if len(parts) == 1:
-        return parts[0]
-    names = list(parts[0].columns)
-    return RawBatch(
-        np.concatenate([p.row_numbers for p in parts]),
-        {n: pa.concat_arrays([p.columns[n] for p in parts]) for n in names},
-    )
-
-
-def rechunk(parts: Iterator[RawBatch], chunk_rows: int) -> Iterator[RawBatch]:
-    """Regroup small batches into batches of at least ``chunk_rows`` records (the last may be smaller)."""
-    pending: list[RawBatch] = []
-    size = 0
-    for part in parts:
-        if len(part) == 0:
-            continue
-        pending.append(part)
-        size += len(part)
-        if size >= chunk_rows:
-            yield concat_batches(pending)
-            pending, size = [], 0
-    if pending:
-        yield concat_batches(pending)
 
 
 class CsvSource(Source):
@@ -517,151 +414,6 @@ class TextSource(Source):
         cols = zip(*rows, strict=True)
         arrays = [pa.array([v or None for v in col], pa.string()) for col in cols]
         return RawBatch(np.asarray(numbers, dtype=np.int64), dict(zip(self.headers, arrays, strict=True)))
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-
-
-def cell_text(value: object) -> str | None:
-    """The text a user sees in a workbook cell (typed by the workbook library); None for an empty cell.
-
-    Whole numbers lose Excel's ``.0``, other numbers use up to 15 significant digits (as Excel shows them),
-    date-times become ISO text (``2024-01-05`` at midnight, else ``2024-01-05 13:45:00``).
-    """
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return format(value, ".15g")
-    if isinstance(value, datetime.datetime):
-        if value.time() == datetime.time(0) and value.tzinfo is None:
-            return value.date().isoformat()
-        return value.isoformat(sep=" ")
-    if isinstance(value, (datetime.date, datetime.time)):
-        return value.isoformat()
-    return str(value)
-
-
-class WorkbookSource(Source):
-    """One sheet of an Excel/ODS workbook, read by python-calamine; cells rendered as the text users see."""
-
-    format = "xlsx"
-    _rows: Any = None
-    _first_row = 1
-
-    @classmethod
-    def open(cls, path: Path, fmt: str, mapping: Mapping | None, sheet: str | None, chunk_rows: int) -> Source:
-        import python_calamine
-
-        try:
-            book = python_calamine.CalamineWorkbook.from_path(str(path))
-        except Exception as exc:  # calamine raises its own (and OS) errors for corrupt files
-            raise ImportFileError(path, f"not a valid Excel workbook ({exc})") from None
-        name = sheet or (mapping.sheet if mapping else None) or (book.sheet_names[0] if book.sheet_names else None)
-        if name is None or name not in book.sheet_names:
-            raise ImportFileError(path, f"sheet {name!r} not found; sheets: {', '.join(book.sheet_names)}")
-        try:
-            ws = book.get_sheet_by_name(name)
-        except Exception as exc:
-            raise ImportFileError(path, f"sheet {name!r} cannot be read ({exc})") from None
-        if ws.start is None or ws.height == 0:
-            raise ImportFileError(path, f"sheet {name!r} has no data")
-        # calamine yields rows from row 1 when the sheet has leading empty rows, else from its first used row
-        first_row = 1 if ws.total_height != ws.height else ws.start[0] + 1
-        rows = enumerate(ws.iter_rows(), start=first_row)
-        skip = mapping.skip_rows if mapping else 0
-        has_header = mapping.header if mapping else True
-        src = cls(path, None, [], chunk_rows)
-        src._rows = rows
-        header: list[str | None] | None = None
-        for number, row in rows:
-            if number <= skip:
-                continue
-            texts = [cell_text(v) for v in row]
-            if any(t is not None and t.strip() for t in texts):
-                header = texts
-                src._first_row = number
-                break
-        if header is None:
-            raise ImportFileError(path, f"sheet {name!r} has no data")
-        n = len(header)
-        if mapping is not None and mapping.column_names is not None:
-            if len(mapping.column_names) != n:
-                raise ImportFileError(
-                    path, f"the mapping names {len(mapping.column_names)} columns but sheet {name!r} has {n}"
-                )
-            src.headers = mapping.synthesized_headers(n)
-        elif has_header:
-            src.headers = dedupe_headers([t or "" for t in header])
-        else:
-            src.headers = [f"column_{i + 1}" for i in range(n)]
-        src._pending = None if has_header else header
-        return src
-
-    _pending: list[str | None] | None = None
-
-    def batches(self) -> Iterator[RawBatch]:
-        n = len(self.headers)
-        rows: list[list[str | None]] = []
-        numbers: list[int] = []
-        if self._pending is not None:
-            rows.append(self._pending)
-            numbers.append(self._first_row)
-        for number, row in self._rows:
-            texts = [cell_text(v) for v in row]
-            if all(t is None for t in texts):
-                continue
-            rows.append((texts + [None] * n)[:n])
-            numbers.append(number)
-            if len(rows) >= self.chunk_rows:
-                yield self._batch(rows, numbers)
-                rows, numbers = [], []
-        if rows:
-            yield self._batch(rows, numbers)
-
-    def _batch(self, rows: list[list[str | None]], numbers: list[int]) -> RawBatch:
-        arrays = [pa.array(list(col), pa.string()) for col in zip(*rows, strict=True)]
-        return RawBatch(np.asarray(numbers, dtype=np.int64), dict(zip(self.headers, arrays, strict=True)))
-
-
-class ParquetSource(Source):
-    """A Parquet file read in record batches; columns keep their Arrow types (dictionaries decoded)."""
-
-    format = "parquet"
-    _file: Any = None
-
-    @classmethod
-    def open(cls, path: Path, fmt: str, mapping: Mapping | None, sheet: str | None, chunk_rows: int) -> Source:
-        import pyarrow.parquet as pq
-
-        try:
-            pf = pq.ParquetFile(path)
-        except (pa.ArrowException, OSError) as exc:
-            raise ImportFileError(path, f"not a valid Parquet file ({exc})") from None
-        src = cls(path, None, dedupe_headers(pf.schema_arrow.names), chunk_rows)
-        src._file = pf
-        return src
-
-    def batches(self) -> Iterator[RawBatch]:
-        start = 2
-        try:
-            for batch in self._file.iter_batches(batch_size=self.chunk_rows):
-                arrays = []
-                for a in batch.columns:
-                    arrays.append(a.dictionary_decode() if pa.types.is_dictionary(a.type) else a)
-                numbers = np.arange(start, start + batch.num_rows, dtype=np.int64)
-                start += batch.num_rows
-                yield RawBatch(numbers, dict(zip(self.headers, arrays, strict=True)))
-        except (pa.ArrowException, OSError) as exc:
-            raise self._fail(f"the Parquet file is damaged near row {start} ({exc})") from None
 
     def close(self) -> None:
         if self._file is not None:

@@ -20,7 +20,7 @@ from kehu.errors import MappingError
 from kehu.ingest.fields import FieldSpec, FieldType, KindSpec
 from kehu.ingest.mapping import ColumnPlan, Mapping
 from kehu.ingest.quarantine import Problem
-from kehu.ingest.readers import RawBatch
+from kehu.ingest.sources import RawBatch
 from kehu.ingest.values import parse_field, render_template
 
 __all__ = ["PreparedBatch", "prepare_batch"]
