@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -19,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from kehu.errors import ImportFileError, KehuError, NotFoundError, StoreError, ValidationError
+from kehu.jsonable import to_jsonable
 from kehu.service import access, web_views
 from kehu.service.access import Principal
 from kehu.service.workspace import ROLES, Workspace
@@ -27,21 +27,6 @@ __all__ = ["MAX_ID", "api_router", "error_status", "to_jsonable"]
 
 MAX_ID = 2**62  # ids beyond this cannot exist (and would overflow 64-bit SQL integers)
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
-
-
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON values: money (``Decimal``) as strings, dates and times in ISO 8601."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return value.name
-    return value
 
 
 def error_status(exc: KehuError) -> int:

@@ -15,7 +15,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from kehu.api.routes import to_jsonable
+from kehu.jsonable import to_jsonable
 from kehu.service.access import SessionInfo, resolve_session
 from kehu.service.workspace import Workspace
 from kehu.web.i18n import LOCALES, Translator, catalog, negotiate, translator_for

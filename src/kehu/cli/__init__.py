@@ -1,0 +1,66 @@
+"""The ``kehu`` command line: one command, one Workspace call.
+
+One module per command group; this module builds :data:`app` from them, in the order ``kehu --help`` lists them.
+Errors are translated once, in :func:`main`: a :class:`~kehu.errors.KehuError` prints its message and exits 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from kehu.cli import (
+    campaigns,
+    customers,
+    demo,
+    imports,
+    init,
+    kpis,
+    loyalty,
+    models,
+    playbooks,
+    reports,
+    run,
+    segments,
+    serve,
+    tickets,
+    users,
+)
+from kehu.errors import KehuError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="kehu",
+    help="Kehu (客户): customer value management.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command()(init.init)
+app.command("import")(imports.import_)
+app.command()(serve.serve)
+app.command()(run.run)
+app.command()(kpis.kpis)
+app.command()(kpis.feedback)
+app.command()(demo.demo)
+app.add_typer(customers.app, name="customers")
+app.add_typer(users.app, name="users")
+app.add_typer(segments.app, name="segments")
+app.add_typer(reports.app, name="report")
+app.add_typer(models.app, name="models")
+app.add_typer(campaigns.app, name="campaigns")
+app.add_typer(tickets.app, name="tickets")
+app.add_typer(loyalty.app, name="loyalty")
+app.add_typer(playbooks.playbooks_app, name="playbooks")
+app.add_typer(playbooks.tasks_app, name="tasks")
+
+
+def main() -> None:
+    """Entry point: run the app and translate Kehu errors into a message and exit code 2."""
+    try:
+        app()
+    except KehuError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,202 @@
+"""``kehu playbooks …`` and ``kehu tasks …``: rules that act on customers, their outbox, the tasks they create."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from kehu.cli._common import Actor, AsJson, Home, actor_name, open_workspace, parse_date, print_json
+from kehu.jsonable import dumps
+
+playbooks_app = typer.Typer(
+    help="Playbooks: rules that create tasks, send messages, tag, issue coupons, assign owners.", no_args_is_help=True
+)
+tasks_app = typer.Typer(help="Tasks for sales reps and managers (from playbooks).", no_args_is_help=True)
+Files = Annotated[
+    list[Path] | None, typer.Argument(help="Playbook files or folders (default: the workspace's playbooks).")
+]
+Today = Annotated[
+    str | None, typer.Option("--today", help="Evaluate triggers for this day (YYYY-MM-DD); default: today.")
+]
+
+
+def _print_rules(d: dict[str, Any], *, dry: bool) -> None:
+    typer.echo(
+        f"day {d['day']} (profile as of {d['as_of'] or 'none published'})"
+        + ("  — dry run, nothing changed" if dry else "")
+    )
+    for r in d["rules"]:
+        count = r["would_fire"] if dry else r["fired"]
+        skipped = ", ".join(f"{k} {v}" for k, v in r["skipped"].items())
+        typer.echo(
+            f"  {r['rule']:<48} {'would fire' if dry else 'fired'} {count:>6}   "
+            f"(trigger {r['matched']}, if {r['passed_if']}{'; skipped ' + skipped if skipped else ''})"
+        )
+        for sample in r["samples"] if dry else []:
+            acts = "; ".join(dumps(a) for a in sample["actions"])
+            typer.echo(
+                f"      #{sample['customer_id']} {sample['name'] or ''} (owner {sample['owner'] or '-'}): {acts}"
+            )
+    delivery = d.get("delivery")
+    if delivery:
+        typer.echo(
+            f"delivery: applied {delivery['applied']}, sent {delivery['sent']}, retry {delivery['retry']}, "
+            f"dead {delivery['dead']}, unknown {delivery['unknown']}, waiting {delivery['waiting']}"
+            + (f", channel not configured {delivery['unconfigured']}" if delivery["unconfigured"] else "")
+        )
+
+
+@playbooks_app.command("validate")
+def playbooks_validate(
+    files: Annotated[list[Path], typer.Argument(help="Playbook files or folders.")], home: Home = None
+) -> None:
+    """Check playbook files against the schema and Kehu's rules; problems name file, line and field."""
+    with open_workspace(home) as ws:
+        rows = ws.playbooks_validate(list(files))
+    for r in rows:
+        typer.echo(
+            f"ok  {r['file']}: playbook {r['playbook']}, {r['rules']} rules{'' if r['enabled'] else ' (disabled)'}"
+        )
+
+
+@playbooks_app.command("dry-run")
+def playbooks_dry_run(files: Files = None, today: Today = None, as_json: AsJson = False, home: Home = None) -> None:
+    """Per rule: how many customers would trigger now, with samples. Changes nothing."""
+    with open_workspace(home) as ws:
+        d = ws.playbooks_dry_run(list(files) if files else None, day=parse_date(today, "--today") if today else None)
+    if as_json:
+        print_json(d)
+        return
+    _print_rules(d, dry=True)
+
+
+@playbooks_app.command("run")
+def playbooks_run(files: Files = None, today: Today = None, as_json: AsJson = False, home: Home = None) -> None:
+    """Run the playbooks: record what fires (once per trigger occurrence), create tasks, send messages."""
+    with open_workspace(home) as ws:
+        d = ws.playbooks_run(list(files) if files else None, day=parse_date(today, "--today") if today else None)
+    if as_json:
+        print_json(d)
+        return
+    _print_rules(d, dry=False)
+
+
+@playbooks_app.command("deliver")
+def playbooks_deliver(as_json: AsJson = False, home: Home = None) -> None:
+    """Deliver what is due in the outbox: messages after quiet hours, retries after failures."""
+    with open_workspace(home) as ws:
+        d = ws.playbooks_deliver()
+    if as_json:
+        print_json(d)
+        return
+    _print_rules({"day": "-", "as_of": "-", "rules": [], "delivery": d}, dry=False)
+
+
+@playbooks_app.command("list")
+def playbooks_list(as_json: AsJson = False, home: Home = None) -> None:
+    """The workspace's playbooks (KEHU_PLAYBOOKS_DIR) and their rules."""
+    with open_workspace(home) as ws:
+        rows = ws.playbooks_list()
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo("no playbooks: `kehu playbooks install-defaults` copies the default ones")
+    for pb in rows:
+        typer.echo(f"{pb['playbook']} ({'enabled' if pb['enabled'] else 'disabled'}) {pb['file']}")
+        for r in pb["rules"]:
+            typer.echo(f"  {r['id']:<32} {r['trigger']:<24} priority {r['priority']:>4}  {', '.join(r['actions'])}")
+
+
+@playbooks_app.command("install-defaults")
+def playbooks_install_defaults(
+    overwrite: Annotated[bool, typer.Option(help="Replace files of the same name.")] = False, home: Home = None
+) -> None:
+    """Copy the default playbooks (RFM 8-class, lifecycle, renewals, NPS) into the workspace, enabled."""
+    with open_workspace(home) as ws:
+        written = ws.playbooks_install_defaults(overwrite=overwrite)
+        folder = ws.settings.resolved_playbooks_dir
+    typer.echo(f"{len(written)} playbook files written to {folder}" + ("" if written else " (all present already)"))
+
+
+@playbooks_app.command("schema")
+def playbooks_schema() -> None:
+    """Print the playbook JSON Schema (for editors and CI checks)."""
+    from kehu.playbooks import schema
+
+    print_json(schema())
+
+
+@playbooks_app.command("outbox")
+def playbooks_outbox(
+    status: Annotated[str | None, typer.Option(help="pending | retry | sending | done | dead | unknown")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """The outbox: every action and message with its delivery state, attempts and last error."""
+    with open_workspace(home) as ws:
+        rows = ws.outbox(status=status, limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        typer.echo(
+            f"#{r['id']:<6} {r['kind']:<8} {r['channel'] or '':<16} {r['status']:<8} attempts {r['attempts']:<3} "
+            f"customer #{r['customer_id']}  {r['last_error'] or ''}"
+        )
+
+
+@playbooks_app.command("retry")
+def playbooks_retry(
+    outbox_id: Annotated[int, typer.Argument(metavar="ID", help="Outbox row id (see `kehu playbooks outbox`).")],
+    actor: Actor = None,
+    home: Home = None,
+) -> None:
+    """Send a dead or unknown message again (after checking it did not arrive)."""
+    with open_workspace(home) as ws:
+        d = ws.outbox_retry(outbox_id, actor=actor_name(actor))
+    typer.echo(f"outbox #{d['id']}: {d['was']} → queued again; `kehu playbooks deliver` sends it")
+
+
+@tasks_app.command("list")
+def tasks_list(
+    owner: Annotated[str | None, typer.Option("--owner", help="Only tasks assigned to this user.")] = None,
+    status: Annotated[
+        list[str] | None, typer.Option("--status", help="open | in_progress | done | cancelled (repeatable).")
+    ] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only open tasks past their due date.")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 200,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Tasks, due first: title, customer, assignee, due date (overdue marked), state and outcome."""
+    with open_workspace(home) as ws:
+        rows = ws.tasks(owner=owner, status=status or ["open", "in_progress"], overdue=overdue, limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo("no tasks")
+    for r in rows:
+        late = " OVERDUE" if r["overdue"] else ""
+        typer.echo(
+            f"#{r['id']:<6} due {r['due_date']}{late} [{r['priority']}] {r['status']:<11} "
+            f"{r['assignee'] or '(unassigned)':<10} {r['title']}" + (f"  → {r['outcome']}" if r["outcome"] else "")
+        )
+
+
+@tasks_app.command("done")
+def tasks_done(
+    task_id: Annotated[int, typer.Argument(metavar="ID")],
+    outcome: Annotated[str, typer.Option(help="reached | no_answer | won_back | lost | not_interested")],
+    note: Annotated[str | None, typer.Option(help="Follow-up notes.")] = None,
+    actor: Actor = None,
+    home: Home = None,
+) -> None:
+    """Close a task with its outcome (and notes); the audit log records who and when."""
+    with open_workspace(home) as ws:
+        d = ws.task_done(task_id, outcome=outcome, notes=note, actor=actor_name(actor))
+    typer.echo(f"task #{d['id']} done: {d['outcome']}")

@@ -1,0 +1,65 @@
+"""``kehu users …``: the users of the web app and their passwords."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from kehu.cli._common import AsJson, Home, open_workspace, print_json
+from kehu.errors import NotFoundError
+
+app = typer.Typer(help="Manage users (sales reps, managers, admins).", no_args_is_help=True)
+
+
+@app.command("add")
+def users_add(
+    name: str,
+    role: Annotated[str, typer.Option(help="admin | manager | rep")] = "rep",
+    team: Annotated[str | None, typer.Option()] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Sign-in password (asked for, hidden, on a terminal when omitted).")
+    ] = None,
+    home: Home = None,
+) -> None:
+    """Add a user (or change the role/team of an existing one) and set the password for the web app."""
+    from kehu.service import access
+
+    if password is None and sys.stdin.isatty():
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    with open_workspace(home) as ws:
+        uid = access.create_user(ws, name, role=role, team=team, password=password)
+    note = "" if password else " — no password yet: set one with `kehu users password`"
+    typer.echo(f"user {name} (#{uid}, {role}){note}")
+
+
+@app.command("password")
+def users_password(
+    name: str,
+    password: Annotated[str | None, typer.Option(help="New password (asked for, hidden, when omitted).")] = None,
+    home: Home = None,
+) -> None:
+    """Set a user's password (signs out all their sessions)."""
+    from kehu.service import access
+
+    if password is None:
+        password = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
+    with open_workspace(home) as ws:
+        match = [u for u in ws.users() if u["name"] == name]
+        if not match:
+            raise NotFoundError(f"no user named {name!r}")
+        access.reset_password(ws, None, int(match[0]["id"]), password)
+    typer.echo(f"password of {name} set")
+
+
+@app.command("list")
+def users_list(as_json: AsJson = False, home: Home = None) -> None:
+    """List users."""
+    with open_workspace(home) as ws:
+        rows = ws.users()
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        typer.echo(f"#{r['id']:<4} {r['name']:<12} {r['role']:<8} {r['team'] or ''}")
