@@ -1,7 +1,7 @@
 """Churn, propensity and cross-sell training: point-in-time snapshots, rolling-origin backtest, model file.
 
 :func:`train_churn` (``kehu models train``)
-    Builds point-in-time snapshots (:mod:`kehu.service.churn_data`) on a grid of days ``step_days`` apart,
+    Builds point-in-time snapshots (:mod:`kehu.publish.churn_data`) on a grid of days ``step_days`` apart,
     ending ``horizon_days + grace_days`` before the latest order (so every label is observed). It then
 
     1. backtests with a rolling origin: each of the newest ``test_snapshots`` labelled days (the test
