@@ -24,7 +24,8 @@ pytest.importorskip("lightgbm")
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """A small demo company with trained churn, propensity and cross-sell models (nothing run yet)."""
-    settings = load_settings(home=tmp_path_factory.mktemp("run") / "home")
+    # local[2]: the master of the tests' one Spark session
+    settings = load_settings(home=tmp_path_factory.mktemp("run") / "home", spark_master="local[2]")
     with Workspace(settings) as ws:
         ws.init()
         ws.load_demo(customers=600, seed=11)
@@ -78,10 +79,11 @@ def day(trained: Settings) -> dt.date:
 
 
 def test_kehu_run_opens_one_store_engine_one_session_and_extracts_once(
-    trained: Settings, day: dt.date, counted: Counter[str]
+    trained: Settings, day: dt.date, engine: str, counted: Counter[str]
 ) -> None:
     with Workspace(trained) as ws:
-        result = ws.run(engine="duckdb", as_of=day, progress=lambda *_: None)
+        result = ws.run(engine=engine, as_of=day, progress=lambda *_: None)
+    assert result["engine"] == engine and result["segments"]["engine"] == engine
     assert "skipped" not in result["value_models"] and "skipped" not in result["churn"], result
     assert result["churn"]["scored"] > 0 and result["segments"]["schemes"]
     assert counted == {"create_store_engine": 1, "connect": 1, "extract": 1}, counted
