@@ -14,7 +14,7 @@ times what ``kehu models train`` and ``kehu run`` do with them, each step in its
 RSS is the step's own:
 
 ``train``
-    the churn model and the 30-day propensity model, exactly as :func:`kehu.service.churn.train_churn`
+    the churn model and the 30-day propensity model, exactly as :func:`kehu.publish.churn_train.train_churn`
     fits its production models (rows of every snapshot stacked, sampled to ``max_rows``, LightGBM with
     early stopping on the calibration slice, isotonic calibration), plus writing both to a model file.
 ``score``
@@ -165,7 +165,7 @@ def generate(n: int, seed: int, folder: Path) -> dict[str, Any]:
 
 def _load(folder: Path, at: int) -> Any:
     from kehu.models.churn import CHURN_FEATURES
-    from kehu.service.churn_data import Snapshot
+    from kehu.publish.churn_data import Snapshot
 
     z = np.load(folder / f"snap-{at}.npz")
     return Snapshot(
@@ -180,7 +180,8 @@ def _load(folder: Path, at: int) -> Any:
 def step_train(folder: Path) -> dict[str, Any]:
     from kehu.models.churn import ChurnModel
     from kehu.models.propensity import PurchasePropensity
-    from kehu.service.churn import ChurnOptions, _eligible, _fit_classifier, _known
+    from kehu.publish.churn import ChurnOptions
+    from kehu.publish.churn_train import _eligible, _fit_classifier, _known
 
     opts = ChurnOptions()
     _, cal_days, train_days = _snapshot_days()
@@ -254,7 +255,8 @@ def step_reasons_all(folder: Path, share: float) -> dict[str, Any]:
 
 def _sklearn_fit(folder: Path) -> tuple[Any, Any, np.ndarray]:
     from kehu.models.boosted import import_sklearn
-    from kehu.service.churn import ChurnOptions, _eligible, _sample, _stack
+    from kehu.publish.churn import ChurnOptions
+    from kehu.publish.churn_train import _eligible, _sample, _stack
 
     sklearn = import_sklearn()
     from sklearn.ensemble import HistGradientBoostingClassifier

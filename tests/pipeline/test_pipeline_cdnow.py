@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from kehu.config import load_settings
-from kehu.service.pipeline_run import run_pipeline
+from kehu.publish.pipeline_run import run_pipeline
 from kehu.service.workspace import Workspace
 from kehu.store import published, schema
 from kehu_testdata import cdnow_path

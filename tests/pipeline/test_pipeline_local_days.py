@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pipeline_testkit import Store, at, features_by_customer, run_features
 
-from kehu.service.pipeline_run import run_pipeline
+from kehu.publish.pipeline_run import run_pipeline
 from kehu.store import published
 
 ZONE = "Asia/Shanghai"

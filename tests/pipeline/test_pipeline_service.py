@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from pipeline_testkit import Store, at, fill_random, run_features
 
 from kehu.errors import StoreError
-from kehu.service.pipeline_run import run_pipeline
+from kehu.publish.pipeline_run import run_pipeline
 from kehu.store import published, schema
 
 AS_OF = dt.date(2024, 6, 30)

@@ -14,6 +14,7 @@ from segments_testkit import make_store, publish_profile, random_profile, random
 
 from kehu.config import Settings, load_settings
 from kehu.errors import NotFoundError, ValidationError
+from kehu.publish import segments as placement
 from kehu.service import segmentation as seg
 
 DAY1 = dt.date(2025, 3, 31)
@@ -38,7 +39,7 @@ def two_days(settings: Settings) -> Iterator[sa.Engine]:
     store.dispose()
 
 
-_Ran = tuple[Settings, seg.SegmentRunResult, seg.SegmentRunResult]
+_Ran = tuple[Settings, placement.SegmentRunResult, placement.SegmentRunResult]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Ran]:
     """Both days published and segmented on DuckDB once, for the tests that only read."""
     settings = load_settings(home=tmp_path_factory.mktemp("segments") / "home")
     store = _publish_two_days(settings)
-    first, second = seg.segment_run(settings, "duckdb", DAY1), seg.segment_run(settings, "duckdb", DAY2)
+    first, second = placement.segment_run(settings, "duckdb", DAY1), placement.segment_run(settings, "duckdb", DAY2)
     yield settings, first, second
     store.dispose()
 
@@ -125,8 +126,8 @@ def test_show_and_explain(ran: _Ran) -> None:
 def test_rerun_replaces_and_config_change_is_a_new_version(settings: Settings, two_days: sa.Engine) -> None:
     from kehu.store.segments import segment_memberships, segment_runs
 
-    seg.segment_run(settings, "duckdb", DAY2)
-    seg.segment_run(settings, "duckdb", DAY2)
+    placement.segment_run(settings, "duckdb", DAY2)
+    placement.segment_run(settings, "duckdb", DAY2)
     with two_days.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(segment_runs)).scalar_one() == 5
         lifecycle = conn.execute(
@@ -135,12 +136,12 @@ def test_rerun_replaces_and_config_change_is_a_new_version(settings: Settings, t
         ).scalar_one()  # fmt: skip
         assert lifecycle == 260
     (settings.home / "segments.yaml").write_text("lifecycle:\n  thresholds:\n    lost_days: 540\n", encoding="utf-8")
-    again = seg.segment_run(settings, "duckdb", DAY2)
+    again = placement.segment_run(settings, "duckdb", DAY2)
     assert again.schemes["lifecycle"]["version"] == 2 and again.schemes["rfm_cn"]["version"] == 1
     assert seg.show_segment(settings, "lifecycle:lost")["rule"]["any"][0]["all"][1]["gt"] == 540
     (settings.home / "segments.yaml").write_text("lifecycle:\n  thresholds:\n    lost_dayz: 540\n", encoding="utf-8")
     with pytest.raises(ValidationError, match=r"lifecycle\.thresholds\.lost_dayz: unknown setting"):
-        seg.segment_run(settings, "duckdb", DAY2)
+        placement.segment_run(settings, "duckdb", DAY2)
 
 
 def test_custom_segment_versions_and_members(settings: Settings, two_days: sa.Engine) -> None:
@@ -151,7 +152,7 @@ def test_custom_segment_versions_and_members(settings: Settings, two_days: sa.En
     first = seg.define_segment(settings, "east_recent", rule, label_zh="华东华南近期客户", label_en="East, recent")
     same = seg.define_segment(settings, "east_recent", rule, label_zh="华东华南近期客户", label_en="East, recent")
     assert first["version"] == same["version"] == 1
-    result = seg.segment_run(settings, "duckdb", DAY2)
+    result = placement.segment_run(settings, "duckdb", DAY2)
     members = seg.show_segment(settings, "custom.east_recent", limit=0)
     assert members["label_zh"] == "华东华南近期客户" and members["population"] == 260
     with two_days.connect() as conn:
@@ -160,7 +161,7 @@ def test_custom_segment_versions_and_members(settings: Settings, two_days: sa.En
     assert len(expected) > 0
     changed = seg.define_segment(settings, "east_recent", {**rule, "all": rule["all"][:1]})
     assert changed["version"] == 2
-    assert seg.segment_run(settings, "duckdb", DAY2).schemes["custom.east_recent"]["version"] == 2
+    assert placement.segment_run(settings, "duckdb", DAY2).schemes["custom.east_recent"]["version"] == 2
 
 
 @pytest.mark.parametrize("fmt", ["xlsx", "csv"])
@@ -195,7 +196,7 @@ def test_segment_run_before_any_publish_says_what_to_do(settings: Settings) -> N
     store = make_store(settings)
     store.dispose()
     with pytest.raises(NotFoundError, match="kehu run"):
-        seg.segment_run(settings, "duckdb")
+        placement.segment_run(settings, "duckdb")
 
 
 @pytest.mark.spark
@@ -209,9 +210,9 @@ def test_spark_and_duckdb_runs_give_the_same_memberships(
             runs = run_ids(conn, DAY2)
             return {s: (r["population"], r["stats"], memberships(conn, r["id"])) for s, r in runs.items()}
 
-    seg.segment_run(settings, "duckdb", DAY2)
+    placement.segment_run(settings, "duckdb", DAY2)
     on_duckdb = snapshot()
-    seg.segment_run(settings, "spark", DAY2)
+    placement.segment_run(settings, "spark", DAY2)
     on_spark = snapshot()
     assert on_spark.keys() == on_duckdb.keys()
     for scheme in on_duckdb:
@@ -221,7 +222,7 @@ def test_spark_and_duckdb_runs_give_the_same_memberships(
 @pytest.mark.slow
 def test_demo_company_transitions_add_up(tmp_path: Any) -> None:
     """The demo company through import, the pipeline on two days and segmentation: transitions add up."""
-    from kehu.service.pipeline_run import run_pipeline
+    from kehu.publish.pipeline_run import run_pipeline
     from kehu.service.workspace import Workspace
 
     settings = load_settings(home=tmp_path / "home")
@@ -232,7 +233,7 @@ def test_demo_company_transitions_add_up(tmp_path: Any) -> None:
     start = end - dt.timedelta(days=91)
     for day in (start, end):
         run_pipeline(settings, as_of=day, engine="duckdb", progress=lambda *_: None)
-        seg.segment_run(settings, "duckdb", day)
+        placement.segment_run(settings, "duckdb", day)
     result = seg.segment_transitions(settings, start, end)
     assert {r["scheme"] for r in result} == {"rfm_cn", "rfm_en", "lifecycle", "value", "cross"}
     for scheme in result:

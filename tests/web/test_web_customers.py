@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import delete, func, insert, select
 from web_testkit import SCRIPT_NAME, WebEnv
 
-from kehu.service.value_models import _write_scores  # the one routine that merges model scores
+from kehu.publish.scores import write_scores  # the one routine that merges model scores
 from kehu.service.workspace import Workspace
 from kehu.store import web as store
 from kehu.store.published import customer_scores, pipeline_runs
@@ -46,7 +46,7 @@ def _with_churn_scores(web: WebEnv) -> dict[int, tuple[float, str]]:
                 continue
             risk = round(((cid * 37) % 100) / 100, 2)  # ties on purpose: the id breaks them
             scored[cid] = (risk, TIERS[0] if risk >= 0.6 else TIERS[1] if risk >= 0.3 else TIERS[2])
-        _write_scores(conn, as_of, {cid: {"churn_risk": r, "churn_tier": t} for cid, (r, t) in scored.items()})
+        write_scores(conn, as_of, {cid: {"churn_risk": r, "churn_tier": t} for cid, (r, t) in scored.items()})
     return scored
 
 
@@ -355,7 +355,7 @@ def test_a_tier_sorted_by_risk_is_complete_and_ordered_and_follows_a_rescoring(
                 as_of = conn.execute(select(func.max(customer_scores.c.as_of))).scalar_one()
                 scored = {cid: (round(1 - r, 2), TIERS[0] if 1 - r >= 0.6 else TIERS[1] if 1 - r >= 0.3 else TIERS[2])
                           for cid, (r, _) in scored.items()}  # fmt: skip
-                _write_scores(conn, as_of, {cid: {"churn_risk": r, "churn_tier": t} for cid, (r, t) in scored.items()})
+                write_scores(conn, as_of, {cid: {"churn_risk": r, "churn_tier": t} for cid, (r, t) in scored.items()})
         for tier in TIERS:
             members = {cid: r for cid, (r, t) in scored.items() if t == tier}
             for desc in (True, False):

@@ -1,7 +1,7 @@
 """PNG plots of the churn backtest: calibration by decile, cumulative gains (lift) of the model vs baselines,
 and where churn concentrates (lifecycle stage, tenure, contract end).
 
-The numbers come from the backtest stored with the churn model (:func:`kehu.service.churn.train_churn`);
+The numbers come from the backtest stored with the churn model (:func:`kehu.publish.churn_train.train_churn`);
 this module only draws them. Matplotlib is imported lazily with the Agg backend.
 """
 

@@ -7,8 +7,8 @@
 - :mod:`~kehu.segments.rfm` and :mod:`~kehu.segments.compute`: the schemes as Ibis expressions over the
   customer profile (:mod:`~kehu.segments.profile` reads it from the store).
 
-The service (:mod:`kehu.service.segmentation`) runs them after the pipeline and keeps membership history in
-the store (:mod:`kehu.store.segments`).
+The publish stage (:mod:`kehu.publish.segments`) runs them after the pipeline and keeps membership history
+in the store (:mod:`kehu.store.segments`); the service (:mod:`kehu.service.segmentation`) reads it.
 """
 
 from __future__ import annotations

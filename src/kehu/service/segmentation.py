@@ -1,6 +1,7 @@
-"""Segmentation services: run every scheme after the pipeline, list, show, explain, transitions, export.
+"""Segmentation services: list, show, explain, transitions, export, define.
 
-``kehu run`` ends with :func:`segment_run`; the ``kehu segments ...`` commands call :func:`list_segments`,
+Placing customers (``kehu run``'s :func:`kehu.publish.segments.segment_run`) is the publish stage's; the
+``kehu segments ...`` commands call :func:`list_segments`,
 :func:`show_segment`, :func:`segment_transitions` and :func:`export_segment`; :func:`define_segment` saves a
 user-defined segment (a new version whenever its rule changes) and :func:`explain_customer` answers "why is
 this customer in that segment?".
@@ -14,249 +15,28 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from kehu.config import Settings
-from kehu.errors import NotFoundError, StoreError, ValidationError
+from kehu.errors import NotFoundError, ValidationError
+from kehu.publish.segments import open_store
 
 __all__ = [
-    "SegmentRunResult",
-    "compute_custom_segment",
     "define_segment",
     "explain_customer",
     "export_segment",
     "list_segments",
     "segment_labels",
-    "segment_run",
     "segment_transitions",
     "show_segment",
     "split_ref",
 ]
 
-_TABLES = ("customer_score_history", "segment_definitions", "segment_runs", "segment_memberships")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
-
-
-@dataclass(frozen=True)
-class SegmentRunResult:
-    """What :func:`segment_run` did.
-
-    Attributes
-    ----------
-    as_of
-        The day of the published profile that was segmented.
-    engine
-        ``"duckdb"`` or ``"spark"``.
-    schemes
-        Scheme -> {"version", "population", "sizes": segment -> customers, "stats"}.
-    seconds
-        Wall seconds.
-    """
-
-    as_of: dt.date
-    engine: str
-    schemes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        data = asdict(self)
-        data["as_of"] = self.as_of.isoformat()
-        return data
-
-
-def _store(settings: Settings) -> sa.Engine:
-    from kehu.store import segments as _segments  # noqa: F401  (registers the tables)
-    from kehu.store.db import create_store_engine
-
-    engine = create_store_engine(settings.resolved_database_url)
-    inspector = sa.inspect(engine)
-    missing = [name for name in _TABLES if not inspector.has_table(name)]
-    if missing:
-        engine.dispose()
-        raise StoreError(
-            f"the store has no table(s) {', '.join(missing)} for segments; run `kehu init` to bring it up to date"
-        )
-    return engine
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
-
-
-def _custom_schemes(conn: sa.Connection) -> list[Any]:
-    from kehu.segments.fields import PROFILE_FIELDS
-    from kehu.segments.rules import parse_rule
-    from kehu.segments.scheme import Scheme, SegmentRule
-    from kehu.store.segments import segment_definitions as d
-
-    newest = (
-        sa.select(d.c.scheme, sa.func.max(d.c.version).label("version"))
-        .where(d.c.kind == "custom")
-        .group_by(d.c.scheme)
-    ).subquery()
-    rows = conn.execute(
-        sa.select(d.c.scheme, d.c.definition)
-        .join(newest, (newest.c.scheme == d.c.scheme) & (newest.c.version == d.c.version))
-        .order_by(d.c.scheme)
-    )
-    schemes = []
-    for name, definition in rows:
-        (segment,) = definition["segments"]
-        if not definition["config"].get("active", True):
-            continue
-        rule = parse_rule(segment["rule"], catalog=PROFILE_FIELDS, where=f"segment {name}")
-        schemes.append(
-            Scheme(name, "custom", (SegmentRule(segment["key"], rule),), config=definition["config"], exclusive=False)
-        )
-    return schemes
-
-
-def _latest_as_of(conn: sa.Connection) -> dt.date:
-    from kehu.store.published import customer_score_history
-
-    as_of = conn.execute(sa.select(sa.func.max(customer_score_history.c.as_of))).scalar()
-    if as_of is None:
-        raise NotFoundError("nothing to segment: the pipeline has not published any customer features (`kehu run`)")
-    return as_of
-
-
-def segment_run(
-    settings: Settings, engine: str | None = None, as_of: dt.date | None = None, *, backend: Any = None
-) -> SegmentRunResult:
-    """Run every built-in scheme and every user-defined segment on the profile published for ``as_of``.
-
-    Reads the published profile from the store, computes the schemes in the analytics engine, and records
-    one run per scheme with its memberships and the values that decided them (re-running a day replaces it).
-    Built-in schemes use ``segments/defaults/*.yaml`` with ``KEHU_HOME/segments.yaml`` merged on top; a
-    changed configuration becomes a new definition version.
-
-    Parameters
-    ----------
-    settings
-        Kehu settings.
-    engine
-        ``"duckdb"`` or ``"spark"``; default ``settings.engine``.
-    as_of
-        The published day to segment; default the newest one.
-    backend
-        An Ibis backend to use instead of connecting (it is left open).
-
-    Returns
-    -------
-    SegmentRunResult
-
-    Raises
-    ------
-    StoreError
-        When the store is not migrated; NotFoundError when nothing was published for ``as_of``.
-    ValidationError
-        When the configuration or a user-defined segment is invalid.
-    """
-    from kehu.engine import connect, engine_name, materialize, register_arrow, release, to_arrow
-    from kehu.segments.compute import PERSISTED, segment_tables
-    from kehu.segments.config import load_config, read_overrides
-    from kehu.segments.profile import profile_arrow
-    from kehu.store.segments import record_run, save_definition
-
-    started = time.perf_counter()
-    config = load_config(read_overrides(settings.home / "segments.yaml"))
-    store = _store(settings)
-    own_backend = backend is None
-    try:
-        with store.connect() as conn:
-            day = as_of or _latest_as_of(conn)
-            profile = profile_arrow(conn, day)
-            custom = _custom_schemes(conn)
-        if profile.num_rows == 0:
-            raise NotFoundError(f"no customer features were published for {day.isoformat()} (`kehu run --as-of`)")
-        if backend is None:
-            backend = connect(settings, engine=engine)
-        name = engine_name(backend)
-        table_name = "kehu_segment_profile"
-        results: dict[str, dict[str, Any]] = {}
-        try:
-            registered = register_arrow(backend, table_name, profile)
-            tables = segment_tables(
-                registered, config, day, custom, persist=lambda key, expr: materialize(backend, key, expr)
-            )
-            fetched = {}
-            for scheme_name, out in tables.items():
-                members = to_arrow(backend, out.members)
-                stats = {k: to_arrow(backend, t).to_pylist()[0] for k, t in out.stats.items()}
-                fetched[scheme_name] = (out.scheme, members, stats)
-        finally:
-            release(backend, [table_name, *PERSISTED])
-            if own_backend and name == "duckdb":
-                backend.disconnect()
-        with store.begin() as conn:
-            for scheme_name, (scheme, members, stats) in fetched.items():
-                results[scheme_name] = _record(conn, scheme, members, stats, day, name, profile.num_rows,
-                                               save_definition, record_run)  # fmt: skip
-        return SegmentRunResult(day, name, results, time.perf_counter() - started)
-    finally:
-        store.dispose()
-
-
-def _record(
-    conn: sa.Connection,
-    scheme: Any,
-    members: Any,
-    stats: dict[str, dict[str, Any]],
-    day: dt.date,
-    engine: str,
-    profile_size: int,
-    save_definition: Any,
-    record_run: Any,
-) -> dict[str, Any]:
-    """Store one scheme's run: definition version, memberships with deciding values, statistics."""
-    definition_id, version = save_definition(conn, scheme.name, scheme.kind, scheme.definition())
-    fields = {key: scheme.deciding_fields(key) for key in scheme.keys}
-    rows = []
-    sizes: Counter[str] = Counter()
-    unplaced = 0
-    for record in members.to_pylist():
-        segment = record["segment"]
-        if segment is None:
-            unplaced += 1
-            continue
-        sizes[segment] += 1
-        values = {f: _json_value(record[f]) for f in fields[segment]}
-        rows.append({"customer_id": int(record["customer_id"]), "segment": segment, "values": values})
-    run_stats: dict[str, Any] = {k: {n: _json_value(v) for n, v in s.items()} for k, s in stats.items()}
-    if "pareto" in run_stats:
-        p = run_stats["pareto"]
-        total = p["total_value_cents"] or 0
-        p["top_share"] = (p["top_value_cents"] / total) if total else None
-        p["tiers"] = _tier_shares(rows, scheme.inputs[0], total)
-    if unplaced:
-        run_stats["unplaced"] = unplaced
-    population = members.num_rows if scheme.exclusive else profile_size
-    record_run(conn, scheme=scheme.name, as_of=day, definition_id=definition_id, engine=engine, rows=rows,
-               population=population, stats=run_stats)  # fmt: skip
-    return {"version": version, "population": population, "sizes": dict(sizes), "stats": run_stats}
-
-
-def _tier_shares(rows: list[dict[str, Any]], basis: str, total: int) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        tier = out.setdefault(row["segment"], {"customers": 0, "value_cents": 0})
-        tier["customers"] += 1
-        tier["value_cents"] += max(int(row["values"].get(basis) or 0), 0)
-    for tier in out.values():
-        tier["value_share"] = tier["value_cents"] / total if total else None
-    return out
 
 
 # -- reading the history -------------------------------------------------------------------------------------
@@ -317,7 +97,7 @@ def list_segments(settings: Settings, as_of: dt.date | None = None) -> list[dict
     """
     from kehu.store.segments import run_ids
 
-    store = _store(settings)
+    store = open_store(settings)
     try:
         with store.connect() as conn:
             out = []
@@ -378,7 +158,7 @@ def show_segment(settings: Settings, ref: str, *, as_of: dt.date | None = None, 
     from kehu.store.segments import memberships
 
     scheme, segment = split_ref(ref)
-    store = _store(settings)
+    store = open_store(settings)
     try:
         with store.connect() as conn:
             run = _run(conn, scheme, as_of)
@@ -413,7 +193,7 @@ def explain_customer(settings: Settings, customer_id: int, *, as_of: dt.date | N
     from kehu.store.segments import run_ids
     from kehu.store.segments import segment_memberships as m
 
-    store = _store(settings)
+    store = open_store(settings)
     try:
         with store.connect() as conn:
             runs = run_ids(conn, as_of)
@@ -467,7 +247,7 @@ def segment_transitions(
     from kehu.segments.history import transitions
     from kehu.store.segments import memberships, run_ids
 
-    store = _store(settings)
+    store = open_store(settings)
     try:
         with store.connect() as conn:
             before, after = run_ids(conn, from_as_of), run_ids(conn, to_as_of)
@@ -549,7 +329,7 @@ def define_segment(
     )
     config = {"labels": {"zh": label_zh or name, "en": label_en or name}, "active": active}
     scheme = Scheme(f"custom.{name}", "custom", (SegmentRule(name, parsed),), config=config, exclusive=False)
-    store = _store(settings)
+    store = open_store(settings)
     try:
         with store.begin() as conn:
             _, version = save_definition(conn, scheme.name, "custom", scheme.definition())
@@ -604,7 +384,7 @@ def export_segment(
     if locale not in LOCALES:
         raise ValidationError(f"locale {locale!r}: use one of {', '.join(LOCALES)}")
     scheme, segment = split_ref(ref)
-    store = _store(settings)
+    store = open_store(settings)
     try:
         with store.connect() as conn:
             run = _run(conn, scheme, as_of)
@@ -624,55 +404,3 @@ def export_segment(
     path = Path(out)
     write_table(path, fmt, headers, rows, title=f"{scheme}-{key}")
     return {"path": str(path), "rows": len(rows), "scheme": scheme, "segment": key, "as_of": day.isoformat()}
-
-
-def compute_custom_segment(settings: Settings, name: str, *, as_of: dt.date | None = None) -> dict[str, Any]:
-    """Place customers in the user-defined segment ``name`` for ``as_of`` now (default: the newest published
-    day), through the store's SQL (the same members the engine finds; tested), without a whole ``kehu run``.
-
-    Returns
-    -------
-    dict
-        ``scheme``, ``segment``, ``as_of``, ``version`` and ``size``.
-    """
-    from kehu.segments.fields import PROFILE_FIELDS
-    from kehu.segments.profile import profile_columns, store_members
-    from kehu.segments.rules import parse_rule
-    from kehu.segments.scheme import Scheme, SegmentRule
-    from kehu.store.published import customer_score_history as h
-    from kehu.store.schema import customers as c
-    from kehu.store.segments import latest_definition, record_run
-
-    scheme_name = f"custom.{name}"
-    store = _store(settings)
-    try:
-        with store.begin() as conn:
-            saved = latest_definition(conn, scheme_name)
-            if saved is None:
-                raise NotFoundError(f"no user-defined segment {name!r}")
-            day = as_of or _latest_as_of(conn)
-            item = saved["definition"]["segments"][0]
-            rule = parse_rule(item["rule"], catalog=PROFILE_FIELDS, where=f"segment {name}")
-            scheme = Scheme(scheme_name, "custom", (SegmentRule(name, rule),),
-                            config=saved["definition"].get("config", {}), exclusive=False)  # fmt: skip
-            ids = store_members(conn, rule, day)
-            fields = scheme.deciding_fields(name)
-            columns = profile_columns()
-            values: dict[int, dict[str, Any]] = {}
-            for start in range(0, len(ids), 5_000):
-                chunk = ids[start : start + 5_000]
-                stmt = (
-                    sa.select(h.c.customer_id, *(columns[f].label(f) for f in fields))
-                    .select_from(h.join(c, c.c.id == h.c.customer_id))
-                    .where(h.c.as_of == day, h.c.customer_id.in_(chunk))
-                )
-                for row in conn.execute(stmt).mappings():
-                    values[int(row["customer_id"])] = {f: _json_value(row[f]) for f in fields}
-            population = conn.execute(sa.select(sa.func.count()).select_from(h).where(h.c.as_of == day)).scalar_one()
-            rows = [{"customer_id": cid, "segment": name, "values": values.get(cid, {})} for cid in ids]
-            record_run(conn, scheme=scheme_name, as_of=day, definition_id=int(saved["id"]), engine="store",
-                       rows=rows, population=int(population), stats={})  # fmt: skip
-            return {"scheme": scheme_name, "segment": name, "as_of": day.isoformat(),
-                    "version": int(saved["version"]), "size": len(ids)}  # fmt: skip
-    finally:
-        store.dispose()

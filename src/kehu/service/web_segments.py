@@ -16,14 +16,9 @@ from typing import Any
 import yaml
 
 from kehu.errors import NotFoundError, ValidationError
+from kehu.publish.segments import compute_custom_segment
 from kehu.service.access import Principal, owner_scope, require_role
-from kehu.service.segmentation import (
-    compute_custom_segment,
-    define_segment,
-    export_segment,
-    segment_labels,
-    split_ref,
-)
+from kehu.service.segmentation import define_segment, export_segment, segment_labels, split_ref
 from kehu.service.workspace import Workspace
 from kehu.store import segments as store
 

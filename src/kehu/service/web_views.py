@@ -58,6 +58,21 @@ _cache_lock = threading.Lock()
 _store_keys: weakref.WeakKeyDictionary[Workspace, str] = weakref.WeakKeyDictionary()
 
 
+def _run_stamp(conn: Any) -> tuple[Any, ...]:
+    """The newest segment run's id, the number of segment runs and the newest pipeline run's id: what a run (or a
+    re-run of a day) changes, so a cached figure whose stamp differs is stale. Scores are written between the
+    pipeline run and the segment runs of ``kehu run``, so this stamp changes after them too."""
+    from sqlalchemy import func, select
+
+    from kehu.store.published import pipeline_runs
+    from kehu.store.segments import segment_runs
+
+    return tuple(conn.execute(
+        select(func.max(segment_runs.c.id), func.count(segment_runs.c.id), select(func.max(pipeline_runs.c.id))
+               .scalar_subquery())
+    ).one())  # fmt: skip
+
+
 def _store_key(ws: Workspace) -> str:
     """The store's URL, the key of the caches above (worked out once per workspace: it resolves a path)."""
     key = _store_keys.get(ws)
@@ -179,21 +194,15 @@ def _filter(
 def _segment_runs(ws: Workspace) -> dict[str, Any]:
     """Each scheme's newest run (id, as_of, segment keys and labels, member counts) and the churn tiers' sizes,
     recomputed only when a segment run or a pipeline run was added or replaced."""
-    from sqlalchemy import func, select
-
     from kehu.service.segmentation import segment_labels
-    from kehu.store.published import pipeline_runs
-    from kehu.store.segments import run_ids, segment_runs
+    from kehu.store.segments import run_ids
 
     with ws.engine.connect() as conn:
-        stamp = conn.execute(
-            select(func.max(segment_runs.c.id), func.count(segment_runs.c.id), select(func.max(pipeline_runs.c.id))
-                   .scalar_subquery())
-        ).one()  # fmt: skip
+        stamp = _run_stamp(conn)
         key = ("segment-runs:" + _store_key(ws), None)
         with _cache_lock:
             hit = _cache.get(key)
-        if hit is not None and hit[1]["stamp"] == tuple(stamp):
+        if hit is not None and hit[1]["stamp"] == stamp:
             return hit[1]
         schemes = {}
         for scheme, run in sorted(run_ids(conn).items()):
@@ -205,7 +214,7 @@ def _segment_runs(ws: Workspace) -> dict[str, Any]:
                 "labels": {k: segment_labels(scheme, k, run["definition"]) for k in keys},
             }  # fmt: skip
         found = {
-            "stamp": tuple(stamp),
+            "stamp": stamp,
             "schemes": schemes,
             "tiers": store.risk_tier_sizes(conn),
         }
@@ -365,14 +374,17 @@ def _segment_timeline(history: list[dict[str, Any]]) -> dict[str, Any]:
 def dashboard(ws: Workspace, principal: Principal, *, fresh: bool = False) -> dict[str, Any]:
     """The numbers that exist now: totals, revenue and new customers by month (24 months), top regions.
 
-    Results are cached for a minute per scope (these aggregates read every order).
+    Results are cached for a minute per scope and run stamp (these aggregates read every order): a new pipeline
+    or segment run (see :func:`_run_stamp`) makes them stale at once.
     """
     scope = owner_scope(ws, principal)
+    with ws.engine.connect() as conn:
+        stamp = _run_stamp(conn)
     key = (_store_key(ws), tuple(scope) if scope is not None else None)
     with _cache_lock:
         hit = _cache.get(key)
-    if hit is not None and not fresh and time.monotonic() - hit[0] < _DASHBOARD_TTL:
-        return hit[1]
+    if hit is not None and not fresh and time.monotonic() - hit[0] < _DASHBOARD_TTL and hit[1]["stamp"] == stamp:
+        return hit[1]["data"]
     tz = ZoneInfo(ws.settings.timezone)
     now = dt.datetime.now(tz)
     offset = now.utcoffset()
@@ -409,7 +421,7 @@ def dashboard(ws: Workspace, principal: Principal, *, fresh: bool = False) -> di
         "scope": "all" if scope is None else ("team" if principal.role == "manager" else "own"),
     }
     with _cache_lock:
-        _cache[key] = (time.monotonic(), data)
+        _cache[key] = (time.monotonic(), {"stamp": stamp, "data": data})
     return data
 
 
@@ -532,7 +544,7 @@ def _risk_histogram(values: list[float]) -> dict[str, Any] | None:
 
 # -- imports -----------------------------------------------------------------------------------------------------
 def forget_cached_figures() -> None:
-    """Drop the cached dashboard figures (after an import changed the data)."""
+    """Drop the cached dashboard figures (after an import changed the data; runs change the run stamp)."""
     with _cache_lock:
         _cache.clear()
 

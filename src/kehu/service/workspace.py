@@ -17,7 +17,7 @@ from kehu.config import Settings
 from kehu.errors import ImportFileError, NotFoundError, ValidationError
 from kehu.ingest.identity import link_records
 from kehu.ingest.importer import ImportSummary, import_file
-from kehu.service.pipeline_run import ProgressCallback
+from kehu.publish.pipeline_run import ProgressCallback
 from kehu.store.customers import customer_detail, find_customers, list_merges
 from kehu.store.db import create_store_engine, ensure_current, migrate
 from kehu.store.published import published_features
@@ -174,55 +174,61 @@ class Workspace:
         ``segments`` summaries. When the value models cannot be fitted on this data (too few customers or
         repeat buyers), ``value_models`` says why and segmentation runs without CLV.
         """
-        from kehu.service.pipeline_run import run_pipeline
-        from kehu.service.segmentation import segment_run
-        from kehu.service.value_models import score_value_models
+        from kehu.publish.pipeline_run import run_pipeline
+        from kehu.publish.run import Run
+        from kehu.publish.segments import segment_run
+        from kehu.publish.value_models import score_value_models
 
-        store = self._ready()
-        result = run_pipeline(self.settings, as_of=as_of, engine=engine, progress=progress).as_dict()
-        day = dt.date.fromisoformat(result["as_of"])
-        try:
-            result["value_models"] = score_value_models(self.settings, store, as_of=day).as_dict()
-        except ValidationError as exc:
-            result["value_models"] = {"skipped": str(exc)}
-        result["churn"] = self._score_churn(day, result["engine"])
-        result["segments"] = segment_run(self.settings, engine=result["engine"], as_of=day).as_dict()
+        # one run: the workspace's store engine, one analytics backend, one extract (cut at as_of)
+        with Run(self.settings, self._ready(), as_of=as_of, engine=engine) as run:
+            result = run_pipeline(self.settings, progress=progress, run=run).as_dict()
+            day = dt.date.fromisoformat(result["as_of"])
+            try:
+                result["value_models"] = score_value_models(self.settings, run.store, as_of=day).as_dict()
+            except ValidationError as exc:
+                result["value_models"] = {"skipped": str(exc)}
+            result["churn"] = self._score_churn(run, day)
+            result["segments"] = segment_run(self.settings, as_of=day, run=run).as_dict()
         result["playbooks"] = self._run_enabled_playbooks(day, now=now, trigger=trigger)
         return result
 
     # -- churn, propensity and cross-sell models ----------------------------------------------------------
-    def _score_churn(self, day: dt.date, engine: str) -> dict[str, Any]:
-        """Score ``day`` with the latest churn model; says why when there is none yet."""
-        from kehu.service.churn import latest_model_file, score_churn
+    def _score_churn(self, run: Any, day: dt.date) -> dict[str, Any]:
+        """Score ``day`` with the latest churn model in ``run``; says why when there is none yet."""
+        from kehu.publish.churn import latest_model_file, score_churn
 
         if latest_model_file(self.settings) is None:
             return {"skipped": "no churn model yet: run `kehu models train`"}
-        return score_churn(self.settings, self._ready(), as_of=day, engine=engine).as_dict()
+        return score_churn(run, as_of=day).as_dict()
 
     def train_models(
         self, *, engine: str | None = None, as_of: dt.date | None = None, **options: Any
     ) -> dict[str, Any]:
         """``kehu models train``: train, backtest and version the churn, propensity and cross-sell models.
 
-        ``options`` are the fields of :class:`kehu.service.churn.ChurnOptions`. When features have been
-        published, the newest day is scored with the new model right away.
+        ``options`` are the fields of :class:`kehu.publish.churn.ChurnOptions`. When features have been
+        published, the newest day is scored with the new model right away (in the same run: one backend, one
+        extract of the whole store, cut at that day for cross-sell).
         """
-        from kehu.service.churn import ChurnOptions, score_churn, train_churn
+        from kehu.publish.churn import ChurnOptions, score_churn
+        from kehu.publish.churn_train import train_churn
+        from kehu.publish.run import Run
+        from kehu.store.published import latest_run
 
         store = self._ready()
-        result = train_churn(self.settings, engine=engine, options=ChurnOptions(**options), as_of=as_of).as_dict()
-        with store.connect() as conn:
-            from kehu.store.published import latest_run
-
-            run = latest_run(conn)
-        if run is not None:
-            day = run["as_of"] if isinstance(run["as_of"], dt.date) else dt.date.fromisoformat(str(run["as_of"]))
-            result["scored"] = score_churn(self.settings, store, as_of=day, engine=engine).as_dict()
+        with Run(self.settings, store, engine=engine) as run:
+            result = train_churn(run, options=ChurnOptions(**options), as_of=as_of).as_dict()
+            with store.connect() as conn:
+                latest = latest_run(conn)
+            if latest is not None:
+                published = latest["as_of"]
+                day = published if isinstance(published, dt.date) else dt.date.fromisoformat(str(published))
+                result["scored"] = score_churn(run, as_of=day).as_dict()
         return result
 
     def models_report(self) -> dict[str, Any]:
         """``kehu models report``: the latest churn model's version, options and backtest tables."""
-        from kehu.service.churn import churn_report
+        from kehu.publish.churn import churn_report
 
         return churn_report(self.settings)
 
@@ -230,7 +236,7 @@ class Workspace:
         self, out_dir: str | Path, *, calibration_end: dt.date | None = None, observation_end: dt.date | None = None
     ) -> dict[str, Any]:
         """Write the value-model diagnostics (three PNG plots and an HTML page) for the store's orders."""
-        from kehu.service.value_models import write_models_report
+        from kehu.publish.value_report import write_models_report
 
         result = write_models_report(
             self.settings, self._ready(), out_dir, calibration_end=calibration_end, observation_end=observation_end
@@ -240,8 +246,8 @@ class Workspace:
 
     def _churn_plots(self, out_dir: Path) -> dict[str, Any]:
         """The churn backtest's calibration, gains and concentration plots, when a churn model has been trained."""
+        from kehu.publish.churn import churn_report, latest_model_file
         from kehu.reports.churn_plots import plot_churn_calibration, plot_churn_concentration, plot_churn_gains
-        from kehu.service.churn import churn_report, latest_model_file
 
         if latest_model_file(self.settings) is None:
             return {"churn_plots": []}

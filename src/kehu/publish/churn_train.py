@@ -1,7 +1,7 @@
-"""Churn early warning, next-purchase propensity and cross-sell: train, backtest, version, score, publish.
+"""Churn, propensity and cross-sell training: point-in-time snapshots, rolling-origin backtest, model file.
 
 :func:`train_churn` (``kehu models train``)
-    Builds point-in-time snapshots (:mod:`kehu.service.churn_data`) on a grid of days ``step_days`` apart,
+    Builds point-in-time snapshots (:mod:`kehu.publish.churn_data`) on a grid of days ``step_days`` apart,
     ending ``horizon_days + grace_days`` before the latest order (so every label is observed). It then
 
     1. backtests with a rolling origin: each of the newest ``test_snapshots`` labelled days (the test
@@ -17,12 +17,6 @@
     4. fits the production models on the newest snapshots and writes everything to
        ``KEHU_HOME/models/churn-<as_of>.json`` (as_of = latest labelled day): options, features, model
        parameters, the LightGBM boosters, calibration maps, metrics.
-
-:func:`score_churn` (part of ``kehu run``, after the value models and before segmentation)
-    Scores the published features of one day with the latest model and merges into the ``scores`` JSON:
-    ``churn_risk``, ``churn_tier``, ``churn_reasons`` (for the high and medium tiers), ``p_order_30d``,
-    ``next_categories``. Customers lapsed beyond ``lapsed_days`` (see :func:`kehu.models.churn.churn_eligible`)
-    get no churn keys: they are win-back targets, described by the lifecycle stages.
 """
 
 from __future__ import annotations
@@ -36,90 +30,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
-from sqlalchemy import Engine
 
 from kehu.config import Settings
-from kehu.errors import NotFoundError, ValidationError
+from kehu.errors import ValidationError
 from kehu.models.beta_geo import BetaGeo
 from kehu.models.boosted import import_sklearn
 from kehu.models.churn import CHURN_FEATURES, ChurnModel, assign_tiers, churn_eligible
 from kehu.models.evaluation import capture_at, score_table
 from kehu.models.propensity import NextCategoryModel, PurchasePropensity, hit_rate_at_k, popularity_top_k
-from kehu.service.churn_data import Snapshot, build_snapshots, category_matrix, data_end, open_engine
+from kehu.publish.churn import _PREFIX, MODEL_FORMAT, ChurnOptions
+from kehu.publish.churn_data import Snapshot, build_snapshots, category_matrix, data_end
+from kehu.publish.run import Run, cut_tables
 
-__all__ = ["ChurnOptions", "churn_report", "latest_model_file", "load_model", "score_churn", "train_churn"]
-
-MODEL_FORMAT = 1
-_PREFIX = "churn-"
-
-
-@dataclass(frozen=True)
-class ChurnOptions:
-    """Settings of a training run (stored with the model).
-
-    Attributes
-    ----------
-    horizon_days
-        Churn = no purchase within this many days after the snapshot (default 90).
-    short_days
-        Next-purchase propensity horizon (default 30).
-    grace_days
-        Contract customers: churn = not renewed within this many days after the contract end.
-    lapsed_days
-        Customers without a purchase for longer (and no live contract) are not scored (win-back population).
-    snapshots
-        Snapshot days used to grow the trees.
-    calibration_snapshots
-        Snapshot days held out from the trees that calibrate the probabilities: those nearest to the scored
-        day one year earlier (the same season) when the history reaches back that far, else the newest
-        labelled ones.
-    seasonal_calibration
-        Set to False to always calibrate on the newest labelled days.
-    test_snapshots
-        Backtest: the newest labelled days pooled as the test period.
-    step_days
-        Days between snapshots.
-    tier_high, tier_medium
-        Lower bounds of the calibrated risk for the 高 and 中 tiers.
-    calibration
-        ``"isotonic"`` or ``"platt"``.
-    max_rows
-        Training rows are sampled down to this many (seeded) on large stores.
-    seed
-        Seed of LightGBM and of the sampling.
-    """
-
-    horizon_days: int = 90
-    short_days: int = 30
-    grace_days: int = 30
-    lapsed_days: int = 180
-    snapshots: int = 12
-    calibration_snapshots: int = 3
-    seasonal_calibration: bool = True
-    test_snapshots: int = 3
-    step_days: int = 30
-    tier_high: float = 0.5
-    tier_medium: float = 0.25
-    calibration: str = "isotonic"
-    max_rows: int = 500_000
-    seed: int = 0
-
-    def check(self) -> None:
-        """Raise :class:`ValidationError` naming the first unusable option."""
-        names = ("horizon_days", "short_days", "snapshots", "calibration_snapshots", "test_snapshots", "step_days")
-        for name in (*names, "max_rows"):
-            if getattr(self, name) < 1:
-                raise ValidationError(f"{name}: must be at least 1, got {getattr(self, name)}")
-        for name in ("grace_days", "lapsed_days"):
-            if getattr(self, name) < 0:
-                raise ValidationError(f"{name}: must not be negative, got {getattr(self, name)}")
-        if not 0 <= self.tier_medium < self.tier_high <= 1:
-            raise ValidationError(
-                f"tier cut-offs: need 1 >= tier_high > tier_medium >= 0, got {self.tier_high} and {self.tier_medium}"
-            )
-        if self.calibration not in ("isotonic", "platt"):
-            raise ValidationError(f"calibration: {self.calibration!r} is not one of isotonic, platt")
+__all__ = ["ChurnTrainResult", "train_churn"]
 
 
 # -- rows ---------------------------------------------------------------------------------------------------------
@@ -388,17 +311,14 @@ def _metrics_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: clean(v) for k, v in r.items()} for r in rows]
 
 
-def train_churn(
-    settings: Settings, *, engine: str | None = None, options: ChurnOptions | None = None, as_of: dt.date | None = None
-) -> ChurnTrainResult:
+def train_churn(run: Run, *, options: ChurnOptions | None = None, as_of: dt.date | None = None) -> ChurnTrainResult:
     """Train, backtest and version the churn, propensity and cross-sell models (see the module docstring).
 
     Parameters
     ----------
-    settings
-        Kehu settings (store, engine, ``KEHU_HOME`` for the model file).
-    engine
-        ``"duckdb"`` or ``"spark"`` for the snapshots; default ``settings.engine``.
+    run
+        The run whose backend and extract (of the whole store, without a cut-off) the snapshots are built from;
+        its settings give ``KEHU_HOME`` for the model file. It is left open.
     options
         :class:`ChurnOptions`.
     as_of
@@ -413,53 +333,50 @@ def train_churn(
     opts = options or ChurnOptions()
     opts.check()
     timings: dict[str, float] = {}
-    backend, tables = open_engine(settings, engine)
-    try:
-        end = as_of or data_end(backend, tables)
-        if as_of is not None:
-            tables = _cut(tables, as_of)
-        first = _first_order(backend, tables)
-        margin = dt.timedelta(days=opts.horizon_days + opts.grace_days)
-        last = end - margin
-        grid = _grid(last, opts.step_days, first)
-        production = _fold(grid, end, last, opts)
-        if production is None:
-            raise ValidationError(
-                f"history too short: the latest labelled day is {last} ({margin.days} days before the last order on "
-                f"{end}); at least {opts.calibration_snapshots + 1} snapshots {opts.step_days} days apart after the "
-                f"first order ({first}) are needed. Use a shorter --horizon or --step, or fewer "
-                "--calibration-snapshots."
-            )
-        test_days = grid[: opts.test_snapshots]
-        # rolling origin: each test day gets a model that only knows the labels observed by that day
-        folds = [_fold(grid, t, t - margin, opts) for t in test_days]
-        split = "strict"
-        if any(f is None for f in folds):
-            # too little history for strict folds (e.g. CDNOW with a 39-week horizon): labels may overlap
-            split = "overlapping"
-            folds = [_fold(grid, t, t - dt.timedelta(days=opts.step_days), opts) for t in test_days]
-        if any(f is None for f in folds):
-            raise ValidationError(f"history too short for a backtest before {test_days[-1]}: use a shorter --horizon")
-        backtest_folds = [f for f in folds if f is not None]
-        wanted = {*production.calibration, *production.train, *test_days}
-        for f in backtest_folds:
-            wanted |= {*f.calibration, *f.train}
-        t0 = time.perf_counter()
-        snaps = {
-            s.as_of: s
-            for s in build_snapshots(
-                backend,
-                tables,
-                sorted(wanted),
-                horizon_days=opts.horizon_days,
-                short_days=opts.short_days,
-                grace_days=opts.grace_days,
-            )
-        }
-        timings["snapshots"] = time.perf_counter() - t0
-    finally:
-        if getattr(backend, "name", "") == "duckdb":
-            backend.disconnect()
+    settings = run.settings
+    backend, tables = run.backend, run.tables
+    end = as_of or data_end(backend, tables)
+    if as_of is not None:
+        tables = cut_tables(tables, as_of)
+    first = _first_order(backend, tables)
+    margin = dt.timedelta(days=opts.horizon_days + opts.grace_days)
+    last = end - margin
+    grid = _grid(last, opts.step_days, first)
+    production = _fold(grid, end, last, opts)
+    if production is None:
+        raise ValidationError(
+            f"history too short: the latest labelled day is {last} ({margin.days} days before the last order on "
+            f"{end}); at least {opts.calibration_snapshots + 1} snapshots {opts.step_days} days apart after the "
+            f"first order ({first}) are needed. Use a shorter --horizon or --step, or fewer "
+            "--calibration-snapshots."
+        )
+    test_days = grid[: opts.test_snapshots]
+    # rolling origin: each test day gets a model that only knows the labels observed by that day
+    folds = [_fold(grid, t, t - margin, opts) for t in test_days]
+    split = "strict"
+    if any(f is None for f in folds):
+        # too little history for strict folds (e.g. CDNOW with a 39-week horizon): labels may overlap
+        split = "overlapping"
+        folds = [_fold(grid, t, t - dt.timedelta(days=opts.step_days), opts) for t in test_days]
+    if any(f is None for f in folds):
+        raise ValidationError(f"history too short for a backtest before {test_days[-1]}: use a shorter --horizon")
+    backtest_folds = [f for f in folds if f is not None]
+    wanted = {*production.calibration, *production.train, *test_days}
+    for f in backtest_folds:
+        wanted |= {*f.calibration, *f.train}
+    t0 = time.perf_counter()
+    snaps = {
+        s.as_of: s
+        for s in build_snapshots(
+            backend,
+            tables,
+            sorted(wanted),
+            horizon_days=opts.horizon_days,
+            short_days=opts.short_days,
+            grace_days=opts.grace_days,
+        )
+    }
+    timings["snapshots"] = time.perf_counter() - t0
 
     def elig(s: Snapshot) -> np.ndarray:
         return _eligible(s, opts)
@@ -592,205 +509,3 @@ def train_churn(
         rows=document["rows"],
         step_seconds=timings,
     )
-
-
-def _cut(tables: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
-    """The extracted tables without anything dated after ``as_of`` (for training as of a past day)."""
-    import ibis
-
-    from kehu.engine.extract import EVENT_TIME, event_time
-
-    cutoff = ibis.timestamp(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
-    out = dict(tables)
-    for name in EVENT_TIME:
-        out[name] = tables[name].filter(event_time(name, tables[name]) < cutoff)
-    c = tables["customers"]
-    out["customers"] = c.filter(c.first_seen_at.isnull() | (c.first_seen_at < cutoff))
-    return out
-
-
-# -- model files --------------------------------------------------------------------------------------------------
-def latest_model_file(settings: Settings) -> Path | None:
-    """The newest ``KEHU_HOME/models/churn-<as_of>.json`` (by as_of), or ``None``."""
-    folder = settings.home / "models"
-    files = sorted(folder.glob(f"{_PREFIX}*.json")) if folder.is_dir() else []
-    return files[-1] if files else None
-
-
-@dataclass
-class LoadedModels:
-    """The models of one model file."""
-
-    path: Path
-    document: dict[str, Any]
-    churn: ChurnModel
-    propensity: PurchasePropensity
-    cross_sell: NextCategoryModel | None
-
-
-def load_model(settings: Settings, path: Path | None = None) -> LoadedModels:
-    """Load the latest (or the given) churn model file.
-
-    Raises
-    ------
-    NotFoundError
-        When no model has been trained yet.
-    """
-    path = path or latest_model_file(settings)
-    if path is None:
-        raise NotFoundError("no churn model yet: run `kehu models train` first")
-    document = json.loads(path.read_text(encoding="utf-8"))
-    if document.get("format") != MODEL_FORMAT:
-        raise ValidationError(f"{path}: model format {document.get('format')} is not {MODEL_FORMAT}; train again")
-    churn = ChurnModel.from_dict(document["churn_model"])
-    prop = PurchasePropensity.from_dict(document["propensity_model"])
-    cross = None
-    if "cross_sell_model" in document:
-        cs = document["cross_sell_model"]
-        cross = NextCategoryModel(categories=cs["categories"], **cs["params"])
-        cross.transition_ = np.asarray(cs["transition"])
-        cross.popularity_ = np.asarray(cs["popularity"])
-        cross.n_customers_ = 0
-    assert isinstance(prop, PurchasePropensity)
-    return LoadedModels(path, document, churn, prop, cross)
-
-
-def churn_report(settings: Settings) -> dict[str, Any]:
-    """The latest model's version, options, rows and backtest (``kehu models report``)."""
-    loaded = load_model(settings)
-    doc = loaded.document
-    return {
-        "model_file": str(loaded.path),
-        "as_of": doc["as_of"],
-        "data_end": doc["data_end"],
-        "trained_at": doc["trained_at"],
-        "options": doc["options"],
-        "features": doc["features"],
-        "snapshot_days": doc["snapshot_days"],
-        "rows": doc["rows"],
-        "trees": doc["churn_model"]["n_trees"],
-        "params": doc["churn_model"]["params"],
-        "importance": dict(sorted(doc["churn_model"]["importance"].items(), key=lambda kv: -kv[1])[:15]),
-        "backtest": doc["backtest"],
-    }
-
-
-# -- scoring ------------------------------------------------------------------------------------------------------
-def _read_published(store: Engine, as_of: dt.date) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    from kehu.store.published import customer_score_history as h
-
-    cols = [h.c.customer_id, *(h.c[f] for f in CHURN_FEATURES)]
-    with store.connect() as conn:
-        rows = conn.execute(sa.select(*cols).where(h.c.as_of == as_of).order_by(h.c.customer_id)).all()
-    if not rows:
-        raise NotFoundError(f"no features published for {as_of}: run `kehu run --as-of {as_of}` first")
-    data = list(zip(*rows, strict=True))
-    ids = np.asarray(data[0], dtype=np.int64)
-    columns = {
-        f: np.array([np.nan if v is None else v for v in data[i + 1]], dtype=np.float64)
-        for i, f in enumerate(CHURN_FEATURES)
-    }
-    return ids, columns
-
-
-@dataclass
-class ChurnScoreResult:
-    """What :func:`score_churn` published."""
-
-    as_of: dt.date
-    model_file: Path
-    customers: int
-    scored: int
-    tiers: dict[str, int]
-    reasons: int
-    seconds: float
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        data = asdict(self)
-        data["as_of"] = self.as_of.isoformat()
-        data["model_file"] = str(self.model_file)
-        return data
-
-
-def score_churn(
-    settings: Settings,
-    store: Engine,
-    *,
-    as_of: dt.date,
-    engine: str | None = None,
-    reasons_for: Sequence[str] = ("high", "medium"),
-) -> ChurnScoreResult:
-    """Score the features published for ``as_of`` with the latest model and publish (see the module docstring).
-
-    Parameters
-    ----------
-    reasons_for
-        The tiers whose customers get ``churn_reasons`` (SHAP is the expensive part).
-    """
-    from kehu.service.value_models import _write_scores  # the one merge-into-scores routine
-
-    started = time.perf_counter()
-    loaded = load_model(settings)
-    opts = ChurnOptions(**loaded.document["options"])
-    ids, columns = _read_published(store, as_of)
-    X = np.column_stack([columns[f] for f in CHURN_FEATURES])
-    elig = churn_eligible(
-        columns["orders"],
-        columns["days_since_last_order"],
-        columns["contract_days_to_end"],
-        lapsed_days=opts.lapsed_days,
-        grace_days=opts.grace_days,
-    )
-    known = (np.nan_to_num(columns["orders"]) > 0) | ~np.isnan(columns["contract_days_to_end"])
-    scores: dict[int, dict[str, Any]] = {int(c): {} for c in ids[known | elig]}
-    tiers_count = {"high": 0, "medium": 0, "low": 0}
-    n_reasons = 0
-    if elig.any():
-        Xe = X[elig]
-        risk = loaded.churn.risk(Xe)
-        tiers = loaded.churn.tier(risk)
-        explain = np.isin(tiers, list(reasons_for))
-        reason_lists: list[list[Any]] = [[] for _ in range(Xe.shape[0])]
-        if explain.any():
-            for i, rs in zip(np.flatnonzero(explain), loaded.churn.reasons(Xe[explain]), strict=True):
-                reason_lists[i] = [r.as_dict() for r in rs]
-                n_reasons += 1
-        for cid, r, t, rs in zip(ids[elig].tolist(), risk.tolist(), tiers.tolist(), reason_lists, strict=True):
-            scores[cid].update(churn_risk=round(r, 6), churn_tier=t, churn_reasons=rs)
-            tiers_count[t] += 1
-    if known.any():
-        p = loaded.propensity.probability(X[known])
-        for cid, v in zip(ids[known].tolist(), p.tolist(), strict=True):
-            scores[cid]["p_order_30d"] = round(v, 6)
-        if loaded.cross_sell is not None:
-            names = loaded.cross_sell.top_k_names(_category_history(settings, engine, as_of, ids[known], loaded), 3)
-            for cid, top in zip(ids[known].tolist(), names, strict=True):
-                scores[cid]["next_categories"] = top
-    with store.begin() as conn:
-        _write_scores(conn, as_of, scores)
-    return ChurnScoreResult(
-        as_of=as_of,
-        model_file=loaded.path,
-        customers=int(ids.size),
-        scored=int(elig.sum()),
-        tiers=tiers_count,
-        reasons=n_reasons,
-        seconds=time.perf_counter() - started,
-    )
-
-
-def _category_history(
-    settings: Settings, engine: str | None, as_of: dt.date, ids: np.ndarray, loaded: LoadedModels
-) -> np.ndarray:
-    from kehu.engine.backends import to_arrow
-    from kehu.pipeline.outcomes import category_history
-
-    assert loaded.cross_sell is not None
-    backend, tables = open_engine(settings, engine)
-    try:
-        history = to_arrow(backend, category_history(tables["orders"], as_of))
-    finally:
-        if getattr(backend, "name", "") == "duckdb":
-            backend.disconnect()
-    return category_matrix(ids, history, list(loaded.cross_sell.categories), "weight")

@@ -1,8 +1,9 @@
 """Point-in-time training data for the churn, propensity and cross-sell models.
 
-:func:`build_snapshots` extracts the store into the analytics engine once (everything, no cut-off) and, for
-each requested day, runs the pipeline's feature steps *as of that day* (they see nothing later) and the
-outcome expressions of :mod:`kehu.pipeline.outcomes` (which deliberately look after it). The result is one
+:func:`build_snapshots` works on the store extracted once into the analytics engine (by the training run,
+:class:`kehu.publish.run.Run`: everything, no cut-off) and, for each requested day, runs the pipeline's
+feature steps *as of that day* (they see nothing later) and the outcome expressions of
+:mod:`kehu.pipeline.outcomes` (which deliberately look after it). The result is one
 :class:`Snapshot` per day: the features exactly as ``kehu run`` would have published them that day, and the
 labels.
 """
@@ -17,8 +18,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kehu.config import Settings
-
 if TYPE_CHECKING:
     import ibis.expr.types as ir
     from ibis.backends import BaseBackend
@@ -30,7 +29,6 @@ __all__ = [
     "build_snapshots",
     "category_matrix",
     "data_end",
-    "open_engine",
 ]
 
 #: the pipeline steps that produce ``customer_features`` (cohorts are not needed here)
@@ -86,20 +84,6 @@ def arrow_columns(table: pa.Table) -> dict[str, np.ndarray]:
         else:
             out[name] = np.asarray(col.to_pylist(), dtype=object)
     return out
-
-
-def open_engine(settings: Settings, engine: str | None) -> tuple[BaseBackend, dict[str, ir.Table]]:
-    """Connect the analytics engine and extract the whole store into it (no ``as_of`` cut-off)."""
-    from kehu.engine import connect, extract
-    from kehu.store.db import create_store_engine
-
-    store = create_store_engine(settings.resolved_database_url)
-    try:
-        backend = connect(settings, engine=engine)
-        tables = extract(store, backend, None, settings=settings)
-    finally:
-        store.dispose()
-    return backend, tables
 
 
 def data_end(backend: BaseBackend, tables: dict[str, ir.Table]) -> dt.date:

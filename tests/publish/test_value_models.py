@@ -19,8 +19,9 @@ import sqlalchemy as sa
 from kehu.config import load_settings
 from kehu.errors import StoreError, ValidationError
 from kehu.models import BetaGeo, GammaGamma, ParetoNBD, ShiftedBetaGeo, customer_lifetime_value
-from kehu.service.pipeline_run import run_pipeline
-from kehu.service.value_models import contract_cohorts, score_value_models, write_models_report
+from kehu.publish.pipeline_run import run_pipeline
+from kehu.publish.value_models import contract_cohorts, score_value_models
+from kehu.publish.value_report import write_models_report
 from kehu.service.workspace import Workspace
 from kehu.store import published, schema
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from kehu.config import Settings
 from kehu.errors import StoreError
+from kehu.publish.run import Run
 
 __all__ = ["PipelineResult", "ProgressCallback", "run_pipeline"]
 
@@ -127,6 +128,7 @@ def run_pipeline(
     as_of: dt.date | None = None,
     engine: str | None = None,
     progress: ProgressCallback | None = None,
+    run: Run | None = None,
 ) -> PipelineResult:
     """Extract the store, run the analytics pipeline and publish its results to the store.
 
@@ -142,6 +144,10 @@ def run_pipeline(
     progress
         ``progress(phase, step, seconds)`` called as each stage starts and ends; without it a progress
         display is shown on a terminal and log lines are written otherwise.
+    run
+        The run to work in (its store engine, backend and extract; ``as_of`` and ``engine`` are then the
+        run's, and the run learns the published day and run id); without it one is opened on a store engine of
+        its own and closed at the end.
 
     Returns
     -------
@@ -155,53 +161,57 @@ def run_pipeline(
         For the Spark engine without pyspark or Java.
     """
     from kehu import pipeline
-    from kehu.engine import connect, engine_name, extract
+    from kehu.engine import release
     from kehu.engine.zones import to_utc_arrow
     from kehu.store import published
     from kehu.store.db import create_store_engine
 
+    if run is None:
+        store = create_store_engine(settings.resolved_database_url)
+        try:
+            with Run(settings, store, as_of=as_of, engine=engine) as own:
+                return run_pipeline(settings, progress=progress, run=own)
+        finally:
+            store.dispose()
     started_at = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
-    store = create_store_engine(settings.resolved_database_url)
-    try:
-        _check_store(store)
-        backend = connect(settings, engine=engine)
-        timings: dict[str, float] = {}
-        with _Reporter(progress, total=len(pipeline.STEPS) + 3) as reporter:
-            with reporter.stage("extract", timings):
-                tables = extract(store, backend, as_of, settings=settings)
+    _check_store(run.store)
+    backend = run.backend
+    timings: dict[str, float] = {}
+    with _Reporter(progress, total=len(pipeline.STEPS) + 3) as reporter:
+        with reporter.stage("extract", timings):
+            tables = run.tables
 
-            def on_step(event: pipeline.StepEvent) -> None:
-                if event.phase == "start":
-                    reporter.event("start", event.step.name)
-                elif event.report is not None:
-                    reporter.event("done", event.step.name, event.report.seconds)
+        def on_step(event: pipeline.StepEvent) -> None:
+            if event.phase == "start":
+                reporter.event("start", event.step.name)
+            elif event.report is not None:
+                reporter.event("done", event.step.name, event.report.seconds)
 
-            output = pipeline.run(backend, tables, as_of, progress=on_step)
-            timings.update(output.step_seconds)
-            with reporter.stage("fetch", timings):
-                # the engine's wall-clock times are local; the store keeps instants
-                results = {name: to_utc_arrow(output.to_arrow(name), settings.timezone) for name in pipeline.OUTPUTS}
-            with reporter.stage("publish", timings), store.begin() as conn:
-                run_id = published.publish(
-                    conn,
-                    as_of=output.as_of,
-                    engine=engine_name(backend),
-                    features=results["customer_features"],
-                    cohorts=results["cohorts"],
-                    repeat_curve=results["repeat_curve"],
-                    step_seconds=timings,
-                    started_at=started_at,
-                )
-        if engine_name(backend) == "duckdb":
-            backend.disconnect()
-        return PipelineResult(
-            as_of=output.as_of,
-            engine=output.engine,
-            customers=results["customer_features"].num_rows,
-            step_seconds=timings,
-            seconds=time.perf_counter() - started,
-            run_id=run_id,
-        )
-    finally:
-        store.dispose()
+        output = pipeline.run(backend, tables, run.as_of, progress=on_step)
+        timings.update(output.step_seconds)
+        with reporter.stage("fetch", timings):
+            # the engine's wall-clock times are local; the store keeps instants
+            results = {name: to_utc_arrow(output.to_arrow(name), settings.timezone) for name in pipeline.OUTPUTS}
+        # the steps' tables are not needed by the steps after the pipeline (they read the extract)
+        release(backend, [f"kehu_step_{name}" for name in output.tables])
+        with reporter.stage("publish", timings), run.store.begin() as conn:
+            run_id = published.publish(
+                conn,
+                as_of=output.as_of,
+                engine=run.engine_name,
+                features=results["customer_features"],
+                cohorts=results["cohorts"],
+                repeat_curve=results["repeat_curve"],
+                step_seconds=timings,
+                started_at=started_at,
+            )
+    run.published(output.as_of, run_id)
+    return PipelineResult(
+        as_of=output.as_of,
+        engine=output.engine,
+        customers=results["customer_features"].num_rows,
+        step_seconds=timings,
+        seconds=time.perf_counter() - started,
+        run_id=run_id,
+    )

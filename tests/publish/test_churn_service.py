@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from kehu.config import load_settings
 from kehu.models.churn import CHURN_FEATURES, ChurnModel
-from kehu.service.churn_data import arrow_columns
+from kehu.publish.churn_data import arrow_columns
 from kehu.store import schema
 
 pytest.importorskip("lightgbm")
@@ -25,13 +25,11 @@ AS_OF = dt.date(2025, 6, 30)
 
 
 def _snapshot(store: Store) -> Any:
-    from kehu.service.churn_data import arrow_columns, features_as_of, open_engine
+    from kehu.publish.churn_data import arrow_columns, features_as_of
+    from kehu.publish.run import Run
 
-    backend, tables = open_engine(store.settings, "duckdb")
-    try:
-        table = features_as_of(backend, tables, AS_OF)
-    finally:
-        backend.disconnect()
+    with Run(store.settings, store.engine, engine="duckdb") as run:  # the whole store, no cut-off
+        table = features_as_of(run.backend, run.tables, AS_OF)
     return table, arrow_columns(table)
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from kehu.models.churn import CHURN_FEATURES
-from kehu.service.churn import _stack
-from kehu.service.churn_data import Snapshot
+from kehu.publish.churn_data import Snapshot
+from kehu.publish.churn_train import _stack
 
 
 def _snapshot(rng: np.random.Generator, n: int, day: int) -> Snapshot:

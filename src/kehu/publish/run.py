@@ -1,0 +1,119 @@
+"""The run object: one store engine, one analytics backend and one extract, shared by every step of a run.
+
+``kehu run`` builds one :class:`Run` and hands it to the pipeline, the value models, churn scoring (cross-sell
+included), segment placement and the playbooks; ``kehu models train`` builds its own. The store engine is the
+caller's (the workspace's): a run never creates or disposes one. The analytics backend is connected on first
+use and the store is extracted into it once, with the run's as-of cut-off (nothing dated after ``as_of``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from kehu.config import Settings
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    import sqlalchemy as sa
+    from ibis.backends import BaseBackend
+
+__all__ = ["Run", "cut_tables"]
+
+
+class Run:
+    """The settings, store engine, analytics backend and extracted tables of one run.
+
+    Parameters
+    ----------
+    settings
+        Kehu settings.
+    store
+        The app store's SQLAlchemy engine (left open: it belongs to the caller).
+    as_of
+        The extract's cut-off day (inclusive, in ``settings.timezone``); ``None`` extracts everything (the
+        pipeline then takes the day of the latest order, see :meth:`published`).
+    engine
+        ``"duckdb"`` or ``"spark"``; default ``settings.engine``.
+
+    Attributes
+    ----------
+    as_of
+        The run's day: the cut-off asked for, or the day the pipeline published.
+    stamp
+        The id of the pipeline run this run published (``None`` before the pipeline has published).
+    """
+
+    def __init__(
+        self, settings: Settings, store: sa.Engine, *, as_of: dt.date | None = None, engine: str | None = None
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.as_of = as_of
+        self.engine = engine
+        self.stamp: int | None = None
+        self._cut_off = as_of
+        self._backend: BaseBackend | None = None
+        self._tables: dict[str, ir.Table] | None = None
+
+    @property
+    def backend(self) -> BaseBackend:
+        """The analytics backend (connected on first use)."""
+        if self._backend is None:
+            from kehu.engine import connect
+
+            self._backend = connect(self.settings, engine=self.engine)
+        return self._backend
+
+    @property
+    def engine_name(self) -> str:
+        """``"duckdb"`` or ``"spark"``: the backend's engine."""
+        from kehu.engine import engine_name
+
+        return engine_name(self.backend)
+
+    @property
+    def tables(self) -> dict[str, ir.Table]:
+        """The store's tables in the backend, extracted on first use with the run's cut-off."""
+        if self._tables is None:
+            from kehu.engine import extract
+
+            self._tables = extract(self.store, self.backend, self._cut_off, settings=self.settings)
+        return self._tables
+
+    def tables_as_of(self, day: dt.date) -> dict[str, ir.Table]:
+        """The extracted tables without anything dated after ``day`` (the extract itself when it was cut there)."""
+        return self.tables if self._cut_off == day else cut_tables(self.tables, day)
+
+    def published(self, as_of: dt.date, run_id: int) -> None:
+        """Record the day and the pipeline run id the pipeline published."""
+        self.as_of = as_of
+        self.stamp = run_id
+
+    def close(self) -> None:
+        """Disconnect a DuckDB backend (the shared Spark session stays up); the store engine is left open."""
+        if self._backend is not None and self.engine_name == "duckdb":
+            self._backend.disconnect()
+        self._backend = None
+        self._tables = None
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def cut_tables(tables: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
+    """Extracted tables without anything dated after ``as_of`` (customers first seen later are left out)."""
+    import ibis
+
+    from kehu.engine.extract import EVENT_TIME, event_time
+
+    cutoff = ibis.timestamp(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
+    out = dict(tables)
+    for name in EVENT_TIME:
+        out[name] = tables[name].filter(event_time(name, tables[name]) < cutoff)
+    c = tables["customers"]
+    out["customers"] = c.filter(c.first_seen_at.isnull() | (c.first_seen_at < cutoff))
+    return out
