@@ -15,7 +15,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from kehu.api.routes import MAX_ID, WS, User, to_jsonable
-from kehu.service import access, web_tickets
+from kehu.service import access
+from kehu.service import tickets as ticket_service
 
 __all__ = ["loop_router"]
 
@@ -96,19 +97,19 @@ def loop_router() -> APIRouter:
         owner: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
         breached: bool = False,
         before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = web_tickets.PAGE,
+        limit: Annotated[int, Query(ge=1, le=500)] = ticket_service.PAGE,
     ) -> JSONResponse:
         """Tickets of the customers the user may see, newest first, with SLA state (pages: ``before`` = the
         previous answer's ``next_before``)."""
-        filters = web_tickets.TicketFilter(status=status, priority=priority, topic=topic, owner_id=owner,
+        filters = ticket_service.TicketFilter(status=status, priority=priority, topic=topic, owner_id=owner,
                                            breached=breached, before=before, limit=limit)  # fmt: skip
-        data = web_tickets.tickets_page(ws, user, filters, now=dt.datetime.now(dt.UTC))
+        data = ticket_service.tickets_page(ws, user, filters, now=dt.datetime.now(dt.UTC))
         return JSONResponse(to_jsonable(data))
 
     @router.get("/tickets/{ticket_id}")
     def ticket(ws: WS, user: User, ticket_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> JSONResponse:
         """One ticket of a customer the user may see: SLA state, customer, assignments, breaches, follow-up."""
-        return JSONResponse(to_jsonable(web_tickets.ticket_page(ws, user, ticket_id, now=dt.datetime.now(dt.UTC))))
+        return JSONResponse(to_jsonable(ticket_service.ticket_page(ws, user, ticket_id, now=dt.datetime.now(dt.UTC))))
 
     @router.post("/tickets", status_code=201)
     def create_ticket(ws: WS, user: User, body: TicketCreate) -> JSONResponse:

@@ -19,9 +19,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from kehu.errors import ImportFileError, KehuError, NotFoundError, StoreError, ValidationError
-from kehu.service import access, web_views
+from kehu.service import access
+from kehu.service import customers as customer_service
+from kehu.service import dashboard as dashboard_service
+from kehu.service import imports as import_service
 from kehu.service.access import Principal
-from kehu.service.workspace import ROLES, Workspace
+from kehu.service.principal import ROLES
+from kehu.service.workspace import Workspace
 
 __all__ = ["MAX_ID", "api_router", "error_status", "to_jsonable"]
 
@@ -203,48 +207,48 @@ def api_router() -> APIRouter:
         before: Annotated[str | None, Query(max_length=2000)] = None,
     ) -> dict[str, Any]:
         """Customers the token's user may see, one keyset page at a time."""
-        query = web_views.CustomerQuery(
+        query = customer_service.CustomerQuery(
             q=q, owner_id=owner, region=region, tag=tag, segment=segment, stage=stage, risk=risk, sort=sort,
             descending=desc, limit=limit,
             after=after, before=before,
         )  # fmt: skip
-        return web_views.customers_page(ws, user, query)
+        return customer_service.customers_page(ws, user, query)
 
     @router.get("/customers/{customer_id}")
     def customer(ws: WS, user: User, customer_id: CustomerId) -> JSONResponse:
         """One customer's 360 view (403 when the customer is outside the user's scope)."""
-        return JSONResponse(to_jsonable(web_views.customer_360(ws, user, customer_id)))
+        return JSONResponse(to_jsonable(customer_service.customer_360(ws, user, customer_id)))
 
     @router.get("/dashboard")
     def dashboard(ws: WS, user: User) -> JSONResponse:
         """Totals and monthly series within the user's scope."""
-        return JSONResponse(to_jsonable(web_views.dashboard(ws, user)))
+        return JSONResponse(to_jsonable(dashboard_service.dashboard(ws, user)))
 
     @router.get("/imports")
     def imports(ws: WS, user: User) -> JSONResponse:
         """Recent imports (admins and managers)."""
-        return JSONResponse(to_jsonable(web_views.import_runs(ws, user)))
+        return JSONResponse(to_jsonable(import_service.import_runs(ws, user)))
 
     @router.post("/imports", response_model=ImportSummaryPublic)
     def upload(
         ws: WS,
         user: User,
         file: Annotated[UploadFile, File(description="CSV (UTF-8 or GBK), XLSX or Parquet")],
-        kind: Annotated[str, Form(pattern="^(" + "|".join(web_views.IMPORT_KINDS) + ")$")],
+        kind: Annotated[str, Form(pattern="^(" + "|".join(import_service.KINDS) + ")$")],
         source: Annotated[str, Form(max_length=64)],
     ) -> dict[str, Any]:
         """Import an uploaded file; the summary says what happened to every row."""
         content = file.file.read(MAX_UPLOAD_BYTES + 1)
         if len(content) > MAX_UPLOAD_BYTES:
             raise ValidationError(f"file: larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB; use `kehu import`")
-        return web_views.run_import(
+        return import_service.run_import(
             ws, user, kind=kind, source=source, filename=file.filename or "upload.csv", content=content
         )
 
     @router.get("/imports/{run_id}/quarantine.csv", response_class=FileResponse)
     def quarantine(ws: WS, user: User, run_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> FileResponse:
         """The rows an import quarantined, with the reason for each."""
-        path = web_views.quarantine_file(ws, user, run_id)
+        path = import_service.quarantine_file(ws, user, run_id)
         return FileResponse(path, media_type="text/csv", filename=f"quarantine-{run_id}.csv")
 
     @router.get("/users", response_model=list[UserPublic])

@@ -15,14 +15,14 @@ from pydantic import BaseModel, Field
 
 from kehu.api.routes import MAX_ID, WS, User
 from kehu.errors import ValidationError
-from kehu.service import web_tasks
+from kehu.service import tasks as task_service
 from kehu.store.actions import TASK_OUTCOMES, TASK_STATES
 
 __all__ = ["task_router"]
 
 _OUTCOME = "^(" + "|".join(TASK_OUTCOMES) + ")$"
 _STATE = "^(" + "|".join(TASK_STATES) + ")$"
-_ACTION = "^(" + "|".join(web_tasks.ACTIONS) + ")$"
+_ACTION = "^(" + "|".join(task_service.ACTIONS) + ")$"
 TaskId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="Kehu's task id")]
 
 
@@ -72,7 +72,7 @@ class TaskCompletion(BaseModel):
     notes: str | None = Field(default=None, max_length=5000)
 
 
-_BY_STATUS = {state: action for action, state in web_tasks.ACTIONS.items()}
+_BY_STATUS = {state: action for action, state in task_service.ACTIONS.items()}
 
 
 def task_router() -> APIRouter:
@@ -91,19 +91,19 @@ def task_router() -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> dict[str, Any]:
         """The token user's tasks (a rep: their own; a manager: their team's; an admin: all), due first."""
-        f = web_tasks.TaskFilter(
+        f = task_service.TaskFilter(
             status=tuple(status or ()), assignee_id=owner, playbook=playbook, rule=rule, overdue=overdue, limit=limit
         )
-        return web_tasks.task_list(ws, user, f)
+        return task_service.task_list(ws, user, f)
 
     @router.get("/tasks/{task_id}", response_model=TaskPublic)
     def task(ws: WS, user: User, task_id: TaskId) -> dict[str, Any]:
         """One task (404 when it is not among the user's tasks)."""
-        return web_tasks.one_task(ws, user, task_id)
+        return task_service.one_task(ws, user, task_id)
 
     def _apply(ws: Any, user: Any, task_id: int, action: str, outcome: str | None, notes: str | None) -> Any:
-        web_tasks.change_task(ws, user, task_id, action=action, outcome=outcome, notes=notes)
-        return web_tasks.one_task(ws, user, task_id)
+        task_service.change_task(ws, user, task_id, action=action, outcome=outcome, notes=notes)
+        return task_service.one_task(ws, user, task_id)
 
     @router.patch("/tasks/{task_id}", response_model=TaskPublic)
     def change(ws: WS, user: User, task_id: TaskId, body: TaskChange) -> dict[str, Any]:

@@ -292,7 +292,7 @@ def _write_scores(conn: Connection, as_of: dt.date, new: dict[int, dict[str, flo
             conn.execute(stmt, batch)
     if customer_scores in tables:  # the typed copies the customers list sorts and filters on
         sync_list_scores(conn)
-        from kehu.service.web_views import forget_cached_figures
+        from kehu.service.figure_cache import forget_cached_figures
 
         forget_cached_figures()  # the web pages' cached churn tier sizes of this process
 

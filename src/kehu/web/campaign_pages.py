@@ -12,7 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from kehu.errors import ValidationError
-from kehu.service import web_campaigns, web_kpis
+from kehu.service import campaigns as campaign_service
+from kehu.service import kpis as kpi_service
 from kehu.web.i18n import Translator
 from kehu.web.pages import Post, Session
 from kehu.web.render import render, translator, workspace
@@ -77,7 +78,7 @@ def campaign_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     def _list(request: Request, session: Any, form: dict[str, Any] | None = None, status: int = 200) -> Response:
-        data = web_campaigns.campaigns_page(workspace(request), session.principal)
+        data = campaign_service.campaigns_page(workspace(request), session.principal)
         context = {"form": form or {}, "lang": _lang(request)}
         return render(request, "campaigns.html", data, status_code=status, context=context)
 
@@ -88,9 +89,9 @@ def campaign_router() -> APIRouter:
 
     @router.post("/campaigns")
     def create(request: Request, post: Post) -> Response:
-        form = {k: str(post.form.get(k, "")) for k in web_campaigns.FIELDS}
+        form = {k: str(post.form.get(k, "")) for k in campaign_service.FIELDS}
         try:
-            created = web_campaigns.create_from_form(workspace(request), post.session.principal, form)
+            created = campaign_service.create_from_form(workspace(request), post.session.principal, form)
         except ValidationError as exc:
             return _list(request, post.session, {**form, "error": str(exc)}, status=422)
         return RedirectResponse(f"/campaigns/{quote(created['name'])}", status_code=303)
@@ -98,14 +99,14 @@ def campaign_router() -> APIRouter:
     @router.get("/campaigns/{name}")
     def campaign(request: Request, session: Session, name: str) -> Response:
         json_twin = name.endswith(".json")
-        data = web_campaigns.campaign_page(workspace(request), session.principal, name.removesuffix(".json"))
+        data = campaign_service.campaign_page(workspace(request), session.principal, name.removesuffix(".json"))
         t = translator(request)
         chart = uplift_charts(data["results"], t) if data["results"] and not json_twin else {}
         return render(request, "campaign.html", data, context={"chart": chart, "lang": _lang(request)})
 
     @router.post("/campaigns/{name}/launch")
     def launch(request: Request, post: Post, name: str) -> Response:
-        web_campaigns.launch(workspace(request), post.session.principal, name)
+        campaign_service.launch(workspace(request), post.session.principal, name)
         return RedirectResponse(f"/campaigns/{quote(name)}", status_code=303)
 
     @router.get("/kpis")
@@ -119,7 +120,7 @@ def campaign_router() -> APIRouter:
                 raise ValidationError(f"as_of: expected a date like 2026-10-31, got {as_of[:40]!r}") from None
             if not dt.date(1900, 1, 1) <= day <= dt.date(2999, 12, 31):
                 raise ValidationError(f"as_of: {as_of} is out of range")
-        data = web_kpis.kpis_page(workspace(request), session.principal, period=period, as_of=day)
+        data = kpi_service.kpis_page(workspace(request), session.principal, period=period, as_of=day)
         t = translator(request)
         return render(request, "kpis.html", data, context={"chart": _kpi_charts(data, t), "lang": _lang(request)})
 

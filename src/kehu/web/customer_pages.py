@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from kehu.errors import ValidationError
-from kehu.service import customer_actions, web_views
+from kehu.service import customers as customer_service
 from kehu.web.pages import Post, _optional_int
 from kehu.web.render import render, workspace
 
@@ -29,7 +29,7 @@ def customer_action_router() -> APIRouter:
         return RedirectResponse(f"/customers/{customer_id}?done={done}#{anchor}", status_code=303)
 
     def _again(request: Request, post: Any, customer_id: int, form: str, error: str) -> Response:
-        data = web_views.customer_360(workspace(request), post.session.principal, customer_id)
+        data = customer_service.customer_360(workspace(request), post.session.principal, customer_id)
         values = {k: v for k, v in post.form.items() if k != "csrf_token" and isinstance(v, str)}
         return render(
             request,
@@ -42,7 +42,7 @@ def customer_action_router() -> APIRouter:
     @router.post("/customers/{customer_id:int}/notes")
     def add_note(request: Request, post: Post, customer_id: int) -> Response:
         try:
-            customer_actions.add_note(workspace(request), post.session.principal, customer_id, post.text("body"))
+            customer_service.add_note(workspace(request), post.session.principal, customer_id, post.text("body"))
         except ValidationError as exc:
             return _again(request, post, customer_id, "note", str(exc))
         return _back(customer_id, "note", "notes")
@@ -50,7 +50,7 @@ def customer_action_router() -> APIRouter:
     @router.post("/customers/{customer_id:int}/tasks")
     def create_task(request: Request, post: Post, customer_id: int) -> Response:
         try:
-            customer_actions.create_task(
+            customer_service.create_task(
                 workspace(request),
                 post.session.principal,
                 customer_id,
@@ -70,7 +70,7 @@ def customer_action_router() -> APIRouter:
             owner = _optional_int(post.text("owner_id") or None, "owner_id")
             if owner is None:
                 raise ValidationError("owner_id: choose the new owner")
-            customer_actions.change_owner(workspace(request), post.session.principal, customer_id, owner)
+            customer_service.change_owner(workspace(request), post.session.principal, customer_id, owner)
         except ValidationError as exc:
             return _again(request, post, customer_id, "owner", str(exc))
         return _back(customer_id, "owner", "profile")
@@ -80,9 +80,9 @@ def customer_action_router() -> APIRouter:
         ws, principal = workspace(request), post.session.principal
         try:
             if post.text("remove"):
-                customer_actions.remove_tag(ws, principal, customer_id, post.text("remove"))
+                customer_service.remove_tag(ws, principal, customer_id, post.text("remove"))
             else:
-                customer_actions.add_tag(ws, principal, customer_id, post.text("tag"))
+                customer_service.add_tag(ws, principal, customer_id, post.text("tag"))
         except ValidationError as exc:
             return _again(request, post, customer_id, "tag", str(exc))
         return _back(customer_id, "tag", "profile")

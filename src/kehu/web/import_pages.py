@@ -13,7 +13,8 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from kehu.errors import ValidationError
-from kehu.service import import_jobs, web_views
+from kehu.service import figure_cache
+from kehu.service import imports as import_service
 from kehu.web.pages import Post, Session
 from kehu.web.render import render, workspace
 
@@ -36,8 +37,8 @@ def import_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     def _page(request: Request, session: Any, *, status: int = 200, **data: Any) -> Response:
-        runs = web_views.import_runs(workspace(request), session.principal)
-        body = {"runs": runs, "kinds": list(import_jobs.KINDS), "preview": None, "job": None, "form": {}, **data}
+        runs = import_service.import_runs(workspace(request), session.principal)
+        body = {"runs": runs, "kinds": list(import_service.KINDS), "preview": None, "job": None, "form": {}, **data}
         return render(request, "imports.html", body, status_code=status)
 
     @router.get("/imports")
@@ -52,12 +53,12 @@ def import_router() -> APIRouter:
         upload = post.form.get("file")
         if not isinstance(upload, UploadFile):
             raise ValidationError("file: choose a file to upload")
-        if form["kind"] not in import_jobs.KINDS:
-            raise ValidationError(f"kind {form['kind']!r} is not one of {', '.join(import_jobs.KINDS)}")
-        staged = import_jobs.stage_upload(
+        if form["kind"] not in import_service.KINDS:
+            raise ValidationError(f"kind {form['kind']!r} is not one of {', '.join(import_service.KINDS)}")
+        staged = import_service.stage_upload(
             ws, principal, filename=upload.filename or "upload.csv", content=upload.file.read()
         )
-        preview = import_jobs.preview_upload(ws, principal, upload_id=staged["upload_id"], kind=form["kind"])
+        preview = import_service.preview_upload(ws, principal, upload_id=staged["upload_id"], kind=form["kind"])
         return _page(request, post.session, preview=preview, form=form, status=200 if preview["ready"] else 422)
 
     @router.post("/imports/preview")
@@ -65,11 +66,11 @@ def import_router() -> APIRouter:
         ws, principal = workspace(request), post.session.principal
         form = {"kind": post.text("kind"), "source": post.text("source")}
         try:
-            preview = import_jobs.preview_upload(
+            preview = import_service.preview_upload(
                 ws, principal, upload_id=post.text("upload_id"), kind=form["kind"], columns=_columns(post)
             )
         except ValidationError as exc:
-            preview = import_jobs.preview_upload(ws, principal, upload_id=post.text("upload_id"), kind=form["kind"])
+            preview = import_service.preview_upload(ws, principal, upload_id=post.text("upload_id"), kind=form["kind"])
             preview.update(error=str(exc), ready=False)
         return _page(request, post.session, preview=preview, form=form, status=200 if preview["ready"] else 422)
 
@@ -78,17 +79,17 @@ def import_router() -> APIRouter:
         ws, principal = workspace(request), post.session.principal
         form = {"kind": post.text("kind"), "source": post.text("source")}
         try:
-            job = import_jobs.start_import(
+            job = import_service.start_import(
                 ws,
                 principal,
                 upload_id=post.text("upload_id"),
                 kind=form["kind"],
                 source=form["source"],
                 columns=_columns(post),
-                on_done=web_views.forget_cached_figures,
+                on_done=figure_cache.forget_cached_figures,
             )
         except ValidationError as exc:
-            preview = import_jobs.preview_upload(ws, principal, upload_id=post.text("upload_id"), kind=form["kind"])
+            preview = import_service.preview_upload(ws, principal, upload_id=post.text("upload_id"), kind=form["kind"])
             preview.update(error=str(exc), ready=False)
             return _page(request, post.session, preview=preview, form=form, status=422)
         return RedirectResponse(f"/imports/jobs/{job}", status_code=303)
@@ -96,12 +97,12 @@ def import_router() -> APIRouter:
     @router.get("/imports/jobs/{job_id}")
     @router.get("/imports/jobs/{job_id}.json")
     def job(request: Request, session: Session, job_id: str) -> Response:
-        state = import_jobs.import_job(workspace(request), session.principal, job_id.removesuffix(".json"))
+        state = import_service.import_job(workspace(request), session.principal, job_id.removesuffix(".json"))
         return _page(request, session, job=state)
 
     @router.get("/imports/{run_id:int}/quarantine.csv")
     def quarantine(request: Request, session: Session, run_id: int) -> FileResponse:
-        path = web_views.quarantine_file(workspace(request), session.principal, run_id)
+        path = import_service.quarantine_file(workspace(request), session.principal, run_id)
         return FileResponse(path, media_type="text/csv", filename=f"quarantine-{run_id}.csv")
 
     return router

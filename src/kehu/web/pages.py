@@ -22,9 +22,12 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 
 from kehu.errors import ValidationError
-from kehu.service import access, web_views
+from kehu.service import access
+from kehu.service import customers as customer_service
+from kehu.service import dashboard as dashboard_service
+from kehu.service import system as system_service
 from kehu.service.access import SessionInfo
-from kehu.service.workspace import ROLES
+from kehu.service.principal import ROLES
 from kehu.web.charts import dashboard_charts
 from kehu.web.customer_rows import list_rows
 from kehu.web.render import (
@@ -109,10 +112,10 @@ def _optional_int(value: str | None, field: str) -> int | None:
     return int(value)
 
 
-def _query(request: Request) -> web_views.CustomerQuery:
+def _query(request: Request) -> customer_service.CustomerQuery:
     p = request.query_params
     limit = _optional_int(p.get("limit"), "limit") or 50
-    return web_views.CustomerQuery(
+    return customer_service.CustomerQuery(
         q=p.get("q", ""),
         owner_id=_optional_int(p.get("owner"), "owner"),
         region=p.get("region") or None,
@@ -196,7 +199,7 @@ def page_router() -> APIRouter:
     @router.get("/dashboard")
     @router.get("/dashboard.json")
     def dashboard(request: Request, session: Session) -> Response:
-        data = web_views.dashboard(workspace(request), session.principal)
+        data = dashboard_service.dashboard(workspace(request), session.principal)
         chart = dashboard_charts(data, translator(request))
         return render(request, "dashboard.html", data, context={"chart": chart})
 
@@ -205,7 +208,7 @@ def page_router() -> APIRouter:
     @router.get("/customers.json")
     def customers(request: Request, session: Session) -> Response:
         query = _query(request)
-        data = web_views.customers_page(workspace(request), session.principal, query)
+        data = customer_service.customers_page(workspace(request), session.principal, query)
 
         def link(**changes: Any) -> str:
             return "/customers?" + urlencode(query.params(**changes))
@@ -219,7 +222,7 @@ def page_router() -> APIRouter:
     @router.get("/customers/export.csv")
     def export(request: Request, session: Session) -> StreamingResponse:
         query = _query(request)
-        rows = web_views.export_customers(workspace(request), session.principal, query)
+        rows = customer_service.export_customers(workspace(request), session.principal, query)
 
         def lines() -> Iterator[str]:
             buf = io.StringIO()
@@ -242,7 +245,7 @@ def page_router() -> APIRouter:
     def customer(request: Request, session: Session, customer_id: int) -> Response:
         if customer_id > 2**62:
             raise HTTPException(404, translator(request)("errors.not_found"))
-        data = web_views.customer_360(workspace(request), session.principal, customer_id)
+        data = customer_service.customer_360(workspace(request), session.principal, customer_id)
         done = request.query_params.get("done")
         return render(request, "customer.html", data, context={"done": done, "form_error": None})
 
@@ -255,7 +258,7 @@ def page_router() -> APIRouter:
     @router.get("/settings")
     @router.get("/settings.json")
     def settings(request: Request, session: Session) -> Response:
-        return render(request, "settings.html", web_views.settings_page(workspace(request), session.principal))
+        return render(request, "settings.html", system_service.settings_page(workspace(request), session.principal))
 
     @router.get("/users")
     @router.get("/users.json")

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from kehu.service import web_playbooks
+from kehu.service import playbooks as playbook_service
 from kehu.web.pages import Post, Session
 from kehu.web.render import render, workspace
 from kehu.web.segment_pages import _day
@@ -29,7 +29,7 @@ def playbook_router() -> APIRouter:
         return render(request, "playbook.html", data, status_code=200 if data["valid"] else 422, context=context)
 
     def _overview(request: Request, session: Any, *, message: dict[str, Any] | None = None) -> Response:
-        data = web_playbooks.playbooks_overview(workspace(request), session.principal)
+        data = playbook_service.playbooks_overview(workspace(request), session.principal)
         return render(request, "playbooks.html", data, context={"message": message or {}})
 
     @router.get("/playbooks")
@@ -39,7 +39,7 @@ def playbook_router() -> APIRouter:
 
     @router.post("/playbooks/run-now")
     def run_now(request: Request, post: Post) -> Response:
-        result = web_playbooks.run_now(workspace(request), post.session.principal)
+        result = playbook_service.run_now(workspace(request), post.session.principal)
         if request.url.path.endswith(".json"):
             return render(request, "playbooks.html", result)
         fired = sum(int(r["fired"] or 0) for r in result["rules"])
@@ -47,21 +47,21 @@ def playbook_router() -> APIRouter:
 
     @router.post("/playbooks/outbox/{outbox_id:int}/retry")
     def retry(request: Request, post: Post, outbox_id: int) -> Response:
-        web_playbooks.retry_outbox(workspace(request), post.session.principal, outbox_id)
+        playbook_service.retry_outbox(workspace(request), post.session.principal, outbox_id)
         return RedirectResponse(f"/playbooks?retried={outbox_id}#outbox", status_code=303)
 
     @router.get("/playbooks/{name}.json")
     @router.get("/playbooks/{name}")
     def playbook(request: Request, session: Session, name: str) -> Response:
         name = name.removesuffix(".json")
-        data = web_playbooks.playbook_page(workspace(request), session.principal, name)
+        data = playbook_service.playbook_page(workspace(request), session.principal, name)
         return _page(request, data)
 
     @router.get("/playbooks/{name}/dry-run.json")
     @router.get("/playbooks/{name}/dry-run")
     def dry_run(request: Request, session: Session, name: str) -> Response:
         day = _day(request.query_params.get("day"), "day")
-        data = web_playbooks.preview_playbook(workspace(request), session.principal, name, day=day)
+        data = playbook_service.preview_playbook(workspace(request), session.principal, name, day=day)
         return _page(request, data)
 
     @router.post("/playbooks/{name}")
@@ -70,13 +70,13 @@ def playbook_router() -> APIRouter:
         text = str(post.form.get("text", "")).replace("\r\n", "\n")  # keep the YAML's indentation
         action = post.text("action") or "check"
         if action == "save":
-            data = web_playbooks.save_playbook(ws, who, name, text)
+            data = playbook_service.save_playbook(ws, who, name, text)
             if data["saved"]:
                 return RedirectResponse(f"/playbooks/{data['name']}?saved=1", status_code=303)
         elif action == "preview":
-            data = web_playbooks.preview_playbook(ws, who, name, text, day=_day(post.text("day"), "day"))
+            data = playbook_service.preview_playbook(ws, who, name, text, day=_day(post.text("day"), "day"))
         else:
-            data = web_playbooks.check_playbook(ws, who, name, text)
+            data = playbook_service.check_playbook(ws, who, name, text)
         return _page(request, data)
 
     return router

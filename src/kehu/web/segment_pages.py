@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
 from kehu.errors import KehuError, ValidationError
-from kehu.service import web_segments
+from kehu.service import segments as segment_service
 from kehu.web.charts import sankey
 from kehu.web.pages import Post, Session, _optional_int
 from kehu.web.render import render, translator, workspace
@@ -55,7 +55,7 @@ def segment_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     def _overview(request: Request, session: Any, editor: dict[str, Any] | None = None, status: int = 200) -> Response:
-        data = web_segments.segments_overview(workspace(request), session.principal)
+        data = segment_service.segments_overview(workspace(request), session.principal)
         chart = _overview_chart(data, _lang(request))
         context = {"chart": chart, "lang": _lang(request), "editor": editor or {}}
         return render(request, "segments.html", data, context=context, status_code=status)
@@ -69,7 +69,7 @@ def segment_router() -> APIRouter:
     @router.get("/segments/flows.json")
     def flows(request: Request, session: Session, scheme: str = "rfm_cn") -> Response:
         p = request.query_params
-        data = web_segments.segment_flows(
+        data = segment_service.segment_flows(
             workspace(request), session.principal, scheme,
             from_as_of=_day(p.get("from"), "from"), to_as_of=_day(p.get("to"), "to"),
         )  # fmt: skip
@@ -79,7 +79,7 @@ def segment_router() -> APIRouter:
 
     @router.get("/segments/preview.json")
     def preview(request: Request, session: Session, rule: str = "") -> Response:
-        data = web_segments.preview_rule(workspace(request), session.principal, rule)
+        data = segment_service.preview_rule(workspace(request), session.principal, rule)
         return render(request, "segments.html", data)
 
     @router.post("/segments")
@@ -90,10 +90,10 @@ def segment_router() -> APIRouter:
         action = post.text("action") or "preview"
         try:
             if action == "save":
-                result = web_segments.save_segment(ws, post.session.principal, **form)
+                result = segment_service.save_segment(ws, post.session.principal, **form)
                 editor = {**form, "saved": result}
             else:
-                editor = {**form, "preview": web_segments.preview_rule(ws, post.session.principal, form["rule"])}
+                editor = {**form, "preview": segment_service.preview_rule(ws, post.session.principal, form["rule"])}
         except KehuError as exc:
             if not isinstance(exc, ValidationError):
                 raise
@@ -104,7 +104,7 @@ def segment_router() -> APIRouter:
     @router.get("/segments/{scheme}/{segment}.json")
     def segment(request: Request, session: Session, scheme: str, segment: str) -> Response:
         p = request.query_params
-        data = web_segments.segment_page(
+        data = segment_service.segment_page(
             workspace(request), session.principal, f"{scheme}:{segment.removesuffix('.json')}",
             as_of=_day(p.get("as_of"), "as_of"), after=_optional_int(p.get("after"), "after"),
         )  # fmt: skip
@@ -112,7 +112,7 @@ def segment_router() -> APIRouter:
 
     @router.get("/segments/{scheme}/{segment}/export.{fmt}")
     def export(request: Request, session: Session, scheme: str, segment: str, fmt: str) -> FileResponse:
-        path = web_segments.segment_export(
+        path = segment_service.segment_export(
             workspace(request), session.principal, f"{scheme}:{segment}", fmt=fmt, locale=_lang(request)
         )
         headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(path.name)}"}

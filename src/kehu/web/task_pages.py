@@ -13,19 +13,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from kehu.errors import ValidationError
-from kehu.service import web_tasks
+from kehu.service import tasks as task_service
 from kehu.web.pages import Post, Session, _optional_int
 from kehu.web.render import render, workspace
 
 __all__ = ["task_filter", "task_router"]
 
 
-def task_filter(params: Any) -> web_tasks.TaskFilter:
+def task_filter(params: Any) -> task_service.TaskFilter:
     """The inbox filter from query parameters (``status`` may be a comma-separated list)."""
     status = tuple(s for s in str(params.get("status") or "").split(",") if s)
     source = str(params.get("source") or "")
     playbook, _, rule = source.partition("/") if source else (params.get("playbook") or None, "", None)
-    return web_tasks.TaskFilter(
+    return task_service.TaskFilter(
         status=status,
         assignee_id=_optional_int(params.get("owner"), "owner"),
         playbook=playbook or None,
@@ -46,7 +46,7 @@ def task_router() -> APIRouter:
 
     def _inbox(request: Request, session: Any, *, error: str | None = None, status: int = 200) -> Response:
         f = task_filter(request.query_params)
-        data = web_tasks.task_inbox(workspace(request), session.principal, f)
+        data = task_service.task_inbox(workspace(request), session.principal, f)
         query = urlencode(f.params())
         here = "/tasks" + (f"?{query}" if query else "")
         return render(request, "tasks.html", data, status_code=status,
@@ -59,12 +59,12 @@ def task_router() -> APIRouter:
 
     @router.get("/tasks/{task_id:int}.json")
     def task(request: Request, session: Session, task_id: int) -> Response:
-        return render(request, "tasks.html", web_tasks.one_task(workspace(request), session.principal, task_id))
+        return render(request, "tasks.html", task_service.one_task(workspace(request), session.principal, task_id))
 
     @router.post("/tasks/{task_id:int}")
     def change(request: Request, post: Post, task_id: int) -> Response:
         try:
-            web_tasks.change_task(
+            task_service.change_task(
                 workspace(request), post.session.principal, task_id, action=post.text("action"),
                 outcome=post.text("outcome") or None, notes=post.text("notes") or None,
             )  # fmt: skip

@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
 from kehu.errors import ValidationError
-from kehu.service import web_tickets
+from kehu.service import tickets as ticket_service
 from kehu.web.pages import Post, Session, _optional_int
 from kehu.web.render import render, translator, workspace
 
@@ -21,16 +21,16 @@ __all__ = ["ticket_router"]
 _TRUE = ("1", "true", "on", "yes")
 
 
-def _filters(request: Request) -> web_tickets.TicketFilter:
+def _filters(request: Request) -> ticket_service.TicketFilter:
     p = request.query_params
-    return web_tickets.TicketFilter(
+    return ticket_service.TicketFilter(
         status=p.get("status") or None,
         priority=p.get("priority") or None,
         topic=p.get("topic") or None,
         owner_id=_optional_int(p.get("owner"), "owner"),
         breached=p.get("breached", "") in _TRUE,
         before=_optional_int(p.get("before"), "before"),
-        limit=_optional_int(p.get("limit"), "limit") or web_tickets.PAGE,
+        limit=_optional_int(p.get("limit"), "limit") or ticket_service.PAGE,
     )
 
 
@@ -47,7 +47,7 @@ def ticket_router() -> APIRouter:
     def _list(request: Request, session: Any, form: dict[str, Any] | None = None, status: int = 200) -> Response:
         filters = _filters(request)
         now = dt.datetime.now(dt.UTC)
-        data = web_tickets.tickets_page(workspace(request), session.principal, filters, now=now)
+        data = ticket_service.tickets_page(workspace(request), session.principal, filters, now=now)
 
         def link(**changes: Any) -> str:
             params = {**filters.params(), **{k: v for k, v in changes.items() if v is not None}}
@@ -69,7 +69,7 @@ def ticket_router() -> APIRouter:
             customer_id = _optional_int(form["customer_id"], "customer_id")
             if customer_id is None:
                 raise ValidationError("customer_id: give the customer's number (Kehu id)")
-            ticket = web_tickets.open_ticket(
+            ticket = ticket_service.open_ticket(
                 workspace(request), post.session.principal, customer_id, topic=form["topic"] or None,
                 priority=form["priority"] or "normal", complaint=form["complaint"], note=form["note"] or None,
             )  # fmt: skip
@@ -81,7 +81,7 @@ def ticket_router() -> APIRouter:
     @router.get("/tickets/{ticket_id:int}.json")
     def ticket(request: Request, session: Session, ticket_id: int) -> Response:
         now = dt.datetime.now(dt.UTC)
-        data = web_tickets.ticket_page(workspace(request), session.principal, _ticket_id(request, ticket_id), now=now)
+        data = ticket_service.ticket_page(workspace(request), session.principal, _ticket_id(request, ticket_id), now=now)
         return render(request, "ticket.html", data)
 
     @router.post("/tickets/{ticket_id:int}")
@@ -101,9 +101,9 @@ def ticket_router() -> APIRouter:
             raise ValidationError(f"action: {action[:40]!r} is not respond, resolve or save")
         ws = workspace(request)
         try:
-            web_tickets.change_ticket(ws, post.session.principal, tid, **changes)
+            ticket_service.change_ticket(ws, post.session.principal, tid, **changes)
         except ValidationError as exc:
-            data = web_tickets.ticket_page(ws, post.session.principal, tid, now=dt.datetime.now(dt.UTC))
+            data = ticket_service.ticket_page(ws, post.session.principal, tid, now=dt.datetime.now(dt.UTC))
             return render(request, "ticket.html", data, status_code=422, context={"error": str(exc)})
         return RedirectResponse(f"/tickets/{tid}?saved=1", status_code=303)
 

@@ -1,0 +1,54 @@
+"""Who is acting: the :class:`Principal` every service call carries, the roles, and the system principal of the
+command line.
+
+This module sits at the bottom of :mod:`kehu.service` (it imports nothing of Kehu's at run time), so that the
+access rules, the services and the facade can all name the actor without importing each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the workspace imports the services built on this module
+    from kehu.service.workspace import Workspace
+
+__all__ = ["ROLES", "SYSTEM", "Principal", "Service"]
+
+ROLES = ("admin", "manager", "rep")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in user as the rules see them."""
+
+    id: int
+    name: str
+    display_name: str
+    role: str
+    team: str | None
+    locale: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Public fields (for templates and JSON)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "display_name": self.display_name,
+            "role": self.role,
+            "team": self.team,
+            "locale": self.locale,
+        }
+
+
+#: The command line and the scheduler: an admin's rights, named ``cli`` in audit records (as the command line's
+#: default actor is). Its id 0 belongs to no user.
+SYSTEM = Principal(id=0, name="cli", display_name="cli", role="admin", team=None, locale=None)
+
+
+class Service:
+    """A resource's service bound to one workspace and one actor (see :meth:`Workspace.as_user`)."""
+
+    def __init__(self, ws: Workspace, principal: Principal) -> None:
+        self.ws = ws
+        self.principal = principal
