@@ -25,7 +25,7 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -38,12 +38,9 @@ from kehu.errors import (
     TooManyAttemptsError,
     ValidationError,
 )
-from kehu.service.principal import ROLES, Principal
+from kehu.service.principal import ROLES, Principal, Workspace
 from kehu.store import web as store
 from kehu.store.schema import users
-
-if TYPE_CHECKING:  # the workspace imports the services that import these rules
-    from kehu.service.workspace import Workspace
 
 __all__ = [
     "LOCALES",

@@ -6,7 +6,6 @@ validation — is written once, in the resource's service module."""
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 from kehu.service.campaigns import CampaignService
 from kehu.service.customers import CustomerService
@@ -14,15 +13,12 @@ from kehu.service.dashboard import DashboardService
 from kehu.service.imports import ImportService
 from kehu.service.kpis import KpiService
 from kehu.service.playbooks import PlaybookService
-from kehu.service.principal import Principal
+from kehu.service.principal import Principal, Workspace
 from kehu.service.segments import SegmentService
 from kehu.service.system import SystemService
 from kehu.service.tasks import TaskService
 from kehu.service.tickets import TicketService
 from kehu.service.users import UserService
-
-if TYPE_CHECKING:  # the workspace builds actors
-    from kehu.service.workspace import Workspace
 
 __all__ = ["UserActor"]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 import yaml
@@ -25,15 +25,13 @@ from kehu.campaigns.spec import CHANNEL_KINDS, PLACEHOLDERS, CampaignSpec, rende
 from kehu.config import Settings
 from kehu.errors import NotFoundError, ValidationError
 from kehu.service.access import Principal, require_role
-from kehu.service.principal import Service
+from kehu.service.principal import Service, Workspace
 from kehu.store.actions import outbox
 from kehu.store.campaigns import campaign_members, campaign_messages, campaigns
+from kehu.store.db import ensure_current
 from kehu.store.published import customer_score_history
 from kehu.store.schema import customers, orders
 from kehu.store.segments import memberships, run_ids
-
-if TYPE_CHECKING:  # the workspace imports the services
-    from kehu.service.workspace import Workspace
 
 __all__ = [
     "FIELDS",
@@ -259,6 +257,14 @@ FIELDS = ("name", "target_kind", "segment", "rule", "channel", "subject", "templ
 _MANAGERS = ("admin", "manager")
 
 
+def _segments_of(ws: Workspace) -> list[dict[str, Any]]:
+    """Every segment of every scheme (see :func:`kehu.service.segmentation.list_segments`)."""
+    from kehu.service.segmentation import list_segments
+
+    ensure_current(ws.engine)
+    return list_segments(ws.settings)
+
+
 def _segments(ws: Workspace) -> list[dict[str, Any]]:
     """``SCHEME:SEGMENT`` choices of the newest runs with labels and sizes (empty before the first run)."""
     from kehu.segments.labels import scheme_label
@@ -267,14 +273,15 @@ def _segments(ws: Workspace) -> list[dict[str, Any]]:
         {"ref": s["ref"], "scheme": s["scheme"], "size": s["size"],
          "labels": {"zh": f"{scheme_label(s['scheme'], 'zh')} · {s['label_zh']}",
                     "en": f"{scheme_label(s['scheme'], 'en')} · {s['label_en']}"}}
-        for s in ws.segments()
+        for s in _segments_of(ws)
     ]  # fmt: skip
 
 
 def campaigns_page(ws: Workspace, principal: Principal) -> dict[str, Any]:
     """Every campaign (newest first) with arm sizes, and what the create form offers."""
     require_role(principal, *_MANAGERS)
-    rows = ws.campaigns()
+    ensure_current(ws.engine)
+    rows = list_campaigns(ws.engine)
     for r in rows:
         r.pop("template", None)  # the message text is on the campaign's page
     segments = _segments(ws)
@@ -346,7 +353,7 @@ def create_from_form(ws: Workspace, principal: Principal, form: Mapping[str, str
     """Check the form and store the campaign as a draft (its target must resolve now)."""
     require_role(principal, *_MANAGERS)
     spec = spec_from_form(form)
-    known = ws.segments()
+    known = _segments_of(ws)
     ref = spec.target.get("segment")
     if ref is not None and ref not in {s["ref"] for s in known}:
         raise ValidationError(f"segment: {str(ref)[:100]!r} is not a segment of the newest runs")
@@ -360,7 +367,8 @@ def create_from_form(ws: Workspace, principal: Principal, form: Mapping[str, str
 def launch(ws: Workspace, principal: Principal, name: str) -> dict[str, Any]:
     """Launch a draft campaign (arms recorded first; only the treatment arm is messaged)."""
     require_role(principal, *_MANAGERS)
-    return ws.launch_campaign(name)
+    ensure_current(ws.engine)
+    return launch_campaign(ws.settings, ws.engine, name, now=dt.datetime.now(dt.UTC))
 
 
 def campaign_page(ws: Workspace, principal: Principal, name: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -371,7 +379,8 @@ def campaign_page(ws: Workspace, principal: Principal, name: str, *, now: dt.dat
     campaign = get_campaign(ws.engine, name)
     results = None
     if campaign["launched_at"] is not None:
-        results = ws.campaign_results(name, now=now)
+        ensure_current(ws.engine)
+        results = measure_campaign(ws.engine, name, now=now or dt.datetime.now(dt.UTC), resamples=2000)
         from kehu.segments.labels import segment_label
 
         window = results["window"]
@@ -387,6 +396,18 @@ def campaign_page(ws: Workspace, principal: Principal, name: str, *, now: dt.dat
 
 class CampaignService(Service):
     """Campaigns (managers and admins)."""
+
+    def all(self) -> list[dict[str, Any]]:
+        """All campaigns, newest first, with arm sizes (managers and admins)."""
+        require_role(self.principal, *_MANAGERS)
+        ensure_current(self.ws.engine)
+        return list_campaigns(self.ws.engine)
+
+    def results(self, name: str, *, now: dt.datetime | None = None, resamples: int = 2000) -> dict[str, Any]:
+        """Per-arm outcomes, uplift with 95% intervals and verdicts (managers and admins)."""
+        require_role(self.principal, *_MANAGERS)
+        ensure_current(self.ws.engine)
+        return measure_campaign(self.ws.engine, name, now=now or dt.datetime.now(dt.UTC), resamples=resamples)
 
     def page(self) -> dict[str, Any]:
         """See :func:`campaigns_page`."""

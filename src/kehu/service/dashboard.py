@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from kehu.errors import NotFoundError
 from kehu.service.access import Principal, owner_scope
 from kehu.service.figure_cache import DASHBOARD_TTL, cache, cache_lock, store_key
-from kehu.service.principal import Service
+from kehu.service.principal import Service, Workspace
 from kehu.store import dashboard as dashboard_store
 from kehu.store import web as store
 from kehu.store.published import published_cohorts
-
-if TYPE_CHECKING:  # the workspace imports the services
-    from kehu.service.workspace import Workspace
 
 __all__ = [
     "KPI_DAYS",

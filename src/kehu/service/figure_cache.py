@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # the workspace imports the services
-    from kehu.service.workspace import Workspace
+from kehu.service.principal import Workspace
 
 __all__ = ["DASHBOARD_TTL", "cache", "cache_lock", "forget_cached_figures", "store_key"]
 

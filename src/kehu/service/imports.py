@@ -24,25 +24,23 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from kehu.errors import ImportFileError, KehuError, NotFoundError, ValidationError
 from kehu.ingest.fields import KINDS as IMPORT_SPECS
 from kehu.ingest.fields import kind_spec
-from kehu.ingest.importer import ImportSummary
+from kehu.ingest.importer import ImportSummary, import_file
 from kehu.ingest.mapping import Mapping, plan_columns
 from kehu.ingest.readers import open_source
 from kehu.ingest.rows import prepare_batch
 from kehu.service.access import Principal, require_role
 from kehu.service.figure_cache import forget_cached_figures
-from kehu.service.principal import Service
+from kehu.service.principal import Service, Workspace
 from kehu.store import web as store
+from kehu.store.db import ensure_current
 from kehu.store.web import list_import_runs
-
-if TYPE_CHECKING:  # the workspace imports the services
-    from kehu.service.workspace import Workspace
 
 __all__ = [
     "CHECK_ROWS",
@@ -326,7 +324,10 @@ def start_import(
 
     def work() -> None:
         try:
-            summary = ws.import_file(kind, path, mapping=mapping_file, source=source, progress=progress)
+            ensure_current(ws.engine)
+            summary = import_file(
+                ws.engine, ws.settings, kind, path, mapping_path=mapping_file, source=source, progress=progress
+            )
             data = summary_data(ws, path, summary, state["filename"])
             state.update(state="done", summary=data, rows_read=data["read"])
         except KehuError as exc:
@@ -412,7 +413,8 @@ def run_import(
     check_kind_and_source(kind, source)
     staged = stage_upload(ws, principal, filename=filename, content=content)
     path = staged_path(ws, staged["upload_id"])
-    summary = ws.import_file(kind, path, source=source)
+    ensure_current(ws.engine)
+    summary = import_file(ws.engine, ws.settings, kind, path, source=source)
     data = summary_data(ws, path, summary, staged["filename"])
     forget_cached_figures()
     return data

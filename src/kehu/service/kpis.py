@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -16,13 +16,10 @@ from kehu.metrics.labels import kpi_label, label_keys
 from kehu.metrics.periods import Period, last_complete_period
 from kehu.metrics.report import DEFAULT_LAPSE_DAYS, kpi_report
 from kehu.service.access import Principal, owner_scope, require_role
-from kehu.service.principal import Service
+from kehu.service.principal import Service, Workspace
 from kehu.store.db import ensure_current
 from kehu.store.schema import customers, orders
 from kehu.store.segments import memberships, run_ids
-
-if TYPE_CHECKING:  # the workspace imports the services
-    from kehu.service.workspace import Workspace
 
 __all__ = [
     "PERIODS",
@@ -172,11 +169,21 @@ def kpis_page(
 class KpiService(Service):
     """KPIs over the customers the actor may see."""
 
+    def feedback(
+        self, *, period: str = "month", periods: int = 6, as_of: dt.date | None = None, segment: str | None = None
+    ) -> dict[str, Any]:
+        """NPS and CSAT per period with the trend, for everyone or one segment (managers and admins)."""
+        require_role(self.principal, "admin", "manager")
+        ensure_current(self.ws.engine)
+        return feedback_report(
+            self.ws.settings, self.ws.engine, period=period, periods=periods, as_of=as_of, segment=segment
+        )
+
     def report(
         self, *, period: str = "month", as_of: dt.date | None = None, lapse_days: int = DEFAULT_LAPSE_DAYS
     ) -> dict[str, Any]:
-        """The KPI report of the whole store for the last complete period (admins; see :func:`kpis`)."""
-        require_role(self.principal, "admin")
+        """The KPI report of the whole store for the last complete period (managers and admins; :func:`kpis`)."""
+        require_role(self.principal, "admin", "manager")
         ensure_current(self.ws.engine)
         return kpis(self.ws.settings, self.ws.engine, period=period, as_of=as_of, lapse_days=lapse_days)
 

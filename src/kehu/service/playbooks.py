@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -37,7 +37,7 @@ from kehu.playbooks.outbox import retry as retry_row
 from kehu.playbooks.planner import Decision, Plan
 from kehu.service.access import Principal, owner_scope, require_role
 from kehu.service.loop_config import ticket_policy
-from kehu.service.principal import Service
+from kehu.service.principal import Service, Workspace
 from kehu.store.actions import (
     audit,
     outbox,
@@ -45,9 +45,6 @@ from kehu.store.actions import (
     playbook_runs,
 )
 from kehu.store.schema import customers, users
-
-if TYPE_CHECKING:  # the workspace imports the services
-    from kehu.service.workspace import Workspace
 
 __all__ = [
     "PlaybookService",

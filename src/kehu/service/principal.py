@@ -8,12 +8,14 @@ access rules, the services and the facade can all name the actor without importi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-if TYPE_CHECKING:  # the workspace imports the services built on this module
-    from kehu.service.workspace import Workspace
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
-__all__ = ["ROLES", "SYSTEM", "Principal", "Service"]
+    from kehu.config import Settings
+
+__all__ = ["ROLES", "SYSTEM", "Principal", "Service", "Workspace"]
 
 ROLES = ("admin", "manager", "rep")
 
@@ -44,6 +46,17 @@ class Principal:
 #: The command line and the scheduler: an admin's rights, named ``cli`` in audit records (as the command line's
 #: default actor is). Its id 0 belongs to no user.
 SYSTEM = Principal(id=0, name="cli", display_name="cli", role="admin", team=None, locale=None)
+
+
+class Workspace(Protocol):
+    """What the services need of a workspace (:class:`kehu.service.workspace.Workspace` is one): its settings
+    and its store engine. Typing the services by this protocol keeps them from importing the facade above them."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def engine(self) -> Engine: ...
 
 
 class Service:

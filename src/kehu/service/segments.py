@@ -11,13 +11,13 @@ import datetime as dt
 import re
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from kehu.errors import NotFoundError, ValidationError
 from kehu.service.access import Principal, owner_scope, require_role
-from kehu.service.principal import Service
+from kehu.service.principal import Service, Workspace
 from kehu.service.segmentation import (
     compute_custom_segment,
     define_segment,
@@ -27,9 +27,6 @@ from kehu.service.segmentation import (
 )
 from kehu.store import segments as store
 from kehu.store.db import ensure_current
-
-if TYPE_CHECKING:  # the workspace imports the services
-    from kehu.service.workspace import Workspace
 
 __all__ = [
     "SegmentService",

@@ -4,15 +4,12 @@ default and description, and the state of the system."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kehu.service.access import Principal, require_role
-from kehu.service.principal import Service
+from kehu.service.principal import Service, Workspace
 from kehu.store import dashboard as dashboard_store
 from kehu.store import web as store
-
-if TYPE_CHECKING:  # the workspace imports the services
-    from kehu.service.workspace import Workspace
 
 __all__ = ["SystemService", "settings_page"]
 

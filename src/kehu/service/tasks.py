@@ -18,19 +18,16 @@ import builtins
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from kehu.errors import AccessDeniedError, NotFoundError, ValidationError
 from kehu.service.access import Principal, list_users, owner_scope
-from kehu.service.principal import Service
+from kehu.service.principal import Service, Workspace
 from kehu.store.actions import TASK_OUTCOMES, TASK_STATES, audit, tasks
 from kehu.store.schema import customers, users
-
-if TYPE_CHECKING:  # the workspace imports the services
-    from kehu.service.workspace import Workspace
 
 __all__ = [
     "ACTIONS",

@@ -6,19 +6,18 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from kehu.errors import AccessDeniedError, NotFoundError, ValidationError
 from kehu.service.access import Principal, check_customer, list_users, owner_scope
-from kehu.service.principal import Service
+from kehu.service.loop_config import ticket_policy
+from kehu.service.principal import Service, Workspace
 from kehu.store.care import satisfaction_followups, ticket_assignments, ticket_round_robin, ticket_sla_breaches
+from kehu.store.db import ensure_current
 from kehu.store.schema import customers, tickets, users
 from kehu.tickets.policy import PRIORITIES, TicketPolicy, breaches, choose_assignee
-
-if TYPE_CHECKING:  # the workspace imports the services
-    from kehu.service.workspace import Workspace
 
 __all__ = [
     "TicketFilter",
@@ -316,7 +315,7 @@ def _breached_ids(
 def tickets_page(ws: Workspace, principal: Principal, filters: TicketFilter, *, now: dt.datetime) -> dict[str, Any]:
     """One page of tickets in the principal's scope, newest first, with SLA state and counts per status."""
     filters.check()
-    policy: TicketPolicy = ws.ticket_policy()
+    policy: TicketPolicy = ticket_policy(ws.settings)
     scope = owner_scope(ws, principal)
     if filters.owner_id is not None:
         if principal.role == "rep" and filters.owner_id != principal.id:
@@ -385,7 +384,8 @@ def tickets_page(ws: Workspace, principal: Principal, filters: TicketFilter, *, 
 
 
 def _scoped_ticket(ws: Workspace, principal: Principal, ticket_id: int) -> dict[str, Any]:
-    ticket: dict[str, Any] = ws.ticket(ticket_id)  # NotFoundError when there is none
+    ensure_current(ws.engine)
+    ticket: dict[str, Any] = get_ticket(ws.engine, ticket_policy(ws.settings), ticket_id)  # NotFoundError: none
     check_customer(ws, principal, int(ticket["customer_id"]))
     return ticket
 
@@ -394,7 +394,7 @@ def ticket_page(ws: Workspace, principal: Principal, ticket_id: int, *, now: dt.
     """One ticket in scope: its fields, customer, SLA state, assignment history, recorded breaches, follow-up."""
     ticket = _scoped_ticket(ws, principal, ticket_id)
     ticket.pop("row_hash", None)
-    policy: TicketPolicy = ws.ticket_policy()
+    policy: TicketPolicy = ticket_policy(ws.settings)
     with ws.engine.connect() as conn:
         customer = conn.execute(
             sa.select(customers.c.id, customers.c.name, customers.c.company, customers.c.phone, customers.c.email,
@@ -444,8 +444,11 @@ def open_ticket(
     if note is not None and len(note) > 5000:
         raise ValidationError("note: at most 5000 characters")
     check_customer(ws, principal, customer_id)
-    return ws.create_ticket(customer_id, now=now, topic=topic or None, priority=priority, complaint=complaint,
-                            note=note or None)  # fmt: skip
+    ensure_current(ws.engine)
+    return create_ticket(
+        ws.engine, ticket_policy(ws.settings), customer_id, now=now or dt.datetime.now(dt.UTC),
+        topic=topic or None, priority=priority, complaint=complaint, note=note or None,
+    )  # fmt: skip
 
 
 def change_ticket(
@@ -456,11 +459,28 @@ def change_ticket(
     for key in ("status", "priority", "assignee", "satisfaction"):
         if key in changes and changes[key] == current.get(key):
             changes[key] = None  # unchanged (a form re-sends every field): no new assignment is recorded
-    return ws.update_ticket(ticket_id, now=now, **changes)
+    ensure_current(ws.engine)
+    return update_ticket(
+        ws.engine, ticket_policy(ws.settings), ticket_id, now=now or dt.datetime.now(dt.UTC), **changes
+    )
 
 
 class TicketService(Service):
     """The tickets of the customers the actor may see."""
+
+    def create(self, customer_id: int, *, now: dt.datetime | None = None, **fields: Any) -> dict[str, Any]:
+        """Open a ticket for a customer the actor may see (see :func:`create_ticket`)."""
+        check_customer(self.ws, self.principal, customer_id)
+        ensure_current(self.ws.engine)
+        policy = ticket_policy(self.ws.settings)
+        return create_ticket(self.ws.engine, policy, customer_id, now=now or dt.datetime.now(dt.UTC), **fields)
+
+    def update(self, ticket_id: int, *, now: dt.datetime | None = None, **changes: Any) -> dict[str, Any]:
+        """Change a ticket of a customer the actor may see (see :func:`update_ticket`)."""
+        ensure_current(self.ws.engine)
+        policy = ticket_policy(self.ws.settings)
+        check_customer(self.ws, self.principal, int(get_ticket(self.ws.engine, policy, ticket_id)["customer_id"]))
+        return update_ticket(self.ws.engine, policy, ticket_id, now=now or dt.datetime.now(dt.UTC), **changes)
 
     def page(self, filters: TicketFilter, *, now: dt.datetime) -> dict[str, Any]:
         """See :func:`tickets_page`."""
