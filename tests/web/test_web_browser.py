@@ -219,7 +219,7 @@ def test_segments_trends_and_flows_render(web: WebEnv, live: str, browser: Any, 
 def test_completing_a_task_records_the_outcome(web: WebEnv, live: str, browser: Any, shots: Path) -> None:
     from task_testkit import add_task, task_row
 
-    from kehu.service.web_tasks import local_today
+    from kehu.service.tasks import local_today
     from kehu.store.actions import audit_log
 
     rep = web.accounts["rep_a"]

@@ -8,7 +8,7 @@ from web_testkit import WebEnv
 
 from kehu.config import load_settings
 from kehu.service.access import Principal
-from kehu.service.web_views import settings_page
+from kehu.service.system import settings_page
 from kehu.service.workspace import Workspace
 
 

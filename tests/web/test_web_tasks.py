@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from task_testkit import add_task, task_row
 from web_testkit import SCRIPT_NAME, WebEnv, csrf_of
 
-from kehu.service.web_tasks import local_today
+from kehu.service.tasks import local_today
 from kehu.store.actions import audit_log, tasks
 
 

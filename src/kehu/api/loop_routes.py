@@ -14,10 +14,10 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from kehu.api.routes import MAX_ID, WS, User, to_jsonable
-from kehu.service import access, web_tickets
+from kehu.api.routes import MAX_ID, Actor, to_jsonable
+from kehu.service import tickets as ticket_service
 
-__all__ = ["loop_router"]
+__all__ = ["router"]
 
 _PERIOD = "^(week|month|quarter|year)$"
 _PRIORITY = "^(low|normal|high|urgent)$"
@@ -45,84 +45,80 @@ class TicketUpdate(BaseModel):
     satisfaction: int | None = Field(default=None, ge=1, le=5)
 
 
-def loop_router() -> APIRouter:
-    """The ``/api`` routes of KPIs, feedback, campaigns and tickets."""
-    router = APIRouter(prefix="/api", tags=["api"])
+#: The ``/api`` routes of KPIs, feedback, campaigns and tickets.
+router = APIRouter(prefix="/api", tags=["api"])
 
-    @router.get("/kpis")
-    def kpis(
-        ws: WS,
-        user: User,
-        period: Annotated[str, Query(pattern=_PERIOD)] = "month",
-        as_of: dt.date | None = None,
-        lapse_days: Annotated[int, Query(ge=1, le=3650)] = 180,
-    ) -> JSONResponse:
-        """KPIs of the last complete period, CLV, cohorts, segment flow, owner leaderboard (managers, admins)."""
-        access.require_role(user, "admin", "manager")
-        return JSONResponse(to_jsonable(ws.kpis(period=period, as_of=as_of, lapse_days=lapse_days)))
 
-    @router.get("/feedback")
-    def feedback(
-        ws: WS,
-        user: User,
-        period: Annotated[str, Query(pattern=_PERIOD)] = "month",
-        periods: Annotated[int, Query(ge=1, le=120)] = 6,
-        segment: Annotated[str | None, Query(max_length=200)] = None,
-        as_of: dt.date | None = None,
-    ) -> JSONResponse:
-        """NPS and CSAT per period with the trend (managers, admins)."""
-        access.require_role(user, "admin", "manager")
-        return JSONResponse(to_jsonable(ws.feedback(period=period, periods=periods, segment=segment, as_of=as_of)))
+@router.get("/kpis")
+def kpis(
+    actor: Actor,
+    period: Annotated[str, Query(pattern=_PERIOD)] = "month",
+    as_of: dt.date | None = None,
+    lapse_days: Annotated[int, Query(ge=1, le=3650)] = 180,
+) -> JSONResponse:
+    """KPIs of the last complete period, CLV, cohorts, segment flow, owner leaderboard (managers, admins)."""
+    return JSONResponse(to_jsonable(actor.kpis.report(period=period, as_of=as_of, lapse_days=lapse_days)))
 
-    @router.get("/campaigns")
-    def campaigns(ws: WS, user: User) -> JSONResponse:
-        """Campaigns with status and arm sizes (managers, admins)."""
-        access.require_role(user, "admin", "manager")
-        return JSONResponse(to_jsonable(ws.campaigns()))
 
-    @router.get("/campaigns/{name}/results")
-    def campaign_results(ws: WS, user: User, name: Annotated[str, PathParam(max_length=100)]) -> JSONResponse:
-        """A campaign's outcomes per arm, uplift with 95% intervals and verdicts (managers, admins)."""
-        access.require_role(user, "admin", "manager")
-        return JSONResponse(to_jsonable(ws.campaign_results(name)))
+@router.get("/feedback")
+def feedback(
+    actor: Actor,
+    period: Annotated[str, Query(pattern=_PERIOD)] = "month",
+    periods: Annotated[int, Query(ge=1, le=120)] = 6,
+    segment: Annotated[str | None, Query(max_length=200)] = None,
+    as_of: dt.date | None = None,
+) -> JSONResponse:
+    """NPS and CSAT per period with the trend (managers, admins)."""
+    return JSONResponse(to_jsonable(actor.kpis.feedback(period=period, periods=periods, segment=segment, as_of=as_of)))
 
-    @router.get("/tickets")
-    def tickets(
-        ws: WS,
-        user: User,
-        status: Annotated[str | None, Query(pattern="^(open|in_progress|resolved|closed)$")] = None,
-        priority: Annotated[str | None, Query(pattern=_PRIORITY)] = None,
-        topic: Annotated[str | None, Query(max_length=200)] = None,
-        owner: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-        breached: bool = False,
-        before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = web_tickets.PAGE,
-    ) -> JSONResponse:
-        """Tickets of the customers the user may see, newest first, with SLA state (pages: ``before`` = the
-        previous answer's ``next_before``)."""
-        filters = web_tickets.TicketFilter(status=status, priority=priority, topic=topic, owner_id=owner,
-                                           breached=breached, before=before, limit=limit)  # fmt: skip
-        data = web_tickets.tickets_page(ws, user, filters, now=dt.datetime.now(dt.UTC))
-        return JSONResponse(to_jsonable(data))
 
-    @router.get("/tickets/{ticket_id}")
-    def ticket(ws: WS, user: User, ticket_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> JSONResponse:
-        """One ticket of a customer the user may see: SLA state, customer, assignments, breaches, follow-up."""
-        return JSONResponse(to_jsonable(web_tickets.ticket_page(ws, user, ticket_id, now=dt.datetime.now(dt.UTC))))
+@router.get("/campaigns")
+def campaigns(actor: Actor) -> JSONResponse:
+    """Campaigns with status and arm sizes (managers, admins)."""
+    return JSONResponse(to_jsonable(actor.campaigns.all()))
 
-    @router.post("/tickets", status_code=201)
-    def create_ticket(ws: WS, user: User, body: TicketCreate) -> JSONResponse:
-        """Open a ticket for a customer the user may see; it is assigned by the rules unless an assignee is given."""
-        access.check_customer(ws, user, body.customer_id)
-        fields: dict[str, Any] = body.model_dump(exclude={"customer_id"})
-        return JSONResponse(to_jsonable(ws.create_ticket(body.customer_id, **fields)), status_code=201)
 
-    @router.patch("/tickets/{ticket_id}")
-    def update_ticket(
-        ws: WS, user: User, ticket_id: Annotated[int, PathParam(ge=1, le=MAX_ID)], body: TicketUpdate
-    ) -> JSONResponse:
-        """Respond to, resolve, re-prioritise or re-assign a ticket of a customer the user may see."""
-        access.check_customer(ws, user, int(ws.ticket(ticket_id)["customer_id"]))
-        return JSONResponse(to_jsonable(ws.update_ticket(ticket_id, **body.model_dump())))
+@router.get("/campaigns/{name}/results")
+def campaign_results(actor: Actor, name: Annotated[str, PathParam(max_length=100)]) -> JSONResponse:
+    """A campaign's outcomes per arm, uplift with 95% intervals and verdicts (managers, admins)."""
+    return JSONResponse(to_jsonable(actor.campaigns.results(name)))
 
-    return router
+
+@router.get("/tickets")
+def tickets(
+    actor: Actor,
+    status: Annotated[str | None, Query(pattern="^(open|in_progress|resolved|closed)$")] = None,
+    priority: Annotated[str | None, Query(pattern=_PRIORITY)] = None,
+    topic: Annotated[str | None, Query(max_length=200)] = None,
+    owner: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    breached: bool = False,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = ticket_service.PAGE,
+) -> JSONResponse:
+    """Tickets of the customers the user may see, newest first, with SLA state (pages: ``before`` = the
+    previous answer's ``next_before``)."""
+    filters = ticket_service.TicketFilter(status=status, priority=priority, topic=topic, owner_id=owner,
+                                       breached=breached, before=before, limit=limit)  # fmt: skip
+    data = actor.tickets.page(filters, now=dt.datetime.now(dt.UTC))
+    return JSONResponse(to_jsonable(data))
+
+
+@router.get("/tickets/{ticket_id}")
+def ticket(actor: Actor, ticket_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> JSONResponse:
+    """One ticket of a customer the user may see: SLA state, customer, assignments, breaches, follow-up."""
+    return JSONResponse(to_jsonable(actor.tickets.view(ticket_id, now=dt.datetime.now(dt.UTC))))
+
+
+@router.post("/tickets", status_code=201)
+def create_ticket(actor: Actor, body: TicketCreate) -> JSONResponse:
+    """Open a ticket for a customer the user may see; it is assigned by the rules unless an assignee is given."""
+    fields: dict[str, Any] = body.model_dump(exclude={"customer_id"})
+    return JSONResponse(to_jsonable(actor.tickets.create(body.customer_id, **fields)), status_code=201)
+
+
+@router.patch("/tickets/{ticket_id}")
+def update_ticket(
+    actor: Actor, ticket_id: Annotated[int, PathParam(ge=1, le=MAX_ID)], body: TicketUpdate
+) -> JSONResponse:
+    """Respond to, resolve, re-prioritise or re-assign a ticket of a customer the user may see."""
+    return JSONResponse(to_jsonable(actor.tickets.update(ticket_id, **body.model_dump())))

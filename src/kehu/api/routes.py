@@ -19,11 +19,15 @@ from pydantic import BaseModel, Field
 
 from kehu.errors import ImportFileError, KehuError, NotFoundError, StoreError, ValidationError
 from kehu.jsonable import to_jsonable
-from kehu.service import access, web_views
+from kehu.service import access
+from kehu.service import imports as import_service
 from kehu.service.access import Principal
-from kehu.service.workspace import ROLES, Workspace
+from kehu.service.actor import UserActor
+from kehu.service.customer_query import CustomerQuery
+from kehu.service.principal import ROLES
+from kehu.service.workspace import Workspace
 
-__all__ = ["MAX_ID", "api_router", "error_status", "to_jsonable"]
+__all__ = ["MAX_ID", "Actor", "error_status", "router", "to_jsonable"]
 
 MAX_ID = 2**62  # ids beyond this cannot exist (and would overflow 64-bit SQL integers)
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
@@ -64,8 +68,13 @@ def principal(
     return access.authenticate_token(workspace(request), credentials.credentials)
 
 
-WS = Annotated[Workspace, Depends(workspace)]
+def current_actor(request: Request, user: Annotated[Principal, Depends(principal)]) -> UserActor:
+    """The workspace's services as the token's user sees them."""
+    return workspace(request).as_user(user)
+
+
 User = Annotated[Principal, Depends(principal)]
+Actor = Annotated[UserActor, Depends(current_actor)]
 CustomerId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="Kehu's customer id")]
 
 
@@ -159,98 +168,99 @@ class ImportSummaryPublic(BaseModel):
     seconds: float
 
 
-def api_router() -> APIRouter:
-    """The ``/api`` routes (include them in the app; errors are translated by the app's handler)."""
-    router = APIRouter(prefix="/api", tags=["api"])
+#: The ``/api`` routes (include them in the app; errors are translated by the app's handler).
+router = APIRouter(prefix="/api", tags=["api"])
 
-    @router.get("/me", response_model=Me)
-    def me(user: User) -> dict[str, Any]:
-        """The user of this token."""
-        return user.as_dict()
 
-    @router.get("/customers", response_model=CustomerList)
-    def customers(
-        ws: WS,
-        user: User,
-        q: Annotated[str, Query(max_length=200, description="Search: name/company/phone/e-mail prefix")] = "",
-        owner: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-        region: Annotated[str | None, Query(max_length=100)] = None,
-        tag: Annotated[str | None, Query(max_length=100)] = None,
-        segment: Annotated[
-            str | None, Query(max_length=200, description="scheme:segment of the scheme's newest run")
-        ] = None,
-        stage: Annotated[str | None, Query(max_length=100, description="lifecycle stage (newest run)")] = None,
-        risk: Annotated[str | None, Query(pattern="^(high|medium|low)$", description="churn risk tier")] = None,
-        sort: Annotated[str, Query(pattern="^(id|name|created|region|value|risk|last_order|revenue)$")] = "id",
-        desc: bool = False,
-        limit: Annotated[int, Query(description="20, 50 or 100")] = 50,
-        after: Annotated[str | None, Query(max_length=2000)] = None,
-        before: Annotated[str | None, Query(max_length=2000)] = None,
-    ) -> dict[str, Any]:
-        """Customers the token's user may see, one keyset page at a time."""
-        query = web_views.CustomerQuery(
-            q=q, owner_id=owner, region=region, tag=tag, segment=segment, stage=stage, risk=risk, sort=sort,
-            descending=desc, limit=limit,
-            after=after, before=before,
-        )  # fmt: skip
-        return web_views.customers_page(ws, user, query)
+@router.get("/me", response_model=Me)
+def me(user: User) -> dict[str, Any]:
+    """The user of this token."""
+    return user.as_dict()
 
-    @router.get("/customers/{customer_id}")
-    def customer(ws: WS, user: User, customer_id: CustomerId) -> JSONResponse:
-        """One customer's 360 view (403 when the customer is outside the user's scope)."""
-        return JSONResponse(to_jsonable(web_views.customer_360(ws, user, customer_id)))
 
-    @router.get("/dashboard")
-    def dashboard(ws: WS, user: User) -> JSONResponse:
-        """Totals and monthly series within the user's scope."""
-        return JSONResponse(to_jsonable(web_views.dashboard(ws, user)))
+@router.get("/customers", response_model=CustomerList)
+def customers(
+    actor: Actor,
+    q: Annotated[str, Query(max_length=200, description="Search: name/company/phone/e-mail prefix")] = "",
+    owner: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    region: Annotated[str | None, Query(max_length=100)] = None,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+    segment: Annotated[
+        str | None, Query(max_length=200, description="scheme:segment of the scheme's newest run")
+    ] = None,
+    stage: Annotated[str | None, Query(max_length=100, description="lifecycle stage (newest run)")] = None,
+    risk: Annotated[str | None, Query(pattern="^(high|medium|low)$", description="churn risk tier")] = None,
+    sort: Annotated[str, Query(pattern="^(id|name|created|region|value|risk|last_order|revenue)$")] = "id",
+    desc: bool = False,
+    limit: Annotated[int, Query(description="20, 50 or 100")] = 50,
+    after: Annotated[str | None, Query(max_length=2000)] = None,
+    before: Annotated[str | None, Query(max_length=2000)] = None,
+) -> dict[str, Any]:
+    """Customers the token's user may see, one keyset page at a time."""
+    query = CustomerQuery(
+        q=q, owner_id=owner, region=region, tag=tag, segment=segment, stage=stage, risk=risk, sort=sort,
+        descending=desc, limit=limit,
+        after=after, before=before,
+    )  # fmt: skip
+    return actor.customers.page(query)
 
-    @router.get("/imports")
-    def imports(ws: WS, user: User) -> JSONResponse:
-        """Recent imports (admins and managers)."""
-        return JSONResponse(to_jsonable(web_views.import_runs(ws, user)))
 
-    @router.post("/imports", response_model=ImportSummaryPublic)
-    def upload(
-        ws: WS,
-        user: User,
-        file: Annotated[UploadFile, File(description="CSV (UTF-8 or GBK), XLSX or Parquet")],
-        kind: Annotated[str, Form(pattern="^(" + "|".join(web_views.IMPORT_KINDS) + ")$")],
-        source: Annotated[str, Form(max_length=64)],
-    ) -> dict[str, Any]:
-        """Import an uploaded file; the summary says what happened to every row."""
-        content = file.file.read(MAX_UPLOAD_BYTES + 1)
-        if len(content) > MAX_UPLOAD_BYTES:
-            raise ValidationError(f"file: larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB; use `kehu import`")
-        return web_views.run_import(
-            ws, user, kind=kind, source=source, filename=file.filename or "upload.csv", content=content
-        )
+@router.get("/customers/{customer_id}")
+def customer(actor: Actor, customer_id: CustomerId) -> JSONResponse:
+    """One customer's 360 view (403 when the customer is outside the user's scope)."""
+    return JSONResponse(to_jsonable(actor.customers.view(customer_id)))
 
-    @router.get("/imports/{run_id}/quarantine.csv", response_class=FileResponse)
-    def quarantine(ws: WS, user: User, run_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> FileResponse:
-        """The rows an import quarantined, with the reason for each."""
-        path = web_views.quarantine_file(ws, user, run_id)
-        return FileResponse(path, media_type="text/csv", filename=f"quarantine-{run_id}.csv")
 
-    @router.get("/users", response_model=list[UserPublic])
-    def users(ws: WS, user: User) -> list[dict[str, Any]]:
-        """Users the token's user may see."""
-        return access.list_users(ws, user)
+@router.get("/dashboard")
+def dashboard(actor: Actor) -> JSONResponse:
+    """Totals and monthly series within the user's scope."""
+    return JSONResponse(to_jsonable(actor.dashboard.figures()))
 
-    @router.post("/users", response_model=UserPublic, status_code=201)
-    def add_user(ws: WS, user: User, body: UserCreate) -> dict[str, Any]:
-        """Create a user or update one's role and team (admins)."""
-        uid = access.create_user(
-            ws, body.name, role=body.role, password=body.password, team=body.team,
-            display_name=body.display_name, email=body.email, actor=user,
-        )  # fmt: skip
-        return next(u for u in access.list_users(ws, user) if u["id"] == uid)
 
-    @router.post("/users/{user_id}/password", status_code=204)
-    def reset_password(
-        ws: WS, user: User, user_id: Annotated[int, PathParam(ge=1, le=MAX_ID)], body: PasswordReset
-    ) -> None:
-        """Set a user's password and sign out their sessions (admins)."""
-        access.reset_password(ws, user, user_id, body.password)
+@router.get("/imports")
+def imports(actor: Actor) -> JSONResponse:
+    """Recent imports (admins and managers)."""
+    return JSONResponse(to_jsonable(actor.imports.runs()))
 
-    return router
+
+@router.post("/imports", response_model=ImportSummaryPublic)
+def upload(
+    actor: Actor,
+    file: Annotated[UploadFile, File(description="CSV (UTF-8 or GBK), XLSX or Parquet")],
+    kind: Annotated[str, Form(pattern="^(" + "|".join(import_service.KINDS) + ")$")],
+    source: Annotated[str, Form(max_length=64)],
+) -> dict[str, Any]:
+    """Import an uploaded file; the summary says what happened to every row."""
+    content = file.file.read(MAX_UPLOAD_BYTES + 1)
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise ValidationError(f"file: larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB; use `kehu import`")
+    return actor.imports.run(kind=kind, source=source, filename=file.filename or "upload.csv", content=content)
+
+
+@router.get("/imports/{run_id}/quarantine.csv", response_class=FileResponse)
+def quarantine(actor: Actor, run_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> FileResponse:
+    """The rows an import quarantined, with the reason for each."""
+    path = actor.imports.quarantine_file(run_id)
+    return FileResponse(path, media_type="text/csv", filename=f"quarantine-{run_id}.csv")
+
+
+@router.get("/users", response_model=list[UserPublic])
+def users(actor: Actor) -> list[dict[str, Any]]:
+    """Users the token's user may see."""
+    return actor.users.all()
+
+
+@router.post("/users", response_model=UserPublic, status_code=201)
+def add_user(actor: Actor, body: UserCreate) -> dict[str, Any]:
+    """Create a user or update one's role and team (admins)."""
+    uid = actor.users.create(
+        body.name, role=body.role, password=body.password, team=body.team,
+        display_name=body.display_name, email=body.email,
+    )  # fmt: skip
+    return next(u for u in actor.users.all() if u["id"] == uid)
+
+
+@router.post("/users/{user_id}/password", status_code=204)
+def reset_password(actor: Actor, user_id: Annotated[int, PathParam(ge=1, le=MAX_ID)], body: PasswordReset) -> None:
+    """Set a user's password and sign out their sessions (admins)."""
+    actor.users.reset_password(user_id, body.password)

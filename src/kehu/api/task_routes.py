@@ -1,6 +1,6 @@
 """The tasks part of the REST API: list one's tasks with filters, and start / complete / cancel / reopen them.
 
-Same rules as the task inbox (:mod:`kehu.service.web_tasks`): a rep lists and changes only their own tasks, a
+Same rules as the task inbox (:mod:`kehu.service.tasks`): a rep lists and changes only their own tasks, a
 manager their team's, an admin everyone's; every change is audited with the token's user as the actor.
 """
 
@@ -13,16 +13,17 @@ from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
-from kehu.api.routes import MAX_ID, WS, User
+from kehu.api.routes import MAX_ID, Actor
 from kehu.errors import ValidationError
-from kehu.service import web_tasks
+from kehu.service import tasks as task_service
+from kehu.service.actor import UserActor
 from kehu.store.actions import TASK_OUTCOMES, TASK_STATES
 
-__all__ = ["task_router"]
+__all__ = ["router"]
 
 _OUTCOME = "^(" + "|".join(TASK_OUTCOMES) + ")$"
 _STATE = "^(" + "|".join(TASK_STATES) + ")$"
-_ACTION = "^(" + "|".join(web_tasks.ACTIONS) + ")$"
+_ACTION = "^(" + "|".join(task_service.ACTIONS) + ")$"
 TaskId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="Kehu's task id")]
 
 
@@ -72,52 +73,53 @@ class TaskCompletion(BaseModel):
     notes: str | None = Field(default=None, max_length=5000)
 
 
-_BY_STATUS = {state: action for action, state in web_tasks.ACTIONS.items()}
+_BY_STATUS = {state: action for action, state in task_service.ACTIONS.items()}
 
 
-def task_router() -> APIRouter:
-    """The ``/api/tasks`` routes."""
-    router = APIRouter(prefix="/api", tags=["api"])
+#: The ``/api/tasks`` routes.
+router = APIRouter(prefix="/api", tags=["api"])
 
-    @router.get("/tasks", response_model=TaskList)
-    def tasks(
-        ws: WS,
-        user: User,
-        status: Annotated[list[str] | None, Query(description="Keep these states (repeatable)")] = None,
-        owner: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Assignee's user id")] = None,
-        playbook: Annotated[str | None, Query(max_length=100, description="A playbook's name, or 'manual'")] = None,
-        rule: Annotated[str | None, Query(max_length=100)] = None,
-        overdue: bool = False,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    ) -> dict[str, Any]:
-        """The token user's tasks (a rep: their own; a manager: their team's; an admin: all), due first."""
-        f = web_tasks.TaskFilter(
-            status=tuple(status or ()), assignee_id=owner, playbook=playbook, rule=rule, overdue=overdue, limit=limit
-        )
-        return web_tasks.task_list(ws, user, f)
 
-    @router.get("/tasks/{task_id}", response_model=TaskPublic)
-    def task(ws: WS, user: User, task_id: TaskId) -> dict[str, Any]:
-        """One task (404 when it is not among the user's tasks)."""
-        return web_tasks.one_task(ws, user, task_id)
+@router.get("/tasks", response_model=TaskList)
+def tasks(
+    actor: Actor,
+    status: Annotated[list[str] | None, Query(description="Keep these states (repeatable)")] = None,
+    owner: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Assignee's user id")] = None,
+    playbook: Annotated[str | None, Query(max_length=100, description="A playbook's name, or 'manual'")] = None,
+    rule: Annotated[str | None, Query(max_length=100)] = None,
+    overdue: bool = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    """The token user's tasks (a rep: their own; a manager: their team's; an admin: all), due first."""
+    f = task_service.TaskFilter(
+        status=tuple(status or ()), assignee_id=owner, playbook=playbook, rule=rule, overdue=overdue, limit=limit
+    )
+    return actor.tasks.list(f)
 
-    def _apply(ws: Any, user: Any, task_id: int, action: str, outcome: str | None, notes: str | None) -> Any:
-        web_tasks.change_task(ws, user, task_id, action=action, outcome=outcome, notes=notes)
-        return web_tasks.one_task(ws, user, task_id)
 
-    @router.patch("/tasks/{task_id}", response_model=TaskPublic)
-    def change(ws: WS, user: User, task_id: TaskId, body: TaskChange) -> dict[str, Any]:
-        """Start, complete (with ``outcome``), cancel or reopen a task; audited."""
-        action = body.action or (_BY_STATUS.get(body.status) if body.status else None)
-        if action is None:
-            raise ValidationError("action: give an action (start, complete, cancel, reopen) or a status")
-        result: dict[str, Any] = _apply(ws, user, task_id, action, body.outcome, body.notes)
-        return result
+@router.get("/tasks/{task_id}", response_model=TaskPublic)
+def task(actor: Actor, task_id: TaskId) -> dict[str, Any]:
+    """One task (404 when it is not among the user's tasks)."""
+    return actor.tasks.get(task_id)
 
-    @router.post("/tasks/{task_id}/complete", response_model=TaskPublic)
-    def complete(ws: WS, user: User, task_id: TaskId, body: TaskCompletion) -> dict[str, Any]:
-        """Complete a task with its outcome and a follow-up note; audited."""
-        result: dict[str, Any] = _apply(ws, user, task_id, "complete", body.outcome, body.notes)
-        return result
 
-    return router
+def _apply(actor: UserActor, task_id: int, action: str, outcome: str | None, notes: str | None) -> dict[str, Any]:
+    actor.tasks.change(task_id, action=action, outcome=outcome, notes=notes)
+    return actor.tasks.get(task_id)
+
+
+@router.patch("/tasks/{task_id}", response_model=TaskPublic)
+def change(actor: Actor, task_id: TaskId, body: TaskChange) -> dict[str, Any]:
+    """Start, complete (with ``outcome``), cancel or reopen a task; audited."""
+    action = body.action or (_BY_STATUS.get(body.status) if body.status else None)
+    if action is None:
+        raise ValidationError("action: give an action (start, complete, cancel, reopen) or a status")
+    result: dict[str, Any] = _apply(actor, task_id, action, body.outcome, body.notes)
+    return result
+
+
+@router.post("/tasks/{task_id}/complete", response_model=TaskPublic)
+def complete(actor: Actor, task_id: TaskId, body: TaskCompletion) -> dict[str, Any]:
+    """Complete a task with its outcome and a follow-up note; audited."""
+    result: dict[str, Any] = _apply(actor, task_id, "complete", body.outcome, body.notes)
+    return result

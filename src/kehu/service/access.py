@@ -29,6 +29,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import insert, select, update
 
 from kehu.errors import (
     AccessDeniedError,
@@ -37,8 +38,9 @@ from kehu.errors import (
     TooManyAttemptsError,
     ValidationError,
 )
-from kehu.service.workspace import ROLES, Workspace
+from kehu.service.principal import ROLES, Principal, Workspace
 from kehu.store import web as store
+from kehu.store.schema import users
 
 __all__ = [
     "LOCALES",
@@ -81,29 +83,6 @@ _TOUCH_EVERY = dt.timedelta(minutes=5)
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))  # verified against when the user is unknown (same timing)
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The signed-in user as the rules see them."""
-
-    id: int
-    name: str
-    display_name: str
-    role: str
-    team: str | None
-    locale: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        """Public fields (for templates and JSON)."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "display_name": self.display_name,
-            "role": self.role,
-            "team": self.team,
-            "locale": self.locale,
-        }
 
 
 @dataclass(frozen=True)
@@ -245,10 +224,6 @@ def change_password(ws: Workspace, session: SessionInfo, old: str, new: str) -> 
 
 
 def _store_hash(ws: Workspace, user_id: int, password_hash: str) -> None:
-    from sqlalchemy import update
-
-    from kehu.store.schema import users
-
     with ws.engine.begin() as conn:
         conn.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))
 
@@ -257,10 +232,6 @@ def set_locale(ws: Workspace, principal: Principal, locale: str) -> None:
     """Remember the user's language (one of :data:`LOCALES`)."""
     if locale not in LOCALES:
         raise ValidationError(f"language {locale!r} is not one of {', '.join(LOCALES)}")
-    from sqlalchemy import update
-
-    from kehu.store.schema import users
-
     with ws.engine.begin() as conn:
         conn.execute(update(users).where(users.c.id == principal.id).values(locale=locale))
 
@@ -295,10 +266,27 @@ def create_user(
     if role not in ROLES:
         raise ValidationError(f"role {role!r} is not one of {', '.join(ROLES)}")
     password_hash = hash_password(password) if password is not None else None
-    uid = ws.add_user(name, role=role, team=team or None, display_name=display_name or None, email=email or None)
+    uid = _upsert_user(ws, name, role=role, team=team or None, display_name=display_name or None, email=email or None)
     if password_hash is not None:
         _store_hash(ws, uid, password_hash)
     return uid
+
+
+def _upsert_user(
+    ws: Workspace, name: str, *, role: str, team: str | None, display_name: str | None, email: str | None
+) -> int:
+    """Insert a user, or update role/team/names of an existing one; returns the user id."""
+    values = {"role": role, "team": team, "display_name": display_name or name, "email": email}
+    with ws.engine.begin() as conn:
+        uid = conn.execute(select(users.c.id).where(users.c.name == name)).scalar()
+        if uid is None:
+            return int(
+                conn.execute(insert(users).values(name=name, active=True, **values).returning(users.c.id)).scalar_one()
+            )
+        conn.execute(
+            update(users).where(users.c.id == uid).values(**{k: v for k, v in values.items() if v is not None})
+        )
+        return int(uid)
 
 
 def reset_password(ws: Workspace, actor: Principal | None, user_id: int, password: str) -> None:
@@ -316,7 +304,9 @@ def reset_password(ws: Workspace, actor: Principal | None, user_id: int, passwor
 
 def list_users(ws: Workspace, actor: Principal) -> list[dict[str, Any]]:
     """Users the actor may see: everyone for an admin, their team for a manager, themselves for a rep."""
-    rows = ws.users()
+    with ws.engine.connect() as conn:
+        cols = [c for c in users.c if c.name != "password_hash"]
+        rows = [dict(r) for r in conn.execute(select(*cols).order_by(users.c.id)).mappings()]
     if actor.role == "admin":
         return rows
     if actor.role == "manager" and actor.team:

@@ -8,7 +8,9 @@ clock; ``day`` (the day triggers are evaluated for) defaults to today in ``KEHU_
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,41 +19,49 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from kehu.config import Settings
-from kehu.errors import AccessDeniedError, NotFoundError, ValidationError
+from kehu.errors import NotFoundError, ValidationError
 from kehu.playbooks import (
     DEFAULTS_DIR,
     Channel,
     Clock,
     Playbook,
+    PlaybookError,
     channels_from_settings,
     commit_plan,
     deliver,
+    load_playbook,
     load_playbooks,
     plan,
 )
 from kehu.playbooks.outbox import retry as retry_row
 from kehu.playbooks.planner import Decision, Plan
+from kehu.service.access import Principal, owner_scope, require_role
 from kehu.service.loop_config import ticket_policy
+from kehu.service.principal import Service, Workspace
 from kehu.store.actions import (
-    TASK_OUTCOMES,
-    TASK_STATES,
     audit,
     outbox,
+    playbook_firings,
     playbook_runs,
-    tasks,
 )
 from kehu.store.schema import customers, users
 
 __all__ = [
+    "PlaybookService",
+    "check_playbook",
     "deliver_outbox",
     "dry_run",
-    "finish_task",
     "install_defaults",
     "list_outbox",
     "list_playbooks",
-    "list_tasks",
+    "playbook_page",
+    "playbooks_overview",
+    "preview_playbook",
     "retry_message",
+    "retry_outbox",
+    "run_now",
     "run_playbooks",
+    "save_playbook",
     "ticket_sla_hours",
     "workspace_playbooks",
 ]
@@ -262,119 +272,237 @@ def retry_message(engine: sa.Engine, outbox_id: int, *, actor: str, now: dt.date
     return retry_row(engine, outbox_id, actor=actor, now=now or dt.datetime.now(dt.UTC))
 
 
-def list_tasks(
-    engine: sa.Engine,
-    *,
-    owner: str | None = None,
-    status: Sequence[str] | None = None,
-    overdue: bool = False,
-    today: dt.date | None = None,
-    limit: int | None = 200,
-) -> list[dict[str, Any]]:
-    """Tasks (due first), optionally of one assignee (user name), some states, or overdue only."""
-    t, u, c = tasks, users, customers
-    today = today or dt.date.today()
-    stmt = (
-        sa.select(
-            t.c.id,
-            t.c.title,
-            t.c.body,
-            t.c.priority,
-            t.c.status,
-            t.c.due_date,
-            t.c.outcome,
-            t.c.notes,
-            t.c.playbook,
-            t.c.rule,
-            t.c.customer_id,
-            c.c.name.label("customer"),
-            c.c.phone,
-            u.c.name.label("assignee"),
-            t.c.created_at,
-            t.c.closed_at,
+# -- The playbooks pages of the web app (managers and admins): the workspace's playbooks with their rules ----------
+
+
+_RUNS = 10
+_DEAD = 50
+_MAX_TEXT = 200_000
+
+
+def _manager(principal: Principal) -> None:
+    require_role(principal, "admin", "manager")
+
+
+def _folder(ws: Workspace) -> Path:
+    return ws.settings.resolved_playbooks_dir
+
+
+def _files(ws: Workspace) -> list[Path]:
+    folder = _folder(ws)
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+
+
+def _labels(text: Any) -> dict[str, str | None]:
+    return {"zh": text.pick("zh-CN") if text else None, "en": text.pick("en") if text else None}
+
+
+def _describe(pb: Playbook, last: dict[str, Any], totals: dict[tuple[str, str], int]) -> dict[str, Any]:
+    rules = []
+    for r in pb.rules:
+        ref = f"{pb.name}/{r.id}"
+        counts = last.get(ref) or {}
+        rules.append({
+            "id": r.id, "ref": ref, "title": _labels(r.title), "trigger": r.when.kind, "priority": r.priority,
+            "actions": [a.kind for a in r.then], "last_fired": counts.get("fired"),
+            "last_matched": counts.get("matched"), "last_skipped": counts.get("skipped") or {},
+            "fired_total": totals.get((pb.name, r.id), 0),
+        })  # fmt: skip
+    return {"name": pb.name, "file": Path(pb.path).name, "enabled": pb.enabled, "title": _labels(pb.title),
+            "description": _labels(pb.description), "rules": rules, "problems": []}  # fmt: skip
+
+
+def _problem(p: Any) -> dict[str, Any]:
+    return {"file": Path(p.file).name, "line": p.line, "field": p.field, "message": p.message}
+
+
+def playbooks_overview(ws: Workspace, principal: Principal) -> dict[str, Any]:
+    """Every playbook file of the workspace (a broken one with its problems), recent runs with counts per rule,
+    the outbox by status and its dead or unknown messages."""
+    _manager(principal)
+    with ws.engine.connect() as conn:
+        runs = [dict(r) for r in conn.execute(
+            sa.select(playbook_runs).order_by(playbook_runs.c.id.desc()).limit(_RUNS)).mappings()]  # fmt: skip
+        totals = {(p, r): int(n) for p, r, n in conn.execute(
+            sa.select(playbook_firings.c.playbook, playbook_firings.c.rule, sa.func.count())
+            .group_by(playbook_firings.c.playbook, playbook_firings.c.rule))}  # fmt: skip
+        by_status: dict[str, int] = dict(
+            conn.execute(sa.select(outbox.c.status, sa.func.count()).group_by(outbox.c.status)).all()
         )
-        .select_from(t.join(c, c.c.id == t.c.customer_id).outerjoin(u, u.c.id == t.c.assignee_id))
-        .order_by(t.c.due_date, t.c.id)
-        .limit(limit)
-    )
-    if owner is not None:
-        with engine.connect() as conn:
-            if conn.execute(sa.select(u.c.id).where(u.c.name == owner)).first() is None:
-                raise NotFoundError(f"no user named {owner!r}: see `kehu users list`")
-        stmt = stmt.where(u.c.name == owner)
-    if status:
-        bad = [s for s in status if s not in TASK_STATES]
-        if bad:
-            raise ValidationError(f"task state {bad[0]!r} is not one of {', '.join(TASK_STATES)}")
-        stmt = stmt.where(t.c.status.in_(list(status)))
-    if overdue:
-        stmt = stmt.where(t.c.due_date < today, t.c.status.in_(("open", "in_progress")))
-    with engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(stmt).mappings()]
-    for r in rows:
-        r["overdue"] = bool(r["due_date"] and r["due_date"] < today and r["status"] in ("open", "in_progress"))
-    return rows
+    last_done = next((r for r in runs if r["summary"]), None)
+    last = last_done["summary"] if last_done else {}
+    playbooks = []
+    for f in _files(ws):
+        try:
+            playbooks.append(_describe(load_playbook(f), last, totals))
+        except PlaybookError as exc:
+            playbooks.append({"name": None, "file": f.name, "enabled": False, "title": {"zh": None, "en": None},
+                              "description": {"zh": None, "en": None}, "rules": [],
+                              "problems": [_problem(p) for p in exc.problems]})  # fmt: skip
+    for run in runs:
+        summary = run["summary"] or {}
+        run["fired"] = sum(int(v.get("fired") or 0) for v in summary.values())
+    stuck = list_outbox(ws.engine, status="dead", limit=_DEAD) + list_outbox(ws.engine, status="unknown", limit=_DEAD)
+    return {
+        "folder": str(_folder(ws)),
+        "playbooks": playbooks,
+        "runs": runs,
+        "last_run": last_done,
+        "outbox": {
+            status: int(by_status.get(status, 0))
+            for status in ("pending", "retry", "sending", "done", "dead", "unknown")
+        },
+        "stuck": sorted(stuck, key=lambda r: -int(r["id"])),
+        "can_run": True,
+    }
 
 
-def finish_task(
-    engine: sa.Engine,
-    task_id: int,
-    *,
-    outcome: str | None,
-    notes: str | None = None,
-    status: str = "done",
-    actor: str,
-    now: dt.datetime | None = None,
-    assignee_ids: Sequence[int] | None = None,
+def _file_of(ws: Workspace, name: str) -> Path:
+    """The file of the playbook called ``name`` (or of the file with that stem, when it does not load)."""
+    for f in _files(ws):
+        try:
+            if load_playbook(f).name == name:
+                return f
+        except PlaybookError:
+            if f.stem == name:
+                return f
+    raise NotFoundError(f"no playbook named {name!r} in {_folder(ws)}")
+
+
+def playbook_page(ws: Workspace, principal: Principal, name: str) -> dict[str, Any]:
+    """A playbook's YAML text and what it describes (or the problems of its file)."""
+    _manager(principal)
+    f = _file_of(ws, name)
+    text = f.read_text(encoding="utf-8", errors="replace")
+    checked = _check(ws, f, text)
+    return {"name": name, "file": f.name, "text": text, **checked}
+
+
+def _check(ws: Workspace, f: Path, text: str) -> dict[str, Any]:
+    """Validate ``text`` as the new content of ``f`` among the workspace's other playbooks."""
+    if len(text) > _MAX_TEXT:
+        return {"valid": False, "problems": [{"file": f.name, "line": 0, "field": "",
+                                              "message": f"longer than {_MAX_TEXT:,} characters"}]}  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="kehu-playbook-") as tmp:
+        for other in _files(ws):
+            if other.name != f.name:
+                shutil.copyfile(other, Path(tmp) / other.name)
+        (Path(tmp) / f.name).write_text(text, encoding="utf-8")
+        try:
+            loaded = load_playbooks([tmp])
+        except PlaybookError as exc:
+            mine = [_problem(p) for p in exc.problems if Path(p.file).name == f.name]
+            if mine:
+                return {"valid": False, "problems": mine}
+            loaded = [load_playbook(Path(tmp) / f.name)]  # others are broken; this one is fine
+    pb = next(p for p in loaded if Path(p.path).name == f.name)
+    return {"valid": True, "problems": [], "playbook": _describe(pb, {}, {})}
+
+
+def check_playbook(ws: Workspace, principal: Principal, name: str, text: str) -> dict[str, Any]:
+    """Validate an edited text of playbook ``name`` (nothing is written)."""
+    _manager(principal)
+    f = _file_of(ws, name)
+    return {"name": name, "file": f.name, "text": text, **_check(ws, f, text)}
+
+
+def save_playbook(ws: Workspace, principal: Principal, name: str, text: str) -> dict[str, Any]:
+    """Write an edited playbook when it is valid (atomically) and audit the change; an invalid text is not
+    written and its problems are returned."""
+    _manager(principal)
+    f = _file_of(ws, name)
+    result = {"name": name, "file": f.name, "text": text, **_check(ws, f, text)}
+    if not result["valid"]:
+        return {**result, "saved": False}
+    before = f.read_text(encoding="utf-8", errors="replace")
+    tmp = f.with_name(f".{f.name}.saving")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, f)
+    new_name = result["playbook"]["name"]
+    with ws.engine.begin() as conn:
+        audit(conn, at=dt.datetime.now(dt.UTC), actor=principal.name, action="playbook.edit",
+              target=f"playbook:{new_name}"[:100],
+              detail={"file": f.name, "before_chars": len(before), "after_chars": len(text),
+                      "enabled": result["playbook"]["enabled"]})  # fmt: skip
+    return {**result, "saved": True, "name": new_name}
+
+
+def preview_playbook(
+    ws: Workspace, principal: Principal, name: str, text: str | None = None, *, day: dt.date | None = None
 ) -> dict[str, Any]:
-    """Set a task's state (done needs an outcome), outcome and follow-up notes; audited.
+    """The dry run of playbook ``name`` — of its saved file, or of an edited ``text`` when given and valid — per
+    rule: customers that would trigger on ``day`` (default today), skips and samples (samples only of customers
+    the user may see). Changes nothing."""
+    _manager(principal)
+    f = _file_of(ws, name)
+    if text is None:
+        text = f.read_text(encoding="utf-8", errors="replace")
+    checked = _check(ws, f, text)
+    out: dict[str, Any] = {"name": name, "file": f.name, "text": text, **checked}
+    if not checked["valid"]:
+        return out
+    with tempfile.TemporaryDirectory(prefix="kehu-preview-") as tmp:
+        path = Path(tmp) / f.name
+        path.write_text(text, encoding="utf-8")
+        preview = dry_run(ws.settings, ws.engine, [path], day=day)
+    scope = owner_scope(ws, principal)
+    if scope is not None:
+        with ws.engine.connect() as conn:
+            visible = set(conn.execute(sa.select(customers.c.id).where(customers.c.owner_id.in_(scope))).scalars())
+        for rule in preview["rules"]:
+            rule["samples"] = [s for s in rule["samples"] if s["customer_id"] in visible]
+    for rule in preview["rules"]:
+        rule.pop("customers", None)
+    out["preview"] = preview
+    return out
 
-    A done or cancelled task can only be reopened (``status="open"``). ``assignee_ids`` limits the tasks the
-    actor may change to those assigned to these users (``None``: any task; the command line).
 
-    Raises
-    ------
-    NotFoundError
-        No such task.
-    AccessDeniedError
-        The task is assigned to someone outside ``assignee_ids``.
-    ValidationError
-        Unknown state or outcome, a done task without an outcome, or a closed task moved other than to open.
-    """
-    now = now or dt.datetime.now(dt.UTC)
-    if status not in TASK_STATES:
-        raise ValidationError(f"task state {status!r} is not one of {', '.join(TASK_STATES)}")
-    if outcome is not None and outcome not in TASK_OUTCOMES:
-        raise ValidationError(f"outcome {outcome!r} is not one of {', '.join(TASK_OUTCOMES)}")
-    if status == "done" and outcome is None:
-        raise ValidationError(f"a done task needs an outcome: one of {', '.join(TASK_OUTCOMES)}")
-    with engine.begin() as conn:
-        row = conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).first()
-        if row is None:
-            raise NotFoundError(f"no task {task_id}: see `kehu tasks list`")
-        if assignee_ids is not None and row.assignee_id not in assignee_ids:
-            raise AccessDeniedError(f"task {task_id} is not one of the tasks you may change")
-        if row.status in ("done", "cancelled") and status != "open":
-            raise ValidationError(f"task {task_id} is already {row.status}: it can only be reopened")
-        notes_text = row.notes
-        if notes:
-            stamp = now.strftime("%Y-%m-%d %H:%M")
-            notes_text = f"{row.notes}\n[{stamp} {actor}] {notes}" if row.notes else f"[{stamp} {actor}] {notes}"
-        closed = now if status in ("done", "cancelled") else None
-        kept = row.outcome if closed else None  # a reopened task has no outcome yet
-        new_outcome = outcome or kept
-        conn.execute(
-            sa.update(tasks)
-            .where(tasks.c.id == task_id)
-            .values(status=status, outcome=new_outcome, notes=notes_text, updated_at=now, closed_at=closed)
-        )
-        audit(
-            conn,
-            at=now,
-            actor=actor,
-            action=f"task.{status}",
-            customer_id=row.customer_id,
-            target=f"task:{task_id}",
-            detail={"from": row.status, "outcome": outcome, "notes": notes},
-        )
-    return {"id": task_id, "status": status, "outcome": new_outcome}
+def run_now(ws: Workspace, principal: Principal) -> dict[str, Any]:
+    """Run the enabled playbooks now (decide, commit, deliver) and audit who started it."""
+    _manager(principal)
+    result = run_playbooks(ws.settings, ws.engine, trigger="web")
+    with ws.engine.begin() as conn:
+        audit(conn, at=dt.datetime.now(dt.UTC), actor=principal.name, action="playbooks.run",
+              target=f"playbook_run:{result['run_id']}",
+              detail={"fired": sum(int(r["fired"] or 0) for r in result["rules"])})  # fmt: skip
+    return result
+
+
+def retry_outbox(ws: Workspace, principal: Principal, outbox_id: int) -> dict[str, Any]:
+    """Queue a dead or unknown message again (audited by the outbox)."""
+    _manager(principal)
+    if not 1 <= outbox_id <= 2**62:
+        raise ValidationError("outbox id: out of range")
+    return retry_message(ws.engine, outbox_id, actor=principal.name)
+
+
+class PlaybookService(Service):
+    """The workspace's playbooks and the outbox (managers and admins)."""
+
+    def overview(self) -> dict[str, Any]:
+        """See :func:`playbooks_overview`."""
+        return playbooks_overview(self.ws, self.principal)
+
+    def page(self, name: str) -> dict[str, Any]:
+        """See :func:`playbook_page`."""
+        return playbook_page(self.ws, self.principal, name)
+
+    def check(self, name: str, text: str) -> dict[str, Any]:
+        """See :func:`check_playbook`."""
+        return check_playbook(self.ws, self.principal, name, text)
+
+    def save(self, name: str, text: str) -> dict[str, Any]:
+        """See :func:`save_playbook`."""
+        return save_playbook(self.ws, self.principal, name, text)
+
+    def preview(self, name: str, text: str | None = None, *, day: dt.date | None = None) -> dict[str, Any]:
+        """See :func:`preview_playbook`."""
+        return preview_playbook(self.ws, self.principal, name, text, day=day)
+
+    def run_now(self) -> dict[str, Any]:
+        """See :func:`run_now`."""
+        return run_now(self.ws, self.principal)
+
+    def retry_outbox(self, outbox_id: int) -> dict[str, Any]:
+        """See :func:`retry_outbox`."""
+        return retry_outbox(self.ws, self.principal, outbox_id)

@@ -9,21 +9,23 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, select
 
 from kehu.config import Settings
 from kehu.errors import ImportFileError, NotFoundError, ValidationError
 from kehu.ingest.identity import link_records
 from kehu.ingest.importer import ImportSummary, import_file
 from kehu.publish.pipeline_run import ProgressCallback
-from kehu.store.customers import customer_detail, find_customers, list_merges
+from kehu.service.principal import SYSTEM, Principal
+from kehu.store.customers import list_merges
 from kehu.store.db import create_store_engine, ensure_current, migrate
-from kehu.store.published import published_features
-from kehu.store.schema import users
 
-__all__ = ["ROLES", "Workspace"]
+if TYPE_CHECKING:
+    from kehu.service.actor import UserActor
+
+__all__ = ["Workspace"]
 
 
 def _record(text: str) -> tuple[str, str]:
@@ -32,9 +34,6 @@ def _record(text: str) -> tuple[str, str]:
     if not sep or not source or not sid:
         raise ValidationError(f"{text!r}: write a record as SOURCE:ID (e.g. crm:C001)")
     return source, sid
-
-
-ROLES = ("admin", "manager", "rep")
 
 
 class Workspace:
@@ -62,6 +61,17 @@ class Workspace:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- the facade that carries the actor ------------------------------------------------------------------------
+    def as_user(self, principal: Principal) -> UserActor:
+        """The services of this workspace as ``principal`` sees them (``ws.as_user(p).tasks.list()``)."""
+        from kehu.service.actor import UserActor
+
+        return UserActor(self, principal)
+
+    def system(self) -> UserActor:
+        """The services as the command line uses them: :data:`~kehu.service.principal.SYSTEM`, an admin's rights."""
+        return self.as_user(SYSTEM)
 
     # -- store ------------------------------------------------------------------------------------------------
     def init(self) -> str | None:
@@ -99,20 +109,7 @@ class Workspace:
     # -- customers --------------------------------------------------------------------------------------------
     def customer(self, ident: str) -> dict[str, Any]:
         """One customer by source id, ``SOURCE:ID`` or Kehu id, with counts, totals and published features."""
-        with self._ready().connect() as conn:
-            ids = find_customers(conn, ident)
-            if not ids:
-                raise NotFoundError(
-                    f"no customer {ident!r} (give an id from an imported file, SOURCE:ID, or Kehu's own id)"
-                )
-            if len(ids) > 1:
-                raise ValidationError(
-                    f"{ident!r} names {len(ids)} customers in different sources: write it as SOURCE:ID"
-                )
-            detail = customer_detail(conn, ids[0])
-            assert detail is not None
-            detail["features"] = published_features(conn, ids[0])
-            return detail
+        return self.system().customers.find(ident)
 
     def merges(self, *, limit: int | None = 50) -> list[dict[str, Any]]:
         """Identity-resolution merges, newest first."""
@@ -263,10 +260,7 @@ class Workspace:
     # -- segments ---------------------------------------------------------------------------------------------
     def segments(self, *, as_of: dt.date | None = None) -> list[dict[str, Any]]:
         """Every segment of every scheme with labels, size and change since the previous run."""
-        from kehu.service.segmentation import list_segments
-
-        self._ready()
-        return list_segments(self.settings, as_of=as_of)
+        return self.system().segments.all(as_of=as_of)
 
     def segment(self, ref: str, *, as_of: dt.date | None = None, limit: int = 20) -> dict[str, Any]:
         """One segment (``SCHEME:SEGMENT``) with its rule, size and first members with reasons."""
@@ -294,9 +288,7 @@ class Workspace:
     # -- KPIs and feedback (issue #8) ----------------------------------------------------------------------
     def kpis(self, *, period: str = "month", as_of: dt.date | None = None, lapse_days: int = 180) -> dict[str, Any]:
         """The KPI report for the last complete period (see :func:`kehu.service.kpis.kpis`)."""
-        from kehu.service.kpis import kpis
-
-        return kpis(self.settings, self._ready(), period=period, as_of=as_of, lapse_days=lapse_days)
+        return self.system().kpis.report(period=period, as_of=as_of, lapse_days=lapse_days)
 
     def feedback(
         self, *, period: str = "month", periods: int = 6, as_of: dt.date | None = None, segment: str | None = None
@@ -482,27 +474,11 @@ class Workspace:
         email: str | None = None,
     ) -> int:
         """Create a user, or update role/team of an existing one; returns the user id."""
-        if role not in ROLES:
-            raise ValidationError(f"role {role!r} is not one of {', '.join(ROLES)}")
-        values = {"role": role, "team": team, "display_name": display_name or name, "email": email}
-        with self._ready().begin() as conn:
-            uid = conn.execute(select(users.c.id).where(users.c.name == name)).scalar()
-            if uid is None:
-                return int(
-                    conn.execute(
-                        insert(users).values(name=name, active=True, **values).returning(users.c.id)
-                    ).scalar_one()
-                )
-            conn.execute(
-                update(users).where(users.c.id == uid).values(**{k: v for k, v in values.items() if v is not None})
-            )
-            return int(uid)
+        return self.system().users.add(name, role=role, team=team, display_name=display_name, email=email)
 
     def users(self) -> list[dict[str, Any]]:
         """All users (without password hashes)."""
-        with self._ready().connect() as conn:
-            cols = [c for c in users.c if c.name != "password_hash"]
-            return [dict(r) for r in conn.execute(select(*cols).order_by(users.c.id)).mappings()]
+        return self.system().users.all()
 
     # -- playbooks, tasks, outbox (docs/playbooks.md) -------------------------------------------------------
     def _run_enabled_playbooks(self, day: dt.date, *, now: dt.datetime | None, trigger: str) -> dict[str, Any]:
@@ -585,14 +561,10 @@ class Workspace:
         today: dt.date | None = None,
     ) -> list[dict[str, Any]]:
         """Tasks (due first): of one assignee, some states, or overdue only."""
-        from kehu.service.playbooks import list_tasks
-
-        return list_tasks(self._ready(), owner=owner, status=status, overdue=overdue, limit=limit, today=today)
+        return self.system().tasks.rows(owner=owner, status=status, overdue=overdue, limit=limit, today=today)
 
     def task_done(
         self, task_id: int, *, outcome: str | None, notes: str | None = None, status: str = "done", actor: str
     ) -> dict[str, Any]:
         """Close (or move) a task with its outcome and follow-up notes; audited."""
-        from kehu.service.playbooks import finish_task
-
-        return finish_task(self._ready(), task_id, outcome=outcome, notes=notes, status=status, actor=actor)
+        return self.system().tasks.finish(task_id, outcome=outcome, notes=notes, status=status, actor=actor)

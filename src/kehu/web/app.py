@@ -24,22 +24,23 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kehu.api.loop_routes import loop_router
-from kehu.api.routes import api_router, error_status
-from kehu.api.task_routes import task_router
+from kehu.api import loop_routes, routes, task_routes
+from kehu.api.routes import error_status
 from kehu.config import Settings
 from kehu.errors import KehuError
 from kehu.service.access import AuthenticationError, TooManyAttemptsError
 from kehu.service.workspace import Workspace
-from kehu.web.campaign_pages import campaign_router
-from kehu.web.customer_pages import customer_action_router
-from kehu.web.import_pages import import_router
-from kehu.web.pages import page_router
-from kehu.web.playbook_pages import playbook_router
+from kehu.web import (
+    campaign_pages,
+    customer_pages,
+    import_pages,
+    pages,
+    playbook_pages,
+    segment_pages,
+    task_pages,
+    ticket_pages,
+)
 from kehu.web.render import render_error, wants_json
-from kehu.web.segment_pages import segment_router
-from kehu.web.task_pages import task_router as task_page_router
-from kehu.web.ticket_pages import ticket_router
 
 __all__ = ["create_app"]
 
@@ -92,17 +93,12 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     )
     app.state.workspace = ws
     app.state.settings = settings
-    app.include_router(api_router())
-    app.include_router(loop_router())
-    app.include_router(page_router())
-    app.include_router(segment_router())
-    app.include_router(customer_action_router())
-    app.include_router(import_router())
-    app.include_router(ticket_router())  # tickets, campaigns and KPIs (issue #8)
-    app.include_router(campaign_router())
-    app.include_router(task_router())  # tasks and playbooks (issue 7)
-    app.include_router(task_page_router())
-    app.include_router(playbook_router())
+    for router in (
+        routes.router, loop_routes.router, pages.router, segment_pages.router, customer_pages.router,
+        import_pages.router, ticket_pages.router, campaign_pages.router, task_routes.router, task_pages.router,
+        playbook_pages.router,
+    ):  # fmt: skip
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
 
     app.add_middleware(ReadsInTurn, at_once=settings.web_concurrent_reads)

@@ -1,7 +1,7 @@
 """The customer 360 page's actions: add a note, create a task, change the owner, add or remove a tag.
 
-Every route is a CSRF-checked form post (the :data:`~kehu.web.pages.Post` dependency) over
-:mod:`kehu.service.customer_actions`, which applies the row-level rules. Success redirects back to the page
+Every route is a CSRF-checked form post (the :data:`~kehu.web.pages.Post` dependency) over the customers service of
+the facade (:mod:`kehu.service.customers`), which applies the row-level rules. Success redirects back to the page
 (303, so a reload does not post twice) with ``done=`` naming what happened; a validation error renders the page
 again with the message next to the form and the typed values kept (422).
 """
@@ -14,77 +14,77 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from kehu.errors import ValidationError
-from kehu.service import customer_actions, web_views
-from kehu.web.pages import Post, _optional_int
+from kehu.web.pages import Actor, Post, _optional_int
 from kehu.web.render import render, workspace
 
-__all__ = ["customer_action_router"]
+__all__ = ["router"]
 
 
-def customer_action_router() -> APIRouter:
-    """Routes of the customer 360 actions (not part of the OpenAPI schema)."""
-    router = APIRouter(include_in_schema=False)
+#: Routes of the customer 360 actions (not part of the OpenAPI schema).
+router = APIRouter(include_in_schema=False)
 
-    def _back(customer_id: int, done: str, anchor: str) -> RedirectResponse:
-        return RedirectResponse(f"/customers/{customer_id}?done={done}#{anchor}", status_code=303)
 
-    def _again(request: Request, post: Any, customer_id: int, form: str, error: str) -> Response:
-        data = web_views.customer_360(workspace(request), post.session.principal, customer_id)
-        values = {k: v for k, v in post.form.items() if k != "csrf_token" and isinstance(v, str)}
-        return render(
-            request,
-            "customer.html",
-            data,
-            context={"done": None, "form_error": {"form": form, "message": error, "values": values}},
-            status_code=422,
+def _back(customer_id: int, done: str, anchor: str) -> RedirectResponse:
+    return RedirectResponse(f"/customers/{customer_id}?done={done}#{anchor}", status_code=303)
+
+
+def _again(request: Request, post: Any, customer_id: int, form: str, error: str) -> Response:
+    actor = workspace(request).as_user(post.session.principal)
+    data = actor.customers.view(customer_id)
+    values = {k: v for k, v in post.form.items() if k != "csrf_token" and isinstance(v, str)}
+    return render(
+        request,
+        "customer.html",
+        data,
+        context={"done": None, "form_error": {"form": form, "message": error, "values": values}},
+        status_code=422,
+    )
+
+
+@router.post("/customers/{customer_id:int}/notes")
+def add_note(request: Request, post: Post, actor: Actor, customer_id: int) -> Response:
+    try:
+        actor.customers.add_note(customer_id, post.text("body"))
+    except ValidationError as exc:
+        return _again(request, post, customer_id, "note", str(exc))
+    return _back(customer_id, "note", "notes")
+
+
+@router.post("/customers/{customer_id:int}/tasks")
+def create_task(request: Request, post: Post, actor: Actor, customer_id: int) -> Response:
+    try:
+        actor.customers.create_task(
+            customer_id,
+            title=post.text("title"),
+            body=post.text("body") or None,
+            due_date=post.text("due_date") or None,
+            priority=post.text("priority") or "normal",
+            assignee_id=_optional_int(post.text("assignee_id") or None, "assignee_id"),
         )
+    except ValidationError as exc:
+        return _again(request, post, customer_id, "task", str(exc))
+    return _back(customer_id, "task", "customer-tasks")
 
-    @router.post("/customers/{customer_id:int}/notes")
-    def add_note(request: Request, post: Post, customer_id: int) -> Response:
-        try:
-            customer_actions.add_note(workspace(request), post.session.principal, customer_id, post.text("body"))
-        except ValidationError as exc:
-            return _again(request, post, customer_id, "note", str(exc))
-        return _back(customer_id, "note", "notes")
 
-    @router.post("/customers/{customer_id:int}/tasks")
-    def create_task(request: Request, post: Post, customer_id: int) -> Response:
-        try:
-            customer_actions.create_task(
-                workspace(request),
-                post.session.principal,
-                customer_id,
-                title=post.text("title"),
-                body=post.text("body") or None,
-                due_date=post.text("due_date") or None,
-                priority=post.text("priority") or "normal",
-                assignee_id=_optional_int(post.text("assignee_id") or None, "assignee_id"),
-            )
-        except ValidationError as exc:
-            return _again(request, post, customer_id, "task", str(exc))
-        return _back(customer_id, "task", "customer-tasks")
+@router.post("/customers/{customer_id:int}/owner")
+def change_owner(request: Request, post: Post, actor: Actor, customer_id: int) -> Response:
+    try:
+        owner = _optional_int(post.text("owner_id") or None, "owner_id")
+        if owner is None:
+            raise ValidationError("owner_id: choose the new owner")
+        actor.customers.change_owner(customer_id, owner)
+    except ValidationError as exc:
+        return _again(request, post, customer_id, "owner", str(exc))
+    return _back(customer_id, "owner", "profile")
 
-    @router.post("/customers/{customer_id:int}/owner")
-    def change_owner(request: Request, post: Post, customer_id: int) -> Response:
-        try:
-            owner = _optional_int(post.text("owner_id") or None, "owner_id")
-            if owner is None:
-                raise ValidationError("owner_id: choose the new owner")
-            customer_actions.change_owner(workspace(request), post.session.principal, customer_id, owner)
-        except ValidationError as exc:
-            return _again(request, post, customer_id, "owner", str(exc))
-        return _back(customer_id, "owner", "profile")
 
-    @router.post("/customers/{customer_id:int}/tags")
-    def change_tags(request: Request, post: Post, customer_id: int) -> Response:
-        ws, principal = workspace(request), post.session.principal
-        try:
-            if post.text("remove"):
-                customer_actions.remove_tag(ws, principal, customer_id, post.text("remove"))
-            else:
-                customer_actions.add_tag(ws, principal, customer_id, post.text("tag"))
-        except ValidationError as exc:
-            return _again(request, post, customer_id, "tag", str(exc))
-        return _back(customer_id, "tag", "profile")
-
-    return router
+@router.post("/customers/{customer_id:int}/tags")
+def change_tags(request: Request, post: Post, actor: Actor, customer_id: int) -> Response:
+    try:
+        if post.text("remove"):
+            actor.customers.remove_tag(customer_id, post.text("remove"))
+        else:
+            actor.customers.add_tag(customer_id, post.text("tag"))
+    except ValidationError as exc:
+        return _again(request, post, customer_id, "tag", str(exc))
+    return _back(customer_id, "tag", "profile")

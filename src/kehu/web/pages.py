@@ -1,8 +1,9 @@
 """The server-rendered pages and their ``.json`` twins.
 
-Each route is thin: it parses the request, calls one service view (:mod:`kehu.service.web_views`,
-:mod:`kehu.service.access`) and hands the result to :func:`kehu.web.render.render`. Every form carries the
-session's CSRF token (the login form a cookie-bound one) and posts are refused without it.
+Each route is thin: it parses the request, calls the facade as the signed-in user (the :data:`Actor` dependency:
+``ws.as_user(principal)``; sign-in itself is :mod:`kehu.service.access`) and hands the result to
+:func:`kehu.web.render.render`. Every form carries the session's CSRF token (the login form a cookie-bound one) and
+posts are refused without it.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 
 from kehu.errors import ValidationError
-from kehu.service import access, web_views
+from kehu.service import access
 from kehu.service.access import SessionInfo
-from kehu.service.workspace import ROLES
-from kehu.web.charts import dashboard_charts
-from kehu.web.customer_rows import list_rows
+from kehu.service.actor import UserActor
+from kehu.service.customer_query import CustomerQuery
+from kehu.service.principal import ROLES
+from kehu.views.charts import dashboard_charts
+from kehu.views.customer_rows import list_rows
 from kehu.web.render import (
     LOCALE_COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -38,7 +41,7 @@ from kehu.web.render import (
     workspace,
 )
 
-__all__ = ["page_router"]
+__all__ = ["router"]
 
 _EXPORT_COLUMNS = (
     "id", "name", "phone", "email", "company", "region", "city", "tags", "owner", "created_at",
@@ -87,6 +90,14 @@ Session = Annotated[SessionInfo, Depends(signed_in)]
 Post = Annotated[Posted, Depends(posted)]
 
 
+def page_actor(request: Request, session: Session) -> UserActor:
+    """The workspace's services as the signed-in user sees them."""
+    return workspace(request).as_user(session.principal)
+
+
+Actor = Annotated[UserActor, Depends(page_actor)]
+
+
 def _safe_next(target: str | None) -> str:
     """A same-site path to go to after a form (never another host)."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
@@ -109,10 +120,10 @@ def _optional_int(value: str | None, field: str) -> int | None:
     return int(value)
 
 
-def _query(request: Request) -> web_views.CustomerQuery:
+def _query(request: Request) -> CustomerQuery:
     p = request.query_params
     limit = _optional_int(p.get("limit"), "limit") or 50
-    return web_views.CustomerQuery(
+    return CustomerQuery(
         q=p.get("q", ""),
         owner_id=_optional_int(p.get("owner"), "owner"),
         region=p.get("region") or None,
@@ -136,195 +147,214 @@ def _cell(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def page_router() -> APIRouter:
-    """The routes of the pages (not part of the OpenAPI schema)."""
-    router = APIRouter(include_in_schema=False)
+#: The routes of the pages (not part of the OpenAPI schema).
+router = APIRouter(include_in_schema=False)
 
-    # -- sign-in ---------------------------------------------------------------------------------------------
-    @router.get("/")
-    def home() -> RedirectResponse:
-        return RedirectResponse("/dashboard", status_code=303)
 
-    @router.get("/login")
-    def login_page(request: Request, next: str = "/dashboard", lang: str | None = None) -> Response:
-        if current_session(request) is not None:
-            return RedirectResponse(_safe_next(next), status_code=303)
-        return _login_form(request, next=next, lang=lang)
+# -- sign-in ---------------------------------------------------------------------------------------------
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/dashboard", status_code=303)
 
-    def _login_form(
-        request: Request, *, next: str, lang: str | None = None, error: str | None = None, status: int = 200
-    ) -> Response:
-        token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
-        if lang in ("zh-CN", "en"):
-            request.state.locale = lang  # this response already speaks the chosen language
-        data = {"next": _safe_next(next), "error": error}
-        response = render(request, "login.html", data, status_code=status, context={"login_csrf": token})
-        _set_cookie(request, response, LOGIN_CSRF_COOKIE, token, None)
-        if lang in ("zh-CN", "en"):
-            _set_cookie(request, response, LOCALE_COOKIE, lang, 365 * 86400)
-        return response
 
-    @router.post("/login")
-    async def login(request: Request) -> Response:
-        form = await request.form(max_part_size=64 * 1024)
-        token, cookie = form.get("csrf_token"), request.cookies.get(LOGIN_CSRF_COOKIE)
-        if not isinstance(token, str) or not cookie or not secrets.compare_digest(token, cookie):
-            raise HTTPException(403, translator(request)("errors.csrf"))
-        name, password, nxt = (str(form.get(k) or "") for k in ("name", "password", "next"))
-        client = request.client.host if request.client else "unknown"
-        t = translator(request)
-        try:
-            session = await run_in_threadpool(access.login, workspace(request), name.strip(), password, client=client)
-        except access.TooManyAttemptsError:
-            return _login_form(request, next=nxt, error=t("login.throttled"), status=429)
-        except access.AuthenticationError:
-            return _login_form(request, next=nxt, error=t("login.failed"), status=401)
-        response = RedirectResponse(_safe_next(nxt), status_code=303)
-        lifetime = int(access.SESSION_LIFETIME.total_seconds())
-        _set_cookie(request, response, SESSION_COOKIE, session.token, lifetime)
-        response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
-        return response
+@router.get("/login")
+def login_page(request: Request, next: str = "/dashboard", lang: str | None = None) -> Response:
+    if current_session(request) is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return _login_form(request, next=next, lang=lang)
 
-    @router.post("/logout")
-    def logout(request: Request, post: Post) -> Response:
-        access.end_session(workspace(request), post.session.token)
-        response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path="/")
-        return response
 
-    # -- dashboard -------------------------------------------------------------------------------------------
-    @router.get("/dashboard")
-    @router.get("/dashboard.json")
-    def dashboard(request: Request, session: Session) -> Response:
-        data = web_views.dashboard(workspace(request), session.principal)
-        chart = dashboard_charts(data, translator(request))
-        return render(request, "dashboard.html", data, context={"chart": chart})
+def _login_form(
+    request: Request, *, next: str, lang: str | None = None, error: str | None = None, status: int = 200
+) -> Response:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    if lang in ("zh-CN", "en"):
+        request.state.locale = lang  # this response already speaks the chosen language
+    data = {"next": _safe_next(next), "error": error}
+    response = render(request, "login.html", data, status_code=status, context={"login_csrf": token})
+    _set_cookie(request, response, LOGIN_CSRF_COOKIE, token, None)
+    if lang in ("zh-CN", "en"):
+        _set_cookie(request, response, LOCALE_COOKIE, lang, 365 * 86400)
+    return response
 
-    # -- customers -------------------------------------------------------------------------------------------
-    @router.get("/customers")
-    @router.get("/customers.json")
-    def customers(request: Request, session: Session) -> Response:
-        query = _query(request)
-        data = web_views.customers_page(workspace(request), session.principal, query)
 
-        def link(**changes: Any) -> str:
-            return "/customers?" + urlencode(query.params(**changes))
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await request.form(max_part_size=64 * 1024)
+    token, cookie = form.get("csrf_token"), request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not isinstance(token, str) or not cookie or not secrets.compare_digest(token, cookie):
+        raise HTTPException(403, translator(request)("errors.csrf"))
+    name, password, nxt = (str(form.get(k) or "") for k in ("name", "password", "next"))
+    client = request.client.host if request.client else "unknown"
+    t = translator(request)
+    try:
+        session = await run_in_threadpool(access.login, workspace(request), name.strip(), password, client=client)
+    except access.TooManyAttemptsError:
+        return _login_form(request, next=nxt, error=t("login.throttled"), status=429)
+    except access.AuthenticationError:
+        return _login_form(request, next=nxt, error=t("login.failed"), status=401)
+    response = RedirectResponse(_safe_next(nxt), status_code=303)
+    lifetime = int(access.SESSION_LIFETIME.total_seconds())
+    _set_cookie(request, response, SESSION_COOKIE, session.token, lifetime)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    return response
 
-        if wants_json(request):
-            return render(request, "customers.html", data)
-        rows = list_rows(data["customers"], translator(request), data["currency"])
-        context = {"link": link, "qs": urlencode(query.params()), "rows": rows}
-        return render(request, "customers.html", data, context=context)
 
-    @router.get("/customers/export.csv")
-    def export(request: Request, session: Session) -> StreamingResponse:
-        query = _query(request)
-        rows = web_views.export_customers(workspace(request), session.principal, query)
+@router.post("/logout")
+def logout(request: Request, post: Post) -> Response:
+    access.end_session(workspace(request), post.session.token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
 
-        def lines() -> Iterator[str]:
-            buf = io.StringIO()
-            writer = csv.writer(buf)
-            buf.write("\ufeff")  # spreadsheet programs then read the file as UTF-8
-            writer.writerow(_EXPORT_COLUMNS)
-            for i, row in enumerate(rows):
-                writer.writerow([_cell(row.get(c)) for c in _EXPORT_COLUMNS])
-                if i % 500 == 0:
-                    yield buf.getvalue()
-                    buf.seek(0)
-                    buf.truncate()
-            yield buf.getvalue()
 
-        headers = {"Content-Disposition": 'attachment; filename="customers.csv"'}
-        return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers=headers)
+# -- dashboard -------------------------------------------------------------------------------------------
+@router.get("/dashboard")
+@router.get("/dashboard.json")
+def dashboard(request: Request, session: Session, actor: Actor) -> Response:
+    data = actor.dashboard.figures()
+    chart = dashboard_charts(data, translator(request))
+    return render(request, "dashboard.html", data, context={"chart": chart})
 
-    @router.get("/customers/{customer_id:int}")
-    @router.get("/customers/{customer_id:int}.json")
-    def customer(request: Request, session: Session, customer_id: int) -> Response:
-        if customer_id > 2**62:
-            raise HTTPException(404, translator(request)("errors.not_found"))
-        data = web_views.customer_360(workspace(request), session.principal, customer_id)
-        done = request.query_params.get("done")
-        return render(request, "customer.html", data, context={"done": done, "form_error": None})
 
-    # -- users -----------------------------------------------------------------------------------------------
-    def _users_page(request: Request, session: SessionInfo, message: str | None = None) -> Response:
-        rows = access.list_users(workspace(request), session.principal)
-        data = {"users": rows, "roles": list(ROLES), "can_edit": session.principal.role == "admin"}
-        return render(request, "users.html", data, context={"message": message})
+# -- customers -------------------------------------------------------------------------------------------
+@router.get("/customers")
+@router.get("/customers.json")
+def customers(request: Request, session: Session, actor: Actor) -> Response:
+    query = _query(request)
+    data = actor.customers.page(query)
 
-    @router.get("/settings")
-    @router.get("/settings.json")
-    def settings(request: Request, session: Session) -> Response:
-        return render(request, "settings.html", web_views.settings_page(workspace(request), session.principal))
+    def link(**changes: Any) -> str:
+        return "/customers?" + urlencode(query.params(**changes))
 
-    @router.get("/users")
-    @router.get("/users.json")
-    def users(request: Request, session: Session) -> Response:
-        return _users_page(request, session)
+    if wants_json(request):
+        return render(request, "customers.html", data)
+    rows = list_rows(data["customers"], translator(request), data["currency"])
+    context = {"link": link, "qs": urlencode(query.params()), "rows": rows}
+    return render(request, "customers.html", data, context=context)
 
-    @router.post("/users")
-    def add_user(request: Request, post: Post) -> Response:
-        access.create_user(
-            workspace(request), post.text("name"), role=post.text("role"), password=post.text("password") or None,
-            team=post.text("team") or None, display_name=post.text("display_name") or None,
-            email=post.text("email") or None, actor=post.session.principal,
-        )  # fmt: skip
-        return _users_page(request, post.session, translator(request)("users.saved"))
 
-    @router.post("/users/{user_id:int}/password")
-    def reset_password(request: Request, post: Post, user_id: int) -> Response:
-        access.reset_password(workspace(request), post.session.principal, user_id, post.text("password"))
-        return _users_page(request, post.session, translator(request)("users.saved"))
+@router.get("/customers/export.csv")
+def export(request: Request, session: Session, actor: Actor) -> StreamingResponse:
+    query = _query(request)
+    rows = actor.customers.export(query)
 
-    # -- account ---------------------------------------------------------------------------------------------
-    def _account_page(
-        request: Request,
-        session: SessionInfo,
-        *,
-        message: str | None = None,
-        error: str | None = None,
-        new_token: str | None = None,
-        status: int = 200,
-    ) -> Response:
-        tokens = access.list_api_tokens(workspace(request), session.principal)
-        data = {"user": session.principal.as_dict(), "tokens": tokens}
-        context = {"message": message, "error": error, "new_token": new_token}
-        return render(request, "account.html", data, status_code=status, context=context)
+    def lines() -> Iterator[str]:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        buf.write("\ufeff")  # spreadsheet programs then read the file as UTF-8
+        writer.writerow(_EXPORT_COLUMNS)
+        for i, row in enumerate(rows):
+            writer.writerow([_cell(row.get(c)) for c in _EXPORT_COLUMNS])
+            if i % 500 == 0:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+        yield buf.getvalue()
 
-    @router.get("/account")
-    @router.get("/account.json")
-    def account(request: Request, session: Session) -> Response:
-        return _account_page(request, session)
+    headers = {"Content-Disposition": 'attachment; filename="customers.csv"'}
+    return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers=headers)
 
-    @router.post("/account/password")
-    def change_password(request: Request, post: Post) -> Response:
-        t = translator(request)
-        try:
-            access.change_password(
-                workspace(request), post.session, post.text("current_password"), post.text("new_password")
-            )
-        except access.AuthenticationError:  # a wrong current password is not a lost session
-            return _account_page(request, post.session, error=t("account.wrong_password"), status=400)
-        except ValidationError as exc:
-            return _account_page(request, post.session, error=t("errors.invalid", message=str(exc)), status=422)
-        return _account_page(request, post.session, message=t("account.changed"))
 
-    @router.post("/account/locale")
-    def set_locale(request: Request, post: Post) -> Response:
-        locale = post.text("locale")
-        access.set_locale(workspace(request), post.session.principal, locale)
-        response = RedirectResponse(_safe_next(post.text("next")), status_code=303)
-        _set_cookie(request, response, LOCALE_COOKIE, locale, 365 * 86400)
-        return response
+@router.get("/customers/{customer_id:int}")
+@router.get("/customers/{customer_id:int}.json")
+def customer(request: Request, session: Session, actor: Actor, customer_id: int) -> Response:
+    if customer_id > 2**62:
+        raise HTTPException(404, translator(request)("errors.not_found"))
+    data = actor.customers.view(customer_id)
+    done = request.query_params.get("done")
+    return render(request, "customer.html", data, context={"done": done, "form_error": None})
 
-    @router.post("/account/tokens")
-    def create_token(request: Request, post: Post) -> Response:
-        _id, token = access.create_api_token(workspace(request), post.session.principal, post.text("name"))
-        return _account_page(request, post.session, new_token=token)
 
-    @router.post("/account/tokens/{token_id:int}/revoke")
-    def revoke_token(request: Request, post: Post, token_id: int) -> Response:
-        access.revoke_api_token(workspace(request), post.session.principal, token_id)
-        return RedirectResponse("/account", status_code=303)
+# -- users -----------------------------------------------------------------------------------------------
+def _users_page(request: Request, session: SessionInfo, message: str | None = None) -> Response:
+    actor = workspace(request).as_user(session.principal)
+    rows = actor.users.all()
+    data = {"users": rows, "roles": list(ROLES), "can_edit": session.principal.role == "admin"}
+    return render(request, "users.html", data, context={"message": message})
 
-    return router
+
+@router.get("/settings")
+@router.get("/settings.json")
+def settings(request: Request, session: Session, actor: Actor) -> Response:
+    return render(request, "settings.html", actor.system.settings())
+
+
+@router.get("/users")
+@router.get("/users.json")
+def users(request: Request, session: Session) -> Response:
+    return _users_page(request, session)
+
+
+@router.post("/users")
+def add_user(request: Request, post: Post, actor: Actor) -> Response:
+    actor.users.create(
+        post.text("name"), role=post.text("role"), password=post.text("password") or None,
+        team=post.text("team") or None, display_name=post.text("display_name") or None,
+        email=post.text("email") or None,
+    )  # fmt: skip
+    return _users_page(request, post.session, translator(request)("users.saved"))
+
+
+@router.post("/users/{user_id:int}/password")
+def reset_password(request: Request, post: Post, actor: Actor, user_id: int) -> Response:
+    actor.users.reset_password(user_id, post.text("password"))
+    return _users_page(request, post.session, translator(request)("users.saved"))
+
+
+# -- account ---------------------------------------------------------------------------------------------
+def _account_page(
+    request: Request,
+    session: SessionInfo,
+    *,
+    message: str | None = None,
+    error: str | None = None,
+    new_token: str | None = None,
+    status: int = 200,
+) -> Response:
+    actor = workspace(request).as_user(session.principal)
+    tokens = actor.users.tokens()
+    data = {"user": session.principal.as_dict(), "tokens": tokens}
+    context = {"message": message, "error": error, "new_token": new_token}
+    return render(request, "account.html", data, status_code=status, context=context)
+
+
+@router.get("/account")
+@router.get("/account.json")
+def account(request: Request, session: Session) -> Response:
+    return _account_page(request, session)
+
+
+@router.post("/account/password")
+def change_password(request: Request, post: Post) -> Response:
+    t = translator(request)
+    try:
+        access.change_password(
+            workspace(request), post.session, post.text("current_password"), post.text("new_password")
+        )
+    except access.AuthenticationError:  # a wrong current password is not a lost session
+        return _account_page(request, post.session, error=t("account.wrong_password"), status=400)
+    except ValidationError as exc:
+        return _account_page(request, post.session, error=t("errors.invalid", message=str(exc)), status=422)
+    return _account_page(request, post.session, message=t("account.changed"))
+
+
+@router.post("/account/locale")
+def set_locale(request: Request, post: Post, actor: Actor) -> Response:
+    locale = post.text("locale")
+    actor.users.set_locale(locale)
+    response = RedirectResponse(_safe_next(post.text("next")), status_code=303)
+    _set_cookie(request, response, LOCALE_COOKIE, locale, 365 * 86400)
+    return response
+
+
+@router.post("/account/tokens")
+def create_token(request: Request, post: Post, actor: Actor) -> Response:
+    _id, token = actor.users.create_token(post.text("name"))
+    return _account_page(request, post.session, new_token=token)
+
+
+@router.post("/account/tokens/{token_id:int}/revoke")
+def revoke_token(request: Request, post: Post, actor: Actor, token_id: int) -> Response:
+    actor.users.revoke_token(token_id)
+    return RedirectResponse("/account", status_code=303)

@@ -1,5 +1,5 @@
 """The segments pages: overview with trends, one segment's members, flows between runs (Sankey), exports
-and the custom segment editor. Thin routes over :mod:`kehu.service.web_segments`."""
+and the custom segment editor. Thin routes over the segments service of the facade (:mod:`kehu.service.segments`)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
 from kehu.errors import KehuError, ValidationError
-from kehu.service import web_segments
-from kehu.web.charts import sankey
-from kehu.web.pages import Post, Session, _optional_int
+from kehu.views.charts import sankey, segment_trends
+from kehu.web.pages import Actor, Post, Session, _optional_int
 from kehu.web.render import render, translator, workspace
 
-__all__ = ["segment_router"]
+__all__ = ["router"]
 
 _MEDIA = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -37,85 +36,72 @@ def _lang(request: Request) -> str:
     return "zh" if translator(request).locale.startswith("zh") else "en"
 
 
-def _overview_chart(data: dict[str, Any], lang: str) -> dict[str, Any]:
-    charts = {}
-    for s in data["schemes"]:
-        charts[s["scheme"]] = {
-            "kind": "trend",
-            "months": [d.isoformat() for d in s["runs"]],
-            "names": [seg["labels"][lang] for seg in s["segments"]],
-            "series": [seg["trend"] for seg in s["segments"]],
-            "values": [seg["size"] for seg in s["segments"]],
-        }
-    return charts
+#: Routes of the segments pages (not part of the OpenAPI schema).
+router = APIRouter(include_in_schema=False)
 
 
-def segment_router() -> APIRouter:
-    """Routes of the segments pages (not part of the OpenAPI schema)."""
-    router = APIRouter(include_in_schema=False)
+def _overview(request: Request, session: Any, editor: dict[str, Any] | None = None, status: int = 200) -> Response:
+    actor = workspace(request).as_user(session.principal)
+    data = actor.segments.overview()
+    chart = segment_trends(data, _lang(request))
+    context = {"chart": chart, "lang": _lang(request), "editor": editor or {}}
+    return render(request, "segments.html", data, context=context, status_code=status)
 
-    def _overview(request: Request, session: Any, editor: dict[str, Any] | None = None, status: int = 200) -> Response:
-        data = web_segments.segments_overview(workspace(request), session.principal)
-        chart = _overview_chart(data, _lang(request))
-        context = {"chart": chart, "lang": _lang(request), "editor": editor or {}}
-        return render(request, "segments.html", data, context=context, status_code=status)
 
-    @router.get("/segments")
-    @router.get("/segments.json")
-    def segments(request: Request, session: Session) -> Response:
-        return _overview(request, session)
+@router.get("/segments")
+@router.get("/segments.json")
+def segments(request: Request, session: Session) -> Response:
+    return _overview(request, session)
 
-    @router.get("/segments/flows")
-    @router.get("/segments/flows.json")
-    def flows(request: Request, session: Session, scheme: str = "rfm_cn") -> Response:
-        p = request.query_params
-        data = web_segments.segment_flows(
-            workspace(request), session.principal, scheme,
-            from_as_of=_day(p.get("from"), "from"), to_as_of=_day(p.get("to"), "to"),
-        )  # fmt: skip
-        lang = _lang(request)
-        chart = {"flow": sankey(data, translator(request))}
-        return render(request, "segment_flows.html", data, context={"chart": chart, "lang": lang})
 
-    @router.get("/segments/preview.json")
-    def preview(request: Request, session: Session, rule: str = "") -> Response:
-        data = web_segments.preview_rule(workspace(request), session.principal, rule)
-        return render(request, "segments.html", data)
+@router.get("/segments/flows")
+@router.get("/segments/flows.json")
+def flows(request: Request, session: Session, actor: Actor, scheme: str = "rfm_cn") -> Response:
+    p = request.query_params
+    data = actor.segments.flows(scheme,
+        from_as_of=_day(p.get("from"), "from"), to_as_of=_day(p.get("to"), "to"),
+    )  # fmt: skip
+    lang = _lang(request)
+    chart = {"flow": sankey(data, translator(request))}
+    return render(request, "segment_flows.html", data, context={"chart": chart, "lang": lang})
 
-    @router.post("/segments")
-    def save(request: Request, post: Post) -> Response:
-        ws = workspace(request)
-        form = {k: post.text(k) for k in ("name", "rule", "label_zh", "label_en")}
-        form["rule"] = str(post.form.get("rule", ""))  # keep the YAML's indentation
-        action = post.text("action") or "preview"
-        try:
-            if action == "save":
-                result = web_segments.save_segment(ws, post.session.principal, **form)
-                editor = {**form, "saved": result}
-            else:
-                editor = {**form, "preview": web_segments.preview_rule(ws, post.session.principal, form["rule"])}
-        except KehuError as exc:
-            if not isinstance(exc, ValidationError):
-                raise
-            return _overview(request, post.session, {**form, "error": str(exc)}, status=422)
-        return _overview(request, post.session, editor)
 
-    @router.get("/segments/{scheme}/{segment}")
-    @router.get("/segments/{scheme}/{segment}.json")
-    def segment(request: Request, session: Session, scheme: str, segment: str) -> Response:
-        p = request.query_params
-        data = web_segments.segment_page(
-            workspace(request), session.principal, f"{scheme}:{segment.removesuffix('.json')}",
-            as_of=_day(p.get("as_of"), "as_of"), after=_optional_int(p.get("after"), "after"),
-        )  # fmt: skip
-        return render(request, "segment.html", data, context={"lang": _lang(request)})
+@router.get("/segments/preview.json")
+def preview(request: Request, session: Session, actor: Actor, rule: str = "") -> Response:
+    data = actor.segments.preview_rule(rule)
+    return render(request, "segments.html", data)
 
-    @router.get("/segments/{scheme}/{segment}/export.{fmt}")
-    def export(request: Request, session: Session, scheme: str, segment: str, fmt: str) -> FileResponse:
-        path = web_segments.segment_export(
-            workspace(request), session.principal, f"{scheme}:{segment}", fmt=fmt, locale=_lang(request)
-        )
-        headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(path.name)}"}
-        return FileResponse(path, media_type=_MEDIA[fmt], headers=headers)
 
-    return router
+@router.post("/segments")
+def save(request: Request, post: Post, actor: Actor) -> Response:
+    form = {k: post.text(k) for k in ("name", "rule", "label_zh", "label_en")}
+    form["rule"] = str(post.form.get("rule", ""))  # keep the YAML's indentation
+    action = post.text("action") or "preview"
+    try:
+        if action == "save":
+            result = actor.segments.save(**form)
+            editor = {**form, "saved": result}
+        else:
+            editor = {**form, "preview": actor.segments.preview_rule(form["rule"])}
+    except KehuError as exc:
+        if not isinstance(exc, ValidationError):
+            raise
+        return _overview(request, post.session, {**form, "error": str(exc)}, status=422)
+    return _overview(request, post.session, editor)
+
+
+@router.get("/segments/{scheme}/{segment}")
+@router.get("/segments/{scheme}/{segment}.json")
+def segment(request: Request, session: Session, actor: Actor, scheme: str, segment: str) -> Response:
+    p = request.query_params
+    data = actor.segments.page(f"{scheme}:{segment.removesuffix('.json')}",
+        as_of=_day(p.get("as_of"), "as_of"), after=_optional_int(p.get("after"), "after"),
+    )  # fmt: skip
+    return render(request, "segment.html", data, context={"lang": _lang(request)})
+
+
+@router.get("/segments/{scheme}/{segment}/export.{fmt}")
+def export(request: Request, session: Session, actor: Actor, scheme: str, segment: str, fmt: str) -> FileResponse:
+    path = actor.segments.export(f"{scheme}:{segment}", fmt=fmt, locale=_lang(request))
+    headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(path.name)}"}
+    return FileResponse(path, media_type=_MEDIA[fmt], headers=headers)

@@ -1,7 +1,8 @@
 """The task inbox (我的任务): the signed-in user's tasks grouped overdue / due today / upcoming / done, with
 filters, and forms to start, complete with an outcome and a follow-up note, cancel or reopen a task.
 
-Thin routes over :mod:`kehu.service.web_tasks` (which applies the row-level rules and audits every change).
+Thin routes over the tasks service of the facade (:mod:`kehu.service.tasks`, which applies the row-level rules
+and audits every change).
 """
 
 from __future__ import annotations
@@ -13,19 +14,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from kehu.errors import ValidationError
-from kehu.service import web_tasks
-from kehu.web.pages import Post, Session, _optional_int
+from kehu.service import tasks as task_service
+from kehu.web.pages import Actor, Post, Session, _optional_int
 from kehu.web.render import render, workspace
 
-__all__ = ["task_filter", "task_router"]
+__all__ = ["router", "task_filter"]
 
 
-def task_filter(params: Any) -> web_tasks.TaskFilter:
+def task_filter(params: Any) -> task_service.TaskFilter:
     """The inbox filter from query parameters (``status`` may be a comma-separated list)."""
     status = tuple(s for s in str(params.get("status") or "").split(",") if s)
     source = str(params.get("source") or "")
     playbook, _, rule = source.partition("/") if source else (params.get("playbook") or None, "", None)
-    return web_tasks.TaskFilter(
+    return task_service.TaskFilter(
         status=status,
         assignee_id=_optional_int(params.get("owner"), "owner"),
         playbook=playbook or None,
@@ -40,38 +41,39 @@ def _back(target: str) -> str:
     return "/tasks"
 
 
-def task_router() -> APIRouter:
-    """Routes of the task inbox (not part of the OpenAPI schema; the API has ``/api/tasks``)."""
-    router = APIRouter(include_in_schema=False)
+#: Routes of the task inbox (not part of the OpenAPI schema; the API has ``/api/tasks``).
+router = APIRouter(include_in_schema=False)
 
-    def _inbox(request: Request, session: Any, *, error: str | None = None, status: int = 200) -> Response:
-        f = task_filter(request.query_params)
-        data = web_tasks.task_inbox(workspace(request), session.principal, f)
-        query = urlencode(f.params())
-        here = "/tasks" + (f"?{query}" if query else "")
-        return render(request, "tasks.html", data, status_code=status,
-                      context={"error": error, "here": here, "done": request.query_params.get("done")})  # fmt: skip
 
-    @router.get("/tasks")
-    @router.get("/tasks.json")
-    def inbox(request: Request, session: Session) -> Response:
-        return _inbox(request, session)
+def _inbox(request: Request, session: Any, *, error: str | None = None, status: int = 200) -> Response:
+    actor = workspace(request).as_user(session.principal)
+    f = task_filter(request.query_params)
+    data = actor.tasks.inbox(f)
+    query = urlencode(f.params())
+    here = "/tasks" + (f"?{query}" if query else "")
+    return render(request, "tasks.html", data, status_code=status,
+                  context={"error": error, "here": here, "done": request.query_params.get("done")})  # fmt: skip
 
-    @router.get("/tasks/{task_id:int}.json")
-    def task(request: Request, session: Session, task_id: int) -> Response:
-        return render(request, "tasks.html", web_tasks.one_task(workspace(request), session.principal, task_id))
 
-    @router.post("/tasks/{task_id:int}")
-    def change(request: Request, post: Post, task_id: int) -> Response:
-        try:
-            web_tasks.change_task(
-                workspace(request), post.session.principal, task_id, action=post.text("action"),
-                outcome=post.text("outcome") or None, notes=post.text("notes") or None,
-            )  # fmt: skip
-        except ValidationError as exc:
-            return _inbox(request, post.session, error=str(exc), status=422)
-        target = _back(post.text("next"))
-        sep = "&" if "?" in target else "?"
-        return RedirectResponse(f"{target}{sep}done={task_id}#task-{task_id}", status_code=303)
+@router.get("/tasks")
+@router.get("/tasks.json")
+def inbox(request: Request, session: Session) -> Response:
+    return _inbox(request, session)
 
-    return router
+
+@router.get("/tasks/{task_id:int}.json")
+def task(request: Request, session: Session, actor: Actor, task_id: int) -> Response:
+    return render(request, "tasks.html", actor.tasks.get(task_id))
+
+
+@router.post("/tasks/{task_id:int}")
+def change(request: Request, post: Post, actor: Actor, task_id: int) -> Response:
+    try:
+        actor.tasks.change(task_id, action=post.text("action"),
+            outcome=post.text("outcome") or None, notes=post.text("notes") or None,
+        )  # fmt: skip
+    except ValidationError as exc:
+        return _inbox(request, post.session, error=str(exc), status=422)
+    target = _back(post.text("next"))
+    sep = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{sep}done={task_id}#task-{task_id}", status_code=303)

@@ -1,5 +1,6 @@
 """The tickets pages: the list with filters and SLA state, one ticket, opening and changing tickets (CSRF forms).
-Thin routes over :mod:`kehu.service.web_tickets` (which enforces the row-level scope)."""
+Thin routes over the tickets service of the facade (:mod:`kehu.service.tickets`, which enforces the row-level
+scope)."""
 
 from __future__ import annotations
 
@@ -12,25 +13,25 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
 from kehu.errors import ValidationError
-from kehu.service import web_tickets
-from kehu.web.pages import Post, Session, _optional_int
+from kehu.service import tickets as ticket_service
+from kehu.web.pages import Actor, Post, Session, _optional_int
 from kehu.web.render import render, translator, workspace
 
-__all__ = ["ticket_router"]
+__all__ = ["router"]
 
 _TRUE = ("1", "true", "on", "yes")
 
 
-def _filters(request: Request) -> web_tickets.TicketFilter:
+def _filters(request: Request) -> ticket_service.TicketFilter:
     p = request.query_params
-    return web_tickets.TicketFilter(
+    return ticket_service.TicketFilter(
         status=p.get("status") or None,
         priority=p.get("priority") or None,
         topic=p.get("topic") or None,
         owner_id=_optional_int(p.get("owner"), "owner"),
         breached=p.get("breached", "") in _TRUE,
         before=_optional_int(p.get("before"), "before"),
-        limit=_optional_int(p.get("limit"), "limit") or web_tickets.PAGE,
+        limit=_optional_int(p.get("limit"), "limit") or ticket_service.PAGE,
     )
 
 
@@ -40,71 +41,76 @@ def _ticket_id(request: Request, value: int) -> int:
     return value
 
 
-def ticket_router() -> APIRouter:
-    """Routes of the tickets pages (not part of the OpenAPI schema)."""
-    router = APIRouter(include_in_schema=False)
+#: Routes of the tickets pages (not part of the OpenAPI schema).
+router = APIRouter(include_in_schema=False)
 
-    def _list(request: Request, session: Any, form: dict[str, Any] | None = None, status: int = 200) -> Response:
-        filters = _filters(request)
-        now = dt.datetime.now(dt.UTC)
-        data = web_tickets.tickets_page(workspace(request), session.principal, filters, now=now)
 
-        def link(**changes: Any) -> str:
-            params = {**filters.params(), **{k: v for k, v in changes.items() if v is not None}}
-            return "/tickets?" + urlencode({k: v for k, v in params.items() if v != ""})
+def _list(request: Request, session: Any, form: dict[str, Any] | None = None, status: int = 200) -> Response:
+    actor = workspace(request).as_user(session.principal)
+    filters = _filters(request)
+    now = dt.datetime.now(dt.UTC)
+    data = actor.tickets.page(filters, now=now)
 
-        context = {"link": link, "form": form or {}}
-        return render(request, "tickets.html", data, status_code=status, context=context)
+    def link(**changes: Any) -> str:
+        params = {**filters.params(), **{k: v for k, v in changes.items() if v is not None}}
+        return "/tickets?" + urlencode({k: v for k, v in params.items() if v != ""})
 
-    @router.get("/tickets")
-    @router.get("/tickets.json")
-    def tickets(request: Request, session: Session) -> Response:
-        return _list(request, session)
+    context = {"link": link, "form": form or {}}
+    return render(request, "tickets.html", data, status_code=status, context=context)
 
-    @router.post("/tickets")
-    def create(request: Request, post: Post) -> Response:
-        form: dict[str, Any] = {k: post.text(k) for k in ("customer_id", "topic", "priority", "note")}
-        form["complaint"] = post.text("complaint") in _TRUE
-        try:
-            customer_id = _optional_int(form["customer_id"], "customer_id")
-            if customer_id is None:
-                raise ValidationError("customer_id: give the customer's number (Kehu id)")
-            ticket = web_tickets.open_ticket(
-                workspace(request), post.session.principal, customer_id, topic=form["topic"] or None,
-                priority=form["priority"] or "normal", complaint=form["complaint"], note=form["note"] or None,
-            )  # fmt: skip
-        except ValidationError as exc:
-            return _list(request, post.session, {**form, "error": str(exc)}, status=422)
-        return RedirectResponse(f"/tickets/{ticket['id']}", status_code=303)
 
-    @router.get("/tickets/{ticket_id:int}")
-    @router.get("/tickets/{ticket_id:int}.json")
-    def ticket(request: Request, session: Session, ticket_id: int) -> Response:
-        now = dt.datetime.now(dt.UTC)
-        data = web_tickets.ticket_page(workspace(request), session.principal, _ticket_id(request, ticket_id), now=now)
-        return render(request, "ticket.html", data)
+@router.get("/tickets")
+@router.get("/tickets.json")
+def tickets(request: Request, session: Session) -> Response:
+    return _list(request, session)
 
-    @router.post("/tickets/{ticket_id:int}")
-    def update(request: Request, post: Post, ticket_id: int) -> Response:
-        tid = _ticket_id(request, ticket_id)
-        action = post.text("action")
-        changes: dict[str, Any] = {}
-        satisfaction = _optional_int(post.text("satisfaction"), "satisfaction")
-        if action == "respond":
-            changes["respond"] = True
-        elif action == "resolve":
-            changes["resolve"] = True
-        elif action == "save":
-            changes = {"status": post.text("status") or None, "priority": post.text("priority") or None,
-                       "assignee": post.text("assignee") or None, "satisfaction": satisfaction}  # fmt: skip
-        else:
-            raise ValidationError(f"action: {action[:40]!r} is not respond, resolve or save")
-        ws = workspace(request)
-        try:
-            web_tickets.change_ticket(ws, post.session.principal, tid, **changes)
-        except ValidationError as exc:
-            data = web_tickets.ticket_page(ws, post.session.principal, tid, now=dt.datetime.now(dt.UTC))
-            return render(request, "ticket.html", data, status_code=422, context={"error": str(exc)})
-        return RedirectResponse(f"/tickets/{tid}?saved=1", status_code=303)
 
-    return router
+@router.post("/tickets")
+def create(request: Request, post: Post, actor: Actor) -> Response:
+    form: dict[str, Any] = {k: post.text(k) for k in ("customer_id", "topic", "priority", "note")}
+    form["complaint"] = post.text("complaint") in _TRUE
+    try:
+        customer_id = _optional_int(form["customer_id"], "customer_id")
+        if customer_id is None:
+            raise ValidationError("customer_id: give the customer's number (Kehu id)")
+        ticket = actor.tickets.open(
+            customer_id,
+            topic=form["topic"] or None,
+            priority=form["priority"] or "normal",
+            complaint=form["complaint"],
+            note=form["note"] or None,
+        )
+    except ValidationError as exc:
+        return _list(request, post.session, {**form, "error": str(exc)}, status=422)
+    return RedirectResponse(f"/tickets/{ticket['id']}", status_code=303)
+
+
+@router.get("/tickets/{ticket_id:int}")
+@router.get("/tickets/{ticket_id:int}.json")
+def ticket(request: Request, session: Session, actor: Actor, ticket_id: int) -> Response:
+    now = dt.datetime.now(dt.UTC)
+    data = actor.tickets.view(_ticket_id(request, ticket_id), now=now)
+    return render(request, "ticket.html", data)
+
+
+@router.post("/tickets/{ticket_id:int}")
+def update(request: Request, post: Post, actor: Actor, ticket_id: int) -> Response:
+    tid = _ticket_id(request, ticket_id)
+    action = post.text("action")
+    changes: dict[str, Any] = {}
+    satisfaction = _optional_int(post.text("satisfaction"), "satisfaction")
+    if action == "respond":
+        changes["respond"] = True
+    elif action == "resolve":
+        changes["resolve"] = True
+    elif action == "save":
+        changes = {"status": post.text("status") or None, "priority": post.text("priority") or None,
+                   "assignee": post.text("assignee") or None, "satisfaction": satisfaction}  # fmt: skip
+    else:
+        raise ValidationError(f"action: {action[:40]!r} is not respond, resolve or save")
+    try:
+        actor.tickets.change(tid, **changes)
+    except ValidationError as exc:
+        data = actor.tickets.view(tid, now=dt.datetime.now(dt.UTC))
+        return render(request, "ticket.html", data, status_code=422, context={"error": str(exc)})
+    return RedirectResponse(f"/tickets/{tid}?saved=1", status_code=303)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from kehu.web.i18n import Translator
+from kehu.views.text import Translate
 
 __all__ = ["ListRow", "list_rows"]
 
@@ -38,8 +38,8 @@ class ListRow(NamedTuple):
     created: str
 
 
-def list_rows(customers: Iterable[dict[str, Any]], t: Translator, currency: str) -> list[ListRow]:
-    """The display rows of a page of the customers list (:func:`kehu.service.web_views.customers_page`)."""
+def list_rows(customers: Iterable[dict[str, Any]], t: Translate, currency: str) -> list[ListRow]:
+    """The display rows of a page of the customers list (:func:`kehu.service.customers.customers_page`)."""
     no_owner = t("customer.no_owner")
     tier_labels = {tier: t("customer.tier_" + tier) for tier in _TIERS}
     money, date, number = t.money, t.date, t.number

@@ -18,11 +18,13 @@ import yaml
 from kehu.errors import NotFoundError, ValidationError
 from kehu.publish.segments import compute_custom_segment
 from kehu.service.access import Principal, owner_scope, require_role
+from kehu.service.principal import Service, Workspace
 from kehu.service.segmentation import define_segment, export_segment, segment_labels, split_ref
-from kehu.service.workspace import Workspace
 from kehu.store import segments as store
+from kehu.store.db import ensure_current
 
 __all__ = [
+    "SegmentService",
     "preview_rule",
     "save_segment",
     "segment_export",
@@ -239,3 +241,41 @@ def save_segment(
     except NotFoundError:
         computed = None  # nothing published yet: the next `kehu run` places customers
     return {**saved, "computed": computed}
+
+
+class SegmentService(Service):
+    """Segments, their members, flows, exports and custom rules, within the actor's scope."""
+
+    def all(self, *, as_of: dt.date | None = None) -> list[dict[str, Any]]:
+        """Every segment of every scheme with labels, size and change since the previous run (admins)."""
+        from kehu.service.segmentation import list_segments
+
+        require_role(self.principal, "admin")
+        ensure_current(self.ws.engine)
+        return list_segments(self.ws.settings, as_of=as_of)
+
+    def overview(self) -> dict[str, Any]:
+        """See :func:`segments_overview`."""
+        return segments_overview(self.ws, self.principal)
+
+    def page(self, ref: str, *, as_of: dt.date | None = None, after: int | None = None) -> dict[str, Any]:
+        """See :func:`segment_page`."""
+        return segment_page(self.ws, self.principal, ref, as_of=as_of, after=after)
+
+    def flows(
+        self, scheme: str, *, from_as_of: dt.date | None = None, to_as_of: dt.date | None = None
+    ) -> dict[str, Any]:
+        """See :func:`segment_flows`."""
+        return segment_flows(self.ws, self.principal, scheme, from_as_of=from_as_of, to_as_of=to_as_of)
+
+    def export(self, ref: str, *, fmt: str, locale: str) -> Path:
+        """See :func:`segment_export`."""
+        return segment_export(self.ws, self.principal, ref, fmt=fmt, locale=locale)
+
+    def preview_rule(self, text: str, *, sample: int = 10) -> dict[str, Any]:
+        """See :func:`preview_rule`."""
+        return preview_rule(self.ws, self.principal, text, sample=sample)
+
+    def save(self, *, name: str, rule: str, label_zh: str, label_en: str) -> dict[str, Any]:
+        """See :func:`save_segment`."""
+        return save_segment(self.ws, self.principal, name=name, rule=rule, label_zh=label_zh, label_en=label_en)

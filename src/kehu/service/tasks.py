@@ -8,13 +8,15 @@ Who sees what (applied in the queries here, so the page, its JSON twin and the A
   :func:`~kehu.service.access.owner_scope`) and may filter by one of them;
 - an ``admin`` sees every task, including unassigned ones.
 
-Changes go through :func:`kehu.service.playbooks.finish_task` — the same function ``kehu tasks done`` calls —
+Changes go through :func:`finish_task` — the same function ``kehu tasks done`` calls —
 so every change is in the audit log with the signed-in user as the actor.
 """
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,15 +25,15 @@ import sqlalchemy as sa
 
 from kehu.errors import AccessDeniedError, NotFoundError, ValidationError
 from kehu.service.access import Principal, list_users, owner_scope
-from kehu.service.playbooks import finish_task
-from kehu.service.workspace import Workspace
-from kehu.store.actions import TASK_OUTCOMES, TASK_STATES, tasks
+from kehu.service.principal import Service, Workspace
+from kehu.store.actions import TASK_OUTCOMES, TASK_STATES, audit, tasks
 from kehu.store.schema import customers, users
 
 __all__ = [
     "ACTIONS",
     "GROUPS",
     "TaskFilter",
+    "TaskService",
     "change_task",
     "local_today",
     "one_task",
@@ -250,3 +252,171 @@ def change_task(
         ws.engine, task_id, outcome=outcome, notes=notes, status=ACTIONS[action], actor=principal.name,
         assignee_ids=scope,
     )  # fmt: skip
+
+
+def list_tasks(
+    engine: sa.Engine,
+    *,
+    owner: str | None = None,
+    status: Sequence[str] | None = None,
+    overdue: bool = False,
+    today: dt.date,
+    limit: int | None = 200,
+    assignee_ids: Sequence[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Tasks (due first), optionally of one assignee (user name), some states, or overdue only (due before
+    ``today``); ``assignee_ids`` limits them to those assigned to these users (``None``: all tasks)."""
+    t, u, c = tasks, users, customers
+    stmt = (
+        sa.select(
+            t.c.id,
+            t.c.title,
+            t.c.body,
+            t.c.priority,
+            t.c.status,
+            t.c.due_date,
+            t.c.outcome,
+            t.c.notes,
+            t.c.playbook,
+            t.c.rule,
+            t.c.customer_id,
+            c.c.name.label("customer"),
+            c.c.phone,
+            u.c.name.label("assignee"),
+            t.c.created_at,
+            t.c.closed_at,
+        )
+        .select_from(t.join(c, c.c.id == t.c.customer_id).outerjoin(u, u.c.id == t.c.assignee_id))
+        .order_by(t.c.due_date, t.c.id)
+        .limit(limit)
+    )
+    if owner is not None:
+        with engine.connect() as conn:
+            if conn.execute(sa.select(u.c.id).where(u.c.name == owner)).first() is None:
+                raise NotFoundError(f"no user named {owner!r}: see `kehu users list`")
+        stmt = stmt.where(u.c.name == owner)
+    if assignee_ids is not None:
+        stmt = stmt.where(t.c.assignee_id.in_(list(assignee_ids)))
+    if status:
+        bad = [s for s in status if s not in TASK_STATES]
+        if bad:
+            raise ValidationError(f"task state {bad[0]!r} is not one of {', '.join(TASK_STATES)}")
+        stmt = stmt.where(t.c.status.in_(list(status)))
+    if overdue:
+        stmt = stmt.where(t.c.due_date < today, t.c.status.in_(("open", "in_progress")))
+    with engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    for r in rows:
+        r["overdue"] = bool(r["due_date"] and r["due_date"] < today and r["status"] in ("open", "in_progress"))
+    return rows
+
+
+def finish_task(
+    engine: sa.Engine,
+    task_id: int,
+    *,
+    outcome: str | None,
+    notes: str | None = None,
+    status: str = "done",
+    actor: str,
+    now: dt.datetime | None = None,
+    assignee_ids: Sequence[int] | None = None,
+) -> dict[str, Any]:
+    """Set a task's state (done needs an outcome), outcome and follow-up notes; audited.
+
+    A done or cancelled task can only be reopened (``status="open"``). ``assignee_ids`` limits the tasks the
+    actor may change to those assigned to these users (``None``: any task; the command line).
+
+    Raises
+    ------
+    NotFoundError
+        No such task.
+    AccessDeniedError
+        The task is assigned to someone outside ``assignee_ids``.
+    ValidationError
+        Unknown state or outcome, a done task without an outcome, or a closed task moved other than to open.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    if status not in TASK_STATES:
+        raise ValidationError(f"task state {status!r} is not one of {', '.join(TASK_STATES)}")
+    if outcome is not None and outcome not in TASK_OUTCOMES:
+        raise ValidationError(f"outcome {outcome!r} is not one of {', '.join(TASK_OUTCOMES)}")
+    if status == "done" and outcome is None:
+        raise ValidationError(f"a done task needs an outcome: one of {', '.join(TASK_OUTCOMES)}")
+    with engine.begin() as conn:
+        row = conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).first()
+        if row is None:
+            raise NotFoundError(f"no task {task_id}: see `kehu tasks list`")
+        if assignee_ids is not None and row.assignee_id not in assignee_ids:
+            raise AccessDeniedError(f"task {task_id} is not one of the tasks you may change")
+        if row.status in ("done", "cancelled") and status != "open":
+            raise ValidationError(f"task {task_id} is already {row.status}: it can only be reopened")
+        notes_text = row.notes
+        if notes:
+            stamp = now.strftime("%Y-%m-%d %H:%M")
+            notes_text = f"{row.notes}\n[{stamp} {actor}] {notes}" if row.notes else f"[{stamp} {actor}] {notes}"
+        closed = now if status in ("done", "cancelled") else None
+        kept = row.outcome if closed else None  # a reopened task has no outcome yet
+        new_outcome = outcome or kept
+        conn.execute(
+            sa.update(tasks)
+            .where(tasks.c.id == task_id)
+            .values(status=status, outcome=new_outcome, notes=notes_text, updated_at=now, closed_at=closed)
+        )
+        audit(
+            conn,
+            at=now,
+            actor=actor,
+            action=f"task.{status}",
+            customer_id=row.customer_id,
+            target=f"task:{task_id}",
+            detail={"from": row.status, "outcome": outcome, "notes": notes},
+        )
+    return {"id": task_id, "status": status, "outcome": new_outcome}
+
+
+class TaskService(Service):
+    """The tasks the actor may see and change (a rep: their own; a manager: their team's; an admin: all)."""
+
+    def rows(
+        self,
+        *,
+        owner: str | None = None,
+        status: Sequence[str] | None = None,
+        overdue: bool = False,
+        limit: int | None = 200,
+        today: dt.date | None = None,
+    ) -> builtins.list[dict[str, Any]]:
+        """Tasks (due first) as the command line lists them: of one assignee (user name), some states, or overdue
+        only — overdue by today in ``KEHU_TIMEZONE``, as the inbox and the API count it."""
+        return list_tasks(
+            self.ws.engine, owner=owner, status=status, overdue=overdue, limit=limit,
+            today=today or local_today(self.ws), assignee_ids=_assignees(self.ws, self.principal),
+        )  # fmt: skip
+
+    def finish(
+        self, task_id: int, *, outcome: str | None, notes: str | None = None, status: str = "done", actor: str
+    ) -> dict[str, Any]:
+        """Close (or move) a task with its outcome and notes, audited under ``actor``, within the actor's scope."""
+        return finish_task(
+            self.ws.engine, task_id, outcome=outcome, notes=notes, status=status, actor=actor,
+            assignee_ids=_assignees(self.ws, self.principal),
+        )  # fmt: skip
+
+    def inbox(self, f: TaskFilter | None = None, *, today: dt.date | None = None) -> dict[str, Any]:
+        """See :func:`task_inbox`."""
+        return task_inbox(self.ws, self.principal, f, today=today)
+
+    def get(self, task_id: int, *, today: dt.date | None = None) -> dict[str, Any]:
+        """See :func:`one_task`."""
+        return one_task(self.ws, self.principal, task_id, today=today)
+
+    def change(
+        self, task_id: int, *, action: str, outcome: str | None = None, notes: str | None = None
+    ) -> dict[str, Any]:
+        """See :func:`change_task`."""
+        return change_task(self.ws, self.principal, task_id, action=action, outcome=outcome, notes=notes)
+
+    def list(self, f: TaskFilter | None = None, *, today: dt.date | None = None) -> dict[str, Any]:
+        """See :func:`task_list`."""
+        return task_list(self.ws, self.principal, f, today=today)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from kehu.web.i18n import Translator
+from kehu.views.text import Translate
 
-__all__ = ["dashboard_charts", "sankey"]
+__all__ = ["dashboard_charts", "kpi_charts", "sankey", "segment_trends", "uplift_charts"]
+
+_RATES = ("conversion", "retention", "win_back")
 
 
-def sankey(flows: dict[str, Any], t: Translator) -> dict[str, Any]:
+def sankey(flows: dict[str, Any], t: Translate) -> dict[str, Any]:
     """Moves between two runs of a scheme as a Sankey: ``label · day`` nodes on each side, plus the new and
     the gone customers."""
     lang = t.lang
@@ -26,7 +28,7 @@ def sankey(flows: dict[str, Any], t: Translator) -> dict[str, Any]:
     return {"kind": "sankey", "nodes": nodes, "links": links, "values": [x["value"] for x in links]}
 
 
-def dashboard_charts(data: dict[str, Any], t: Translator) -> dict[str, Any]:
+def dashboard_charts(data: dict[str, Any], t: Translate) -> dict[str, Any]:
     """Every chart of the dashboard that has data."""
     lang = t.lang
     charts: dict[str, Any] = {
@@ -77,4 +79,65 @@ def dashboard_charts(data: dict[str, Any], t: Translator) -> dict[str, Any]:
         r = data["churn_risk"]
         charts["risk"] = {"kind": "bars", "names": r["bands"], "values": r["customers"],
                           "series": [t("dashboard.customers")]}  # fmt: skip
+    return charts
+
+
+def uplift_charts(results: dict[str, Any], t: Translate) -> dict[str, Any]:
+    """Two interval charts (rates in percentage points; revenue per customer in money): the point difference
+    treatment − holdout with its 95% interval, and a zero line; plus the per-arm rates as bars."""
+    up = results["uplift"]
+    rates = [m for m in _RATES if up[m]["difference"] is not None]
+    charts: dict[str, Any] = {
+        "rates": {
+            "kind": "interval", "unit": t("campaigns.points"), "names": [t("campaigns.metric_" + m) for m in rates],
+            "values": [round(100 * up[m]["difference"], 2) for m in rates],
+            "lows": [round(100 * up[m]["low"], 2) for m in rates],
+            "highs": [round(100 * up[m]["high"], 2) for m in rates],
+            "series": [t("campaigns.uplift"), t("campaigns.interval")],
+        },
+        "arms": {
+            "kind": "arms", "names": [t("campaigns.metric_" + m) for m in rates],
+            "values": [round(100 * (up[m]["treatment"] or 0), 2) for m in rates],
+            "holdout": [round(100 * (up[m]["holdout"] or 0), 2) for m in rates],
+            "series": [t("campaigns.arm_treatment"), t("campaigns.arm_holdout")],
+        },
+    }  # fmt: skip
+    money = up["revenue_per_customer"]
+    if money["difference"] is not None:
+        charts["revenue"] = {
+            "kind": "interval", "unit": t("campaigns.money_unit"),
+            "names": [t("campaigns.metric_revenue_per_customer")],
+            "values": [round(money["difference"] / 100, 2)], "lows": [round(money["low"] / 100, 2)],
+            "highs": [round(money["high"] / 100, 2)], "series": [t("campaigns.uplift"), t("campaigns.interval")],
+        }  # fmt: skip
+    return charts
+
+
+def kpi_charts(data: dict[str, Any], t: Translate) -> dict[str, Any]:
+    """The KPI page's NPS/CSAT trend chart (empty without feedback)."""
+    trend = data["feedback"]
+    if not trend:
+        return {}
+    return {
+        "feedback": {
+            "kind": "trend", "months": [p["period"]["label"] for p in trend],
+            "names": ["NPS", "CSAT (%)"],
+            "series": [[p["nps"]["nps"] for p in trend],
+                       [None if p["csat"] is None else round(p["csat"], 1) for p in trend]],
+            "values": [p["csat_responses"] for p in trend],
+        }
+    }  # fmt: skip
+
+
+def segment_trends(data: dict[str, Any], lang: str) -> dict[str, Any]:
+    """Per scheme, the segment sizes over the runs as a trend chart."""
+    charts = {}
+    for s in data["schemes"]:
+        charts[s["scheme"]] = {
+            "kind": "trend",
+            "months": [d.isoformat() for d in s["runs"]],
+            "names": [seg["labels"][lang] for seg in s["segments"]],
+            "series": [seg["trend"] for seg in s["segments"]],
+            "values": [seg["size"] for seg in s["segments"]],
+        }
     return charts

@@ -31,16 +31,20 @@ import yaml
 from kehu.errors import ImportFileError, KehuError, NotFoundError, ValidationError
 from kehu.ingest.fields import KINDS as IMPORT_SPECS
 from kehu.ingest.fields import kind_spec
-from kehu.ingest.importer import ImportSummary
+from kehu.ingest.importer import ImportSummary, import_file
 from kehu.ingest.mapping import Mapping, plan_columns
 from kehu.ingest.readers import open_source
 from kehu.ingest.rows import prepare_batch
 from kehu.service.access import Principal, require_role
-from kehu.service.workspace import Workspace
+from kehu.service.figure_cache import forget_cached_figures
+from kehu.service.principal import Service, Workspace
+from kehu.store import web as store
+from kehu.store.db import ensure_current
 from kehu.store.web import list_import_runs
 
 __all__ = [
     "CHECK_ROWS",
+    "ImportService",
     "check_kind_and_source",
     "import_job",
     "preview_upload",
@@ -320,7 +324,10 @@ def start_import(
 
     def work() -> None:
         try:
-            summary = ws.import_file(kind, path, mapping=mapping_file, source=source, progress=progress)
+            ensure_current(ws.engine)
+            summary = import_file(
+                ws.engine, ws.settings, kind, path, mapping_path=mapping_file, source=source, progress=progress
+            )
             data = summary_data(ws, path, summary, state["filename"])
             state.update(state="done", summary=data, rows_read=data["read"])
         except KehuError as exc:
@@ -378,3 +385,97 @@ def import_job(ws: Workspace, principal: Principal, job_id: str) -> dict[str, An
     else:
         state["percent"] = None
     return dict(state)
+
+
+# -- imports from the web and the API ----------------------------------------------------------------------
+def import_runs(ws: Workspace, principal: Principal, *, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest imports (admins and managers)."""
+    require_role(principal, "admin", "manager")
+    with ws.engine.connect() as conn:
+        runs = store.list_import_runs(conn, limit=limit)
+    for r in runs:
+        r["path"] = Path(r["path"]).name
+        r["has_quarantine"] = bool(r.pop("quarantine_file"))
+    return runs
+
+
+def run_import(
+    ws: Workspace, principal: Principal, *, kind: str, source: str, filename: str, content: bytes
+) -> dict[str, Any]:
+    """Save an uploaded file under ``KEHU_HOME/uploads`` and import it; returns the summary and its run id.
+
+    Raises
+    ------
+    ValidationError
+        Unknown kind, a source name that is not a short identifier, an empty file or an unsupported type.
+    """
+    require_role(principal, "admin", "manager")
+    check_kind_and_source(kind, source)
+    staged = stage_upload(ws, principal, filename=filename, content=content)
+    path = staged_path(ws, staged["upload_id"])
+    ensure_current(ws.engine)
+    summary = import_file(ws.engine, ws.settings, kind, path, source=source)
+    data = summary_data(ws, path, summary, staged["filename"])
+    forget_cached_figures()
+    return data
+
+
+def quarantine_file(ws: Workspace, principal: Principal, run_id: int) -> Path:
+    """The quarantine CSV of one import run (admins and managers).
+
+    Raises
+    ------
+    NotFoundError
+        No such run, or the run quarantined nothing.
+    """
+    require_role(principal, "admin", "manager")
+    with ws.engine.connect() as conn:
+        run = store.get_import_run(conn, run_id)
+    if run is None or not run["quarantine_file"]:
+        raise NotFoundError(f"import {run_id} has no quarantine file")
+    path = Path(run["quarantine_file"])
+    if not path.is_file():
+        raise NotFoundError(f"the quarantine file of import {run_id} is no longer on disk")
+    return path
+
+
+class ImportService(Service):
+    """Imports from the web and the API (admins and managers)."""
+
+    def stage(self, *, filename: str, content: bytes) -> dict[str, Any]:
+        """See :func:`stage_upload`."""
+        return stage_upload(self.ws, self.principal, filename=filename, content=content)
+
+    def preview(self, *, upload_id: str, kind: str, columns: dict[str, str] | None = None) -> dict[str, Any]:
+        """See :func:`preview_upload`."""
+        return preview_upload(self.ws, self.principal, upload_id=upload_id, kind=kind, columns=columns)
+
+    def start(
+        self,
+        *,
+        upload_id: str,
+        kind: str,
+        source: str,
+        columns: dict[str, str] | None = None,
+        on_done: Callable[[], None] | None = None,
+    ) -> str:
+        """See :func:`start_import`."""
+        return start_import(
+            self.ws, self.principal, upload_id=upload_id, kind=kind, source=source, columns=columns, on_done=on_done
+        )
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """See :func:`import_job`."""
+        return import_job(self.ws, self.principal, job_id)
+
+    def runs(self, *, limit: int = 50) -> list[dict[str, Any]]:
+        """See :func:`import_runs`."""
+        return import_runs(self.ws, self.principal, limit=limit)
+
+    def run(self, *, kind: str, source: str, filename: str, content: bytes) -> dict[str, Any]:
+        """See :func:`run_import`."""
+        return run_import(self.ws, self.principal, kind=kind, source=source, filename=filename, content=content)
+
+    def quarantine_file(self, run_id: int) -> Path:
+        """See :func:`quarantine_file`."""
+        return quarantine_file(self.ws, self.principal, run_id)

@@ -1,0 +1,97 @@
+"""What the customers list is asked for: :class:`CustomerQuery` (validated filters, sort and page size) and the
+opaque keyset cursors of its pages."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from kehu.errors import ValidationError
+from kehu.store import web as store
+
+__all__ = ["PAGE_SIZES", "CustomerQuery", "decode_cursor", "encode_cursor"]
+
+PAGE_SIZES = (20, 50, 100)
+
+
+@dataclass(frozen=True)
+class CustomerQuery:
+    """What the customers list was asked for (validated).
+
+    ``segment`` is ``scheme:segment`` of a scheme's newest run (e.g. ``rfm_cn:champions``), ``stage`` a segment of
+    the newest ``lifecycle`` run, ``risk`` a published churn tier (``high``, ``medium``, ``low``).
+    """
+
+    q: str = ""
+    owner_id: int | None = None
+    region: str | None = None
+    tag: str | None = None
+    segment: str | None = None
+    stage: str | None = None
+    risk: str | None = None
+    sort: str = "id"
+    descending: bool = False
+    after: str | None = None
+    before: str | None = None
+    limit: int = 50
+
+    def __post_init__(self) -> None:
+        if self.sort not in store.SORT_KEYS:
+            raise ValidationError(f"sort {self.sort!r} is not one of {', '.join(store.SORT_KEYS)}")
+        if self.limit not in PAGE_SIZES:
+            raise ValidationError(f"limit {self.limit} is not one of {', '.join(map(str, PAGE_SIZES))}")
+        if self.after and self.before:
+            raise ValidationError("give either after or before, not both")
+        if len(self.q) > 200:
+            raise ValidationError("q: search text is limited to 200 characters")
+        if self.risk and self.risk not in store.RISK_TIERS:
+            raise ValidationError(f"risk {self.risk[:40]!r} is not one of {', '.join(store.RISK_TIERS)}")
+        if self.segment and (":" not in self.segment or len(self.segment) > 200):
+            raise ValidationError(f"segment {self.segment[:40]!r}: expected scheme:segment, e.g. rfm_cn:champions")
+        if self.stage and len(self.stage) > 100:
+            raise ValidationError("stage: a lifecycle stage is at most 100 characters")
+
+    def params(self, **changes: Any) -> dict[str, Any]:
+        """Query-string parameters for a link to this list with ``changes`` (empty values left out)."""
+        values = {
+            "q": self.q,
+            "owner": self.owner_id,
+            "region": self.region,
+            "tag": self.tag,
+            "segment": self.segment,
+            "stage": self.stage,
+            "risk": self.risk,
+            "sort": None if self.sort == "id" else self.sort,
+            "desc": 1 if self.descending else None,
+            "limit": None if self.limit == 50 else self.limit,
+            **changes,
+        }
+        return {k: v for k, v in values.items() if v not in (None, "")}
+
+
+def encode_cursor(sort: str, key: tuple[Any, int]) -> str:
+    """An opaque page cursor for ``(sort value, id)``."""
+    value, ident = key
+    if isinstance(value, dt.datetime):
+        value = {"t": value.isoformat()}
+    raw = json.dumps([sort, value, ident], ensure_ascii=False, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(sort: str, cursor: str) -> tuple[Any, int]:
+    """The ``(sort value, id)`` in a cursor made by :func:`encode_cursor` for the same sort key."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        s, value, ident = json.loads(raw.decode("utf-8"))
+        if isinstance(value, dict):
+            value = dt.datetime.fromisoformat(value["t"])
+    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+        raise ValidationError("cursor: not a page cursor from this list (start again from the first page)") from exc
+    plain = value is None or isinstance(value, str | int | float | dt.datetime)
+    if s != sort or not isinstance(ident, int) or not plain:
+        raise ValidationError("cursor: it belongs to a different sort order (start again from the first page)")
+    return value, ident

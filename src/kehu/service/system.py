@@ -1,0 +1,86 @@
+"""The settings page (admins): every setting with its environment variable, effective value (secrets masked),
+default and description, and the state of the system."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kehu.service.access import Principal, require_role
+from kehu.service.principal import Service, Workspace
+from kehu.store import dashboard as dashboard_store
+from kehu.store import web as store
+
+__all__ = ["SystemService", "settings_page"]
+
+_SECRET_WORDS = ("password", "secret", "token", "key")
+
+
+def _shown_setting(name: str, value: Any) -> Any:
+    """A setting's value fit for a page: secrets masked, passwords in URLs hidden, webhook URLs cut to the host."""
+    from urllib.parse import urlsplit
+
+    from sqlalchemy.engine import make_url
+
+    if value is None or value == "" or value == {}:
+        return None
+    if any(w in name for w in _SECRET_WORDS):
+        return "••••••"
+    if name == "database_url":
+        return make_url(str(value)).render_as_string(hide_password=True)
+    if name == "webhooks" and isinstance(value, dict):
+        return {k: f"{urlsplit(str(v)).scheme}://{urlsplit(str(v)).hostname or ''}/…" for k, v in sorted(value.items())}
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def settings_page(ws: Workspace, principal: Principal) -> dict[str, Any]:
+    """Admins: every setting with its environment variable, effective value (secrets masked), default and
+    description; and the state of the system (version, store, revision, engine, data counts, latest run)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from kehu.store.db import current_revision, head_revision
+
+    require_role(principal, "admin")
+    s = ws.settings
+    rows = []
+    for name, info in type(s).model_fields.items():
+        value = getattr(s, name)
+        default = info.get_default(call_default_factory=True)
+        rows.append({
+            "name": name,
+            "env": f"KEHU_{name.upper()}",
+            "value": _shown_setting(name, value),
+            "default": _shown_setting(name, default),
+            "changed": value != default,
+            "description": info.description or "",
+        })  # fmt: skip
+    try:
+        kehu_version = version("kehu")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
+        kehu_version = "dev"
+    with ws.engine.connect() as conn:
+        totals = store.dashboard_totals(conn, None)
+        as_of = dashboard_store.published_as_of(conn)
+    system = {
+        "version": kehu_version,
+        "store": ws.engine.dialect.name,
+        "database_url": _shown_setting("database_url", s.resolved_database_url),
+        "revision": current_revision(ws.engine),
+        "head": head_revision(),
+        "engine": s.engine,
+        "home": str(s.home),
+        "customers": totals["customers"],
+        "orders": totals["orders"],
+        "published_as_of": as_of,
+    }
+    return {"settings": rows, "system": system}
+
+
+class SystemService(Service):
+    """Settings and the state of the system (admins)."""
+
+    def settings(self) -> dict[str, Any]:
+        """See :func:`settings_page`."""
+        return settings_page(self.ws, self.principal)
