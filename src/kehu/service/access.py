@@ -38,7 +38,8 @@ from kehu.errors import (
     ValidationError,
 )
 from kehu.service.workspace import ROLES, Workspace
-from kehu.store import web as store
+from kehu.store import auth as store
+from kehu.store import customers as customers_store
 
 __all__ = [
     "LOCALES",
@@ -389,7 +390,7 @@ def check_customer(ws: Workspace, principal: Principal, customer_id: int) -> Non
         The customer belongs to someone outside the principal's scope.
     """
     with ws.engine.connect() as conn:
-        exists, owner = store.customer_owner_id(conn, customer_id)
+        exists, owner = customers_store.customer_owner_id(conn, customer_id)
     if not exists:
         raise NotFoundError(f"no customer with id {customer_id}")
     scope = owner_scope(ws, principal)

@@ -37,7 +37,7 @@ from kehu.ingest.readers import open_source
 from kehu.ingest.rows import prepare_batch
 from kehu.service.access import Principal, require_role
 from kehu.service.workspace import Workspace
-from kehu.store.web import list_import_runs
+from kehu.store.imports import list_import_runs
 
 __all__ = [
     "CHECK_ROWS",

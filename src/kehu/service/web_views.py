@@ -26,8 +26,10 @@ from kehu.service import import_jobs
 from kehu.service.access import Principal, check_customer, owner_scope, require_role
 from kehu.service.customer_actions import assignable_users
 from kehu.service.workspace import Workspace
+from kehu.store import customer_list
+from kehu.store import customers as customers_store
 from kehu.store import dashboard as dashboard_store
-from kehu.store import web as store
+from kehu.store import imports as import_store
 from kehu.store.customers import customer_detail
 from kehu.store.notes import customer_actions_summary
 from kehu.store.published import published_cohorts, published_features
@@ -88,16 +90,16 @@ class CustomerQuery:
     limit: int = 50
 
     def __post_init__(self) -> None:
-        if self.sort not in store.SORT_KEYS:
-            raise ValidationError(f"sort {self.sort!r} is not one of {', '.join(store.SORT_KEYS)}")
+        if self.sort not in customer_list.SORT_KEYS:
+            raise ValidationError(f"sort {self.sort!r} is not one of {', '.join(customer_list.SORT_KEYS)}")
         if self.limit not in PAGE_SIZES:
             raise ValidationError(f"limit {self.limit} is not one of {', '.join(map(str, PAGE_SIZES))}")
         if self.after and self.before:
             raise ValidationError("give either after or before, not both")
         if len(self.q) > 200:
             raise ValidationError("q: search text is limited to 200 characters")
-        if self.risk and self.risk not in store.RISK_TIERS:
-            raise ValidationError(f"risk {self.risk[:40]!r} is not one of {', '.join(store.RISK_TIERS)}")
+        if self.risk and self.risk not in customer_list.RISK_TIERS:
+            raise ValidationError(f"risk {self.risk[:40]!r} is not one of {', '.join(customer_list.RISK_TIERS)}")
         if self.segment and (":" not in self.segment or len(self.segment) > 200):
             raise ValidationError(f"segment {self.segment[:40]!r}: expected scheme:segment, e.g. rfm_cn:champions")
         if self.stage and len(self.stage) > 100:
@@ -147,8 +149,8 @@ def decode_cursor(sort: str, cursor: str) -> tuple[Any, int]:
 
 def _filter(
     ws: Workspace, principal: Principal, query: CustomerQuery, runs: dict[str, Any] | None = None
-) -> store.CustomerFilter:
-    picks: list[store.SegmentPick] = []
+) -> customer_list.CustomerFilter:
+    picks: list[customer_list.SegmentPick] = []
     runs = runs or _segment_runs(ws)
     wanted = []
     if query.segment:
@@ -163,8 +165,8 @@ def _filter(
             raise ValidationError(f"{field}: no segment run of scheme {scheme!r}; schemes with runs: {known}")
         if segment not in run["keys"]:
             raise ValidationError(f"{field}: {segment[:60]!r} is not a segment of {scheme} ({', '.join(run['keys'])})")
-        picks.append(store.SegmentPick(run["id"], segment, run["sizes"].get(segment, 0)))
-    return store.CustomerFilter(
+        picks.append(customer_list.SegmentPick(run["id"], segment, run["sizes"].get(segment, 0)))
+    return customer_list.CustomerFilter(
         owner_ids=owner_scope(ws, principal),
         q=query.q,
         owner_id=query.owner_id,
@@ -198,7 +200,7 @@ def _segment_runs(ws: Workspace) -> dict[str, Any]:
         schemes = {}
         for scheme, run in sorted(run_ids(conn).items()):
             keys = [str(seg["key"]) for seg in run["definition"].get("segments", [])]
-            sizes = store.segment_sizes(conn, int(run["id"]))
+            sizes = customer_list.segment_sizes(conn, int(run["id"]))
             keys += sorted(k for k in sizes if k not in keys)
             schemes[scheme] = {
                 "id": int(run["id"]), "as_of": run["as_of"], "keys": keys, "sizes": sizes,
@@ -207,7 +209,7 @@ def _segment_runs(ws: Workspace) -> dict[str, Any]:
         found = {
             "stamp": tuple(stamp),
             "schemes": schemes,
-            "tiers": store.risk_tier_sizes(conn),
+            "tiers": customer_list.risk_tier_sizes(conn),
         }
     with _cache_lock:
         _cache[key] = (time.monotonic(), found)
@@ -224,10 +226,10 @@ def customers_page(ws: Workspace, principal: Principal, query: CustomerQuery) ->
     after = decode_cursor(query.sort, query.after) if query.after else None
     before = decode_cursor(query.sort, query.before) if query.before else None
     with ws.engine.connect() as conn:
-        page = store.list_customers(
+        page = customer_list.list_customers(
             conn, flt, sort=query.sort, descending=query.descending, after=after, before=before, limit=query.limit
         )
-        count, more = store.count_customers(conn, flt)
+        count, more = customer_list.count_customers(conn, flt)
     scope = flt.owner_ids
     owners = [o for o in all_owners if scope is None or o["id"] in scope]
     return {
@@ -253,8 +255,8 @@ def customers_page(ws: Workspace, principal: Principal, query: CustomerQuery) ->
             "owners": owners if principal.role != "rep" else [],
             "regions": region_choices,
             "tags": tag_choices,
-            "sorts": list(store.SORT_KEYS),
-            "risks": list(store.RISK_TIERS),
+            "sorts": list(customer_list.SORT_KEYS),
+            "risks": list(customer_list.RISK_TIERS),
             **_segment_choices(runs),
         },
     }
@@ -285,12 +287,12 @@ def _choices(ws: Workspace) -> tuple[list[str], list[str], list[dict[str, Any]],
     if hit is not None and time.monotonic() - hit[0] < _DASHBOARD_TTL:
         return hit[1]["regions"], hit[1]["tags"], hit[1]["owners"], hit[1]["region_sizes"]
     with ws.engine.connect() as conn:
-        sizes = store.region_sizes(conn)
+        sizes = customer_list.region_sizes(conn)
         found: dict[str, Any] = {
             "regions": list(sizes),
             "region_sizes": sizes,
-            "tags": store.tags_in_use(conn),
-            "owners": store.owners(conn),
+            "tags": customer_list.tags_in_use(conn),
+            "owners": customer_list.owners(conn),
         }
     with _cache_lock:
         _cache[key] = (time.monotonic(), found)
@@ -303,7 +305,7 @@ def export_customers(ws: Workspace, principal: Principal, query: CustomerQuery) 
     key: tuple[Any, int] | None = None
     while True:
         with ws.engine.connect() as conn:
-            page = store.list_customers(conn, flt, sort="id", after=key, limit=1000)
+            page = customer_list.list_customers(conn, flt, sort="id", after=key, limit=1000)
         yield from page.rows
         if page.next_key is None:
             return
@@ -328,7 +330,7 @@ def customer_360(ws: Workspace, principal: Principal, customer_id: int) -> dict[
             raise NotFoundError(f"no customer with id {customer_id}")
         detail["features"] = published_features(conn, customer_id)
         for kind in ("orders", "interactions", "tickets", "feedback"):
-            detail.setdefault(kind, {})["recent"] = store.customer_activity(conn, customer_id, kind)
+            detail.setdefault(kind, {})["recent"] = customers_store.customer_activity(conn, customer_id, kind)
         history = segment_history(conn, customer_id)
         detail["actions"] = customer_actions_summary(conn, customer_id)
     profile = detail["profile"]
@@ -379,10 +381,10 @@ def dashboard(ws: Workspace, principal: Principal, *, fresh: bool = False) -> di
     minutes = int(offset.total_seconds() // 60) if offset is not None else 0
     start = dt.datetime(now.year - 2, now.month, 1, tzinfo=tz)
     with ws.engine.connect() as conn:
-        totals = store.dashboard_totals(conn, scope)
-        revenue = store.revenue_by_month(conn, scope, since=start, utc_offset_minutes=minutes)
-        new = store.customers_by_month(conn, scope, since=start, utc_offset_minutes=minutes)
-        regions = store.customers_by_region(conn, scope)
+        totals = dashboard_store.dashboard_totals(conn, scope)
+        revenue = dashboard_store.revenue_by_month(conn, scope, since=start, utc_offset_minutes=minutes)
+        new = dashboard_store.customers_by_month(conn, scope, since=start, utc_offset_minutes=minutes)
+        regions = dashboard_store.customers_by_region(conn, scope)
         published = dashboard_store.published_as_of(conn)
         day = published or _latest_order_day(conn, tz)
         kpis = _period_kpis(conn, scope, day, tz) if day is not None else []
@@ -541,7 +543,7 @@ def import_runs(ws: Workspace, principal: Principal, *, limit: int = 50) -> list
     """The newest imports (admins and managers)."""
     require_role(principal, "admin", "manager")
     with ws.engine.connect() as conn:
-        runs = store.list_import_runs(conn, limit=limit)
+        runs = import_store.list_import_runs(conn, limit=limit)
     for r in runs:
         r["path"] = Path(r["path"]).name
         r["has_quarantine"] = bool(r.pop("quarantine_file"))
@@ -578,7 +580,7 @@ def quarantine_file(ws: Workspace, principal: Principal, run_id: int) -> Path:
     """
     require_role(principal, "admin", "manager")
     with ws.engine.connect() as conn:
-        run = store.get_import_run(conn, run_id)
+        run = import_store.get_import_run(conn, run_id)
     if run is None or not run["quarantine_file"]:
         raise NotFoundError(f"import {run_id} has no quarantine file")
     path = Path(run["quarantine_file"])
@@ -636,7 +638,7 @@ def settings_page(ws: Workspace, principal: Principal) -> dict[str, Any]:
     except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
         kehu_version = "dev"
     with ws.engine.connect() as conn:
-        totals = store.dashboard_totals(conn, None)
+        totals = dashboard_store.dashboard_totals(conn, None)
         as_of = dashboard_store.published_as_of(conn)
     system = {
         "version": kehu_version,
