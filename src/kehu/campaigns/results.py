@@ -100,7 +100,7 @@ def campaign_results(
     resamples
         Bootstrap resamples for the revenue interval.
     """
-    from kehu.pipeline.orders import PURCHASE_STATUSES
+    from kehu.vocabulary import PURCHASE_STATUSES
 
     start: dt.datetime = campaign["launched_at"]
     end = start + dt.timedelta(days=int(campaign["attribution_days"]))

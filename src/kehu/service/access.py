@@ -37,9 +37,10 @@ from kehu.errors import (
     TooManyAttemptsError,
     ValidationError,
 )
-from kehu.service.workspace import ROLES, Workspace
+from kehu.service.workspace import Workspace
 from kehu.store import auth as store
 from kehu.store import customers as customers_store
+from kehu.vocabulary import LOCALES, ROLES
 
 __all__ = [
     "LOCALES",
@@ -72,7 +73,6 @@ __all__ = [
     "verify_password",
 ]
 
-LOCALES = ("zh-CN", "en")
 MIN_PASSWORD_LENGTH = 8
 MAX_FAILURES_PER_NAME = 5
 MAX_FAILURES_PER_CLIENT = 30

@@ -22,6 +22,7 @@ from kehu.store.customers import customer_detail, find_customers, list_merges
 from kehu.store.db import create_store_engine, ensure_current, migrate
 from kehu.store.published import published_features
 from kehu.store.schema import users
+from kehu.vocabulary import ROLES
 
 __all__ = ["ROLES", "Workspace"]
 
@@ -32,9 +33,6 @@ def _record(text: str) -> tuple[str, str]:
     if not sep or not source or not sid:
         raise ValidationError(f"{text!r}: write a record as SOURCE:ID (e.g. crm:C001)")
     return source, sid
-
-
-ROLES = ("admin", "manager", "rep")
 
 
 class Workspace:

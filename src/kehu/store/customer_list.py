@@ -39,6 +39,7 @@ from kehu.store.customers import cents
 from kehu.store.published import customer_scores
 from kehu.store.schema import customers, users
 from kehu.store.segments import segment_memberships
+from kehu.vocabulary import RISK_TIERS
 
 __all__ = [
     "RISK_TIERS",
@@ -70,7 +71,6 @@ SORT_KEYS: dict[str, Any] = {
     "revenue": customer_scores.c.total_revenue_cents,
 }
 #: churn risk tiers a list can be narrowed to (the published score ``churn_tier``)
-RISK_TIERS = ("high", "medium", "low")
 
 _LIST_COLUMNS = (
     customers.c.id,

@@ -23,6 +23,7 @@ from kehu.store.schema import (
     tickets,
     users,
 )
+from kehu.vocabulary import NOT_LIVE_STATUSES
 
 __all__ = ["cents", "customer_activity", "customer_detail", "customer_owner_id", "find_customers", "list_merges"]
 
@@ -102,7 +103,7 @@ def customer_detail(conn: Connection, customer_id: int) -> dict[str, Any] | None
         .where(orders.c.customer_id == customer_id)
         .group_by(orders.c.status)
     ).all()
-    live = [r for r in by_status if r[0] not in ("refunded", "cancelled")]
+    live = [r for r in by_status if r[0] not in NOT_LIVE_STATUSES]
     firsts = [r[3] for r in live if r[3] is not None]
     lasts = [r[4] for r in live if r[4] is not None]
     margins = [r[5] for r in live if r[5] is not None]

@@ -18,6 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from kehu.store.customers import cents
 from kehu.store.published import LIST_SCORES, customer_scores
 from kehu.store.schema import customers, orders, users
+from kehu.vocabulary import NOT_LIVE_STATUSES
 
 __all__ = [
     "at_risk_customers",
@@ -30,8 +31,6 @@ __all__ = [
     "revenue_values",
     "score_values",
 ]
-
-_NOT_LIVE = ("refunded", "cancelled")
 
 
 def _scope(owner_ids: Sequence[int] | None) -> list[ColumnElement[bool]]:
@@ -52,7 +51,7 @@ def period_figures(
 ) -> dict[str, Any]:
     """Orders, revenue (not refunded or cancelled), buying customers and new customers in ``[start, end)``."""
     stmt = select(func.count(), func.sum(orders.c.amount_cents), func.count(orders.c.customer_id.distinct())).where(
-        orders.c.status.notin_(_NOT_LIVE), orders.c.ordered_at >= start, orders.c.ordered_at < end
+        orders.c.status.notin_(NOT_LIVE_STATUSES), orders.c.ordered_at >= start, orders.c.ordered_at < end
     )
     if owner_ids is not None:
         stmt = stmt.join_from(orders, customers, customers.c.id == orders.c.customer_id).where(*_scope(owner_ids))
@@ -138,7 +137,7 @@ def at_risk_customers(conn: Connection, owner_ids: Sequence[int] | None, *, limi
 def dashboard_totals(conn: Connection, owner_ids: Sequence[int] | None) -> dict[str, Any]:
     """Customers, orders (not refunded or cancelled) and their revenue within the scope."""
     n_customers = conn.execute(select(func.count()).select_from(customers).where(*_scope(owner_ids))).scalar_one()
-    stmt = select(func.count(), func.sum(orders.c.amount_cents)).where(orders.c.status.notin_(_NOT_LIVE))
+    stmt = select(func.count(), func.sum(orders.c.amount_cents)).where(orders.c.status.notin_(NOT_LIVE_STATUSES))
     if owner_ids is not None:
         stmt = stmt.join_from(orders, customers, customers.c.id == orders.c.customer_id).where(*_scope(owner_ids))
     n_orders, revenue = conn.execute(stmt).one()
@@ -162,7 +161,7 @@ def revenue_by_month(
     """Orders and revenue per calendar month (in the given UTC offset) from ``since`` on, oldest first."""
     month = _month(conn, orders.c.ordered_at, utc_offset_minutes).label("month")
     stmt = select(month, func.count(), func.sum(orders.c.amount_cents)).where(
-        orders.c.status.notin_(_NOT_LIVE), orders.c.ordered_at >= since
+        orders.c.status.notin_(NOT_LIVE_STATUSES), orders.c.ordered_at >= since
     )
     if owner_ids is not None:
         stmt = stmt.join_from(orders, customers, customers.c.id == orders.c.customer_id).where(*_scope(owner_ids))
