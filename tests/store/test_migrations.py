@@ -6,7 +6,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from kehu.service.workspace import Workspace
-from kehu.store import actions, campaigns, care, notes, published, segments, web  # noqa: F401  (all tables on the metadata)
 from kehu.store.db import current_revision, ensure_current, head_revision
 from kehu.store.schema import metadata
 

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from web_testkit import PASSWORD, WebEnv, csrf_of, login_form
 
 from kehu.service import access
-from kehu.store.web import login_attempts
+from kehu.store.auth import login_attempts
 
 
 def _post_login(c, name: str, password: str, **extra: str):

@@ -17,7 +17,7 @@ from web_testkit import SCRIPT_NAME, WebEnv
 
 from kehu.publish.scores import write_scores  # the one routine that merges model scores
 from kehu.service.workspace import Workspace
-from kehu.store import web as store
+from kehu.store import customer_list as store
 from kehu.store.published import customer_scores, pipeline_runs
 from kehu.store.schema import customers, users
 from kehu.store.segments import run_ids, segment_definitions, segment_memberships, segment_runs

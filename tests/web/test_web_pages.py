@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from web_testkit import PASSWORD, WebEnv, csrf_of, start_previewed_import
 
-from kehu.store import web as store
+from kehu.store import customer_list as store
 from kehu.store.schema import customers, orders
 from kehu.web.i18n import LOCALES, Translator, catalog, flat_keys, negotiate
 

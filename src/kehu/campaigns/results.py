@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-import yaml
 
+from kehu import i18n
 from kehu.campaigns.holdout import HOLDOUT, TREATMENT
 from kehu.campaigns.uplift import Estimate, mean_difference, proportion_difference
 from kehu.store.actions import outbox
@@ -33,31 +31,31 @@ SMALL_HOLDOUT = 100
 _RATES = ("conversion", "retention", "win_back")
 
 
-@cache
-def _text() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(Path(__file__).with_name("labels.yaml").read_text(encoding="utf-8"))
-    return data
+_CATALOG_LOCALE = {"zh": "zh-CN", "en": "en"}
+
+
+def _text(key: str, locale: str) -> str:
+    """The ``campaigns.`` text at ``key`` of the one catalog, in ``zh`` or ``en``."""
+    return i18n.text(f"campaigns.{key}", _CATALOG_LOCALE[locale])
 
 
 def _fmt(metric: str, value: float, locale: str) -> str:
-    units = _text()["units"]
     if metric == "revenue_per_customer":
-        pattern = str(units["money"][locale])
+        pattern = _text("units.money", locale)
         if value < 0 and not pattern.startswith("{v}"):  # a leading currency sign: the minus goes before it
             return "-" + pattern.format(v=f"{-value / 100:,.2f}")
         return pattern.format(v=f"{value / 100:,.2f}")
-    return str(units["points"][locale]).format(v=f"{100 * value:.1f}")
+    return _text("units.points", locale).format(v=f"{100 * value:.1f}")
 
 
 def verdict(metric: str, est: Estimate, locale: str) -> str:
     """One sentence saying what the estimate means, in ``zh`` or ``en``."""
-    text = _text()
-    name = text["metrics"][metric][locale]
+    name = _text(f"metrics.{metric}", locale)
     if est.difference is None or est.low is None or est.high is None:
-        return str(text["verdict"]["no_data"][locale]).format(metric=name)
+        return _text("verdict.no_data", locale).format(metric=name)
     key = "up" if est.low > 0 else "down" if est.high < 0 else "none"
     diff = abs(est.difference) if key != "none" else est.difference
-    return str(text["verdict"][key][locale]).format(
+    return _text(f"verdict.{key}", locale).format(
         metric=name, diff=_fmt(metric, diff, locale), low=_fmt(metric, est.low, locale),
         high=_fmt(metric, est.high, locale),
     )  # fmt: skip
@@ -100,7 +98,7 @@ def campaign_results(
     resamples
         Bootstrap resamples for the revenue interval.
     """
-    from kehu.pipeline.orders import PURCHASE_STATUSES
+    from kehu.vocabulary import PURCHASE_STATUSES
 
     start: dt.datetime = campaign["launched_at"]
     end = start + dt.timedelta(days=int(campaign["attribution_days"]))
@@ -159,9 +157,9 @@ def campaign_results(
     notes = {loc: [] for loc in ("zh", "en")}  # type: dict[str, list[str]]
     for loc in notes:
         if now < end:
-            notes[loc].append(str(_text()["window_open"][loc]).format(end=end.date().isoformat()))
+            notes[loc].append(_text("window_open", loc).format(end=end.date().isoformat()))
         if holdout_n < SMALL_HOLDOUT:
-            notes[loc].append(str(_text()["small_holdout"][loc]).format(n=holdout_n))
+            notes[loc].append(_text("small_holdout", loc).format(n=holdout_n))
     return {
         "window": {"start": start.isoformat(), "end": end.isoformat(), "complete": now >= end},
         "arms": {

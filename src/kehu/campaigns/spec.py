@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kehu.errors import ValidationError
+from kehu.vocabulary import CHANNEL_KINDS
 
 __all__ = ["PLACEHOLDERS", "CampaignSpec", "render"]
 
 PLACEHOLDERS = ("name", "company", "customer_id", "campaign", "coupon")
 _FIELD = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9_\-\u4e00-\u9fff]{1,100}$")
-CHANNEL_KINDS = ("email", "sms", "webhook", "file")
 
 
 def _check_template(text: str, where: str) -> None:

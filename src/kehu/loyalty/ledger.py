@@ -33,7 +33,7 @@ def _bounds(start: dt.date, end: dt.date, timezone: str) -> tuple[dt.datetime, d
 
 
 def _purchases() -> sa.ColumnElement[bool]:
-    from kehu.pipeline.orders import PURCHASE_STATUSES
+    from kehu.vocabulary import PURCHASE_STATUSES
 
     return sa.func.lower(sa.func.trim(orders.c.status)).in_(PURCHASE_STATUSES)
 

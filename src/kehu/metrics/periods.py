@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from kehu.errors import ValidationError
+from kehu.vocabulary import PERIOD_KINDS
 
 __all__ = ["PERIOD_KINDS", "Period", "last_complete_period", "period_containing"]
-
-PERIOD_KINDS = ("week", "month", "quarter", "year")
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ class PeriodData:
 
 
 def _purchase() -> sa.ColumnElement[bool]:
-    from kehu.pipeline.orders import PURCHASE_STATUSES
+    from kehu.vocabulary import PURCHASE_STATUSES
 
     return sa.func.lower(sa.func.trim(orders.c.status)).in_(PURCHASE_STATUSES)
 

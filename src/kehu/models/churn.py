@@ -23,6 +23,7 @@ import numpy as np
 from kehu.errors import ValidationError
 from kehu.models.boosted import BoostedClassifier
 from kehu.models.reasons import Reason, explain
+from kehu.vocabulary import RISK_TIERS
 
 __all__ = ["CHURN_FEATURES", "TIERS", "ChurnModel", "assign_tiers", "churn_eligible"]
 
@@ -41,7 +42,7 @@ CHURN_FEATURES: tuple[str, ...] = (
 )  # fmt: skip
 
 #: tier names, riskiest first (labels 高/中/低 come from the catalog)
-TIERS = ("high", "medium", "low")
+TIERS = RISK_TIERS
 
 
 def churn_eligible(

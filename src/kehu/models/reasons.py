@@ -3,8 +3,8 @@
 Features are grouped (:data:`REASON_GROUPS`): e.g. every order-count feature belongs to ``activity``. For one
 customer the SHAP contributions of a group's features are summed; the groups that raise the risk most (positive
 sums) become the reasons. Each group picks the code that fits the customer's numbers (orders fell → ``orders_down``,
-no order at all → ``no_orders_90d`` …) and fills the code's sentence from the catalog ``reasons.yaml``
-(zh-CN and en). No sentence lives in this module.
+no order at all → ``no_orders_90d`` …) and fills the code's sentence from the ``reasons.`` section of the one
+catalog (:mod:`kehu.i18n`, zh-CN and en). No sentence lives in this module.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from typing import Any
 
 import numpy as np
-import yaml
+
+from kehu import i18n
 
 __all__ = ["LOCALES", "REASON_GROUPS", "Reason", "catalog", "explain", "render"]
 
@@ -47,10 +47,9 @@ REASON_GROUPS: dict[str, tuple[str, ...]] = {
 
 @cache
 def catalog() -> dict[str, dict[str, str]]:
-    """Reason code -> ``{"zh": template, "en": template}`` (from the package's ``reasons.yaml``)."""
-    text = resources.files("kehu.models").joinpath("reasons.yaml").read_text(encoding="utf-8")
-    data: dict[str, dict[str, str]] = yaml.safe_load(text)
-    return data
+    """Reason code -> ``{"zh": template, "en": template}`` (from the catalog's ``reasons.`` section)."""
+    zh, en = i18n.section("reasons", "zh-CN"), i18n.section("reasons", "en")
+    return {code: {"zh": str(zh[code]), "en": str(en[code])} for code in zh}
 
 
 def render(code: str, values: Mapping[str, Any], locale: str) -> str:

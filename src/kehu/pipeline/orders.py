@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from kehu.pipeline.step import Context, Step, int64
+from kehu.vocabulary import PURCHASE_STATUSES, REFUND_STATUSES
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -32,8 +33,6 @@ __all__ = [
     "normalized_status",
 ]
 
-PURCHASE_STATUSES = ("paid", "completed")
-REFUND_STATUSES = ("refunded",)
 _CANONICAL_STATUSES = (*PURCHASE_STATUSES, *REFUND_STATUSES, "cancelled", "pending")
 #: a string that starts or ends with one of the characters Ibis' ``strip()`` removes
 _EDGE_SPACE = "^[ \t\n\r\v\f]|[ \t\n\r\v\f]$"

@@ -24,8 +24,9 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from kehu.pipeline.orders import PURCHASE_STATUSES, clean_category, normalized_status
+from kehu.pipeline.orders import clean_category, normalized_status
 from kehu.pipeline.step import left_join
+from kehu.vocabulary import PURCHASE_STATUSES
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir

@@ -20,9 +20,10 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from kehu.pipeline.orders import PURCHASE_STATUSES, normalized_status
+from kehu.pipeline.orders import normalized_status
 from kehu.pipeline.run import PipelineOutput, run
 from kehu.pipeline.step import Context, Step, int64
+from kehu.vocabulary import PURCHASE_STATUSES
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir

@@ -28,11 +28,9 @@ from kehu.playbooks.model import Trigger
 from kehu.store.published import customer_score_history
 from kehu.store.schema import contracts, feedback, orders, tickets
 from kehu.store.segments import segment_memberships, segment_runs
+from kehu.vocabulary import OPEN_STATES, PURCHASE_STATUSES
 
 __all__ = ["Clock", "Occurrence", "evaluate_trigger"]
-
-_PURCHASE_STATUSES = ("paid", "completed")
-_OPEN_TICKETS = ("open", "in_progress")
 
 
 @dataclass(frozen=True)
@@ -200,7 +198,7 @@ def _order_dates(conn: sa.Connection, trigger: Trigger, clock: Clock) -> list[Oc
     agg = sa.func.max(orders.c.ordered_at) if last else sa.func.min(orders.c.ordered_at)
     stmt = (
         sa.select(orders.c.customer_id, agg.label("at"))
-        .where(orders.c.status.in_(_PURCHASE_STATUSES), orders.c.ordered_at < _day_end(clock))
+        .where(orders.c.status.in_(PURCHASE_STATUSES), orders.c.ordered_at < _day_end(clock))
         .group_by(orders.c.customer_id)
     )
     n, catch_up = int(trigger.get("days")), int(trigger.get("catch_up_days"))
@@ -271,7 +269,7 @@ def _tickets(conn: sa.Connection, trigger: Trigger, clock: Clock, sla_hours: dic
             continue
         conds = [
             t.c.priority == priority,
-            t.c.status.in_(_OPEN_TICKETS),
+            t.c.status.in_(OPEN_STATES),
             t.c.resolved_at.is_(None),
             t.c.opened_at < at - dt.timedelta(hours=hours),
         ]

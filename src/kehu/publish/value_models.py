@@ -56,7 +56,6 @@ __all__ = [
 UNIT_DAYS = {"weeks": 7.0, "days": 1.0}
 #: setting value -> purchase model
 PURCHASE_MODELS: dict[str, type[BetaGeo] | type[ParetoNBD]] = {"bgnbd": BetaGeo, "pareto_nbd": ParetoNBD}
-_PURCHASE_STATUSES = ("paid", "completed")  # as kehu.pipeline.orders.PURCHASE_STATUSES
 _DAYS_PER_YEAR = 365.25
 _DAYS_PER_MONTH = _DAYS_PER_YEAR / 12
 #: a contract year counts as completed up to this many days early (terms end the day before the anniversary)

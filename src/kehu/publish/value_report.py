@@ -27,9 +27,10 @@ from kehu.models.diagnostics import (
     cumulative_repeat_transactions,
     probability_alive_grid,
 )
-from kehu.publish.value_models import _PURCHASE_STATUSES, PURCHASE_MODELS, UNIT_DAYS, _check_choice
+from kehu.publish.value_models import PURCHASE_MODELS, UNIT_DAYS, _check_choice
 from kehu.reports import ModelReport, write_model_report
 from kehu.store.schema import orders
+from kehu.vocabulary import PURCHASE_STATUSES
 
 __all__ = ["ModelsReportResult", "write_models_report"]
 
@@ -84,7 +85,7 @@ def _read_purchases(conn: Connection, timezone: str) -> tuple[np.ndarray, np.nda
     status = sa.func.lower(sa.func.trim(o.status))
     rows = conn.execute(
         sa.select(o.customer_id, o.ordered_at, o.amount_cents)
-        .where(status.in_(_PURCHASE_STATUSES))
+        .where(status.in_(PURCHASE_STATUSES))
         .order_by(o.customer_id, o.ordered_at)
     ).all()
     if not rows:

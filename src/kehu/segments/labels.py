@@ -1,46 +1,46 @@
-"""The segment label catalog (zh-CN and en) in ``segments/labels.yaml``: schemes, segments, export headers."""
+"""Segment labels (zh-CN and en) from the ``segments.`` section of the one catalog (:mod:`kehu.i18n`): schemes,
+segments, export headers."""
 
 from __future__ import annotations
 
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import yaml
+from kehu import i18n
 
 __all__ = ["LOCALES", "export_header", "scheme_label", "segment_keys", "segment_label"]
 
+#: the languages of these functions: ``zh`` reads the catalog's zh-CN text
 LOCALES = ("zh", "en")
+_CATALOG_LOCALE = {"zh": "zh-CN", "en": "en"}
 
 
-@cache
-def _catalog() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(Path(__file__).with_name("labels.yaml").read_text(encoding="utf-8"))
-    return data
-
-
-def _pick(entry: dict[str, str] | None, locale: str, fallback: str) -> str:
+def _pick(section: str, key: str, locale: str, fallback: str) -> str:
     if locale not in LOCALES:
         raise ValueError(f"unknown locale {locale!r}: use one of {', '.join(LOCALES)}")
-    return fallback if entry is None else entry[locale]
+    entries: dict[str, Any] = i18n.section(section, _CATALOG_LOCALE[locale])
+    entry = entries.get(key)
+    return fallback if entry is None else str(entry)
 
 
 def segment_keys(scheme: str) -> list[str]:
     """The segment keys the catalog labels for a built-in scheme."""
-    return list(_catalog()["segments"].get(scheme, {}))
+    return list(i18n.section("segments.segments", "zh-CN").get(scheme, {}))
 
 
 def scheme_label(scheme: str, locale: str = "zh") -> str:
     """A scheme's label; a custom segment's scheme (``custom.NAME``) is labelled as custom."""
     base = "custom" if scheme.startswith("custom.") else scheme
-    return _pick(_catalog()["schemes"].get(base), locale, scheme)
+    return _pick("segments.schemes", base, locale, scheme)
 
 
 def segment_label(scheme: str, segment: str, locale: str = "zh") -> str:
     """A segment's label (a custom segment is labelled by its own name, or the labels it was defined with)."""
-    return _pick(_catalog()["segments"].get(scheme, {}).get(segment), locale, segment)
+    if locale not in LOCALES:
+        raise ValueError(f"unknown locale {locale!r}: use one of {', '.join(LOCALES)}")
+    entry = i18n.section("segments.segments", _CATALOG_LOCALE[locale]).get(scheme, {}).get(segment)
+    return segment if entry is None else str(entry)
 
 
 def export_header(column: str, locale: str = "zh") -> str:
     """The header of an export column."""
-    return _pick(_catalog()["export_headers"].get(column), locale, column)
+    return _pick("segments.export_headers", column, locale, column)

@@ -38,9 +38,11 @@ from kehu.errors import (
     TooManyAttemptsError,
     ValidationError,
 )
-from kehu.service.principal import ROLES, Principal, Workspace
-from kehu.store import web as store
+from kehu.service.principal import Principal, Workspace
+from kehu.store import auth as store
+from kehu.store import customers as customers_store
 from kehu.store.schema import users
+from kehu.vocabulary import LOCALES, ROLES
 
 __all__ = [
     "LOCALES",
@@ -73,7 +75,6 @@ __all__ = [
     "verify_password",
 ]
 
-LOCALES = ("zh-CN", "en")
 MIN_PASSWORD_LENGTH = 8
 MAX_FAILURES_PER_NAME = 5
 MAX_FAILURES_PER_CLIENT = 30
@@ -379,7 +380,7 @@ def check_customer(ws: Workspace, principal: Principal, customer_id: int) -> Non
         The customer belongs to someone outside the principal's scope.
     """
     with ws.engine.connect() as conn:
-        exists, owner = store.customer_owner_id(conn, customer_id)
+        exists, owner = customers_store.customer_owner_id(conn, customer_id)
     if not exists:
         raise NotFoundError(f"no customer with id {customer_id}")
     scope = owner_scope(ws, principal)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kehu.errors import ValidationError
-from kehu.store import web as store
+from kehu.store import customer_list as store
 
 __all__ = ["PAGE_SIZES", "CustomerQuery", "decode_cursor", "encode_cursor"]
 

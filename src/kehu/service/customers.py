@@ -27,9 +27,9 @@ from kehu.service.access import Principal, check_customer, owner_scope
 from kehu.service.customer_query import CustomerQuery, decode_cursor, encode_cursor
 from kehu.service.figure_cache import DASHBOARD_TTL, cache, cache_lock, run_stamp, store_key
 from kehu.service.principal import Service, Workspace
-from kehu.store import web as store
+from kehu.store import customer_list as store
 from kehu.store.actions import TASK_PRIORITIES, audit, change_tags, insert_task, set_owner
-from kehu.store.customers import customer_detail, find_customers
+from kehu.store.customers import customer_activity, customer_detail, find_customers
 from kehu.store.db import ensure_current
 from kehu.store.notes import add_note as store_add_note
 from kehu.store.notes import customer_actions_summary
@@ -403,7 +403,7 @@ def customer_360(ws: Workspace, principal: Principal, customer_id: int) -> dict[
             raise NotFoundError(f"no customer with id {customer_id}")
         detail["features"] = published_features(conn, customer_id)
         for kind in ("orders", "interactions", "tickets", "feedback"):
-            detail.setdefault(kind, {})["recent"] = store.customer_activity(conn, customer_id, kind)
+            detail.setdefault(kind, {})["recent"] = customer_activity(conn, customer_id, kind)
         history = segment_history(conn, customer_id)
         detail["actions"] = customer_actions_summary(conn, customer_id)
     profile = detail["profile"]

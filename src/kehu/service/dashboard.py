@@ -13,7 +13,6 @@ from kehu.service.access import Principal, owner_scope
 from kehu.service.figure_cache import DASHBOARD_TTL, cache, cache_lock, run_stamp, store_key
 from kehu.service.principal import Service, Workspace
 from kehu.store import dashboard as dashboard_store
-from kehu.store import web as store
 from kehu.store.published import published_cohorts
 
 __all__ = [
@@ -43,10 +42,10 @@ def dashboard(ws: Workspace, principal: Principal, *, fresh: bool = False) -> di
     minutes = int(offset.total_seconds() // 60) if offset is not None else 0
     start = dt.datetime(now.year - 2, now.month, 1, tzinfo=tz)
     with ws.engine.connect() as conn:
-        totals = store.dashboard_totals(conn, scope)
-        revenue = store.revenue_by_month(conn, scope, since=start, utc_offset_minutes=minutes)
-        new = store.customers_by_month(conn, scope, since=start, utc_offset_minutes=minutes)
-        regions = store.customers_by_region(conn, scope)
+        totals = dashboard_store.dashboard_totals(conn, scope)
+        revenue = dashboard_store.revenue_by_month(conn, scope, since=start, utc_offset_minutes=minutes)
+        new = dashboard_store.customers_by_month(conn, scope, since=start, utc_offset_minutes=minutes)
+        regions = dashboard_store.customers_by_region(conn, scope)
         published = dashboard_store.published_as_of(conn)
         day = published or _latest_order_day(conn, tz)
         kpis = _period_kpis(conn, scope, day, tz) if day is not None else []

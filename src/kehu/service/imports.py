@@ -38,9 +38,9 @@ from kehu.ingest.rows import prepare_batch
 from kehu.service.access import Principal, require_role
 from kehu.service.figure_cache import forget_cached_figures
 from kehu.service.principal import Service, Workspace
-from kehu.store import web as store
+from kehu.store import imports as store
 from kehu.store.db import ensure_current
-from kehu.store.web import list_import_runs
+from kehu.store.imports import list_import_runs
 
 __all__ = [
     "CHECK_ROWS",

@@ -1,7 +1,7 @@
 """Who is acting: the :class:`Principal` every service call carries, the roles, and the system principal of the
 command line.
 
-This module sits at the bottom of :mod:`kehu.service` (it imports nothing of Kehu's at run time), so that the
+This module sits at the bottom of :mod:`kehu.service` (it imports only the shared vocabulary), so that the
 access rules, the services and the facade can all name the actor without importing each other.
 """
 
@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kehu.vocabulary import ROLES
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from kehu.config import Settings
 
 __all__ = ["ROLES", "SYSTEM", "Principal", "Service", "Workspace"]
-
-ROLES = ("admin", "manager", "rep")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from typing import Any
 from kehu.service.access import Principal, require_role
 from kehu.service.principal import Service, Workspace
 from kehu.store import dashboard as dashboard_store
-from kehu.store import web as store
 
 __all__ = ["SystemService", "settings_page"]
 
@@ -61,7 +60,7 @@ def settings_page(ws: Workspace, principal: Principal) -> dict[str, Any]:
     except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
         kehu_version = "dev"
     with ws.engine.connect() as conn:
-        totals = store.dashboard_totals(conn, None)
+        totals = dashboard_store.dashboard_totals(conn, None)
         as_of = dashboard_store.published_as_of(conn)
     system = {
         "version": kehu_version,

@@ -43,6 +43,7 @@ from sqlalchemy import (
 )
 
 from kehu.store.schema import UTCDateTime, customers, metadata
+from kehu.vocabulary import PRIORITIES, TASK_OUTCOMES, TASK_STATES
 
 __all__ = [
     "OUTBOX_STATES",
@@ -62,9 +63,7 @@ __all__ = [
     "tasks",
 ]
 
-TASK_STATES = ("open", "in_progress", "done", "cancelled")
-TASK_PRIORITIES = ("low", "normal", "high", "urgent")
-TASK_OUTCOMES = ("reached", "no_answer", "won_back", "lost", "not_interested")
+TASK_PRIORITIES = PRIORITIES
 OUTBOX_STATES = ("pending", "retry", "sending", "done", "dead", "unknown")
 
 playbook_runs = Table(

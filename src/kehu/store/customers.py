@@ -1,4 +1,5 @@
-"""Data functions about customers: look-ups and the numbers shown for one customer.
+"""Data functions about customers: look-ups, the numbers shown for one customer and the activity lists of their
+360 page.
 
 They take a connection and return plain data (or ``None`` when nothing matches); they never raise HTTP or CLI
 errors — front ends decide how to say "not found".
@@ -9,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Table, func, select
 
 from kehu.store.schema import (
     contracts,
@@ -22,8 +23,9 @@ from kehu.store.schema import (
     tickets,
     users,
 )
+from kehu.vocabulary import NOT_LIVE_STATUSES
 
-__all__ = ["cents", "customer_detail", "find_customers", "list_merges"]
+__all__ = ["cents", "customer_activity", "customer_detail", "customer_owner_id", "find_customers", "list_merges"]
 
 
 def cents(value: int | None) -> Decimal | None:
@@ -101,7 +103,7 @@ def customer_detail(conn: Connection, customer_id: int) -> dict[str, Any] | None
         .where(orders.c.customer_id == customer_id)
         .group_by(orders.c.status)
     ).all()
-    live = [r for r in by_status if r[0] not in ("refunded", "cancelled")]
+    live = [r for r in by_status if r[0] not in NOT_LIVE_STATUSES]
     firsts = [r[3] for r in live if r[3] is not None]
     lasts = [r[4] for r in live if r[4] is not None]
     margins = [r[5] for r in live if r[5] is not None]
@@ -149,3 +151,41 @@ def list_merges(conn: Connection, *, customer_id: int | None = None, limit: int 
     if limit is not None:
         stmt = stmt.limit(limit)
     return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def customer_owner_id(conn: Connection, customer_id: int) -> tuple[bool, int | None]:
+    """``(exists, owner_id)`` of one customer."""
+    row = conn.execute(select(customers.c.owner_id).where(customers.c.id == customer_id)).first()
+    return (False, None) if row is None else (True, row[0])
+
+
+_ACTIVITY: dict[str, tuple[Table, str, tuple[str, ...]]] = {
+    "orders": (
+        orders,
+        "ordered_at",
+        ("order_id", "ordered_at", "amount_cents", "currency", "status", "product", "category", "channel"),
+    ),
+    "interactions": (interactions, "occurred_at", ("interaction_id", "occurred_at", "type", "channel", "note")),
+    "tickets": (
+        tickets,
+        "opened_at",
+        ("ticket_id", "opened_at", "resolved_at", "topic", "priority", "status", "is_complaint", "satisfaction"),
+    ),
+    "feedback": (feedback, "responded_at", ("feedback_id", "kind", "score", "responded_at", "comment")),
+}
+
+
+def customer_activity(conn: Connection, customer_id: int, kind: str, *, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest ``limit`` orders / interactions / tickets / feedback of one customer (money as Decimal)."""
+    table, at, cols = _ACTIVITY[kind]
+    stmt = (
+        select(table.c.source, *(table.c[c] for c in cols))
+        .where(table.c.customer_id == customer_id)
+        .order_by(table.c[at].desc(), table.c.id.desc())
+        .limit(limit)
+    )
+    rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    if kind == "orders":
+        for r in rows:
+            r["amount"] = cents(r.pop("amount_cents"))
+    return rows

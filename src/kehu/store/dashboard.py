@@ -1,4 +1,5 @@
-"""Reads behind the dashboard (驾驶舱): period figures, published revenue and scores, risk lists.
+"""Reads behind the dashboard (驾驶舱): totals, monthly series, regions, period figures, published revenue and
+scores, risk lists.
 
 Every function takes ``owner_ids`` (``None``: every customer) so that a rep's dashboard counts only their own
 customers and a manager's their team's. Money comes back as integer cents or ``Decimal``.
@@ -14,12 +15,22 @@ from typing import Any
 from sqlalchemy import Connection, Float, String, false, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from kehu.store.customers import cents
 from kehu.store.published import LIST_SCORES, customer_scores
 from kehu.store.schema import customers, orders, users
+from kehu.vocabulary import NOT_LIVE_STATUSES
 
-__all__ = ["at_risk_customers", "period_figures", "published_as_of", "revenue_values", "score_values"]
-
-_NOT_LIVE = ("refunded", "cancelled")
+__all__ = [
+    "at_risk_customers",
+    "customers_by_month",
+    "customers_by_region",
+    "dashboard_totals",
+    "period_figures",
+    "published_as_of",
+    "revenue_by_month",
+    "revenue_values",
+    "score_values",
+]
 
 
 def _scope(owner_ids: Sequence[int] | None) -> list[ColumnElement[bool]]:
@@ -40,7 +51,7 @@ def period_figures(
 ) -> dict[str, Any]:
     """Orders, revenue (not refunded or cancelled), buying customers and new customers in ``[start, end)``."""
     stmt = select(func.count(), func.sum(orders.c.amount_cents), func.count(orders.c.customer_id.distinct())).where(
-        orders.c.status.notin_(_NOT_LIVE), orders.c.ordered_at >= start, orders.c.ordered_at < end
+        orders.c.status.notin_(NOT_LIVE_STATUSES), orders.c.ordered_at >= start, orders.c.ordered_at < end
     )
     if owner_ids is not None:
         stmt = stmt.join_from(orders, customers, customers.c.id == orders.c.customer_id).where(*_scope(owner_ids))
@@ -121,3 +132,61 @@ def at_risk_customers(conn: Connection, owner_ids: Sequence[int] | None, *, limi
         item["revenue"] = Decimal(int(item.pop("total_revenue_cents") or 0)) / 100
         out.append(item)
     return out
+
+
+def dashboard_totals(conn: Connection, owner_ids: Sequence[int] | None) -> dict[str, Any]:
+    """Customers, orders (not refunded or cancelled) and their revenue within the scope."""
+    n_customers = conn.execute(select(func.count()).select_from(customers).where(*_scope(owner_ids))).scalar_one()
+    stmt = select(func.count(), func.sum(orders.c.amount_cents)).where(orders.c.status.notin_(NOT_LIVE_STATUSES))
+    if owner_ids is not None:
+        stmt = stmt.join_from(orders, customers, customers.c.id == orders.c.customer_id).where(*_scope(owner_ids))
+    n_orders, revenue = conn.execute(stmt).one()
+    return {
+        "customers": int(n_customers),
+        "orders": int(n_orders or 0),
+        "revenue": cents(revenue or 0) or Decimal("0.00"),
+    }
+
+
+def _month(conn: Connection, column: Any, utc_offset_minutes: int) -> Any:
+    if conn.dialect.name == "sqlite":
+        return func.strftime("%Y-%m", column, f"{utc_offset_minutes:+d} minutes")
+    shifted = column + func.make_interval(0, 0, 0, 0, 0, utc_offset_minutes)
+    return func.to_char(func.timezone("UTC", shifted), "YYYY-MM")
+
+
+def revenue_by_month(
+    conn: Connection, owner_ids: Sequence[int] | None, *, since: dt.datetime, utc_offset_minutes: int = 0
+) -> list[dict[str, Any]]:
+    """Orders and revenue per calendar month (in the given UTC offset) from ``since`` on, oldest first."""
+    month = _month(conn, orders.c.ordered_at, utc_offset_minutes).label("month")
+    stmt = select(month, func.count(), func.sum(orders.c.amount_cents)).where(
+        orders.c.status.notin_(NOT_LIVE_STATUSES), orders.c.ordered_at >= since
+    )
+    if owner_ids is not None:
+        stmt = stmt.join_from(orders, customers, customers.c.id == orders.c.customer_id).where(*_scope(owner_ids))
+    rows = conn.execute(stmt.group_by(month).order_by(month)).all()
+    return [{"month": m, "orders": int(n), "revenue": cents(s or 0)} for m, n, s in rows]
+
+
+def customers_by_month(
+    conn: Connection, owner_ids: Sequence[int] | None, *, since: dt.datetime, utc_offset_minutes: int = 0
+) -> list[dict[str, Any]]:
+    """New customers per month (by sign-up, else first contact, else creation), oldest first."""
+    when = func.coalesce(customers.c.signup_at, customers.c.first_contact_at, customers.c.created_at)
+    month = _month(conn, when, utc_offset_minutes).label("month")
+    stmt = select(month, func.count()).where(when >= since, *_scope(owner_ids)).group_by(month).order_by(month)
+    return [{"month": m, "customers": int(n)} for m, n in conn.execute(stmt).all()]
+
+
+def customers_by_region(conn: Connection, owner_ids: Sequence[int] | None, *, top: int = 10) -> list[dict[str, Any]]:
+    """The ``top`` regions by number of customers."""
+    n = func.count().label("n")
+    stmt = (
+        select(customers.c.region, n)
+        .where(customers.c.region.is_not(None), *_scope(owner_ids))
+        .group_by(customers.c.region)
+        .order_by(n.desc(), customers.c.region)
+        .limit(top)
+    )
+    return [{"region": r, "customers": int(c)} for r, c in conn.execute(stmt).all()]

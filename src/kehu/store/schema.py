@@ -160,6 +160,15 @@ customers = Table(
     Column("created_at", UTCDateTime, nullable=False, default=_now),
     Column("updated_at", UTCDateTime, nullable=False, default=_now),
 )
+# search, filters and sorting on the customers list (kehu.store.customer_list)
+Index("ix_customers_name", customers.c.name)
+Index("ix_customers_company", customers.c.company)
+Index("ix_customers_region", customers.c.region)
+Index("ix_customers_created_at", customers.c.created_at)
+# a rep's list and a region's list, sorted, without sorting all their rows
+Index("ix_customers_owner_id_name", customers.c.owner_id, customers.c.name)
+Index("ix_customers_owner_id_created_at", customers.c.owner_id, customers.c.created_at)
+Index("ix_customers_region_name", customers.c.region, customers.c.name)
 
 customer_records = Table(
     "customer_records",

@@ -95,6 +95,8 @@ segment_memberships = Table(
     Column("values", JSON, nullable=True),  # field -> value that decided the placement
     Index("ix_segment_memberships_run_segment", "run_id", "segment"),
     Index("ix_segment_memberships_customer", "customer_id"),
+    # a segment's members straight from the index (the customers list's segment and stage filters, their counts)
+    Index("ix_segment_memberships_run_segment_customer", "run_id", "segment", "customer_id"),
 )
 
 

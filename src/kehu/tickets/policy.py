@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kehu.errors import ValidationError
+from kehu.vocabulary import PRIORITIES
 
 __all__ = ["PRIORITIES", "SLA_KINDS", "AssignmentPolicy", "SlaTarget", "TicketPolicy", "breaches", "choose_assignee"]
 
-PRIORITIES = ("low", "normal", "high", "urgent")
 SLA_KINDS = ("first_response", "resolution")
 _DONE = ("resolved", "closed")
 

@@ -1,5 +1,5 @@
-"""The one translation catalog of the web app (``locale/zh-CN.yaml`` and ``locale/en.yaml``) and formatting of
-numbers, money and dates per locale.
+"""The web app's labels (the ``web.`` section of the one catalog, :mod:`kehu.i18n`) and formatting of numbers,
+money and dates per locale.
 
 Labels are looked up by dotted key (``t("customers.title")``); a missing key is a bug, so it raises ``KeyError``
 (a test checks both catalogs have the same keys). Each catalog's ``_format`` section says how that language
@@ -11,17 +11,15 @@ from __future__ import annotations
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
+from kehu import i18n
+from kehu.vocabulary import LOCALES
 
 __all__ = ["DEFAULT_LOCALE", "LOCALES", "Translator", "catalog", "flat_keys", "negotiate", "translator_for"]
 
-LOCALES = ("zh-CN", "en")
-DEFAULT_LOCALE = "zh-CN"
-_DIR = Path(__file__).with_name("locale")
+DEFAULT_LOCALE = LOCALES[0]
 
 
 _STEPS = tuple(Decimal(1).scaleb(-n) for n in range(7))  # 1, 0.1, 0.01, ... for quantize
@@ -29,12 +27,8 @@ _STEPS = tuple(Decimal(1).scaleb(-n) for n in range(7))  # 1, 0.1, 0.01, ... for
 
 @cache
 def catalog(locale: str) -> dict[str, Any]:
-    """The parsed catalog of ``locale`` (one of :data:`LOCALES`)."""
-    if locale not in LOCALES:
-        raise KeyError(locale)
-    with (_DIR / f"{locale}.yaml").open(encoding="utf-8") as f:
-        data: dict[str, Any] = yaml.safe_load(f)
-    return data
+    """The web app's part of the catalog of ``locale`` (one of :data:`LOCALES`)."""
+    return i18n.section("web", locale)
 
 
 @cache

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from kehu.store import actions, campaigns, care, notes, published, segments, web  # noqa: F401  (register their tables on the metadata)
-from kehu.store.schema import metadata
+from kehu.store.schema import metadata  # every table is on it: kehu.store (the package) imports their modules
 
 config = context.config
 engine = config.attributes.get("engine")

@@ -1,16 +1,12 @@
-"""Data functions behind the web app and the REST API: listing and searching customers, the activity lists of a
-customer's 360 page, dashboard numbers, and the tables for sign-in (sessions, API tokens, login attempts).
+"""The customers list: search, filters, sorting and keyset pages, the sizes that choose a query plan, and the
+filter's choices (regions, tags, owners).
 
-Tables added here (on :data:`kehu.store.schema.metadata`)::
-
-    web_sessions     one row per signed-in browser: hashed session token, CSRF token, expiry
-    api_tokens       bearer tokens for /api/ (only a SHA-256 of the token is stored)
-    login_attempts   every sign-in attempt (name, client address, time, ok) for throttling and audit
-
-Indexes added to ``customers`` (name, company, region, created_at) make search by prefix, filters and sorting
-index look-ups, so that listing stays fast with millions of customers. Pages are fetched with keyset
-pagination (``WHERE (sort_key, id) > (last_key, last_id) ORDER BY sort_key, id LIMIT n``) and totals are
-counted only up to a bound.
+The indexes on ``customers`` (name, company, region, created_at, owner + name, …) and on
+``segment_memberships`` that these queries read are declared with their tables (:mod:`kehu.store.schema`,
+:mod:`kehu.store.segments`), so that search by prefix, filters and sorting are index look-ups and listing stays
+fast with millions of customers. Pages are fetched with keyset pagination
+(``WHERE (sort_key, id) > (last_key, last_id) ORDER BY sort_key, id LIMIT n``) and totals are counted only up
+to a bound.
 
 Functions take a connection and return plain data or ``None``; they never raise HTTP errors. Row-level access
 is expressed as ``owner_ids``: ``None`` means every customer, a list means customers owned by those users.
@@ -18,7 +14,6 @@ is expressed as ``owner_ids``: ``None`` means every customer, a list means custo
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -26,44 +21,25 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
-    Column,
     ColumnElement,
     Connection,
-    ForeignKey,
-    Index,
-    Integer,
     String,
-    Table,
     and_,
-    bindparam,
-    delete,
     false,
     func,
-    insert,
     literal_column,
     or_,
     select,
     union,
-    update,
 )
 from sqlalchemy.sql import Select, operators
 from sqlalchemy.sql.elements import UnaryExpression
 
 from kehu.store.customers import cents
 from kehu.store.published import customer_scores
-from kehu.store.schema import (
-    UTCDateTime,
-    customers,
-    feedback,
-    import_runs,
-    interactions,
-    metadata,
-    orders,
-    tickets,
-    users,
-)
+from kehu.store.schema import customers, users
 from kehu.store.segments import segment_memberships
+from kehu.vocabulary import RISK_TIERS
 
 __all__ = [
     "RISK_TIERS",
@@ -72,93 +48,15 @@ __all__ = [
     "CustomerFilter",
     "CustomerPage",
     "SegmentPick",
-    "add_login_attempt",
-    "api_tokens",
     "count_customers",
-    "create_api_token",
-    "create_session",
-    "customer_activity",
-    "customer_owner_id",
-    "customers_by_month",
-    "customers_by_region",
-    "dashboard_totals",
-    "delete_sessions",
-    "get_import_run",
-    "list_api_tokens",
     "list_customers",
-    "list_import_runs",
-    "login_attempts",
     "owners",
-    "recent_failures",
     "region_sizes",
     "regions",
-    "revenue_by_month",
-    "revoke_api_token",
     "risk_tier_sizes",
     "segment_sizes",
-    "session_by_hash",
-    "session_with_user",
     "tags_in_use",
-    "team_member_ids",
-    "token_by_hash",
-    "touch_session",
-    "user_by_id",
-    "user_by_name",
-    "web_sessions",
 ]
-
-web_sessions = Table(
-    "web_sessions",
-    metadata,
-    Column("id", String(64), primary_key=True),  # SHA-256 hex of the cookie's token
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("csrf_token", String(64), nullable=False),
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("last_seen_at", UTCDateTime, nullable=False),
-    Column("expires_at", UTCDateTime, nullable=False),
-)
-
-api_tokens = Table(
-    "api_tokens",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("name", String(100), nullable=False),
-    Column("token_hash", String(64), nullable=False, unique=True),
-    Column("prefix", String(12), nullable=False),  # the first characters, to recognise a token in lists
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("last_used_at", UTCDateTime, nullable=True),
-    Column("revoked", Boolean, nullable=False, default=False),
-)
-
-login_attempts = Table(
-    "login_attempts",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("name", String(100), nullable=False),
-    Column("client", String(64), nullable=False),
-    Column("at", UTCDateTime, nullable=False),
-    Column("ok", Boolean, nullable=False),
-    Index("ix_login_attempts_name_at", "name", "at"),
-    Index("ix_login_attempts_client_at", "client", "at"),
-)
-
-# Search, filters and sorting on the customers list (attached to the customers table, so they live in metadata).
-Index("ix_customers_name", customers.c.name)
-Index("ix_customers_company", customers.c.company)
-Index("ix_customers_region", customers.c.region)
-Index("ix_customers_created_at", customers.c.created_at)
-# a rep's list and a region's list, sorted, without sorting all their rows
-Index("ix_customers_owner_id_name", customers.c.owner_id, customers.c.name)
-Index("ix_customers_owner_id_created_at", customers.c.owner_id, customers.c.created_at)
-Index("ix_customers_region_name", customers.c.region, customers.c.name)
-# a segment's members straight from the index (the list's segment and stage filters, their counts)
-Index(
-    "ix_segment_memberships_run_segment_customer",
-    segment_memberships.c.run_id,
-    segment_memberships.c.segment,
-    segment_memberships.c.customer_id,
-)
 
 #: sort key -> column (each has an index; ``id`` breaks ties). Keys on ``customer_scores`` sort by what the
 #: pipeline and the models published; customers without that value come after the others, by id.
@@ -173,7 +71,6 @@ SORT_KEYS: dict[str, Any] = {
     "revenue": customer_scores.c.total_revenue_cents,
 }
 #: churn risk tiers a list can be narrowed to (the published score ``churn_tier``)
-RISK_TIERS = ("high", "medium", "low")
 
 _LIST_COLUMNS = (
     customers.c.id,
@@ -187,7 +84,6 @@ _LIST_COLUMNS = (
     customers.c.owner_id,
     customers.c.created_at,
 )
-_LIVE = ("refunded", "cancelled")
 #: a segment with at most this many members is read member by member; a bigger one is checked per customer
 #: while the list is read in sort order (a LIMIT then stops early)
 SMALL_SET = 20_000
@@ -571,110 +467,6 @@ def risk_tier_sizes(conn: Connection) -> dict[str, int]:
     return {str(tier): int(n) for tier, n in conn.execute(stmt)}
 
 
-def customer_owner_id(conn: Connection, customer_id: int) -> tuple[bool, int | None]:
-    """``(exists, owner_id)`` of one customer."""
-    row = conn.execute(select(customers.c.owner_id).where(customers.c.id == customer_id)).first()
-    return (False, None) if row is None else (True, row[0])
-
-
-_ACTIVITY: dict[str, tuple[Table, str, tuple[str, ...]]] = {
-    "orders": (
-        orders,
-        "ordered_at",
-        ("order_id", "ordered_at", "amount_cents", "currency", "status", "product", "category", "channel"),
-    ),
-    "interactions": (interactions, "occurred_at", ("interaction_id", "occurred_at", "type", "channel", "note")),
-    "tickets": (
-        tickets,
-        "opened_at",
-        ("ticket_id", "opened_at", "resolved_at", "topic", "priority", "status", "is_complaint", "satisfaction"),
-    ),
-    "feedback": (feedback, "responded_at", ("feedback_id", "kind", "score", "responded_at", "comment")),
-}
-
-
-def customer_activity(conn: Connection, customer_id: int, kind: str, *, limit: int = 20) -> list[dict[str, Any]]:
-    """The newest ``limit`` orders / interactions / tickets / feedback of one customer (money as Decimal)."""
-    table, at, cols = _ACTIVITY[kind]
-    stmt = (
-        select(table.c.source, *(table.c[c] for c in cols))
-        .where(table.c.customer_id == customer_id)
-        .order_by(table.c[at].desc(), table.c.id.desc())
-        .limit(limit)
-    )
-    rows = [dict(r) for r in conn.execute(stmt).mappings()]
-    if kind == "orders":
-        for r in rows:
-            r["amount"] = cents(r.pop("amount_cents"))
-    return rows
-
-
-# -- dashboard -------------------------------------------------------------------------------------------------
-def _scope(owner_ids: Sequence[int] | None) -> list[ColumnElement[bool]]:
-    if owner_ids is None:
-        return []
-    ids = list(owner_ids)
-    return [customers.c.owner_id.in_(ids)] if ids else [false()]
-
-
-def dashboard_totals(conn: Connection, owner_ids: Sequence[int] | None) -> dict[str, Any]:
-    """Customers, orders (not refunded or cancelled) and their revenue within the scope."""
-    n_customers = conn.execute(select(func.count()).select_from(customers).where(*_scope(owner_ids))).scalar_one()
-    stmt = select(func.count(), func.sum(orders.c.amount_cents)).where(orders.c.status.notin_(_LIVE))
-    if owner_ids is not None:
-        stmt = stmt.join_from(orders, customers, customers.c.id == orders.c.customer_id).where(*_scope(owner_ids))
-    n_orders, revenue = conn.execute(stmt).one()
-    return {
-        "customers": int(n_customers),
-        "orders": int(n_orders or 0),
-        "revenue": cents(revenue or 0) or Decimal("0.00"),
-    }
-
-
-def _month(conn: Connection, column: Any, utc_offset_minutes: int) -> Any:
-    if conn.dialect.name == "sqlite":
-        return func.strftime("%Y-%m", column, f"{utc_offset_minutes:+d} minutes")
-    shifted = column + func.make_interval(0, 0, 0, 0, 0, utc_offset_minutes)
-    return func.to_char(func.timezone("UTC", shifted), "YYYY-MM")
-
-
-def revenue_by_month(
-    conn: Connection, owner_ids: Sequence[int] | None, *, since: dt.datetime, utc_offset_minutes: int = 0
-) -> list[dict[str, Any]]:
-    """Orders and revenue per calendar month (in the given UTC offset) from ``since`` on, oldest first."""
-    month = _month(conn, orders.c.ordered_at, utc_offset_minutes).label("month")
-    stmt = select(month, func.count(), func.sum(orders.c.amount_cents)).where(
-        orders.c.status.notin_(_LIVE), orders.c.ordered_at >= since
-    )
-    if owner_ids is not None:
-        stmt = stmt.join_from(orders, customers, customers.c.id == orders.c.customer_id).where(*_scope(owner_ids))
-    rows = conn.execute(stmt.group_by(month).order_by(month)).all()
-    return [{"month": m, "orders": int(n), "revenue": cents(s or 0)} for m, n, s in rows]
-
-
-def customers_by_month(
-    conn: Connection, owner_ids: Sequence[int] | None, *, since: dt.datetime, utc_offset_minutes: int = 0
-) -> list[dict[str, Any]]:
-    """New customers per month (by sign-up, else first contact, else creation), oldest first."""
-    when = func.coalesce(customers.c.signup_at, customers.c.first_contact_at, customers.c.created_at)
-    month = _month(conn, when, utc_offset_minutes).label("month")
-    stmt = select(month, func.count()).where(when >= since, *_scope(owner_ids)).group_by(month).order_by(month)
-    return [{"month": m, "customers": int(n)} for m, n in conn.execute(stmt).all()]
-
-
-def customers_by_region(conn: Connection, owner_ids: Sequence[int] | None, *, top: int = 10) -> list[dict[str, Any]]:
-    """The ``top`` regions by number of customers."""
-    n = func.count().label("n")
-    stmt = (
-        select(customers.c.region, n)
-        .where(customers.c.region.is_not(None), *_scope(owner_ids))
-        .group_by(customers.c.region)
-        .order_by(n.desc(), customers.c.region)
-        .limit(top)
-    )
-    return [{"region": r, "customers": int(c)} for r, c in conn.execute(stmt).all()]
-
-
 def regions(conn: Connection, *, limit: int = 200) -> list[str]:
     """Distinct regions (read from the region index), for the filter's choices."""
     stmt = select(customers.c.region).where(customers.c.region.is_not(None)).distinct().order_by(customers.c.region)
@@ -704,158 +496,7 @@ def tags_in_use(conn: Connection, *, sample: int = 5_000) -> list[str]:
     return sorted(found)
 
 
-# -- users, sessions, tokens, attempts ---------------------------------------------------------------------
-def user_by_name(conn: Connection, name: str) -> dict[str, Any] | None:
-    """One user (including ``password_hash``) by login name."""
-    row = conn.execute(select(users).where(users.c.name == name)).mappings().first()
-    return None if row is None else dict(row)
-
-
-def user_by_id(conn: Connection, user_id: int) -> dict[str, Any] | None:
-    """One user (including ``password_hash``) by id."""
-    row = conn.execute(select(users).where(users.c.id == user_id)).mappings().first()
-    return None if row is None else dict(row)
-
-
 def owners(conn: Connection) -> list[dict[str, Any]]:
     """Active users as owner choices: id and display name."""
     stmt = select(users.c.id, users.c.name, users.c.display_name).where(users.c.active.is_(True)).order_by(users.c.id)
     return [{"id": int(i), "name": d or n} for i, n, d in conn.execute(stmt)]
-
-
-def team_member_ids(conn: Connection, team: str | None) -> list[int]:
-    """Ids of the users in ``team`` (none for no team)."""
-    if not team:
-        return []
-    return [int(i) for i in conn.execute(select(users.c.id).where(users.c.team == team).order_by(users.c.id)).scalars()]
-
-
-def create_session(
-    conn: Connection, *, token_hash: str, user_id: int, csrf_token: str, now: dt.datetime, expires_at: dt.datetime
-) -> None:
-    """Store a new browser session."""
-    conn.execute(
-        insert(web_sessions).values(
-            id=token_hash, user_id=user_id, csrf_token=csrf_token, created_at=now, last_seen_at=now,
-            expires_at=expires_at,
-        )
-    )  # fmt: skip
-
-
-def session_by_hash(conn: Connection, token_hash: str) -> dict[str, Any] | None:
-    """A session by its token hash (expired ones included; the caller checks ``expires_at``)."""
-    row = conn.execute(select(web_sessions).where(web_sessions.c.id == token_hash)).mappings().first()
-    return None if row is None else dict(row)
-
-
-_SESSION_USER_COLUMNS = (
-    web_sessions.c.user_id, web_sessions.c.csrf_token, web_sessions.c.last_seen_at, web_sessions.c.expires_at,
-    users.c.name, users.c.display_name, users.c.role, users.c.team, users.c.locale, users.c.active,
-)  # fmt: skip
-_SESSION_USER = (
-    select(*_SESSION_USER_COLUMNS)
-    .select_from(web_sessions.join(users, users.c.id == web_sessions.c.user_id))
-    .where(web_sessions.c.id == bindparam("token_hash"))
-)
-
-
-def session_with_user(conn: Connection, token_hash: str) -> dict[str, Any] | None:
-    """A session by its token hash with its user's public fields (``name``, ``display_name``, ``role``, ``team``,
-    ``locale``, ``active``), in one look-up by primary keys; expired sessions included (the caller checks
-    ``expires_at``)."""
-    row = conn.execute(_SESSION_USER, {"token_hash": token_hash}).mappings().first()
-    return None if row is None else dict(row)
-
-
-def touch_session(conn: Connection, token_hash: str, *, now: dt.datetime, expires_at: dt.datetime) -> None:
-    """Record activity on a session and slide its expiry."""
-    conn.execute(
-        update(web_sessions).where(web_sessions.c.id == token_hash).values(last_seen_at=now, expires_at=expires_at)
-    )
-
-
-def delete_sessions(
-    conn: Connection, *, token_hash: str | None = None, user_id: int | None = None, keep: str | None = None
-) -> int:
-    """Delete one session, or every session of a user (except ``keep``); returns how many."""
-    stmt = delete(web_sessions)
-    if token_hash is not None:
-        stmt = stmt.where(web_sessions.c.id == token_hash)
-    elif user_id is not None:
-        stmt = stmt.where(web_sessions.c.user_id == user_id)
-        if keep is not None:
-            stmt = stmt.where(web_sessions.c.id != keep)
-    else:
-        raise ValueError("delete_sessions needs token_hash or user_id")
-    return int(conn.execute(stmt).rowcount)
-
-
-def create_api_token(
-    conn: Connection, *, user_id: int, name: str, token_hash: str, prefix: str, now: dt.datetime
-) -> int:
-    """Store a new API token (its hash only); returns its id."""
-    return int(
-        conn.execute(
-            insert(api_tokens)
-            .values(user_id=user_id, name=name, token_hash=token_hash, prefix=prefix, created_at=now, revoked=False)
-            .returning(api_tokens.c.id)
-        ).scalar_one()
-    )
-
-
-def token_by_hash(conn: Connection, token_hash: str) -> dict[str, Any] | None:
-    """A live (not revoked) API token by its hash."""
-    row = (
-        conn.execute(select(api_tokens).where(api_tokens.c.token_hash == token_hash, api_tokens.c.revoked.is_(False)))
-        .mappings()
-        .first()
-    )
-    return None if row is None else dict(row)
-
-
-def list_api_tokens(conn: Connection, user_id: int) -> list[dict[str, Any]]:
-    """A user's tokens (without hashes), newest first."""
-    cols = [c for c in api_tokens.c if c.name != "token_hash"]
-    stmt = select(*cols).where(api_tokens.c.user_id == user_id).order_by(api_tokens.c.id.desc())
-    return [dict(r) for r in conn.execute(stmt).mappings()]
-
-
-def revoke_api_token(conn: Connection, *, token_id: int, user_id: int) -> bool:
-    """Revoke one of a user's tokens; ``False`` when the user has no such token."""
-    stmt = update(api_tokens).where(api_tokens.c.id == token_id, api_tokens.c.user_id == user_id).values(revoked=True)
-    return bool(conn.execute(stmt).rowcount)
-
-
-def add_login_attempt(conn: Connection, *, name: str, client: str, ok: bool, now: dt.datetime) -> None:
-    """Record one sign-in attempt."""
-    conn.execute(insert(login_attempts).values(name=name[:100], client=client[:64], ok=ok, at=now))
-
-
-def recent_failures(conn: Connection, *, name: str | None = None, client: str | None = None, since: dt.datetime) -> int:
-    """Failed sign-ins since ``since`` for a login name (counted after its last success) or a client address."""
-    conds: list[ColumnElement[bool]] = [login_attempts.c.at >= since]
-    if name is not None:
-        conds.append(login_attempts.c.name == name[:100])
-    if client is not None:
-        conds.append(login_attempts.c.client == client[:64])
-    fail = [*conds, login_attempts.c.ok.is_(False)]
-    if name is not None:
-        last_ok = conn.execute(
-            select(func.max(login_attempts.c.at)).where(*conds, login_attempts.c.ok.is_(True))
-        ).scalar()
-        if last_ok is not None:
-            fail.append(login_attempts.c.at > last_ok)
-    return int(conn.execute(select(func.count()).select_from(login_attempts).where(*fail)).scalar_one())
-
-
-# -- imports ---------------------------------------------------------------------------------------------------
-def list_import_runs(conn: Connection, *, limit: int = 50) -> list[dict[str, Any]]:
-    """The newest import runs."""
-    stmt = select(import_runs).order_by(import_runs.c.id.desc()).limit(limit)
-    return [dict(r) for r in conn.execute(stmt).mappings()]
-
-
-def get_import_run(conn: Connection, run_id: int) -> dict[str, Any] | None:
-    """One import run by id."""
-    row = conn.execute(select(import_runs).where(import_runs.c.id == run_id)).mappings().first()
-    return None if row is None else dict(row)

@@ -1,0 +1,228 @@
+"""Signing in: users' credentials, browser sessions, API tokens and login attempts.
+
+Tables added here (on :data:`kehu.store.schema.metadata`)::
+
+    web_sessions     one row per signed-in browser: hashed session token, CSRF token, expiry
+    api_tokens       bearer tokens for /api/ (only a SHA-256 of the token is stored)
+    login_attempts   every sign-in attempt (name, client address, time, ok) for throttling and audit
+
+Functions take a connection and return plain data or ``None``; they never raise HTTP errors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ColumnElement,
+    Connection,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from kehu.store.schema import UTCDateTime, metadata, users
+
+__all__ = [
+    "add_login_attempt",
+    "api_tokens",
+    "create_api_token",
+    "create_session",
+    "delete_sessions",
+    "list_api_tokens",
+    "login_attempts",
+    "recent_failures",
+    "revoke_api_token",
+    "session_by_hash",
+    "session_with_user",
+    "team_member_ids",
+    "token_by_hash",
+    "touch_session",
+    "user_by_id",
+    "user_by_name",
+    "web_sessions",
+]
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 hex of the cookie's token
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(12), nullable=False),  # the first characters, to recognise a token in lists
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Index("ix_login_attempts_name_at", "name", "at"),
+    Index("ix_login_attempts_client_at", "client", "at"),
+)
+
+
+def user_by_name(conn: Connection, name: str) -> dict[str, Any] | None:
+    """One user (including ``password_hash``) by login name."""
+    row = conn.execute(select(users).where(users.c.name == name)).mappings().first()
+    return None if row is None else dict(row)
+
+
+def user_by_id(conn: Connection, user_id: int) -> dict[str, Any] | None:
+    """One user (including ``password_hash``) by id."""
+    row = conn.execute(select(users).where(users.c.id == user_id)).mappings().first()
+    return None if row is None else dict(row)
+
+
+def team_member_ids(conn: Connection, team: str | None) -> list[int]:
+    """Ids of the users in ``team`` (none for no team)."""
+    if not team:
+        return []
+    return [int(i) for i in conn.execute(select(users.c.id).where(users.c.team == team).order_by(users.c.id)).scalars()]
+
+
+def create_session(
+    conn: Connection, *, token_hash: str, user_id: int, csrf_token: str, now: dt.datetime, expires_at: dt.datetime
+) -> None:
+    """Store a new browser session."""
+    conn.execute(
+        insert(web_sessions).values(
+            id=token_hash, user_id=user_id, csrf_token=csrf_token, created_at=now, last_seen_at=now,
+            expires_at=expires_at,
+        )
+    )  # fmt: skip
+
+
+def session_by_hash(conn: Connection, token_hash: str) -> dict[str, Any] | None:
+    """A session by its token hash (expired ones included; the caller checks ``expires_at``)."""
+    row = conn.execute(select(web_sessions).where(web_sessions.c.id == token_hash)).mappings().first()
+    return None if row is None else dict(row)
+
+
+_SESSION_USER_COLUMNS = (
+    web_sessions.c.user_id, web_sessions.c.csrf_token, web_sessions.c.last_seen_at, web_sessions.c.expires_at,
+    users.c.name, users.c.display_name, users.c.role, users.c.team, users.c.locale, users.c.active,
+)  # fmt: skip
+_SESSION_USER = (
+    select(*_SESSION_USER_COLUMNS)
+    .select_from(web_sessions.join(users, users.c.id == web_sessions.c.user_id))
+    .where(web_sessions.c.id == bindparam("token_hash"))
+)
+
+
+def session_with_user(conn: Connection, token_hash: str) -> dict[str, Any] | None:
+    """A session by its token hash with its user's public fields (``name``, ``display_name``, ``role``, ``team``,
+    ``locale``, ``active``), in one look-up by primary keys; expired sessions included (the caller checks
+    ``expires_at``)."""
+    row = conn.execute(_SESSION_USER, {"token_hash": token_hash}).mappings().first()
+    return None if row is None else dict(row)
+
+
+def touch_session(conn: Connection, token_hash: str, *, now: dt.datetime, expires_at: dt.datetime) -> None:
+    """Record activity on a session and slide its expiry."""
+    conn.execute(
+        update(web_sessions).where(web_sessions.c.id == token_hash).values(last_seen_at=now, expires_at=expires_at)
+    )
+
+
+def delete_sessions(
+    conn: Connection, *, token_hash: str | None = None, user_id: int | None = None, keep: str | None = None
+) -> int:
+    """Delete one session, or every session of a user (except ``keep``); returns how many."""
+    stmt = delete(web_sessions)
+    if token_hash is not None:
+        stmt = stmt.where(web_sessions.c.id == token_hash)
+    elif user_id is not None:
+        stmt = stmt.where(web_sessions.c.user_id == user_id)
+        if keep is not None:
+            stmt = stmt.where(web_sessions.c.id != keep)
+    else:
+        raise ValueError("delete_sessions needs token_hash or user_id")
+    return int(conn.execute(stmt).rowcount)
+
+
+def create_api_token(
+    conn: Connection, *, user_id: int, name: str, token_hash: str, prefix: str, now: dt.datetime
+) -> int:
+    """Store a new API token (its hash only); returns its id."""
+    return int(
+        conn.execute(
+            insert(api_tokens)
+            .values(user_id=user_id, name=name, token_hash=token_hash, prefix=prefix, created_at=now, revoked=False)
+            .returning(api_tokens.c.id)
+        ).scalar_one()
+    )
+
+
+def token_by_hash(conn: Connection, token_hash: str) -> dict[str, Any] | None:
+    """A live (not revoked) API token by its hash."""
+    row = (
+        conn.execute(select(api_tokens).where(api_tokens.c.token_hash == token_hash, api_tokens.c.revoked.is_(False)))
+        .mappings()
+        .first()
+    )
+    return None if row is None else dict(row)
+
+
+def list_api_tokens(conn: Connection, user_id: int) -> list[dict[str, Any]]:
+    """A user's tokens (without hashes), newest first."""
+    cols = [c for c in api_tokens.c if c.name != "token_hash"]
+    stmt = select(*cols).where(api_tokens.c.user_id == user_id).order_by(api_tokens.c.id.desc())
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def revoke_api_token(conn: Connection, *, token_id: int, user_id: int) -> bool:
+    """Revoke one of a user's tokens; ``False`` when the user has no such token."""
+    stmt = update(api_tokens).where(api_tokens.c.id == token_id, api_tokens.c.user_id == user_id).values(revoked=True)
+    return bool(conn.execute(stmt).rowcount)
+
+
+def add_login_attempt(conn: Connection, *, name: str, client: str, ok: bool, now: dt.datetime) -> None:
+    """Record one sign-in attempt."""
+    conn.execute(insert(login_attempts).values(name=name[:100], client=client[:64], ok=ok, at=now))
+
+
+def recent_failures(conn: Connection, *, name: str | None = None, client: str | None = None, since: dt.datetime) -> int:
+    """Failed sign-ins since ``since`` for a login name (counted after its last success) or a client address."""
+    conds: list[ColumnElement[bool]] = [login_attempts.c.at >= since]
+    if name is not None:
+        conds.append(login_attempts.c.name == name[:100])
+    if client is not None:
+        conds.append(login_attempts.c.client == client[:64])
+    fail = [*conds, login_attempts.c.ok.is_(False)]
+    if name is not None:
+        last_ok = conn.execute(
+            select(func.max(login_attempts.c.at)).where(*conds, login_attempts.c.ok.is_(True))
+        ).scalar()
+        if last_ok is not None:
+            fail.append(login_attempts.c.at > last_ok)
+    return int(conn.execute(select(func.count()).select_from(login_attempts).where(*fail)).scalar_one())
