@@ -71,12 +71,12 @@ def test_gbk_customers_with_chinese_headers(workspace: Workspace, tmp_path: Path
     s = workspace.import_file("customers", path, source="crm")
     check_invariant(s)
     assert (s.read, s.inserted, s.quarantined, s.customers_created) == (2, 2, 0, 2)
-    d = workspace.customer("C001")
+    d = workspace.system().customers.find("C001")
     p = d["profile"]
     assert p["name"] == "王䶮" and p["phone"] == "13800138000" and p["email"] == "wang@example.com"
     assert p["owner"] == "李娜" and p["tags"] == ["VIP", "老客户"] and p["company"] == "上海某某科技有限公司"
-    assert workspace.customer("crm:C002")["profile"]["name"] == "𠀾丽"
-    assert {u["name"] for u in workspace.users()} == {"李娜", "张伟"}
+    assert workspace.system().customers.find("crm:C002")["profile"]["name"] == "𠀾丽"
+    assert {u["name"] for u in workspace.system().users.all()} == {"李娜", "张伟"}
 
 
 def test_orders_formats_counts_and_minimal_customers(workspace: Workspace, tmp_path: Path) -> None:
@@ -105,7 +105,7 @@ def test_orders_formats_counts_and_minimal_customers(workspace: Workspace, tmp_p
     assert rows["O2"].ordered_at == dt.datetime(2024, 1, 6, 5, 45, tzinfo=dt.UTC)
     assert rows["O4"].ordered_at.astimezone(dt.timezone(dt.timedelta(hours=8))).date() == dt.date(2024, 1, 5)
     assert count(workspace, customers) == 3
-    d = workspace.customer("C001")
+    d = workspace.system().customers.find("C001")
     assert d["orders"]["count"] == 1 and d["orders"]["revenue"] == Decimal("1234.50")  # refunded excluded
     assert d["orders"]["by_status"] == {"completed": 1, "refunded": 1}
 
@@ -241,10 +241,10 @@ def test_identity_resolution_merges_across_sources(workspace: Workspace, tmp_pat
     check_invariant(s)
     assert s.merges == 2 and s.inserted == 3
     assert count(workspace, customers) == 4  # C001+M01, C002, C003+M02, M03
-    d = workspace.customer("C001")
+    d = workspace.system().customers.find("C001")
     assert {f"{r['source']}:{r['source_customer_id']}" for r in d["records"]} == {"crm:C001", "store:M01"}
     assert d["orders"]["count"] == 1  # the order of M01 moved to the merged customer
-    assert workspace.customer("store:M01")["id"] == d["id"]
+    assert workspace.system().customers.find("store:M01")["id"] == d["id"]
     merges = workspace.merges()
     assert {m["rule"] for m in merges} == {"phone", "email"}
     # importing the same file again changes nothing and merges nothing
@@ -252,7 +252,7 @@ def test_identity_resolution_merges_across_sources(workspace: Workspace, tmp_pat
     assert (again.unchanged, again.merges) == (3, 0)
     # an explicit link
     kept = workspace.link("crm:C002", "store:M03")
-    assert workspace.customer("M03")["id"] == kept == workspace.customer("C002")["id"]
+    assert workspace.system().customers.find("M03")["id"] == kept == workspace.system().customers.find("C002")["id"]
     assert count(workspace, customers) == 3
     with workspace.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(customer_merges)).scalar_one() == 3
@@ -344,7 +344,7 @@ def test_orders_before_customers(workspace: Workspace, tmp_path: Path) -> None:
         write_csv(tmp_path / "c.csv", CUSTOMER_HEADERS, [["C001", "王芳", "", "", "", "上海", "李娜", ""]]),
     )
     assert (s.inserted, s.customers_created) == (1, 0)
-    d = workspace.customer("C001")
+    d = workspace.system().customers.find("C001")
     assert d["profile"]["name"] == "王芳" and d["orders"]["count"] == 1
     with workspace.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(users)).scalar_one() == 1
@@ -393,4 +393,4 @@ def test_link_file_all_or_nothing(workspace: Workspace, tmp_path: Path) -> None:
     good.write_text("crm:C1,shop:S1\ncrm:C2,shop:S2\n", encoding="utf-8")
     assert workspace.link_file(good) == 2
     assert count(workspace, customers) == 2
-    assert workspace.customer("S2")["id"] == workspace.customer("C2")["id"]
+    assert workspace.system().customers.find("S2")["id"] == workspace.system().customers.find("C2")["id"]

@@ -47,7 +47,7 @@ def filled(workspace: Workspace) -> tuple[Workspace, dict[str, int]]:
 
 def test_kpis_by_hand(filled: tuple[Workspace, dict[str, int]]) -> None:
     ws, _ = filled
-    r = ws.kpis(period="month", as_of=dt.date(2025, 7, 15))
+    r = ws.system().kpis.report(period="month", as_of=dt.date(2025, 7, 15))
     assert r["period"]["label"] == "2025-06" and r["previous_period"]["label"] == "2025-05"
     k = r["kpis"]
     assert k["active_customers"] == 4  # a, c, d, e
@@ -89,7 +89,7 @@ def test_feedback_trend_and_segment_filter(filled: tuple[Workspace, dict[str, in
 
 
 def test_kpis_on_an_empty_store(workspace: Workspace) -> None:
-    r = workspace.kpis(period="month", as_of=dt.date(2025, 6, 30))
+    r = workspace.system().kpis.report(period="month", as_of=dt.date(2025, 6, 30))
     assert r["kpis"]["active_customers"] == 0
     assert r["kpis"]["retention_rate"] is None and r["kpis"]["nps"] is None and r["kpis"]["csat"] is None
     assert r["leaderboard"] == [] and r["segment_flow"] is None
@@ -125,7 +125,7 @@ def test_task_completion_from_the_tasks_table(filled: tuple[Workspace, dict[str,
                     updated_at=now,
                 )
             )
-    r = ws.kpis(period="month", as_of=dt.date(2025, 6, 30))
+    r = ws.system().kpis.report(period="month", as_of=dt.date(2025, 6, 30))
     assert r["kpis"]["task_completion_rate"] == pytest.approx(2 / 3)
     assert "task_completion_rate" not in r["not_available"]
     board = {row["owner"]: row for row in r["leaderboard"]}
@@ -176,7 +176,7 @@ def test_clv_is_the_published_clv_of_the_scored_customers(workspace: Workspace) 
             conn.execute(sa.insert(customer_scores).values(
                 customer_id=cid, as_of=now.date(), run_id=run, scores={"clv_12m": clv, "p_alive": 0.5}))  # fmt: skip
         sync_list_scores(conn)
-    r = workspace.kpis(period="month", as_of=dt.date(2025, 7, 15))
+    r = workspace.system().kpis.report(period="month", as_of=dt.date(2025, 7, 15))
     assert r["clv"] == {"customers": 3, "total": 420.5, "mean": pytest.approx(420.5 / 3)}
 
 

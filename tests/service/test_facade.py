@@ -13,7 +13,7 @@ from kehu.service.workspace import Workspace
 
 
 def _principal(ws: Workspace, name: str) -> Principal:
-    row = next(u for u in ws.users() if u["name"] == name)
+    row = next(u for u in ws.system().users.all() if u["name"] == name)
     return Principal(row["id"], row["name"], row["display_name"], row["role"], row["team"], None)
 
 
@@ -26,17 +26,17 @@ def test_the_actor_carries_one_service_per_resource(sqlite_workspace: Workspace)
 
 def test_users_are_created_by_one_rule(sqlite_workspace: Workspace) -> None:
     ws = sqlite_workspace
-    uid = ws.add_user("  wang  ", role="manager", team="east")
-    assert [u["name"] for u in ws.users()] == ["wang"]  # trimmed, as the web and the API create users
-    assert ws.add_user("wang", role="rep", team="east") == uid  # an existing user is updated
+    uid = ws.system().users.add("  wang  ", role="manager", team="east")
+    assert [u["name"] for u in ws.system().users.all()] == ["wang"]  # trimmed, as the web and the API create users
+    assert ws.system().users.add("wang", role="rep", team="east") == uid  # an existing user is updated
     with pytest.raises(ValidationError, match="role 'boss'"):
-        ws.add_user("li", role="boss")
+        ws.system().users.add("li", role="boss")
 
 
 def test_a_rep_sees_only_themselves_and_may_not_create_users(sqlite_workspace: Workspace) -> None:
     ws = sqlite_workspace
-    ws.add_user("zhao", role="rep", team="east")
-    ws.add_user("qian", role="rep", team="east")
+    ws.system().users.add("zhao", role="rep", team="east")
+    ws.system().users.add("qian", role="rep", team="east")
     rep = ws.as_user(_principal(ws, "zhao"))
     assert [u["name"] for u in rep.users.all()] == ["zhao"]
     with pytest.raises(AccessDeniedError):

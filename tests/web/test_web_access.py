@@ -94,7 +94,7 @@ def test_reps_cannot_manage_users_or_import(web: WebEnv) -> None:
     page = rep.get("/users").text
     r = rep.post("/users", data={"csrf_token": csrf_of(page), "name": "mine", "role": "admin", "password": "x" * 10})
     assert r.status_code == 403
-    assert all(u["name"] != "mine" for u in web.ws.users())
+    assert all(u["name"] != "mine" for u in web.ws.system().users.all())
     assert rep.get("/imports").status_code == 403
     assert web.client().get("/api/imports", headers=web.token("rep_a")).status_code == 403
     r = web.client().post(

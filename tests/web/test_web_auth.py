@@ -98,12 +98,12 @@ def test_login_form_without_its_csrf_token_is_refused(web: WebEnv) -> None:
 )
 def test_every_form_post_without_csrf_is_refused(web: WebEnv, path: str, fields: dict[str, str]) -> None:
     c = web.login("admin")
-    users_before = web.ws.users()
+    users_before = web.ws.system().users.all()
     for token in (None, "forged-token"):
         data = dict(fields, **({"csrf_token": token} if token else {}))
         r = c.post(path, data=data, follow_redirects=False)
         assert r.status_code == 403, (path, r.status_code)
-    assert web.ws.users() == users_before
+    assert web.ws.system().users.all() == users_before
     assert c.get("/dashboard.json").status_code == 200  # still signed in: logout was refused too
     assert access.list_api_tokens(web.ws, _principal(web, "admin")) == []
 

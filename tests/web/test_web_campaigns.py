@@ -118,7 +118,7 @@ def test_forms_without_the_csrf_token_are_refused(web: WebEnv) -> None:
 def test_kpis_page_scopes_the_table_and_the_leaderboard(web: WebEnv) -> None:
     admin = web.login("admin")
     company = admin.get("/kpis.json").json()
-    report = web.ws.kpis()
+    report = web.ws.system().kpis.report()
     assert company["scope"] == "all" and company["period"] == report["period"]
     values = {k["kpi"]: k["value"] for k in company["kpis"]}
     assert values == {k: report["kpis"][k] for k in values}

@@ -106,7 +106,7 @@ def _build_template(home: Path) -> dict[str, Any]:
     ws.load_demo(customers=300, seed=1)
     day = dt.date.fromisoformat(ws.run()["as_of"])  # scores and segments for the pages that show them
     ws.run(as_of=day - dt.timedelta(days=91))  # an earlier run: trends and flows between runs
-    users = ws.users()
+    users = ws.system().users.all()
     with ws.engine.connect() as conn:
         counts = dict(
             conn.execute(
@@ -125,7 +125,7 @@ def _build_template(home: Path) -> dict[str, Any]:
     for u in chosen.values():
         access.reset_password(ws, None, u["id"], PASSWORD)
     accounts = {k: dict(id=u["id"], name=u["name"], role=u["role"], team=u["team"]) for k, u in chosen.items()}
-    admin = next(u for u in ws.users() if u["name"] == "admin")
+    admin = next(u for u in ws.system().users.all() if u["name"] == "admin")
     accounts["admin"] = dict(id=admin["id"], name="admin", role="admin", team=None)
     owned = {}
     with ws.engine.begin() as conn:

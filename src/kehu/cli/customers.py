@@ -20,7 +20,7 @@ def customers_show(
 ) -> None:
     """Show one customer with counts and totals of everything stored about them."""
     with open_workspace(home) as ws:
-        d = ws.customer(ident)
+        d = ws.system().customers.find(ident)
     if as_json:
         print_json(d)
         return

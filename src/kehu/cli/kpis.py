@@ -32,7 +32,7 @@ def kpis(
     from kehu.metrics.labels import kpi_label, kpi_text
 
     with open_workspace(home) as ws:
-        d = ws.kpis(period=period, as_of=parse_date(as_of) if as_of else None, lapse_days=lapse_days)
+        d = ws.system().kpis.report(period=period, as_of=parse_date(as_of) if as_of else None, lapse_days=lapse_days)
     if as_json:
         print_json(d)
         return

@@ -174,7 +174,9 @@ def tasks_list(
 ) -> None:
     """Tasks, due first: title, customer, assignee, due date (overdue marked), state and outcome."""
     with open_workspace(home) as ws:
-        rows = ws.tasks(owner=owner, status=status or ["open", "in_progress"], overdue=overdue, limit=limit)
+        rows = ws.system().tasks.rows(
+            owner=owner, status=status or ["open", "in_progress"], overdue=overdue, limit=limit
+        )
     if as_json:
         print_json(rows)
         return
@@ -198,5 +200,5 @@ def tasks_done(
 ) -> None:
     """Close a task with its outcome (and notes); the audit log records who and when."""
     with open_workspace(home) as ws:
-        d = ws.task_done(task_id, outcome=outcome, notes=note, actor=actor_name(actor))
+        d = ws.system().tasks.finish(task_id, outcome=outcome, notes=note, actor=actor_name(actor))
     typer.echo(f"task #{d['id']} done: {d['outcome']}")

@@ -20,7 +20,7 @@ AsOf = Annotated[str | None, typer.Option("--as-of", help="The run of this day (
 def segments_list(as_of: AsOf = None, as_json: AsJson = False, home: Home = None) -> None:
     """Every segment of every scheme: labels (zh/en), size, change since the previous run."""
     with open_workspace(home) as ws:
-        rows = ws.segments(as_of=parse_date(as_of) if as_of else None)
+        rows = ws.system().segments.all(as_of=parse_date(as_of) if as_of else None)
     if as_json:
         print_json(rows)
         return

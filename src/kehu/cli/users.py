@@ -46,7 +46,7 @@ def users_password(
     if password is None:
         password = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
     with open_workspace(home) as ws:
-        match = [u for u in ws.users() if u["name"] == name]
+        match = [u for u in ws.system().users.all() if u["name"] == name]
         if not match:
             raise NotFoundError(f"no user named {name!r}")
         access.reset_password(ws, None, int(match[0]["id"]), password)
@@ -57,7 +57,7 @@ def users_password(
 def users_list(as_json: AsJson = False, home: Home = None) -> None:
     """List users."""
     with open_workspace(home) as ws:
-        rows = ws.users()
+        rows = ws.system().users.all()
     if as_json:
         print_json(rows)
         return

@@ -107,10 +107,6 @@ class Workspace:
         )
 
     # -- customers --------------------------------------------------------------------------------------------
-    def customer(self, ident: str) -> dict[str, Any]:
-        """One customer by source id, ``SOURCE:ID`` or Kehu id, with counts, totals and published features."""
-        return self.system().customers.find(ident)
-
     def merges(self, *, limit: int | None = 50) -> list[dict[str, Any]]:
         """Identity-resolution merges, newest first."""
         with self._ready().connect() as conn:
@@ -258,10 +254,6 @@ class Workspace:
         }
 
     # -- segments ---------------------------------------------------------------------------------------------
-    def segments(self, *, as_of: dt.date | None = None) -> list[dict[str, Any]]:
-        """Every segment of every scheme with labels, size and change since the previous run."""
-        return self.system().segments.all(as_of=as_of)
-
     def segment(self, ref: str, *, as_of: dt.date | None = None, limit: int = 20) -> dict[str, Any]:
         """One segment (``SCHEME:SEGMENT``) with its rule, size and first members with reasons."""
         from kehu.service.segmentation import show_segment
@@ -286,10 +278,6 @@ class Workspace:
         return export_segment(self.settings, ref, fmt=fmt, out=out, as_of=as_of)
 
     # -- KPIs and feedback (issue #8) ----------------------------------------------------------------------
-    def kpis(self, *, period: str = "month", as_of: dt.date | None = None, lapse_days: int = 180) -> dict[str, Any]:
-        """The KPI report for the last complete period (see :func:`kehu.service.kpis.kpis`)."""
-        return self.system().kpis.report(period=period, as_of=as_of, lapse_days=lapse_days)
-
     def feedback(
         self, *, period: str = "month", periods: int = 6, as_of: dt.date | None = None, segment: str | None = None
     ) -> dict[str, Any]:
@@ -338,7 +326,7 @@ class Workspace:
         """Open a ticket for a customer (an int is Kehu's id; text: source id, SOURCE:ID or Kehu id) and assign it."""
         from kehu.service.tickets import create_ticket
 
-        cid = customer if isinstance(customer, int) else int(self.customer(customer)["id"])
+        cid = customer if isinstance(customer, int) else int(self.system().customers.find(customer)["id"])
         return create_ticket(self._ready(), self.ticket_policy(), cid, now=now or dt.datetime.now(dt.UTC), **fields)
 
     def update_ticket(self, ticket_id: int, *, now: dt.datetime | None = None, **changes: Any) -> dict[str, Any]:
@@ -402,7 +390,7 @@ class Workspace:
         from kehu.service.loyalty import action as award
 
         now = now or dt.datetime.now(dt.UTC)
-        cid = int(self.customer(customer)["id"])
+        cid = int(self.system().customers.find(customer)["id"])
         return award(self._ready(), self.loyalty_rules(), cid, action, reference, day=day or now.date(), now=now)
 
     def loyalty_redeem(
@@ -412,14 +400,14 @@ class Workspace:
         from kehu.service.loyalty import spend_points
 
         now = now or dt.datetime.now(dt.UTC)
-        cid = int(self.customer(customer)["id"])
+        cid = int(self.system().customers.find(customer)["id"])
         return spend_points(self._ready(), cid, points, reference, day=day or now.date(), now=now)
 
     def loyalty_statement(self, customer: str) -> dict[str, Any]:
         """A customer's balance, tier, ledger and tier changes."""
         from kehu.loyalty.ledger import statement
 
-        cid = int(self.customer(customer)["id"])
+        cid = int(self.system().customers.find(customer)["id"])
         with self._ready().connect() as conn:
             return statement(conn, cid)
 
@@ -445,7 +433,7 @@ class Workspace:
 
         company = generate_demo(self.settings.home / "demo", customers=customers, seed=seed)
         for owner in company.owners:
-            self.add_user(owner.name, role=owner.role, team=owner.team)
+            self.system().users.add(owner.name, role=owner.role, team=owner.team)
         summaries = []
         for f in company.files:
             summary = self.import_file(f.kind, f.path, source=f.source, sheet=f.sheet)
@@ -462,23 +450,6 @@ class Workspace:
             "imports": [s.as_dict() for s in summaries],
             "playbooks": self.playbooks_install_defaults(),
         }
-
-    # -- users ------------------------------------------------------------------------------------------------
-    def add_user(
-        self,
-        name: str,
-        *,
-        role: str = "rep",
-        team: str | None = None,
-        display_name: str | None = None,
-        email: str | None = None,
-    ) -> int:
-        """Create a user, or update role/team of an existing one; returns the user id."""
-        return self.system().users.add(name, role=role, team=team, display_name=display_name, email=email)
-
-    def users(self) -> list[dict[str, Any]]:
-        """All users (without password hashes)."""
-        return self.system().users.all()
 
     # -- playbooks, tasks, outbox (docs/playbooks.md) -------------------------------------------------------
     def _run_enabled_playbooks(self, day: dt.date, *, now: dt.datetime | None, trigger: str) -> dict[str, Any]:
@@ -550,21 +521,3 @@ class Workspace:
         from kehu.service.playbooks import retry_message
 
         return retry_message(self._ready(), outbox_id, actor=actor, now=now)
-
-    def tasks(
-        self,
-        *,
-        owner: str | None = None,
-        status: list[str] | None = None,
-        overdue: bool = False,
-        limit: int | None = 200,
-        today: dt.date | None = None,
-    ) -> list[dict[str, Any]]:
-        """Tasks (due first): of one assignee, some states, or overdue only."""
-        return self.system().tasks.rows(owner=owner, status=status, overdue=overdue, limit=limit, today=today)
-
-    def task_done(
-        self, task_id: int, *, outcome: str | None, notes: str | None = None, status: str = "done", actor: str
-    ) -> dict[str, Any]:
-        """Close (or move) a task with its outcome and follow-up notes; audited."""
-        return self.system().tasks.finish(task_id, outcome=outcome, notes=notes, status=status, actor=actor)
