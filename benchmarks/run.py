@@ -19,8 +19,9 @@ finished (it is built in ``NAME.building`` and renamed):
     1M customers would need the 2 shared cores for longer than a benchmark build should take).
 
 Every measured run copies the built workspace to a fresh folder first (``kehu run`` fires playbooks, which
-write tasks, so each run starts from the same state) and runs ``python -m kehu.cli run --json --home COPY`` as a
-child process with ``PYTHONPATH=<checkout>/src``, so the same script measures the old and the new code. Printed
+write tasks, so each run starts from the same state) and runs ``kehu run --json --home COPY`` (the checkout's
+``kehu`` entry point of its pyproject.toml, called by this interpreter) as a child process with
+``PYTHONPATH=<checkout>/src``, so the same script measures the old and the new code. Printed
 per store and checkout: wall seconds of the child, its peak RSS (``wait4``'s ``ru_maxrss``), its CPU seconds,
 and the seconds the run's JSON reports: ``step_seconds`` of the pipeline and the ``seconds`` of value models,
 churn and segments (playbooks report none: "rest" is the child's wall time besides the reported parts); with
@@ -39,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -55,16 +57,22 @@ def _env(checkout: Path) -> dict[str, str]:
     return env
 
 
+def _entry(checkout: Path) -> list[str]:
+    """The command line of the checkout's ``kehu`` entry point (``[project.scripts]`` of its pyproject.toml)."""
+    with (checkout / "pyproject.toml").open("rb") as f:
+        target = tomllib.load(f)["project"]["scripts"]["kehu"]
+    module, _, func = target.partition(":")
+    return [sys.executable, "-c", f"import sys; sys.argv[0] = 'kehu'; from {module} import {func}; sys.exit({func}())"]
+
+
 def kehu(checkout: Path, *args: str, stdout: Any = None) -> dict[str, Any]:
-    """Run ``python -m kehu.cli ARGS`` of ``checkout``; wall and CPU seconds, peak RSS (MB) and return code.
+    """Run the ``kehu`` entry point of ``checkout`` with ``ARGS``; wall and CPU seconds, peak RSS (MB) and return code.
 
     ``wait4`` gives the child's own resource use (with its waited-for descendants), so runs do not mix.
     """
     with tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kehu.cli", *args], cwd=checkout, env=_env(checkout), stdout=stdout, stderr=err
-        )
+        proc = subprocess.Popen([*_entry(checkout), *args], cwd=checkout, env=_env(checkout), stdout=stdout, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
