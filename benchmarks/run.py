@@ -194,6 +194,7 @@ def measure(checkout: Path, home: Path, scratch: Path) -> dict[str, Any]:
     # opening the workspace, playbooks, printing)
     steps["rest (start-up, playbooks, …)"] = r["seconds"] - sum(v for k, v in steps.items() if ":" not in k)
     r["steps"] = steps
+    r["load_average"] = os.getloadavg()[0]  # the 1-minute load when the run ended: wall seconds on a shared machine
     r["customers"] = result.get("customers")
     parts = {stage: result.get(stage) for stage in STAGES}
     r["skipped"] = {stage: p["skipped"] for stage, p in parts.items() if isinstance(p, dict) and "skipped" in p}
@@ -270,7 +271,8 @@ def main() -> None:
                     runs[str(checkout)].append(r)
                     skipped = f"  skipped: {r['skipped']}" if r["skipped"] else ""
                     print(f"{store} run {i + 1} #{k + 1}: {r['seconds']:7.1f} s  CPU {r['cpu_seconds']:7.1f} s  "
-                          f"peak RSS {r['peak_rss_mb']:6.0f} MB  {r['customers']} customers{skipped}",
+                          f"peak RSS {r['peak_rss_mb']:6.0f} MB  load {r['load_average']:4.1f}  "
+                          f"{r['customers']} customers{skipped}",
                           flush=True)  # fmt: skip
             result = {name: medians(rs) for name, rs in runs.items()}
             report(store, args.checkout, result)
