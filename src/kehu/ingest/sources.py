@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ class RawBatch:
         return len(self.row_numbers)
 
 
-class Source:
+class Source(abc.ABC):
     """An open data file; iterate :meth:`batches` to read it. Use as a context manager."""
 
     format: str = ""
@@ -42,11 +43,11 @@ class Source:
         self.headers = headers
         self.chunk_rows = chunk_rows
 
+    @abc.abstractmethod
     def batches(self) -> Iterator[RawBatch]:
         """Yield the records in file order, in batches of about ``chunk_rows`` records."""
-        raise NotImplementedError
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a default: sources without an open file have nothing to release)
         """Release the file."""
 
     def __enter__(self) -> Source:
