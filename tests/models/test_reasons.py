@@ -32,6 +32,14 @@ CASES: dict[str, tuple[tuple[dict[str, float], dict[str, Any]], tuple[dict[str, 
         ({"orders_90d": 2, "revenue_90d_cents": 40_000, "revenue_prev_90d_cents": 40_000},
          {"recent": 400, "previous": 400, "drop_pct": 0}),  # flat
     ),
+    "no_orders_365d": (
+        ({"orders_365d": 0, "orders": 2}, {}),
+        ({"orders_365d": 1, "orders": 2}, {}),
+    ),
+    "no_orders_180d": (
+        ({"orders_180d": 0, "orders": 1}, {}),
+        ({"orders_180d": 0, "orders": 0}, {}),  # never ordered: nothing stopped
+    ),
     "overdue": (
         ({"days_since_last_order": 90, "gap_mean_days": 30, "overdue_ratio": 3.0},
          {"days": 90, "usual_gap": 30, "ratio": 3.0}),

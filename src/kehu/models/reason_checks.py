@@ -181,6 +181,23 @@ def _revenue_down(f: Mapping[str, float], v: Mapping[str, Any], ref: Mapping[str
     )
 
 
+def _no_orders_since(f: Mapping[str, float], window: str) -> str | None:
+    return _all(
+        _claim(_i(f[f"orders_{window}"]) == 0, f"there are orders in the last {window}"),
+        _claim((_i(f["orders"]) or 0) >= 1, "the customer never ordered: nothing stopped"),
+    )
+
+
+@register("no_orders_365d")
+def _no_orders_365d(f: Mapping[str, float], v: Mapping[str, Any], ref: Mapping[str, float]) -> str | None:
+    return _no_orders_since(f, "365d")
+
+
+@register("no_orders_180d")
+def _no_orders_180d(f: Mapping[str, float], v: Mapping[str, Any], ref: Mapping[str, float]) -> str | None:
+    return _no_orders_since(f, "180d")
+
+
 # -- recency ------------------------------------------------------------------------------------------------------
 @register("overdue")
 def _overdue(f: Mapping[str, float], v: Mapping[str, Any], ref: Mapping[str, float]) -> str | None:

@@ -126,6 +126,8 @@ def _activity(v: Mapping[str, float], c: Mapping[str, float], ref: Mapping[str, 
         ("no_orders_90d", {"previous": previous}),  # "no orders (3 before)" says more than "down 100%"
         ("orders_down", _fall(recent, previous)),
         ("revenue_down", _fall(rev, rev_prev)),
+        ("no_orders_365d", {}),  # stopped long ago: the longest quiet window is the news
+        ("no_orders_180d", {}),
     ]
 
 
