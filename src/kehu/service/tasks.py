@@ -26,8 +26,9 @@ import sqlalchemy as sa
 from kehu.errors import AccessDeniedError, NotFoundError, ValidationError
 from kehu.service.access import Principal, list_users, owner_scope
 from kehu.service.principal import Service, Workspace
-from kehu.store.actions import TASK_OUTCOMES, TASK_STATES, audit, tasks
+from kehu.store.actions import audit, tasks
 from kehu.store.schema import customers, users
+from kehu.vocabulary import TASK_OUTCOMES, TASK_STATES
 
 __all__ = [
     "ACTIONS",
