@@ -21,7 +21,7 @@ import yaml
 
 from kehu.campaigns.holdout import HOLDOUT, TREATMENT, assign_arms
 from kehu.campaigns.results import campaign_results
-from kehu.campaigns.spec import CHANNEL_KINDS, PLACEHOLDERS, CampaignSpec, render
+from kehu.campaigns.spec import PLACEHOLDERS, CampaignSpec, render
 from kehu.config import Settings
 from kehu.errors import NotFoundError, ValidationError
 from kehu.service.access import Principal, require_role
@@ -32,6 +32,7 @@ from kehu.store.db import ensure_current
 from kehu.store.published import customer_score_history
 from kehu.store.schema import customers, orders
 from kehu.store.segments import memberships, run_ids
+from kehu.vocabulary import CHANNEL_KINDS
 
 __all__ = [
     "FIELDS",
@@ -41,7 +42,6 @@ __all__ = [
     "create_campaign",
     "create_from_form",
     "get_campaign",
-    "launch",
     "launch_campaign",
     "list_campaigns",
     "measure_campaign",
@@ -103,7 +103,7 @@ def _strata(conn: sa.Connection, scheme: str | None, ids: list[int]) -> dict[int
 
 
 def _baseline(conn: sa.Connection, ids: list[int], start: dt.datetime, days: int, lapse_days: int) -> dict[int, Any]:
-    from kehu.pipeline.orders import PURCHASE_STATUSES
+    from kehu.vocabulary import PURCHASE_STATUSES
 
     last = (
         sa.select(orders.c.customer_id, sa.func.max(orders.c.ordered_at))
@@ -364,13 +364,6 @@ def create_from_form(ws: Workspace, principal: Principal, form: Mapping[str, str
     return create_campaign(ws.engine, spec, now=dt.datetime.now(dt.UTC))
 
 
-def launch(ws: Workspace, principal: Principal, name: str) -> dict[str, Any]:
-    """Launch a draft campaign (arms recorded first; only the treatment arm is messaged)."""
-    require_role(principal, *_MANAGERS)
-    ensure_current(ws.engine)
-    return launch_campaign(ws.settings, ws.engine, name, now=dt.datetime.now(dt.UTC))
-
-
 def campaign_page(ws: Workspace, principal: Principal, name: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
     """A campaign's definition and, once launched, its results (see :func:`kehu.campaigns.results.campaign_results`)."""
     require_role(principal, *_MANAGERS)
@@ -397,6 +390,12 @@ def campaign_page(ws: Workspace, principal: Principal, name: str, *, now: dt.dat
 class CampaignService(Service):
     """Campaigns (managers and admins)."""
 
+    def create(self, spec: CampaignSpec, *, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Store a checked campaign definition as a draft (managers and admins; see :func:`create_campaign`)."""
+        require_role(self.principal, *_MANAGERS)
+        ensure_current(self.ws.engine)
+        return create_campaign(self.ws.engine, spec, now=now or dt.datetime.now(dt.UTC))
+
     def all(self) -> list[dict[str, Any]]:
         """All campaigns, newest first, with arm sizes (managers and admins)."""
         require_role(self.principal, *_MANAGERS)
@@ -421,6 +420,11 @@ class CampaignService(Service):
         """See :func:`create_from_form`."""
         return create_from_form(self.ws, self.principal, form)
 
-    def launch(self, name: str) -> dict[str, Any]:
-        """See :func:`launch`."""
-        return launch(self.ws, self.principal, name)
+    def launch(self, name: str, *, channels: Any = None, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Launch a draft campaign: assign and record the arms first, queue only the treatment arm's messages in
+        the outbox, deliver them (managers and admins; see :func:`launch_campaign`)."""
+        require_role(self.principal, *_MANAGERS)
+        ensure_current(self.ws.engine)
+        return launch_campaign(
+            self.ws.settings, self.ws.engine, name, channels=channels, now=now or dt.datetime.now(dt.UTC)
+        )

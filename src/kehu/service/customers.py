@@ -18,24 +18,28 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from kehu.errors import AccessDeniedError, NotFoundError, ValidationError
-from kehu.service.access import Principal, check_customer, owner_scope
+from kehu.ingest.identity import link_records
+from kehu.service.access import Principal, check_customer, owner_scope, require_role
+from kehu.service.customer_links import link_file, record_ref
 from kehu.service.customer_query import CustomerQuery, decode_cursor, encode_cursor
 from kehu.service.figure_cache import DASHBOARD_TTL, cache, cache_lock, run_stamp, store_key
 from kehu.service.principal import Service, Workspace
 from kehu.store import customer_list as store
-from kehu.store.actions import TASK_PRIORITIES, audit, change_tags, insert_task, set_owner
-from kehu.store.customers import customer_activity, customer_detail, find_customers
+from kehu.store.actions import audit, change_tags, insert_task, set_owner
+from kehu.store.customers import customer_activity, customer_detail, find_customers, list_merges
 from kehu.store.db import ensure_current
 from kehu.store.notes import add_note as store_add_note
 from kehu.store.notes import customer_actions_summary
 from kehu.store.published import published_features
 from kehu.store.schema import customers, users
 from kehu.store.segments import customer_history as segment_history
+from kehu.vocabulary import PRIORITIES, RISK_TIERS
 
 __all__ = ["CustomerService", "add_note", "add_tag", "assignable_users", "change_owner", "create_task", "remove_tag"]
 
@@ -119,8 +123,8 @@ def create_task(
     check_customer(ws, principal, customer_id)
     title_text = _text(title, "title", TITLE_MAX)
     body_text = _text(body, "body", NOTE_MAX, required=False)
-    if priority not in TASK_PRIORITIES:
-        raise ValidationError(f"priority: {priority!r} is not one of {', '.join(TASK_PRIORITIES)}")
+    if priority not in PRIORITIES:
+        raise ValidationError(f"priority: {priority!r} is not one of {', '.join(PRIORITIES)}")
     if isinstance(due_date, str):
         try:
             due = dt.date.fromisoformat(due_date.strip()) if due_date.strip() else None
@@ -329,7 +333,7 @@ def customers_page(ws: Workspace, principal: Principal, query: CustomerQuery) ->
             "regions": region_choices,
             "tags": tag_choices,
             "sorts": list(store.SORT_KEYS),
-            "risks": list(store.RISK_TIERS),
+            "risks": list(RISK_TIERS),
             **_segment_choices(runs),
         },
     }
@@ -469,6 +473,27 @@ class CustomerService(Service):
             assert detail is not None
             detail["features"] = published_features(conn, ids[0])
             return detail
+
+    def merges(self, *, limit: int | None = 50) -> list[dict[str, Any]]:
+        """Identity-resolution merges, newest first (admins)."""
+        require_role(self.principal, "admin")
+        ensure_current(self.ws.engine)
+        with self.ws.engine.connect() as conn:
+            return list_merges(conn, limit=limit)
+
+    def link(self, a: str, b: str) -> int:
+        """Link two source records (``SOURCE:ID`` each) into one customer; returns its Kehu id (admins)."""
+        require_role(self.principal, "admin")
+        ensure_current(self.ws.engine)
+        with self.ws.engine.begin() as conn:
+            return link_records(conn, record_ref(a), record_ref(b), now=dt.datetime.now(dt.UTC))
+
+    def link_file(self, path: str | Path) -> int:
+        """Link the record pairs of a CSV file (two columns of ``SOURCE:ID``), all or nothing (admins; see
+        :func:`kehu.service.customer_links.link_file`)."""
+        require_role(self.principal, "admin")
+        ensure_current(self.ws.engine)
+        return link_file(self.ws.engine, path)
 
     def page(self, query: CustomerQuery) -> dict[str, Any]:
         """See :func:`customers_page`."""

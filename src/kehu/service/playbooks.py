@@ -44,6 +44,7 @@ from kehu.store.actions import (
     playbook_firings,
     playbook_runs,
 )
+from kehu.store.db import ensure_current
 from kehu.store.schema import customers, users
 
 __all__ = [
@@ -58,7 +59,6 @@ __all__ = [
     "playbooks_overview",
     "preview_playbook",
     "retry_message",
-    "retry_outbox",
     "run_now",
     "run_playbooks",
     "save_playbook",
@@ -468,14 +468,6 @@ def run_now(ws: Workspace, principal: Principal) -> dict[str, Any]:
     return result
 
 
-def retry_outbox(ws: Workspace, principal: Principal, outbox_id: int) -> dict[str, Any]:
-    """Queue a dead or unknown message again (audited by the outbox)."""
-    _manager(principal)
-    if not 1 <= outbox_id <= 2**62:
-        raise ValidationError("outbox id: out of range")
-    return retry_message(ws.engine, outbox_id, actor=principal.name)
-
-
 class PlaybookService(Service):
     """The workspace's playbooks and the outbox (managers and admins)."""
 
@@ -503,6 +495,70 @@ class PlaybookService(Service):
         """See :func:`run_now`."""
         return run_now(self.ws, self.principal)
 
-    def retry_outbox(self, outbox_id: int) -> dict[str, Any]:
-        """See :func:`retry_outbox`."""
-        return retry_outbox(self.ws, self.principal, outbox_id)
+    def retry_outbox(
+        self, outbox_id: int, *, actor: str | None = None, now: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """Queue a dead or unknown message again after a person checked it (audited by the outbox under ``actor``,
+        the actor's name unless given)."""
+        _manager(self.principal)
+        if not 1 <= outbox_id <= 2**62:
+            raise ValidationError("outbox id: out of range")
+        ensure_current(self.ws.engine)
+        return retry_message(self.ws.engine, outbox_id, actor=actor or self.principal.name, now=now)
+
+    def validate(self, files: Sequence[str | Path]) -> list[dict[str, Any]]:
+        """Check playbook files (raises :class:`~kehu.playbooks.PlaybookError` naming file, line and field)."""
+        _manager(self.principal)
+        return [
+            {"playbook": pb.name, "file": pb.path, "rules": len(pb.rules), "enabled": pb.enabled}
+            for pb in workspace_playbooks(self.ws.settings, files)
+        ]
+
+    def all(self) -> list[dict[str, Any]]:
+        """The workspace's playbooks (``KEHU_PLAYBOOKS_DIR``) and their rules (see :func:`list_playbooks`)."""
+        _manager(self.principal)
+        return list_playbooks(self.ws.settings)
+
+    def install_defaults(self, *, overwrite: bool = False) -> list[str]:
+        """Copy the default playbooks into the workspace (enabled); returns the files written."""
+        _manager(self.principal)
+        return install_defaults(self.ws.settings, overwrite=overwrite)
+
+    def dry_run(
+        self, files: Sequence[str | Path] | None = None, *, now: dt.datetime | None = None, day: dt.date | None = None
+    ) -> dict[str, Any]:
+        """Per rule: which customers would trigger now, with samples; changes nothing (see :func:`dry_run`)."""
+        _manager(self.principal)
+        ensure_current(self.ws.engine)
+        return dry_run(self.ws.settings, self.ws.engine, files, now=now, day=day)
+
+    def run(
+        self,
+        files: Sequence[str | Path] | None = None,
+        *,
+        now: dt.datetime | None = None,
+        day: dt.date | None = None,
+        trigger: str = "cli",
+        channels: Mapping[str, Channel] | None = None,
+    ) -> dict[str, Any]:
+        """Run the playbooks: decide, record firings and outbox rows, deliver, exactly once per occurrence (see
+        :func:`run_playbooks`)."""
+        _manager(self.principal)
+        ensure_current(self.ws.engine)
+        return run_playbooks(
+            self.ws.settings, self.ws.engine, files, now=now, day=day, trigger=trigger, channels=channels
+        )
+
+    def deliver(
+        self, *, now: dt.datetime | None = None, channels: Mapping[str, Channel] | None = None
+    ) -> dict[str, Any]:
+        """Deliver what is due in the outbox (messages waiting for quiet hours to end, retries)."""
+        _manager(self.principal)
+        ensure_current(self.ws.engine)
+        return deliver_outbox(self.ws.settings, self.ws.engine, now=now, channels=channels)
+
+    def outbox(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Outbox rows, newest first, optionally of one status."""
+        _manager(self.principal)
+        ensure_current(self.ws.engine)
+        return list_outbox(self.ws.engine, status=status, limit=limit)

@@ -254,6 +254,29 @@ class SegmentService(Service):
         ensure_current(self.ws.engine)
         return list_segments(self.ws.settings, as_of=as_of)
 
+    def show(self, ref: str, *, as_of: dt.date | None = None, limit: int = 20) -> dict[str, Any]:
+        """One segment (``SCHEME:SEGMENT``) with its rule, size and first members with reasons (admins)."""
+        from kehu.service.segmentation import show_segment
+
+        require_role(self.principal, "admin")
+        ensure_current(self.ws.engine)
+        return show_segment(self.ws.settings, ref, as_of=as_of, limit=limit)
+
+    def transitions(self, from_as_of: dt.date, to_as_of: dt.date, *, scheme: str | None = None) -> list[dict[str, Any]]:
+        """Moves between two runs per scheme: from -> to counts, in and out per segment (admins)."""
+        from kehu.service.segmentation import segment_transitions
+
+        require_role(self.principal, "admin")
+        ensure_current(self.ws.engine)
+        return segment_transitions(self.ws.settings, from_as_of, to_as_of, scheme=scheme)
+
+    def export_file(self, ref: str, *, fmt: str, out: str | Path, as_of: dt.date | None = None) -> dict[str, Any]:
+        """Write all of a segment's members (Chinese headers, owner and contact columns) to XLSX or CSV at ``out``
+        (admins; the pages' :meth:`export` writes the members in scope to a temporary file)."""
+        require_role(self.principal, "admin")
+        ensure_current(self.ws.engine)
+        return export_segment(self.ws.settings, ref, fmt=fmt, out=out, as_of=as_of)
+
     def overview(self) -> dict[str, Any]:
         """See :func:`segments_overview`."""
         return segments_overview(self.ws, self.principal)

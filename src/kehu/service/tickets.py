@@ -11,13 +11,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from kehu.errors import AccessDeniedError, NotFoundError, ValidationError
-from kehu.service.access import Principal, check_customer, list_users, owner_scope
+from kehu.service.access import Principal, check_customer, list_users, owner_scope, require_role
 from kehu.service.loop_config import ticket_policy
 from kehu.service.principal import Service, Workspace
 from kehu.store.care import satisfaction_followups, ticket_assignments, ticket_round_robin, ticket_sla_breaches
 from kehu.store.db import ensure_current
 from kehu.store.schema import customers, tickets, users
-from kehu.tickets.policy import PRIORITIES, TicketPolicy, breaches, choose_assignee
+from kehu.tickets.policy import TicketPolicy, breaches, choose_assignee
+from kehu.vocabulary import PRIORITIES
 
 __all__ = [
     "TicketFilter",
@@ -468,8 +469,15 @@ def change_ticket(
 class TicketService(Service):
     """The tickets of the customers the actor may see."""
 
-    def create(self, customer_id: int, *, now: dt.datetime | None = None, **fields: Any) -> dict[str, Any]:
-        """Open a ticket for a customer the actor may see (see :func:`create_ticket`)."""
+    def create(self, customer: int | str, *, now: dt.datetime | None = None, **fields: Any) -> dict[str, Any]:
+        """Open a ticket for a customer the actor may see (an int is Kehu's id; text: a source id, ``SOURCE:ID``
+        or Kehu's id) and assign it (see :func:`create_ticket`)."""
+        if isinstance(customer, int):
+            customer_id = customer
+        else:
+            from kehu.service.customers import CustomerService
+
+            customer_id = int(CustomerService(self.ws, self.principal).find(customer)["id"])
         check_customer(self.ws, self.principal, customer_id)
         ensure_current(self.ws.engine)
         policy = ticket_policy(self.ws.settings)
@@ -481,6 +489,25 @@ class TicketService(Service):
         policy = ticket_policy(self.ws.settings)
         check_customer(self.ws, self.principal, int(get_ticket(self.ws.engine, policy, ticket_id)["customer_id"]))
         return update_ticket(self.ws.engine, policy, ticket_id, now=now or dt.datetime.now(dt.UTC), **changes)
+
+    def get(self, ticket_id: int) -> dict[str, Any]:
+        """One ticket of a customer the actor may see, with its SLA due times (see :func:`get_ticket`)."""
+        ensure_current(self.ws.engine)
+        ticket = get_ticket(self.ws.engine, ticket_policy(self.ws.settings), ticket_id)
+        check_customer(self.ws, self.principal, int(ticket["customer_id"]))
+        return ticket
+
+    def check(self, *, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Assign waiting tickets, record SLA breaches, schedule follow-ups as of ``now`` (managers and admins)."""
+        require_role(self.principal, "admin", "manager")
+        ensure_current(self.ws.engine)
+        return check_tickets(self.ws.engine, ticket_policy(self.ws.settings), now=now or dt.datetime.now(dt.UTC))
+
+    def breaches(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Recorded SLA breaches, newest first (managers and admins)."""
+        require_role(self.principal, "admin", "manager")
+        ensure_current(self.ws.engine)
+        return list_breaches(self.ws.engine, limit=limit)
 
     def page(self, filters: TicketFilter, *, now: dt.datetime) -> dict[str, Any]:
         """See :func:`tickets_page`."""
