@@ -37,8 +37,6 @@ from kehu.vocabulary import CHANNEL_KINDS
 __all__ = [
     "FIELDS",
     "CampaignService",
-    "campaign_page",
-    "campaigns_page",
     "create_campaign",
     "create_from_form",
     "get_campaign",
@@ -277,23 +275,6 @@ def _segments(ws: Workspace) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def campaigns_page(ws: Workspace, principal: Principal) -> dict[str, Any]:
-    """Every campaign (newest first) with arm sizes, and what the create form offers."""
-    require_role(principal, *_MANAGERS)
-    ensure_current(ws.engine)
-    rows = list_campaigns(ws.engine)
-    for r in rows:
-        r.pop("template", None)  # the message text is on the campaign's page
-    segments = _segments(ws)
-    return {
-        "campaigns": rows,
-        "segments": segments,
-        "channels": list(CHANNEL_KINDS),
-        "placeholders": list(PLACEHOLDERS),
-        "schemes": sorted({s["scheme"] for s in segments}),
-    }
-
-
 def _number(form: Mapping[str, str], field: str, kind: type, default: Any) -> Any:
     text = (form.get(field) or "").strip()
     if not text:
@@ -364,29 +345,6 @@ def create_from_form(ws: Workspace, principal: Principal, form: Mapping[str, str
     return create_campaign(ws.engine, spec, now=dt.datetime.now(dt.UTC))
 
 
-def campaign_page(ws: Workspace, principal: Principal, name: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
-    """A campaign's definition and, once launched, its results (see :func:`kehu.campaigns.results.campaign_results`)."""
-    require_role(principal, *_MANAGERS)
-    from kehu.service.campaigns import get_campaign
-
-    campaign = get_campaign(ws.engine, name)
-    results = None
-    if campaign["launched_at"] is not None:
-        ensure_current(ws.engine)
-        results = measure_campaign(ws.engine, name, now=now or dt.datetime.now(dt.UTC), resamples=2000)
-        from kehu.segments.labels import segment_label
-
-        window = results["window"]
-        window["start_day"] = dt.datetime.fromisoformat(window["start"]).date()
-        window["end_day"] = dt.datetime.fromisoformat(window["end"]).date()
-        scheme = campaign["stratify_by"]
-        for stratum in results["strata"]:
-            key = stratum["stratum"]
-            plain = scheme is None or key in ("all", "-")
-            stratum["labels"] = {lang: key if plain else segment_label(scheme, key, lang) for lang in ("zh", "en")}
-    return {"campaign": campaign, "results": results}
-
-
 class CampaignService(Service):
     """Campaigns (managers and admins)."""
 
@@ -409,12 +367,43 @@ class CampaignService(Service):
         return measure_campaign(self.ws.engine, name, now=now or dt.datetime.now(dt.UTC), resamples=resamples)
 
     def page(self) -> dict[str, Any]:
-        """See :func:`campaigns_page`."""
-        return campaigns_page(self.ws, self.principal)
+        """Every campaign (newest first) with arm sizes, and what the create form offers."""
+        require_role(self.principal, *_MANAGERS)
+        ensure_current(self.ws.engine)
+        rows = list_campaigns(self.ws.engine)
+        for r in rows:
+            r.pop("template", None)  # the message text is on the campaign's page
+        segments = _segments(self.ws)
+        return {
+            "campaigns": rows,
+            "segments": segments,
+            "channels": list(CHANNEL_KINDS),
+            "placeholders": list(PLACEHOLDERS),
+            "schemes": sorted({s["scheme"] for s in segments}),
+        }
 
     def view(self, name: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
-        """See :func:`campaign_page`."""
-        return campaign_page(self.ws, self.principal, name, now=now)
+        """A campaign's definition and, once launched, its results (see
+        :func:`kehu.campaigns.results.campaign_results`)."""
+        require_role(self.principal, *_MANAGERS)
+        from kehu.service.campaigns import get_campaign
+
+        campaign = get_campaign(self.ws.engine, name)
+        results = None
+        if campaign["launched_at"] is not None:
+            ensure_current(self.ws.engine)
+            results = measure_campaign(self.ws.engine, name, now=now or dt.datetime.now(dt.UTC), resamples=2000)
+            from kehu.segments.labels import segment_label
+
+            window = results["window"]
+            window["start_day"] = dt.datetime.fromisoformat(window["start"]).date()
+            window["end_day"] = dt.datetime.fromisoformat(window["end"]).date()
+            scheme = campaign["stratify_by"]
+            for stratum in results["strata"]:
+                key = stratum["stratum"]
+                plain = scheme is None or key in ("all", "-")
+                stratum["labels"] = {lang: key if plain else segment_label(scheme, key, lang) for lang in ("zh", "en")}
+        return {"campaign": campaign, "results": results}
 
     def create_from_form(self, form: Mapping[str, str]) -> dict[str, Any]:
         """See :func:`create_from_form`."""
