@@ -8,7 +8,7 @@ comparison, ``metadata.create_all`` and the store's tests see them all)::
                 interactions, tickets, feedback (the ingested data)
     auth        web_sessions, api_tokens, login_attempts
     published   pipeline_runs, customer_scores, customer_score_history, cohort_snapshots,
-                repeat_curve_snapshots
+                repeat_curve_snapshots, score_writes
     segments    segment_definitions, segment_runs, segment_memberships
     actions     playbook_runs, playbook_firings, outbox, delivery_attempts, tasks, coupons, audit_log
     campaigns   campaigns, campaign_members, campaign_messages
