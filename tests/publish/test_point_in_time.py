@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +53,21 @@ def load(ws: Workspace, tmp: Path, name: str, refund: bool, end: str, now: dt.da
     import_file(ws.engine, ws.settings, "contracts", contracts, now=now)
 
 
-@pytest.fixture
-def changed(tmp_path: Path) -> Any:
+def changed_store(tmp_path: Path, database_url: str | None = None) -> Workspace:
     """A store where a re-import on 10 June (UTC; 11 June in Shanghai) refunded O1 and extended K1 by half a year."""
-    settings = load_settings(home=tmp_path / "home", timezone="Asia/Shanghai", spark_master="local[2]")
+    settings = load_settings(
+        home=tmp_path / "home", timezone="Asia/Shanghai", spark_master="local[2]", database_url=database_url
+    )
     ws = Workspace(settings)
     ws.init()
     load(ws, tmp_path, "first", refund=False, end="2024-12-31", now=T1)
     load(ws, tmp_path, "again", refund=True, end="2025-06-30", now=T2)
+    return ws
+
+
+@pytest.fixture
+def changed(tmp_path: Path) -> Iterator[Workspace]:
+    ws = changed_store(tmp_path)
     yield ws
     ws.close()
 
@@ -109,3 +117,13 @@ def test_training_snapshots_see_the_values_of_their_day(changed: Workspace, engi
         }
         c1_id = before["customer_id"]
         assert (c1_id, "饮料") in weights[BEFORE] and (c1_id, "饮料") not in weights[AFTER]  # O1 was a purchase then
+
+
+def test_versions_extract_from_either_store(store_url: str, tmp_path: Path) -> None:
+    ws = changed_store(tmp_path, store_url)
+    try:
+        for day, expected in ((BEFORE, ("paid", dt.date(2024, 12, 31))), (AFTER, ("refunded", dt.date(2025, 6, 30)))):
+            with Run(ws.settings, ws.engine, as_of=day, engine="duckdb") as run:
+                assert values(run.backend, run.tables) == expected
+    finally:
+        ws.close()
