@@ -187,9 +187,8 @@ class _Run:
         keys = np.asarray(staged.keys.to_numpy(zero_copy_only=False), dtype=object)
         new_idx: np.ndarray | None = None  # None: every row is new
         if self.had_rows:
-            tracked = tracked_columns(self.table.name)
-            existing = lookup_keys(self.conn, self.table, self.key_col, self.source, keys.tolist(), extra=tracked)
-            new_list, upd_list, upd_ids, stored = [], [], [], []
+            existing = lookup_keys(self.conn, self.table, self.key_col, self.source, keys.tolist())
+            new_list, upd_list, upd_ids = [], [], []
             for j, (k, h) in enumerate(zip(keys.tolist(), staged.hashes.tolist(), strict=True)):
                 found = existing.get(k)
                 if found is None:
@@ -199,14 +198,14 @@ class _Run:
                 else:
                     upd_list.append(j)
                     upd_ids.append(found[0])
-                    stored.append(found[2:])
             if upd_list:
                 upd = np.asarray(upd_list, dtype=np.int64)
                 changed = {name: col[upd].tolist() for name, col in cols.items()}
+                tracked = tracked_columns(self.table.name)
                 if tracked:  # keep the values this import replaces, valid until now
                     incoming = list(zip(*(changed[name] for name in tracked), strict=True))
                     self.summary.versions += keep_versions(
-                        self.conn, self.table.name, upd_ids, stored, incoming, run_id=self.run_id, now=self.now
+                        self.conn, self.table.name, upd_ids, incoming, run_id=self.run_id, now=self.now
                     )
                 changed.update({name: [value] * upd.size for name, value in shared.items()})
                 self.summary.updated += update_rows(self.conn, self.table, upd_ids, changed)
