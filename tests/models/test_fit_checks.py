@@ -21,13 +21,11 @@ def _failed(model: BetaGeo | ParetoNBD | GammaGamma) -> None:
     assert isinstance(model.convergence_reason_, str) and len(model.convergence_reason_) > 20
 
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize("cls", DEGENERATE, ids=lambda c: c.__name__)
 def test_purchase_model_on_one_customer_fails(cls: type[BetaGeo] | type[ParetoNBD]) -> None:
     _failed(cls().fit([2], [5.0], [10.0]))
 
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize("cls", DEGENERATE, ids=lambda c: c.__name__)
 def test_purchase_model_on_identical_rows_fails(cls: type[BetaGeo] | type[ParetoNBD]) -> None:
     model = cls().fit(np.full(1000, 2), np.full(1000, 5.0), np.full(1000, 10.0))
@@ -36,20 +34,17 @@ def test_purchase_model_on_identical_rows_fails(cls: type[BetaGeo] | type[Pareto
         assert model.convergence_issue_ == "at_bound" and "parameter r" in (model.convergence_reason_ or "")
 
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize("cls", PURCHASE, ids=lambda c: c.__name__)
 def test_purchase_model_with_no_repeat_purchases_fails(cls: type[BetaGeo] | type[ParetoNBD]) -> None:
     _failed(cls().fit(np.zeros(200), np.zeros(200), np.linspace(1.0, 30.0, 200)))
 
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_gamma_gamma_on_one_customer_fails() -> None:
     model = GammaGamma().fit([3], [20.0])
     _failed(model)
     assert model.convergence_issue_ == "at_bound"
 
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_gamma_gamma_on_identical_spends_fails() -> None:
     rng = np.random.default_rng(0)
     _failed(GammaGamma().fit(rng.integers(1, 6, 300), np.full(300, 20.0)))

@@ -8,7 +8,10 @@ where the optimiser stops because nothing changes any more. :func:`judge` looks 
 2. the information matrix (Hessian of the negative log-likelihood) is finite and, on the log scale of the
    parameters and in correlation form, positive definite with its smallest eigenvalue above ``1e-12``;
 3. every standard error (square root of the diagonal of the inverse information) is finite;
-4. the Newton step that remains moves no log-parameter by more than ``1e-6``.
+4. the Newton step that remains is negligible: it moves no log-parameter by more than ``1e-6``, or its
+   length in the metric of the information (the Newton decrement, ``sqrt(g' H^-1 g)``: how many standard
+   errors the estimates would still move) is below 0.1. The second clause accepts a likelihood that is
+   only known to a few digits, as Pareto/NBD's far out on a ridge where its series is cut short.
 
 :func:`newton_polish` finishes a search that stopped short in the rounding noise next to the maximum.
 """
@@ -27,6 +30,8 @@ __all__ = ["BOX", "at_bound", "judge", "log_newton_step", "newton_polish"]
 BOX = 1e6
 #: a fit has converged when the remaining Newton step moves no log-parameter by more than this
 _STEP_TOL = 1e-6
+#: ... or when it moves the estimates by less than this many standard errors
+_DECREMENT_TOL = 0.1
 #: the smallest eigenvalue of the information matrix in correlation form below which it is singular
 _SINGULAR = 1e-12
 _POLISH_STEPS = 4
@@ -176,10 +181,12 @@ def judge(
     if step is None:
         return singular
     size = float(np.max(np.abs(step)))
-    if size > _STEP_TOL:
+    g, _ = _log_scale(theta, info, grad)
+    decrement = float(np.sqrt(max(-float(g @ step), 0.0)))
+    if size > _STEP_TOL and decrement > _DECREMENT_TOL:
         return (
             "optimizer",
-            f"the search stopped before the maximum (a further step would still change a parameter by {size:.2g} "
-            "on the log scale)",
+            f"the search stopped before the maximum (a further step would still move the estimates by "
+            f"{decrement:.2g} standard errors)",
         )
     return None

@@ -5,18 +5,20 @@ covariance of the estimates is the inverse of the observed information (the Hess
 log-likelihood: exact where the model has it, else central differences of the analytic gradient).
 
 A fit is *judged* after the search (:meth:`ParametricModel._judge_fit`), whatever the optimiser reported: it
-has converged only when every parameter lies well inside its box (``1e-6`` to ``1e6`` times the
-parameter's data scale; :mod:`._convergence`), the information matrix is finite and positive definite
-(not singular), every standard error is finite, and the remaining Newton step is negligible. A quasi-Newton search that stops in
-the rounding noise next to the maximum (as L-BFGS-B's line search may) is finished with a Newton step or
-two, so that a fit does not fail for want of precision in the last digits. A failed fit says why, in
-plain words, in ``convergence_reason_``.
+has converged only when every parameter lies well inside its box (``1e-6`` to ``1e6`` times the parameter's
+data scale; :mod:`._convergence`), the information matrix is finite and positive definite (not singular),
+every standard error is finite, and the remaining Newton step is negligible. A quasi-Newton search that stops
+in the rounding noise next to the maximum (as L-BFGS-B's line search may) is finished with a Newton step or
+two, so that a fit does not fail for want of precision in the last digits. A failed fit says why, in plain
+words, in ``convergence_reason_``.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 from scipy import optimize
@@ -33,6 +35,9 @@ __all__ = [
     "fit_by_newton",
     "maximize_loglik",
 ]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,22 @@ def maximize_loglik(
         message=str(res.message),
         n_iterations=int(res.nit),
     )
+
+
+def _quiet(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``fn`` with NumPy's floating-point warnings off.
+
+    A search on data that cannot determine the parameters visits points where the likelihood overflows; the
+    objective turns those into infinite values the line search rejects, and the end point is judged afterwards
+    (:meth:`ParametricModel._judge_fit`), so warnings there would say nothing new.
+    """
+
+    @functools.wraps(fn)
+    def quiet(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+
+    return quiet
 
 
 #: ``objective(theta, with_hessian)`` -> mean negative log-likelihood per unit of weight, its gradient and
@@ -198,6 +219,7 @@ def newton_maximize(
     return None
 
 
+@_quiet
 def fit_by_newton(
     make_objective: Callable[[IntArray], Objective],
     n_rows: int,
@@ -260,6 +282,7 @@ def fit_by_newton(
     return result, objective
 
 
+@_quiet
 def fit_by_bfgs(
     make_nll: Callable[[IntArray], GradFn],
     n_rows: int,
@@ -455,8 +478,11 @@ class ParametricModel:
         message
             The search's message, quoted when it stopped early.
         """
+        with np.errstate(all="ignore"):
+            self._judge(np.asarray(scales, dtype=np.float64), optimizer_converged, message)
+
+    def _judge(self, box: FloatArray, optimizer_converged: bool, message: str) -> None:
         theta = self._theta
-        box = np.asarray(scales, dtype=np.float64)
         edge = at_bound(self._param_names, theta, box)
         if edge is not None:  # no need for the information matrix (and no way to polish)
             self.converged_ = False

@@ -177,7 +177,9 @@ class Workspace:
             result = run_pipeline(self.settings, progress=progress, run=run).as_dict()
             day = dt.date.fromisoformat(result["as_of"])
             try:
-                result["value_models"] = score_value_models(self.settings, run.store, as_of=day).as_dict()
+                result["value_models"] = score_value_models(
+                    self.settings, run.store, as_of=day, purchase_model=self.settings.purchase_model
+                ).as_dict()
             except ValidationError as exc:
                 result["value_models"] = {"skipped": str(exc)}
             result["churn"] = self._score_churn(run, day)
@@ -232,7 +234,12 @@ class Workspace:
         from kehu.publish.value_report import write_models_report
 
         result = write_models_report(
-            self.settings, self._ready(), out_dir, calibration_end=calibration_end, observation_end=observation_end
+            self.settings,
+            self._ready(),
+            out_dir,
+            calibration_end=calibration_end,
+            observation_end=observation_end,
+            purchase_model=self.settings.purchase_model,
         ).as_dict()
         result.update(self._churn_plots(Path(out_dir)))
         return result
