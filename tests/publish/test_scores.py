@@ -28,5 +28,5 @@ def test_merged_json_is_json_dumps_of_the_merge(old: str | None, values: dict[st
     reference = json.dumps({**((json.loads(old) if old is not None else None) or {}), **values})
     merged = merged_json(old, values)
     assert json.loads(merged) == json.loads(reference) or merged == reference
-    if old is None or old.startswith('{"') and ": " in old or old in ("{}", "null"):
+    if old is None or (old.startswith('{"') and ": " in old) or old in ("{}", "null"):
         assert merged == reference  # old written by json.dumps: the same bytes
