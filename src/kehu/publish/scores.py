@@ -39,9 +39,8 @@ def write_scores(conn: Connection, as_of: dt.date, new: dict[int, dict[str, floa
     done: dict[int, tuple[str | None, str]] = {}  # customer -> (old text, merged text) of the table before
     for table in tables:
         text = sa.cast(table.c.scores, sa.Text)
-        old: dict[int, str | None] = dict(
-            conn.execute(sa.select(table.c.customer_id, text).where(table.c.as_of == as_of)).tuples().all()
-        )
+        found = conn.execute(sa.select(table.c.customer_id, text).where(table.c.as_of == as_of))
+        old: dict[int, str | None] = {cid: scores for cid, scores in found}
         rows = []
         for cid, values in new.items():
             if cid not in old:
