@@ -2,9 +2,9 @@
 
 SQLite cannot be scanned by DuckDB without a network extension, and Spark cannot read it at all, so rows are
 read through SQLAlchemy in chunks, turned into Arrow and cached as Parquet in ``KEHU_HOME/cache/extract``.
-Later extracts are incremental: only rows whose ``updated_at`` is at or after the last watermark (less a
-safety look-back) are read in full; a narrow scan of ``(id, customer_id)`` drops deleted rows and follows
-customers merged by identity resolution. Orders and interactions can instead come straight from Parquet
+Later extracts are incremental: a narrow scan of ``(id, customer_id, updated_at)`` drops deleted rows, follows
+customers merged by identity resolution and finds the rows to read in full: those whose ``updated_at`` is at or
+after the last watermark (less a safety look-back) and differs from the cached copy's. Orders and interactions can instead come straight from Parquet
 files in a data lake (``settings.orders_path`` / ``settings.interactions_path``).
 
 Inside the engine, times are naive wall-clock timestamps in the workspace's time zone
