@@ -83,6 +83,27 @@ def test_incremental_refresh_follows_updates_deletes_and_merges(store: Any) -> N
     assert cached.equals(fresh)
 
 
+def test_incremental_refresh_reads_only_rows_the_cache_lacks(store: Any, caplog: pytest.LogCaptureFixture) -> None:
+    engine_rows(store, "orders")  # every row was written just now: all of them are inside the look-back
+    path = store.settings.home / "cache" / "extract" / "orders.parquet"
+    written = path.stat().st_mtime_ns
+    with caplog.at_level("INFO", logger="kehu.engine.extract"):
+        assert len(engine_rows(store, "orders")) == 6
+    assert "extract orders: 0 rows read from the store" in caplog.text
+    assert path.stat().st_mtime_ns == written  # nothing changed: the cached file is left as it is
+    later = dt.datetime.now(UTC) + dt.timedelta(seconds=1)
+    with store.engine.begin() as conn:
+        conn.execute(schema.orders.update().where(schema.orders.c.id == 13).values(amount_cents=7, updated_at=later))
+    caplog.clear()
+    with caplog.at_level("INFO", logger="kehu.engine.extract"):
+        rows = {r["id"]: r for r in engine_rows(store, "orders")}
+    assert "extract orders: 1 rows read from the store" in caplog.text
+    assert rows[13]["amount_cents"] == 7 and rows[14]["amount_cents"] == 1_400
+    with store.engine.connect() as conn:
+        fresh = read_store_table(conn, "orders").sort_by("id")
+    assert pq.read_table(path).sort_by("id").equals(fresh)
+
+
 def test_extract_as_of_filters_later_rows(store: Any) -> None:
     backend = connect(store.settings)
     tables = extract(store.engine, backend, dt.date(2024, 2, 2), settings=store.settings)

@@ -2,10 +2,10 @@
 
 SQLite cannot be scanned by DuckDB without a network extension, and Spark cannot read it at all, so rows are
 read through SQLAlchemy in chunks, turned into Arrow and cached as Parquet in ``KEHU_HOME/cache/extract``.
-Later extracts are incremental: only rows whose ``updated_at`` is at or after the last watermark (less a
-safety look-back) are read in full; a narrow scan of ``(id, customer_id)`` drops deleted rows and follows
-customers merged by identity resolution. Orders and interactions can instead come straight from Parquet
-files in a data lake (``settings.orders_path`` / ``settings.interactions_path``).
+Later extracts are incremental: a narrow scan of ``(id, customer_id, updated_at)`` drops deleted rows, follows
+customers merged by identity resolution and finds the rows to read in full: those whose ``updated_at`` is at or
+after the last watermark (less a safety look-back) and differs from the cached copy's. Orders and interactions
+can instead come straight from Parquet files in a data lake (``settings.orders_path`` / ``settings.interactions_path``).
 
 Inside the engine, times are naive wall-clock timestamps in the workspace's time zone
 (``settings.timezone``, converted by :func:`kehu.engine.zones.local_time`), so calendar days, ``as_of``
@@ -211,18 +211,39 @@ class _Cache:
 
 
 def _sync_table(conn: sa.Connection, cache: _Cache, table_name: str, chunk_rows: int) -> tuple[Path, int]:
-    """Bring the cached copy of one table up to date; returns its path and the rows read in full."""
+    """Bring the cached copy of one table up to date; returns its path and the rows read in full.
+
+    One narrow scan of the keys and ``updated_at`` finds the rows to read in full: those updated at or after the
+    watermark less :data:`LOOKBACK` that the cache does not already hold with the same ``updated_at`` (every
+    write of an extracted column stamps ``updated_at``; identity resolution moves rows to another customer
+    without it, which the scanned ``customer_id`` follows). The same scan drops deleted rows. When nothing
+    changed, the cached file is left as it is.
+    """
     table = schema.metadata.tables[table_name]
     watermark = cache.watermark(table_name)
     if watermark is None:
         data = read_store_table(conn, table_name, chunk_rows=chunk_rows)
         cache.save(table_name, data)
         return cache.path(table_name), data.num_rows
-    since = (watermark - LOOKBACK).replace(tzinfo=dt.UTC)
-    changed = read_store_table(conn, table_name, where=table.c.updated_at >= since, chunk_rows=chunk_rows)
+    since = watermark - LOOKBACK  # naive UTC, as the extracted ``updated_at``
     key_columns = ("id", "customer_id") if "customer_id" in table.c else ("id",)
-    keys = read_store_table(conn, table_name, columns=key_columns, chunk_rows=max(chunk_rows, 500_000))
+    keys = read_store_table(conn, table_name, columns=(*key_columns, "updated_at"), chunk_rows=max(chunk_rows, 500_000))
     cached = pq.read_table(cache.path(table_name))
+    stamp = pa.scalar(since, type=keys.schema.field("updated_at").type)
+    recent = keys.filter(pc.greater_equal(keys["updated_at"], stamp)).select(["id", "updated_at"])
+    held = cached.filter(pc.greater_equal(cached["updated_at"], stamp)).select(["id", "updated_at"])
+    stale = recent.join(held, keys=["id", "updated_at"], join_type="left anti")
+    keys = keys.drop_columns(["updated_at"])
+    if stale.num_rows == 0:
+        if not cached["id"].equals(keys["id"]):
+            keys = keys.sort_by("id")  # the store may hand the keys over in an index's order
+        if all(cached[c].equals(keys[c]) for c in key_columns):
+            return cache.path(table_name), 0
+    changed = pa.schema([cached.schema.field(c) for c in cached.column_names]).empty_table()
+    if stale.num_rows:
+        first = pc.min(stale["updated_at"]).as_py().replace(tzinfo=dt.UTC)
+        read = read_store_table(conn, table_name, where=table.c.updated_at >= first, chunk_rows=chunk_rows)
+        changed = read.filter(pc.is_in(read["id"], value_set=stale["id"]))
     kept = cached.filter(pc.invert(pc.is_in(cached["id"], value_set=changed["id"])))
     # inner join on the live keys: drops deleted rows and picks up merged customers' new ids
     kept = kept.drop_columns([c for c in key_columns if c != "id"]).join(keys, "id", join_type="inner")

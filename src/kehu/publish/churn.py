@@ -190,10 +190,8 @@ def _read_published(store: Engine, as_of: dt.date) -> tuple[np.ndarray, dict[str
         raise NotFoundError(f"no features published for {as_of}: run `kehu run --as-of {as_of}` first")
     data = list(zip(*rows, strict=True))
     ids = np.asarray(data[0], dtype=np.int64)
-    columns = {
-        f: np.array([np.nan if v is None else v for v in data[i + 1]], dtype=np.float64)
-        for i, f in enumerate(CHURN_FEATURES)
-    }
+    # NumPy makes None (a NULL) NaN in a float64 array
+    columns = {f: np.array(data[i + 1], dtype=np.float64) for i, f in enumerate(CHURN_FEATURES)}
     return ids, columns
 
 

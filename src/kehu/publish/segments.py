@@ -234,17 +234,21 @@ def _record(
     """Store one scheme's run: definition version, memberships with deciding values, statistics."""
     definition_id, version = save_definition(conn, scheme.name, scheme.kind, scheme.definition())
     fields = {key: scheme.deciding_fields(key) for key in scheme.keys}
+    # column by column, as JSON-ready Python values (see json_value), then one dict of deciding values per member
+    needed = list(dict.fromkeys(f for names in fields.values() for f in names))
+    columns = {f: _json_column(members.column(f)) for f in needed}
+    deciding = {key: [(f, columns[f]) for f in names] for key, names in fields.items()}
     rows = []
     sizes: Counter[str] = Counter()
     unplaced = 0
-    for record in members.to_pylist():
-        segment = record["segment"]
+    ids = members.column("customer_id").to_pylist()
+    for i, segment in enumerate(members.column("segment").to_pylist()):
         if segment is None:
             unplaced += 1
             continue
         sizes[segment] += 1
-        values = {f: json_value(record[f]) for f in fields[segment]}
-        rows.append({"customer_id": int(record["customer_id"]), "segment": segment, "values": values})
+        values = {f: column[i] for f, column in deciding[segment]}
+        rows.append({"customer_id": int(ids[i]), "segment": segment, "values": values})
     run_stats: dict[str, Any] = {k: {n: json_value(v) for n, v in s.items()} for k, s in stats.items()}
     if "pareto" in run_stats:
         p = run_stats["pareto"]
@@ -257,6 +261,21 @@ def _record(
     record_run(conn, scheme=scheme.name, as_of=day, definition_id=definition_id, engine=engine, rows=rows,
                population=population, stats=run_stats)  # fmt: skip
     return {"version": version, "population": population, "sizes": dict(sizes), "stats": run_stats}
+
+
+def _json_column(column: Any) -> list[Any]:
+    """An Arrow column as the values :func:`json_value` makes of its items (dates as ISO text, NaN as None)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_date(kind):
+        return list(pc.cast(column, pa.string()).to_pylist())
+    if pa.types.is_floating(kind):
+        return list(pc.if_else(pc.is_nan(column), None, column).to_pylist())
+    if pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_boolean(kind):
+        return list(column.to_pylist())
+    return [json_value(v) for v in column.to_pylist()]
 
 
 def _tier_shares(rows: list[dict[str, Any]], basis: str, total: int) -> dict[str, dict[str, Any]]:

@@ -179,10 +179,8 @@ def _read_features(conn: Connection, as_of: dt.date, unit: str) -> dict[str, np.
     ).all()
     cols = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
     ids = np.asarray(cols[0], dtype=np.int64)
-    freq = np.array([np.nan if v is None else v for v in cols[1]], dtype=np.float64)
-    recency = np.array([np.nan if v is None else v for v in cols[2]], dtype=np.float64)
-    T = np.array([np.nan if v is None else v for v in cols[3]], dtype=np.float64)
-    money = np.array([np.nan if v is None else v for v in cols[4]], dtype=np.float64)
+    # NumPy makes None (a NULL) NaN in a float64 array
+    freq, recency, T, money = (np.array(col, dtype=np.float64) for col in cols[1:])
     return {"customer_id": ids, "frequency": freq, "recency": recency, "T": T, "monetary_cents": money}
 
 

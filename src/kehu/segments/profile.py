@@ -75,16 +75,19 @@ def profile_arrow(conn: sa.Connection, as_of: dt.date, *, chunk_rows: int = 50_0
     schema = arrow_schema()
     columns: dict[str, list[Any]] = {name: [] for name in schema.names}
     result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(stmt)
-    for row in result:
-        columns["customer_id"].append(row[0])
+    clv_key, alive_key, churn_key = SCORE_KEYS["clv_12m"], SCORE_KEYS["p_alive"], SCORE_KEYS["churn_probability"]
+    for rows in result.partitions():  # column by column, a chunk at a time
+        cols = list(zip(*rows, strict=True))
+        columns["customer_id"].extend(cols[0])
         for i, name in enumerate(names, start=1):
-            columns[name].append(row[i])
-        scores = row[-1] or {}
-        clv, alive = _number(scores.get(SCORE_KEYS["clv_12m"])), _number(scores.get(SCORE_KEYS["p_alive"]))
-        churn = _number(scores.get(SCORE_KEYS["churn_probability"]))
-        columns["clv_12m"].append(clv)
-        columns["p_alive"].append(alive)
-        columns["churn_risk"].append(churn if churn is not None else (None if alive is None else 1.0 - alive))
+            columns[name].extend(cols[i])
+        for scores in cols[-1]:
+            scores = scores or {}
+            clv, alive = _number(scores.get(clv_key)), _number(scores.get(alive_key))
+            churn = _number(scores.get(churn_key))
+            columns["clv_12m"].append(clv)
+            columns["p_alive"].append(alive)
+            columns["churn_risk"].append(churn if churn is not None else (None if alive is None else 1.0 - alive))
     return pa.table({name: pa.array(columns[name], type=schema.field(name).type) for name in schema.names})
 
 

@@ -44,6 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
+from kehu.store.bulk import db_array, insert_rows, is_sqlite
 from kehu.store.schema import UTCDateTime, metadata
 
 __all__ = [
@@ -188,11 +189,32 @@ score_writes = Table(
 
 def _rows(table: pa.Table, extra: Mapping[str, Any], chunk: int) -> Iterator[list[dict[str, Any]]]:
     """Arrow rows as dicts for executemany, ``chunk`` at a time; naive timestamps become aware UTC."""
+    table = _aware(table)
+    for batch in table.to_batches(max_chunksize=chunk):
+        yield [{**row, **extra} for row in batch.to_pylist()]
+
+
+def _aware(table: pa.Table) -> pa.Table:
+    """``table`` with its naive timestamp columns marked UTC (what they hold)."""
     for i, field in enumerate(table.schema):
         if pa.types.is_timestamp(field.type) and field.type.tz is None:
             table = table.set_column(i, field.name, pc.assume_timezone(table.column(i), "UTC"))
-    for batch in table.to_batches(max_chunksize=chunk):
-        yield [{**row, **extra} for row in batch.to_pylist()]
+    return table
+
+
+def _write_features(conn: Connection, features: pa.Table, as_of: dt.date, run_id: int, replace_latest: bool) -> None:
+    """The day's feature rows into the history (in bulk, driver parameters) and, copied there by one
+    ``INSERT … SELECT``, into the latest scores."""
+    sqlite = is_sqlite(conn)
+    features = _aware(features)
+    columns = {name: db_array(features.column(name), sqlite=sqlite) for name in features.column_names}
+    constants = {"as_of": as_of.isoformat() if sqlite else as_of, "run_id": run_id}
+    insert_rows(conn, customer_score_history, columns, constants)
+    if replace_latest:
+        h = customer_score_history.c
+        names = ["customer_id", "as_of", "run_id", *FEATURE_COLUMNS]
+        day = select(*(h[name] for name in names)).where(h.as_of == as_of)
+        conn.execute(insert(customer_scores).from_select(names, day))
 
 
 def publish(
@@ -226,7 +248,7 @@ def publish(
     started_at
         When the run started (timezone-aware).
     chunk_rows
-        Rows per INSERT round trip.
+        Rows per INSERT round trip of the cohort table and the repeat curve (the feature rows go in bulk).
 
     Returns
     -------
@@ -253,10 +275,7 @@ def publish(
     if replace_latest:
         conn.execute(delete(customer_scores))
     conn.execute(delete(customer_score_history).where(customer_score_history.c.as_of == as_of))
-    for rows in _rows(features, {"as_of": as_of, "run_id": run_id}, chunk_rows):
-        conn.execute(insert(customer_score_history), rows)
-        if replace_latest:
-            conn.execute(insert(customer_scores), rows)
+    _write_features(conn, features, as_of, run_id, replace_latest)
     for table, data in ((cohort_snapshots, cohorts), (repeat_curve_snapshots, repeat_curve)):
         conn.execute(delete(table).where(table.c.as_of == as_of))
         for rows in _rows(data, {"as_of": as_of, "run_id": run_id}, chunk_rows):

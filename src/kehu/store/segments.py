@@ -39,6 +39,7 @@ from sqlalchemy import (
     select,
 )
 
+from kehu.store.bulk import insert_rows
 from kehu.store.schema import UTCDateTime, customers, metadata, users
 
 __all__ = [
@@ -155,7 +156,7 @@ def record_run(
     rows: Iterable[Mapping[str, Any]],
     population: int,
     stats: Mapping[str, Any] | None = None,
-    chunk_rows: int = 5_000,
+    chunk_rows: int = 50_000,
 ) -> int:
     """Replace ``scheme``'s run for ``as_of`` with a new one and its memberships; call inside a transaction.
 
@@ -191,15 +192,26 @@ def record_run(
             .returning(segment_runs.c.id)
         ).scalar_one()
     )
-    batch: list[dict[str, Any]] = []
-    for row in rows:
-        batch.append({"run_id": run_id, **row})
-        if len(batch) >= chunk_rows:
-            conn.execute(insert(segment_memberships), batch)
-            batch = []
-    if batch:
-        conn.execute(insert(segment_memberships), batch)
+    # driver parameters in bulk; ``values`` serialized as SQLAlchemy's JSON type does (``json.dumps``)
+    for chunk in _chunks(rows, chunk_rows):
+        columns = {
+            "customer_id": [row["customer_id"] for row in chunk],
+            "segment": [row["segment"] for row in chunk],
+            "values": [json.dumps(row["values"]) for row in chunk],
+        }
+        insert_rows(conn, segment_memberships, columns, {"run_id": run_id})
     return run_id
+
+
+def _chunks(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mapping[str, Any]]]:
+    chunk: list[Mapping[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def run_ids(conn: Connection, as_of: dt.date | None = None) -> dict[str, dict[str, Any]]:
