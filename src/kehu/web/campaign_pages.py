@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from kehu.errors import ValidationError
 from kehu.service import campaigns as campaign_service
+from kehu.views.campaigns import campaign_page, campaigns_page
 from kehu.views.charts import kpi_charts, uplift_charts
 from kehu.web.pages import Actor, Post, Session
 from kehu.web.render import render, translator, workspace
@@ -31,7 +32,7 @@ router = APIRouter(include_in_schema=False)
 
 def _list(request: Request, session: Any, form: dict[str, Any] | None = None, status: int = 200) -> Response:
     actor = workspace(request).as_user(session.principal)
-    data = actor.campaigns.page()
+    data = campaigns_page(actor.campaigns.all(), actor.campaigns.targets())
     context = {"form": form or {}, "lang": _lang(request)}
     return render(request, "campaigns.html", data, status_code=status, context=context)
 
@@ -55,7 +56,7 @@ def create(request: Request, post: Post, actor: Actor) -> Response:
 @router.get("/campaigns/{name}")
 def campaign(request: Request, session: Session, actor: Actor, name: str) -> Response:
     json_twin = name.endswith(".json")
-    data = actor.campaigns.view(name.removesuffix(".json"))
+    data = campaign_page(actor.campaigns.view(name.removesuffix(".json")))
     t = translator(request)
     chart = uplift_charts(data["results"], t) if data["results"] and not json_twin else {}
     return render(request, "campaign.html", data, context={"chart": chart, "lang": _lang(request)})
