@@ -1,5 +1,5 @@
 """The views shape the services' facts for the pages: the dashboard's cohort cells, funnel order and risk bands,
-and the campaigns list's form choices."""
+the campaigns list's form choices, the tickets' and a segment's cursors, the KPI page's periods."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import datetime as dt
 
 from kehu.views.campaigns import campaign_page, campaigns_page
 from kehu.views.dashboard import dashboard_page
+from kehu.views.kpis import kpis_page
+from kehu.views.segments import segment_page, segments_page
+from kehu.views.tickets import ticket_page, tickets_page
 
 
 def _stage(key: str, size: int) -> dict[str, object]:
@@ -64,3 +67,25 @@ def test_campaign_page_names_the_window_days() -> None:
     assert (window["start_day"], window["end_day"]) == (dt.date(2026, 3, 1), dt.date(2026, 3, 31))
     assert "start_day" not in view["results"]["window"]
     assert campaign_page({"campaign": {"name": "d"}, "results": None})["results"] is None
+
+
+def test_tickets_page_sets_the_cursor_and_the_filter_choices() -> None:
+    found = {"scope": "all", "tickets": [{"id": 9}, {"id": 7}], "more": True, "total": 5, "counts": {}}
+    page = tickets_page(found, filters={"status": "open"}, before=10)
+    assert page["next_before"] == 7 and page["before"] == 10 and page["filters"] == {"status": "open"}
+    assert "more" not in page and page["statuses"] == ["open", "in_progress", "resolved", "closed"]
+    assert page["priorities"] == ["low", "normal", "high", "urgent"]
+    assert tickets_page({**found, "more": False}, filters={}, before=None)["next_before"] is None
+    assert ticket_page({"ticket": {"id": 1}})["statuses"] == page["statuses"]
+
+
+def test_segment_page_cursor_and_the_editor_example() -> None:
+    found = {"segment": "a", "members": [{"id": 3}, {"id": 8}], "more": True, "after": None}
+    assert segment_page(found) == {"segment": "a", "members": found["members"], "after": None, "next": 8}
+    assert segment_page({**found, "more": False})["next"] is None
+    assert "field:" in segments_page({"schemes": []})["rule_example"]
+
+
+def test_kpis_page_offers_the_periods() -> None:
+    page = kpis_page({"kpis": []}, period="quarter")
+    assert page == {"kpis": [], "periods": ["week", "month", "quarter", "year"], "chosen": "quarter"}

@@ -16,6 +16,7 @@ from kehu.errors import ValidationError
 from kehu.service import campaigns as campaign_service
 from kehu.views.campaigns import campaign_page, campaigns_page
 from kehu.views.charts import kpi_charts, uplift_charts
+from kehu.views.kpis import kpis_page
 from kehu.web.pages import Actor, Post, Session
 from kehu.web.render import render, translator, workspace
 
@@ -79,6 +80,6 @@ def kpis(request: Request, session: Session, actor: Actor, period: str = "month"
             raise ValidationError(f"as_of: expected a date like 2026-10-31, got {as_of[:40]!r}") from None
         if not dt.date(1900, 1, 1) <= day <= dt.date(2999, 12, 31):
             raise ValidationError(f"as_of: {as_of} is out of range")
-    data = actor.kpis.page(period=period, as_of=day)
+    data = kpis_page(actor.kpis.summary(period=period, as_of=day), period=period)
     t = translator(request)
     return render(request, "kpis.html", data, context={"chart": kpi_charts(data, t), "lang": _lang(request)})
