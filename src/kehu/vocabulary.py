@@ -20,6 +20,7 @@ __all__ = [
     "ROLES",
     "TASK_OUTCOMES",
     "TASK_STATES",
+    "TICKET_STATES",
 ]
 
 #: order statuses (normalised: trimmed, lower case) that count as a purchase
@@ -43,6 +44,8 @@ PRIORITIES = ("low", "normal", "high", "urgent")
 OPEN_STATES = ("open", "in_progress")
 #: every state of a task
 TASK_STATES = (*OPEN_STATES, "done", "cancelled")
+#: every state of a ticket
+TICKET_STATES = (*OPEN_STATES, "resolved", "closed")
 #: how a finished follow-up task went
 TASK_OUTCOMES = ("reached", "no_answer", "won_back", "lost", "not_interested")
 

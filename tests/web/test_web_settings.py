@@ -8,7 +8,6 @@ from web_testkit import WebEnv
 
 from kehu.config import load_settings
 from kehu.service.access import Principal
-from kehu.service.system import settings_page
 from kehu.service.workspace import Workspace
 
 
@@ -35,7 +34,8 @@ def test_secrets_are_masked(tmp_path: Path, web: WebEnv) -> None:
     ws = Workspace(settings)
     try:
         admin = web.accounts["admin"]
-        data = settings_page(ws, Principal(admin.id, admin.name, admin.name, "admin", None, None))
+        system = ws.as_user(Principal(admin.id, admin.name, admin.name, "admin", None, None)).system
+        data = {"settings": system.settings(), "system": system.state()}
     finally:
         ws.close()
     rows = {r["name"]: r for r in data["settings"]}

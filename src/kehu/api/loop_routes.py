@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from kehu.api.routes import MAX_ID, Actor, to_jsonable
 from kehu.service import tickets as ticket_service
+from kehu.views.tickets import ticket_page, tickets_page
 
 __all__ = ["router"]
 
@@ -100,13 +101,13 @@ def tickets(
     filters = ticket_service.TicketFilter(status=status, priority=priority, topic=topic, owner_id=owner,
                                        breached=breached, before=before, limit=limit)  # fmt: skip
     data = actor.tickets.page(filters, now=dt.datetime.now(dt.UTC))
-    return JSONResponse(to_jsonable(data))
+    return JSONResponse(to_jsonable(tickets_page(data, filters=filters.params(), before=before)))
 
 
 @router.get("/tickets/{ticket_id}")
 def ticket(actor: Actor, ticket_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> JSONResponse:
     """One ticket of a customer the user may see: SLA state, customer, assignments, breaches, follow-up."""
-    return JSONResponse(to_jsonable(actor.tickets.view(ticket_id, now=dt.datetime.now(dt.UTC))))
+    return JSONResponse(to_jsonable(ticket_page(actor.tickets.view(ticket_id, now=dt.datetime.now(dt.UTC)))))
 
 
 @router.post("/tickets", status_code=201)

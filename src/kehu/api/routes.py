@@ -25,6 +25,7 @@ from kehu.service.access import Principal
 from kehu.service.actor import UserActor
 from kehu.service.customer_query import CustomerQuery
 from kehu.service.workspace import Workspace
+from kehu.views.dashboard import dashboard_page
 from kehu.vocabulary import ROLES
 
 __all__ = ["MAX_ID", "Actor", "error_status", "router", "to_jsonable"]
@@ -214,7 +215,7 @@ def customer(actor: Actor, customer_id: CustomerId) -> JSONResponse:
 @router.get("/dashboard")
 def dashboard(actor: Actor) -> JSONResponse:
     """Totals and monthly series within the user's scope."""
-    return JSONResponse(to_jsonable(actor.dashboard.figures()))
+    return JSONResponse(to_jsonable(dashboard_page(actor.dashboard.figures())))
 
 
 @router.get("/imports")

@@ -21,7 +21,7 @@ import yaml
 
 from kehu.campaigns.holdout import HOLDOUT, TREATMENT, assign_arms
 from kehu.campaigns.results import campaign_results
-from kehu.campaigns.spec import PLACEHOLDERS, CampaignSpec, render
+from kehu.campaigns.spec import CampaignSpec, render
 from kehu.config import Settings
 from kehu.errors import NotFoundError, ValidationError
 from kehu.service.access import Principal, require_role
@@ -32,7 +32,6 @@ from kehu.store.db import ensure_current
 from kehu.store.published import customer_score_history
 from kehu.store.schema import customers, orders
 from kehu.store.segments import memberships, run_ids
-from kehu.vocabulary import CHANNEL_KINDS
 
 __all__ = [
     "FIELDS",
@@ -366,25 +365,16 @@ class CampaignService(Service):
         ensure_current(self.ws.engine)
         return measure_campaign(self.ws.engine, name, now=now or dt.datetime.now(dt.UTC))
 
-    def page(self) -> dict[str, Any]:
-        """Every campaign (newest first) with arm sizes, and what the create form offers."""
+    def targets(self) -> list[dict[str, Any]]:
+        """The segments a campaign may target: ``SCHEME:SEGMENT`` refs of the newest runs with labels and sizes
+        (empty before the first run; managers and admins)."""
         require_role(self.principal, *_MANAGERS)
         ensure_current(self.ws.engine)
-        rows = list_campaigns(self.ws.engine)
-        for r in rows:
-            r.pop("template", None)  # the message text is on the campaign's page
-        segments = _segments(self.ws)
-        return {
-            "campaigns": rows,
-            "segments": segments,
-            "channels": list(CHANNEL_KINDS),
-            "placeholders": list(PLACEHOLDERS),
-            "schemes": sorted({s["scheme"] for s in segments}),
-        }
+        return _segments(self.ws)
 
     def view(self, name: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
         """A campaign's definition and, once launched, its results (see
-        :func:`kehu.campaigns.results.campaign_results`)."""
+        :func:`kehu.campaigns.results.campaign_results`; each stratum with its ``labels``)."""
         require_role(self.principal, *_MANAGERS)
         from kehu.service.campaigns import get_campaign
 
@@ -395,9 +385,6 @@ class CampaignService(Service):
             results = measure_campaign(self.ws.engine, name, now=now or dt.datetime.now(dt.UTC))
             from kehu.segments.labels import segment_label
 
-            window = results["window"]
-            window["start_day"] = dt.datetime.fromisoformat(window["start"]).date()
-            window["end_day"] = dt.datetime.fromisoformat(window["end"]).date()
             scheme = campaign["stratify_by"]
             for stratum in results["strata"]:
                 key = stratum["stratum"]

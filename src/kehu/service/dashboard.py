@@ -1,5 +1,7 @@
-"""The dashboard: totals, revenue and new customers by month, KPI cards, cohorts, segment sizes and flows, the
-Pareto curve and the churn-risk histogram, within the principal's scope (cached for a minute per scope)."""
+"""The dashboard's figures: totals, revenue and new customers by month, KPI cards, cohorts, segment sizes and flows,
+the Pareto curve and the churn-risk histogram, within the principal's scope (cached for a minute per scope).
+
+These are the facts; the page (and its JSON twin) shapes them with :func:`kehu.views.dashboard.dashboard_page`."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from kehu.store import dashboard as dashboard_store
 from kehu.store.published import published_cohorts
 
 __all__ = [
+    "COHORT_MONTHS",
+    "COHORT_ROWS",
     "KPI_DAYS",
     "DashboardService",
     "dashboard",
@@ -49,7 +53,7 @@ def dashboard(ws: Workspace, principal: Principal, *, fresh: bool = False) -> di
         published = dashboard_store.published_as_of(conn)
         day = published or _latest_order_day(conn, tz)
         kpis = _period_kpis(conn, scope, day, tz) if day is not None else []
-        cohorts = _cohort_matrix(published_cohorts(conn)) if published else None
+        cohorts = _cohorts(published_cohorts(conn)) if published else None
         distribution = _segment_sizes(conn, scope)
         pareto = _pareto(dashboard_store.revenue_values(conn, scope)) if published else None
         risk = _risk_histogram(dashboard_store.score_values(conn, scope, "churn_risk")) if published else None
@@ -78,9 +82,9 @@ def dashboard(ws: Workspace, principal: Principal, *, fresh: bool = False) -> di
 
 #: the dashboard's KPI cards: the last KPI_DAYS days up to the newest published day vs the KPI_DAYS before
 KPI_DAYS = 30
-_COHORT_ROWS = 12
-_COHORT_MONTHS = 12
-_FUNNEL = ("prospect", "new", "growing", "mature", "at_risk", "dormant", "lost")
+#: the cohorts the dashboard shows: the newest COHORT_ROWS, each over its first COHORT_MONTHS months
+COHORT_ROWS = 12
+COHORT_MONTHS = 12
 
 
 def _latest_order_day(conn: Any, tz: ZoneInfo) -> dt.date | None:
@@ -114,26 +118,27 @@ def _period_kpis(conn: Any, scope: list[int] | None, day: dt.date, tz: ZoneInfo)
     return out
 
 
-def _cohort_matrix(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The newest :data:`_COHORT_ROWS` acquisition cohorts x months since acquisition -> retention (published
-    for every customer: cohorts are a company-wide figure)."""
+def _cohorts(rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The newest :data:`COHORT_ROWS` acquisition cohorts, oldest first, each with its size and its retention in
+    the first :data:`COHORT_MONTHS` months since acquisition (``None`` where not published; cohorts are a
+    company-wide figure)."""
     if not rows:
         return None
-    months = sorted({r["cohort_month"] for r in rows})[-_COHORT_ROWS:]
-    cells = {(r["cohort_month"], r["months_since"]): r for r in rows if r["months_since"] < _COHORT_MONTHS}
-    matrix = []
-    for i, m in enumerate(months):
-        for k in range(_COHORT_MONTHS):
+    months = sorted({r["cohort_month"] for r in rows})[-COHORT_ROWS:]
+    cells = {(r["cohort_month"], r["months_since"]): r for r in rows if r["months_since"] < COHORT_MONTHS}
+    out = []
+    for m in months:
+        retention = []
+        for k in range(COHORT_MONTHS):
             cell = cells.get((m, k))
-            if cell is not None and cell["retention"] is not None:
-                matrix.append([k, i, round(float(cell["retention"]), 4)])
-    sizes = [next((r["cohort_customers"] for r in rows if r["cohort_month"] == m), 0) for m in months]
-    return {"cohorts": [m.strftime("%Y-%m") for m in months], "sizes": sizes, "cells": matrix,
-            "months_since": list(range(_COHORT_MONTHS))}  # fmt: skip
+            retention.append(None if cell is None or cell["retention"] is None else float(cell["retention"]))
+        size = next((r["cohort_customers"] for r in rows if r["cohort_month"] == m), 0)
+        out.append({"month": m, "customers": size, "retention": retention})
+    return out
 
 
 def _segment_sizes(conn: Any, scope: list[int] | None) -> dict[str, Any]:
-    """Sizes (in scope) of the newest 8-class RFM run and the lifecycle stages in funnel order."""
+    """Sizes (in scope) of the newest 8-class RFM run and of the lifecycle stages, in the runs' order."""
     from kehu.service.segmentation import segment_labels
     from kehu.store import segments as seg_store
 
@@ -145,8 +150,6 @@ def _segment_sizes(conn: Any, scope: list[int] | None) -> dict[str, Any]:
             continue
         sizes = seg_store.scoped_sizes(conn, [run["id"]], scope)
         keys = [s["key"] for s in run["definition"]["segments"]]
-        if scheme == "lifecycle":
-            keys = [k for k in _FUNNEL if k in keys] + [k for k in keys if k not in _FUNNEL]
         out[scheme] = {
             "as_of": run["as_of"],
             "segments": [{"segment": k, "labels": segment_labels(scheme, k, run["definition"]),
@@ -183,13 +186,14 @@ def _pareto(values: list[int]) -> dict[str, Any] | None:
 
 
 def _risk_histogram(values: list[float]) -> dict[str, Any] | None:
-    """Customers per 10-point churn-risk band (``None`` before churn scores exist)."""
+    """Customers per 10-point churn-risk band: the bands' ``edges`` (0, 0.1, ..., 1), the ``customers`` in each
+    and the ``scored`` customers (``None`` before churn scores exist)."""
     import numpy as np
 
     if not values:
         return None
-    counts, _ = np.histogram(np.clip(values, 0.0, 1.0), bins=10, range=(0.0, 1.0))
-    return {"bands": [f"{10 * i}–{10 * (i + 1)}%" for i in range(10)], "customers": [int(c) for c in counts],
+    counts, edges = np.histogram(np.clip(values, 0.0, 1.0), bins=10, range=(0.0, 1.0))
+    return {"edges": [round(float(e), 1) for e in edges], "customers": [int(c) for c in counts],
             "scored": len(values)}  # fmt: skip
 
 
@@ -197,5 +201,5 @@ class DashboardService(Service):
     """The dashboard within the actor's scope."""
 
     def figures(self, *, fresh: bool = False) -> dict[str, Any]:
-        """See :func:`dashboard`."""
+        """See :func:`dashboard` (the page shapes them with :func:`kehu.views.dashboard.dashboard_page`)."""
         return dashboard(self.ws, self.principal, fresh=fresh)

@@ -20,6 +20,7 @@ from kehu.service.principal import Service
 from kehu.store.db import ensure_current
 from kehu.store.schema import customers, orders
 from kehu.store.segments import memberships, run_ids
+from kehu.vocabulary import PERIOD_KINDS
 
 __all__ = [
     "PERIODS",
@@ -105,7 +106,7 @@ def feedback_report(
 # -- The KPI page of the web app and its JSON twin: the KPI table of the last complete period against the ----------
 
 
-PERIODS = ("week", "month", "quarter", "year")
+PERIODS = PERIOD_KINDS
 TREND_PERIODS = 6
 #: KPIs where a fall is good news (the page colours changes by this)
 LOWER_IS_BETTER = ("churn_rate", "first_response_hours_mean", "resolution_hours_mean", "lapsed_at_start")
@@ -132,9 +133,10 @@ class KpiService(Service):
         ensure_current(self.ws.engine)
         return kpis(self.ws.settings, self.ws.engine, period=period, as_of=as_of, lapse_days=lapse_days)
 
-    def page(self, *, period: str = "month", as_of: dt.date | None = None) -> dict[str, Any]:
+    def summary(self, *, period: str = "month", as_of: dt.date | None = None) -> dict[str, Any]:
         """KPIs of the last complete ``period`` on or before ``as_of`` (default: the newest order's day) and the one
-        before, the NPS/CSAT trend over :data:`TREND_PERIODS` periods and the leaderboard, within scope."""
+        before, the NPS/CSAT trend over :data:`TREND_PERIODS` periods and the leaderboard, within scope (the KPI
+        page shapes them with :func:`kehu.views.kpis.kpis_page`)."""
         from kehu.errors import ValidationError
 
         if period not in PERIODS:
@@ -174,8 +176,6 @@ class KpiService(Service):
             "as_of": day.isoformat(),
             "period": report["period"],
             "previous_period": report["previous_period"],
-            "periods": list(PERIODS),
-            "chosen": period,
             "kpis": rows,
             "customers": None if ids is None else len(ids),
             "clv": report["clv"] if scope is None else None,

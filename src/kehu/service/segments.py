@@ -32,7 +32,6 @@ __all__ = [
 #: runs shown in a scheme's trend
 TREND_RUNS = 12
 _MEMBER_PAGE = 50
-_RULE_EXAMPLE = "all:\n  - {field: clv_12m, ge: 1000}\n  - {field: days_since_last_order, gt: 60}\n"
 
 
 def _scheme_order(names: list[str]) -> list[str]:
@@ -212,11 +211,11 @@ class SegmentService(Service):
             "scope": "all" if scope is None else ("team" if self.principal.role == "manager" else "own"),
             "schemes": schemes,
             "can_define": self.principal.role in ("admin", "manager"),
-            "rule_example": _RULE_EXAMPLE,
         }
 
     def page(self, ref: str, *, as_of: dt.date | None = None, after: int | None = None) -> dict[str, Any]:
-        """One segment: labels, rule, precedence, size in scope and a page of members (by customer id)."""
+        """One segment: labels, rule, precedence, size in scope and a page of members by customer id from ``after``
+        (``more``: whether members follow; the page shapes it with :func:`kehu.views.segments.segment_page`)."""
         scheme, segment = split_ref(ref)
         scope = owner_scope(self.ws, self.principal)
         with self.ws.engine.connect() as conn:
@@ -237,7 +236,7 @@ class SegmentService(Service):
             "labels": segment_labels(scheme, segment, run["definition"]), "scheme_labels": _scheme_label(scheme),
             "as_of": run["as_of"], "runs": [r["as_of"] for r in runs], "version": run["version"],
             "rule": items[segment]["rule"], "precedence": list(items), "size": size, "members": rows,
-            "next": rows[-1]["id"] if more and rows else None, "after": after,
+            "more": more, "after": after,
         }  # fmt: skip
 
     def flows(

@@ -1,16 +1,17 @@
-"""The settings page (admins): every setting with its environment variable, effective value (secrets masked),
-default and description, and the state of the system."""
+"""Settings and the state of the system (admins): every setting with its environment variable, effective value
+(secrets masked: no secret leaves this module), default and description; the version, store, revision, engine,
+data counts and the newest published day."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from kehu.service.access import Principal, require_role
-from kehu.service.principal import Service, Workspace
+from kehu.service.access import require_role
+from kehu.service.principal import Service
 from kehu.store import dashboard as dashboard_store
 
-__all__ = ["SystemService", "settings_page"]
+__all__ = ["SystemService"]
 
 _SECRET_WORDS = ("password", "secret", "token", "key")
 
@@ -34,52 +35,56 @@ def _shown_setting(name: str, value: Any) -> Any:
     return value
 
 
-def settings_page(ws: Workspace, principal: Principal) -> dict[str, Any]:
-    """Admins: every setting with its environment variable, effective value (secrets masked), default and
-    description; and the state of the system (version, store, revision, engine, data counts, latest run)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    from kehu.store.db import current_revision, head_revision
-
-    require_role(principal, "admin")
-    s = ws.settings
-    rows = []
-    for name, info in type(s).model_fields.items():
-        value = getattr(s, name)
-        default = info.get_default(call_default_factory=True)
-        rows.append({
-            "name": name,
-            "env": f"KEHU_{name.upper()}",
-            "value": _shown_setting(name, value),
-            "default": _shown_setting(name, default),
-            "changed": value != default,
-            "description": info.description or "",
-        })  # fmt: skip
-    try:
-        kehu_version = version("kehu")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
-        kehu_version = "dev"
-    with ws.engine.connect() as conn:
-        totals = dashboard_store.dashboard_totals(conn, None)
-        as_of = dashboard_store.published_as_of(conn)
-    system = {
-        "version": kehu_version,
-        "store": ws.engine.dialect.name,
-        "database_url": _shown_setting("database_url", s.resolved_database_url),
-        "revision": current_revision(ws.engine),
-        "head": head_revision(),
-        "engine": s.engine,
-        "home": str(s.home),
-        "customers": totals["customers"],
-        "orders": totals["orders"],
-        "published_as_of": as_of,
-    }
-    return {"settings": rows, "system": system}
-
-
 class SystemService(Service):
-    """Settings and the state of the system (admins)."""
+    """Settings and the state of the system (admins); the settings page shapes them with
+    :func:`kehu.views.settings.settings_page`."""
 
-    def settings(self) -> dict[str, Any]:
-        """See :func:`settings_page`."""
-        return settings_page(self.ws, self.principal)
+    def settings(self) -> list[dict[str, Any]]:
+        """Every setting: ``name``, environment variable ``env``, effective ``value`` and ``default`` (secrets
+        masked, passwords in URLs hidden, webhook URLs cut to the host), whether it was ``changed`` from the
+        default, and its ``description``."""
+        require_role(self.principal, "admin")
+        s = self.ws.settings
+        rows = []
+        for name, info in type(s).model_fields.items():
+            value = getattr(s, name)
+            default = info.get_default(call_default_factory=True)
+            rows.append({
+                "name": name,
+                "env": f"KEHU_{name.upper()}",
+                "value": _shown_setting(name, value),
+                "default": _shown_setting(name, default),
+                "changed": value != default,
+                "description": info.description or "",
+            })  # fmt: skip
+        return rows
+
+    def state(self) -> dict[str, Any]:
+        """The state of the system: Kehu's version, the store (dialect, URL without password, schema revision and
+        the code's head revision), the analytics engine, the home folder, data counts and the newest published
+        day."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        from kehu.store.db import current_revision, head_revision
+
+        require_role(self.principal, "admin")
+        s = self.ws.settings
+        try:
+            kehu_version = version("kehu")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
+            kehu_version = "dev"
+        with self.ws.engine.connect() as conn:
+            totals = dashboard_store.dashboard_totals(conn, None)
+            as_of = dashboard_store.published_as_of(conn)
+        return {
+            "version": kehu_version,
+            "store": self.ws.engine.dialect.name,
+            "database_url": _shown_setting("database_url", s.resolved_database_url),
+            "revision": current_revision(self.ws.engine),
+            "head": head_revision(),
+            "engine": s.engine,
+            "home": str(s.home),
+            "customers": totals["customers"],
+            "orders": totals["orders"],
+            "published_as_of": as_of,
+        }

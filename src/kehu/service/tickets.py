@@ -18,7 +18,7 @@ from kehu.store.care import satisfaction_followups, ticket_assignments, ticket_r
 from kehu.store.db import ensure_current
 from kehu.store.schema import customers, tickets, users
 from kehu.tickets.policy import TicketPolicy, breaches, choose_assignee
-from kehu.vocabulary import PRIORITIES
+from kehu.vocabulary import PRIORITIES, TICKET_STATES
 
 __all__ = [
     "TicketFilter",
@@ -31,7 +31,7 @@ __all__ = [
     "update_ticket",
 ]
 
-STATUSES = ("open", "in_progress", "resolved", "closed")
+STATUSES = TICKET_STATES
 SOURCE = "kehu"
 
 
@@ -375,7 +375,9 @@ class TicketService(Service):
         return list_breaches(self.ws.engine, limit=limit)
 
     def page(self, filters: TicketFilter, *, now: dt.datetime) -> dict[str, Any]:
-        """One page of tickets in the principal's scope, newest first, with SLA state and counts per status."""
+        """One page of tickets in the principal's scope, newest first, with SLA state (``more``: whether older
+        tickets follow), the total, counts per status, the topics and the owners in scope (the page and the API
+        shape them with :func:`kehu.views.tickets.tickets_page`)."""
         filters.check()
         policy: TicketPolicy = ticket_policy(self.ws.settings)
         scope = owner_scope(self.ws, self.principal)
@@ -434,21 +436,18 @@ class TicketService(Service):
         ]  # fmt: skip
         return {
             "scope": "all" if scope is None else "own" if self.principal.role == "rep" else "team",
-            "filters": filters.params(),
             "tickets": items,
+            "more": more,
             "total": int(total),
-            "before": filters.before,
-            "next_before": items[-1]["id"] if more and items else None,
             "counts": {s: int(by_status.get(s, 0)) for s in STATUSES} | {"breached": len(late)},
             "topics": topics,
             "owners": owners,
-            "statuses": list(STATUSES),
-            "priorities": list(PRIORITIES),
             "now": now,
         }
 
     def view(self, ticket_id: int, *, now: dt.datetime) -> dict[str, Any]:
-        """One ticket in scope: its fields, customer, SLA state, assignment history, recorded breaches, follow-up."""
+        """One ticket in scope: its fields, customer, SLA state, assignment history, recorded breaches, follow-up
+        and who it may be assigned to (the page and the API shape it with :func:`kehu.views.tickets.ticket_page`)."""
         ticket = _scoped_ticket(self.ws, self.principal, ticket_id)
         ticket.pop("row_hash", None)
         policy: TicketPolicy = ticket_policy(self.ws.settings)
@@ -479,8 +478,6 @@ class TicketService(Service):
             "recorded_breaches": recorded,
             "followup": None if followup is None else dict(followup._mapping),
             "assignees": assignees,
-            "statuses": list(STATUSES),
-            "priorities": list(PRIORITIES),
         }
 
     def open(

@@ -14,7 +14,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from kehu.errors import ValidationError
 from kehu.service import campaigns as campaign_service
+from kehu.views.campaigns import campaign_page, campaigns_page
 from kehu.views.charts import kpi_charts, uplift_charts
+from kehu.views.kpis import kpis_page
 from kehu.web.pages import Actor, Post, Session
 from kehu.web.render import render, translator, workspace
 
@@ -31,7 +33,7 @@ router = APIRouter(include_in_schema=False)
 
 def _list(request: Request, session: Any, form: dict[str, Any] | None = None, status: int = 200) -> Response:
     actor = workspace(request).as_user(session.principal)
-    data = actor.campaigns.page()
+    data = campaigns_page(actor.campaigns.all(), actor.campaigns.targets())
     context = {"form": form or {}, "lang": _lang(request)}
     return render(request, "campaigns.html", data, status_code=status, context=context)
 
@@ -55,7 +57,7 @@ def create(request: Request, post: Post, actor: Actor) -> Response:
 @router.get("/campaigns/{name}")
 def campaign(request: Request, session: Session, actor: Actor, name: str) -> Response:
     json_twin = name.endswith(".json")
-    data = actor.campaigns.view(name.removesuffix(".json"))
+    data = campaign_page(actor.campaigns.view(name.removesuffix(".json")))
     t = translator(request)
     chart = uplift_charts(data["results"], t) if data["results"] and not json_twin else {}
     return render(request, "campaign.html", data, context={"chart": chart, "lang": _lang(request)})
@@ -78,6 +80,6 @@ def kpis(request: Request, session: Session, actor: Actor, period: str = "month"
             raise ValidationError(f"as_of: expected a date like 2026-10-31, got {as_of[:40]!r}") from None
         if not dt.date(1900, 1, 1) <= day <= dt.date(2999, 12, 31):
             raise ValidationError(f"as_of: {as_of} is out of range")
-    data = actor.kpis.page(period=period, as_of=day)
+    data = kpis_page(actor.kpis.summary(period=period, as_of=day), period=period)
     t = translator(request)
     return render(request, "kpis.html", data, context={"chart": kpi_charts(data, t), "lang": _lang(request)})

@@ -29,6 +29,8 @@ from kehu.service.actor import UserActor
 from kehu.service.customer_query import CustomerQuery
 from kehu.views.charts import dashboard_charts
 from kehu.views.customer_rows import list_rows
+from kehu.views.dashboard import dashboard_page
+from kehu.views.settings import settings_page
 from kehu.vocabulary import ROLES
 from kehu.web.render import (
     LOCALE_COOKIE,
@@ -212,7 +214,7 @@ def logout(request: Request, post: Post) -> Response:
 @router.get("/dashboard")
 @router.get("/dashboard.json")
 def dashboard(request: Request, session: Session, actor: Actor) -> Response:
-    data = actor.dashboard.figures()
+    data = dashboard_page(actor.dashboard.figures())
     chart = dashboard_charts(data, translator(request))
     return render(request, "dashboard.html", data, context={"chart": chart})
 
@@ -277,7 +279,8 @@ def _users_page(request: Request, session: SessionInfo, message: str | None = No
 @router.get("/settings")
 @router.get("/settings.json")
 def settings(request: Request, session: Session, actor: Actor) -> Response:
-    return render(request, "settings.html", actor.system.settings())
+    data = settings_page(actor.system.settings(), actor.system.state())
+    return render(request, "settings.html", data)
 
 
 @router.get("/users")

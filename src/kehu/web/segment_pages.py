@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, Response
 
 from kehu.errors import KehuError, ValidationError
 from kehu.views.charts import sankey, segment_trends
+from kehu.views.segments import segment_page, segments_page
 from kehu.web.pages import Actor, Post, Session, _optional_int
 from kehu.web.render import render, translator, workspace
 
@@ -42,7 +43,7 @@ router = APIRouter(include_in_schema=False)
 
 def _overview(request: Request, session: Any, editor: dict[str, Any] | None = None, status: int = 200) -> Response:
     actor = workspace(request).as_user(session.principal)
-    data = actor.segments.overview()
+    data = segments_page(actor.segments.overview())
     chart = segment_trends(data, _lang(request))
     context = {"chart": chart, "lang": _lang(request), "editor": editor or {}}
     return render(request, "segments.html", data, context=context, status_code=status)
@@ -94,9 +95,10 @@ def save(request: Request, post: Post, actor: Actor) -> Response:
 @router.get("/segments/{scheme}/{segment}.json")
 def segment(request: Request, session: Session, actor: Actor, scheme: str, segment: str) -> Response:
     p = request.query_params
-    data = actor.segments.page(f"{scheme}:{segment.removesuffix('.json')}",
+    found = actor.segments.page(f"{scheme}:{segment.removesuffix('.json')}",
         as_of=_day(p.get("as_of"), "as_of"), after=_optional_int(p.get("after"), "after"),
     )  # fmt: skip
+    data = segment_page(found)
     return render(request, "segment.html", data, context={"lang": _lang(request)})
 
 

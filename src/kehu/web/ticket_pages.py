@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 
 from kehu.errors import ValidationError
 from kehu.service import tickets as ticket_service
+from kehu.views.tickets import ticket_page, tickets_page
 from kehu.web.pages import Actor, Post, Session, _optional_int
 from kehu.web.render import render, translator, workspace
 
@@ -49,7 +50,7 @@ def _list(request: Request, session: Any, form: dict[str, Any] | None = None, st
     actor = workspace(request).as_user(session.principal)
     filters = _filters(request)
     now = dt.datetime.now(dt.UTC)
-    data = actor.tickets.page(filters, now=now)
+    data = tickets_page(actor.tickets.page(filters, now=now), filters=filters.params(), before=filters.before)
 
     def link(**changes: Any) -> str:
         params = {**filters.params(), **{k: v for k, v in changes.items() if v is not None}}
@@ -89,7 +90,7 @@ def create(request: Request, post: Post, actor: Actor) -> Response:
 @router.get("/tickets/{ticket_id:int}.json")
 def ticket(request: Request, session: Session, actor: Actor, ticket_id: int) -> Response:
     now = dt.datetime.now(dt.UTC)
-    data = actor.tickets.view(_ticket_id(request, ticket_id), now=now)
+    data = ticket_page(actor.tickets.view(_ticket_id(request, ticket_id), now=now))
     return render(request, "ticket.html", data)
 
 
@@ -111,6 +112,6 @@ def update(request: Request, post: Post, actor: Actor, ticket_id: int) -> Respon
     try:
         actor.tickets.change(tid, **changes)
     except ValidationError as exc:
-        data = actor.tickets.view(tid, now=dt.datetime.now(dt.UTC))
+        data = ticket_page(actor.tickets.view(tid, now=dt.datetime.now(dt.UTC)))
         return render(request, "ticket.html", data, status_code=422, context={"error": str(exc)})
     return RedirectResponse(f"/tickets/{tid}?saved=1", status_code=303)
