@@ -3,10 +3,12 @@
 Training is in :mod:`kehu.publish.churn_train` (``kehu models train``).
 
 :func:`score_churn` (part of ``kehu run``, after the value models and before segmentation)
-    Scores the published features of one day with the latest model and merges into the ``scores`` JSON:
-    ``churn_risk``, ``churn_tier``, ``churn_reasons`` (for the high and medium tiers), ``p_order_30d``,
-    ``next_categories``. Customers lapsed beyond ``lapsed_days`` (see :func:`kehu.models.churn.churn_eligible`)
-    get no churn keys: they are win-back targets, described by the lifecycle stages.
+    Scores the published features of one day with the latest models and merges into the ``scores`` JSON:
+    purchase churn (no purchase in the horizon) ``churn_risk``, ``churn_tier``, ``churn_reasons`` (for the high
+    and medium tiers) for recent buyers (:func:`kehu.models.churn.churn_eligible`); contract non-renewal
+    ``renewal_risk`` … and win-back ``winback``, ``winback_value`` for lapsed buyers (:mod:`kehu.publish.churn_kinds`);
+    ``p_order_30d`` and ``next_categories``. A key a customer is not in the population of is published as null,
+    so a re-scored day keeps no figure of an earlier model.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from kehu.errors import NotFoundError, ValidationError
 from kehu.models.churn import CHURN_FEATURES, ChurnModel, churn_eligible
 from kehu.models.propensity import NextCategoryModel, PurchasePropensity
 from kehu.publish.churn_data import category_matrix
+from kehu.publish.churn_kinds import KindModels, score_kinds
 from kehu.publish.run import Run
 
 __all__ = [
@@ -40,7 +43,7 @@ __all__ = [
     "score_churn",
 ]
 
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2
 _PREFIX = "churn-"
 
 
@@ -55,9 +58,9 @@ class ChurnOptions:
     short_days
         Next-purchase propensity horizon (default 30).
     grace_days
-        Contract customers: churn = not renewed within this many days after the contract end.
+        Contract non-renewal = not renewed within this many days after the contract end.
     lapsed_days
-        Customers without a purchase for longer (and no live contract) are not scored (win-back population).
+        Buyers without a purchase for longer get a win-back figure instead of a purchase-churn risk.
     snapshots
         Snapshot days used to grow the trees.
     calibration_snapshots
@@ -129,6 +132,7 @@ class LoadedModels:
     churn: ChurnModel
     propensity: PurchasePropensity
     cross_sell: NextCategoryModel | None
+    kinds: KindModels
 
 
 def load_model(settings: Settings, path: Path | None = None) -> LoadedModels:
@@ -155,7 +159,7 @@ def load_model(settings: Settings, path: Path | None = None) -> LoadedModels:
         cross.popularity_ = np.asarray(cs["popularity"])
         cross.n_customers_ = 0
     assert isinstance(prop, PurchasePropensity)
-    return LoadedModels(path, document, churn, prop, cross)
+    return LoadedModels(path, document, churn, prop, cross, KindModels.from_document(document))
 
 
 def churn_report(settings: Settings) -> dict[str, Any]:
@@ -175,6 +179,7 @@ def churn_report(settings: Settings) -> dict[str, Any]:
         "params": doc["churn_model"]["params"],
         "importance": dict(sorted(doc["churn_model"]["importance"].items(), key=lambda kv: -kv[1])[:15]),
         "backtest": doc["backtest"],
+        "skipped_models": doc.get("skipped_models", {}),
     }
 
 
@@ -207,6 +212,8 @@ class ChurnScoreResult:
     tiers: dict[str, int]
     reasons: int
     seconds: float
+    renewal: dict[str, Any]
+    winback: dict[str, Any]
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -242,15 +249,9 @@ def score_churn(
     opts = ChurnOptions(**loaded.document["options"])
     ids, columns = _read_published(store, as_of)
     X = np.column_stack([columns[f] for f in CHURN_FEATURES])
-    elig = churn_eligible(
-        columns["orders"],
-        columns["days_since_last_order"],
-        columns["contract_days_to_end"],
-        lapsed_days=opts.lapsed_days,
-        grace_days=opts.grace_days,
-    )
+    elig = churn_eligible(columns["orders"], columns["days_since_last_order"], lapsed_days=opts.lapsed_days)
     known = (np.nan_to_num(columns["orders"]) > 0) | ~np.isnan(columns["contract_days_to_end"])
-    scores: dict[int, dict[str, Any]] = {int(c): {} for c in ids[known | elig]}
+    scores: dict[int, dict[str, Any]] = {int(c): dict.fromkeys(_KINDS_KEYS) for c in ids[known]}
     tiers_count = {"high": 0, "medium": 0, "low": 0}
     n_reasons = 0
     if elig.any():
@@ -266,6 +267,10 @@ def score_churn(
         for cid, r, t, rs in zip(ids[elig].tolist(), risk.tolist(), tiers.tolist(), reason_lists, strict=True):
             scores[cid].update(churn_risk=round(r, 6), churn_tier=t, churn_reasons=rs)
             tiers_count[t] += 1
+    kinds, kind_summary = score_kinds(loaded.kinds, ids, columns, X, _renewals_in_hand(run, as_of), opts,
+                                      reasons_for=reasons_for)  # fmt: skip
+    for cid, values in kinds.items():
+        scores.setdefault(cid, dict.fromkeys(_KINDS_KEYS)).update(values)
     if known.any():
         p = loaded.propensity.probability(X[known])
         for cid, v in zip(ids[known].tolist(), p.tolist(), strict=True):
@@ -284,7 +289,27 @@ def score_churn(
         tiers=tiers_count,
         reasons=n_reasons,
         seconds=time.perf_counter() - started,
+        renewal=kind_summary["renewal"],
+        winback=kind_summary["winback"],
     )
+
+
+#: the keys of the three named scores: each customer's are rewritten whole on every scoring
+_KINDS_KEYS = (
+    "churn_risk", "churn_tier", "churn_reasons",
+    "renewal_risk", "renewal_probability", "renewal_tier", "renewal_reasons", "renewal_state",
+    "winback", "winback_value",
+)  # fmt: skip
+
+
+def _renewals_in_hand(run: Run, as_of: dt.date) -> dict[int, str]:
+    """Customer id -> ``renewed`` / ``draft`` for the renewals in hand on ``as_of`` (the run's extract, cut there)."""
+    from kehu.engine.backends import to_arrow
+    from kehu.pipeline.renewals import renewals_in_hand
+
+    table = to_arrow(run.backend, renewals_in_hand(run.tables_as_of(as_of)["contracts"], as_of))
+    ids = table.column("customer_id").to_pylist()
+    return {int(c): str(s) for c, s in zip(ids, table.column("renewal_state").to_pylist(), strict=True)}
 
 
 def _category_history(run: Run, as_of: dt.date, ids: np.ndarray, loaded: LoadedModels) -> np.ndarray:
