@@ -19,10 +19,7 @@ from kehu.segments.rules import Rule, compile_sqlalchemy
 from kehu.store.published import customer_score_history
 from kehu.store.schema import customers
 
-__all__ = ["SCORE_KEYS", "arrow_schema", "profile_arrow", "profile_columns", "store_members"]
-
-#: keys of the published ``scores`` JSON the profile reads
-SCORE_KEYS = {"clv_12m": "clv_12m", "p_alive": "p_alive", "churn_probability": "churn_probability"}
+__all__ = ["arrow_schema", "profile_arrow", "profile_columns", "score_coverage", "store_members"]
 
 _ARROW = {"int": pa.int64(), "float": pa.float64(), "date": pa.date32(), "string": pa.string()}
 
@@ -44,11 +41,8 @@ def profile_columns() -> dict[str, sa.ColumnElement[Any]]:
             cols[name] = customers.c[name]
         elif name not in SCORE_FIELDS:
             cols[name] = h.c[name]
-    cols["clv_12m"] = scores[SCORE_KEYS["clv_12m"]].as_float()
-    cols["p_alive"] = scores[SCORE_KEYS["p_alive"]].as_float()
-    cols["churn_risk"] = sa.func.coalesce(
-        scores[SCORE_KEYS["churn_probability"]].as_float(), 1.0 - scores[SCORE_KEYS["p_alive"]].as_float()
-    )
+    for name in SCORE_FIELDS:  # exactly the published score of that name
+        cols[name] = scores[name].as_float()
     return cols
 
 
@@ -80,12 +74,24 @@ def profile_arrow(conn: sa.Connection, as_of: dt.date, *, chunk_rows: int = 50_0
         for i, name in enumerate(names, start=1):
             columns[name].append(row[i])
         scores = row[-1] or {}
-        clv, alive = _number(scores.get(SCORE_KEYS["clv_12m"])), _number(scores.get(SCORE_KEYS["p_alive"]))
-        churn = _number(scores.get(SCORE_KEYS["churn_probability"]))
-        columns["clv_12m"].append(clv)
-        columns["p_alive"].append(alive)
-        columns["churn_risk"].append(churn if churn is not None else (None if alive is None else 1.0 - alive))
+        for name in SCORE_FIELDS:
+            columns[name].append(_number(scores.get(name)))
     return pa.table({name: pa.array(columns[name], type=schema.field(name).type) for name in schema.names})
+
+
+def score_coverage(conn: sa.Connection, as_of: dt.date, fields: set[str]) -> dict[str, dict[str, int]]:
+    """For each score field in ``fields``: of the customers published for ``as_of``, how many have the score
+    (``published``) and how many do not (``missing``). A rule on a missing score does not match that customer;
+    the rule editor's preview says how many customers that leaves out."""
+    h = customer_score_history
+    names = sorted(f for f in fields if f in SCORE_FIELDS)
+    if not names:
+        return {}
+    cols = profile_columns()
+    counts = [sa.func.count(cols[n]).label(n) for n in names]
+    row = conn.execute(sa.select(sa.func.count().label("_all"), *counts).where(h.c.as_of == as_of)).mappings().one()
+    total = int(row["_all"])
+    return {n: {"published": int(row[n]), "missing": total - int(row[n])} for n in names}
 
 
 def _number(value: Any) -> float | None:
