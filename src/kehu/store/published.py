@@ -128,12 +128,14 @@ customer_scores = Table(
     Column("renewal_tier", String(10), nullable=True),
     Column("winback", Float(precision=53), nullable=True),
     Column("winback_value", Float(precision=53), nullable=True),
+    Column("winback_expected", Float(precision=53), nullable=True),  # winback x winback_value: the 待挽回 order
     Index("ix_customer_scores_clv_12m", "clv_12m"),
     Index("ix_customer_scores_churn_risk", "churn_risk"),
     # a churn tier's customers in risk order (the list narrowed to a tier and sorted by risk reads it in order)
     Index("ix_customer_scores_churn_tier_risk", "churn_tier", "churn_risk"),
     Index("ix_customer_scores_renewal_tier_risk", "renewal_tier", "renewal_risk"),
     Index("ix_customer_scores_winback", "winback"),
+    Index("ix_customer_scores_winback_expected", "winback_expected"),
     Index("ix_customer_scores_total_revenue_cents", "total_revenue_cents"),
     Index("ix_customer_scores_last_order_at", "last_order_at"),
 )
@@ -257,8 +259,9 @@ def publish(
 
 def sync_list_scores(conn: Connection) -> None:
     """Copy the scores of :data:`LIST_SCORES` from the ``scores`` JSON of ``customer_scores`` into their typed,
-    indexed columns (one set-based UPDATE). Call after changing ``scores`` (the merge routine of the value and
-    churn models does); the customers list sorts and filters on these columns."""
+    indexed columns, and set ``winback_expected`` (win-back probability × value at stake), in one set-based
+    UPDATE. Call after changing ``scores`` (the merge routine of the value and churn models does); the customers
+    list sorts and filters on these columns."""
     s = customer_scores.c.scores
     conn.execute(
         update(customer_scores).values(
@@ -266,6 +269,7 @@ def sync_list_scores(conn: Connection) -> None:
                 name: s[name].as_string() if isinstance(customer_scores.c[name].type, String) else s[name].as_float()
                 for name in LIST_SCORES
             }
+            | {"winback_expected": s["winback"].as_float() * s["winback_value"].as_float()}
         )
     )
 
