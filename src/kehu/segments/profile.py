@@ -9,6 +9,7 @@ scores from the history's ``scores`` JSON. :func:`store_members` evaluates a rul
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -79,17 +80,22 @@ def profile_arrow(conn: sa.Connection, as_of: dt.date, *, chunk_rows: int = 50_0
     return pa.table({name: pa.array(columns[name], type=schema.field(name).type) for name in schema.names})
 
 
-def score_coverage(conn: sa.Connection, as_of: dt.date, fields: set[str]) -> dict[str, dict[str, int]]:
-    """For each score field in ``fields``: of the customers published for ``as_of``, how many have the score
-    (``published``) and how many do not (``missing``). A rule on a missing score does not match that customer;
-    the rule editor's preview says how many customers that leaves out."""
-    h = customer_score_history
-    names = sorted(f for f in fields if f in SCORE_FIELDS)
+def score_coverage(
+    conn: sa.Connection, as_of: dt.date, fields: Iterable[str], *, owner_ids: Sequence[int] | None = None
+) -> dict[str, dict[str, int]]:
+    """For each score field among ``fields``: of the customers published for ``as_of`` (owned by ``owner_ids``
+    when given), how many have the score (``published``) and how many do not (``missing``). A condition on a
+    missing score does not match that customer; the rule editor's preview says how many that leaves out."""
+    names = sorted({f for f in fields if f in SCORE_FIELDS})
     if not names:
         return {}
+    source, when = _from(as_of)
     cols = profile_columns()
     counts = [sa.func.count(cols[n]).label(n) for n in names]
-    row = conn.execute(sa.select(sa.func.count().label("_all"), *counts).where(h.c.as_of == as_of)).mappings().one()
+    stmt = sa.select(sa.func.count().label("_all"), *counts).select_from(source).where(when)
+    if owner_ids is not None:
+        stmt = stmt.where(customers.c.owner_id.in_(list(owner_ids) or [-1]))
+    row = conn.execute(stmt).mappings().one()
     total = int(row["_all"])
     return {n: {"published": int(row[n]), "missing": total - int(row[n])} for n in names}
 
