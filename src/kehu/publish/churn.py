@@ -7,8 +7,9 @@ Training is in :mod:`kehu.publish.churn_train` (``kehu models train``).
     purchase churn (no purchase in the horizon) ``churn_risk``, ``churn_tier``, ``churn_reasons`` (for the high
     and medium tiers) for recent buyers (:func:`kehu.models.churn.churn_eligible`); contract non-renewal
     ``renewal_risk`` … and win-back ``winback``, ``winback_value`` for lapsed buyers (:mod:`kehu.publish.churn_kinds`);
-    ``p_order_30d`` and ``next_categories``. A key a customer is not in the population of is published as null,
-    so a re-scored day keeps no figure of an earlier model.
+    ``p_order_30d`` and ``next_categories``; and ``risk_days`` (``horizon``, ``grace``, ``lapsed``: the days the
+    definitions name). A key a customer is not in the population of is published as null, so a re-scored day keeps
+    no figure of an earlier model.
 """
 
 from __future__ import annotations
@@ -251,7 +252,9 @@ def score_churn(
     X = np.column_stack([columns[f] for f in CHURN_FEATURES])
     elig = churn_eligible(columns["orders"], columns["days_since_last_order"], lapsed_days=opts.lapsed_days)
     known = (np.nan_to_num(columns["orders"]) > 0) | ~np.isnan(columns["contract_days_to_end"])
-    scores: dict[int, dict[str, Any]] = {int(c): dict.fromkeys(_KINDS_KEYS) for c in ids[known]}
+    # the days the definitions name (the page states them with each figure)
+    days = {"horizon": opts.horizon_days, "grace": opts.grace_days, "lapsed": opts.lapsed_days}
+    scores: dict[int, dict[str, Any]] = {int(c): {**dict.fromkeys(_KINDS_KEYS), "risk_days": days} for c in ids[known]}
     tiers_count = {"high": 0, "medium": 0, "low": 0}
     n_reasons = 0
     if elig.any():
@@ -270,7 +273,7 @@ def score_churn(
     kinds, kind_summary = score_kinds(loaded.kinds, ids, columns, X, _renewals_in_hand(run, as_of), opts,
                                       reasons_for=reasons_for)  # fmt: skip
     for cid, values in kinds.items():
-        scores.setdefault(cid, dict.fromkeys(_KINDS_KEYS)).update(values)
+        scores.setdefault(cid, {**dict.fromkeys(_KINDS_KEYS), "risk_days": days}).update(values)
     if known.any():
         p = loaded.propensity.probability(X[known])
         for cid, v in zip(ids[known].tolist(), p.tolist(), strict=True):
