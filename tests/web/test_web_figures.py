@@ -1,0 +1,46 @@
+"""The named figures of the customer page: each published figure gets its kind, label and definition in the reader's
+language (with the model's days), a renewal in hand says so, and nothing is shown that was not published."""
+
+from __future__ import annotations
+
+from kehu.views.figures import FIGURE_KINDS, score_figures
+from kehu.web.i18n import Translator
+
+REASON = {
+    "code": "since_last_order",
+    "values": {"days": 45},
+    "zh": "距上次下单已45天",
+    "en": "45 days since last order",
+}
+SCORES = {
+    "churn_risk": 0.94, "churn_tier": "high", "churn_reasons": [REASON],
+    "renewal_risk": 0.0, "renewal_probability": 1.0, "renewal_tier": "low", "renewal_state": "draft",
+    "renewal_reasons": [], "cohort_renewal_rate": 0.957, "p_alive": 0.985, "winback": None, "winback_value": None,
+    "risk_days": {"horizon": 60, "grace": 14, "lapsed": 120},
+}  # fmt: skip
+
+
+def test_each_published_figure_is_named_and_defined_in_both_languages() -> None:
+    for locale in ("zh-CN", "en"):
+        t = Translator(locale)
+        figures = score_figures(SCORES, t)
+        kinds = [f["kind"] for f in figures]
+        assert kinds == ["purchase_churn", "contract_non_renewal", "renewal_probability", "cohort_renewal_baseline",
+                         "activity"]  # fmt: skip
+        by_kind = {f["kind"]: f for f in figures}
+        churn = by_kind["purchase_churn"]
+        assert "60" in churn["definition"] and "120" in churn["definition"], churn  # the model's days
+        assert churn["tier"] == "high" and churn["display"] == "94%"
+        assert churn["reasons"] == [REASON["zh" if locale == "zh-CN" else "en"]]
+        renewal = by_kind["contract_non_renewal"]
+        assert renewal["state"] == "draft" and renewal["state_label"] and "14" in renewal["definition"]
+        labels = {f["label"] for f in figures}
+        assert len(labels) == len(figures)  # no two figures share a name
+        for f in figures:
+            assert f["definition"] and f["definition"] != f["label"]
+            assert "{" not in f["definition"]
+    zh = {f["kind"]: f for f in score_figures(SCORES, Translator("zh-CN"))}
+    assert zh["purchase_churn"]["label"] == "购买流失风险"
+    assert zh["cohort_renewal_baseline"]["label"].endswith("（基准）")
+    assert set(FIGURE_KINDS.values()) >= set(zh)
+    assert score_figures(None, Translator("en")) == [] and score_figures({}, Translator("en")) == []
