@@ -231,7 +231,9 @@ def _reasons(folder: Path, share: float) -> dict[str, Any]:
     t0, c0 = time.perf_counter(), time.process_time()
     k = min(X.shape[0], max(1, round(share * counts["customers"])))  # the riskiest share of all customers
     top = np.argsort(-risk, kind="stable")[:k]
-    reasons = churn.reasons(X[top])
+    from kehu.models.reasons import reference_values
+
+    reasons = churn.reasons(X[top], reference=reference_values(X, churn.feature_names))  # as kehu run does
     explained = sum(1 for r in reasons if r)
     return {
         "seconds": time.perf_counter() - t0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 import pytest
@@ -74,7 +75,7 @@ def test_collapsed_customer_gets_the_collapse_as_top_reason(fitted: tuple[ChurnM
     assert top.code == "orders_down"
     assert top.values == {"recent": 2, "previous": 6, "drop_pct": 67}
     assert top.sentence("zh") == "近90天下单2次，较前90天的6次下降67%"
-    assert top.sentence("en") == "2 order(s) in the last 90 days, down 67% from 6"
+    assert top.sentence("en") == "2 orders in the last 90 days, down 67% from 6"
     assert set(top.as_dict()) == {"code", "values", "zh", "en"}
     assert model.risk(row[None, :])[0] > model.base_rate_
 
@@ -138,7 +139,7 @@ def test_tiers_and_eligibility() -> None:
 
 def test_every_reason_code_has_both_languages_and_renders() -> None:
     cat = catalog()
-    placeholders = re.compile(r"{(\w+)}")
+    placeholders = re.compile(r"{(\w+)[:}]")
     for code, entry in cat.items():
         assert set(entry) == {"zh", "en"}, code
         assert set(placeholders.findall(entry["zh"])) == set(placeholders.findall(entry["en"])), code
@@ -187,9 +188,15 @@ def test_next_category_model_beats_popularity_when_tastes_persist() -> None:
 
 
 def test_activity_that_stopped_reads_as_no_orders_not_as_a_100_percent_drop() -> None:
-    from kehu.models.reasons import _activity, _engagement
+    from kehu.models.reason_checks import check
+    from kehu.models.reasons import _activity, _engagement, _Row
 
-    assert _activity({"orders_90d": 0, "orders_prev_90d": 3}) == ("no_orders_90d", {"previous": 3})
-    assert _activity({"orders_90d": 1, "orders_prev_90d": 4})[0] == "orders_down"
-    stopped = {"interactions_90d": 0, "interactions_prev_90d": 5, "days_since_last_interaction": 120}
-    assert _engagement(stopped) == ("no_engagement", {"days": 120})
+    def first_true(candidates: list[tuple[str, dict[str, Any]]], row: _Row) -> tuple[str, Any]:
+        return next((code, values) for code, values in candidates if check(code, values, row) is None)
+
+    row = _Row(orders_90d=0, orders_prev_90d=3)
+    assert first_true(_activity(row, {}, {}), row) == ("no_orders_90d", {"previous": 3})
+    row = _Row(orders_90d=1, orders_prev_90d=4)
+    assert first_true(_activity(row, {}, {}), row)[0] == "orders_down"
+    stopped = _Row(interactions_90d=0, interactions_prev_90d=5, days_since_last_interaction=120)
+    assert first_true(_engagement(stopped, {}, {}), stopped) == ("no_engagement", {"days": 120})

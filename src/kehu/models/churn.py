@@ -158,7 +158,14 @@ class ChurnModel(BoostedClassifier):
         """Tier of each calibrated risk (see :func:`assign_tiers`)."""
         return assign_tiers(risk, tuple(self.tier_cutoffs))  # type: ignore[arg-type]
 
-    def reasons(self, X: Any, *, top: int = 3, contributions: np.ndarray | None = None) -> list[list[Reason]]:
+    def reasons(
+        self,
+        X: Any,
+        *,
+        top: int = 3,
+        contributions: np.ndarray | None = None,
+        reference: Mapping[str, float] | None = None,
+    ) -> list[list[Reason]]:
         """Up to ``top`` reasons per row: the reason groups whose SHAP contributions raise the risk most.
 
         Parameters
@@ -169,7 +176,10 @@ class ChurnModel(BoostedClassifier):
             Reasons per customer.
         contributions
             Precomputed :meth:`contributions` of ``X`` (computed when omitted).
+        reference
+            The "typical" figures of the scored population (:func:`kehu.models.reasons.reference_values`);
+            without them the value and category groups give no reason.
         """
         X = self._check_X(X)
         contrib = self.contributions(X) if contributions is None else contributions
-        return explain(X, contrib[:, :-1], list(self.feature_names), top=top)
+        return explain(X, contrib[:, :-1], list(self.feature_names), top=top, reference=reference)

@@ -2,14 +2,23 @@
 
 Features are grouped (:data:`REASON_GROUPS`): e.g. every order-count feature belongs to ``activity``. For one
 customer the SHAP contributions of a group's features are summed; the groups that raise the risk most (positive
-sums) become the reasons. Each group picks the code that fits the customer's numbers (orders fell → ``orders_down``,
-no order at all → ``no_orders_90d`` …) and fills the code's sentence from the ``reasons.`` section of the one
-catalog (:mod:`kehu.i18n`, zh-CN and en). No sentence lives in this module.
+sums) are taken in turn. Each group proposes its codes in order of preference (orders fell → ``orders_down``,
+revenue fell → ``revenue_down`` …) and the first whose checker (:data:`kehu.models.reason_checks.CHECKERS`)
+finds its sentence true of the customer's numbers is shown; when none is true the group gives no reason and the
+next group is taken. The ``history`` group (tenure, order totals) is context, never a risk reason: it proposes
+nothing. Sentences come from the ``reasons.`` section of the one catalog (:mod:`kehu.i18n`, zh-CN and en); a
+placeholder written ``{n:order|orders}`` renders the number with the singular or plural noun ("1 order",
+"2 orders"). No sentence lives in this module.
+
+"Typical" figures (a customer's average order value against the typical one) come from
+:func:`reference_values` of the scored population, passed to :func:`explain` as ``reference``; without it the
+value and category groups give no reason.
 """
 
 from __future__ import annotations
 
 import math
+import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -18,8 +27,9 @@ from typing import Any
 import numpy as np
 
 from kehu import i18n
+from kehu.models.reason_checks import check
 
-__all__ = ["LOCALES", "REASON_GROUPS", "Reason", "catalog", "explain", "render"]
+__all__ = ["LOCALES", "REASON_GROUPS", "Reason", "catalog", "explain", "reference_values", "render"]
 
 LOCALES = ("zh", "en")
 
@@ -56,7 +66,20 @@ def render(code: str, values: Mapping[str, Any], locale: str) -> str:
     """The sentence of reason ``code`` in ``locale`` (``"zh"`` or ``"en"``) filled with ``values``."""
     if locale not in LOCALES:
         raise ValueError(f"unknown locale {locale!r}: use one of {', '.join(LOCALES)}")
-    return catalog()[code][locale].format(**values)
+    return _FORMATTER.format(catalog()[code][locale], **values)
+
+
+class _Plural(string.Formatter):
+    """``{n:order|orders}`` -> ``"1 order"`` / ``"2 orders"``; every other field formats as usual."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if "|" in format_spec:
+            one, other = format_spec.split("|", 1)
+            return f"{value} {one if value == 1 else other}"
+        return str(super().format_field(value, format_spec))
+
+
+_FORMATTER = _Plural()
 
 
 @dataclass(frozen=True)
@@ -76,6 +99,9 @@ class Reason:
         return {"code": self.code, "values": dict(self.values), "zh": self.sentence("zh"), "en": self.sentence("en")}
 
 
+Candidates = list[tuple[str, dict[str, Any]]]
+
+
 def _num(v: float) -> bool:
     return not math.isnan(v)
 
@@ -85,89 +111,109 @@ def _i(v: float) -> int:
 
 
 def _drop(recent: float, previous: float) -> int:
-    return round(100 * (previous - recent) / previous)
+    return round(100 * (previous - recent) / previous) if previous else 0
 
 
-def _activity(v: Mapping[str, float]) -> tuple[str, dict[str, Any]]:
+def _fall(recent: int, previous: int) -> dict[str, Any]:
+    return {"recent": recent, "previous": previous, "drop_pct": _drop(recent, previous)}
+
+
+def _activity(v: Mapping[str, float], c: Mapping[str, float], ref: Mapping[str, float]) -> Candidates:
     recent, previous = _i(v["orders_90d"]), _i(v["orders_prev_90d"])
-    if recent == 0:  # "no orders (3 before)" says more than "down 100%"
-        return "no_orders_90d", {"previous": previous}
-    if previous > 0 and recent < previous:
-        return "orders_down", {"recent": recent, "previous": previous, "drop_pct": _drop(recent, previous)}
-    return "orders_90d", {"recent": recent, "previous": previous}
+    rev = round(v["revenue_90d_cents"] / 100) if _num(v["revenue_90d_cents"]) else 0
+    rev_prev = round(v["revenue_prev_90d_cents"] / 100) if _num(v["revenue_prev_90d_cents"]) else 0
+    return [
+        ("no_orders_90d", {"previous": previous}),  # "no orders (3 before)" says more than "down 100%"
+        ("orders_down", _fall(recent, previous)),
+        ("revenue_down", _fall(rev, rev_prev)),
+        ("no_orders_365d", {}),  # stopped long ago: the longest quiet window is the news
+        ("no_orders_180d", {}),
+    ]
 
 
-def _recency(v: Mapping[str, float]) -> tuple[str, dict[str, Any]]:
-    days, ratio, gap = v["days_since_last_order"], v["overdue_ratio"], v["gap_mean_days"]
-    if _num(ratio) and _num(gap) and ratio > 1 and gap > 0:
-        return "overdue", {"days": _i(days), "usual_gap": _i(gap), "ratio": round(ratio, 1)}
-    return "since_last_order", {"days": _i(days)}
+def _recency(v: Mapping[str, float], c: Mapping[str, float], ref: Mapping[str, float]) -> Candidates:
+    ratio = round(v["overdue_ratio"], 1) if _num(v["overdue_ratio"]) else 0.0
+    days = _i(v["days_since_last_order"])
+    return [
+        ("overdue", {"days": days, "usual_gap": _i(v["gap_mean_days"]), "ratio": ratio}),
+        ("since_last_order", {"days": days}),
+    ]
 
 
-def _engagement(v: Mapping[str, float]) -> tuple[str, dict[str, Any]]:
+def _engagement(v: Mapping[str, float], c: Mapping[str, float], ref: Mapping[str, float]) -> Candidates:
     recent, previous = _i(v["interactions_90d"]), _i(v["interactions_prev_90d"])
-    if recent == 0:
-        days = v["days_since_last_interaction"]
-        return ("no_engagement", {"days": _i(days)}) if _num(days) else ("never_engaged", {})
-    if previous > 0 and recent < previous:
-        return "engagement_down", {"recent": recent, "previous": previous, "drop_pct": _drop(recent, previous)}
-    return "engagement_low", {"recent": recent}
+    return [
+        ("no_engagement", {"days": _i(v["days_since_last_interaction"])}),
+        ("never_engaged", {}),
+        ("engagement_down", _fall(recent, previous)),
+        ("engagement_low", {"recent": recent}),
+    ]
 
 
-def _service(v: Mapping[str, float]) -> tuple[str, dict[str, Any]]:
-    if _i(v["complaints_90d"]) > 0:
-        return "complaints", {"complaints": _i(v["complaints_90d"])}
-    if _i(v["tickets_90d"]) > 0:
-        return "tickets", {"tickets": _i(v["tickets_90d"])}
-    if _num(v["first_response_hours_mean"]):
-        return "slow_response", {"hours": round(v["first_response_hours_mean"], 1)}
-    return "tickets_total", {"tickets": _i(v["tickets_total"])}
+def _service(v: Mapping[str, float], c: Mapping[str, float], ref: Mapping[str, float]) -> Candidates:
+    hours = v["first_response_hours_mean"]
+    return [
+        ("complaints", {"complaints": _i(v["complaints_90d"])}),
+        ("tickets", {"tickets": _i(v["tickets_90d"])}),
+        ("slow_response", {"hours": round(hours, 1) if _num(hours) else 0.0}),
+    ]
 
 
-def _satisfaction(v: Mapping[str, float]) -> tuple[str, dict[str, Any]]:
-    if _num(v["latest_nps"]):
-        return "low_nps", {"nps": _i(v["latest_nps"])}
-    if _num(v["latest_csat"]):
-        return "low_csat", {"csat": _i(v["latest_csat"])}
-    return "no_feedback", {}
+def _satisfaction(v: Mapping[str, float], c: Mapping[str, float], ref: Mapping[str, float]) -> Candidates:
+    return [
+        ("low_nps", {"nps": _i(v["latest_nps"])}),
+        ("low_csat", {"csat": _i(v["latest_csat"])}),
+        ("no_feedback", {}),
+    ]
 
 
-def _contract(v: Mapping[str, float]) -> tuple[str, dict[str, Any]]:
-    to_end = v["contract_days_to_end"]
-    if not _num(to_end):
-        return "no_contract", {}
-    if to_end >= 0:
-        return "contract_ending", {"days": _i(to_end)}
-    return "contract_ended", {"days": -_i(to_end)}
+def _contract(v: Mapping[str, float], c: Mapping[str, float], ref: Mapping[str, float]) -> Candidates:
+    to_end = _i(v["contract_days_to_end"])
+    return [
+        ("contract_ends_today", {}),
+        ("contract_ending", {"days": to_end}),
+        ("contract_ended", {"days": -to_end}),
+        ("no_contract", {}),
+    ]
 
 
-def _history(v: Mapping[str, float]) -> tuple[str, dict[str, Any]]:
-    if _i(v["orders"]) <= 1:
-        return "one_order", {"tenure_days": _i(v["tenure_days"])}
-    return "short_history", {"orders": _i(v["orders"]), "tenure_days": _i(v["tenure_days"])}
+def _history(v: Mapping[str, float], c: Mapping[str, float], ref: Mapping[str, float]) -> Candidates:
+    return []  # tenure and totals describe the customer; they are not reasons for the risk
 
 
-def _value(v: Mapping[str, float]) -> tuple[str, dict[str, Any]]:
-    return "order_value", {
-        "order_value": round(v["mean_order_value_cents"] / 100, 2) if _num(v["mean_order_value_cents"]) else 0
-    }
+def _typical(ref: Mapping[str, float], key: str, scale: float) -> int:
+    value = ref.get(key, math.nan)
+    return 0 if math.isnan(value) else round(value / scale)
 
 
-def _payments(v: Mapping[str, float]) -> tuple[str, dict[str, Any]]:
-    if _i(v["refunded_orders"]) > 0:
-        share = v["refund_share"]
-        return "refunds", {"refunds": _i(v["refunded_orders"]), "share_pct": round(100 * share) if _num(share) else 0}
-    share = v["discount_share"]
-    if not _num(share) or share <= 0:
-        return "no_discounts", {}
-    return "discounts", {"share_pct": round(100 * share)}
+def _value(v: Mapping[str, float], c: Mapping[str, float], ref: Mapping[str, float]) -> Candidates:
+    mov, margin, orders = v["mean_order_value_cents"], v["total_margin_cents"], v["orders"]
+    by_value = ("low_order_value", {
+        "order_value": round(mov / 100) if _num(mov) else 0, "typical": _typical(ref, "mean_order_value_cents", 100),
+    })  # fmt: skip
+    by_margin = ("low_margin", {
+        "margin": round(margin / orders / 100) if _num(margin) and _num(orders) and orders >= 1 else 0,
+        "typical": _typical(ref, "margin_per_order_cents", 100),
+    })  # fmt: skip
+    # the feature that drives the group speaks first
+    margin_first = c.get("total_margin_cents", 0.0) > c.get("mean_order_value_cents", 0.0)
+    return [by_margin, by_value] if margin_first else [by_value, by_margin]
 
 
-def _categories(v: Mapping[str, float]) -> tuple[str, dict[str, Any]]:
-    return "categories", {"categories": _i(v["category_count"])}
+def _payments(v: Mapping[str, float], c: Mapping[str, float], ref: Mapping[str, float]) -> Candidates:
+    refund, discount = v["refund_share"], v["discount_share"]
+    return [
+        ("refunds", {"refunds": _i(v["refunded_orders"]), "share_pct": round(100 * refund) if _num(refund) else 0}),
+        ("discounts", {"share_pct": round(100 * discount) if _num(discount) else 0}),
+        ("no_discounts", {}),
+    ]
 
 
-_BUILDERS: dict[str, Callable[[Mapping[str, float]], tuple[str, dict[str, Any]]]] = {
+def _categories(v: Mapping[str, float], c: Mapping[str, float], ref: Mapping[str, float]) -> Candidates:
+    return [("categories", {"categories": _i(v["category_count"]), "typical": _typical(ref, "category_count", 1)})]
+
+
+_BUILDERS: dict[str, Callable[[Mapping[str, float], Mapping[str, float], Mapping[str, float]], Candidates]] = {
     "activity": _activity,
     "recency": _recency,
     "engagement": _engagement,
@@ -181,6 +227,34 @@ _BUILDERS: dict[str, Callable[[Mapping[str, float]], tuple[str, dict[str, Any]]]
 }
 
 
+def reference_values(X: np.ndarray, feature_names: Sequence[str]) -> dict[str, float]:
+    """The "typical" figures reasons compare a customer with: medians over the rows of ``X`` (the scored
+    customers), NaN where no row has the number.
+
+    Keys: ``mean_order_value_cents``; ``margin_per_order_cents`` (gross margin / orders, buyers only);
+    ``category_count`` (buyers only).
+    """
+    names = list(feature_names)
+    X = np.asarray(X, dtype=np.float64)
+
+    def col(name: str) -> np.ndarray:
+        return X[:, names.index(name)] if name in names else np.full(X.shape[0], np.nan)
+
+    def median(values: np.ndarray) -> float:
+        values = values[np.isfinite(values)]
+        return float(np.median(values)) if values.size else math.nan
+
+    orders = col("orders")
+    buyers = np.nan_to_num(orders) >= 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        margin_per_order = col("total_margin_cents") / orders
+    return {
+        "mean_order_value_cents": median(col("mean_order_value_cents")),
+        "margin_per_order_cents": median(margin_per_order[buyers]),
+        "category_count": median(col("category_count")[buyers]),
+    }
+
+
 class _Row(dict[str, float]):
     """A customer's features by name; a feature the model does not have reads as NaN."""
 
@@ -189,13 +263,26 @@ class _Row(dict[str, float]):
 
 
 def explain(
-    X: np.ndarray, contributions: np.ndarray, feature_names: Sequence[str], *, top: int = 3
+    X: np.ndarray,
+    contributions: np.ndarray,
+    feature_names: Sequence[str],
+    *,
+    top: int = 3,
+    reference: Mapping[str, float] | None = None,
 ) -> list[list[Reason]]:
     """Reasons for each row of ``X`` from its SHAP ``contributions`` (same shape as ``X``).
 
-    Groups with a positive summed contribution are ranked (largest first) and the first ``top`` rendered;
-    a customer whose features all lower the risk gets no reasons.
+    Groups with a positive summed contribution are taken largest first; each gives its first code whose
+    checker passes (:func:`kehu.models.reason_checks.check`), or nothing, until ``top`` reasons are found. A
+    customer whose features all lower the risk gets no reasons.
+
+    Parameters
+    ----------
+    reference
+        :func:`reference_values` of the scored population (the "typical" figures of the value and category
+        reasons).
     """
+    ref = dict(reference or {})
     names = list(feature_names)
     groups = [g for g, feats in REASON_GROUPS.items() if any(f in names for f in feats)]
     membership = np.zeros((len(names), len(groups)))
@@ -204,18 +291,22 @@ def explain(
             if f in names:
                 membership[names.index(f), j] = 1.0
     sums = contributions @ membership
-    order = np.argsort(-sums, axis=1, kind="stable")[:, :top]
+    order = np.argsort(-sums, axis=1, kind="stable")
     out: list[list[Reason]] = []
     for i in range(X.shape[0]):
         row: _Row | None = None
+        contrib: dict[str, float] = {}
         reasons: list[Reason] = []
         for j in order[i]:
             s = float(sums[i, j])
-            if s <= 0:
+            if s <= 0 or len(reasons) == top:
                 break
             if row is None:
                 row = _Row(zip(names, X[i].tolist(), strict=True))
-            code, values = _BUILDERS[groups[j]](row)
-            reasons.append(Reason(code, values, round(s, 6)))
+                contrib = dict(zip(names, contributions[i].tolist(), strict=True))
+            for code, values in _BUILDERS[groups[j]](row, contrib, ref):
+                if check(code, values, row, ref) is None:
+                    reasons.append(Reason(code, values, round(s, 6)))
+                    break
         out.append(reasons)
     return out

@@ -30,6 +30,7 @@ from kehu.config import Settings
 from kehu.errors import NotFoundError, ValidationError
 from kehu.models.churn import CHURN_FEATURES, ChurnModel, churn_eligible
 from kehu.models.propensity import NextCategoryModel, PurchasePropensity
+from kehu.models.reasons import reference_values
 from kehu.publish.churn_data import category_matrix
 from kehu.publish.churn_kinds import KindModels, score_kinds
 from kehu.publish.run import Run
@@ -264,7 +265,9 @@ def score_churn(
         explain = np.isin(tiers, list(reasons_for))
         reason_lists: list[list[Any]] = [[] for _ in range(Xe.shape[0])]
         if explain.any():
-            for i, rs in zip(np.flatnonzero(explain), loaded.churn.reasons(Xe[explain]), strict=True):
+            reference = reference_values(Xe, CHURN_FEATURES)  # "typical" = the median scored customer
+            explained = loaded.churn.reasons(Xe[explain], reference=reference)
+            for i, rs in zip(np.flatnonzero(explain), explained, strict=True):
                 reason_lists[i] = [r.as_dict() for r in rs]
                 n_reasons += 1
         for cid, r, t, rs in zip(ids[elig].tolist(), risk.tolist(), tiers.tolist(), reason_lists, strict=True):
