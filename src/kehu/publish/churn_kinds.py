@@ -42,6 +42,7 @@ from kehu.models.beta_geo import BetaGeo
 from kehu.models.churn import CHURN_FEATURES, ChurnModel, renewal_eligible, winback_eligible
 from kehu.models.evaluation import score_table
 from kehu.models.propensity import PurchasePropensity
+from kehu.models.reasons import reference_values
 from kehu.publish.churn_data import Snapshot
 
 __all__ = ["KindModels", "backtest_kinds", "fit_kinds", "score_kinds", "winback_value"]
@@ -248,7 +249,9 @@ def score_kinds(
         explain = np.isin(tiers, list(reasons_for))
         reasons: dict[int, list[Any]] = {}
         if explain.any():
-            for i, rs in zip(open_rows[explain], models.renewal.reasons(X[open_rows[explain]]), strict=True):
+            reference = reference_values(X[open_rows], CHURN_FEATURES)  # "typical" = the median scored customer
+            explained = models.renewal.reasons(X[open_rows[explain]], reference=reference)
+            for i, rs in zip(open_rows[explain], explained, strict=True):
                 reasons[int(i)] = [r.as_dict() for r in rs]
         for i, r, t in zip(open_rows.tolist(), risk.tolist(), tiers.tolist(), strict=True):
             scores[int(ids[i])] = {"renewal_risk": round(r, 6), "renewal_probability": round(1.0 - r, 6),
