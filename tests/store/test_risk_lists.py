@@ -14,7 +14,7 @@ from segments_testkit import make_store, publish_profile, random_profile
 from kehu.config import load_settings
 from kehu.publish.scores import write_scores
 from kehu.store.customer_list import CustomerFilter, count_customers, list_customers, risk_tier_sizes
-from kehu.store.dashboard import at_risk_customers, winback_customers
+from kehu.store.dashboard import DEFAULT_RISK_DAYS, at_risk_customers, risk_days, winback_customers
 
 DAY = dt.date(2025, 6, 30)
 
@@ -42,9 +42,14 @@ def test_risk_lists_name_the_kind_and_rank_winback_by_value_times_chance(tmp_pat
     rows = random_profile(7, range(1, 401), DAY)
     scores = _scores(rows)
     publish_profile(store, rows, DAY)
+    with store.connect() as conn:
+        assert risk_days(conn) == DEFAULT_RISK_DAYS  # nothing scored yet
+    for s in scores.values():
+        s["risk_days"] = {"horizon": 60, "grace": 14, "lapsed": 120}
     with store.begin() as conn:
         write_scores(conn, DAY, scores)
     with store.connect() as conn:
+        assert risk_days(conn) == {"horizon": 60, "grace": 14, "lapsed": 120}
         at_risk = at_risk_customers(conn, None, limit=400)
         flagged = {c for c, s in scores.items() if "high" in (s.get("churn_tier"), s.get("renewal_tier"))}
         assert {r["id"] for r in at_risk} == flagged

@@ -8,6 +8,7 @@ customers and a manager's their team's. Money comes back as integer cents or ``D
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -21,6 +22,7 @@ from kehu.store.schema import customers, orders, users
 from kehu.vocabulary import NOT_LIVE_STATUSES
 
 __all__ = [
+    "DEFAULT_RISK_DAYS",
     "at_risk_customers",
     "customers_by_month",
     "customers_by_region",
@@ -29,6 +31,7 @@ __all__ = [
     "published_as_of",
     "revenue_by_month",
     "revenue_values",
+    "risk_days",
     "score_values",
     "winback_customers",
 ]
@@ -146,6 +149,24 @@ def at_risk_customers(conn: Connection, owner_ids: Sequence[int] | None, *, limi
         item["kinds"] = kinds if has_tiers else ["p_alive"]
         out.append(item)
     return out
+
+
+#: the days the figures' definitions name before any scoring published them (the training defaults)
+DEFAULT_RISK_DAYS = {"horizon": 90, "grace": 30, "lapsed": 180}
+
+
+def risk_days(conn: Connection) -> dict[str, int]:
+    """The days the published figures' definitions name (``horizon``, ``grace``, ``lapsed``: the ``risk_days`` the
+    churn scoring published with them), else :data:`DEFAULT_RISK_DAYS`."""
+    days = customer_scores.c.scores["risk_days"]
+    found = conn.execute(select(days).where(customer_scores.c.churn_tier.is_not(None)).limit(1)).scalar()
+    if found is None:
+        found = conn.execute(select(days).where(customer_scores.c.winback.is_not(None)).limit(1)).scalar()
+    if isinstance(found, str):
+        found = json.loads(found)
+    if not isinstance(found, dict):
+        return dict(DEFAULT_RISK_DAYS)
+    return {k: int(found.get(k, v)) for k, v in DEFAULT_RISK_DAYS.items()}
 
 
 def winback_customers(conn: Connection, owner_ids: Sequence[int] | None, *, limit: int = 10) -> list[dict[str, Any]]:
