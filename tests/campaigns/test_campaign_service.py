@@ -103,13 +103,19 @@ def test_results_by_hand(target: tuple[Workspace, list[int]]) -> None:
     for c in held[:3]:  # 3 of 15 held out buy
         s.order(c, "2025-06-10", 100)
     s.order(treated[40], "2025-07-15", 500)  # after the window: not counted
-    r = ws.campaign_results("spring", now=dt.datetime(2025, 7, 20, tzinfo=dt.UTC), resamples=500)
+    r = ws.campaign_results("spring", now=dt.datetime(2025, 7, 20, tzinfo=dt.UTC))
     assert r["arms"]["treatment"] == {"customers": 45, "converted": 30, "revenue_cents": 300_000}
     assert r["arms"]["holdout"] == {"customers": 15, "converted": 3, "revenue_cents": 30_000}
     conv = r["uplift"]["conversion"]
     assert conv["difference"] == pytest.approx(30 / 45 - 3 / 15)
     assert conv["significant"] and conv["low"] > 0
-    assert r["uplift"]["revenue_per_customer"]["difference"] == pytest.approx(300_000 / 45 - 30_000 / 15)
+    money = r["uplift"]["revenue_per_customer"]
+    assert money["difference"] == pytest.approx(300_000 / 45 - 30_000 / 15)
+    # 3 held-out buyers: no revenue interval, and the verdict says why in both languages
+    assert money["low"] is None and money["reason"] == "few_buyers" and not money["significant"]
+    assert money["detail"]["buyers_holdout"] == 3 and money["detail"]["required"] == 15
+    assert "暂不下结论" in r["verdict"]["zh"]["revenue_per_customer"]
+    assert "no verdict" in r["verdict"]["en"]["revenue_per_customer"]
     assert r["messages"] == {"sent": 45, "failed": 0, "pending": 0, "to_holdout": 0}
     assert r["window"]["complete"]
     assert "提高" in r["verdict"]["zh"]["conversion"] and "raised" in r["verdict"]["en"]["conversion"]
@@ -192,7 +198,7 @@ def test_failed_and_waiting_messages_are_counted(target: tuple[Workspace, list[i
     out = ws.launch_campaign("later", now=LAUNCH)
     assert out["queued"] == 45 and out["delivery"]["unconfigured"] == {"email": 45}
     at = dt.datetime(2025, 7, 20, tzinfo=dt.UTC)
-    assert ws.campaign_results("broken", now=at, resamples=100)["messages"]["failed"] == 45
-    assert ws.campaign_results("later", now=at, resamples=100)["messages"] == {
+    assert ws.campaign_results("broken", now=at)["messages"]["failed"] == 45
+    assert ws.campaign_results("later", now=at)["messages"] == {
         "sent": 0, "failed": 0, "pending": 45, "to_holdout": 0,
     }  # fmt: skip

@@ -95,7 +95,10 @@ def test_create_launch_and_results_with_chart_and_verdicts(web: WebEnv) -> None:
     conv = results["uplift"]["conversion"]
     assert rates["values"][0] == round(100 * conv["difference"], 2)
     assert all(lo <= v <= hi for lo, v, hi in zip(rates["lows"], rates["values"], rates["highs"], strict=True))
-    assert chart["revenue"]["kind"] == "interval" and chart["arms"]["kind"] == "arms"
+    assert chart["arms"]["kind"] == "arms"
+    money = results["uplift"]["revenue_per_customer"]  # a few buyers in a small holdout: no revenue verdict
+    assert money["low"] is None and money["reason"] == "few_buyers" and "revenue" not in chart
+    assert results["verdict"]["zh"]["revenue_per_customer"] in html.unescape(zh) and "暂不下结论" in zh
     manager.post("/account/locale", data={"locale": "en", "csrf_token": token, "next": "/campaigns"})
     en = manager.get("/campaigns/winback").text
     assert results["verdict"]["en"]["conversion"] in html.unescape(en) and "By stratum" in en and "转化率" not in en

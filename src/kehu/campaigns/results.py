@@ -1,5 +1,7 @@
 """A campaign's measured outcome: per arm conversion, revenue, retention and win-back in the attribution window,
 the uplift (treatment − holdout) with 95% intervals, a plain-language verdict (zh/en) and a per-stratum breakdown.
+Where revenue per customer cannot be given a trustworthy interval (too few buyers for spend that uneven, see
+:mod:`kehu.campaigns.uplift`), its verdict says so and why, and the estimate has no interval.
 
 Definitions (window W = [launched_at, launched_at + attribution_days)):
 
@@ -51,6 +53,12 @@ def _fmt(metric: str, value: float, locale: str) -> str:
 def verdict(metric: str, est: Estimate, locale: str) -> str:
     """One sentence saying what the estimate means, in ``zh`` or ``en``."""
     name = _text(f"metrics.{metric}", locale)
+    if est.difference is not None and est.reason is not None:
+        d = est.detail
+        return _text(f"verdict.no_verdict_{est.reason}", locale).format(
+            metric=name, diff=_fmt(metric, est.difference, locale), treatment=int(d["buyers_treatment"]),
+            holdout=int(d["buyers_holdout"]), expected=f"{d['expected']:.0f}", required=f"{int(d['required']):,}",
+        )  # fmt: skip
     if est.difference is None or est.low is None or est.high is None:
         return _text("verdict.no_data", locale).format(metric=name)
     key = "up" if est.low > 0 else "down" if est.high < 0 else "none"
@@ -61,7 +69,7 @@ def verdict(metric: str, est: Estimate, locale: str) -> str:
     )  # fmt: skip
 
 
-def _estimates(rows: list[dict[str, Any]], *, resamples: int, seed: int) -> dict[str, Any]:
+def _estimates(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     arms = {arm: [r for r in rows if r["arm"] == arm] for arm in (TREATMENT, HOLDOUT)}
     counts = {arm: len(v) for arm, v in arms.items()}
@@ -77,26 +85,20 @@ def _estimates(rows: list[dict[str, Any]], *, resamples: int, seed: int) -> dict
     money = mean_difference(
         np.array([r["revenue_cents"] for r in arms[TREATMENT]], dtype=np.float64),
         np.array([r["revenue_cents"] for r in arms[HOLDOUT]], dtype=np.float64),
-        resamples=resamples,
-        seed=seed,
     )
     out["revenue_per_customer"] = {**money.as_dict(), "treatment_n": counts[TREATMENT], "holdout_n": counts[HOLDOUT]}
     return out
 
 
-def campaign_results(
-    conn: sa.Connection, campaign: Mapping[str, Any], *, now: dt.datetime, resamples: int = 2000
-) -> dict[str, Any]:
+def campaign_results(conn: sa.Connection, campaign: Mapping[str, Any], *, now: dt.datetime) -> dict[str, Any]:
     """Measure a launched campaign (see the module docstring for the definitions).
 
     Parameters
     ----------
     campaign
-        The campaign's row (``id``, ``launched_at``, ``attribution_days``, ``seed``).
+        The campaign's row (``id``, ``launched_at``, ``attribution_days``).
     now
         The current time: orders after it do not exist yet; before the window's end the result is provisional.
-    resamples
-        Bootstrap resamples for the revenue interval.
     """
     from kehu.vocabulary import PURCHASE_STATUSES
 
@@ -130,12 +132,11 @@ def campaign_results(
         row = members[int(cid)]
         row.update(converted=True, purchases=int(n), revenue_cents=int(revenue or 0))
     rows = list(members.values())
-    seed = int(campaign["seed"])
-    overall = _estimates(rows, resamples=resamples, seed=seed)
+    overall = _estimates(rows)
     strata = []
     for name in sorted({r["stratum"] for r in rows}):
         part = [r for r in rows if r["stratum"] == name]
-        est = _estimates(part, resamples=resamples, seed=seed)
+        est = _estimates(part)
         strata.append({"stratum": name, "customers": len(part),
                        "holdout": sum(r["arm"] == HOLDOUT for r in part), "uplift": est})  # fmt: skip
     msgs = campaign_messages
@@ -187,4 +188,5 @@ def campaign_results(
 
 
 def _as_estimate(d: Mapping[str, Any]) -> Estimate:
-    return Estimate(d["treatment"], d["holdout"], d["difference"], d["low"], d["high"], d["level"], d["method"])
+    return Estimate(d["treatment"], d["holdout"], d["difference"], d["low"], d["high"], d["level"], d["method"],
+                    d.get("reason"), dict(d.get("detail") or {}))  # fmt: skip

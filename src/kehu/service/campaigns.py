@@ -237,13 +237,13 @@ def list_campaigns(store: sa.Engine) -> list[dict[str, Any]]:
     return out
 
 
-def measure_campaign(store: sa.Engine, name: str, *, now: dt.datetime, resamples: int = 2000) -> dict[str, Any]:
+def measure_campaign(store: sa.Engine, name: str, *, now: dt.datetime) -> dict[str, Any]:
     """Results of a launched campaign (see :func:`kehu.campaigns.results.campaign_results`)."""
     with store.connect() as conn:
         campaign = _row(conn, name)
         if campaign["launched_at"] is None:
             raise ValidationError(f"campaign {name!r} has not been launched: run `kehu campaigns launch {name}`")
-        result = campaign_results(conn, campaign, now=now, resamples=resamples)
+        result = campaign_results(conn, campaign, now=now)
     return {"campaign": name, "holdout_share": campaign["holdout_share"], "seed": campaign["seed"],
             "attribution_days": campaign["attribution_days"], "target": campaign["target"], **result}  # fmt: skip
 
@@ -380,7 +380,7 @@ def campaign_page(ws: Workspace, principal: Principal, name: str, *, now: dt.dat
     results = None
     if campaign["launched_at"] is not None:
         ensure_current(ws.engine)
-        results = measure_campaign(ws.engine, name, now=now or dt.datetime.now(dt.UTC), resamples=2000)
+        results = measure_campaign(ws.engine, name, now=now or dt.datetime.now(dt.UTC))
         from kehu.segments.labels import segment_label
 
         window = results["window"]
@@ -403,11 +403,11 @@ class CampaignService(Service):
         ensure_current(self.ws.engine)
         return list_campaigns(self.ws.engine)
 
-    def results(self, name: str, *, now: dt.datetime | None = None, resamples: int = 2000) -> dict[str, Any]:
+    def results(self, name: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
         """Per-arm outcomes, uplift with 95% intervals and verdicts (managers and admins)."""
         require_role(self.principal, *_MANAGERS)
         ensure_current(self.ws.engine)
-        return measure_campaign(self.ws.engine, name, now=now or dt.datetime.now(dt.UTC), resamples=resamples)
+        return measure_campaign(self.ws.engine, name, now=now or dt.datetime.now(dt.UTC))
 
     def page(self) -> dict[str, Any]:
         """See :func:`campaigns_page`."""

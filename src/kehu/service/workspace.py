@@ -303,11 +303,11 @@ class Workspace:
             self.settings, self._ready(), name, channels=channels, now=now or dt.datetime.now(dt.UTC)
         )
 
-    def campaign_results(self, name: str, *, now: dt.datetime | None = None, resamples: int = 2000) -> dict[str, Any]:
+    def campaign_results(self, name: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
         """Per-arm outcomes, uplift with 95% intervals, verdicts (zh/en) and the per-stratum breakdown."""
         from kehu.service.campaigns import measure_campaign
 
-        return measure_campaign(self._ready(), name, now=now or dt.datetime.now(dt.UTC), resamples=resamples)
+        return measure_campaign(self._ready(), name, now=now or dt.datetime.now(dt.UTC))
 
     def campaigns(self) -> list[dict[str, Any]]:
         """All campaigns, newest first, with arm sizes."""

@@ -103,7 +103,7 @@ def uplift_charts(results: dict[str, Any], t: Translate) -> dict[str, Any]:
         },
     }  # fmt: skip
     money = up["revenue_per_customer"]
-    if money["difference"] is not None:
+    if money["low"] is not None:  # no chart without a trustworthy interval (the verdict says why)
         charts["revenue"] = {
             "kind": "interval", "unit": t("campaigns.money_unit"),
             "names": [t("campaigns.metric_revenue_per_customer")],
