@@ -66,6 +66,20 @@ def _print_backtest(bt: dict[str, Any]) -> None:
             f"  {r['name']:<24} {r['auc']:6.3f} {r['pr_auc']:7.3f} {brier:>6} {r['capture_10']:8.3f} "
             f"{r['lift_10']:8.2f} {r['capture_20']:8.3f}"
         )
+    for kind, title in (("renewal", "contract non-renewal"), ("winback", "win-back")):
+        part = bt.get(kind)
+        if not part:
+            continue
+        typer.echo(f"  {title} ({part['population']}):")
+        if "skipped" in part:
+            typer.echo(f"    not trained: {part['skipped']}")
+            continue
+        for r in part["metrics"]:
+            brier = "" if r["brier"] is None else f"{r['brier']:.3f}"
+            auc = "" if r["auc"] is None else f"{r['auc']:.3f}"
+            typer.echo(
+                f"    {r['name']:<30} AUC {auc:>6} Brier {brier:>6} rows {r['rows']:>7} positives {r['positives']:>6}"
+            )
     cs = bt.get("cross_sell") or {}
     if "hit_rate_at_3" in cs:
         typer.echo(
