@@ -20,10 +20,15 @@ times; the script prints each run, the medians and the ratios.
   (text) and once with them as integers (microseconds since the epoch, a possible future schema). Parsing,
   validation, customers and hashes cost nothing here.
 
+With ``--changed SHARE``, Kehu's side then re-imports the file with that share of the orders' statuses changed
+(refunded, or completed if they were refunded): the import that updates rows and keeps their earlier values
+(:mod:`kehu.store.history`).
+
 Usage::
 
     .venv/bin/python benchmarks/import_orders.py --rows 1000000 --customers 100000 --repeat 3 [--floor]
     .venv/bin/python benchmarks/import_orders.py --rows 8000000 --customers 800000 --repeat 1 --kehu-only
+    .venv/bin/python benchmarks/import_orders.py --rows 1000000 --customers 100000 --repeat 3 --kehu-only --changed 0.1
 """
 
 from __future__ import annotations
@@ -101,7 +106,28 @@ class _ParsePeak:
         return self.peak
 
 
-def child_kehu(csv_path: Path, workdir: Path) -> dict[str, float]:
+def _with_changed_statuses(csv_path: Path, out: Path, share: float) -> int:
+    """A copy of the orders file where every ``1/share``-th order is refunded (or completed, if it was refunded)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    from kehu.demo.headers import HEADERS
+
+    header = HEADERS["orders"]["status"]
+    with csv_path.open(encoding="utf-8-sig") as fh:
+        names = fh.readline().rstrip("\r\n").split(",")
+    as_text = pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False)
+    table = pcsv.read_csv(csv_path, convert_options=as_text)
+    status = table.column(header).combine_chunks()
+    picked = pa.array([i % round(1 / share) == 0 for i in range(len(status))])
+    flipped = pc.if_else(pc.equal(status, "已退款"), "已完成", "已退款")
+    table = table.set_column(table.column_names.index(header), header, pc.if_else(picked, flipped, status))
+    pcsv.write_csv(table, out)
+    return int(pc.sum(picked).as_py())
+
+
+def child_kehu(csv_path: Path, workdir: Path, changed: float = 0.0) -> dict[str, float]:
     from kehu.config import load_settings
     from kehu.service.workspace import Workspace
 
@@ -114,11 +140,23 @@ def child_kehu(csv_path: Path, workdir: Path) -> dict[str, float]:
     # peaks of this import (own peaks, see _vm_hwm_mb; the parsing process: kehu.ingest.parse_process)
     main_rss, parse_rss = _vm_hwm_mb() or _peak_rss_mb(), watch.stop()
     assert s.read == s.inserted + s.quarantined, s
-    again = time.perf_counter()
+    again, again_cpu = time.perf_counter(), _cpu() + _children_cpu()
     s2 = ws.import_file("orders", csv_path, source="bench")
-    reimport = time.perf_counter() - again
+    reimport, reimport_cpu = time.perf_counter() - again, _cpu() + _children_cpu() - again_cpu
     assert s2.unchanged == s.inserted, s2
-    return {
+    extra: dict[str, float] = {}
+    if changed:
+        changed_path = workdir / "orders-changed.csv"
+        n_changed = _with_changed_statuses(csv_path, changed_path, changed)
+        again, again_cpu = time.perf_counter(), _cpu() + _children_cpu()
+        s3 = ws.import_file("orders", changed_path, source="bench")
+        extra = {
+            "changed_rows": n_changed,
+            "changed_seconds": time.perf_counter() - again,
+            "changed_cpu_seconds": _cpu() + _children_cpu() - again_cpu,
+        }
+        assert s3.updated == n_changed and s3.unchanged == s.inserted - n_changed, s3
+    return extra | {
         "rows": s.read,
         "seconds": seconds,
         "cpu_seconds": cpu,
@@ -128,6 +166,7 @@ def child_kehu(csv_path: Path, workdir: Path) -> dict[str, float]:
         "parse_rss_mb": parse_rss,
         "reimport_peak_rss_mb": _vm_hwm_mb() or _peak_rss_mb(),
         "reimport_seconds": reimport,
+        "reimport_cpu_seconds": reimport_cpu,
         "customers_created": s.customers_created,
         "quarantined": s.quarantined,
     }
@@ -195,10 +234,11 @@ def child_floor(csv_path: Path, workdir: Path) -> dict[str, float]:
     return out
 
 
-def _run_child(side: str, csv_path: Path) -> dict[str, float]:
+def _run_child(side: str, csv_path: Path, changed: float = 0.0) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix=f"bench-{side}-") as tmp:
         out = subprocess.run(
-            [sys.executable, __file__, "--child", side, "--csv", str(csv_path), "--workdir", tmp],
+            [sys.executable, __file__, "--child", side, "--csv", str(csv_path), "--workdir", tmp]
+            + (["--changed", str(changed)] if side == "kehu" and changed else []),
             check=True,
             capture_output=True,
             text=True,
@@ -216,12 +256,21 @@ def main() -> None:
     parser.add_argument(
         "--kehu-only", action="store_true", help="only Kehu's import (big files: pandas would need the whole frame)"
     )
+    parser.add_argument(
+        "--changed",
+        type=float,
+        default=0.0,
+        help="then re-import the file with this share of the orders' statuses changed (e.g. 0.1)",
+    )
     parser.add_argument("--child", choices=["kehu", "pandas", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        fn = {"kehu": child_kehu, "pandas": child_pandas, "floor": child_floor}[args.child]
+        if args.child == "kehu":
+            print(json.dumps(child_kehu(args.csv, args.workdir, args.changed)))
+            return
+        fn = {"pandas": child_pandas, "floor": child_floor}[args.child]
         print(json.dumps(fn(args.csv, args.workdir)))
         return
 
@@ -242,7 +291,7 @@ def main() -> None:
             sides = ("kehu",)
         for i in range(args.repeat):
             for side in sides:  # alternate so machine noise hits all
-                r = _run_child(side, csv_path)
+                r = _run_child(side, csv_path, args.changed)
                 results[side].append(r)
                 if side == "floor":
                     print(
@@ -253,8 +302,14 @@ def main() -> None:
                     continue
                 extra = (
                     f" (importer {r['main_rss_mb']:.0f} + parsing process {r['parse_rss_mb']:.0f}), "
-                    f"re-import (all unchanged) {r['reimport_seconds']:.2f} s, importer's peak RSS by then "
-                    f"{r['reimport_peak_rss_mb']:.0f} MB"
+                    f"re-import (all unchanged) {r['reimport_seconds']:.2f} s (CPU {r['reimport_cpu_seconds']:.2f} s), "
+                    f"importer's peak RSS by then {r['reimport_peak_rss_mb']:.0f} MB"
+                    + (
+                        f", re-import with {r['changed_rows']:,.0f} statuses changed {r['changed_seconds']:.2f} s "
+                        f"(CPU {r['changed_cpu_seconds']:.2f} s)"
+                        if "changed_seconds" in r
+                        else ""
+                    )
                     if side == "kehu"
                     else ""
                 )

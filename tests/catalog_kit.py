@@ -10,7 +10,8 @@ from kehu.metrics.labels import kpi_label, kpi_text, label_keys
 from kehu.models.reasons import catalog as reason_catalog
 from kehu.segments.export import EXPORT_COLUMNS
 from kehu.segments.labels import export_header, scheme_label, segment_keys, segment_label
-from kehu.web.i18n import LOCALES, catalog
+from kehu.vocabulary import LOCALES
+from kehu.web.i18n import catalog
 
 SCHEMES = ("rfm_cn", "rfm_en", "lifecycle", "value", "cross", "custom", "custom.vip", "no_such_scheme")
 ESTIMATES = {

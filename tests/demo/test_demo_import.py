@@ -25,7 +25,7 @@ def test_demo_imports_with_expected_quarantine_and_merges(small_demo: DemoCompan
             assert summary["read"] == summary["inserted"] + summary["quarantined"], f.path.name
             if f.kind != "customers":
                 assert summary["customers_created"] == 0, f.path.name  # every activity row links to a customer
-        assert len(ws.merges(limit=None)) == small_demo.expected_merges
+        assert len(ws.system().customers.merges(limit=None)) == small_demo.expected_merges
 
 
 def test_bulk_orders_file_is_valid_and_deterministic(tmp_path: Path) -> None:

@@ -245,19 +245,19 @@ def test_identity_resolution_merges_across_sources(workspace: Workspace, tmp_pat
     assert {f"{r['source']}:{r['source_customer_id']}" for r in d["records"]} == {"crm:C001", "store:M01"}
     assert d["orders"]["count"] == 1  # the order of M01 moved to the merged customer
     assert workspace.system().customers.find("store:M01")["id"] == d["id"]
-    merges = workspace.merges()
+    merges = workspace.system().customers.merges()
     assert {m["rule"] for m in merges} == {"phone", "email"}
     # importing the same file again changes nothing and merges nothing
     again = workspace.import_file("customers", store, source="store")
     assert (again.unchanged, again.merges) == (3, 0)
     # an explicit link
-    kept = workspace.link("crm:C002", "store:M03")
+    kept = workspace.system().customers.link("crm:C002", "store:M03")
     assert workspace.system().customers.find("M03")["id"] == kept == workspace.system().customers.find("C002")["id"]
     assert count(workspace, customers) == 3
     with workspace.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(customer_merges)).scalar_one() == 3
     with pytest.raises(NotFoundError):
-        workspace.link("crm:C002", "store:NOPE")
+        workspace.system().customers.link("crm:C002", "store:NOPE")
 
 
 def test_xlsx_parquet_and_other_kinds(workspace: Workspace, tmp_path: Path) -> None:
@@ -387,10 +387,10 @@ def test_link_file_all_or_nothing(workspace: Workspace, tmp_path: Path) -> None:
     bad = tmp_path / "bad_links.csv"
     bad.write_text("record_a,record_b\ncrm:C1,shop:S1\ncrm:C2,shop:NOPE\n", encoding="utf-8")
     with pytest.raises(ImportFileError, match=r"bad_links.csv: row 3"):
-        workspace.link_file(bad)
+        workspace.system().customers.link_file(bad)
     assert count(workspace, customers) == 4  # nothing linked
     good = tmp_path / "links.csv"
     good.write_text("crm:C1,shop:S1\ncrm:C2,shop:S2\n", encoding="utf-8")
-    assert workspace.link_file(good) == 2
+    assert workspace.system().customers.link_file(good) == 2
     assert count(workspace, customers) == 2
     assert workspace.system().customers.find("S2")["id"] == workspace.system().customers.find("C2")["id"]

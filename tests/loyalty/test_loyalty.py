@@ -65,16 +65,16 @@ def test_rerunning_a_period_does_not_double_award(shop: tuple[Workspace, Store])
     a = s.customer(name="a")
     s.order(a, "2025-03-01", 1200)
     s.order(a, "2025-03-02", 30, status="refunded")  # not a purchase: no points
-    first = ws.loyalty_run(start=D("2025-03-01"), end=D("2025-03-31"), now=NOW)
+    first = ws.system().loyalty.run_period(start=D("2025-03-01"), end=D("2025-03-31"), now=NOW)
     assert first["points_awarded"] == 1200 and first["tier_changes"] == 1
-    again = ws.loyalty_run(start=D("2025-03-01"), end=D("2025-03-31"), now=NOW)
+    again = ws.system().loyalty.run_period(start=D("2025-03-01"), end=D("2025-03-31"), now=NOW)
     assert again["points_awarded"] == 0 and again["tier_changes"] == 0
-    overlapping = ws.loyalty_run(start=D("2025-02-01"), end=D("2025-03-31"), now=NOW)
+    overlapping = ws.system().loyalty.run_period(start=D("2025-02-01"), end=D("2025-03-31"), now=NOW)
     assert overlapping["points_awarded"] == 0
     assert _ledger(ws) == [(a, "earn", 1200)]
-    assert ws.loyalty_action(str(a), "review", "order:1", day=D("2025-03-05"), now=NOW)["points"] == 50
-    assert ws.loyalty_action(str(a), "review", "order:1", day=D("2025-03-05"), now=NOW)["already_awarded"]
-    assert ws.loyalty_statement(str(a))["balance"] == 1250
+    assert ws.system().loyalty.action(str(a), "review", "order:1", day=D("2025-03-05"), now=NOW)["points"] == 50
+    assert ws.system().loyalty.action(str(a), "review", "order:1", day=D("2025-03-05"), now=NOW)["already_awarded"]
+    assert ws.system().loyalty.statement(str(a))["balance"] == 1250
     with ws.engine.connect() as conn:
         changes = conn.execute(sa.select(loyalty_tier_changes)).all()
     assert [(c.from_tier, c.to_tier) for c in changes] == [("standard", "silver")]
@@ -85,18 +85,24 @@ def test_points_never_negative_through_expiry(shop: tuple[Workspace, Store]) -> 
     a = s.customer(name="a")
     s.order(a, "2025-01-10", 100)
     s.order(a, "2025-06-10", 300)
-    ws.loyalty_run(start=D("2025-01-01"), end=D("2025-06-30"), now=NOW)
-    ws.loyalty_redeem(str(a), 150, "coupon:1", day=D("2025-07-01"), now=NOW)  # takes all 100 of Jan, 50 of June
-    assert ws.loyalty_statement(str(a))["balance"] == 250
-    out = ws.loyalty_run(start=D("2025-07-01"), end=D("2026-01-31"), now=NOW)  # the January lot expired, but is empty
+    ws.system().loyalty.run_period(start=D("2025-01-01"), end=D("2025-06-30"), now=NOW)
+    ws.system().loyalty.redeem(
+        str(a), 150, "coupon:1", day=D("2025-07-01"), now=NOW
+    )  # takes all 100 of Jan, 50 of June
+    assert ws.system().loyalty.statement(str(a))["balance"] == 250
+    out = ws.system().loyalty.run_period(
+        start=D("2025-07-01"), end=D("2026-01-31"), now=NOW
+    )  # the January lot expired, but is empty
     assert out["points_expired"] == 0
-    out = ws.loyalty_run(start=D("2026-02-01"), end=D("2026-06-10"), now=NOW)  # the June lot expires on 2026-06-10
+    out = ws.system().loyalty.run_period(
+        start=D("2026-02-01"), end=D("2026-06-10"), now=NOW
+    )  # the June lot expires on 2026-06-10
     assert out["points_expired"] == 250
-    st = ws.loyalty_statement(str(a))
+    st = ws.system().loyalty.statement(str(a))
     assert st["balance"] == 0
-    assert ws.loyalty_run(start=D("2026-06-01"), end=D("2026-12-31"), now=NOW)["points_expired"] == 0
+    assert ws.system().loyalty.run_period(start=D("2026-06-01"), end=D("2026-12-31"), now=NOW)["points_expired"] == 0
     with pytest.raises(ValidationError, match="has 0 points"):
-        ws.loyalty_redeem(str(a), 1, "coupon:2", now=NOW)
+        ws.system().loyalty.redeem(str(a), 1, "coupon:2", now=NOW)
 
 
 def test_random_histories_never_go_negative(shop: tuple[Workspace, Store]) -> None:
@@ -109,12 +115,12 @@ def test_random_histories_never_go_negative(shop: tuple[Workspace, Store]) -> No
         cid = ids[int(rng.integers(len(ids)))]
         if rng.random() < 0.5:
             s.order(cid, day.isoformat(), int(rng.integers(10, 500)))
-            ws.loyalty_run(start=day, end=day, now=NOW)
+            ws.system().loyalty.run_period(start=day, end=day, now=NOW)
         else:
-            have = ws.loyalty_statement(str(cid))["balance"]
+            have = ws.system().loyalty.statement(str(cid))["balance"]
             if have:
-                ws.loyalty_redeem(str(cid), int(rng.integers(1, have + 1)), f"r{step}", day=day, now=NOW)
-            ws.loyalty_run(start=day, end=day, now=NOW)  # expires what is due
+                ws.system().loyalty.redeem(str(cid), int(rng.integers(1, have + 1)), f"r{step}", day=day, now=NOW)
+            ws.system().loyalty.run_period(start=day, end=day, now=NOW)  # expires what is due
         with ws.engine.connect() as conn:
             sums = conn.execute(sa.select(loyalty_ledger.c.customer_id, sa.func.sum(loyalty_ledger.c.points))
                                 .group_by(loyalty_ledger.c.customer_id)).all()  # fmt: skip
@@ -128,16 +134,16 @@ def test_tiers_follow_the_rolling_window_and_minimum_spend(shop: tuple[Workspace
     a, b = s.customer(name="a"), s.customer(name="b")
     s.order(a, "2025-02-01", 4_500)
     for i in range(3):  # three referrals: 600 points, no spend
-        ws.loyalty_action(str(a), "referral", f"friend:{i}", day=D("2025-02-02"), now=NOW)
+        ws.system().loyalty.action(str(a), "referral", f"friend:{i}", day=D("2025-02-02"), now=NOW)
     s.order(b, "2025-02-01", 5_000)
-    out = ws.loyalty_run(start=D("2025-01-01"), end=D("2025-02-28"), now=NOW)
+    out = ws.system().loyalty.run_period(start=D("2025-01-01"), end=D("2025-02-28"), now=NOW)
     tiers = {c["customer_id"]: c["to_tier"] for c in out["changes"]}
     assert tiers == {a: "silver", b: "gold"}  # a has 5,100 points but spent 4,500 yuan: the gold minimum is 5,000
     # a year later the purchases are out of the 365-day window: both fall back, each change recorded once
-    out = ws.loyalty_run(start=D("2025-03-01"), end=D("2026-02-02"), now=NOW)
+    out = ws.system().loyalty.run_period(start=D("2025-03-01"), end=D("2026-02-02"), now=NOW)
     assert {c["customer_id"]: (c["from_tier"], c["to_tier"]) for c in out["changes"]} == {
         a: ("silver", "standard"), b: ("gold", "standard"),
     }  # fmt: skip
-    summary = ws.loyalty_tiers()
+    summary = ws.system().loyalty.tiers()
     assert [t["label_zh"] for t in summary["tiers"]] == ["普通", "银卡", "金卡", "钻石"]
     assert summary["tiers"][0]["customers"] == 2

@@ -81,7 +81,7 @@ def test_kpis_by_hand(filled: tuple[Workspace, dict[str, int]]) -> None:
 
 def test_feedback_trend_and_segment_filter(filled: tuple[Workspace, dict[str, int]]) -> None:
     ws, _ = filled
-    d = ws.feedback(period="month", periods=2, as_of=dt.date(2025, 6, 30))
+    d = ws.system().kpis.feedback(period="month", periods=2, as_of=dt.date(2025, 6, 30))
     may, june = d["trend"]
     assert may["nps"]["nps"] is None and may["csat"] is None
     assert june["nps"]["nps"] == 25.0 and june["nps"]["responses"] == 4

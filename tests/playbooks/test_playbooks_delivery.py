@@ -48,9 +48,9 @@ def test_email_and_webhook_arrive_once_with_the_right_content(pb_ws: Workspace, 
             pb_ws, smtp_host="127.0.0.1", smtp_port=port, smtp_from="kehu@corp.test",
             webhooks={"service": url + "/robot?key=abc"},
         )  # fmt: skip
-        first = ws.playbooks_run([f], now=NOW)
-        ws.playbooks_run([f], now=NOW + dt.timedelta(hours=1))  # again: nothing more
-        ws.playbooks_deliver(now=NOW + dt.timedelta(hours=2))
+        first = ws.system().playbooks.run([f], now=NOW)
+        ws.system().playbooks.run([f], now=NOW + dt.timedelta(hours=1))  # again: nothing more
+        ws.system().playbooks.deliver(now=NOW + dt.timedelta(hours=2))
     assert first["delivery"]["sent"] == 3
     assert len(smtp.messages) == 2 and len(sink.requests) == 1
     to_customer = next(m for m in smtp.messages if m["To"] == "c2@shop.test")
@@ -88,16 +88,16 @@ rules:
     sink = HttpSink(statuses=[500])
     with http_server(sink) as url:
         ws = with_settings(pb_ws, webhooks={"ops": url}, delivery_backoff_seconds=60)
-        first = ws.playbooks_run([f], now=NOW)
+        first = ws.system().playbooks.run([f], now=NOW)
         assert first["delivery"] | {"applied": {}} == {
             "applied": {}, "sent": 0, "retry": 1, "dead": 0, "unknown": 0, "waiting": 0, "unconfigured": {}
         }  # fmt: skip
-        early = ws.playbooks_deliver(now=NOW + dt.timedelta(seconds=30))  # before the backoff: not yet
+        early = ws.system().playbooks.deliver(now=NOW + dt.timedelta(seconds=30))  # before the backoff: not yet
         assert early["sent"] == 0 and early["waiting"] == 1 and len(sink.requests) == 1
-        later = ws.playbooks_deliver(now=NOW + dt.timedelta(seconds=61))
+        later = ws.system().playbooks.deliver(now=NOW + dt.timedelta(seconds=61))
         assert later["sent"] == 1
-        again = ws.playbooks_deliver(now=NOW + dt.timedelta(hours=1))
-        ws.playbooks_run([f], now=NOW + dt.timedelta(hours=2))
+        again = ws.system().playbooks.deliver(now=NOW + dt.timedelta(hours=1))
+        ws.system().playbooks.run([f], now=NOW + dt.timedelta(hours=2))
     assert again["sent"] == 0
     assert len(sink.requests) == 2  # the failed attempt and the successful one
     assert sink.requests[0]["headers"]["Idempotency-Key"] == sink.requests[1]["headers"]["Idempotency-Key"]
@@ -126,24 +126,26 @@ rules:
     sink = HttpSink(statuses=[503] * 10)
     with http_server(sink) as url:
         ws = with_settings(pb_ws, webhooks={"ops": url}, delivery_backoff_seconds=10, delivery_max_attempts=3)
-        ws.playbooks_run([f], now=NOW)
+        ws.system().playbooks.run([f], now=NOW)
         with pb_ws.engine.connect() as conn:
             next_at = conn.exec_driver_sql("SELECT next_attempt_at FROM outbox").scalar_one()
         assert str(next_at).startswith("2026-11-02 02:00:10")  # 10 s after the first failure
-        ws.playbooks_deliver(now=NOW + dt.timedelta(seconds=10))
+        ws.system().playbooks.deliver(now=NOW + dt.timedelta(seconds=10))
         with pb_ws.engine.connect() as conn:
             next_at = conn.exec_driver_sql("SELECT next_attempt_at FROM outbox").scalar_one()
         assert str(next_at).startswith("2026-11-02 02:00:30")  # then 20 s
-        third = ws.playbooks_deliver(now=NOW + dt.timedelta(seconds=30))
+        third = ws.system().playbooks.deliver(now=NOW + dt.timedelta(seconds=30))
         assert third["dead"] == 1
-        ws.playbooks_deliver(now=NOW + dt.timedelta(days=1))
+        ws.system().playbooks.deliver(now=NOW + dt.timedelta(days=1))
         assert len(sink.requests) == 3
-        dead = ws.outbox(status="dead")
+        dead = ws.system().playbooks.outbox(status="dead")
         assert len(dead) == 1 and "HTTP 503" in dead[0]["last_error"]
         assert count(pb_ws.engine, "audit_log", "WHERE action = 'message.dead'") == 1
-        ws.outbox_retry(dead[0]["id"], actor="alice", now=NOW + dt.timedelta(days=1))  # a person decides to try again
+        ws.system().playbooks.retry_outbox(
+            dead[0]["id"], actor="alice", now=NOW + dt.timedelta(days=1)
+        )  # a person decides to try again
         sink.statuses.clear()
-        assert ws.playbooks_deliver(now=NOW + dt.timedelta(days=1))["sent"] == 1
+        assert ws.system().playbooks.deliver(now=NOW + dt.timedelta(days=1))["sent"] == 1
     assert len(sink.requests) == 4
 
 
@@ -162,17 +164,17 @@ rules:
     )
     night = dt.datetime(2026, 11, 2, 15, 30, tzinfo=dt.UTC)  # 23:30 in Shanghai
     chan = RecordingChannel()
-    out = pb_ws.playbooks_run([f], now=night, channels={"webhook": chan})
+    out = pb_ws.system().playbooks.run([f], now=night, channels={"webhook": chan})
     assert out["delivery"]["waiting"] == 1 and out["delivery"]["applied"] == {"task": 1}  # tasks do not wait
-    assert pb_ws.playbooks_deliver(now=night + dt.timedelta(hours=8), channels={"webhook": chan})["sent"] == 0
+    assert pb_ws.system().playbooks.deliver(now=night + dt.timedelta(hours=8), channels={"webhook": chan})["sent"] == 0
     morning = dt.datetime(2026, 11, 3, 0, 0, tzinfo=dt.UTC)  # 08:00 in Shanghai
-    assert pb_ws.playbooks_deliver(now=morning, channels={"webhook": chan})["sent"] == 1
+    assert pb_ws.system().playbooks.deliver(now=morning, channels={"webhook": chan})["sent"] == 1
     assert [m.body for m in chan.sent] == ["late"]
 
 
 def test_messages_wait_while_their_channel_is_not_configured(pb_ws: Workspace, tmp_path: Path) -> None:
     f = write(tmp_path, "notify.yaml", MESSAGES)
-    out = pb_ws.playbooks_run([f], now=NOW)  # no SMTP, no webhooks configured
+    out = pb_ws.system().playbooks.run([f], now=NOW)  # no SMTP, no webhooks configured
     assert out["delivery"]["unconfigured"] == {"email": 2, "webhook:service": 1}
     assert count(pb_ws.engine, "outbox", "WHERE status = 'pending' AND kind = 'message'") == 3
 

@@ -54,13 +54,13 @@ def test_dry_run_plans_exactly_what_the_run_does_and_changes_nothing(pb_ws: Work
     segment_run(pb_ws.engine, "rfm_cn", days_ago(1), {1: "important_value", 5: "important_value", 6: "general_value"})
     scores(pb_ws.engine, days_ago(1), {})
     before = snapshot(pb_ws.engine, TABLES)
-    dry = pb_ws.playbooks_dry_run([f], now=NOW)
+    dry = pb_ws.system().playbooks.dry_run([f], now=NOW)
     assert snapshot(pb_ws.engine, TABLES) == before
     planned = {r["rule"]: r["customers"] for r in dry["rules"] if r["customers"]}
     assert planned == {"everything/vip": [1, 5], "everything/dormant": [1, 4], "everything/renew": [3]}
     vip = next(r for r in dry["rules"] if r["rule"] == "everything/vip")
     assert vip["samples"][1]["actions"][0] == {"owner": "carol"}  # 5 has no owner: round-robin over the reps
-    pb_ws.playbooks_run([f], now=NOW)
+    pb_ws.system().playbooks.run([f], now=NOW)
     assert _firings(pb_ws) == planned
     with pb_ws.engine.connect() as conn:
         owner5 = conn.exec_driver_sql("SELECT owner_id FROM customers WHERE id = 5").scalar_one()
@@ -76,7 +76,7 @@ def test_dry_run_plans_exactly_what_the_run_does_and_changes_nothing(pb_ws: Work
         ("playbook:everything/vip", "playbook.fired"), ("playbook:everything/vip", "owner.change"),
         ("playbook:everything/vip", "tag.change"), ("playbook:everything/vip", "task.create"),
     ]  # fmt: skip
-    after = pb_ws.playbooks_dry_run([f], now=NOW + dt.timedelta(hours=1))
+    after = pb_ws.system().playbooks.dry_run([f], now=NOW + dt.timedelta(hours=1))
     assert all(not r["customers"] for r in after["rules"])  # the same day again: nothing left to do
 
 

@@ -154,13 +154,13 @@ def test_a_process_killed_while_sending_never_sends_twice(pb_ws: Workspace) -> N
         resumed = _kehu(env, "playbooks", "run", "--today", DAY.isoformat(), "--json")  # lease still held
         assert resumed.returncode == 0, resumed.stderr
         assert count(pb_ws.engine, "outbox", "WHERE status = 'sending'") == 1
-        later = pb_ws.playbooks_deliver(now=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10))
+        later = pb_ws.system().playbooks.deliver(now=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10))
     assert later["unknown"] == 1  # the lease expired: outcome unknown, listed, not re-sent
     assert count(pb_ws.engine, "tasks") == 4 and count(pb_ws.engine, "coupons") == 1
     keys = Counter(r["headers"]["Idempotency-Key"] for r in sink.requests)
     assert len(keys) == 3 and set(keys.values()) == {1}  # every dormant message reached the robot exactly once
     assert len(smtp.messages) == 1
-    unknown = pb_ws.outbox(status="unknown")
+    unknown = pb_ws.system().playbooks.outbox(status="unknown")
     assert len(unknown) == 1 and "outcome unknown" in unknown[0]["last_error"]
     assert count(pb_ws.engine, "audit_log", "WHERE action = 'message.unknown'") == 1
     _no_duplicates(pb_ws)

@@ -29,8 +29,8 @@ def _fired(d: dict, rule: str) -> list[int]:
 
 
 def test_recorded_breaches_and_tier_changes_fire_once(pb_ws: Workspace, tmp_path: Path) -> None:
-    t = pb_ws.create_ticket(5, now=NOW - dt.timedelta(days=3), topic="发票", priority="low")
-    pb_ws.check_tickets(now=NOW - dt.timedelta(days=1))  # 2 days without an answer: low allows 24 h
+    t = pb_ws.system().tickets.create(5, now=NOW - dt.timedelta(days=3), topic="发票", priority="low")
+    pb_ws.system().tickets.check(now=NOW - dt.timedelta(days=1))  # 2 days without an answer: low allows 24 h
     with pb_ws.engine.begin() as conn:
         for cid, to, days in [(2, "gold", 1), (6, "gold", 10), (7, "silver", 1)]:
             conn.execute(sa.insert(loyalty_tier_changes).values(
@@ -46,11 +46,11 @@ def test_recorded_breaches_and_tier_changes_fire_once(pb_ws: Workspace, tmp_path
         }
     assert 5 in late
     f = write(tmp_path, "loop.yaml", RULES)
-    d = pb_ws.playbooks_dry_run([f], now=NOW)
+    d = pb_ws.system().playbooks.dry_run([f], now=NOW)
     assert _fired(d, "loop/late_answer") == sorted(late)
     assert _fired(d, "loop/gold") == [2]  # 6 changed 10 days ago, 7 went to silver
-    pb_ws.playbooks_run([f], now=NOW)
-    pb_ws.playbooks_run([f], now=NOW + dt.timedelta(days=1))  # the same events again: nothing new
+    pb_ws.system().playbooks.run([f], now=NOW)
+    pb_ws.system().playbooks.run([f], now=NOW + dt.timedelta(days=1))  # the same events again: nothing new
     assert count(pb_ws.engine, "tasks", "WHERE rule = 'gold'") == 1
     assert count(pb_ws.engine, "tasks", "WHERE rule = 'late_answer'") == len(late)
     with pb_ws.engine.connect() as conn:

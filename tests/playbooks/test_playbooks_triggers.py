@@ -37,9 +37,11 @@ def _fired(d: dict, rule: str) -> list[int]:
 def test_each_date_trigger_picks_the_right_customers(pb_ws: Workspace, tmp_path: Path) -> None:
     f = write(tmp_path, "dates.yaml", DATE_RULES)
     (pb_ws.settings.home / "loop.yaml").unlink()
-    assert _fired(pb_ws.playbooks_dry_run([f], now=NOW), "dates/sla") == []  # default resolution target: high 24 h
+    assert (
+        _fired(pb_ws.system().playbooks.dry_run([f], now=NOW), "dates/sla") == []
+    )  # default resolution target: high 24 h
     (pb_ws.settings.home / "loop.yaml").write_text(LOOP_SLA, encoding="utf-8")  # high: resolution in 8 h
-    d = pb_ws.playbooks_dry_run([f], now=NOW)
+    d = pb_ws.system().playbooks.dry_run([f], now=NOW)
     assert d["day"] == DAY
     assert _fired(d, "dates/dormant") == [1, 4, 6]  # 30, 31 (catch-up) and 30 days; 2 ordered 2 days ago
     assert _fired(d, "dates/tips") == [5]
@@ -52,17 +54,17 @@ def test_each_date_trigger_picks_the_right_customers(pb_ws: Workspace, tmp_path:
 
 def test_the_daily_sweep_fires_date_triggers_without_new_data(pb_ws: Workspace, tmp_path: Path) -> None:
     f = write(tmp_path, "dates.yaml", DATE_RULES)
-    day_before = pb_ws.playbooks_run([f], now=NOW - dt.timedelta(days=1))
+    day_before = pb_ws.system().playbooks.run([f], now=NOW - dt.timedelta(days=1))
     assert [r["fired"] for r in day_before["rules"] if r["rule"] == "dates/dormant"] == [1]  # only 4 (30 days)
     before = count(pb_ws.engine, "tasks", "WHERE rule = 'dormant'")
     assert before == 1
-    pb_ws.playbooks_run([f], now=NOW)  # the clock moved; no data changed
+    pb_ws.system().playbooks.run([f], now=NOW)  # the clock moved; no data changed
     with pb_ws.engine.connect() as conn:
         rows = conn.exec_driver_sql("SELECT customer_id, title FROM tasks WHERE rule = 'dormant' ORDER BY id").all()
     assert [r[0] for r in rows] == [4, 1, 6]
     assert rows[1][1] == f"客户1: 30 days since {days_ago(30).isoformat()}"
-    pb_ws.playbooks_run([f], now=NOW + dt.timedelta(hours=3))  # the same day again: nothing new
-    pb_ws.playbooks_run([f], now=NOW + dt.timedelta(days=1))  # the next day: 1, 4 and 6 already fired
+    pb_ws.system().playbooks.run([f], now=NOW + dt.timedelta(hours=3))  # the same day again: nothing new
+    pb_ws.system().playbooks.run([f], now=NOW + dt.timedelta(days=1))  # the next day: 1, 4 and 6 already fired
     assert count(pb_ws.engine, "tasks", "WHERE rule = 'dormant'") == 3
 
 
@@ -72,12 +74,12 @@ def test_a_new_last_order_is_a_new_occurrence(pb_ws: Workspace, tmp_path: Path) 
     from kehu.store.schema import orders
 
     f = write(tmp_path, "dates.yaml", DATE_RULES)
-    pb_ws.playbooks_run([f], now=NOW)
+    pb_ws.system().playbooks.run([f], now=NOW)
     with pb_ws.engine.begin() as conn:  # customer 1 orders again the next day, then goes quiet for 30 days
         conn.execute(orders.insert().values(source="t", order_id="o9", customer_id=1, row_hash=0,
                                             ordered_at=at(DAY + dt.timedelta(days=1)), amount_cents=1, currency="CNY",
                                             status="paid"))  # fmt: skip
-    pb_ws.playbooks_run([f], now=NOW + dt.timedelta(days=31))
+    pb_ws.system().playbooks.run([f], now=NOW + dt.timedelta(days=31))
     with pb_ws.engine.connect() as conn:
         occurrences = (
             conn.exec_driver_sql(
@@ -109,11 +111,11 @@ def test_segment_entry_exit_and_score_crossing(pb_ws: Workspace, tmp_path: Path)
     e = pb_ws.engine
     segment_run(e, "rfm_cn", days_ago(2), {1: "important_value", 2: "important_value", 3: "general_value"})
     scores(e, days_ago(2), {1: {"churn_risk": 0.2}, 2: {"churn_risk": 0.9}})
-    first = pb_ws.playbooks_run([f], now=NOW - dt.timedelta(days=2))
+    first = pb_ws.system().playbooks.run([f], now=NOW - dt.timedelta(days=2))
     assert {r["rule"]: r["fired"] for r in first["rules"]} == {"moves/in_vip": 2, "moves/out_vip": 0, "moves/churny": 0}
     segment_run(e, "rfm_cn", days_ago(1), {1: "important_value", 2: "general_value", 3: "important_value"})
     scores(e, days_ago(1), {1: {"churn_risk": 0.75}, 2: {"churn_risk": 0.95}, 3: {"churn_risk": "n/a"}})
-    second = pb_ws.playbooks_run([f], now=NOW - dt.timedelta(days=1))
+    second = pb_ws.system().playbooks.run([f], now=NOW - dt.timedelta(days=1))
     fired = {r["rule"]: r["customers"] if "customers" in r else r["fired"] for r in second["rules"]}
     assert fired == {"moves/in_vip": 1, "moves/out_vip": 1, "moves/churny": 1}
     with e.connect() as conn:
@@ -124,7 +126,7 @@ def test_segment_entry_exit_and_score_crossing(pb_ws: Workspace, tmp_path: Path)
     tags = {k: json.loads(v) if isinstance(v, str) else v for k, v in tags.items()}
     assert tags == {1: ["老客", "vip"], 2: ["ex-vip"], 3: ["vip"]}
     assert title == "客户1: churn risk 0.75 crossed 0.7"
-    third = pb_ws.playbooks_run([f], now=NOW)  # no new run: nothing moves, nothing fires again
+    third = pb_ws.system().playbooks.run([f], now=NOW)  # no new run: nothing moves, nothing fires again
     assert sum(r["fired"] for r in third["rules"]) == 0
 
 
@@ -149,7 +151,7 @@ rules:
     then: [{tag: {add: [cool]}}]
 """,
     )
-    first = pb_ws.playbooks_run([f], now=NOW)
+    first = pb_ws.system().playbooks.run([f], now=NOW)
     got = {r["rule"]: (r["fired"], r["skipped"]) for r in first["rules"]}
     assert got["policy/once"] == (6, {})  # customers 1..6 have orders
     assert got["policy/capped"] == (2, {"max_per_day": 4})
@@ -159,12 +161,12 @@ rules:
             " created_at, updated_at) SELECT 't', 'n' || id, id, 0, '2026-11-03 02:00:00', 1, 'CNY', 'paid',"
             " '2026-11-03 02:00:00', '2026-11-03 02:00:00' FROM customers WHERE id <= 6"
         )
-    later = pb_ws.playbooks_run([f], now=NOW + dt.timedelta(days=1))
+    later = pb_ws.system().playbooks.run([f], now=NOW + dt.timedelta(days=1))
     got = {r["rule"]: (r["fired"], r["skipped"]) for r in later["rules"]}
     assert got["policy/once"] == (0, {"once": 6})
     assert got["policy/cool"] == (0, {"cooldown": 6})
     assert got["policy/capped"][0] == 2
-    much_later = pb_ws.playbooks_run([f], now=NOW + dt.timedelta(days=11))
+    much_later = pb_ws.system().playbooks.run([f], now=NOW + dt.timedelta(days=11))
     assert {r["rule"]: r["fired"] for r in much_later["rules"]}["policy/cool"] == 6
 
 
@@ -181,8 +183,8 @@ rules:
     then: [{task: {title: "{name} CLV {clv_12m}"}}]
 """,
     )
-    none_published = pb_ws.playbooks_dry_run([f], now=NOW)
+    none_published = pb_ws.system().playbooks.dry_run([f], now=NOW)
     assert none_published["rules"][0]["matched"] == 3 and none_published["rules"][0]["would_fire"] == 0
     scores(pb_ws.engine, days_ago(1), {1: {"clv_12m": 5000.0}, 4: {"clv_12m": 10.0}}, orders={1: 2, 4: 2})
-    d = pb_ws.playbooks_dry_run([f], now=NOW)
+    d = pb_ws.system().playbooks.dry_run([f], now=NOW)
     assert d["rules"][0]["customers"] == [1]

@@ -92,10 +92,10 @@ def test_demo_company_backtest_beats_every_baseline_and_is_calibrated(tmp_path: 
     with Workspace(settings) as ws:
         ws.init()
         ws.load_demo(customers=12_000, seed=7)
-        trained = ws.train_models(engine="duckdb")
+        trained = ws.system().models.train(engine="duckdb")
         ran = ws.run(engine="duckdb", progress=lambda *_: None)
-        report = ws.models_report()
-        out = ws.report_models(tmp_path / "report")
+        report = ws.system().models.report()
+        out = ws.system().models.write_report(tmp_path / "report")
     bt = report["backtest"]
     assert bt == trained["backtest"] and bt["split"] == "strict"
     rows = {r["name"]: r for r in bt["churn"]}

@@ -29,7 +29,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     with Workspace(settings) as ws:
         ws.init()
         ws.load_demo(customers=600, seed=11)
-        ws.train_models(engine="duckdb")
+        ws.system().models.train(engine="duckdb")
     return settings
 
 

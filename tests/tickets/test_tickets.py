@@ -78,14 +78,14 @@ def test_assignment_owner_then_topic_round_robin_then_team(desk: tuple[Workspace
     ws, s, users = desk
     owned = s.customer(owner=users["olga"], name="有主客户")
     free = s.customer(name="无主客户")
-    assert ws.create_ticket(str(owned), topic="退款", now=T0)["assignee"] == "olga"
-    got = [ws.create_ticket(str(free), topic="退款", now=T0)["assignee"] for _ in range(3)]
+    assert ws.system().tickets.create(str(owned), topic="退款", now=T0)["assignee"] == "olga"
+    got = [ws.system().tickets.create(str(free), topic="退款", now=T0)["assignee"] for _ in range(3)]
     assert got == ["amy", "ben", "amy"]
-    got = [ws.create_ticket(str(free), topic="发票", now=T0)["assignee"] for _ in range(4)]
+    got = [ws.system().tickets.create(str(free), topic="发票", now=T0)["assignee"] for _ in range(4)]
     assert got == ["amy", "ben", "cat", "amy"]  # the team pool: every active member of 客服部, by name
     # imported tickets without an assignee are assigned by the check, with the same rules
     s.ticket(free, hours(-1), topic="退款")
-    out = ws.check_tickets(now=T0)
+    out = ws.system().tickets.check(now=T0)
     assert out["assigned"] == 1 and out["unassigned"] == 0
     with ws.engine.connect() as conn:
         rules = [r for (r,) in conn.execute(sa.select(ticket_assignments.c.rule).order_by(ticket_assignments.c.id))]
@@ -95,32 +95,32 @@ def test_assignment_owner_then_topic_round_robin_then_team(desk: tuple[Workspace
 def test_breaches_recorded_once_with_a_frozen_clock(desk: tuple[Workspace, Store, dict[str, int]]) -> None:
     ws, s, _ = desk
     cid = s.customer(name="c")
-    t = ws.create_ticket(str(cid), topic="退款", priority="urgent", now=T0)  # 1 h / 8 h
-    assert ws.check_tickets(now=hours(0.5))["new_breaches"] == 0
-    first = ws.check_tickets(now=hours(2))
+    t = ws.system().tickets.create(str(cid), topic="退款", priority="urgent", now=T0)  # 1 h / 8 h
+    assert ws.system().tickets.check(now=hours(0.5))["new_breaches"] == 0
+    first = ws.system().tickets.check(now=hours(2))
     assert [(b["ticket_id"], b["kind"]) for b in first["breaches"]] == [(t["id"], "first_response")]
-    assert ws.check_tickets(now=hours(3))["new_breaches"] == 0  # recorded once
-    ws.update_ticket(t["id"], respond=True, now=hours(3))
-    assert [b["kind"] for b in ws.check_tickets(now=hours(9))["breaches"]] == ["resolution"]
-    assert {b["kind"] for b in ws.ticket_breaches()} == {"first_response", "resolution"}
+    assert ws.system().tickets.check(now=hours(3))["new_breaches"] == 0  # recorded once
+    ws.system().tickets.update(t["id"], respond=True, now=hours(3))
+    assert [b["kind"] for b in ws.system().tickets.check(now=hours(9))["breaches"]] == ["resolution"]
+    assert {b["kind"] for b in ws.system().tickets.breaches()} == {"first_response", "resolution"}
 
 
 def test_resolved_complaint_schedules_a_followup(desk: tuple[Workspace, Store, dict[str, int]]) -> None:
     ws, s, _ = desk
     cid = s.customer(name="c")
-    complaint = ws.create_ticket(str(cid), topic="退款", complaint=True, now=T0)
-    question = ws.create_ticket(str(cid), topic="退款", now=T0)
-    ws.update_ticket(complaint["id"], respond=True, now=hours(1))
-    resolved = ws.update_ticket(complaint["id"], resolve=True, now=hours(5))
+    complaint = ws.system().tickets.create(str(cid), topic="退款", complaint=True, now=T0)
+    question = ws.system().tickets.create(str(cid), topic="退款", now=T0)
+    ws.system().tickets.update(complaint["id"], respond=True, now=hours(1))
+    resolved = ws.system().tickets.update(complaint["id"], resolve=True, now=hours(5))
     assert resolved["status"] == "resolved" and resolved["resolved_at"] == hours(5)
-    ws.update_ticket(question["id"], resolve=True, now=hours(5))
-    ws.update_ticket(complaint["id"], status="closed", now=hours(6))  # closing again schedules nothing new
+    ws.system().tickets.update(question["id"], resolve=True, now=hours(5))
+    ws.system().tickets.update(complaint["id"], status="closed", now=hours(6))  # closing again schedules nothing new
     with ws.engine.connect() as conn:
         rows = conn.execute(sa.select(satisfaction_followups)).all()
     assert [(r.ticket_id, r.due_at, r.status) for r in rows] == [(complaint["id"], hours(53), "scheduled")]
     # an imported resolved complaint gets its follow-up from the check
     imported = s.ticket(cid, hours(-10), first=hours(-9), resolved=hours(-2), complaint=True, status="resolved")
-    assert ws.check_tickets(now=T0)["followups_scheduled"] == 1
+    assert ws.system().tickets.check(now=T0)["followups_scheduled"] == 1
     with ws.engine.connect() as conn:
         due = conn.execute(
             sa.select(satisfaction_followups.c.due_at).where(satisfaction_followups.c.ticket_id == imported)
@@ -132,12 +132,12 @@ def test_bad_input(desk: tuple[Workspace, Store, dict[str, int]]) -> None:
     ws, s, _ = desk
     cid = s.customer(name="c")
     with pytest.raises(ValidationError, match="priority"):
-        ws.create_ticket(str(cid), priority="asap", now=T0)
-    t = ws.create_ticket(str(cid), now=T0)
+        ws.system().tickets.create(str(cid), priority="asap", now=T0)
+    t = ws.system().tickets.create(str(cid), now=T0)
     with pytest.raises(ValidationError, match="satisfaction"):
-        ws.update_ticket(t["id"], satisfaction=9, now=T0)
+        ws.system().tickets.update(t["id"], satisfaction=9, now=T0)
     with pytest.raises(ValidationError, match="not an active user"):
-        ws.update_ticket(t["id"], assignee="nobody", now=T0)
+        ws.system().tickets.update(t["id"], assignee="nobody", now=T0)
     (ws.settings.home / "loop.yaml").write_text("ticket: {}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="unknown section"):
-        ws.check_tickets(now=T0)
+        ws.system().tickets.check(now=T0)

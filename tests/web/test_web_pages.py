@@ -13,7 +13,8 @@ from web_testkit import PASSWORD, WebEnv, csrf_of, start_previewed_import
 
 from kehu.store import customer_list as store
 from kehu.store.schema import customers, orders
-from kehu.web.i18n import LOCALES, Translator, catalog, flat_keys, negotiate
+from kehu.vocabulary import LOCALES
+from kehu.web.i18n import Translator, catalog, flat_keys, negotiate
 
 
 def _walk(client, params: dict) -> tuple[list[dict], list[str]]:

@@ -115,8 +115,8 @@ def test_a_valid_edit_is_saved_audited_and_shown(web: WebEnv) -> None:
     with web.ws.engine.connect() as conn:
         entry = conn.execute(sa.select(audit_log).where(audit_log.c.action == "playbook.edit")).one()
     assert entry.actor == "admin" and entry.target == f"playbook:{PB}" and entry.detail["enabled"] is False
-    assert web.ws.playbooks_dry_run()["rules"]  # the folder still loads
-    assert all(not r["rule"].startswith(PB) for r in web.ws.playbooks_dry_run()["rules"])  # disabled: not run
+    assert web.ws.system().playbooks.dry_run()["rules"]  # the folder still loads
+    assert all(not r["rule"].startswith(PB) for r in web.ws.system().playbooks.dry_run()["rules"])  # disabled: not run
 
 
 def test_the_dry_run_preview_matches_the_service_and_changes_nothing(web: WebEnv) -> None:
@@ -138,7 +138,7 @@ def test_the_dry_run_preview_matches_the_service_and_changes_nothing(web: WebEnv
     assert "vip_manager_v2" not in _file(web).read_text(encoding="utf-8")
     rules = {x["rule"]: x for x in saved_preview["preview"]["rules"]}
     assert rules[f"{PB}/important_value_manager"]["would_fire"] == 0  # already fired on that day
-    expected = web.ws.playbooks_dry_run(day=day)
+    expected = web.ws.system().playbooks.dry_run(day=day)
     want = {x["rule"]: (x["matched"], x["would_fire"]) for x in expected["rules"] if x["rule"].startswith(PB)}
     assert {k: (v["matched"], v["would_fire"]) for k, v in rules.items()} == want
     new = r.text.split('data-rule="rfm_cn_strategies/vip_manager_v2"')[1].split("</tr>")[0]

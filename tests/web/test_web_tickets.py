@@ -88,10 +88,10 @@ def test_a_rep_sees_and_changes_only_own_customers_tickets(web: WebEnv) -> None:
     assert rep.get(f"/tickets/{theirs}").status_code == 403
     assert rep.get(f"/tickets/{theirs}.json").status_code == 403
     page = rep.get("/tickets").text
-    before = web.ws.ticket(theirs)
+    before = web.ws.system().tickets.get(theirs)
     r = rep.post(f"/tickets/{theirs}", data={"csrf_token": csrf_of(page), "action": "resolve"})
     assert r.status_code == 403
-    after = web.ws.ticket(theirs)
+    after = web.ws.system().tickets.get(theirs)
     assert (after["status"], after["resolved_at"], after["updated_at"]) == (
         before["status"], before["resolved_at"], before["updated_at"])  # fmt: skip
     other_customer = web.owned["other_rep"]
@@ -115,19 +115,19 @@ def test_open_respond_resolve_and_rate_through_forms(web: WebEnv) -> None:
     r = rep.post("/tickets", data=form, follow_redirects=False)
     assert r.status_code == 303
     tid = int(r.headers["location"].rsplit("/", 1)[1])
-    created = web.ws.ticket(tid)
+    created = web.ws.system().tickets.get(tid)
     assert created["customer_id"] == customer and created["priority"] == "high" and created["is_complaint"]
     assert created["assignee"] == web.accounts["rep_a"].name  # assigned to the customer's owner
     detail = rep.get(f"/tickets/{tid}", headers={"Accept-Language": "zh-CN"}).text
     assert f'href="/customers/{customer}"' in detail and "记录首次响应" in detail and "客户要求退款" in detail
     token = csrf_of(detail)
     assert rep.post(f"/tickets/{tid}", data={"csrf_token": token, "action": "respond"}).status_code == 200
-    after = web.ws.ticket(tid)
+    after = web.ws.system().tickets.get(tid)
     assert after["first_response_at"] is not None and after["status"] == "in_progress"
     r = rep.post(f"/tickets/{tid}", data={"csrf_token": token, "action": "save", "status": "resolved",
                                           "priority": "high", "assignee": "", "satisfaction": "5"})  # fmt: skip
     assert r.status_code == 200
-    done = web.ws.ticket(tid)
+    done = web.ws.system().tickets.get(tid)
     assert done["status"] == "resolved" and done["resolved_at"] is not None and done["satisfaction"] == 5
     with web.ws.engine.connect() as conn:  # a resolved complaint schedules its satisfaction follow-up
         assert (
@@ -159,9 +159,9 @@ def test_forms_without_the_csrf_token_are_refused(web: WebEnv) -> None:
     r = rep.post("/tickets", data={"customer_id": str(web.owned["rep_a"]), "topic": "x"})
     assert r.status_code == 403 and _ticket_ids(web) == before
     tid = min(_ticket_ids(web, web.accounts["rep_a"].id))
-    status = web.ws.ticket(tid)["status"]
+    status = web.ws.system().tickets.get(tid)["status"]
     r = rep.post(f"/tickets/{tid}", data={"csrf_token": "forged", "action": "resolve"})
-    assert r.status_code == 403 and web.ws.ticket(tid)["status"] == status
+    assert r.status_code == 403 and web.ws.system().tickets.get(tid)["status"] == status
 
 
 def test_markup_in_customer_names_is_inert(web: WebEnv) -> None:

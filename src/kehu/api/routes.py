@@ -24,8 +24,8 @@ from kehu.service import imports as import_service
 from kehu.service.access import Principal
 from kehu.service.actor import UserActor
 from kehu.service.customer_query import CustomerQuery
-from kehu.service.principal import ROLES
 from kehu.service.workspace import Workspace
+from kehu.vocabulary import ROLES
 
 __all__ = ["MAX_ID", "Actor", "error_status", "router", "to_jsonable"]
 

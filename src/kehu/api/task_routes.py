@@ -17,7 +17,7 @@ from kehu.api.routes import MAX_ID, Actor
 from kehu.errors import ValidationError
 from kehu.service import tasks as task_service
 from kehu.service.actor import UserActor
-from kehu.store.actions import TASK_OUTCOMES, TASK_STATES
+from kehu.vocabulary import TASK_OUTCOMES, TASK_STATES
 
 __all__ = ["router"]
 

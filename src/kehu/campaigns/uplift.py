@@ -9,8 +9,8 @@
   a long tail, and no interval built from the data alone keeps its coverage when an arm has few buyers and
   their spend is very uneven: the arm's mean is then set by purchases the sample has most likely not seen,
   and the interval lies above the truth. So a revenue interval is given only when the arms can be expected to
-  have :func:`required_buyers` buyers each (the rule below); otherwise the estimate carries no interval and a reason (``few_buyers``,
-  ``uneven_spend``) that the verdict puts in plain words.
+  have :func:`required_buyers` buyers each (the rule below); otherwise the estimate carries no interval and a
+  reason (``few_buyers``, ``uneven_spend``) that the verdict puts in plain words.
 
 The rule, precisely: let ``s`` be the pooled within-arm standard deviation of the natural logarithm of spend
 among buyers (customers with revenue > 0), and ``e`` the buyers the smaller arm would have at the pooled

@@ -65,7 +65,7 @@ def campaigns_create(
         stratify_by=stratify_by,
     )
     with open_workspace(home) as ws:
-        d = ws.create_campaign(spec)
+        d = ws.system().campaigns.create(spec)
     if as_json:
         print_json(d)
         return
@@ -83,7 +83,7 @@ def campaigns_launch(
 ) -> None:
     """Assign the arms (recorded first), queue the treatment arm's messages in the outbox and deliver them."""
     with open_workspace(home) as ws:
-        d = ws.launch_campaign(name, now=parse_time(at, "--at"))
+        d = ws.system().campaigns.launch(name, now=parse_time(at, "--at"))
     if as_json:
         print_json(d)
         return
@@ -108,7 +108,7 @@ def campaigns_results(
     if lang not in ("zh", "en"):
         raise typer.BadParameter("use zh or en", param_hint="--lang")
     with open_workspace(home) as ws:
-        d = ws.campaign_results(name, now=parse_time(at, "--at"))
+        d = ws.system().campaigns.results(name, now=parse_time(at, "--at"))
     if as_json:
         print_json(d)
         return
@@ -142,7 +142,7 @@ def campaigns_results(
 def campaigns_list(as_json: AsJson = False, home: Home = None) -> None:
     """Campaigns, newest first: status, target, arm sizes."""
     with open_workspace(home) as ws:
-        rows = ws.campaigns()
+        rows = ws.system().campaigns.all()
     if as_json:
         print_json(rows)
         return

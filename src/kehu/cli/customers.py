@@ -53,7 +53,7 @@ def customers_merges(
 ) -> None:
     """List identity-resolution merges: which customers became one, and by which rule."""
     with open_workspace(home) as ws:
-        rows = ws.merges(limit=limit)
+        rows = ws.system().customers.merges(limit=limit)
     if as_json:
         print_json(rows)
         return
@@ -76,9 +76,9 @@ def customers_link(
         raise typer.BadParameter("give two records SOURCE:ID SOURCE:ID, or --file FILE")
     with open_workspace(home) as ws:
         if file is not None:
-            n = ws.link_file(file)
+            n = ws.system().customers.link_file(file)
             typer.echo(f"linked {n} pairs of records from {file}")
             return
         assert a is not None and b is not None
-        cid = ws.link(a, b)
+        cid = ws.system().customers.link(a, b)
     typer.echo(f"{a} and {b} are now customer #{cid}")

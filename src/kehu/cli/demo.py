@@ -23,7 +23,7 @@ def demo(
         ws.init()
         result = ws.load_demo(customers=customers, seed=seed, on_file=print_summary)
         try:
-            ws.train_models()
+            ws.system().models.train()
         except KehuError as exc:  # e.g. a tiny demo company with too little history
             typer.echo(f"churn models not trained: {exc}")
         ran = ws.run()

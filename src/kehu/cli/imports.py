@@ -23,6 +23,8 @@ def print_summary(s: Any) -> None:
         extra.append(f"customers created {s.customers_created}")
     if s.merges:
         extra.append(f"merged into existing customers {s.merges}")
+    if s.versions:
+        extra.append(f"earlier values kept {s.versions}")
     if s.extras:
         extra.append(f"extra columns kept: {', '.join(s.extras)}")
     if extra:
@@ -58,6 +60,7 @@ def import_(
                 "path": d["path"],
                 "source": d["source"],
                 "merges": d["merges"],
+                "versions": d["versions"],
                 "seconds": d["seconds"],
             }
         )

@@ -79,7 +79,9 @@ def feedback(
 ) -> None:
     """NPS and CSAT per period with the change from the period before, for everyone or one segment."""
     with open_workspace(home) as ws:
-        d = ws.feedback(period=period, periods=periods, segment=segment, as_of=parse_date(as_of) if as_of else None)
+        d = ws.system().kpis.feedback(
+            period=period, periods=periods, segment=segment, as_of=parse_date(as_of) if as_of else None
+        )
     if as_json:
         print_json(d)
         return

@@ -22,7 +22,7 @@ def loyalty_run(
 ) -> None:
     """Award points for purchases, expire old points, place customers in tiers; re-running awards nothing twice."""
     with open_workspace(home) as ws:
-        d = ws.loyalty_run(
+        d = ws.system().loyalty.run_period(
             start=parse_date(from_, "--from") if from_ else None, end=parse_date(to, "--to") if to else None
         )
     if as_json:
@@ -46,7 +46,7 @@ def loyalty_award(
 ) -> None:
     """Award the points of an action (review, referral, …) once per reference."""
     with open_workspace(home) as ws:
-        d = ws.loyalty_action(customer, action, ref, day=parse_date(on, "--on") if on else None)
+        d = ws.system().loyalty.action(customer, action, ref, day=parse_date(on, "--on") if on else None)
     if as_json:
         print_json(d)
         return
@@ -63,7 +63,7 @@ def loyalty_redeem(
 ) -> None:
     """Spend points (oldest first; never more than the balance)."""
     with open_workspace(home) as ws:
-        d = ws.loyalty_redeem(customer, points, ref)
+        d = ws.system().loyalty.redeem(customer, points, ref)
     print_json(d) if as_json else typer.echo(f"redeemed {d['redeemed']}; balance {d['balance']}")
 
 
@@ -75,7 +75,7 @@ def loyalty_show(
 ) -> None:
     """A customer's balance, tier, ledger and tier changes."""
     with open_workspace(home) as ws:
-        d = ws.loyalty_statement(customer)
+        d = ws.system().loyalty.statement(customer)
     if as_json:
         print_json(d)
         return
@@ -89,7 +89,7 @@ def loyalty_show(
 def loyalty_tiers(as_json: AsJson = False, home: Home = None) -> None:
     """Customers per tier (普通/银卡/金卡/钻石 by default) and the latest tier changes."""
     with open_workspace(home) as ws:
-        d = ws.loyalty_tiers()
+        d = ws.system().loyalty.tiers()
     if as_json:
         print_json(d)
         return

@@ -42,7 +42,7 @@ def models_train(
 ) -> None:
     """Train, backtest and version the churn, propensity and cross-sell models; score the newest run."""
     with open_workspace(home) as ws:
-        result = ws.train_models(
+        result = ws.system().models.train(
             engine=engine,
             as_of=parse_date(as_of) if as_of else None,
             horizon_days=horizon, short_days=short, grace_days=grace, lapsed_days=lapsed, snapshots=snapshots,
@@ -91,7 +91,7 @@ def _print_backtest(bt: dict[str, Any]) -> None:
 def models_report(as_json: AsJson = False, home: Home = None) -> None:
     """The latest churn model: version, options, backtest of the model and each baseline, churn concentration."""
     with open_workspace(home) as ws:
-        report = ws.models_report()
+        report = ws.system().models.report()
     if as_json:
         print_json(report)
         return

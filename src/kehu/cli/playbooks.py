@@ -54,7 +54,7 @@ def playbooks_validate(
 ) -> None:
     """Check playbook files against the schema and Kehu's rules; problems name file, line and field."""
     with open_workspace(home) as ws:
-        rows = ws.playbooks_validate(list(files))
+        rows = ws.system().playbooks.validate(list(files))
     for r in rows:
         typer.echo(
             f"ok  {r['file']}: playbook {r['playbook']}, {r['rules']} rules{'' if r['enabled'] else ' (disabled)'}"
@@ -65,7 +65,9 @@ def playbooks_validate(
 def playbooks_dry_run(files: Files = None, today: Today = None, as_json: AsJson = False, home: Home = None) -> None:
     """Per rule: how many customers would trigger now, with samples. Changes nothing."""
     with open_workspace(home) as ws:
-        d = ws.playbooks_dry_run(list(files) if files else None, day=parse_date(today, "--today") if today else None)
+        d = ws.system().playbooks.dry_run(
+            list(files) if files else None, day=parse_date(today, "--today") if today else None
+        )
     if as_json:
         print_json(d)
         return
@@ -76,7 +78,9 @@ def playbooks_dry_run(files: Files = None, today: Today = None, as_json: AsJson 
 def playbooks_run(files: Files = None, today: Today = None, as_json: AsJson = False, home: Home = None) -> None:
     """Run the playbooks: record what fires (once per trigger occurrence), create tasks, send messages."""
     with open_workspace(home) as ws:
-        d = ws.playbooks_run(list(files) if files else None, day=parse_date(today, "--today") if today else None)
+        d = ws.system().playbooks.run(
+            list(files) if files else None, day=parse_date(today, "--today") if today else None
+        )
     if as_json:
         print_json(d)
         return
@@ -87,7 +91,7 @@ def playbooks_run(files: Files = None, today: Today = None, as_json: AsJson = Fa
 def playbooks_deliver(as_json: AsJson = False, home: Home = None) -> None:
     """Deliver what is due in the outbox: messages after quiet hours, retries after failures."""
     with open_workspace(home) as ws:
-        d = ws.playbooks_deliver()
+        d = ws.system().playbooks.deliver()
     if as_json:
         print_json(d)
         return
@@ -98,7 +102,7 @@ def playbooks_deliver(as_json: AsJson = False, home: Home = None) -> None:
 def playbooks_list(as_json: AsJson = False, home: Home = None) -> None:
     """The workspace's playbooks (KEHU_PLAYBOOKS_DIR) and their rules."""
     with open_workspace(home) as ws:
-        rows = ws.playbooks_list()
+        rows = ws.system().playbooks.all()
     if as_json:
         print_json(rows)
         return
@@ -116,7 +120,7 @@ def playbooks_install_defaults(
 ) -> None:
     """Copy the default playbooks (RFM 8-class, lifecycle, renewals, NPS) into the workspace, enabled."""
     with open_workspace(home) as ws:
-        written = ws.playbooks_install_defaults(overwrite=overwrite)
+        written = ws.system().playbooks.install_defaults(overwrite=overwrite)
         folder = ws.settings.resolved_playbooks_dir
     typer.echo(f"{len(written)} playbook files written to {folder}" + ("" if written else " (all present already)"))
 
@@ -138,7 +142,7 @@ def playbooks_outbox(
 ) -> None:
     """The outbox: every action and message with its delivery state, attempts and last error."""
     with open_workspace(home) as ws:
-        rows = ws.outbox(status=status, limit=limit)
+        rows = ws.system().playbooks.outbox(status=status, limit=limit)
     if as_json:
         print_json(rows)
         return
@@ -157,7 +161,7 @@ def playbooks_retry(
 ) -> None:
     """Send a dead or unknown message again (after checking it did not arrive)."""
     with open_workspace(home) as ws:
-        d = ws.outbox_retry(outbox_id, actor=actor_name(actor))
+        d = ws.system().playbooks.retry_outbox(outbox_id, actor=actor_name(actor))
     typer.echo(f"outbox #{d['id']}: {d['was']} → queued again; `kehu playbooks deliver` sends it")
 
 

@@ -24,7 +24,7 @@ def report_models(
 ) -> None:
     """Value-model diagnostics: calibration vs holdout, cumulative repeat purchases, P(alive) heatmap."""
     with open_workspace(home) as ws:
-        d = ws.report_models(
+        d = ws.system().models.write_report(
             out,
             calibration_end=parse_date(calibration_end, "--calibration-end") if calibration_end else None,
             observation_end=parse_date(observation_end, "--observation-end") if observation_end else None,

@@ -45,7 +45,7 @@ def segments_show(
 ) -> None:
     """One segment: its rule, size and change, and members with the values that placed them there."""
     with open_workspace(home) as ws:
-        d = ws.segment(ref, as_of=parse_date(as_of) if as_of else None, limit=limit)
+        d = ws.system().segments.show(ref, as_of=parse_date(as_of) if as_of else None, limit=limit)
     print_json(d)  # a segment has no table form: the same JSON with or without --json
 
 
@@ -59,7 +59,7 @@ def segments_transitions(
 ) -> None:
     """Who moved between segments from one run to another (counts; in and out per segment)."""
     with open_workspace(home) as ws:
-        rows = ws.segment_transitions(parse_date(from_, "--from"), parse_date(to, "--to"), scheme=scheme)
+        rows = ws.system().segments.transitions(parse_date(from_, "--from"), parse_date(to, "--to"), scheme=scheme)
     if as_json:
         print_json(rows)
         return
@@ -91,5 +91,5 @@ def segments_export(
 ) -> None:
     """Export a segment's members with Chinese headers, owner and contact columns (opens in Excel/WPS)."""
     with open_workspace(home) as ws:
-        d = ws.export_segment(ref, fmt=fmt, out=out, as_of=parse_date(as_of) if as_of else None)
+        d = ws.system().segments.export_file(ref, fmt=fmt, out=out, as_of=parse_date(as_of) if as_of else None)
     typer.echo(f"{d.get('rows', '?')} customers of {ref} written to {out}")

@@ -34,7 +34,7 @@ def tickets_create(
 ) -> None:
     """Open a ticket for a customer and assign it (customer's owner, else round robin by topic or team)."""
     with open_workspace(home) as ws:
-        d = ws.create_ticket(
+        d = ws.system().tickets.create(
             customer,
             topic=topic,
             priority=priority,
@@ -61,7 +61,7 @@ def tickets_update(
 ) -> None:
     """Respond to, resolve, re-prioritise or re-assign a ticket; resolving a complaint schedules a survey."""
     with open_workspace(home) as ws:
-        d = ws.update_ticket(
+        d = ws.system().tickets.update(
             ticket,
             respond=respond,
             resolve=resolve,
@@ -78,7 +78,7 @@ def tickets_update(
 def tickets_check(at: Now = None, as_json: AsJson = False, home: Home = None) -> None:
     """Assign waiting tickets, record new SLA breaches (each once), schedule satisfaction follow-ups."""
     with open_workspace(home) as ws:
-        d = ws.check_tickets(now=parse_time(at, "--at"))
+        d = ws.system().tickets.check(now=parse_time(at, "--at"))
     if as_json:
         print_json(d)
         return
@@ -94,7 +94,7 @@ def tickets_breaches(
 ) -> None:
     """SLA breaches recorded by `kehu tickets check`, newest first."""
     with open_workspace(home) as ws:
-        rows = ws.ticket_breaches(limit=limit)
+        rows = ws.system().tickets.breaches(limit=limit)
     if as_json:
         print_json(rows)
         return

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from kehu.engine.backends import read_parquet, register_arrow
 from kehu.engine.lake import LAKE_TABLES, normalize_lake_table
+from kehu.engine.point_in_time import HISTORY_OF, values_as_of
 from kehu.engine.zones import local_time
 from kehu.store import schema
 
@@ -62,6 +63,14 @@ EXTRACT_COLUMNS: dict[str, tuple[str, ...]] = {
         "id", "customer_id", "start_date", "end_date", "value_cents", "status", "renewal_of", "signed_at",
         "updated_at",
     ),
+    # the versions re-imports replaced (kehu.engine.point_in_time)
+    "order_history": (
+        "id", "record_id", "status", "amount_cents", "gross_margin_cents", "discount_cents", "quantity",
+        "valid_from", "valid_to", "updated_at",
+    ),
+    "contract_history": (
+        "id", "record_id", "end_date", "status", "value_cents", "valid_from", "valid_to", "updated_at",
+    ),
 }  # fmt: skip
 
 #: activity table -> the column that dates a row (point-in-time filtering and first-seen dates)
@@ -72,6 +81,8 @@ EVENT_TIME: dict[str, str] = {
     "feedback": "responded_at",
     "contracts": "start_date",
 }
+
+_HISTORIES = frozenset(HISTORY_OF.values())
 
 CACHE_FORMAT = 1
 #: rows updated this long before the watermark are read again (clock skew, long transactions)
@@ -287,8 +298,9 @@ def extract(
     backend
         Ibis backend from :func:`kehu.engine.connect`.
     as_of
-        When given, activity rows dated after this (local) day are filtered out and customers first seen
-        after it are left out, so nothing later than ``as_of`` reaches the pipeline.
+        When given, activity rows dated after this (local) day are filtered out, customers first seen
+        after it are left out, and orders and contracts carry the values they had at the end of that day
+        (:func:`kehu.engine.point_in_time.values_as_of`), so nothing later than ``as_of`` reaches the pipeline.
     settings
         Supplies the cache folder (``KEHU_HOME/cache/extract``), the optional data-lake paths
         ``orders_path`` / ``interactions_path`` and the ``timezone`` of local days.
@@ -304,8 +316,8 @@ def extract(
     -------
     dict[str, ibis.Table]
         ``customers`` (with ``first_seen_at``), ``orders``, ``interactions``, ``tickets``, ``feedback``,
-        ``contracts``; columns as in :data:`EXTRACT_COLUMNS`, timestamps (but ``updated_at``) in local
-        wall-clock time.
+        ``contracts``, and ``order_history`` / ``contract_history`` when they hold versions; columns as in
+        :data:`EXTRACT_COLUMNS`, timestamps (but ``updated_at``) in local wall-clock time.
     """
     import ibis
 
@@ -314,20 +326,27 @@ def extract(
     lake = {name: getattr(settings, f"{name}_path", None) for name in LAKE_TABLES} if settings else {}
     cache = _Cache(cache_dir, store_engine.url.render_as_string(hide_password=True)) if cache_dir else None
     tables: dict[str, ir.Table] = {}
+    lake_records = {HISTORY_OF[name] for name, path in lake.items() if path and name in HISTORY_OF}
     with store_engine.connect() as conn:
         for name in EXTRACT_COLUMNS:
             engine_name = f"kehu_{name}"
             lake_path = lake.get(name)
+            if name in lake_records:  # versions of the store's rows, not of the lake's
+                continue
             if lake_path:
                 raw = read_parquet(backend, f"{engine_name}_lake", lake_path)
                 tables[name] = normalize_lake_table(name, raw)
                 log.info("extract %s: from Parquet at %s", name, lake_path)
             elif cache is not None:
                 path, read = _sync_table(conn, cache, name, chunk_rows)
+                if name in _HISTORIES and not cache.state["tables"][name]["rows"]:
+                    continue  # no versions: the current values hold on every day
                 tables[name] = read_parquet(backend, engine_name, path)
                 log.info("extract %s: %d rows read from the store", name, read)
             else:
                 data = read_store_table(conn, name, chunk_rows=chunk_rows)
+                if name in _HISTORIES and not data.num_rows:
+                    continue
                 tables[name] = register_arrow(backend, engine_name, data)
                 log.info("extract %s: %d rows read from the store", name, data.num_rows)
     zone = timezone or getattr(settings, "timezone", None) or "UTC"
@@ -340,4 +359,5 @@ def extract(
             tables[name] = t.filter(event_time(name, t) < cutoff)
         c = tables["customers"]
         tables["customers"] = c.filter(c.first_seen_at.isnull() | (c.first_seen_at < cutoff))
+        tables = values_as_of(tables, as_of)
     return tables

@@ -43,6 +43,7 @@ from kehu.ingest.parse_process import available as parse_process_available
 from kehu.ingest.quarantine import QuarantineWriter
 from kehu.ingest.readers import open_source
 from kehu.ingest.staging import StagedBatch, prefetched
+from kehu.ingest.versions import keep_versions, tracked_columns
 from kehu.store.schema import ACTIVITY_TABLES, customer_records, customers, import_runs
 
 __all__ = ["ImportSummary", "import_file"]
@@ -69,6 +70,8 @@ class ImportSummary:
     quarantined: int = 0
     customers_created: int = 0
     merges: int = 0
+    #: earlier values of updated rows kept as versions valid until this import (:mod:`kehu.store.history`)
+    versions: int = 0
     quarantine_file: str | None = None
     seconds: float = 0.0
     extras: list[str] = field(default_factory=list)
@@ -198,6 +201,12 @@ class _Run:
             if upd_list:
                 upd = np.asarray(upd_list, dtype=np.int64)
                 changed = {name: col[upd].tolist() for name, col in cols.items()}
+                tracked = tracked_columns(self.table.name)
+                if tracked:  # keep the values this import replaces, valid until now
+                    incoming = list(zip(*(changed[name] for name in tracked), strict=True))
+                    self.summary.versions += keep_versions(
+                        self.conn, self.table.name, upd_ids, incoming, run_id=self.run_id, now=self.now
+                    )
                 changed.update({name: [value] * upd.size for name, value in shared.items()})
                 self.summary.updated += update_rows(self.conn, self.table, upd_ids, changed)
             if len(new_list) < n:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from kehu.errors import ValidationError
 from kehu.vocabulary import PERIOD_KINDS
 
-__all__ = ["PERIOD_KINDS", "Period", "last_complete_period", "period_containing"]
+__all__ = ["Period", "last_complete_period", "period_containing"]
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,6 @@ from kehu.vocabulary import RISK_TIERS
 
 __all__ = [
     "CHURN_FEATURES",
-    "TIERS",
     "ChurnModel",
     "assign_tiers",
     "churn_eligible",
@@ -54,9 +53,6 @@ CHURN_FEATURES: tuple[str, ...] = (
     "tickets_total", "tickets_90d", "complaints_90d", "first_response_hours_mean", "latest_nps", "latest_csat",
     "contracts_active", "contract_days_to_end", "contract_renewals",
 )  # fmt: skip
-
-#: tier names, riskiest first (labels 高/中/低 come from the catalog)
-TIERS = RISK_TIERS
 
 
 def churn_eligible(
@@ -111,7 +107,7 @@ def assign_tiers(risk: np.ndarray, cutoffs: tuple[float, float] = (0.5, 0.25)) -
     if not 0 <= medium < high <= 1:
         raise ValidationError(f"tier cut-offs: need 1 >= high > medium >= 0, got high={high}, medium={medium}")
     risk = np.asarray(risk, dtype=np.float64)
-    return np.where(risk >= high, TIERS[0], np.where(risk >= medium, TIERS[1], TIERS[2]))
+    return np.where(risk >= high, RISK_TIERS[0], np.where(risk >= medium, RISK_TIERS[1], RISK_TIERS[2]))
 
 
 class ChurnModel(BoostedClassifier):

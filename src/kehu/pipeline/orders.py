@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 __all__ = [
     "CUSTOMER_BASE",
     "ORDER_FACTS",
-    "PURCHASE_STATUSES",
-    "REFUND_STATUSES",
     "clean_category",
     "normalized_status",
 ]

@@ -2,8 +2,9 @@
 
 :func:`build_snapshots` works on the store extracted once into the analytics engine (by the training run,
 :class:`kehu.publish.run.Run`: everything, no cut-off) and, for each requested day, runs the pipeline's
-feature steps *as of that day* (they see nothing later) and the outcome expressions of
-:mod:`kehu.pipeline.outcomes` (which deliberately look after it). The result is one
+feature steps *as of that day* (they see nothing later, and read orders and contracts with the values they had
+that day: :mod:`kehu.engine.point_in_time`) and the outcome expressions of :mod:`kehu.pipeline.outcomes` (which
+deliberately look after it, with the values known now). The result is one
 :class:`Snapshot` per day: the features exactly as ``kehu run`` would have published them that day, and the
 labels.
 """
@@ -94,11 +95,13 @@ def data_end(backend: BaseBackend, tables: dict[str, ir.Table]) -> dt.date:
 
 
 def features_as_of(backend: BaseBackend, tables: dict[str, ir.Table], as_of: dt.date) -> pa.Table:
-    """The pipeline's ``customer_features`` as of ``as_of`` (fetched, ordered by customer)."""
+    """The pipeline's ``customer_features`` as of ``as_of`` (fetched, ordered by customer), from the values orders
+    and contracts had that day."""
     from kehu import pipeline
+    from kehu.engine.point_in_time import values_as_of
 
     steps = tuple(s for s in pipeline.STEPS if s.name in FEATURE_STEPS)
-    output = pipeline.run(backend, tables, as_of, steps=steps)
+    output = pipeline.run(backend, values_as_of(tables, as_of), as_of, steps=steps)
     return output.to_arrow("customer_features")
 
 
@@ -114,6 +117,7 @@ def build_snapshots(
 ) -> list[Snapshot]:
     """One :class:`Snapshot` per day in ``days`` (see the module docstring)."""
     from kehu.engine.backends import to_arrow
+    from kehu.engine.point_in_time import values_as_of
     from kehu.pipeline.outcomes import categories_bought, category_history, outcomes
 
     snapshots = []
@@ -132,7 +136,7 @@ def build_snapshots(
         out = arrow_columns(labels.drop_columns(["customer_id"]))
         snap = Snapshot(as_of=day, customer_id=ids.astype(np.int64), columns=cols, outcomes=out)
         if with_categories:
-            snap.history = to_arrow(backend, category_history(tables["orders"], day))
+            snap.history = to_arrow(backend, category_history(values_as_of(tables, day)["orders"], day))
             snap.bought = to_arrow(backend, categories_bought(tables["orders"], day, horizon_days))
         snapshots.append(snap)
     return snapshots

@@ -82,8 +82,14 @@ class Run:
         return self._tables
 
     def tables_as_of(self, day: dt.date) -> dict[str, ir.Table]:
-        """The extracted tables without anything dated after ``day`` (the extract itself when it was cut there)."""
-        return self.tables if self._cut_off == day else cut_tables(self.tables, day)
+        """The extracted tables without anything dated after ``day`` (the extract itself when it was cut there).
+
+        A run cut at a day reads orders and contracts with the values of ``day``; a run without a cut-off is
+        today's, and reads their current values on whichever day its data ends.
+        """
+        if self._cut_off == day:
+            return self.tables
+        return cut_tables(self.tables, day, values=self._cut_off is not None)
 
     def published(self, as_of: dt.date, run_id: int) -> None:
         """Record the day and the pipeline run id the pipeline published."""
@@ -104,11 +110,14 @@ class Run:
         self.close()
 
 
-def cut_tables(tables: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
-    """Extracted tables without anything dated after ``as_of`` (customers first seen later are left out)."""
+def cut_tables(tables: dict[str, Any], as_of: dt.date, *, values: bool = True) -> dict[str, Any]:
+    """Extracted tables without anything dated after ``as_of`` (customers first seen later are left out) and, with
+    ``values``, orders and contracts with the values they had at the end of that day
+    (:mod:`kehu.engine.point_in_time`; without, their current values)."""
     import ibis
 
     from kehu.engine.extract import EVENT_TIME, event_time
+    from kehu.engine.point_in_time import values_as_of
 
     cutoff = ibis.timestamp(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
     out = dict(tables)
@@ -116,4 +125,4 @@ def cut_tables(tables: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
         out[name] = tables[name].filter(event_time(name, tables[name]) < cutoff)
     c = tables["customers"]
     out["customers"] = c.filter(c.first_seen_at.isnull() | (c.first_seen_at < cutoff))
-    return out
+    return values_as_of(out, as_of) if values else out

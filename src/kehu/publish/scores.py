@@ -1,9 +1,9 @@
 """Score writing: the one routine that merges model scores into the published ``scores`` JSON.
 
 The value models and the churn, propensity and cross-sell models publish through :func:`write_scores`. It
-changes no pipeline or segment run, so nothing here needs to tell the web about it: the pages' cached figures
-are keyed by the stamp of the newest runs, and ``kehu run`` ends with segment placement, which records new
-segment runs after the scores are written.
+changes no pipeline or segment run, so it records the write in ``score_writes``: the pages' cached figures are
+checked against a stamp of the newest runs and the newest score write, so nothing here needs to tell the web
+about it (``kehu models train`` re-scores the newest day without any run).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from kehu.store.published import customer_score_history, customer_scores, sync_list_scores
+from kehu.store.published import customer_score_history, customer_scores, score_writes, sync_list_scores
 
 __all__ = ["write_scores"]
 
@@ -47,3 +47,4 @@ def write_scores(conn: Connection, as_of: dt.date, new: dict[int, dict[str, floa
             conn.execute(stmt, batch)
     if customer_scores in tables:  # the typed copies the customers list sorts and filters on
         sync_list_scores(conn)
+    conn.execute(sa.insert(score_writes).values(as_of=as_of, customers=len(new), written_at=dt.datetime.now(dt.UTC)))

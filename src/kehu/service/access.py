@@ -45,7 +45,6 @@ from kehu.store.schema import users
 from kehu.vocabulary import LOCALES, ROLES
 
 __all__ = [
-    "LOCALES",
     "MAX_FAILURES_PER_CLIENT",
     "MAX_FAILURES_PER_NAME",
     "MIN_PASSWORD_LENGTH",
@@ -230,7 +229,7 @@ def _store_hash(ws: Workspace, user_id: int, password_hash: str) -> None:
 
 
 def set_locale(ws: Workspace, principal: Principal, locale: str) -> None:
-    """Remember the user's language (one of :data:`LOCALES`)."""
+    """Remember the user's language (one of :data:`kehu.vocabulary.LOCALES`)."""
     if locale not in LOCALES:
         raise ValidationError(f"language {locale!r} is not one of {', '.join(LOCALES)}")
     with ws.engine.begin() as conn:

@@ -12,6 +12,8 @@ from kehu.service.customers import CustomerService
 from kehu.service.dashboard import DashboardService
 from kehu.service.imports import ImportService
 from kehu.service.kpis import KpiService
+from kehu.service.loyalty import LoyaltyService
+from kehu.service.models import ModelService
 from kehu.service.playbooks import PlaybookService
 from kehu.service.principal import Principal, Workspace
 from kehu.service.segments import SegmentService
@@ -54,6 +56,16 @@ class UserActor:
     def kpis(self) -> KpiService:
         """KPIs over the customers the actor may see."""
         return KpiService(self.ws, self.principal)
+
+    @cached_property
+    def loyalty(self) -> LoyaltyService:
+        """Points and tiers (managers and admins)."""
+        return LoyaltyService(self.ws, self.principal)
+
+    @cached_property
+    def models(self) -> ModelService:
+        """Churn, propensity and cross-sell models: training, report, diagnostics (admins)."""
+        return ModelService(self.ws, self.principal)
 
     @cached_property
     def playbooks(self) -> PlaybookService:

@@ -21,7 +21,7 @@ import yaml
 
 from kehu.campaigns.holdout import HOLDOUT, TREATMENT, assign_arms
 from kehu.campaigns.results import campaign_results
-from kehu.campaigns.spec import CHANNEL_KINDS, PLACEHOLDERS, CampaignSpec, render
+from kehu.campaigns.spec import PLACEHOLDERS, CampaignSpec, render
 from kehu.config import Settings
 from kehu.errors import NotFoundError, ValidationError
 from kehu.service.access import Principal, require_role
@@ -32,16 +32,14 @@ from kehu.store.db import ensure_current
 from kehu.store.published import customer_score_history
 from kehu.store.schema import customers, orders
 from kehu.store.segments import memberships, run_ids
+from kehu.vocabulary import CHANNEL_KINDS
 
 __all__ = [
     "FIELDS",
     "CampaignService",
-    "campaign_page",
-    "campaigns_page",
     "create_campaign",
     "create_from_form",
     "get_campaign",
-    "launch",
     "launch_campaign",
     "list_campaigns",
     "measure_campaign",
@@ -103,7 +101,7 @@ def _strata(conn: sa.Connection, scheme: str | None, ids: list[int]) -> dict[int
 
 
 def _baseline(conn: sa.Connection, ids: list[int], start: dt.datetime, days: int, lapse_days: int) -> dict[int, Any]:
-    from kehu.pipeline.orders import PURCHASE_STATUSES
+    from kehu.vocabulary import PURCHASE_STATUSES
 
     last = (
         sa.select(orders.c.customer_id, sa.func.max(orders.c.ordered_at))
@@ -277,23 +275,6 @@ def _segments(ws: Workspace) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def campaigns_page(ws: Workspace, principal: Principal) -> dict[str, Any]:
-    """Every campaign (newest first) with arm sizes, and what the create form offers."""
-    require_role(principal, *_MANAGERS)
-    ensure_current(ws.engine)
-    rows = list_campaigns(ws.engine)
-    for r in rows:
-        r.pop("template", None)  # the message text is on the campaign's page
-    segments = _segments(ws)
-    return {
-        "campaigns": rows,
-        "segments": segments,
-        "channels": list(CHANNEL_KINDS),
-        "placeholders": list(PLACEHOLDERS),
-        "schemes": sorted({s["scheme"] for s in segments}),
-    }
-
-
 def _number(form: Mapping[str, str], field: str, kind: type, default: Any) -> Any:
     text = (form.get(field) or "").strip()
     if not text:
@@ -364,38 +345,14 @@ def create_from_form(ws: Workspace, principal: Principal, form: Mapping[str, str
     return create_campaign(ws.engine, spec, now=dt.datetime.now(dt.UTC))
 
 
-def launch(ws: Workspace, principal: Principal, name: str) -> dict[str, Any]:
-    """Launch a draft campaign (arms recorded first; only the treatment arm is messaged)."""
-    require_role(principal, *_MANAGERS)
-    ensure_current(ws.engine)
-    return launch_campaign(ws.settings, ws.engine, name, now=dt.datetime.now(dt.UTC))
-
-
-def campaign_page(ws: Workspace, principal: Principal, name: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
-    """A campaign's definition and, once launched, its results (see :func:`kehu.campaigns.results.campaign_results`)."""
-    require_role(principal, *_MANAGERS)
-    from kehu.service.campaigns import get_campaign
-
-    campaign = get_campaign(ws.engine, name)
-    results = None
-    if campaign["launched_at"] is not None:
-        ensure_current(ws.engine)
-        results = measure_campaign(ws.engine, name, now=now or dt.datetime.now(dt.UTC))
-        from kehu.segments.labels import segment_label
-
-        window = results["window"]
-        window["start_day"] = dt.datetime.fromisoformat(window["start"]).date()
-        window["end_day"] = dt.datetime.fromisoformat(window["end"]).date()
-        scheme = campaign["stratify_by"]
-        for stratum in results["strata"]:
-            key = stratum["stratum"]
-            plain = scheme is None or key in ("all", "-")
-            stratum["labels"] = {lang: key if plain else segment_label(scheme, key, lang) for lang in ("zh", "en")}
-    return {"campaign": campaign, "results": results}
-
-
 class CampaignService(Service):
     """Campaigns (managers and admins)."""
+
+    def create(self, spec: CampaignSpec, *, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Store a checked campaign definition as a draft (managers and admins; see :func:`create_campaign`)."""
+        require_role(self.principal, *_MANAGERS)
+        ensure_current(self.ws.engine)
+        return create_campaign(self.ws.engine, spec, now=now or dt.datetime.now(dt.UTC))
 
     def all(self) -> list[dict[str, Any]]:
         """All campaigns, newest first, with arm sizes (managers and admins)."""
@@ -410,17 +367,53 @@ class CampaignService(Service):
         return measure_campaign(self.ws.engine, name, now=now or dt.datetime.now(dt.UTC))
 
     def page(self) -> dict[str, Any]:
-        """See :func:`campaigns_page`."""
-        return campaigns_page(self.ws, self.principal)
+        """Every campaign (newest first) with arm sizes, and what the create form offers."""
+        require_role(self.principal, *_MANAGERS)
+        ensure_current(self.ws.engine)
+        rows = list_campaigns(self.ws.engine)
+        for r in rows:
+            r.pop("template", None)  # the message text is on the campaign's page
+        segments = _segments(self.ws)
+        return {
+            "campaigns": rows,
+            "segments": segments,
+            "channels": list(CHANNEL_KINDS),
+            "placeholders": list(PLACEHOLDERS),
+            "schemes": sorted({s["scheme"] for s in segments}),
+        }
 
     def view(self, name: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
-        """See :func:`campaign_page`."""
-        return campaign_page(self.ws, self.principal, name, now=now)
+        """A campaign's definition and, once launched, its results (see
+        :func:`kehu.campaigns.results.campaign_results`)."""
+        require_role(self.principal, *_MANAGERS)
+        from kehu.service.campaigns import get_campaign
+
+        campaign = get_campaign(self.ws.engine, name)
+        results = None
+        if campaign["launched_at"] is not None:
+            ensure_current(self.ws.engine)
+            results = measure_campaign(self.ws.engine, name, now=now or dt.datetime.now(dt.UTC))
+            from kehu.segments.labels import segment_label
+
+            window = results["window"]
+            window["start_day"] = dt.datetime.fromisoformat(window["start"]).date()
+            window["end_day"] = dt.datetime.fromisoformat(window["end"]).date()
+            scheme = campaign["stratify_by"]
+            for stratum in results["strata"]:
+                key = stratum["stratum"]
+                plain = scheme is None or key in ("all", "-")
+                stratum["labels"] = {lang: key if plain else segment_label(scheme, key, lang) for lang in ("zh", "en")}
+        return {"campaign": campaign, "results": results}
 
     def create_from_form(self, form: Mapping[str, str]) -> dict[str, Any]:
         """See :func:`create_from_form`."""
         return create_from_form(self.ws, self.principal, form)
 
-    def launch(self, name: str) -> dict[str, Any]:
-        """See :func:`launch`."""
-        return launch(self.ws, self.principal, name)
+    def launch(self, name: str, *, channels: Any = None, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Launch a draft campaign: assign and record the arms first, queue only the treatment arm's messages in
+        the outbox, deliver them (managers and admins; see :func:`launch_campaign`)."""
+        require_role(self.principal, *_MANAGERS)
+        ensure_current(self.ws.engine)
+        return launch_campaign(
+            self.ws.settings, self.ws.engine, name, channels=channels, now=now or dt.datetime.now(dt.UTC)
+        )

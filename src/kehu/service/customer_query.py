@@ -12,6 +12,7 @@ from typing import Any
 
 from kehu.errors import ValidationError
 from kehu.store import customer_list as store
+from kehu.vocabulary import RISK_TIERS
 
 __all__ = ["PAGE_SIZES", "CustomerQuery", "decode_cursor", "encode_cursor"]
 
@@ -48,8 +49,8 @@ class CustomerQuery:
             raise ValidationError("give either after or before, not both")
         if len(self.q) > 200:
             raise ValidationError("q: search text is limited to 200 characters")
-        if self.risk and self.risk not in store.RISK_TIERS:
-            raise ValidationError(f"risk {self.risk[:40]!r} is not one of {', '.join(store.RISK_TIERS)}")
+        if self.risk and self.risk not in RISK_TIERS:
+            raise ValidationError(f"risk {self.risk[:40]!r} is not one of {', '.join(RISK_TIERS)}")
         if self.segment and (":" not in self.segment or len(self.segment) > 200):
             raise ValidationError(f"segment {self.segment[:40]!r}: expected scheme:segment, e.g. rfm_cn:champions")
         if self.stage and len(self.stage) > 100:

@@ -18,24 +18,28 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from kehu.errors import AccessDeniedError, NotFoundError, ValidationError
-from kehu.service.access import Principal, check_customer, owner_scope
+from kehu.ingest.identity import link_records
+from kehu.service.access import Principal, check_customer, owner_scope, require_role
+from kehu.service.customer_links import link_file, record_ref
 from kehu.service.customer_query import CustomerQuery, decode_cursor, encode_cursor
 from kehu.service.figure_cache import DASHBOARD_TTL, cache, cache_lock, run_stamp, store_key
 from kehu.service.principal import Service, Workspace
 from kehu.store import customer_list as store
-from kehu.store.actions import TASK_PRIORITIES, audit, change_tags, insert_task, set_owner
-from kehu.store.customers import customer_activity, customer_detail, find_customers
+from kehu.store.actions import audit, change_tags, insert_task, set_owner
+from kehu.store.customers import customer_activity, customer_detail, find_customers, list_merges
 from kehu.store.db import ensure_current
 from kehu.store.notes import add_note as store_add_note
 from kehu.store.notes import customer_actions_summary
 from kehu.store.published import published_features
 from kehu.store.schema import customers, users
 from kehu.store.segments import customer_history as segment_history
+from kehu.vocabulary import PRIORITIES, RISK_TIERS
 
 __all__ = ["CustomerService", "add_note", "add_tag", "assignable_users", "change_owner", "create_task", "remove_tag"]
 
@@ -119,8 +123,8 @@ def create_task(
     check_customer(ws, principal, customer_id)
     title_text = _text(title, "title", TITLE_MAX)
     body_text = _text(body, "body", NOTE_MAX, required=False)
-    if priority not in TASK_PRIORITIES:
-        raise ValidationError(f"priority: {priority!r} is not one of {', '.join(TASK_PRIORITIES)}")
+    if priority not in PRIORITIES:
+        raise ValidationError(f"priority: {priority!r} is not one of {', '.join(PRIORITIES)}")
     if isinstance(due_date, str):
         try:
             due = dt.date.fromisoformat(due_date.strip()) if due_date.strip() else None
@@ -289,52 +293,6 @@ def _segment_runs(ws: Workspace) -> dict[str, Any]:
     return found
 
 
-def customers_page(ws: Workspace, principal: Principal, query: CustomerQuery) -> dict[str, Any]:
-    """One page of the customers list with cursors, a bounded count and the filters' choices."""
-    runs = _segment_runs(ws)
-    region_choices, tag_choices, all_owners, region_sizes = _choices(ws)
-    flt = _filter(ws, principal, query, runs)
-    if flt.region:
-        flt = replace(flt, region_size=region_sizes.get(flt.region))  # unknown: no hint
-    after = decode_cursor(query.sort, query.after) if query.after else None
-    before = decode_cursor(query.sort, query.before) if query.before else None
-    with ws.engine.connect() as conn:
-        page = store.list_customers(
-            conn, flt, sort=query.sort, descending=query.descending, after=after, before=before, limit=query.limit
-        )
-        count, more = store.count_customers(conn, flt)
-    scope = flt.owner_ids
-    owners = [o for o in all_owners if scope is None or o["id"] in scope]
-    return {
-        "query": {
-            "q": query.q,
-            "owner": query.owner_id,
-            "region": query.region,
-            "tag": query.tag,
-            "segment": query.segment,
-            "stage": query.stage,
-            "risk": query.risk,
-            "sort": query.sort,
-            "desc": query.descending,
-            "limit": query.limit,
-        },
-        "customers": page.rows,
-        "currency": ws.settings.currency,
-        "count": count,
-        "count_is_lower_bound": more,
-        "next": encode_cursor(query.sort, page.next_key) if page.next_key else None,
-        "prev": encode_cursor(query.sort, page.prev_key) if page.prev_key else None,
-        "choices": {
-            "owners": owners if principal.role != "rep" else [],
-            "regions": region_choices,
-            "tags": tag_choices,
-            "sorts": list(store.SORT_KEYS),
-            "risks": list(store.RISK_TIERS),
-            **_segment_choices(runs),
-        },
-    }
-
-
 def _segment_choices(runs: dict[str, Any]) -> dict[str, Any]:
     """The segment filter's choices (every scheme's newest run but lifecycle) and the lifecycle stages."""
     from kehu.segments.labels import scheme_label
@@ -370,49 +328,6 @@ def _choices(ws: Workspace) -> tuple[list[str], list[str], list[dict[str, Any]],
     with cache_lock:
         cache[key] = (time.monotonic(), found)
     return found["regions"], found["tags"], found["owners"], found["region_sizes"]
-
-
-def export_customers(ws: Workspace, principal: Principal, query: CustomerQuery) -> Iterator[dict[str, Any]]:
-    """Every customer matching ``query`` within the principal's scope, page by page (for CSV export)."""
-    flt = _filter(ws, principal, query)
-    key: tuple[Any, int] | None = None
-    while True:
-        with ws.engine.connect() as conn:
-            page = store.list_customers(conn, flt, sort="id", after=key, limit=1000)
-        yield from page.rows
-        if page.next_key is None:
-            return
-        key = page.next_key
-
-
-def customer_360(ws: Workspace, principal: Principal, customer_id: int) -> dict[str, Any]:
-    """Everything about one customer the principal may see: profile, records, owner, tags, activity, merges and
-    published features.
-
-    Raises
-    ------
-    NotFoundError, AccessDeniedError
-        See :func:`~kehu.service.access.check_customer`.
-    """
-    check_customer(ws, principal, customer_id)
-    # straight to the data functions: Workspace.customer resolves source ids and re-checks the migration
-    # revision on every call, which a page served many times a second cannot afford
-    with ws.engine.connect() as conn:
-        detail = customer_detail(conn, customer_id)
-        if detail is None:
-            raise NotFoundError(f"no customer with id {customer_id}")
-        detail["features"] = published_features(conn, customer_id)
-        for kind in ("orders", "interactions", "tickets", "feedback"):
-            detail.setdefault(kind, {})["recent"] = customer_activity(conn, customer_id, kind)
-        history = segment_history(conn, customer_id)
-        detail["actions"] = customer_actions_summary(conn, customer_id)
-    profile = detail["profile"]
-    profile["tags"] = [t for t in (profile.get("tags") or []) if isinstance(t, str)]
-    detail["scores"] = (detail["features"] or {}).get("scores") or {}
-    detail["segments"] = _segment_timeline(history)
-    detail["may"] = {"change_owner": principal.role in ("manager", "admin")}
-    detail["assignable"] = assignable_users(ws, principal)
-    return detail
 
 
 def _segment_timeline(history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -470,17 +385,112 @@ class CustomerService(Service):
             detail["features"] = published_features(conn, ids[0])
             return detail
 
+    def merges(self, *, limit: int | None = 50) -> list[dict[str, Any]]:
+        """Identity-resolution merges, newest first (admins)."""
+        require_role(self.principal, "admin")
+        ensure_current(self.ws.engine)
+        with self.ws.engine.connect() as conn:
+            return list_merges(conn, limit=limit)
+
+    def link(self, a: str, b: str) -> int:
+        """Link two source records (``SOURCE:ID`` each) into one customer; returns its Kehu id (admins)."""
+        require_role(self.principal, "admin")
+        ensure_current(self.ws.engine)
+        with self.ws.engine.begin() as conn:
+            return link_records(conn, record_ref(a), record_ref(b), now=dt.datetime.now(dt.UTC))
+
+    def link_file(self, path: str | Path) -> int:
+        """Link the record pairs of a CSV file (two columns of ``SOURCE:ID``), all or nothing (admins; see
+        :func:`kehu.service.customer_links.link_file`)."""
+        require_role(self.principal, "admin")
+        ensure_current(self.ws.engine)
+        return link_file(self.ws.engine, path)
+
     def page(self, query: CustomerQuery) -> dict[str, Any]:
-        """See :func:`customers_page`."""
-        return customers_page(self.ws, self.principal, query)
+        """One page of the customers list with cursors, a bounded count and the filters' choices."""
+        runs = _segment_runs(self.ws)
+        region_choices, tag_choices, all_owners, region_sizes = _choices(self.ws)
+        flt = _filter(self.ws, self.principal, query, runs)
+        if flt.region:
+            flt = replace(flt, region_size=region_sizes.get(flt.region))  # unknown: no hint
+        after = decode_cursor(query.sort, query.after) if query.after else None
+        before = decode_cursor(query.sort, query.before) if query.before else None
+        with self.ws.engine.connect() as conn:
+            page = store.list_customers(
+                conn, flt, sort=query.sort, descending=query.descending, after=after, before=before, limit=query.limit
+            )
+            count, more = store.count_customers(conn, flt)
+        scope = flt.owner_ids
+        owners = [o for o in all_owners if scope is None or o["id"] in scope]
+        return {
+            "query": {
+                "q": query.q,
+                "owner": query.owner_id,
+                "region": query.region,
+                "tag": query.tag,
+                "segment": query.segment,
+                "stage": query.stage,
+                "risk": query.risk,
+                "sort": query.sort,
+                "desc": query.descending,
+                "limit": query.limit,
+            },
+            "customers": page.rows,
+            "currency": self.ws.settings.currency,
+            "count": count,
+            "count_is_lower_bound": more,
+            "next": encode_cursor(query.sort, page.next_key) if page.next_key else None,
+            "prev": encode_cursor(query.sort, page.prev_key) if page.prev_key else None,
+            "choices": {
+                "owners": owners if self.principal.role != "rep" else [],
+                "regions": region_choices,
+                "tags": tag_choices,
+                "sorts": list(store.SORT_KEYS),
+                "risks": list(RISK_TIERS),
+                **_segment_choices(runs),
+            },
+        }
 
     def export(self, query: CustomerQuery) -> Iterator[dict[str, Any]]:
-        """See :func:`export_customers`."""
-        return export_customers(self.ws, self.principal, query)
+        """Every customer matching ``query`` within the principal's scope, page by page (for CSV export)."""
+        flt = _filter(self.ws, self.principal, query)
+        key: tuple[Any, int] | None = None
+        while True:
+            with self.ws.engine.connect() as conn:
+                page = store.list_customers(conn, flt, sort="id", after=key, limit=1000)
+            yield from page.rows
+            if page.next_key is None:
+                return
+            key = page.next_key
 
     def view(self, customer_id: int) -> dict[str, Any]:
-        """See :func:`customer_360`."""
-        return customer_360(self.ws, self.principal, customer_id)
+        """Everything about one customer the principal may see: profile, records, owner, tags, activity, merges and
+        published features.
+
+        Raises
+        ------
+        NotFoundError, AccessDeniedError
+            See :func:`~kehu.service.access.check_customer`.
+        """
+        check_customer(self.ws, self.principal, customer_id)
+        # straight to the data functions: Workspace.customer resolves source ids and re-checks the migration
+        # revision on every call, which a page served many times a second cannot afford
+        with self.ws.engine.connect() as conn:
+            detail = customer_detail(conn, customer_id)
+            if detail is None:
+                raise NotFoundError(f"no customer with id {customer_id}")
+            detail["features"] = published_features(conn, customer_id)
+            for kind in ("orders", "interactions", "tickets", "feedback"):
+                detail.setdefault(kind, {})["recent"] = customer_activity(conn, customer_id, kind)
+            history = segment_history(conn, customer_id)
+            detail["actions"] = customer_actions_summary(conn, customer_id)
+        profile = detail["profile"]
+        profile["tags"] = [t for t in (profile.get("tags") or []) if isinstance(t, str)]
+        detail["scores"] = (detail["features"] or {}).get("scores") or {}
+        detail["segments"] = _segment_timeline(history)
+        detail["may"] = {"change_owner": self.principal.role in ("manager", "admin")}
+        detail["assignable"] = assignable_users(self.ws, self.principal)
+        return detail
 
     def assignable_users(self) -> list[dict[str, Any]]:
         """See :func:`assignable_users`."""

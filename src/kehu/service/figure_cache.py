@@ -1,6 +1,7 @@
 """The cache of the figures the pages show (dashboard aggregates, each scheme's newest segment run), keyed by the
-store and checked against the run stamp: a new pipeline or segment run makes an entry stale without anyone below
-the facade calling up; an import (which changes data the stamp does not cover) forgets the cache."""
+store and checked against the run stamp: a new pipeline or segment run, or a score write, makes an entry stale
+without anyone below the facade calling up; an import (which changes data the stamp does not cover) forgets the
+cache."""
 
 from __future__ import annotations
 
@@ -28,16 +29,17 @@ def store_key(ws: Workspace) -> str:
 
 
 def run_stamp(conn: Any) -> tuple[Any, ...]:
-    """The newest segment run's id, the number of segment runs and the newest pipeline run's id: what a run (or a
-    re-run of a day) changes, so a cached figure whose stamp differs is stale. Scores are written between the
-    pipeline run and the segment runs of ``kehu run``, so this stamp changes after them too."""
+    """The newest segment run's id, the number of segment runs, the newest pipeline run's id and the newest score
+    write's id: what a run (or a re-run of a day) changes, and what re-scoring without a run changes (``kehu models
+    train`` scores the newest day with the new model), so a cached figure whose stamp differs is stale."""
     from sqlalchemy import func, select
 
-    from kehu.store.published import pipeline_runs
+    from kehu.store.published import pipeline_runs, score_writes
     from kehu.store.segments import segment_runs
 
     newest_pipeline_run = select(func.max(pipeline_runs.c.id)).scalar_subquery()
-    query = select(func.max(segment_runs.c.id), func.count(segment_runs.c.id), newest_pipeline_run)
+    newest_score_write = select(func.max(score_writes.c.id)).scalar_subquery()
+    query = select(func.max(segment_runs.c.id), func.count(segment_runs.c.id), newest_pipeline_run, newest_score_write)
     return tuple(conn.execute(query).one())
 
 

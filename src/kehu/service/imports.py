@@ -1,14 +1,14 @@
 """Imports from the web app in three steps: upload, mapping preview, import with progress.
 
 1. :func:`stage_upload` keeps the uploaded file under ``KEHU_HOME/uploads`` and returns its id.
-2. :func:`preview_upload` opens it the way the importer will (encoding, delimiter, sheet) and shows which column
+2. :meth:`ImportService.preview` opens it the way the importer will (encoding, delimiter, sheet) and shows which column
    feeds which field — the automatic recognition, changed by the user's choices — the first rows, and a check
    of the first :data:`CHECK_ROWS` rows with the same parsing and row rules the import applies, so a wrong
    mapping is seen before anything is stored.
-3. :func:`start_import` writes the user's choices as an ordinary mapping file (the same YAML ``kehu import
+3. :meth:`ImportService.start` writes the user's choices as an ordinary mapping file (the same YAML ``kehu import
    --mapping`` reads, kept next to the upload) and runs the import in a background thread; the job's state
    (rows read, an estimate of the total, the summary or the error) is a small JSON file beside the upload, so
-   any server process can answer :func:`import_job`.
+   any server process can answer :meth:`ImportService.job`.
 
 Only admins and managers import, and a job is visible to the user who started it and to admins.
 """
@@ -46,11 +46,8 @@ __all__ = [
     "CHECK_ROWS",
     "ImportService",
     "check_kind_and_source",
-    "import_job",
-    "preview_upload",
     "stage_upload",
     "staged_path",
-    "start_import",
     "summary_data",
 ]
 
@@ -133,95 +130,6 @@ def _mapping(kind: str, headers: list[str], columns: dict[str, str] | None) -> M
     return Mapping(kind=kind, renames=renames) if renames else None
 
 
-def preview_upload(
-    ws: Workspace, principal: Principal, *, upload_id: str, kind: str, columns: dict[str, str] | None = None
-) -> dict[str, Any]:
-    """How the upload would be read and mapped, its first rows and a check of the first :data:`CHECK_ROWS`.
-
-    Problems with the file or the mapping are returned under ``"error"`` (the page shows them next to the
-    mapping) rather than raised; ``"ready"`` says whether the import can start.
-    """
-    require_role(principal, "admin", "manager")
-    if kind not in KINDS:
-        raise ValidationError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
-    path = staged_path(ws, upload_id)
-    spec = kind_spec(kind)
-    out: dict[str, Any] = {
-        "upload_id": upload_id,
-        "filename": path.name.split("-", 3)[-1],
-        "kind": kind,
-        "fields": [{"name": f.name, "required": f.required, "type": f.type.value} for f in spec.fields],
-        "columns": [],
-        "rows": [],
-        "checked": 0,
-        "bad_rows": 0,
-        "problems": [],
-        "error": None,
-        "ready": False,
-    }
-    try:
-        with open_source(path, chunk_rows=CHECK_ROWS) as src:
-            headers = list(src.headers)
-            out.update(format=src.format, encoding=src.encoding, delimiter=getattr(src, "delimiter", None))
-            out["headers"] = headers
-            mapping = _mapping(kind, headers, columns)
-            auto = plan_columns(spec, headers, None, path, require=False)
-            plan = plan_columns(spec, headers, mapping, path, require=False)
-            by_header = {h: f for f, h in plan.fields.items()}
-            auto_by_header = {h: f for f, h in auto.fields.items()}
-            out["columns"] = [
-                {
-                    "header": h,
-                    "field": by_header.get(h),
-                    "automatic": auto_by_header.get(h),
-                    "ignored": h in plan.ignored,
-                }
-                for h in headers
-            ]
-            out["missing"] = [f.name for f in spec.fields if f.required and f.name not in plan.fields]
-            if out["missing"]:
-                out["error"] = f"required field {', '.join(out['missing'])}: choose the column that holds it"
-                return out
-            batch = next(iter(src.batches()), None)
-    except (ImportFileError, ValidationError) as exc:
-        out["error"] = str(exc)
-        return out
-    if batch is None:
-        out["error"] = f"{out['filename']}: the file has a header but no records"
-        return out
-    prepared = prepare_batch(
-        spec,
-        plan,
-        batch,
-        mapping=mapping,
-        tz=ws.settings.timezone,
-        currency=ws.settings.currency,
-        now=dt.datetime.now(dt.UTC),
-        path=path,
-    )
-    reasons: Counter[tuple[str, str]] = Counter()
-    for problems in prepared.problems.values():
-        for p in problems:
-            reasons[(p.column, p.reason)] += 1
-    out["checked"] = len(batch)
-    out["bad_rows"] = len(prepared.problems)
-    out["problems"] = [{"column": c, "reason": r, "rows": n} for (c, r), n in reasons.most_common(10)]
-    for i in range(min(SHOW_ROWS, len(batch))):
-        raw = prepared.raw_row(i)
-        bad = {p.column: p.reason for p in prepared.problems.get(i, [])}
-        out["rows"].append(
-            {
-                "row": int(batch.row_numbers[i]),
-                "cells": [
-                    {"value": None if raw.get(h) is None else str(raw.get(h)), "problem": bad.get(h)}
-                    for h in out["headers"]
-                ],
-            }
-        )
-    out["ready"] = True
-    return out
-
-
 def summary_data(ws: Workspace, path: Path, summary: ImportSummary, filename: str) -> dict[str, Any]:
     """An import's summary as pages show it: counts, the file's own name, its run id, whether rows were
     quarantined (never the server's paths)."""
@@ -264,85 +172,6 @@ def _estimate_rows(path: Path, preview_rows: int) -> int | None:
     return None
 
 
-def start_import(
-    ws: Workspace,
-    principal: Principal,
-    *,
-    upload_id: str,
-    kind: str,
-    source: str,
-    columns: dict[str, str] | None = None,
-    on_done: Callable[[], None] | None = None,
-) -> str:
-    """Start importing a staged upload in the background; returns the job id (see :func:`import_job`).
-
-    ``on_done`` is called in the worker thread when the job has ended (e.g. to drop cached figures).
-
-    Raises
-    ------
-    ValidationError
-        Unknown kind, an odd source name, or column choices that do not fit the file.
-    """
-    require_role(principal, "admin", "manager")
-    check_kind_and_source(kind, source)
-    path = staged_path(ws, upload_id)
-    mapping_file: Path | None = None
-    if columns:
-        with open_source(path, chunk_rows=1) as src:
-            mapping = _mapping(kind, list(src.headers), columns)
-        if mapping is not None:
-            mapping_file = path.with_name(path.stem + ".mapping.yaml")
-            doc = {"kind": kind, "columns": dict(mapping.renames)}
-            mapping_file.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    job_id = upload_id
-    job = _job_path(ws, job_id)
-    job.parent.mkdir(parents=True, exist_ok=True)
-    with _lock:
-        if job.exists() and json.loads(job.read_text(encoding="utf-8")).get("state") == "running":
-            raise ValidationError(f"upload {upload_id} is being imported already")
-        state: dict[str, Any] = {
-            "job_id": job_id,
-            "state": "running",
-            "kind": kind,
-            "source": source,
-            "filename": path.name.split("-", 3)[-1],
-            "user_id": principal.id,
-            "mapping": mapping_file.name if mapping_file else None,
-            "rows_read": 0,
-            "rows_estimate": _estimate_rows(path, 0),
-            "started_at": dt.datetime.now(dt.UTC).isoformat(),
-            "finished_at": None,
-            "summary": None,
-            "error": None,
-            "pid": os.getpid(),
-        }
-        _write_job(job, state)
-
-    def progress(rows: int) -> None:
-        state["rows_read"] = rows
-        _write_job(job, state)
-
-    def work() -> None:
-        try:
-            ensure_current(ws.engine)
-            summary = import_file(
-                ws.engine, ws.settings, kind, path, mapping_path=mapping_file, source=source, progress=progress
-            )
-            data = summary_data(ws, path, summary, state["filename"])
-            state.update(state="done", summary=data, rows_read=data["read"])
-        except KehuError as exc:
-            state.update(state="failed", error=str(exc))
-        except Exception as exc:
-            state.update(state="failed", error=f"internal error: {type(exc).__name__}: {exc}")
-        state["finished_at"] = dt.datetime.now(dt.UTC).isoformat()
-        _write_job(job, state)
-        if on_done is not None:
-            on_done()
-
-    threading.Thread(target=work, name=f"kehu-import-{job_id}", daemon=True).start()
-    return job_id
-
-
 def _alive(pid: Any) -> bool:
     """Whether the process that runs a job still exists (a job of an unknown process counts as alive)."""
     if not isinstance(pid, int):
@@ -358,35 +187,6 @@ def _alive(pid: Any) -> bool:
     return True
 
 
-def import_job(ws: Workspace, principal: Principal, job_id: str) -> dict[str, Any]:
-    """The state of an import job: ``running`` (rows read, estimate, percent), ``done`` (summary) or ``failed``.
-
-    Raises
-    ------
-    NotFoundError
-        No such job, or it belongs to another user (for non-admins).
-    """
-    require_role(principal, "admin", "manager")
-    path = _job_path(ws, job_id)
-    if not path.is_file():
-        raise NotFoundError(f"no import job {job_id!r}")
-    state = json.loads(path.read_text(encoding="utf-8"))
-    if principal.role != "admin" and state.get("user_id") != principal.id:
-        raise NotFoundError(f"no import job {job_id!r}")
-    if state["state"] == "running" and not _alive(state.get("pid")):
-        # the server process that ran it stopped: its one transaction was rolled back
-        state.update(state="failed", error="interrupted: the server stopped during the import; nothing was stored")
-        _write_job(path, state)
-    est = state.get("rows_estimate")
-    if state["state"] == "done":
-        state["percent"] = 100
-    elif est:
-        state["percent"] = min(99, int(100 * state.get("rows_read", 0) / est))
-    else:
-        state["percent"] = None
-    return dict(state)
-
-
 # -- imports from the web and the API ----------------------------------------------------------------------
 def import_runs(ws: Workspace, principal: Principal, *, limit: int = 50) -> list[dict[str, Any]]:
     """The newest imports (admins and managers)."""
@@ -397,27 +197,6 @@ def import_runs(ws: Workspace, principal: Principal, *, limit: int = 50) -> list
         r["path"] = Path(r["path"]).name
         r["has_quarantine"] = bool(r.pop("quarantine_file"))
     return runs
-
-
-def run_import(
-    ws: Workspace, principal: Principal, *, kind: str, source: str, filename: str, content: bytes
-) -> dict[str, Any]:
-    """Save an uploaded file under ``KEHU_HOME/uploads`` and import it; returns the summary and its run id.
-
-    Raises
-    ------
-    ValidationError
-        Unknown kind, a source name that is not a short identifier, an empty file or an unsupported type.
-    """
-    require_role(principal, "admin", "manager")
-    check_kind_and_source(kind, source)
-    staged = stage_upload(ws, principal, filename=filename, content=content)
-    path = staged_path(ws, staged["upload_id"])
-    ensure_current(ws.engine)
-    summary = import_file(ws.engine, ws.settings, kind, path, source=source)
-    data = summary_data(ws, path, summary, staged["filename"])
-    forget_cached_figures()
-    return data
 
 
 def quarantine_file(ws: Workspace, principal: Principal, run_id: int) -> Path:
@@ -447,8 +226,90 @@ class ImportService(Service):
         return stage_upload(self.ws, self.principal, filename=filename, content=content)
 
     def preview(self, *, upload_id: str, kind: str, columns: dict[str, str] | None = None) -> dict[str, Any]:
-        """See :func:`preview_upload`."""
-        return preview_upload(self.ws, self.principal, upload_id=upload_id, kind=kind, columns=columns)
+        """How the upload would be read and mapped, its first rows and a check of the first :data:`CHECK_ROWS`.
+
+        Problems with the file or the mapping are returned under ``"error"`` (the page shows them next to the
+        mapping) rather than raised; ``"ready"`` says whether the import can start.
+        """
+        require_role(self.principal, "admin", "manager")
+        if kind not in KINDS:
+            raise ValidationError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+        path = staged_path(self.ws, upload_id)
+        spec = kind_spec(kind)
+        out: dict[str, Any] = {
+            "upload_id": upload_id,
+            "filename": path.name.split("-", 3)[-1],
+            "kind": kind,
+            "fields": [{"name": f.name, "required": f.required, "type": f.type.value} for f in spec.fields],
+            "columns": [],
+            "rows": [],
+            "checked": 0,
+            "bad_rows": 0,
+            "problems": [],
+            "error": None,
+            "ready": False,
+        }
+        try:
+            with open_source(path, chunk_rows=CHECK_ROWS) as src:
+                headers = list(src.headers)
+                out.update(format=src.format, encoding=src.encoding, delimiter=getattr(src, "delimiter", None))
+                out["headers"] = headers
+                mapping = _mapping(kind, headers, columns)
+                auto = plan_columns(spec, headers, None, path, require=False)
+                plan = plan_columns(spec, headers, mapping, path, require=False)
+                by_header = {h: f for f, h in plan.fields.items()}
+                auto_by_header = {h: f for f, h in auto.fields.items()}
+                out["columns"] = [
+                    {
+                        "header": h,
+                        "field": by_header.get(h),
+                        "automatic": auto_by_header.get(h),
+                        "ignored": h in plan.ignored,
+                    }
+                    for h in headers
+                ]
+                out["missing"] = [f.name for f in spec.fields if f.required and f.name not in plan.fields]
+                if out["missing"]:
+                    out["error"] = f"required field {', '.join(out['missing'])}: choose the column that holds it"
+                    return out
+                batch = next(iter(src.batches()), None)
+        except (ImportFileError, ValidationError) as exc:
+            out["error"] = str(exc)
+            return out
+        if batch is None:
+            out["error"] = f"{out['filename']}: the file has a header but no records"
+            return out
+        prepared = prepare_batch(
+            spec,
+            plan,
+            batch,
+            mapping=mapping,
+            tz=self.ws.settings.timezone,
+            currency=self.ws.settings.currency,
+            now=dt.datetime.now(dt.UTC),
+            path=path,
+        )
+        reasons: Counter[tuple[str, str]] = Counter()
+        for problems in prepared.problems.values():
+            for p in problems:
+                reasons[(p.column, p.reason)] += 1
+        out["checked"] = len(batch)
+        out["bad_rows"] = len(prepared.problems)
+        out["problems"] = [{"column": c, "reason": r, "rows": n} for (c, r), n in reasons.most_common(10)]
+        for i in range(min(SHOW_ROWS, len(batch))):
+            raw = prepared.raw_row(i)
+            bad = {p.column: p.reason for p in prepared.problems.get(i, [])}
+            out["rows"].append(
+                {
+                    "row": int(batch.row_numbers[i]),
+                    "cells": [
+                        {"value": None if raw.get(h) is None else str(raw.get(h)), "problem": bad.get(h)}
+                        for h in out["headers"]
+                    ],
+                }
+            )
+        out["ready"] = True
+        return out
 
     def start(
         self,
@@ -459,22 +320,129 @@ class ImportService(Service):
         columns: dict[str, str] | None = None,
         on_done: Callable[[], None] | None = None,
     ) -> str:
-        """See :func:`start_import`."""
-        return start_import(
-            self.ws, self.principal, upload_id=upload_id, kind=kind, source=source, columns=columns, on_done=on_done
-        )
+        """Start importing a staged upload in the background; returns the job id (see :meth:`ImportService.job`).
+
+        ``on_done`` is called in the worker thread when the job has ended (e.g. to drop cached figures).
+
+        Raises
+        ------
+        ValidationError
+            Unknown kind, an odd source name, or column choices that do not fit the file.
+        """
+        require_role(self.principal, "admin", "manager")
+        check_kind_and_source(kind, source)
+        path = staged_path(self.ws, upload_id)
+        mapping_file: Path | None = None
+        if columns:
+            with open_source(path, chunk_rows=1) as src:
+                mapping = _mapping(kind, list(src.headers), columns)
+            if mapping is not None:
+                mapping_file = path.with_name(path.stem + ".mapping.yaml")
+                doc = {"kind": kind, "columns": dict(mapping.renames)}
+                mapping_file.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        job_id = upload_id
+        job = _job_path(self.ws, job_id)
+        job.parent.mkdir(parents=True, exist_ok=True)
+        with _lock:
+            if job.exists() and json.loads(job.read_text(encoding="utf-8")).get("state") == "running":
+                raise ValidationError(f"upload {upload_id} is being imported already")
+            state: dict[str, Any] = {
+                "job_id": job_id,
+                "state": "running",
+                "kind": kind,
+                "source": source,
+                "filename": path.name.split("-", 3)[-1],
+                "user_id": self.principal.id,
+                "mapping": mapping_file.name if mapping_file else None,
+                "rows_read": 0,
+                "rows_estimate": _estimate_rows(path, 0),
+                "started_at": dt.datetime.now(dt.UTC).isoformat(),
+                "finished_at": None,
+                "summary": None,
+                "error": None,
+                "pid": os.getpid(),
+            }
+            _write_job(job, state)
+
+        def progress(rows: int) -> None:
+            state["rows_read"] = rows
+            _write_job(job, state)
+
+        def work() -> None:
+            try:
+                ensure_current(self.ws.engine)
+                summary = import_file(
+                    self.ws.engine,
+                    self.ws.settings,
+                    kind,
+                    path,
+                    mapping_path=mapping_file,
+                    source=source,
+                    progress=progress,
+                )
+                data = summary_data(self.ws, path, summary, state["filename"])
+                state.update(state="done", summary=data, rows_read=data["read"])
+            except KehuError as exc:
+                state.update(state="failed", error=str(exc))
+            except Exception as exc:
+                state.update(state="failed", error=f"internal error: {type(exc).__name__}: {exc}")
+            state["finished_at"] = dt.datetime.now(dt.UTC).isoformat()
+            _write_job(job, state)
+            if on_done is not None:
+                on_done()
+
+        threading.Thread(target=work, name=f"kehu-import-{job_id}", daemon=True).start()
+        return job_id
 
     def job(self, job_id: str) -> dict[str, Any]:
-        """See :func:`import_job`."""
-        return import_job(self.ws, self.principal, job_id)
+        """The state of an import job: ``running`` (rows read, estimate, percent), ``done`` (summary) or ``failed``.
+
+        Raises
+        ------
+        NotFoundError
+            No such job, or it belongs to another user (for non-admins).
+        """
+        require_role(self.principal, "admin", "manager")
+        path = _job_path(self.ws, job_id)
+        if not path.is_file():
+            raise NotFoundError(f"no import job {job_id!r}")
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if self.principal.role != "admin" and state.get("user_id") != self.principal.id:
+            raise NotFoundError(f"no import job {job_id!r}")
+        if state["state"] == "running" and not _alive(state.get("pid")):
+            # the server process that ran it stopped: its one transaction was rolled back
+            state.update(state="failed", error="interrupted: the server stopped during the import; nothing was stored")
+            _write_job(path, state)
+        est = state.get("rows_estimate")
+        if state["state"] == "done":
+            state["percent"] = 100
+        elif est:
+            state["percent"] = min(99, int(100 * state.get("rows_read", 0) / est))
+        else:
+            state["percent"] = None
+        return dict(state)
 
     def runs(self, *, limit: int = 50) -> list[dict[str, Any]]:
         """See :func:`import_runs`."""
         return import_runs(self.ws, self.principal, limit=limit)
 
     def run(self, *, kind: str, source: str, filename: str, content: bytes) -> dict[str, Any]:
-        """See :func:`run_import`."""
-        return run_import(self.ws, self.principal, kind=kind, source=source, filename=filename, content=content)
+        """Save an uploaded file under ``KEHU_HOME/uploads`` and import it; returns the summary and its run id.
+
+        Raises
+        ------
+        ValidationError
+            Unknown kind, a source name that is not a short identifier, an empty file or an unsupported type.
+        """
+        require_role(self.principal, "admin", "manager")
+        check_kind_and_source(kind, source)
+        staged = stage_upload(self.ws, self.principal, filename=filename, content=content)
+        path = staged_path(self.ws, staged["upload_id"])
+        ensure_current(self.ws.engine)
+        summary = import_file(self.ws.engine, self.ws.settings, kind, path, source=source)
+        data = summary_data(self.ws, path, summary, staged["filename"])
+        forget_cached_figures()
+        return data
 
     def quarantine_file(self, run_id: int) -> Path:
         """See :func:`quarantine_file`."""

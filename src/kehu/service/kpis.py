@@ -15,8 +15,8 @@ from kehu.metrics.flow import segment_flow
 from kehu.metrics.labels import kpi_label, label_keys
 from kehu.metrics.periods import Period, last_complete_period
 from kehu.metrics.report import DEFAULT_LAPSE_DAYS, kpi_report
-from kehu.service.access import Principal, owner_scope, require_role
-from kehu.service.principal import Service, Workspace
+from kehu.service.access import owner_scope, require_role
+from kehu.service.principal import Service
 from kehu.store.db import ensure_current
 from kehu.store.schema import customers, orders
 from kehu.store.segments import memberships, run_ids
@@ -28,7 +28,6 @@ __all__ = [
     "default_as_of",
     "feedback_report",
     "kpis",
-    "kpis_page",
     "segment_customers",
 ]
 
@@ -112,60 +111,6 @@ TREND_PERIODS = 6
 LOWER_IS_BETTER = ("churn_rate", "first_response_hours_mean", "resolution_hours_mean", "lapsed_at_start")
 
 
-def kpis_page(
-    ws: Workspace, principal: Principal, *, period: str = "month", as_of: dt.date | None = None
-) -> dict[str, Any]:
-    """KPIs of the last complete ``period`` on or before ``as_of`` (default: the newest order's day) and the one
-    before, the NPS/CSAT trend over :data:`TREND_PERIODS` periods and the leaderboard, within scope."""
-    from kehu.errors import ValidationError
-
-    if period not in PERIODS:
-        raise ValidationError(f"period: {period[:40]!r} is not one of {', '.join(PERIODS)}")
-    scope = owner_scope(ws, principal)
-    tz = ws.settings.timezone
-    with ws.engine.connect() as conn:
-        day = as_of or default_as_of(conn, tz)
-        chosen = last_complete_period(day, period)
-        if scope is None:
-            ids: set[int] | None = None
-            report = kpi_report(conn, chosen, timezone=tz)
-            now, before = report["kpis"], report["previous"]
-        else:  # the scope's KPIs from the same reads of the store as the company's
-            mine = sa.select(customers.c.id).where(customers.c.owner_id.in_(scope))
-            ids = {int(c) for c in conn.execute(mine).scalars()}
-            report = kpi_report(conn, chosen, timezone=tz, keep=ids.__contains__)
-            now, before = report["kept"]["kpis"], report["kept"]["previous"]
-        runs: list[Period] = [chosen]
-        for _ in range(TREND_PERIODS - 1):
-            runs.insert(0, runs[0].previous())
-        trend = feedback_trend(conn, runs, timezone=tz, customer_ids=ids)
-    rows = []
-    for key in label_keys():
-        value, previous = now.get(key), before.get(key)
-        change = value - previous if isinstance(value, int | float) and isinstance(previous, int | float) else None
-        rows.append({"kpi": key, "labels": {"zh": kpi_label(key, "zh"), "en": kpi_label(key, "en")}, "value": value,
-                     "previous": previous, "change": change, "lower_is_better": key in LOWER_IS_BETTER})  # fmt: skip
-    board = report["leaderboard"]
-    if principal.role == "rep":
-        board = [r for r in board if r["owner_id"] == principal.id]
-    elif scope is not None:
-        board = [r for r in board if r["owner_id"] in scope]
-    return {
-        "scope": "all" if scope is None else "own" if principal.role == "rep" else "team",
-        "as_of": day.isoformat(),
-        "period": report["period"],
-        "previous_period": report["previous_period"],
-        "periods": list(PERIODS),
-        "chosen": period,
-        "kpis": rows,
-        "customers": None if ids is None else len(ids),
-        "clv": report["clv"] if scope is None else None,
-        "not_available": report["not_available"],
-        "feedback": trend,
-        "leaderboard": board,
-    }
-
-
 class KpiService(Service):
     """KPIs over the customers the actor may see."""
 
@@ -188,5 +133,53 @@ class KpiService(Service):
         return kpis(self.ws.settings, self.ws.engine, period=period, as_of=as_of, lapse_days=lapse_days)
 
     def page(self, *, period: str = "month", as_of: dt.date | None = None) -> dict[str, Any]:
-        """See :func:`kpis_page`."""
-        return kpis_page(self.ws, self.principal, period=period, as_of=as_of)
+        """KPIs of the last complete ``period`` on or before ``as_of`` (default: the newest order's day) and the one
+        before, the NPS/CSAT trend over :data:`TREND_PERIODS` periods and the leaderboard, within scope."""
+        from kehu.errors import ValidationError
+
+        if period not in PERIODS:
+            raise ValidationError(f"period: {period[:40]!r} is not one of {', '.join(PERIODS)}")
+        scope = owner_scope(self.ws, self.principal)
+        tz = self.ws.settings.timezone
+        with self.ws.engine.connect() as conn:
+            day = as_of or default_as_of(conn, tz)
+            chosen = last_complete_period(day, period)
+            if scope is None:
+                ids: set[int] | None = None
+                report = kpi_report(conn, chosen, timezone=tz)
+                now, before = report["kpis"], report["previous"]
+            else:  # the scope's KPIs from the same reads of the store as the company's
+                mine = sa.select(customers.c.id).where(customers.c.owner_id.in_(scope))
+                ids = {int(c) for c in conn.execute(mine).scalars()}
+                report = kpi_report(conn, chosen, timezone=tz, keep=ids.__contains__)
+                now, before = report["kept"]["kpis"], report["kept"]["previous"]
+            runs: list[Period] = [chosen]
+            for _ in range(TREND_PERIODS - 1):
+                runs.insert(0, runs[0].previous())
+            trend = feedback_trend(conn, runs, timezone=tz, customer_ids=ids)
+        rows = []
+        for key in label_keys():
+            value, previous = now.get(key), before.get(key)
+            change = value - previous if isinstance(value, int | float) and isinstance(previous, int | float) else None
+            rows.append({"kpi": key, "labels": {"zh": kpi_label(key, "zh"), "en": kpi_label(key, "en")},
+                         "value": value, "previous": previous, "change": change,
+                         "lower_is_better": key in LOWER_IS_BETTER})  # fmt: skip
+        board = report["leaderboard"]
+        if self.principal.role == "rep":
+            board = [r for r in board if r["owner_id"] == self.principal.id]
+        elif scope is not None:
+            board = [r for r in board if r["owner_id"] in scope]
+        return {
+            "scope": "all" if scope is None else "own" if self.principal.role == "rep" else "team",
+            "as_of": day.isoformat(),
+            "period": report["period"],
+            "previous_period": report["previous_period"],
+            "periods": list(PERIODS),
+            "chosen": period,
+            "kpis": rows,
+            "customers": None if ids is None else len(ids),
+            "clv": report["clv"] if scope is None else None,
+            "not_available": report["not_available"],
+            "feedback": trend,
+            "leaderboard": board,
+        }

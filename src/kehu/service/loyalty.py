@@ -11,10 +11,14 @@ import sqlalchemy as sa
 from kehu.errors import ValidationError
 from kehu.loyalty.ledger import award_action, award_spend, evaluate_tiers, expire, redeem, statement
 from kehu.loyalty.rules import LoyaltyRules
+from kehu.service.access import require_role
+from kehu.service.loop_config import load_loop_config
+from kehu.service.principal import Service
 from kehu.store.care import loyalty_tier_changes, loyalty_tiers
+from kehu.store.db import ensure_current
 from kehu.store.schema import orders
 
-__all__ = ["action", "run_period", "spend_points", "tier_summary"]
+__all__ = ["LoyaltyService", "action", "run_period", "spend_points", "tier_summary"]
 
 
 def _first_order_day(conn: sa.Connection, timezone: str) -> dt.date | None:
@@ -114,3 +118,70 @@ def tier_summary(store: sa.Engine, rules: LoyaltyRules, *, changes: int = 20) ->
         "window_days": rules.window_days,
         "recent_changes": [dict(r._mapping) for r in recent],
     }
+
+
+class LoyaltyService(Service):
+    """Points and tiers (managers and admins): the rules come from the loop configuration."""
+
+    def rules(self) -> LoyaltyRules:
+        """Points rules, expiry and tiers from the loop configuration."""
+        return LoyaltyRules.from_config(load_loop_config(self.ws.settings).get("loyalty"))
+
+    def _ready(self) -> sa.Engine:
+        require_role(self.principal, "admin", "manager")
+        ensure_current(self.ws.engine)
+        return self.ws.engine
+
+    def _customer_id(self, customer: str) -> int:
+        from kehu.service.customers import CustomerService
+
+        return int(CustomerService(self.ws, self.principal).find(customer)["id"])
+
+    def run_period(
+        self, *, start: dt.date | None = None, end: dt.date | None = None, now: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """Award points for a period's purchases, expire, evaluate tiers (idempotent; see :func:`run_period`);
+        ``end`` defaults to the newest day of the data."""
+        from kehu.service.kpis import default_as_of
+
+        store = self._ready()
+        if end is None:
+            with store.connect() as conn:
+                end = default_as_of(conn, self.ws.settings.timezone)
+        return run_period(
+            store,
+            self.rules(),
+            timezone=self.ws.settings.timezone,
+            start=start,
+            end=end,
+            now=now or dt.datetime.now(dt.UTC),
+        )
+
+    def action(
+        self, customer: str, name: str, reference: str, *, day: dt.date | None = None, now: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """Award the points of an action (review, referral, …) once per reference (see :func:`action`)."""
+        store = self._ready()
+        now = now or dt.datetime.now(dt.UTC)
+        cid = self._customer_id(customer)
+        return action(store, self.rules(), cid, name, reference, day=day or now.date(), now=now)
+
+    def redeem(
+        self, customer: str, points: int, reference: str, *, day: dt.date | None = None, now: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """Redeem points, oldest first, never more than the balance (see :func:`spend_points`)."""
+        store = self._ready()
+        now = now or dt.datetime.now(dt.UTC)
+        cid = self._customer_id(customer)
+        return spend_points(store, cid, points, reference, day=day or now.date(), now=now)
+
+    def statement(self, customer: str) -> dict[str, Any]:
+        """A customer's balance, tier, ledger and tier changes."""
+        store = self._ready()
+        cid = self._customer_id(customer)
+        with store.connect() as conn:
+            return statement(conn, cid)
+
+    def tiers(self) -> dict[str, Any]:
+        """Customers per tier and the latest tier changes (see :func:`tier_summary`)."""
+        return tier_summary(self._ready(), self.rules())

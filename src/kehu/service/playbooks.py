@@ -44,24 +44,19 @@ from kehu.store.actions import (
     playbook_firings,
     playbook_runs,
 )
+from kehu.store.db import ensure_current
 from kehu.store.schema import customers, users
 
 __all__ = [
     "PlaybookService",
-    "check_playbook",
     "deliver_outbox",
     "dry_run",
     "install_defaults",
     "list_outbox",
     "list_playbooks",
-    "playbook_page",
-    "playbooks_overview",
-    "preview_playbook",
     "retry_message",
-    "retry_outbox",
     "run_now",
     "run_playbooks",
-    "save_playbook",
     "ticket_sla_hours",
     "workspace_playbooks",
 ]
@@ -316,47 +311,6 @@ def _problem(p: Any) -> dict[str, Any]:
     return {"file": Path(p.file).name, "line": p.line, "field": p.field, "message": p.message}
 
 
-def playbooks_overview(ws: Workspace, principal: Principal) -> dict[str, Any]:
-    """Every playbook file of the workspace (a broken one with its problems), recent runs with counts per rule,
-    the outbox by status and its dead or unknown messages."""
-    _manager(principal)
-    with ws.engine.connect() as conn:
-        runs = [dict(r) for r in conn.execute(
-            sa.select(playbook_runs).order_by(playbook_runs.c.id.desc()).limit(_RUNS)).mappings()]  # fmt: skip
-        totals = {(p, r): int(n) for p, r, n in conn.execute(
-            sa.select(playbook_firings.c.playbook, playbook_firings.c.rule, sa.func.count())
-            .group_by(playbook_firings.c.playbook, playbook_firings.c.rule))}  # fmt: skip
-        by_status: dict[str, int] = dict(
-            conn.execute(sa.select(outbox.c.status, sa.func.count()).group_by(outbox.c.status)).all()
-        )
-    last_done = next((r for r in runs if r["summary"]), None)
-    last = last_done["summary"] if last_done else {}
-    playbooks = []
-    for f in _files(ws):
-        try:
-            playbooks.append(_describe(load_playbook(f), last, totals))
-        except PlaybookError as exc:
-            playbooks.append({"name": None, "file": f.name, "enabled": False, "title": {"zh": None, "en": None},
-                              "description": {"zh": None, "en": None}, "rules": [],
-                              "problems": [_problem(p) for p in exc.problems]})  # fmt: skip
-    for run in runs:
-        summary = run["summary"] or {}
-        run["fired"] = sum(int(v.get("fired") or 0) for v in summary.values())
-    stuck = list_outbox(ws.engine, status="dead", limit=_DEAD) + list_outbox(ws.engine, status="unknown", limit=_DEAD)
-    return {
-        "folder": str(_folder(ws)),
-        "playbooks": playbooks,
-        "runs": runs,
-        "last_run": last_done,
-        "outbox": {
-            status: int(by_status.get(status, 0))
-            for status in ("pending", "retry", "sending", "done", "dead", "unknown")
-        },
-        "stuck": sorted(stuck, key=lambda r: -int(r["id"])),
-        "can_run": True,
-    }
-
-
 def _file_of(ws: Workspace, name: str) -> Path:
     """The file of the playbook called ``name`` (or of the file with that stem, when it does not load)."""
     for f in _files(ws):
@@ -367,15 +321,6 @@ def _file_of(ws: Workspace, name: str) -> Path:
             if f.stem == name:
                 return f
     raise NotFoundError(f"no playbook named {name!r} in {_folder(ws)}")
-
-
-def playbook_page(ws: Workspace, principal: Principal, name: str) -> dict[str, Any]:
-    """A playbook's YAML text and what it describes (or the problems of its file)."""
-    _manager(principal)
-    f = _file_of(ws, name)
-    text = f.read_text(encoding="utf-8", errors="replace")
-    checked = _check(ws, f, text)
-    return {"name": name, "file": f.name, "text": text, **checked}
 
 
 def _check(ws: Workspace, f: Path, text: str) -> dict[str, Any]:
@@ -399,64 +344,6 @@ def _check(ws: Workspace, f: Path, text: str) -> dict[str, Any]:
     return {"valid": True, "problems": [], "playbook": _describe(pb, {}, {})}
 
 
-def check_playbook(ws: Workspace, principal: Principal, name: str, text: str) -> dict[str, Any]:
-    """Validate an edited text of playbook ``name`` (nothing is written)."""
-    _manager(principal)
-    f = _file_of(ws, name)
-    return {"name": name, "file": f.name, "text": text, **_check(ws, f, text)}
-
-
-def save_playbook(ws: Workspace, principal: Principal, name: str, text: str) -> dict[str, Any]:
-    """Write an edited playbook when it is valid (atomically) and audit the change; an invalid text is not
-    written and its problems are returned."""
-    _manager(principal)
-    f = _file_of(ws, name)
-    result = {"name": name, "file": f.name, "text": text, **_check(ws, f, text)}
-    if not result["valid"]:
-        return {**result, "saved": False}
-    before = f.read_text(encoding="utf-8", errors="replace")
-    tmp = f.with_name(f".{f.name}.saving")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, f)
-    new_name = result["playbook"]["name"]
-    with ws.engine.begin() as conn:
-        audit(conn, at=dt.datetime.now(dt.UTC), actor=principal.name, action="playbook.edit",
-              target=f"playbook:{new_name}"[:100],
-              detail={"file": f.name, "before_chars": len(before), "after_chars": len(text),
-                      "enabled": result["playbook"]["enabled"]})  # fmt: skip
-    return {**result, "saved": True, "name": new_name}
-
-
-def preview_playbook(
-    ws: Workspace, principal: Principal, name: str, text: str | None = None, *, day: dt.date | None = None
-) -> dict[str, Any]:
-    """The dry run of playbook ``name`` — of its saved file, or of an edited ``text`` when given and valid — per
-    rule: customers that would trigger on ``day`` (default today), skips and samples (samples only of customers
-    the user may see). Changes nothing."""
-    _manager(principal)
-    f = _file_of(ws, name)
-    if text is None:
-        text = f.read_text(encoding="utf-8", errors="replace")
-    checked = _check(ws, f, text)
-    out: dict[str, Any] = {"name": name, "file": f.name, "text": text, **checked}
-    if not checked["valid"]:
-        return out
-    with tempfile.TemporaryDirectory(prefix="kehu-preview-") as tmp:
-        path = Path(tmp) / f.name
-        path.write_text(text, encoding="utf-8")
-        preview = dry_run(ws.settings, ws.engine, [path], day=day)
-    scope = owner_scope(ws, principal)
-    if scope is not None:
-        with ws.engine.connect() as conn:
-            visible = set(conn.execute(sa.select(customers.c.id).where(customers.c.owner_id.in_(scope))).scalars())
-        for rule in preview["rules"]:
-            rule["samples"] = [s for s in rule["samples"] if s["customer_id"] in visible]
-    for rule in preview["rules"]:
-        rule.pop("customers", None)
-    out["preview"] = preview
-    return out
-
-
 def run_now(ws: Workspace, principal: Principal) -> dict[str, Any]:
     """Run the enabled playbooks now (decide, commit, deliver) and audit who started it."""
     _manager(principal)
@@ -468,41 +355,180 @@ def run_now(ws: Workspace, principal: Principal) -> dict[str, Any]:
     return result
 
 
-def retry_outbox(ws: Workspace, principal: Principal, outbox_id: int) -> dict[str, Any]:
-    """Queue a dead or unknown message again (audited by the outbox)."""
-    _manager(principal)
-    if not 1 <= outbox_id <= 2**62:
-        raise ValidationError("outbox id: out of range")
-    return retry_message(ws.engine, outbox_id, actor=principal.name)
-
-
 class PlaybookService(Service):
     """The workspace's playbooks and the outbox (managers and admins)."""
 
     def overview(self) -> dict[str, Any]:
-        """See :func:`playbooks_overview`."""
-        return playbooks_overview(self.ws, self.principal)
+        """Every playbook file of the workspace (a broken one with its problems), recent runs with counts per rule,
+        the outbox by status and its dead or unknown messages."""
+        _manager(self.principal)
+        with self.ws.engine.connect() as conn:
+            runs = [dict(r) for r in conn.execute(
+                sa.select(playbook_runs).order_by(playbook_runs.c.id.desc()).limit(_RUNS)).mappings()]  # fmt: skip
+            totals = {(p, r): int(n) for p, r, n in conn.execute(
+                sa.select(playbook_firings.c.playbook, playbook_firings.c.rule, sa.func.count())
+                .group_by(playbook_firings.c.playbook, playbook_firings.c.rule))}  # fmt: skip
+            by_status: dict[str, int] = dict(
+                conn.execute(sa.select(outbox.c.status, sa.func.count()).group_by(outbox.c.status)).all()
+            )
+        last_done = next((r for r in runs if r["summary"]), None)
+        last = last_done["summary"] if last_done else {}
+        playbooks = []
+        for f in _files(self.ws):
+            try:
+                playbooks.append(_describe(load_playbook(f), last, totals))
+            except PlaybookError as exc:
+                playbooks.append({"name": None, "file": f.name, "enabled": False, "title": {"zh": None, "en": None},
+                                  "description": {"zh": None, "en": None}, "rules": [],
+                                  "problems": [_problem(p) for p in exc.problems]})  # fmt: skip
+        for run in runs:
+            summary = run["summary"] or {}
+            run["fired"] = sum(int(v.get("fired") or 0) for v in summary.values())
+        stuck = list_outbox(self.ws.engine, status="dead", limit=_DEAD) + list_outbox(
+            self.ws.engine, status="unknown", limit=_DEAD
+        )
+        return {
+            "folder": str(_folder(self.ws)),
+            "playbooks": playbooks,
+            "runs": runs,
+            "last_run": last_done,
+            "outbox": {
+                status: int(by_status.get(status, 0))
+                for status in ("pending", "retry", "sending", "done", "dead", "unknown")
+            },
+            "stuck": sorted(stuck, key=lambda r: -int(r["id"])),
+            "can_run": True,
+        }
 
     def page(self, name: str) -> dict[str, Any]:
-        """See :func:`playbook_page`."""
-        return playbook_page(self.ws, self.principal, name)
+        """A playbook's YAML text and what it describes (or the problems of its file)."""
+        _manager(self.principal)
+        f = _file_of(self.ws, name)
+        text = f.read_text(encoding="utf-8", errors="replace")
+        checked = _check(self.ws, f, text)
+        return {"name": name, "file": f.name, "text": text, **checked}
 
     def check(self, name: str, text: str) -> dict[str, Any]:
-        """See :func:`check_playbook`."""
-        return check_playbook(self.ws, self.principal, name, text)
+        """Validate an edited text of playbook ``name`` (nothing is written)."""
+        _manager(self.principal)
+        f = _file_of(self.ws, name)
+        return {"name": name, "file": f.name, "text": text, **_check(self.ws, f, text)}
 
     def save(self, name: str, text: str) -> dict[str, Any]:
-        """See :func:`save_playbook`."""
-        return save_playbook(self.ws, self.principal, name, text)
+        """Write an edited playbook when it is valid (atomically) and audit the change; an invalid text is not
+        written and its problems are returned."""
+        _manager(self.principal)
+        f = _file_of(self.ws, name)
+        result = {"name": name, "file": f.name, "text": text, **_check(self.ws, f, text)}
+        if not result["valid"]:
+            return {**result, "saved": False}
+        before = f.read_text(encoding="utf-8", errors="replace")
+        tmp = f.with_name(f".{f.name}.saving")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, f)
+        new_name = result["playbook"]["name"]
+        with self.ws.engine.begin() as conn:
+            audit(conn, at=dt.datetime.now(dt.UTC), actor=self.principal.name, action="playbook.edit",
+                  target=f"playbook:{new_name}"[:100],
+                  detail={"file": f.name, "before_chars": len(before), "after_chars": len(text),
+                          "enabled": result["playbook"]["enabled"]})  # fmt: skip
+        return {**result, "saved": True, "name": new_name}
 
     def preview(self, name: str, text: str | None = None, *, day: dt.date | None = None) -> dict[str, Any]:
-        """See :func:`preview_playbook`."""
-        return preview_playbook(self.ws, self.principal, name, text, day=day)
+        """The dry run of playbook ``name`` — of its saved file, or of an edited ``text`` when given and valid — per
+        rule: customers that would trigger on ``day`` (default today), skips and samples (samples only of customers
+        the user may see). Changes nothing."""
+        _manager(self.principal)
+        f = _file_of(self.ws, name)
+        if text is None:
+            text = f.read_text(encoding="utf-8", errors="replace")
+        checked = _check(self.ws, f, text)
+        out: dict[str, Any] = {"name": name, "file": f.name, "text": text, **checked}
+        if not checked["valid"]:
+            return out
+        with tempfile.TemporaryDirectory(prefix="kehu-preview-") as tmp:
+            path = Path(tmp) / f.name
+            path.write_text(text, encoding="utf-8")
+            preview = dry_run(self.ws.settings, self.ws.engine, [path], day=day)
+        scope = owner_scope(self.ws, self.principal)
+        if scope is not None:
+            with self.ws.engine.connect() as conn:
+                visible = set(conn.execute(sa.select(customers.c.id).where(customers.c.owner_id.in_(scope))).scalars())
+            for rule in preview["rules"]:
+                rule["samples"] = [s for s in rule["samples"] if s["customer_id"] in visible]
+        for rule in preview["rules"]:
+            rule.pop("customers", None)
+        out["preview"] = preview
+        return out
 
     def run_now(self) -> dict[str, Any]:
         """See :func:`run_now`."""
         return run_now(self.ws, self.principal)
 
-    def retry_outbox(self, outbox_id: int) -> dict[str, Any]:
-        """See :func:`retry_outbox`."""
-        return retry_outbox(self.ws, self.principal, outbox_id)
+    def retry_outbox(
+        self, outbox_id: int, *, actor: str | None = None, now: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """Queue a dead or unknown message again after a person checked it (audited by the outbox under ``actor``,
+        the actor's name unless given)."""
+        _manager(self.principal)
+        if not 1 <= outbox_id <= 2**62:
+            raise ValidationError("outbox id: out of range")
+        ensure_current(self.ws.engine)
+        return retry_message(self.ws.engine, outbox_id, actor=actor or self.principal.name, now=now)
+
+    def validate(self, files: Sequence[str | Path]) -> list[dict[str, Any]]:
+        """Check playbook files (raises :class:`~kehu.playbooks.PlaybookError` naming file, line and field)."""
+        _manager(self.principal)
+        return [
+            {"playbook": pb.name, "file": pb.path, "rules": len(pb.rules), "enabled": pb.enabled}
+            for pb in workspace_playbooks(self.ws.settings, files)
+        ]
+
+    def all(self) -> list[dict[str, Any]]:
+        """The workspace's playbooks (``KEHU_PLAYBOOKS_DIR``) and their rules (see :func:`list_playbooks`)."""
+        _manager(self.principal)
+        return list_playbooks(self.ws.settings)
+
+    def install_defaults(self, *, overwrite: bool = False) -> list[str]:
+        """Copy the default playbooks into the workspace (enabled); returns the files written."""
+        _manager(self.principal)
+        return install_defaults(self.ws.settings, overwrite=overwrite)
+
+    def dry_run(
+        self, files: Sequence[str | Path] | None = None, *, now: dt.datetime | None = None, day: dt.date | None = None
+    ) -> dict[str, Any]:
+        """Per rule: which customers would trigger now, with samples; changes nothing (see :func:`dry_run`)."""
+        _manager(self.principal)
+        ensure_current(self.ws.engine)
+        return dry_run(self.ws.settings, self.ws.engine, files, now=now, day=day)
+
+    def run(
+        self,
+        files: Sequence[str | Path] | None = None,
+        *,
+        now: dt.datetime | None = None,
+        day: dt.date | None = None,
+        trigger: str = "cli",
+        channels: Mapping[str, Channel] | None = None,
+    ) -> dict[str, Any]:
+        """Run the playbooks: decide, record firings and outbox rows, deliver, exactly once per occurrence (see
+        :func:`run_playbooks`)."""
+        _manager(self.principal)
+        ensure_current(self.ws.engine)
+        return run_playbooks(
+            self.ws.settings, self.ws.engine, files, now=now, day=day, trigger=trigger, channels=channels
+        )
+
+    def deliver(
+        self, *, now: dt.datetime | None = None, channels: Mapping[str, Channel] | None = None
+    ) -> dict[str, Any]:
+        """Deliver what is due in the outbox (messages waiting for quiet hours to end, retries)."""
+        _manager(self.principal)
+        ensure_current(self.ws.engine)
+        return deliver_outbox(self.ws.settings, self.ws.engine, now=now, channels=channels)
+
+    def outbox(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Outbox rows, newest first, optionally of one status."""
+        _manager(self.principal)
+        ensure_current(self.ws.engine)
+        return list_outbox(self.ws.engine, status=status, limit=limit)

@@ -10,14 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kehu.vocabulary import ROLES
-
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from kehu.config import Settings
 
-__all__ = ["ROLES", "SYSTEM", "Principal", "Service", "Workspace"]
+__all__ = ["SYSTEM", "Principal", "Service", "Workspace"]
 
 
 @dataclass(frozen=True)

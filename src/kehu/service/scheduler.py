@@ -92,7 +92,7 @@ class Scheduler:
                 except KehuError as exc:
                     log.warning("daily run: the pipeline did not run (%s); sweeping the playbooks", exc)
                     try:
-                        ws.playbooks_run(now=now, trigger="schedule")
+                        ws.system().playbooks.run(now=now, trigger="schedule")
                         done["sweep"] = True
                     except KehuError as sweep_error:
                         log.error("daily playbook sweep failed: %s", sweep_error)
@@ -102,7 +102,7 @@ class Scheduler:
             self._delivered_at = now
             with Workspace(self.settings) as ws:
                 try:
-                    done["delivery"] = ws.playbooks_deliver(now=now)
+                    done["delivery"] = ws.system().playbooks.deliver(now=now)
                 except KehuError as exc:
                     log.error("delivery failed: %s", exc)
         return done

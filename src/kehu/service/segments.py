@@ -26,11 +26,7 @@ from kehu.store.db import ensure_current
 __all__ = [
     "SegmentService",
     "preview_rule",
-    "save_segment",
-    "segment_export",
     "segment_flows",
-    "segment_page",
-    "segments_overview",
 ]
 
 #: runs shown in a scheme's trend
@@ -51,77 +47,12 @@ def _scheme_label(scheme: str) -> dict[str, str]:
     return {"zh": scheme_label(scheme, "zh"), "en": scheme_label(scheme, "en")}
 
 
-def segments_overview(ws: Workspace, principal: Principal) -> dict[str, Any]:
-    """Every scheme's newest run: segment sizes (in scope), change since the previous run, share, and the
-    sizes over the last :data:`TREND_RUNS` runs."""
-    scope = owner_scope(ws, principal)
-    with ws.engine.connect() as conn:
-        newest = store.run_ids(conn)
-        schemes = []
-        for name in _scheme_order(list(newest)):
-            run = newest[name]
-            runs = store.recent_runs(conn, name, limit=TREND_RUNS)
-            sizes = store.scoped_sizes(conn, [r["id"] for r in runs], scope)
-            previous = runs[1] if len(runs) > 1 else None
-            keys = [s["key"] for s in run["definition"]["segments"]]
-            total = sum(sizes.get((run["id"], k), 0) for k in keys)
-            segments = []
-            for key in keys:
-                size = sizes.get((run["id"], key), 0)
-                before = sizes.get((previous["id"], key), 0) if previous else None
-                segments.append({
-                    "segment": key, "ref": f"{name}:{key}", "labels": segment_labels(name, key, run["definition"]),
-                    "size": size, "share": size / total if total else None, "previous_size": before,
-                    "change": None if before is None else size - before,
-                    "trend": [sizes.get((r["id"], key), 0) for r in reversed(runs)],
-                })  # fmt: skip
-            schemes.append({
-                "scheme": name, "labels": _scheme_label(name), "custom": name.startswith("custom."),
-                "as_of": run["as_of"], "previous_as_of": previous["as_of"] if previous else None,
-                "runs": [r["as_of"] for r in reversed(runs)], "members": total, "segments": segments,
-            })  # fmt: skip
-    return {
-        "scope": "all" if scope is None else ("team" if principal.role == "manager" else "own"),
-        "schemes": schemes,
-        "can_define": principal.role in ("admin", "manager"),
-        "rule_example": _RULE_EXAMPLE,
-    }
-
-
 def _run_of(conn: Any, scheme: str, as_of: dt.date | None) -> dict[str, Any]:
     runs = store.run_ids(conn, as_of)
     if scheme not in runs:
         when = as_of.isoformat() if as_of else "any day"
         raise NotFoundError(f"no run of scheme {scheme!r} for {when}")
     return runs[scheme]
-
-
-def segment_page(
-    ws: Workspace, principal: Principal, ref: str, *, as_of: dt.date | None = None, after: int | None = None
-) -> dict[str, Any]:
-    """One segment: labels, rule, precedence, size in scope and a page of members (by customer id)."""
-    scheme, segment = split_ref(ref)
-    scope = owner_scope(ws, principal)
-    with ws.engine.connect() as conn:
-        run = _run_of(conn, scheme, as_of)
-        items = {s["key"]: s for s in run["definition"]["segments"]}
-        if segment is None and len(items) == 1:
-            segment = next(iter(items))
-        if segment is None or segment not in items:
-            raise NotFoundError(f"scheme {scheme!r} has no segment {segment!r}; its segments: {', '.join(items)}")
-        rows = store.member_page(conn, run["id"], segment, run["as_of"], owner_ids=scope, after=after,
-                                 limit=_MEMBER_PAGE)  # fmt: skip
-        size = store.scoped_sizes(conn, [run["id"]], scope).get((run["id"], segment), 0)
-        runs = store.recent_runs(conn, scheme, limit=TREND_RUNS)
-    more = len(rows) > _MEMBER_PAGE
-    rows = rows[:_MEMBER_PAGE]
-    return {
-        "scheme": scheme, "segment": segment, "ref": f"{scheme}:{segment}",
-        "labels": segment_labels(scheme, segment, run["definition"]), "scheme_labels": _scheme_label(scheme),
-        "as_of": run["as_of"], "runs": [r["as_of"] for r in runs], "version": run["version"],
-        "rule": items[segment]["rule"], "precedence": list(items), "size": size, "members": rows,
-        "next": rows[-1]["id"] if more and rows else None, "after": after,
-    }  # fmt: skip
 
 
 def segment_flows(
@@ -163,19 +94,6 @@ def segment_flows(
         item["labels"] = segment_labels(scheme, item["segment"], after["definition"])
     return {"scheme": scheme, "labels": _scheme_label(scheme), "runs": days, "from": from_day, "to": to_day,
             **moved}  # fmt: skip
-
-
-def segment_export(ws: Workspace, principal: Principal, ref: str, *, fmt: str, locale: str) -> Path:
-    """An XLSX/CSV file of a segment's members in scope (written to a temporary folder in ``KEHU_HOME``)."""
-    if fmt not in ("xlsx", "csv"):
-        raise ValidationError(f"format {fmt!r}: use xlsx or csv")
-    scope = owner_scope(ws, principal)
-    folder = Path(tempfile.mkdtemp(prefix="export-", dir=_exports(ws)))
-    scheme, segment = split_ref(ref)
-    name = re.sub(r"[^\w.-]", "_", f"{scheme}-{segment or ''}")[:80]
-    out = folder / f"{name}.{fmt}"
-    export_segment(ws.settings, ref, fmt=fmt, out=out, locale=locale, owner_ids=scope)
-    return out
 
 
 def _exports(ws: Workspace) -> Path:
@@ -227,22 +145,6 @@ def preview_rule(ws: Workspace, principal: Principal, text: str, *, sample: int 
     return {"as_of": day, "count": len(ids), "sample": [{"id": i, "name": names.get(i)} for i in ids[:sample]]}
 
 
-def save_segment(
-    ws: Workspace, principal: Principal, *, name: str, rule: str, label_zh: str, label_en: str
-) -> dict[str, Any]:
-    """Save a user-defined segment (admins and managers) and place customers in it for the newest day now."""
-    require_role(principal, "admin", "manager")
-    for field, label in (("label_zh", label_zh), ("label_en", label_en)):
-        if len(label) > 100:
-            raise ValidationError(f"{field}: at most 100 characters")
-    saved = define_segment(ws.settings, name, _rule_tree(rule), label_zh=label_zh or None, label_en=label_en or None)
-    try:
-        computed = compute_custom_segment(ws.settings, name)
-    except NotFoundError:
-        computed = None  # nothing published yet: the next `kehu run` places customers
-    return {**saved, "computed": computed}
-
-
 class SegmentService(Service):
     """Segments, their members, flows, exports and custom rules, within the actor's scope."""
 
@@ -254,13 +156,89 @@ class SegmentService(Service):
         ensure_current(self.ws.engine)
         return list_segments(self.ws.settings, as_of=as_of)
 
+    def show(self, ref: str, *, as_of: dt.date | None = None, limit: int = 20) -> dict[str, Any]:
+        """One segment (``SCHEME:SEGMENT``) with its rule, size and first members with reasons (admins)."""
+        from kehu.service.segmentation import show_segment
+
+        require_role(self.principal, "admin")
+        ensure_current(self.ws.engine)
+        return show_segment(self.ws.settings, ref, as_of=as_of, limit=limit)
+
+    def transitions(self, from_as_of: dt.date, to_as_of: dt.date, *, scheme: str | None = None) -> list[dict[str, Any]]:
+        """Moves between two runs per scheme: from -> to counts, in and out per segment (admins)."""
+        from kehu.service.segmentation import segment_transitions
+
+        require_role(self.principal, "admin")
+        ensure_current(self.ws.engine)
+        return segment_transitions(self.ws.settings, from_as_of, to_as_of, scheme=scheme)
+
+    def export_file(self, ref: str, *, fmt: str, out: str | Path, as_of: dt.date | None = None) -> dict[str, Any]:
+        """Write all of a segment's members (Chinese headers, owner and contact columns) to XLSX or CSV at ``out``
+        (admins; the pages' :meth:`export` writes the members in scope to a temporary file)."""
+        require_role(self.principal, "admin")
+        ensure_current(self.ws.engine)
+        return export_segment(self.ws.settings, ref, fmt=fmt, out=out, as_of=as_of)
+
     def overview(self) -> dict[str, Any]:
-        """See :func:`segments_overview`."""
-        return segments_overview(self.ws, self.principal)
+        """Every scheme's newest run: segment sizes (in scope), change since the previous run, share, and the
+        sizes over the last :data:`TREND_RUNS` runs."""
+        scope = owner_scope(self.ws, self.principal)
+        with self.ws.engine.connect() as conn:
+            newest = store.run_ids(conn)
+            schemes = []
+            for name in _scheme_order(list(newest)):
+                run = newest[name]
+                runs = store.recent_runs(conn, name, limit=TREND_RUNS)
+                sizes = store.scoped_sizes(conn, [r["id"] for r in runs], scope)
+                previous = runs[1] if len(runs) > 1 else None
+                keys = [s["key"] for s in run["definition"]["segments"]]
+                total = sum(sizes.get((run["id"], k), 0) for k in keys)
+                segments = []
+                for key in keys:
+                    size = sizes.get((run["id"], key), 0)
+                    before = sizes.get((previous["id"], key), 0) if previous else None
+                    segments.append({
+                        "segment": key, "ref": f"{name}:{key}", "labels": segment_labels(name, key, run["definition"]),
+                        "size": size, "share": size / total if total else None, "previous_size": before,
+                        "change": None if before is None else size - before,
+                        "trend": [sizes.get((r["id"], key), 0) for r in reversed(runs)],
+                    })  # fmt: skip
+                schemes.append({
+                    "scheme": name, "labels": _scheme_label(name), "custom": name.startswith("custom."),
+                    "as_of": run["as_of"], "previous_as_of": previous["as_of"] if previous else None,
+                    "runs": [r["as_of"] for r in reversed(runs)], "members": total, "segments": segments,
+                })  # fmt: skip
+        return {
+            "scope": "all" if scope is None else ("team" if self.principal.role == "manager" else "own"),
+            "schemes": schemes,
+            "can_define": self.principal.role in ("admin", "manager"),
+            "rule_example": _RULE_EXAMPLE,
+        }
 
     def page(self, ref: str, *, as_of: dt.date | None = None, after: int | None = None) -> dict[str, Any]:
-        """See :func:`segment_page`."""
-        return segment_page(self.ws, self.principal, ref, as_of=as_of, after=after)
+        """One segment: labels, rule, precedence, size in scope and a page of members (by customer id)."""
+        scheme, segment = split_ref(ref)
+        scope = owner_scope(self.ws, self.principal)
+        with self.ws.engine.connect() as conn:
+            run = _run_of(conn, scheme, as_of)
+            items = {s["key"]: s for s in run["definition"]["segments"]}
+            if segment is None and len(items) == 1:
+                segment = next(iter(items))
+            if segment is None or segment not in items:
+                raise NotFoundError(f"scheme {scheme!r} has no segment {segment!r}; its segments: {', '.join(items)}")
+            rows = store.member_page(conn, run["id"], segment, run["as_of"], owner_ids=scope, after=after,
+                                     limit=_MEMBER_PAGE)  # fmt: skip
+            size = store.scoped_sizes(conn, [run["id"]], scope).get((run["id"], segment), 0)
+            runs = store.recent_runs(conn, scheme, limit=TREND_RUNS)
+        more = len(rows) > _MEMBER_PAGE
+        rows = rows[:_MEMBER_PAGE]
+        return {
+            "scheme": scheme, "segment": segment, "ref": f"{scheme}:{segment}",
+            "labels": segment_labels(scheme, segment, run["definition"]), "scheme_labels": _scheme_label(scheme),
+            "as_of": run["as_of"], "runs": [r["as_of"] for r in runs], "version": run["version"],
+            "rule": items[segment]["rule"], "precedence": list(items), "size": size, "members": rows,
+            "next": rows[-1]["id"] if more and rows else None, "after": after,
+        }  # fmt: skip
 
     def flows(
         self, scheme: str, *, from_as_of: dt.date | None = None, to_as_of: dt.date | None = None
@@ -269,13 +247,32 @@ class SegmentService(Service):
         return segment_flows(self.ws, self.principal, scheme, from_as_of=from_as_of, to_as_of=to_as_of)
 
     def export(self, ref: str, *, fmt: str, locale: str) -> Path:
-        """See :func:`segment_export`."""
-        return segment_export(self.ws, self.principal, ref, fmt=fmt, locale=locale)
+        """An XLSX/CSV file of a segment's members in scope (written to a temporary folder in ``KEHU_HOME``)."""
+        if fmt not in ("xlsx", "csv"):
+            raise ValidationError(f"format {fmt!r}: use xlsx or csv")
+        scope = owner_scope(self.ws, self.principal)
+        folder = Path(tempfile.mkdtemp(prefix="export-", dir=_exports(self.ws)))
+        scheme, segment = split_ref(ref)
+        name = re.sub(r"[^\w.-]", "_", f"{scheme}-{segment or ''}")[:80]
+        out = folder / f"{name}.{fmt}"
+        export_segment(self.ws.settings, ref, fmt=fmt, out=out, locale=locale, owner_ids=scope)
+        return out
 
     def preview_rule(self, text: str, *, sample: int = 10) -> dict[str, Any]:
         """See :func:`preview_rule`."""
         return preview_rule(self.ws, self.principal, text, sample=sample)
 
     def save(self, *, name: str, rule: str, label_zh: str, label_en: str) -> dict[str, Any]:
-        """See :func:`save_segment`."""
-        return save_segment(self.ws, self.principal, name=name, rule=rule, label_zh=label_zh, label_en=label_en)
+        """Save a user-defined segment (admins and managers) and place customers in it for the newest day now."""
+        require_role(self.principal, "admin", "manager")
+        for field, label in (("label_zh", label_zh), ("label_en", label_en)):
+            if len(label) > 100:
+                raise ValidationError(f"{field}: at most 100 characters")
+        saved = define_segment(
+            self.ws.settings, name, _rule_tree(rule), label_zh=label_zh or None, label_en=label_en or None
+        )
+        try:
+            computed = compute_custom_segment(self.ws.settings, name)
+        except NotFoundError:
+            computed = None  # nothing published yet: the next `kehu run` places customers
+        return {**saved, "computed": computed}

@@ -26,19 +26,16 @@ import sqlalchemy as sa
 from kehu.errors import AccessDeniedError, NotFoundError, ValidationError
 from kehu.service.access import Principal, list_users, owner_scope
 from kehu.service.principal import Service, Workspace
-from kehu.store.actions import TASK_OUTCOMES, TASK_STATES, audit, tasks
+from kehu.store.actions import audit, tasks
 from kehu.store.schema import customers, users
+from kehu.vocabulary import TASK_OUTCOMES, TASK_STATES
 
 __all__ = [
     "ACTIONS",
     "GROUPS",
     "TaskFilter",
     "TaskService",
-    "change_task",
     "local_today",
-    "one_task",
-    "task_inbox",
-    "task_list",
 ]
 
 #: the inbox's groups, in the order shown
@@ -147,111 +144,8 @@ def _group_where(group: str, today: dt.date) -> Any:
     return tasks.c.status.in_(("done", "cancelled"))
 
 
-def task_inbox(
-    ws: Workspace, principal: Principal, f: TaskFilter | None = None, *, today: dt.date | None = None
-) -> dict[str, Any]:
-    """The principal's tasks in the groups of :data:`GROUPS` (each with its full count and at most
-    ``f.limit`` tasks: overdue oldest first, today and upcoming by due date, done newest first), plus what the
-    filters can choose from."""
-    f = (f or TaskFilter()).check()
-    today = today or local_today(ws)
-    scope = _assignees(ws, principal)
-    base = _select(scope, f, principal)
-    groups = []
-    with ws.engine.connect() as conn:
-        for group in GROUPS:
-            where = _group_where(group, today)
-            count = conn.execute(sa.select(sa.func.count()).select_from(base.where(where).subquery())).scalar_one()
-            order = (tasks.c.closed_at.desc(), tasks.c.id.desc()) if group == "done" else (
-                tasks.c.due_date, _priority_rank(), tasks.c.id)  # fmt: skip
-            rows = _rows(conn, base.where(where).order_by(*order).limit(f.limit), today)
-            groups.append({"group": group, "count": int(count), "tasks": rows})
-        sources = conn.execute(
-            sa.select(tasks.c.playbook, tasks.c.rule)
-            .where(tasks.c.assignee_id.in_(scope) if scope is not None else sa.true())
-            .group_by(tasks.c.playbook, tasks.c.rule)
-            .order_by(tasks.c.playbook, tasks.c.rule)
-        ).all()
-    owners = [] if principal.role == "rep" else [
-        {"id": u["id"], "name": u["name"], "display_name": u.get("display_name") or u["name"]}
-        for u in list_users(ws, principal) if scope is None or u["id"] in scope
-    ]  # fmt: skip
-    return {
-        "today": today,
-        "scope": "all" if scope is None else ("own" if principal.role == "rep" else "team"),
-        "filter": {"status": list(f.status), "owner": f.assignee_id, "playbook": f.playbook, "rule": f.rule},
-        "groups": groups,
-        "states": list(TASK_STATES),
-        "outcomes": list(TASK_OUTCOMES),
-        "owners": owners,
-        "sources": [{"playbook": p, "rule": r} for p, r in sources],
-    }
-
-
 def _priority_rank() -> Any:
     return sa.case({"urgent": 0, "high": 1, "normal": 2, "low": 3}, value=tasks.c.priority, else_=4)
-
-
-def task_list(
-    ws: Workspace, principal: Principal, f: TaskFilter | None = None, *, today: dt.date | None = None
-) -> dict[str, Any]:
-    """One flat list of the principal's tasks (due first) for the API; ``f.overdue`` keeps only overdue ones."""
-    f = (f or TaskFilter()).check()
-    today = today or local_today(ws)
-    stmt = _select(_assignees(ws, principal), f, principal)
-    if f.overdue:
-        stmt = stmt.where(_group_where("overdue", today))
-    with ws.engine.connect() as conn:
-        rows = _rows(conn, stmt.order_by(tasks.c.due_date, tasks.c.id).limit(f.limit + 1), today)
-    return {"today": today, "tasks": rows[: f.limit], "more": len(rows) > f.limit}
-
-
-def one_task(ws: Workspace, principal: Principal, task_id: int, *, today: dt.date | None = None) -> dict[str, Any]:
-    """One task the principal may see (404 otherwise: a task outside one's scope is not shown to exist)."""
-    stmt = _select(_assignees(ws, principal), TaskFilter(), principal).where(tasks.c.id == task_id)
-    with ws.engine.connect() as conn:
-        rows = _rows(conn, stmt, today or local_today(ws))
-    if not rows:
-        raise NotFoundError(f"no task {task_id} among your tasks")
-    return rows[0]
-
-
-def change_task(
-    ws: Workspace,
-    principal: Principal,
-    task_id: int,
-    *,
-    action: str,
-    outcome: str | None = None,
-    notes: str | None = None,
-) -> dict[str, Any]:
-    """Start, complete (with an outcome), cancel or reopen a task the principal may change; audited.
-
-    Raises
-    ------
-    ValidationError
-        Unknown action or outcome, completing without an outcome, a note longer than 5,000 characters, or a
-        closed task that is not being reopened.
-    AccessDeniedError
-        The task is assigned to someone outside the principal's scope.
-    NotFoundError
-        No such task.
-    """
-    if action not in ACTIONS:
-        raise ValidationError(f"action: {action[:40]!r} is not one of {', '.join(ACTIONS)}")
-    outcome = outcome or None
-    if outcome is not None and action != "complete":
-        raise ValidationError(f"outcome: only a completed task has an outcome (action is {action!r})")
-    if action == "complete" and outcome is None:
-        raise ValidationError(f"outcome: choose one of {', '.join(TASK_OUTCOMES)} to complete the task")
-    notes = (notes or "").strip() or None
-    if notes is not None and len(notes) > _MAX_NOTE:
-        raise ValidationError(f"notes: at most {_MAX_NOTE:,} characters")
-    scope = _assignees(ws, principal)
-    return finish_task(
-        ws.engine, task_id, outcome=outcome, notes=notes, status=ACTIONS[action], actor=principal.name,
-        assignee_ids=scope,
-    )  # fmt: skip
 
 
 def list_tasks(
@@ -404,19 +298,90 @@ class TaskService(Service):
         )  # fmt: skip
 
     def inbox(self, f: TaskFilter | None = None, *, today: dt.date | None = None) -> dict[str, Any]:
-        """See :func:`task_inbox`."""
-        return task_inbox(self.ws, self.principal, f, today=today)
+        """The principal's tasks in the groups of :data:`GROUPS` (each with its full count and at most
+        ``f.limit`` tasks: overdue oldest first, today and upcoming by due date, done newest first), plus what the
+        filters can choose from."""
+        f = (f or TaskFilter()).check()
+        today = today or local_today(self.ws)
+        scope = _assignees(self.ws, self.principal)
+        base = _select(scope, f, self.principal)
+        groups = []
+        with self.ws.engine.connect() as conn:
+            for group in GROUPS:
+                where = _group_where(group, today)
+                count = conn.execute(sa.select(sa.func.count()).select_from(base.where(where).subquery())).scalar_one()
+                order = (tasks.c.closed_at.desc(), tasks.c.id.desc()) if group == "done" else (
+                    tasks.c.due_date, _priority_rank(), tasks.c.id)  # fmt: skip
+                rows = _rows(conn, base.where(where).order_by(*order).limit(f.limit), today)
+                groups.append({"group": group, "count": int(count), "tasks": rows})
+            sources = conn.execute(
+                sa.select(tasks.c.playbook, tasks.c.rule)
+                .where(tasks.c.assignee_id.in_(scope) if scope is not None else sa.true())
+                .group_by(tasks.c.playbook, tasks.c.rule)
+                .order_by(tasks.c.playbook, tasks.c.rule)
+            ).all()
+        owners = [] if self.principal.role == "rep" else [
+            {"id": u["id"], "name": u["name"], "display_name": u.get("display_name") or u["name"]}
+            for u in list_users(self.ws, self.principal) if scope is None or u["id"] in scope
+        ]  # fmt: skip
+        return {
+            "today": today,
+            "scope": "all" if scope is None else ("own" if self.principal.role == "rep" else "team"),
+            "filter": {"status": list(f.status), "owner": f.assignee_id, "playbook": f.playbook, "rule": f.rule},
+            "groups": groups,
+            "states": list(TASK_STATES),
+            "outcomes": list(TASK_OUTCOMES),
+            "owners": owners,
+            "sources": [{"playbook": p, "rule": r} for p, r in sources],
+        }
 
     def get(self, task_id: int, *, today: dt.date | None = None) -> dict[str, Any]:
-        """See :func:`one_task`."""
-        return one_task(self.ws, self.principal, task_id, today=today)
+        """One task the principal may see (404 otherwise: a task outside one's scope is not shown to exist)."""
+        stmt = _select(_assignees(self.ws, self.principal), TaskFilter(), self.principal).where(tasks.c.id == task_id)
+        with self.ws.engine.connect() as conn:
+            rows = _rows(conn, stmt, today or local_today(self.ws))
+        if not rows:
+            raise NotFoundError(f"no task {task_id} among your tasks")
+        return rows[0]
 
     def change(
         self, task_id: int, *, action: str, outcome: str | None = None, notes: str | None = None
     ) -> dict[str, Any]:
-        """See :func:`change_task`."""
-        return change_task(self.ws, self.principal, task_id, action=action, outcome=outcome, notes=notes)
+        """Start, complete (with an outcome), cancel or reopen a task the principal may change; audited.
+
+        Raises
+        ------
+        ValidationError
+            Unknown action or outcome, completing without an outcome, a note longer than 5,000 characters, or a
+            closed task that is not being reopened.
+        AccessDeniedError
+            The task is assigned to someone outside the principal's scope.
+        NotFoundError
+            No such task.
+        """
+        if action not in ACTIONS:
+            raise ValidationError(f"action: {action[:40]!r} is not one of {', '.join(ACTIONS)}")
+        outcome = outcome or None
+        if outcome is not None and action != "complete":
+            raise ValidationError(f"outcome: only a completed task has an outcome (action is {action!r})")
+        if action == "complete" and outcome is None:
+            raise ValidationError(f"outcome: choose one of {', '.join(TASK_OUTCOMES)} to complete the task")
+        notes = (notes or "").strip() or None
+        if notes is not None and len(notes) > _MAX_NOTE:
+            raise ValidationError(f"notes: at most {_MAX_NOTE:,} characters")
+        scope = _assignees(self.ws, self.principal)
+        return finish_task(
+            self.ws.engine, task_id, outcome=outcome, notes=notes, status=ACTIONS[action], actor=self.principal.name,
+            assignee_ids=scope,
+        )  # fmt: skip
 
     def list(self, f: TaskFilter | None = None, *, today: dt.date | None = None) -> dict[str, Any]:
-        """See :func:`task_list`."""
-        return task_list(self.ws, self.principal, f, today=today)
+        """One flat list of the principal's tasks (due first) for the API; ``f.overdue`` keeps only overdue ones."""
+        f = (f or TaskFilter()).check()
+        today = today or local_today(self.ws)
+        stmt = _select(_assignees(self.ws, self.principal), f, self.principal)
+        if f.overdue:
+            stmt = stmt.where(_group_where("overdue", today))
+        with self.ws.engine.connect() as conn:
+            rows = _rows(conn, stmt.order_by(tasks.c.due_date, tasks.c.id).limit(f.limit + 1), today)
+        return {"today": today, "tasks": rows[: f.limit], "more": len(rows) > f.limit}

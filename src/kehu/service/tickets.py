@@ -11,13 +11,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from kehu.errors import AccessDeniedError, NotFoundError, ValidationError
-from kehu.service.access import Principal, check_customer, list_users, owner_scope
+from kehu.service.access import Principal, check_customer, list_users, owner_scope, require_role
 from kehu.service.loop_config import ticket_policy
 from kehu.service.principal import Service, Workspace
 from kehu.store.care import satisfaction_followups, ticket_assignments, ticket_round_robin, ticket_sla_breaches
 from kehu.store.db import ensure_current
 from kehu.store.schema import customers, tickets, users
-from kehu.tickets.policy import PRIORITIES, TicketPolicy, breaches, choose_assignee
+from kehu.tickets.policy import TicketPolicy, breaches, choose_assignee
+from kehu.vocabulary import PRIORITIES
 
 __all__ = [
     "TicketFilter",
@@ -27,9 +28,6 @@ __all__ = [
     "create_ticket",
     "get_ticket",
     "list_breaches",
-    "open_ticket",
-    "ticket_page",
-    "tickets_page",
     "update_ticket",
 ]
 
@@ -312,143 +310,11 @@ def _breached_ids(
     return out
 
 
-def tickets_page(ws: Workspace, principal: Principal, filters: TicketFilter, *, now: dt.datetime) -> dict[str, Any]:
-    """One page of tickets in the principal's scope, newest first, with SLA state and counts per status."""
-    filters.check()
-    policy: TicketPolicy = ticket_policy(ws.settings)
-    scope = owner_scope(ws, principal)
-    if filters.owner_id is not None:
-        if principal.role == "rep" and filters.owner_id != principal.id:
-            raise AccessDeniedError("owner: a rep sees only their own customers' tickets")
-        if scope is not None and filters.owner_id not in scope:
-            raise AccessDeniedError(f"owner: user {filters.owner_id} is not in your team")
-    conds: list[sa.ColumnElement[bool]] = []
-    in_scope = _scope_clause(ws, principal)
-    if in_scope is not None:
-        conds.append(in_scope)
-    base = list(conds)
-    if filters.status:
-        conds.append(tickets.c.status == filters.status)
-    if filters.priority:
-        conds.append(tickets.c.priority == filters.priority)
-    if filters.topic:
-        conds.append(tickets.c.topic == filters.topic)
-    if filters.owner_id is not None:
-        conds.append(customers.c.owner_id == filters.owner_id)
-    joined = tickets.join(customers, customers.c.id == tickets.c.customer_id).outerjoin(
-        users, users.c.id == customers.c.owner_id
-    )
-    cols: list[Any] = [tickets, customers.c.name.label("customer_name"), customers.c.owner_id,
-                       users.c.display_name.label("owner_name")]  # fmt: skip
-    with ws.engine.connect() as conn:
-        late = _breached_ids(conn, joined, base, policy, now)
-        if filters.breached:
-            conds.append(tickets.c.id.in_(sorted(late)) if late else sa.false())
-        page_conds = list(conds)
-        if filters.before is not None:
-            page_conds.append(tickets.c.id < filters.before)
-        stmt = sa.select(*cols).select_from(joined).where(*page_conds).order_by(tickets.c.id.desc())
-        rows = [dict(r._mapping) for r in conn.execute(stmt.limit(filters.limit + 1))]
-        total = conn.execute(sa.select(sa.func.count()).select_from(joined).where(*conds)).scalar_one()
-        by_status: dict[str, int] = dict(
-            conn.execute(
-                sa.select(tickets.c.status, sa.func.count()).select_from(joined).where(*base).group_by(tickets.c.status)
-            ).all()
-        )
-        named = sa.select(tickets.c.topic).select_from(joined).where(*base).distinct()
-        topics = sorted(t for t in conn.execute(named).scalars() if t)
-    more = len(rows) > filters.limit
-    rows = rows[: filters.limit]
-    items = []
-    for r in rows:
-        r.pop("row_hash", None)
-        items.append({**r, "sla": sla_state(r, policy, now)})
-    owners = [] if principal.role == "rep" else [
-        {"id": u["id"], "name": u.get("display_name") or u["name"]} for u in list_users(ws, principal)
-        if scope is None or u["id"] in scope
-    ]  # fmt: skip
-    return {
-        "scope": "all" if scope is None else "own" if principal.role == "rep" else "team",
-        "filters": filters.params(),
-        "tickets": items,
-        "total": int(total),
-        "before": filters.before,
-        "next_before": items[-1]["id"] if more and items else None,
-        "counts": {s: int(by_status.get(s, 0)) for s in STATUSES} | {"breached": len(late)},
-        "topics": topics,
-        "owners": owners,
-        "statuses": list(STATUSES),
-        "priorities": list(PRIORITIES),
-        "now": now,
-    }
-
-
 def _scoped_ticket(ws: Workspace, principal: Principal, ticket_id: int) -> dict[str, Any]:
     ensure_current(ws.engine)
     ticket: dict[str, Any] = get_ticket(ws.engine, ticket_policy(ws.settings), ticket_id)  # NotFoundError: none
     check_customer(ws, principal, int(ticket["customer_id"]))
     return ticket
-
-
-def ticket_page(ws: Workspace, principal: Principal, ticket_id: int, *, now: dt.datetime) -> dict[str, Any]:
-    """One ticket in scope: its fields, customer, SLA state, assignment history, recorded breaches, follow-up."""
-    ticket = _scoped_ticket(ws, principal, ticket_id)
-    ticket.pop("row_hash", None)
-    policy: TicketPolicy = ticket_policy(ws.settings)
-    with ws.engine.connect() as conn:
-        customer = conn.execute(
-            sa.select(customers.c.id, customers.c.name, customers.c.company, customers.c.phone, customers.c.email,
-                      users.c.display_name.label("owner_name"))
-            .select_from(customers.outerjoin(users, users.c.id == customers.c.owner_id))
-            .where(customers.c.id == ticket["customer_id"])
-        ).one()._asdict()  # fmt: skip
-        history = [dict(r._mapping) for r in conn.execute(
-            sa.select(ticket_assignments).where(ticket_assignments.c.ticket_id == ticket_id)
-            .order_by(ticket_assignments.c.at, ticket_assignments.c.id))]  # fmt: skip
-        recorded = [dict(r._mapping) for r in conn.execute(
-            sa.select(ticket_sla_breaches).where(ticket_sla_breaches.c.ticket_id == ticket_id)
-            .order_by(ticket_sla_breaches.c.due_at))]  # fmt: skip
-        followup = conn.execute(
-            sa.select(satisfaction_followups).where(satisfaction_followups.c.ticket_id == ticket_id)
-        ).first()
-    assignees = [u["name"] for u in list_users(ws, principal) if u.get("active", True)]
-    if principal.name not in assignees:
-        assignees.append(principal.name)
-    return {
-        "ticket": ticket,
-        "customer": customer,
-        "sla": sla_state(ticket, policy, now),
-        "assignments": history,
-        "recorded_breaches": recorded,
-        "followup": None if followup is None else dict(followup._mapping),
-        "assignees": assignees,
-        "statuses": list(STATUSES),
-        "priorities": list(PRIORITIES),
-    }
-
-
-def open_ticket(
-    ws: Workspace,
-    principal: Principal,
-    customer_id: int,
-    *,
-    topic: str | None = None,
-    priority: str = "normal",
-    complaint: bool = False,
-    note: str | None = None,
-    now: dt.datetime | None = None,
-) -> dict[str, Any]:
-    """Open a ticket for a customer the principal may see (assigned by the rules)."""
-    if topic is not None and len(topic) > 200:
-        raise ValidationError("topic: at most 200 characters")
-    if note is not None and len(note) > 5000:
-        raise ValidationError("note: at most 5000 characters")
-    check_customer(ws, principal, customer_id)
-    ensure_current(ws.engine)
-    return create_ticket(
-        ws.engine, ticket_policy(ws.settings), customer_id, now=now or dt.datetime.now(dt.UTC),
-        topic=topic or None, priority=priority, complaint=complaint, note=note or None,
-    )  # fmt: skip
 
 
 def change_ticket(
@@ -468,8 +334,15 @@ def change_ticket(
 class TicketService(Service):
     """The tickets of the customers the actor may see."""
 
-    def create(self, customer_id: int, *, now: dt.datetime | None = None, **fields: Any) -> dict[str, Any]:
-        """Open a ticket for a customer the actor may see (see :func:`create_ticket`)."""
+    def create(self, customer: int | str, *, now: dt.datetime | None = None, **fields: Any) -> dict[str, Any]:
+        """Open a ticket for a customer the actor may see (an int is Kehu's id; text: a source id, ``SOURCE:ID``
+        or Kehu's id) and assign it (see :func:`create_ticket`)."""
+        if isinstance(customer, int):
+            customer_id = customer
+        else:
+            from kehu.service.customers import CustomerService
+
+            customer_id = int(CustomerService(self.ws, self.principal).find(customer)["id"])
         check_customer(self.ws, self.principal, customer_id)
         ensure_current(self.ws.engine)
         policy = ticket_policy(self.ws.settings)
@@ -482,13 +355,133 @@ class TicketService(Service):
         check_customer(self.ws, self.principal, int(get_ticket(self.ws.engine, policy, ticket_id)["customer_id"]))
         return update_ticket(self.ws.engine, policy, ticket_id, now=now or dt.datetime.now(dt.UTC), **changes)
 
+    def get(self, ticket_id: int) -> dict[str, Any]:
+        """One ticket of a customer the actor may see, with its SLA due times (see :func:`get_ticket`)."""
+        ensure_current(self.ws.engine)
+        ticket = get_ticket(self.ws.engine, ticket_policy(self.ws.settings), ticket_id)
+        check_customer(self.ws, self.principal, int(ticket["customer_id"]))
+        return ticket
+
+    def check(self, *, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Assign waiting tickets, record SLA breaches, schedule follow-ups as of ``now`` (managers and admins)."""
+        require_role(self.principal, "admin", "manager")
+        ensure_current(self.ws.engine)
+        return check_tickets(self.ws.engine, ticket_policy(self.ws.settings), now=now or dt.datetime.now(dt.UTC))
+
+    def breaches(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Recorded SLA breaches, newest first (managers and admins)."""
+        require_role(self.principal, "admin", "manager")
+        ensure_current(self.ws.engine)
+        return list_breaches(self.ws.engine, limit=limit)
+
     def page(self, filters: TicketFilter, *, now: dt.datetime) -> dict[str, Any]:
-        """See :func:`tickets_page`."""
-        return tickets_page(self.ws, self.principal, filters, now=now)
+        """One page of tickets in the principal's scope, newest first, with SLA state and counts per status."""
+        filters.check()
+        policy: TicketPolicy = ticket_policy(self.ws.settings)
+        scope = owner_scope(self.ws, self.principal)
+        if filters.owner_id is not None:
+            if self.principal.role == "rep" and filters.owner_id != self.principal.id:
+                raise AccessDeniedError("owner: a rep sees only their own customers' tickets")
+            if scope is not None and filters.owner_id not in scope:
+                raise AccessDeniedError(f"owner: user {filters.owner_id} is not in your team")
+        conds: list[sa.ColumnElement[bool]] = []
+        in_scope = _scope_clause(self.ws, self.principal)
+        if in_scope is not None:
+            conds.append(in_scope)
+        base = list(conds)
+        if filters.status:
+            conds.append(tickets.c.status == filters.status)
+        if filters.priority:
+            conds.append(tickets.c.priority == filters.priority)
+        if filters.topic:
+            conds.append(tickets.c.topic == filters.topic)
+        if filters.owner_id is not None:
+            conds.append(customers.c.owner_id == filters.owner_id)
+        joined = tickets.join(customers, customers.c.id == tickets.c.customer_id).outerjoin(
+            users, users.c.id == customers.c.owner_id
+        )
+        cols: list[Any] = [tickets, customers.c.name.label("customer_name"), customers.c.owner_id,
+                           users.c.display_name.label("owner_name")]  # fmt: skip
+        with self.ws.engine.connect() as conn:
+            late = _breached_ids(conn, joined, base, policy, now)
+            if filters.breached:
+                conds.append(tickets.c.id.in_(sorted(late)) if late else sa.false())
+            page_conds = list(conds)
+            if filters.before is not None:
+                page_conds.append(tickets.c.id < filters.before)
+            stmt = sa.select(*cols).select_from(joined).where(*page_conds).order_by(tickets.c.id.desc())
+            rows = [dict(r._mapping) for r in conn.execute(stmt.limit(filters.limit + 1))]
+            total = conn.execute(sa.select(sa.func.count()).select_from(joined).where(*conds)).scalar_one()
+            by_status: dict[str, int] = dict(
+                conn.execute(
+                    sa.select(tickets.c.status, sa.func.count())
+                    .select_from(joined)
+                    .where(*base)
+                    .group_by(tickets.c.status)
+                ).all()
+            )
+            named = sa.select(tickets.c.topic).select_from(joined).where(*base).distinct()
+            topics = sorted(t for t in conn.execute(named).scalars() if t)
+        more = len(rows) > filters.limit
+        rows = rows[: filters.limit]
+        items = []
+        for r in rows:
+            r.pop("row_hash", None)
+            items.append({**r, "sla": sla_state(r, policy, now)})
+        owners = [] if self.principal.role == "rep" else [
+            {"id": u["id"], "name": u.get("display_name") or u["name"]} for u in list_users(self.ws, self.principal)
+            if scope is None or u["id"] in scope
+        ]  # fmt: skip
+        return {
+            "scope": "all" if scope is None else "own" if self.principal.role == "rep" else "team",
+            "filters": filters.params(),
+            "tickets": items,
+            "total": int(total),
+            "before": filters.before,
+            "next_before": items[-1]["id"] if more and items else None,
+            "counts": {s: int(by_status.get(s, 0)) for s in STATUSES} | {"breached": len(late)},
+            "topics": topics,
+            "owners": owners,
+            "statuses": list(STATUSES),
+            "priorities": list(PRIORITIES),
+            "now": now,
+        }
 
     def view(self, ticket_id: int, *, now: dt.datetime) -> dict[str, Any]:
-        """See :func:`ticket_page`."""
-        return ticket_page(self.ws, self.principal, ticket_id, now=now)
+        """One ticket in scope: its fields, customer, SLA state, assignment history, recorded breaches, follow-up."""
+        ticket = _scoped_ticket(self.ws, self.principal, ticket_id)
+        ticket.pop("row_hash", None)
+        policy: TicketPolicy = ticket_policy(self.ws.settings)
+        with self.ws.engine.connect() as conn:
+            customer = conn.execute(
+                sa.select(customers.c.id, customers.c.name, customers.c.company, customers.c.phone, customers.c.email,
+                          users.c.display_name.label("owner_name"))
+                .select_from(customers.outerjoin(users, users.c.id == customers.c.owner_id))
+                .where(customers.c.id == ticket["customer_id"])
+            ).one()._asdict()  # fmt: skip
+            history = [dict(r._mapping) for r in conn.execute(
+                sa.select(ticket_assignments).where(ticket_assignments.c.ticket_id == ticket_id)
+                .order_by(ticket_assignments.c.at, ticket_assignments.c.id))]  # fmt: skip
+            recorded = [dict(r._mapping) for r in conn.execute(
+                sa.select(ticket_sla_breaches).where(ticket_sla_breaches.c.ticket_id == ticket_id)
+                .order_by(ticket_sla_breaches.c.due_at))]  # fmt: skip
+            followup = conn.execute(
+                sa.select(satisfaction_followups).where(satisfaction_followups.c.ticket_id == ticket_id)
+            ).first()
+        assignees = [u["name"] for u in list_users(self.ws, self.principal) if u.get("active", True)]
+        if self.principal.name not in assignees:
+            assignees.append(self.principal.name)
+        return {
+            "ticket": ticket,
+            "customer": customer,
+            "sla": sla_state(ticket, policy, now),
+            "assignments": history,
+            "recorded_breaches": recorded,
+            "followup": None if followup is None else dict(followup._mapping),
+            "assignees": assignees,
+            "statuses": list(STATUSES),
+            "priorities": list(PRIORITIES),
+        }
 
     def open(
         self,
@@ -500,17 +493,17 @@ class TicketService(Service):
         note: str | None = None,
         now: dt.datetime | None = None,
     ) -> dict[str, Any]:
-        """See :func:`open_ticket`."""
-        return open_ticket(
-            self.ws,
-            self.principal,
-            customer_id,
-            topic=topic,
-            priority=priority,
-            complaint=complaint,
-            note=note,
-            now=now,
-        )
+        """Open a ticket for a customer the principal may see (assigned by the rules)."""
+        if topic is not None and len(topic) > 200:
+            raise ValidationError("topic: at most 200 characters")
+        if note is not None and len(note) > 5000:
+            raise ValidationError("note: at most 5000 characters")
+        check_customer(self.ws, self.principal, customer_id)
+        ensure_current(self.ws.engine)
+        return create_ticket(
+            self.ws.engine, ticket_policy(self.ws.settings), customer_id, now=now or dt.datetime.now(dt.UTC),
+            topic=topic or None, priority=priority, complaint=complaint, note=note or None,
+        )  # fmt: skip
 
     def change(self, ticket_id: int, *, now: dt.datetime | None = None, **changes: Any) -> dict[str, Any]:
         """See :func:`change_ticket`."""

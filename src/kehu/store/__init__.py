@@ -6,9 +6,10 @@ comparison, ``metadata.create_all`` and the store's tests see them all)::
 
     schema      users, import_runs, customers, customer_records, customer_merges, orders, contracts,
                 interactions, tickets, feedback (the ingested data)
+    history     order_history, contract_history (the values re-imports replaced, with their validity)
     auth        web_sessions, api_tokens, login_attempts
     published   pipeline_runs, customer_scores, customer_score_history, cohort_snapshots,
-                repeat_curve_snapshots
+                repeat_curve_snapshots, score_writes
     segments    segment_definitions, segment_runs, segment_memberships
     actions     playbook_runs, playbook_firings, outbox, delivery_attempts, tasks, coupons, audit_log
     campaigns   campaigns, campaign_members, campaign_messages
@@ -21,6 +22,6 @@ A package's ``__init__`` is run before any of its modules, so ``import kehu.stor
 ``customer_list``, ``dashboard``, ``imports``; ``db`` opens and migrates a store.
 """
 
-from kehu.store import actions, auth, campaigns, care, notes, published, schema, segments
+from kehu.store import actions, auth, campaigns, care, history, notes, published, schema, segments
 
-__all__ = ["actions", "auth", "campaigns", "care", "notes", "published", "schema", "segments"]
+__all__ = ["actions", "auth", "campaigns", "care", "history", "notes", "published", "schema", "segments"]

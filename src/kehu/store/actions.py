@@ -43,13 +43,9 @@ from sqlalchemy import (
 )
 
 from kehu.store.schema import UTCDateTime, customers, metadata
-from kehu.vocabulary import PRIORITIES, TASK_OUTCOMES, TASK_STATES
 
 __all__ = [
     "OUTBOX_STATES",
-    "TASK_OUTCOMES",
-    "TASK_PRIORITIES",
-    "TASK_STATES",
     "audit",
     "audit_log",
     "change_tags",
@@ -63,7 +59,6 @@ __all__ = [
     "tasks",
 ]
 
-TASK_PRIORITIES = PRIORITIES
 OUTBOX_STATES = ("pending", "retry", "sending", "done", "dead", "unknown")
 
 playbook_runs = Table(

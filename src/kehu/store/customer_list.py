@@ -39,11 +39,9 @@ from kehu.store.customers import cents
 from kehu.store.published import customer_scores
 from kehu.store.schema import customers, users
 from kehu.store.segments import segment_memberships
-from kehu.vocabulary import RISK_TIERS
 
 __all__ = [
     "RISK_KINDS",
-    "RISK_TIERS",
     "SMALL_SET",
     "SORT_KEYS",
     "CustomerFilter",

@@ -7,6 +7,7 @@ Tables (on :data:`kehu.store.schema.metadata`)::
     customer_score_history   the same, keyed by (customer_id, as_of): one snapshot per as_of
     cohort_snapshots         cohort table per as_of
     repeat_curve_snapshots   repeat-purchase curve per as_of
+    score_writes             one row per write of model scores (a run's value models, a retrained churn model)
 
 Typed columns hold the pipeline's features (:data:`FEATURE_COLUMNS`; money in integer cents). Model scores
 and segments added by later stages go into the ``scores`` JSON column (name -> value) or, once stable, into
@@ -57,6 +58,7 @@ __all__ = [
     "published_cohorts",
     "published_features",
     "repeat_curve_snapshots",
+    "score_writes",
     "sync_list_scores",
 ]
 
@@ -176,6 +178,19 @@ repeat_curve_snapshots = Table(
     Column("customers", BigInteger, nullable=False),
     Column("repeat_customers", BigInteger, nullable=False),
     Column("repeat_rate", Float(precision=53), nullable=True),
+)
+
+
+#: one row per write of model scores into ``customer_scores``/``customer_score_history``: the scores change
+#: without a pipeline or segment run (``kehu models train`` re-scores the newest day), so caches of what the
+#: pages show also compare the newest id of this table
+score_writes = Table(
+    "score_writes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("as_of", Date, nullable=False),
+    Column("customers", Integer, nullable=False),
+    Column("written_at", UTCDateTime, nullable=False),
 )
 
 

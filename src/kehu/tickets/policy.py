@@ -23,7 +23,7 @@ from typing import Any
 from kehu.errors import ValidationError
 from kehu.vocabulary import PRIORITIES
 
-__all__ = ["PRIORITIES", "SLA_KINDS", "AssignmentPolicy", "SlaTarget", "TicketPolicy", "breaches", "choose_assignee"]
+__all__ = ["SLA_KINDS", "AssignmentPolicy", "SlaTarget", "TicketPolicy", "breaches", "choose_assignee"]
 
 SLA_KINDS = ("first_response", "resolution")
 _DONE = ("resolved", "closed")

@@ -39,7 +39,7 @@ class ListRow(NamedTuple):
 
 
 def list_rows(customers: Iterable[dict[str, Any]], t: Translate, currency: str) -> list[ListRow]:
-    """The display rows of a page of the customers list (:func:`kehu.service.customers.customers_page`)."""
+    """The display rows of a page of the customers list (:meth:`kehu.service.customers.CustomerService.page`)."""
     no_owner = t("customer.no_owner")
     tier_labels = {tier: t("customer.tier_" + tier) for tier in _TIERS}
     money, date, number = t.money, t.date, t.number

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from kehu import i18n
 from kehu.vocabulary import LOCALES
 
-__all__ = ["DEFAULT_LOCALE", "LOCALES", "Translator", "catalog", "flat_keys", "negotiate", "translator_for"]
+__all__ = ["DEFAULT_LOCALE", "Translator", "catalog", "flat_keys", "negotiate", "translator_for"]
 
 DEFAULT_LOCALE = LOCALES[0]
 
@@ -27,7 +27,7 @@ _STEPS = tuple(Decimal(1).scaleb(-n) for n in range(7))  # 1, 0.1, 0.01, ... for
 
 @cache
 def catalog(locale: str) -> dict[str, Any]:
-    """The web app's part of the catalog of ``locale`` (one of :data:`LOCALES`)."""
+    """The web app's part of the catalog of ``locale`` (one of :data:`kehu.vocabulary.LOCALES`)."""
     return i18n.section("web", locale)
 
 
@@ -67,7 +67,8 @@ def flat_keys(tree: dict[str, Any], prefix: str = "") -> set[str]:
 
 
 def negotiate(accept_language: str | None) -> str:
-    """The best of :data:`LOCALES` for an ``Accept-Language`` header (default :data:`DEFAULT_LOCALE`)."""
+    """The best of :data:`kehu.vocabulary.LOCALES` for an ``Accept-Language`` header (default
+    :data:`DEFAULT_LOCALE`)."""
     if not accept_language:
         return DEFAULT_LOCALE
     ranked: list[tuple[float, int, str]] = []
@@ -98,7 +99,7 @@ class Translator:
     Parameters
     ----------
     locale
-        One of :data:`LOCALES`.
+        One of :data:`kehu.vocabulary.LOCALES`.
     timezone
         Time zone dates and times are shown in.
     """

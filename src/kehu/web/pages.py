@@ -27,9 +27,9 @@ from kehu.service import access
 from kehu.service.access import SessionInfo
 from kehu.service.actor import UserActor
 from kehu.service.customer_query import CustomerQuery
-from kehu.service.principal import ROLES
 from kehu.views.charts import dashboard_charts
 from kehu.views.customer_rows import list_rows
+from kehu.vocabulary import ROLES
 from kehu.web.render import (
     LOCALE_COOKIE,
     LOGIN_CSRF_COOKIE,

@@ -18,7 +18,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from kehu.jsonable import to_jsonable
 from kehu.service.access import SessionInfo, resolve_session
 from kehu.service.workspace import Workspace
-from kehu.web.i18n import LOCALES, Translator, catalog, negotiate, translator_for
+from kehu.vocabulary import LOCALES
+from kehu.web.i18n import Translator, catalog, negotiate, translator_for
 
 __all__ = [
     "LOCALE_COOKIE",
