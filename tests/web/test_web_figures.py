@@ -44,3 +44,15 @@ def test_each_published_figure_is_named_and_defined_in_both_languages() -> None:
     assert zh["cohort_renewal_baseline"]["label"].endswith("（基准）")
     assert set(FIGURE_KINDS.values()) >= set(zh)
     assert score_figures(None, Translator("en")) == [] and score_figures({}, Translator("en")) == []
+
+
+def test_a_single_purchase_and_a_zero_estimate_are_shown_for_what_they_are() -> None:
+    scores = {"p_alive": 1.0, "winback": 0.0, "winback_value": 1234.5, "churn_risk": None}
+    t = Translator("zh-CN")
+    plain = {f["kind"]: f for f in score_figures(scores, t)}
+    assert "state" not in plain["activity"]
+    figures = {f["kind"]: f for f in score_figures(scores, t, single_purchase=True)}
+    assert figures["activity"]["state"] == "single_purchase" and "100%" in figures["activity"]["state_label"]
+    assert figures["winback"]["display"] == "<1%" and figures["winback"]["value"] == 0.0
+    assert figures["winback_value"]["display"].endswith("1,234.50")
+    assert set(figures) == {"activity", "winback", "winback_value"}  # churn_risk is null: not published, not shown

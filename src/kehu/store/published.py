@@ -304,7 +304,7 @@ def published_features(conn: Connection, customer_id: int) -> dict[str, Any] | N
         return None
     data = dict(row._mapping)
     data.pop("customer_id")
-    for name in LIST_SCORES:  # the typed copies; the values are in ``scores``
+    for name in (*LIST_SCORES, "winback_expected"):  # the typed copies; the values are in ``scores``
         data.pop(name, None)
     data["scores"] = data.get("scores") or {}
     return data

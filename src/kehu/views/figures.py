@@ -36,6 +36,11 @@ _DEFAULT_DAYS = {"horizon": 90, "grace": 30, "lapsed": 180}
 
 
 def _percent(value: float, t: Translate, digits: int = 0) -> str:
+    """``value`` as a percentage; an estimate that rounds to 0 is shown as under the smallest step (``<1%``),
+    since a model's 0 says "too rare to have been seen", not "impossible"."""
+    step = 10.0**-digits
+    if 0 <= value * 100 < step / 2:
+        return "<" + t.number(step, digits) + "%"
     return t.number(value * 100, digits) + "%"
 
 
@@ -43,8 +48,13 @@ def _sentence(reason: Mapping[str, Any], lang: str) -> str:
     return str(reason.get(lang) or reason.get("en") or "")
 
 
-def score_figures(scores: Mapping[str, Any] | None, t: Translate, currency: str = "CNY") -> list[dict[str, Any]]:
+def score_figures(
+    scores: Mapping[str, Any] | None, t: Translate, currency: str = "CNY", *, single_purchase: bool = False
+) -> list[dict[str, Any]]:
     """The named figures of one customer's published ``scores`` (see the module docstring); only those published.
+
+    ``single_purchase``: the customer bought once (frequency 0); BG/NBD's P(alive) is then 1 by the model's
+    construction, and the figure says so (state ``single_purchase``) instead of letting 100% read as "still buying".
 
     Each item: ``kind``, ``key``, ``label``, ``definition``, ``value``, ``display`` and, where they apply,
     ``tier`` with ``tier_label``, ``state`` with ``state_label``, ``reasons`` (sentences in the reader's language).
@@ -74,6 +84,8 @@ def score_figures(scores: Mapping[str, Any] | None, t: Translate, currency: str 
         if key == "renewal_risk" and scores.get("renewal_state") in ("renewed", "draft"):
             state = str(scores["renewal_state"])
             item.update(state=state, state_label=t(f"figure.renewal_state_{state}"))
+        if key == "p_alive" and single_purchase:
+            item.update(state="single_purchase", state_label=t("figure.activity_single_purchase"))
         reasons = scores.get(_REASONS.get(key, "")) or []
         if reasons:
             item["reasons"] = [_sentence(r, t.lang) for r in reasons if isinstance(r, Mapping)]

@@ -271,7 +271,9 @@ def customer(request: Request, session: Session, actor: Actor, customer_id: int)
 def with_figures(request: Request, data: dict[str, Any]) -> dict[str, Any]:
     """The customer's data with its published figures named and defined in the reader's language (the page and its
     JSON twin show the same ``figures``)."""
-    data["figures"] = score_figures(data.get("scores"), translator(request), workspace(request).settings.currency)
+    single = ((data.get("features") or {}).get("frequency")) == 0
+    currency = workspace(request).settings.currency
+    data["figures"] = score_figures(data.get("scores"), translator(request), currency, single_purchase=single)
     return data
 
 
