@@ -39,6 +39,10 @@ class Settings(BaseSettings):
         default="Asia/Shanghai", description="Time zone for dates without one and of the analytics' calendar days."
     )
     currency: str = Field(default="CNY", description="Currency for amounts without one.")
+    purchase_model: Literal["bgnbd", "pareto_nbd", "mbgnbd"] = Field(
+        default="bgnbd",
+        description="Purchase model of `kehu run` and `kehu report models`: BG/NBD, Pareto/NBD or MBG/NBD.",
+    )
     import_chunk_rows: int = Field(default=50_000, ge=1, description="Rows per import chunk.")
     # -- playbooks and message channels (docs/playbooks.md) --------------------------------------------------
     locale: Literal["zh-CN", "en"] = Field(

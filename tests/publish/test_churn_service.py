@@ -100,7 +100,10 @@ def test_demo_company_backtest_beats_every_baseline_and_is_calibrated(tmp_path: 
     assert bt == trained["backtest"] and bt["split"] == "strict"
     rows = {r["name"]: r for r in bt["churn"]}
     model = rows.pop("model")
-    assert set(rows) == {"days_since_last_order", "one_minus_p_alive", "logistic_rfm"}
+    assert set(rows) == {"days_since_last_order", "bgnbd_no_purchase", "pareto_nbd_no_purchase", "logistic_rfm"}
+    lead = bt["lead"]["auc"]
+    best = max(rows, key=lambda n: rows[n]["auc"])
+    assert lead["best_baseline"] == best and lead["lead"] == pytest.approx(model["auc"] - rows[best]["auc"])
     for name, base in rows.items():
         assert model["rows"] == base["rows"]
         assert model["auc"] > base["auc"], name

@@ -72,7 +72,7 @@ def test_every_published_demo_reason_is_true(tmp_path: Path) -> None:
     with Workspace(load_settings(home=tmp_path / "demo")) as ws:
         ws.init()
         ws.load_demo(customers=1_500, seed=11)
-        ws.train_models(engine="duckdb")
+        ws.system().models.train(engine="duckdb")
         ws.run(engine="duckdb", progress=lambda *_: None)
         failures, codes = _failures(ws)
     assert not failures, "\n".join(failures[:20])
@@ -90,7 +90,7 @@ def test_every_published_cdnow_reason_is_true(tmp_path: Path) -> None:
         mapping = Path(__file__).resolve().parents[2] / "examples" / "cdnow" / "sample.yaml"
         ws.import_file("orders", cdnow_path("CDNOW_sample.txt"), mapping=mapping, source="cdnow")
         ws.run(engine="duckdb", progress=lambda *_: None)
-        ws.train_models(engine="duckdb", horizon_days=273, grace_days=0, lapsed_days=400, test_snapshots=1)
+        ws.system().models.train(engine="duckdb", horizon_days=273, grace_days=0, lapsed_days=400, test_snapshots=1)
         failures, codes = _failures(ws)
     assert not failures, "\n".join(failures[:20])
     assert sum(codes.values()) > 300, codes

@@ -295,7 +295,7 @@ def test_cdnow_published_bgnbd_is_the_papers_fit(tmp_path: Path) -> None:
     )  # fmt: skip
     assert report.customers == 2_357
     assert report.parameters[0]["estimate"] == pytest.approx(direct.params_["r"], rel=1e-8)
-    assert {row["model"] for row in report.comparison} == {"BG/NBD", "Pareto/NBD"}
+    assert {row["model"] for row in report.comparison} == {"BG/NBD", "Pareto/NBD", "MBG/NBD"}
     # the plotted numbers are those of the array API on the raw file
     split = calibration_holdout(
         raw[:, 0], days, raw[:, 4], calibration_end="1997-09-30", observation_end="1998-06-30", unit_days=7.0
@@ -306,4 +306,36 @@ def test_cdnow_published_bgnbd_is_the_papers_fit(tmp_path: Path) -> None:
     tracking = cumulative_repeat_transactions(direct, raw[:, 0], days, start="1997-01-01", end="1998-06-30")
     np.testing.assert_allclose(report.numbers["cumulative"]["actual"], tracking["actual"])
     np.testing.assert_allclose(report.numbers["cumulative"]["predicted"], tracking["predicted"], rtol=1e-9)
+    ws.close()
+
+
+def test_mbgnbd_scores(demo: Workspace) -> None:
+    from kehu.models import ModifiedBetaGeo
+
+    result = score_value_models(demo.settings, demo.engine, purchase_model="mbgnbd", interval_draws=10)
+    d = _features(demo)
+    mbg = ModifiedBetaGeo().fit(d["f"], d["r"], d["T"])
+    assert result.purchase_model == "mbgnbd" and result.models["mbgnbd"]["converged"]
+    assert result.models["mbgnbd"]["params"] == pytest.approx(mbg.params_, rel=1e-9)
+    got = np.array([s["p_alive"] for s in d["scores"]])
+    np.testing.assert_allclose(got, mbg.probability_alive(d["f"], d["r"], d["T"]), atol=1e-6)
+    score_value_models(demo.settings, demo.engine)  # back to the default model for the other tests
+
+
+def test_no_scores_from_a_fit_that_did_not_converge(tmp_path: Path) -> None:
+    """Forty customers with the same two purchases: BG/NBD's r runs off to ~1e8 and the search calls it success."""
+    ws = Workspace(load_settings(home=tmp_path / "home"))
+    ws.init()
+    mapping = Path(__file__).resolve().parents[2] / "examples" / "cdnow" / "sample.yaml"
+    lines = [f"{c:05d} {c:04d} {day} 1 20.00" for c in range(1, 41) for day in ("19970105", "19970301")]
+    orders_file = tmp_path / "same.txt"
+    orders_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert ws.import_file("orders", orders_file, mapping=mapping, source="same").inserted == 80
+    run_pipeline(ws.settings, as_of=dt.date(1997, 6, 30), engine="duckdb", progress=lambda *_: None)
+    with pytest.raises(ValidationError, match=r"the BG/NBD fit did not converge, so no value scores were published: "
+                       r"parameter \w+ = .* sits at the edge of its range"):  # fmt: skip
+        score_value_models(ws.settings, ws.engine)
+    with ws.engine.connect() as conn:
+        scores = conn.execute(sa.select(published.customer_scores.c.scores)).scalars().all()
+    assert scores and not any("p_alive" in (s or {}) for s in scores)
     ws.close()

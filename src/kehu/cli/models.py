@@ -66,6 +66,17 @@ def _print_backtest(bt: dict[str, Any]) -> None:
             f"  {r['name']:<24} {r['auc']:6.3f} {r['pr_auc']:7.3f} {brier:>6} {r['capture_10']:8.3f} "
             f"{r['lift_10']:8.2f} {r['capture_20']:8.3f}"
         )
+    for metric, label in (("auc", "AUC"), ("pr_auc", "PR-AUC"), ("capture_10", "cap@10%")):
+        lead = (bt.get("lead") or {}).get(metric)
+        if lead:
+            typer.echo(
+                f"  model lead over the best baseline by {label} ({lead['best_baseline']}): {lead['lead']:+.3f} "
+                f"({lead['model']:.3f} vs {lead['baseline']:.3f})"
+            )
+    for fit in bt.get("baseline_fits") or []:
+        for name, state in fit.items():
+            if isinstance(state, dict) and not state.get("converged", True):
+                typer.echo(f"  baseline {name} on {fit['test_day']}: fit did not converge: {state['reason']}")
     for kind, title in (("renewal", "contract non-renewal"), ("winback", "win-back")):
         part = bt.get(kind)
         if not part:

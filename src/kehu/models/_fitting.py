@@ -2,22 +2,42 @@
 
 Fitting is maximum likelihood on the log of the (positive) parameters with an analytic gradient. The
 covariance of the estimates is the inverse of the observed information (the Hessian of the negative
-log-likelihood, obtained by central differences of the analytic gradient) and is computed lazily, on
-first use, so a fit that only needs point estimates does not pay for it.
+log-likelihood: exact where the model has it, else central differences of the analytic gradient).
+
+A fit is *judged* after the search (:meth:`ParametricModel._judge_fit`), whatever the optimiser reported: it
+has converged only when every parameter lies well inside its box (``1e-6`` to ``1e6`` times the parameter's
+data scale; :mod:`._convergence`), the information matrix is finite and positive definite (not singular),
+every standard error is finite, and the remaining Newton step is negligible. A quasi-Newton search that stops
+in the rounding noise next to the maximum (as L-BFGS-B's line search may) is finished with a Newton step or
+two, so that a fit does not fail for want of precision in the last digits. A failed fit says why, in plain
+words, in ``convergence_reason_``.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 from scipy import optimize
 
 from kehu.errors import NotFittedError, ValidationError
 from kehu.models._base import FloatArray, GradFn, IntArray
+from kehu.models._convergence import at_bound, judge, newton_polish
 
-__all__ = ["FitResult", "Objective", "ParametricModel", "fit_by_bfgs", "fit_by_newton", "maximize_loglik"]
+__all__ = [
+    "FitResult",
+    "Objective",
+    "ParametricModel",
+    "fit_by_bfgs",
+    "fit_by_newton",
+    "maximize_loglik",
+]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -79,6 +99,22 @@ def maximize_loglik(
         message=str(res.message),
         n_iterations=int(res.nit),
     )
+
+
+def _quiet(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``fn`` with NumPy's floating-point warnings off.
+
+    A search on data that cannot determine the parameters visits points where the likelihood overflows; the
+    objective turns those into infinite values the line search rejects, and the end point is judged afterwards
+    (:meth:`ParametricModel._judge_fit`), so warnings there would say nothing new.
+    """
+
+    @functools.wraps(fn)
+    def quiet(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+
+    return quiet
 
 
 #: ``objective(theta, with_hessian)`` -> mean negative log-likelihood per unit of weight, its gradient and
@@ -183,6 +219,7 @@ def newton_maximize(
     return None
 
 
+@_quiet
 def fit_by_newton(
     make_objective: Callable[[IntArray], Objective],
     n_rows: int,
@@ -245,6 +282,7 @@ def fit_by_newton(
     return result, objective
 
 
+@_quiet
 def fit_by_bfgs(
     make_nll: Callable[[IntArray], GradFn],
     n_rows: int,
@@ -371,12 +409,20 @@ def covariance_from_hessian(hess: FloatArray) -> FloatArray:
 
 
 class ParametricModel:
-    """Mixin holding what every fitted value model shares: parameters, information criteria, draws."""
+    """Mixin holding what every fitted value model shares: parameters, information criteria, draws.
+
+    Attributes set by every fit: ``converged_`` (bool), ``convergence_issue_`` (None, or a short code:
+    ``"at_bound"``, ``"singular_hessian"``, ``"standard_errors"``, ``"optimizer"``) and
+    ``convergence_reason_`` (None, or a plain sentence saying what went wrong).
+    """
 
     _param_names: tuple[str, ...] = ()
     params_: dict[str, float]
     log_likelihood_: float
     n_observations_: float
+    converged_: bool
+    convergence_issue_: str | None
+    convergence_reason_: str | None
     _nll: GradFn | None
     _objective: Objective | None = None
     _hess: FloatArray | None = None
@@ -389,11 +435,73 @@ class ParametricModel:
         self.log_likelihood_ = result.log_likelihood
         self.n_observations_ = float(n_observations)
         self.converged_ = result.converged
+        self.convergence_issue_ = None if result.converged else "optimizer"
+        self.convergence_reason_ = None if result.converged else f"the optimiser stopped early ({result.message})"
         self.n_iterations_ = result.n_iterations
         self._nll = nll
         self._objective = objective
         self._hess = result.hessian
         self._cov = None
+
+    def _total_value_and_gradient(self, theta: FloatArray) -> tuple[float, FloatArray]:
+        """Total negative log-likelihood and its gradient (natural parameters) at ``theta``."""
+        if self._objective is not None:
+            value, grad, _ = self._objective(theta, False)
+        elif self._nll is not None:
+            value, grad = self._nll(theta)
+        else:
+            raise NotFittedError(f"{type(self).__name__}: parameters were set by hand, no likelihood")
+        return float(value) * self.n_observations_, np.asarray(grad) * self.n_observations_
+
+    def _information(self) -> FloatArray:
+        """Observed information (Hessian of the total negative log-likelihood) at the estimates, cached."""
+        if self._hess is None:
+            if self._objective is not None:
+                exact = self._objective(self._theta, True)[2]
+                self._hess = None if exact is None else exact * self.n_observations_
+            if self._hess is None:
+                if self._nll is None:
+                    raise NotFittedError(f"{type(self).__name__}: parameters were set by hand, no covariance")
+                self._hess = hessian_from_gradient(self._nll, self._theta, self.n_observations_)
+        return self._hess
+
+    def _judge_fit(self, scales: Sequence[float], optimizer_converged: bool, message: str) -> None:
+        """Set ``converged_`` and the reason from the estimates, the information and the remaining step.
+
+        Parameters
+        ----------
+        scales
+            Data scale of each parameter (1 for shapes; e.g. the mean age for a time scale): the box of a
+            parameter is ``scale / BOX`` to ``scale * BOX``.
+        optimizer_converged
+            What the search reported.
+        message
+            The search's message, quoted when it stopped early.
+        """
+        with np.errstate(all="ignore"):
+            self._judge(np.asarray(scales, dtype=np.float64), optimizer_converged, message)
+
+    def _judge(self, box: FloatArray, optimizer_converged: bool, message: str) -> None:
+        theta = self._theta
+        edge = at_bound(self._param_names, theta, box)
+        if edge is not None:  # no need for the information matrix (and no way to polish)
+            self.converged_ = False
+            self.convergence_issue_, self.convergence_reason_ = edge
+            return
+        polished = newton_polish(self._total_value_and_gradient, self._information, theta, optimizer_converged)
+        if polished is not None:
+            theta, value = polished
+            self.params_ = {k: float(v) for k, v in zip(self._param_names, theta, strict=True)}
+            self.log_likelihood_ = -value
+            self._hess, self._cov = None, None
+        grad = self._total_value_and_gradient(theta)[1]
+        # the end point decides, not the search's message: a line search that gives up in the rounding
+        # noise at the maximum has converged, a search stopped far from it has not
+        verdict = judge(self._param_names, theta, box, self._information(), grad)
+        if verdict is not None and verdict[0] == "optimizer" and not optimizer_converged:
+            verdict = (verdict[0], f"{verdict[1]}; the optimiser said: {message}")
+        self.converged_ = verdict is None
+        self.convergence_issue_, self.convergence_reason_ = verdict if verdict is not None else (None, None)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "params_"):
@@ -411,15 +519,7 @@ class ParametricModel:
         """Asymptotic covariance of the estimates (inverse observed information), in parameter order."""
         self._check_fitted()
         if self._cov is None:
-            hess = self._hess
-            if hess is None and self._objective is not None:
-                exact = self._objective(self._theta, True)[2]
-                hess = None if exact is None else exact * self.n_observations_
-            if hess is None:
-                if self._nll is None:
-                    raise NotFittedError(f"{type(self).__name__}: parameters were set by hand, no covariance")
-                hess = hessian_from_gradient(self._nll, self._theta, self.n_observations_)
-            self._cov = covariance_from_hessian(hess)
+            self._cov = covariance_from_hessian(self._information())
         return self._cov
 
     @property

@@ -210,9 +210,10 @@ class BetaGeo(ParametricModel):
         def make(rows: IntArray) -> Objective:
             return _objective(x[rows], tx[rows], age[rows], w[rows])
 
-        start = (1.0, max(float(np.average(age, weights=w)), 1e-3), 1.0, 1.0)
-        result, objective = fit_by_newton(make, len(x), w, start, max_iter=self.max_iter)
+        scale = max(float(np.average(age, weights=w)), 1e-3)
+        result, objective = fit_by_newton(make, len(x), w, (1.0, scale, 1.0, 1.0), max_iter=self.max_iter)
         self._set_fit(result, None, total, objective)
+        self._judge_fit((1.0, scale, 1.0, 1.0), result.converged, result.message)
         self.n_customers_ = round(total)
         self.n_unique_ = len(x)
         return self
@@ -240,6 +241,32 @@ class BetaGeo(ParametricModel):
         safe = np.where(x > 0, b + x - 1, 1.0)
         log_odds = np.log(a / safe) + (r + x) * (np.log(alpha + age) - np.log(alpha + tx))
         return np.where(x > 0, expit(-log_odds), 1.0)
+
+    def probability_no_purchase(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
+        """Probability of no purchase in the next ``t`` periods, ``(T, T + t]``, given each history.
+
+        A customer who is still alive buys at rate ``lambda`` until a purchase gives the chance to drop
+        out, so given alive the quiet spell has probability ``E[exp(-lambda t)]`` under the posterior
+        ``lambda ~ Gamma(r + x, alpha + T)``: ``P = 1 - P(alive) (1 - ((alpha + T) / (alpha + T + t))^(r + x))``.
+
+        Parameters
+        ----------
+        t
+            Horizon (scalar, or one value per customer).
+        frequency, recency, T
+            Customer summaries.
+
+        Returns
+        -------
+        numpy.ndarray
+            P(no purchase in the horizon) per customer.
+        """
+        x, tx, age = validate_rfm(frequency, recency, T)
+        horizon = as_horizon(t)
+        r, alpha = self._theta[:2]
+        alive = self._p_alive(self._theta, x, tx, age)
+        quiet = np.exp((r + x) * (np.log(alpha + age) - np.log(alpha + age + horizon)))
+        return np.asarray(1.0 - alive * (1.0 - quiet))
 
     def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
         """Expected number of purchases in the next ``t`` periods, given each customer's history.

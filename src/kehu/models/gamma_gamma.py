@@ -49,8 +49,14 @@ def _validate(frequency: Any, monetary_value: Any) -> tuple[FloatArray, FloatArr
 def _objective(x: FloatArray, m: FloatArray, w: FloatArray) -> Objective:
     """Mean negative log-likelihood of repeat customers' spend, with exact gradient and Hessian.
 
-    Per customer (dropping terms free of parameters) ``log L = log Gamma(p x + q) - log Gamma(p x) -
-    log Gamma(q) + q log gamma + p x log(x m) - (p x + q) log(gamma + x m)``. The gamma-function terms are
+    Per customer, the density of the mean ``m`` of ``x`` transaction values is the full one (the mean of
+    ``x`` values ``Gamma(p, nu)`` is ``Gamma(p x, x nu)``; integrating ``nu ~ Gamma(q, gamma)`` out)::
+
+        log f(m) = log Gamma(p x + q) - log Gamma(p x) - log Gamma(q) + q log gamma + p x log x
+                   + (p x - 1) log m - (p x + q) log(gamma + x m)
+
+    so the log-likelihood, AIC and BIC compare with other tools' (``-sum log m`` does not depend on the
+    parameters but belongs to the density). The gamma-function terms are
     summed per distinct frequency; per customer only ``log(gamma + x m)`` and ``1 / (gamma + x m)`` are
     evaluated, into preallocated buffers.
     """
@@ -60,6 +66,7 @@ def _objective(x: FloatArray, m: FloatArray, w: FloatArray) -> Objective:
     xm = x * m
     w_x = w * x
     sum_wx_logxm = dot(w_x, np.log(xm))
+    sum_w_logm = dot(w, np.log(m))
     log_den, inv_den = np.empty(len(x)), np.empty(len(x))
 
     def objective(theta: FloatArray, with_hessian: bool) -> tuple[float, FloatArray, FloatArray | None]:
@@ -77,6 +84,7 @@ def _objective(x: FloatArray, m: FloatArray, w: FloatArray) -> Objective:
             + p * sum_wx_logxm
             - p * s_wx_l
             - q * s_w_l
+            - sum_w_logm
         )
         dig = digamma(px_q)
         g_p = dot(wx * ux, dig - digamma(p * ux)) + sum_wx_logxm - s_wx_l
@@ -152,6 +160,7 @@ class GammaGamma(ParametricModel):
         mean_m = float(np.average(m, weights=w))
         result, objective = fit_by_newton(make, len(x), w, (1.0, 2.0, mean_m), max_iter=self.max_iter)
         self._set_fit(result, None, total, objective)
+        self._judge_fit((1.0, 1.0, mean_m), result.converged, result.message)
         self.n_customers_ = round(total)
         return self
 

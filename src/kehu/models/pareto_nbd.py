@@ -195,6 +195,7 @@ class ParetoNBD(ParametricModel):
         scale = max(float(np.average(age, weights=w)), 1e-3)
         result, nll = fit_by_bfgs(make, len(x), w, (1.0, scale, 1.0, scale), max_iter=self.max_iter)
         self._set_fit(result, nll, total)
+        self._judge_fit((1.0, scale, 1.0, scale), result.converged, result.message)
         self.n_customers_ = round(total)
         self.n_unique_ = len(x)
         return self
@@ -220,6 +221,39 @@ class ParetoNBD(ParametricModel):
         """
         x, tx, age = validate_rfm(frequency, recency, T)
         return self._p_alive(self._theta, x, tx, age)
+
+    def probability_no_purchase(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
+        """Probability of no purchase in the next ``t`` periods, ``(T, T + t]``, given each history.
+
+        Given alive at ``T`` (posteriors ``lambda ~ Gamma(r + x, alpha + T)``, ``mu ~ Gamma(s, beta + T)``),
+        no purchase happens when the customer lives through the horizon without buying or dies before the
+        next purchase: ``exp(-(lambda + mu) t) + integral_0^t mu exp(-(lambda + mu) tau) dtau``. Its
+        expectation has the form of the likelihood with ``(t_x, T)`` replaced by ``(T, T + t)``:
+        ``exp(A(T + t) - A(T)) (1 - u H(T + t)) + u H(T)`` (module docstring); the dead do not buy either.
+
+        Parameters
+        ----------
+        t
+            Horizon (scalar, or one value per customer).
+        frequency, recency, T
+            Customer summaries.
+
+        Returns
+        -------
+        numpy.ndarray
+            P(no purchase in the horizon) per customer.
+        """
+        x, tx, age = validate_rfm(frequency, recency, T)
+        horizon = as_horizon(t)
+        theta = self._theta
+        r, _, s, _ = theta
+        x_b, age_b, t_b = (np.ascontiguousarray(v, dtype=np.float64) for v in np.broadcast_arrays(x, age, horizon))
+        a_now, h_now, _, _ = _a_and_h(theta, x_b, age_b)
+        a_end, h_end, _, _ = _a_and_h(theta, x_b, age_b + t_b)
+        u = s / (r + s + x_b)
+        quiet_alive = np.exp(a_end - a_now) * np.maximum(1.0 - u * h_end, 0.0) + u * h_now
+        alive = self._p_alive(theta, x, tx, age)
+        return np.asarray(1.0 - alive * (1.0 - np.minimum(quiet_alive, 1.0)))
 
     @staticmethod
     def _conditional_expected(

@@ -134,22 +134,15 @@ def fit_kinds(fit: Fitter, train: Sequence[Snapshot], calibration: Sequence[Snap
 
 
 def _bgnbd_return(test: Snapshot, horizon_days: int) -> np.ndarray:
-    """BG/NBD probability of at least one purchase in the next ``horizon_days`` given the history (weeks).
-
-    Alive at T with probability P(alive); while alive, purchases arrive at rate λ whose posterior is
-    Gamma(r + x, α + T), and a customer can only drop out just after a purchase, so
-    P(none) = 1 - P(alive) + P(alive) · ((α + T) / (α + T + t)) ** (r + x). NaN for customers without purchases.
-    """
+    """BG/NBD probability of at least one purchase in the next ``horizon_days`` given the history (1 - its
+    :meth:`~kehu.models.beta_geo.BetaGeo.probability_no_purchase`), fitted on the test day's buyers (weeks); NaN
+    for customers without purchases."""
     c = test.columns
     buyers = ~np.isnan(c["frequency"])
     out = np.full(len(test), np.nan)
     x, tx, T = c["frequency"][buyers], c["recency_weeks"][buyers], c["T_weeks"][buyers]
     model = BetaGeo().fit(x, tx, T)
-    r, alpha = model.params_["r"], model.params_["alpha"]
-    alive = model.probability_alive(x, tx, T)
-    t = horizon_days / 7.0
-    none = 1.0 - alive + alive * ((alpha + T) / (alpha + T + t)) ** (r + x)
-    out[buyers] = 1.0 - none
+    out[buyers] = 1.0 - model.probability_no_purchase(horizon_days / 7.0, x, tx, T)
     return out
 
 

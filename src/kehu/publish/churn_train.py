@@ -9,9 +9,11 @@
     1. backtests with a rolling origin: each of the newest ``test_snapshots`` labelled days (the test
        period) is scored by a model that knows only the labels observed by that day: trees on earlier
        snapshots, calibration on held-out snapshots of the same season a year before (purchase seasons
-       move churn rates; see :class:`ChurnOptions`). The pooled test rows are scored next to three baselines
-       (days since the last order; 1 - P(alive) from BG/NBD fitted on each test day's features; logistic
-       regression on R, F, M fitted on the fold's training rows). The split is *strict*; with too little
+       move churn rates; see :class:`ChurnOptions`). The pooled test rows are scored next to four baselines
+       (days since the last order; BG/NBD's and Pareto/NBD's probability of no purchase within the horizon
+       given the history, fitted on each test day's features; logistic regression on R, F, M fitted on the
+       fold's training rows), and the report states the model's lead over the best of them (``lead``; how
+       each baseline's fit went is in ``baseline_fits``). The split is *strict*; with too little
        history (e.g. CDNOW with a 39-week horizon) label windows may overlap the test day and the report
        says ``"split": "overlapping"``;
     2. backtests the non-renewal and win-back models on the same folds (``backtest.renewal`` and
@@ -41,6 +43,7 @@ from kehu.models.beta_geo import BetaGeo
 from kehu.models.boosted import import_sklearn
 from kehu.models.churn import CHURN_FEATURES, ChurnModel, assign_tiers, churn_eligible
 from kehu.models.evaluation import capture_at, score_table
+from kehu.models.pareto_nbd import ParetoNBD
 from kehu.models.propensity import NextCategoryModel, PurchasePropensity, hit_rate_at_k, popularity_top_k
 from kehu.publish.churn import _PREFIX, MODEL_FORMAT, ChurnOptions
 from kehu.publish.churn_data import Snapshot, build_snapshots, category_matrix, data_end
@@ -111,34 +114,69 @@ def _rfm(snap: Snapshot) -> np.ndarray:
     return np.column_stack([np.log1p(np.nan_to_num(recency)), np.log1p(freq), np.log1p(np.maximum(money, 0))])
 
 
-def _p_alive(snap: Snapshot) -> np.ndarray:
-    """BG/NBD P(alive) fitted on the snapshot's own features (weeks); NaN for customers without purchases."""
+#: the churn backtest's baselines, in the order of the report (scores that are probabilities marked)
+BASELINES = ("days_since_last_order", "bgnbd_no_purchase", "pareto_nbd_no_purchase", "logistic_rfm")
+_PROBABILITIES = ("model", "bgnbd_no_purchase", "pareto_nbd_no_purchase", "logistic_rfm")
+
+
+def _no_purchase(snap: Snapshot, model: BetaGeo | ParetoNBD, horizon_days: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """P(no purchase within the horizon | history) from a purchase model fitted on the snapshot's own features
+    (weeks); NaN for customers without purchases. Also how the fit went (a baseline from a failed fit says so)."""
     c = snap.columns
     buyers = ~np.isnan(c["frequency"])
     out = np.full(len(snap), np.nan)
-    model = BetaGeo().fit(c["frequency"][buyers], c["recency_weeks"][buyers], c["T_weeks"][buyers])
-    out[buyers] = model.probability_alive(c["frequency"][buyers], c["recency_weeks"][buyers], c["T_weeks"][buyers])
-    return out
+    x, tx, T = c["frequency"][buyers], c["recency_weeks"][buyers], c["T_weeks"][buyers]
+    model.fit(x, tx, T)
+    out[buyers] = model.probability_no_purchase(horizon_days / 7.0, x, tx, T)
+    fit = {"converged": bool(model.converged_), "reason": model.convergence_reason_}
+    return out, fit
 
 
 def _baselines(
     train: Sequence[Snapshot], test: Snapshot, mask: np.ndarray, opts: ChurnOptions
-) -> dict[str, np.ndarray]:
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The baselines' scores of the test rows, and how their purchase-model fits went.
+
+    A statistician's choices: days since the last order; BG/NBD's and Pareto/NBD's probability of no purchase
+    within the churn horizon given each history (fitted on the test day's own features, so they know no
+    label); logistic regression on log R, F, M fitted on the fold's training rows. Customers without a purchase
+    (contract-only) get the mean of a model's probabilities.
+    """
     sklearn = import_sklearn()
     c = test.columns
     dslo = np.where(np.isnan(c["days_since_last_order"]), c["tenure_days"], c["days_since_last_order"])[mask]
-    alive = _p_alive(test)[mask]
-    alive = np.where(np.isnan(alive), np.nanmean(alive) if np.isfinite(alive).any() else 0.5, alive)
+    scores: dict[str, np.ndarray] = {"days_since_last_order": np.nan_to_num(dslo)}
+    fits: dict[str, Any] = {}
+    for name, model in (("bgnbd_no_purchase", BetaGeo()), ("pareto_nbd_no_purchase", ParetoNBD())):
+        quiet, fits[name] = _no_purchase(test, model, opts.horizon_days)
+        quiet = quiet[mask]
+        fill = np.nanmean(quiet) if np.isfinite(quiet).any() else 0.5
+        scores[name] = np.where(np.isnan(quiet), fill, quiet)
     Xr = np.vstack([_rfm(s)[_eligible(s, opts)] for s in train])
     yr = np.concatenate([s.outcomes["churned"][_eligible(s, opts)] for s in train]).astype(int)
     mean, std = Xr.mean(axis=0), Xr.std(axis=0) + 1e-9
     logit = sklearn.linear_model.LogisticRegression(max_iter=1000).fit((Xr - mean) / std, yr)
-    p_rfm = logit.predict_proba((_rfm(test)[mask] - mean) / std)[:, 1]
-    return {
-        "days_since_last_order": np.nan_to_num(dslo),
-        "one_minus_p_alive": 1.0 - alive,
-        "logistic_rfm": p_rfm,
-    }
+    scores["logistic_rfm"] = logit.predict_proba((_rfm(test)[mask] - mean) / std)[:, 1]
+    return {k: scores[k] for k in BASELINES}, fits
+
+
+def _lead(table: list[dict[str, Any]]) -> dict[str, Any]:
+    """The model's lead over the best baseline, by AUC and by PR-AUC (each against its own best baseline)."""
+    rows = {r["name"]: r for r in table}
+    model = rows["model"]
+    lead: dict[str, Any] = {}
+    for metric in ("auc", "pr_auc", "capture_10"):
+        known = [n for n in BASELINES if rows[n][metric] is not None]
+        if not known or model[metric] is None:
+            continue
+        best = max(known, key=lambda n: rows[n][metric])
+        lead[metric] = {
+            "best_baseline": best,
+            "baseline": rows[best][metric],
+            "model": model[metric],
+            "lead": model[metric] - rows[best][metric],
+        }
+    return lead
 
 
 # -- analyses -----------------------------------------------------------------------------------------------------
@@ -385,6 +423,7 @@ def train_churn(run: Run, *, options: ChurnOptions | None = None, as_of: dt.date
     pooled: dict[str, list[np.ndarray]] = {}
     categories = _categories(list(snaps.values()))
     cross_hits: dict[str, list[float]] = {"model": [], "popularity": [], "buyers": []}
+    baseline_fits: list[dict[str, Any]] = []
     for fold in backtest_folds:
         test = snaps[fold.target]
         cal, train = [snaps[d] for d in fold.calibration], [snaps[d] for d in fold.train]
@@ -392,8 +431,10 @@ def train_churn(run: Run, *, options: ChurnOptions | None = None, as_of: dt.date
         mask = elig(test)
         pooled.setdefault("y", []).append(test.outcomes["churned"][mask].astype(float))
         pooled.setdefault("model", []).append(model.risk(_X(test)[mask]))
-        for name, values in _baselines([*train, *cal], test, mask, opts).items():
+        base, fits = _baselines([*train, *cal], test, mask, opts)
+        for name, values in base.items():
             pooled.setdefault(name, []).append(values)
+        baseline_fits.append({"test_day": fold.target.isoformat(), **fits})
         prop = _fit_classifier(PurchasePropensity, train, cal, _known, "ordered_in_short", opts)
         known = _known(test)
         pooled.setdefault("y_short", []).append(test.outcomes["ordered_in_short"][known].astype(float))
@@ -413,8 +454,8 @@ def train_churn(run: Run, *, options: ChurnOptions | None = None, as_of: dt.date
     kinds_backtest = backtest_kinds(_fit_classifier, kind_folds, opts)
     joined = {k: np.concatenate(v) for k, v in pooled.items()}
     y_test = joined["y"]
-    scores = {k: joined[k] for k in ("model", "days_since_last_order", "one_minus_p_alive", "logistic_rfm")}
-    table = score_table(y_test, scores, probabilities=("model", "one_minus_p_alive", "logistic_rfm"))
+    scores = {k: joined[k] for k in ("model", *BASELINES)}
+    table = score_table(y_test, scores, probabilities=_PROBABILITIES)
     shares = [round(0.05 * k, 2) for k in range(1, 21)]
     gains = {name: [capture_at(y_test, sc, q) for q in shares] for name, sc in scores.items()}
     tiers = assign_tiers(scores["model"], cutoffs)
@@ -459,6 +500,8 @@ def train_churn(run: Run, *, options: ChurnOptions | None = None, as_of: dt.date
         ],
         "horizon_days": opts.horizon_days,
         "churn": _metrics_json(table),
+        "lead": _lead(_metrics_json(table)),
+        "baseline_fits": baseline_fits,
         "gains": {"shares": shares, **gains},
         "tiers": tier_rows,
         "propensity": _metrics_json(prop_table),

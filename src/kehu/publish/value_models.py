@@ -1,10 +1,10 @@
 """Value models on the published features: fit, score every customer, publish the scores, version the fit.
 
 :func:`score_value_models` reads the features the analytics pipeline published for one ``as_of``
-(``customer_score_history``), fits a purchase model (BG/NBD by default, or Pareto/NBD) and the Gamma-Gamma
-spend model, and for contract customers an sBG retention model on yearly contract cohorts, then merges per
-customer into the ``scores`` JSON (of that day's history row and, when it is the latest day, of
-``customer_scores``):
+(``customer_score_history``), fits a purchase model (BG/NBD by default, Pareto/NBD or MBG/NBD:
+``KEHU_PURCHASE_MODEL``) and the Gamma-Gamma spend model, and for contract customers an sBG retention model on
+yearly contract cohorts, then merges per customer into the ``scores`` JSON (of that day's history row and,
+when it is the latest day, of ``customer_scores``):
 
 ==========================  =====================================================================
 ``p_alive``                 probability the customer is still active (purchase model)
@@ -18,6 +18,10 @@ customer into the ``scores`` JSON (of that day's history row and, when it is the
                             the non-renewal model's, :mod:`kehu.publish.churn_kinds`)
 ``expected_residual_years`` contract customers: discounted expected number of further paid years
 ==========================  =====================================================================
+
+A purchase or spend fit that did not converge (a parameter at the edge of its range, a singular Hessian,
+a standard error that is not a number: :mod:`kehu.models._convergence`) publishes nothing: the
+error names the model and the cause.
 
 The fitted parameters, their standard errors, log-likelihoods, AIC/BIC and the settings used are written to
 ``KEHU_HOME/models/value-<as_of>.json``, one file per ``as_of`` (the model version).
@@ -41,13 +45,14 @@ from sqlalchemy import Connection, Engine
 
 from kehu.config import Settings
 from kehu.errors import StoreError, ValidationError
-from kehu.models import BetaGeo, GammaGamma, ParetoNBD, ShiftedBetaGeo, customer_lifetime_value
+from kehu.models import BetaGeo, GammaGamma, ModifiedBetaGeo, ParetoNBD, ShiftedBetaGeo, customer_lifetime_value
 from kehu.publish.scores import write_scores
 from kehu.store.published import customer_score_history, customer_scores
 from kehu.store.schema import contracts
 
 __all__ = [
     "PURCHASE_MODELS",
+    "PURCHASE_MODEL_LABELS",
     "UNIT_DAYS",
     "ValueModelResult",
     "contract_cohorts",
@@ -57,7 +62,13 @@ __all__ = [
 #: time unit name -> days
 UNIT_DAYS = {"weeks": 7.0, "days": 1.0}
 #: setting value -> purchase model
-PURCHASE_MODELS: dict[str, type[BetaGeo] | type[ParetoNBD]] = {"bgnbd": BetaGeo, "pareto_nbd": ParetoNBD}
+PURCHASE_MODELS: dict[str, type[BetaGeo] | type[ParetoNBD]] = {
+    "bgnbd": BetaGeo,
+    "pareto_nbd": ParetoNBD,
+    "mbgnbd": ModifiedBetaGeo,
+}
+#: setting value -> the model's name in the literature
+PURCHASE_MODEL_LABELS = {"bgnbd": "BG/NBD", "pareto_nbd": "Pareto/NBD", "mbgnbd": "MBG/NBD"}
 _DAYS_PER_YEAR = 365.25
 _DAYS_PER_MONTH = _DAYS_PER_YEAR / 12
 #: a contract year counts as completed up to this many days early (terms end the day before the anniversary)
@@ -75,7 +86,7 @@ class ValueModelResult:
     unit
         Time unit of the purchase model (``"weeks"`` or ``"days"``).
     purchase_model
-        ``"bgnbd"`` or ``"pareto_nbd"``.
+        ``"bgnbd"``, ``"pareto_nbd"`` or ``"mbgnbd"``.
     customers
         Customers that received purchase-model scores (those with at least one purchase).
     repeat_customers
@@ -129,7 +140,16 @@ def _model_record(model: BetaGeo | ParetoNBD | GammaGamma | ShiftedBetaGeo) -> d
         "bic": model.bic_,
         "n_customers": int(getattr(model, "n_customers_", 0)),
         "converged": bool(getattr(model, "converged_", True)),
+        "convergence_reason": getattr(model, "convergence_reason_", None),
     }
+
+
+def _check_converged(label: str, model: BetaGeo | ParetoNBD | GammaGamma) -> None:
+    """Refuse to publish from a fit that did not converge, naming the model and the cause."""
+    if not model.converged_:
+        raise ValidationError(
+            f"the {label} fit did not converge, so no value scores were published: {model.convergence_reason_}"
+        )
 
 
 def _check_choice(name: str, value: str, allowed: Any) -> None:
@@ -276,7 +296,8 @@ def score_value_models(
     unit
         Time unit of the purchase model: ``"weeks"`` (the literature's) or ``"days"``.
     purchase_model
-        ``"bgnbd"`` (BG/NBD) or ``"pareto_nbd"`` (Pareto/NBD).
+        ``"bgnbd"`` (BG/NBD), ``"pareto_nbd"`` (Pareto/NBD) or ``"mbgnbd"`` (MBG/NBD: one-time buyers can
+        have dropped out).
     margin
         Share of revenue that is profit, in (0, 1]; 1 publishes revenue CLV.
     annual_discount_rate
@@ -299,7 +320,8 @@ def score_value_models(
     StoreError
         When nothing (or nothing for ``as_of``) has been published yet.
     ValidationError
-        For unusable settings, or data the models cannot be fitted on (e.g. no repeat customers).
+        For unusable settings, or data the models cannot be fitted on (e.g. no repeat customers), or when
+        the purchase or spend fit did not converge (the message says why).
     """
     started = time.perf_counter()
     _check_choice("unit", unit, UNIT_DAYS)
@@ -325,7 +347,9 @@ def score_value_models(
     spender = (x > 0) & (money > 0)
 
     purchase = PURCHASE_MODELS[purchase_model]().fit(x, tx, T)
+    _check_converged(PURCHASE_MODEL_LABELS[purchase_model], purchase)
     spend = GammaGamma().fit(x[spender], money[spender])
+    _check_converged("Gamma-Gamma", spend)
     # repeaters without positive spend (only free or refunded repeats) are valued at the population mean
     population_mean = float(spend.expected_average_value([0.0], [0.0])[0])
     m = np.where(spender, money, np.where(x > 0, population_mean, 0.0))

@@ -27,7 +27,7 @@ from kehu.models.diagnostics import (
     cumulative_repeat_transactions,
     probability_alive_grid,
 )
-from kehu.publish.value_models import PURCHASE_MODELS, UNIT_DAYS, _check_choice
+from kehu.publish.value_models import PURCHASE_MODEL_LABELS, PURCHASE_MODELS, UNIT_DAYS, _check_choice
 from kehu.reports import ModelReport, write_model_report
 from kehu.store.schema import orders
 from kehu.vocabulary import PURCHASE_STATUSES
@@ -52,7 +52,7 @@ class ModelsReportResult:
     numbers
         ``calibration``, ``cumulative`` and ``p_alive`` arrays as plotted.
     comparison
-        Holdout errors of BG/NBD and Pareto/NBD, best first.
+        Holdout errors of BG/NBD, Pareto/NBD and MBG/NBD, best first.
     parameters
         The plotted purchase model's ``summary()`` rows.
     """
@@ -105,7 +105,7 @@ def write_models_report(
     observation_end: dt.date | None = None,
     unit: str = "weeks",
     purchase_model: str = "bgnbd",
-    compare: tuple[str, ...] = ("bgnbd", "pareto_nbd"),
+    compare: tuple[str, ...] = ("bgnbd", "pareto_nbd", "mbgnbd"),
 ) -> ModelsReportResult:
     """Write the purchase-model diagnostics of the store's orders (``kehu report models``).
 
@@ -130,7 +130,7 @@ def write_models_report(
     unit
         ``"weeks"`` or ``"days"``.
     purchase_model
-        The model to plot: ``"bgnbd"`` or ``"pareto_nbd"``.
+        The model to plot: ``"bgnbd"``, ``"pareto_nbd"`` or ``"mbgnbd"``.
     compare
         The purchase models compared on the holdout (the plotted one is always included).
 
@@ -165,7 +165,7 @@ def write_models_report(
         "cumulative": cumulative_repeat_transactions(model, ids, days, start=first, end=obs_end, unit_days=unit_days),
         "p_alive": probability_alive_grid(model, max_frequency=int(min(cal.frequency.max(), 30)), T=float(cal.T.max())),
     }
-    labels = {"bgnbd": "BG/NBD", "pareto_nbd": "Pareto/NBD"}
+    labels = PURCHASE_MODEL_LABELS
     comparison = compare_models({labels[k]: m for k, m in fitted.items()}, data)
     parameters = [{"model": labels[purchase_model], **row} for row in model.summary()]
     files = write_model_report(

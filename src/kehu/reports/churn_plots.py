@@ -16,7 +16,8 @@ __all__ = ["plot_churn_calibration", "plot_churn_concentration", "plot_churn_gai
 _LABELS = {
     "model": "LightGBM (calibrated)",
     "days_since_last_order": "days since last order",
-    "one_minus_p_alive": "1 - P(alive) (BG/NBD)",
+    "bgnbd_no_purchase": "P(no purchase in horizon) (BG/NBD)",
+    "pareto_nbd_no_purchase": "P(no purchase in horizon) (Pareto/NBD)",
     "logistic_rfm": "logistic regression on R, F, M",
 }
 

@@ -59,7 +59,12 @@ class ModelService(Service):
         require_role(self.principal, "admin")
         ensure_current(self.ws.engine)
         result = write_models_report(
-            self.ws.settings, self.ws.engine, out_dir, calibration_end=calibration_end, observation_end=observation_end
+            self.ws.settings,
+            self.ws.engine,
+            out_dir,
+            calibration_end=calibration_end,
+            observation_end=observation_end,
+            purchase_model=self.ws.settings.purchase_model,
         ).as_dict()
         result.update(self._churn_plots(Path(out_dir)))
         return result

@@ -126,7 +126,9 @@ class Workspace:
             result = run_pipeline(self.settings, progress=progress, run=run).as_dict()
             day = dt.date.fromisoformat(result["as_of"])
             try:
-                result["value_models"] = score_value_models(self.settings, run.store, as_of=day).as_dict()
+                result["value_models"] = score_value_models(
+                    self.settings, run.store, as_of=day, purchase_model=self.settings.purchase_model
+                ).as_dict()
             except ValidationError as exc:
                 result["value_models"] = {"skipped": str(exc)}
             result["churn"] = self._score_churn(run, day)

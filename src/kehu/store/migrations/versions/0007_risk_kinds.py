@@ -2,11 +2,8 @@
 tier, of the win-back probability and value at stake, and of their product (the 待挽回 list's order) on
 ``customer_scores`` (filled from the ``scores`` JSON), beside the purchase-churn risk of 0003.
 
-It follows both migrations numbered 0005 (score writes; order and contract history), joining them again into one
-head.
-
-Revision ID: 0006_risk_kinds
-Revises: 0005_score_writes, 0005_status_history
+Revision ID: 0007_risk_kinds
+Revises: 0006_status_history
 Create Date: 2026-12-07 14:30:00.000000
 """
 
@@ -15,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_risk_kinds"
-down_revision = ("0005_score_writes", "0005_status_history")
+revision = "0007_risk_kinds"
+down_revision = "0006_status_history"
 branch_labels = None
 depends_on = None
 

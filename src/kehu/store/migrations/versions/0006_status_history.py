@@ -2,8 +2,8 @@
 amounts and of a contract's end date, status and value that re-imports replaced, each with the time span it was
 valid (see :mod:`kehu.store.history`). Existing rows get no versions: their stored values are valid from the start.
 
-Revision ID: 0005_status_history
-Revises: 0004_risk_tier_index
+Revision ID: 0006_status_history
+Revises: 0005_score_writes
 Create Date: 2026-12-07 14:20:00.000000
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 import kehu.store.schema
 
-revision = "0005_status_history"
-down_revision = "0004_risk_tier_index"
+revision = "0006_status_history"
+down_revision = "0005_score_writes"
 branch_labels = None
 depends_on = None
 
