@@ -56,3 +56,12 @@ def test_a_single_purchase_and_a_zero_estimate_are_shown_for_what_they_are() -> 
     assert figures["winback"]["display"] == "<1%" and figures["winback"]["value"] == 0.0
     assert figures["winback_value"]["display"].endswith("1,234.50")
     assert set(figures) == {"activity", "winback", "winback_value"}  # churn_risk is null: not published, not shown
+
+
+def test_p_alive_names_the_purchase_model_behind_it() -> None:
+    t = Translator("en")
+    scores = {"p_alive": 1.0}
+    (bg,) = score_figures(scores, t, single_purchase=True)
+    assert "BG/NBD" in bg["definition"] and bg["state"] == "single_purchase"
+    (mbg,) = score_figures(scores, t, purchase_model="mbgnbd", single_purchase=True)
+    assert "MBG/NBD" in mbg["definition"] and "state" not in mbg  # MBG/NBD lets one-time buyers drop out

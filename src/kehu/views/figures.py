@@ -18,7 +18,7 @@ from typing import Any
 
 from kehu.views.text import Translate
 
-__all__ = ["FIGURE_KINDS", "score_figures"]
+__all__ = ["FIGURE_KINDS", "MODEL_NAMES", "score_figures"]
 
 #: published key -> kind, in the order the page lists them
 FIGURE_KINDS: dict[str, str] = {
@@ -48,20 +48,30 @@ def _sentence(reason: Mapping[str, Any], lang: str) -> str:
     return str(reason.get(lang) or reason.get("en") or "")
 
 
+#: purchase model setting (``KEHU_PURCHASE_MODEL``) -> the name the definitions use
+MODEL_NAMES = {"bgnbd": "BG/NBD", "pareto_nbd": "Pareto/NBD", "mbgnbd": "MBG/NBD"}
+
+
 def score_figures(
-    scores: Mapping[str, Any] | None, t: Translate, currency: str = "CNY", *, single_purchase: bool = False
+    scores: Mapping[str, Any] | None,
+    t: Translate,
+    currency: str = "CNY",
+    *,
+    purchase_model: str = "bgnbd",
+    single_purchase: bool = False,
 ) -> list[dict[str, Any]]:
     """The named figures of one customer's published ``scores`` (see the module docstring); only those published.
 
-    ``single_purchase``: the customer bought once (frequency 0); BG/NBD's P(alive) is then 1 by the model's
-    construction, and the figure says so (state ``single_purchase``) instead of letting 100% read as "still buying".
+    ``purchase_model`` names the model behind P(alive). ``single_purchase``: the customer bought once (frequency
+    0); BG/NBD's P(alive) is then 1 by the model's construction, and the figure says so (state
+    ``single_purchase``) instead of letting 100% read as "still buying".
 
     Each item: ``kind``, ``key``, ``label``, ``definition``, ``value``, ``display`` and, where they apply,
     ``tier`` with ``tier_label``, ``state`` with ``state_label``, ``reasons`` (sentences in the reader's language).
     """
     if not scores:
         return []
-    days = {**_DEFAULT_DAYS, **(scores.get("risk_days") or {})}
+    days = {**_DEFAULT_DAYS, **(scores.get("risk_days") or {}), "model": MODEL_NAMES.get(purchase_model, "BG/NBD")}
     out: list[dict[str, Any]] = []
     for key, kind in FIGURE_KINDS.items():
         value = scores.get(key)
@@ -84,7 +94,7 @@ def score_figures(
         if key == "renewal_risk" and scores.get("renewal_state") in ("renewed", "draft"):
             state = str(scores["renewal_state"])
             item.update(state=state, state_label=t(f"figure.renewal_state_{state}"))
-        if key == "p_alive" and single_purchase:
+        if key == "p_alive" and single_purchase and purchase_model == "bgnbd":
             item.update(state="single_purchase", state_label=t("figure.activity_single_purchase"))
         reasons = scores.get(_REASONS.get(key, "")) or []
         if reasons:

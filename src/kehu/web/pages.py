@@ -272,8 +272,9 @@ def with_figures(request: Request, data: dict[str, Any]) -> dict[str, Any]:
     """The customer's data with its published figures named and defined in the reader's language (the page and its
     JSON twin show the same ``figures``)."""
     single = ((data.get("features") or {}).get("frequency")) == 0
-    currency = workspace(request).settings.currency
-    data["figures"] = score_figures(data.get("scores"), translator(request), currency, single_purchase=single)
+    settings = workspace(request).settings
+    data["figures"] = score_figures(data.get("scores"), translator(request), settings.currency,
+                                    purchase_model=settings.purchase_model, single_purchase=single)  # fmt: skip
     return data
 
 
