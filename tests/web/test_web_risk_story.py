@@ -52,12 +52,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[i
 
         engine = create_store_engine(settings.resolved_database_url)
         with engine.connect() as conn:
-            rows = conn.execute(sa.select(c.customer_id, c.scores, c.orders, c.days_since_last_order)).all()
+            rows = conn.execute(
+                sa.select(c.customer_id, c.scores, c.orders, c.days_since_last_order, c.overdue_ratio)
+            ).all()
         engine.dispose()
         customers = {
             int(cid): {"scores": json.loads(s) if isinstance(s, str) else (s or {}), "orders": orders or 0,
-                       "days_since_last_order": dslo}
-            for cid, s, orders, dslo in rows
+                       "days_since_last_order": dslo, "overdue_ratio": overdue}
+            for cid, s, orders, dslo, overdue in rows
         }  # fmt: skip
         yield client, customers
 
@@ -103,6 +105,23 @@ def test_no_figures_contradict_without_a_stated_definition(demo: tuple[Any, dict
         if c["scores"].get("churn_risk") is not None:
             kinds.add("purchase_churn")
         _named(client, cid, kinds)
+
+
+def test_recent_buyers_are_inactive_only_by_a_published_figure(demo: tuple[Any, dict[int, dict[str, Any]]]) -> None:
+    """The cross segments' 低活跃 side (lifecycle at risk, dormant, lost) holds a customer who ordered in the last 30
+    days only when a figure the page shows says so: a high published risk, or purchases overdue."""
+    client, customers = demo
+    inactive = set()
+    for key in ("high_value_inactive", "high_potential_inactive", "mid_value_inactive", "low_value_churn_risk"):
+        inactive |= _listed(client, f"segment=cross:{key}")
+    assert inactive
+    for cid in inactive:
+        c = customers[cid]
+        if c["days_since_last_order"] is None or c["days_since_last_order"] > 30:
+            continue
+        s = c["scores"]
+        why = [(s.get("churn_risk") or 0) >= 0.6, (s.get("renewal_risk") or 0) >= 0.6, (c["overdue_ratio"] or 0) >= 2]
+        assert any(why), (cid, s.get("churn_risk"), s.get("renewal_risk"), s.get("renewal_state"))
 
 
 def test_every_buyer_has_a_risk_or_a_winback_figure(demo: tuple[Any, dict[int, dict[str, Any]]]) -> None:
