@@ -47,7 +47,7 @@ def test_renewals_in_hand(engine: str, tmp_path: Path) -> None:
     )
     got = to_arrow(backend, renewals_in_hand(table, AS_OF).order_by("customer_id")).to_pylist()
     assert got == [
-        {"customer_id": 1, "renewal_state": "renewed"},
-        {"customer_id": 2, "renewal_state": "draft"},
-        {"customer_id": 7, "renewal_state": "renewed"},
+        {"customer_id": 1, "renewal_end": None, "renewal_state": "renewed"},
+        {"customer_id": 2, "renewal_end": D(2026, 7, 15), "renewal_state": "draft"},
+        {"customer_id": 7, "renewal_end": None, "renewal_state": "renewed"},
     ]

@@ -28,8 +28,9 @@ RENEWAL_STATES = ("renewed", "draft")
 
 
 def renewals_in_hand(contracts: ir.Table, as_of: dt.date) -> ir.Table:
-    """``customer_id`` and ``renewal_state`` (``"renewed"`` or ``"draft"``) of the customers whose renewal is in
-    hand on ``as_of`` (see the module docstring); other customers have no row."""
+    """``customer_id``, ``renewal_state`` (``"renewed"`` or ``"draft"``) and ``renewal_end`` (the latest end of a
+    draft past the current contract, NULL without one) of the customers whose renewal is in hand on ``as_of`` (see
+    the module docstring); other customers have no row."""
     import ibis
 
     day = ibis.date(as_of.year, as_of.month, as_of.day)
@@ -42,8 +43,8 @@ def renewals_in_hand(contracts: ir.Table, as_of: dt.date) -> ir.Table:
     marked = current.group_by("customer_id").aggregate(marked=(current.state == "renewed").any())
     drafts = known.filter(known.state == "draft")
     drafts = drafts.join(latest, "customer_id").filter(lambda t: t.end_date > t.current_end)
-    drafted = drafts.group_by("customer_id").aggregate(drafted=ibis.literal(True))
+    drafted = drafts.group_by("customer_id").aggregate(drafted=ibis.literal(True), renewal_end=drafts.end_date.max())
     t = left_join(marked, drafted, "customer_id")
     state = ibis.cases((t.marked, RENEWAL_STATES[0]), (t.drafted.fill_null(False), RENEWAL_STATES[1]), else_=None)
-    t = t.select("customer_id", renewal_state=state)
+    t = t.select("customer_id", "renewal_end", renewal_state=state)
     return t.filter(t.renewal_state.notnull())

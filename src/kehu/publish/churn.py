@@ -258,23 +258,28 @@ def score_churn(
     scores: dict[int, dict[str, Any]] = {int(c): {**dict.fromkeys(_KINDS_KEYS), "risk_days": days} for c in ids[known]}
     tiers_count = {"high": 0, "medium": 0, "low": 0}
     n_reasons = 0
+    in_hand = _renewals_in_hand(run, as_of)
     if elig.any():
         Xe = X[elig]
-        risk = loaded.churn.risk(Xe)
+        # a renewal in hand runs the contract on: the purchase model sees its end, not the current one's (the
+        # published features keep the signed contracts; the contract reasons are then not this customer's)
+        Xp, extended = _with_renewals(Xe, ids[elig], in_hand, as_of)
+        risk = loaded.churn.risk(Xp)
         tiers = loaded.churn.tier(risk)
         explain = np.isin(tiers, list(reasons_for))
         reason_lists: list[list[Any]] = [[] for _ in range(Xe.shape[0])]
         if explain.any():
             reference = reference_values(Xe, CHURN_FEATURES)  # "typical" = the median scored customer
-            explained = loaded.churn.reasons(Xe[explain], reference=reference)
+            explained = loaded.churn.reasons(Xp[explain], reference=reference)
             for i, rs in zip(np.flatnonzero(explain), explained, strict=True):
-                reason_lists[i] = [r.as_dict() for r in rs]
+                kept = [r for r in rs if not (extended[i] and r.code in _CONTRACT_REASONS)]
+                reason_lists[i] = [r.as_dict() for r in kept]
                 n_reasons += 1
         for cid, r, t, rs in zip(ids[elig].tolist(), risk.tolist(), tiers.tolist(), reason_lists, strict=True):
             scores[cid].update(churn_risk=round(r, 6), churn_tier=t, churn_reasons=rs)
             tiers_count[t] += 1
-    kinds, kind_summary = score_kinds(loaded.kinds, ids, columns, X, _renewals_in_hand(run, as_of), opts,
-                                      reasons_for=reasons_for)  # fmt: skip
+    states = {cid: state for cid, (state, _end) in in_hand.items()}
+    kinds, kind_summary = score_kinds(loaded.kinds, ids, columns, X, states, opts, reasons_for=reasons_for)
     for cid, values in kinds.items():
         scores.setdefault(cid, {**dict.fromkeys(_KINDS_KEYS), "risk_days": days}).update(values)
     if known.any():
@@ -308,14 +313,35 @@ _KINDS_KEYS = (
 )  # fmt: skip
 
 
-def _renewals_in_hand(run: Run, as_of: dt.date) -> dict[int, str]:
-    """Customer id -> ``renewed`` / ``draft`` for the renewals in hand on ``as_of`` (the run's extract, cut there)."""
+#: the contract group's reason codes (kehu.models.reasons), not shown where a renewal in hand runs the contract on
+_CONTRACT_REASONS = frozenset({"contract_ends_today", "contract_ending", "contract_ended"})
+
+
+def _renewals_in_hand(run: Run, as_of: dt.date) -> dict[int, tuple[str, dt.date | None]]:
+    """Customer id -> (``renewed`` / ``draft``, the draft renewal's end or None) for the renewals in hand on
+    ``as_of`` (the run's extract, cut there)."""
     from kehu.engine.backends import to_arrow
     from kehu.pipeline.renewals import renewals_in_hand
 
     table = to_arrow(run.backend, renewals_in_hand(run.tables_as_of(as_of)["contracts"], as_of))
-    ids = table.column("customer_id").to_pylist()
-    return {int(c): str(s) for c, s in zip(ids, table.column("renewal_state").to_pylist(), strict=True)}
+    cols = [table.column(n).to_pylist() for n in ("customer_id", "renewal_state", "renewal_end")]
+    return {int(c): (str(s), e) for c, s, e in zip(*cols, strict=True)}
+
+
+def _with_renewals(
+    X: np.ndarray, ids: np.ndarray, in_hand: dict[int, tuple[str, dt.date | None]], as_of: dt.date
+) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` with ``contract_days_to_end`` counted to the end of a draft renewal in hand, and which rows changed."""
+    col = CHURN_FEATURES.index("contract_days_to_end")
+    out = X.copy()
+    extended = np.zeros(X.shape[0], dtype=bool)
+    for i, cid in enumerate(ids.tolist()):
+        _state, end = in_hand.get(int(cid), ("", None))
+        if end is not None:
+            day = end if isinstance(end, dt.date) else dt.date.fromisoformat(str(end))
+            out[i, col] = float((day - as_of).days)
+            extended[i] = True
+    return out, extended
 
 
 def _category_history(run: Run, as_of: dt.date, ids: np.ndarray, loaded: LoadedModels) -> np.ndarray:
