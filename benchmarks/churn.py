@@ -211,7 +211,7 @@ def _score(folder: Path) -> tuple[Any, np.ndarray, np.ndarray, dict[str, int]]:
     snap = _load(folder, score_day)
     c = snap.columns
     X = np.column_stack([c[f] for f in churn.feature_names])
-    elig = churn_eligible(c["orders"], c["days_since_last_order"], c["contract_days_to_end"])
+    elig = churn_eligible(c["orders"], c["days_since_last_order"])
     risk = churn.risk(X[elig])
     tiers = churn.tier(risk)
     prop.probability(X)
@@ -295,7 +295,7 @@ def step_sklearn_score(folder: Path) -> dict[str, Any]:
     snap = _load(folder, score_day)
     c = snap.columns
     X = np.column_stack([c[f] for f in CHURN_FEATURES])[:, keep]
-    elig = churn_eligible(c["orders"], c["days_since_last_order"], c["contract_days_to_end"])
+    elig = churn_eligible(c["orders"], c["days_since_last_order"])
     iso.predict(model.predict_proba(X[elig])[:, 1])
     return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
 

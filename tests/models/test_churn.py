@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from kehu.errors import NotFittedError, ValidationError
-from kehu.models.churn import CHURN_FEATURES, ChurnModel, assign_tiers, churn_eligible
+from kehu.models.churn import (
+    CHURN_FEATURES,
+    ChurnModel,
+    assign_tiers,
+    churn_eligible,
+    renewal_eligible,
+    winback_eligible,
+)
 from kehu.models.evaluation import average_precision, calibration_deciles, capture_at, roc_auc, score_table
 from kehu.models.propensity import NextCategoryModel, PurchasePropensity, hit_rate_at_k, popularity_top_k
 from kehu.models.reasons import _BUILDERS, REASON_GROUPS, catalog, render
@@ -116,11 +123,18 @@ def test_bad_input_is_refused_with_a_clear_message() -> None:
 def test_tiers_and_eligibility() -> None:
     assert assign_tiers(np.array([0.9, 0.5, 0.3, 0.1]), (0.5, 0.25)).tolist() == ["high", "high", "medium", "low"]
     nan = np.nan
-    eligible = churn_eligible(
-        np.array([3, 3, 0, 0, nan]), np.array([20, 400, nan, nan, nan]), np.array([nan, nan, 100, -200, nan])
-    )
-    # recent buyer yes; lapsed buyer no; live contract yes; long-ended contract no; prospect no
-    assert eligible.tolist() == [True, False, True, False, False]
+    orders, dslo = np.array([3, 3, 0, 0, nan]), np.array([20, 400, nan, nan, nan])
+    # purchase churn: recent buyer yes; lapsed buyer no; contract-only customers and prospects no
+    assert churn_eligible(orders, dslo).tolist() == [True, False, False, False, False]
+    # win-back: exactly the lapsed buyers; every buyer is in one of the two
+    assert winback_eligible(orders, dslo).tolist() == [False, True, False, False, False]
+    buyers = np.nan_to_num(orders) > 0
+    assert ((churn_eligible(orders, dslo) ^ winback_eligible(orders, dslo)) == buyers).all()
+    # non-renewal: the contract ends within the horizon or ended less than the grace period ago
+    to_end = np.array([nan, 0, 90, 91, -29, -30, 400])
+    assert renewal_eligible(to_end, horizon_days=90, grace_days=30).tolist() == [
+        False, True, True, False, True, False, False,
+    ]  # fmt: skip
 
 
 def test_every_reason_code_has_both_languages_and_renders() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,3 +43,23 @@ def test_sampling_per_snapshot_keeps_the_rows_of_sampling_the_stack(max_rows: in
     assert X.shape == X0.shape and X.shape[0] == min(max_rows, int(sum((s.columns["orders"] > 0).sum() for s in snaps)))
     np.testing.assert_array_equal(X, X0)
     np.testing.assert_array_equal(y, y0)
+
+
+def test_a_model_file_of_an_older_format_skips_churn_scoring_and_says_why(tmp_path: Path) -> None:
+    import json as _json
+    from types import SimpleNamespace
+
+    from kehu.config import load_settings
+    from kehu.errors import ValidationError
+    from kehu.publish.churn import MODEL_FORMAT, load_model
+    from kehu.service.workspace import Workspace
+
+    settings = load_settings(home=tmp_path / "home")
+    folder = settings.home / "models"
+    folder.mkdir(parents=True)
+    (folder / "churn-2025-01-01.json").write_text(_json.dumps({"format": MODEL_FORMAT - 1}), encoding="utf-8")
+    with pytest.raises(ValidationError, match="train again"):
+        load_model(settings)
+    with Workspace(settings) as ws:
+        result = ws._score_churn(SimpleNamespace(settings=settings, store=None), dt.date(2025, 1, 1))
+    assert "train again" in result["skipped"]

@@ -119,9 +119,17 @@ def test_demo_company_backtest_beats_every_baseline_and_is_calibrated(tmp_path: 
     with ws.engine.connect() as conn:
         scores = [json.loads(s) if isinstance(s, str) else s for (s,) in conn.execute(
             sa.text("SELECT scores FROM customer_scores WHERE scores IS NOT NULL"))]  # fmt: skip
-    scored = [s for s in scores if "churn_risk" in s]
+    scored = [s for s in scores if s.get("churn_risk") is not None]
     assert scored and all(0 <= s["churn_risk"] <= 1 and s["churn_tier"] in ("high", "medium", "low") for s in scored)
     explained = [s for s in scored if s["churn_reasons"]]
     assert explained and all(len(s["churn_reasons"]) <= 3 for s in explained)
     assert all(set(r) == {"code", "values", "zh", "en"} for s in explained for r in s["churn_reasons"])
     assert all(0 <= s["p_order_30d"] <= 1 and 1 <= len(s["next_categories"]) <= 3 for s in scores if "p_order_30d" in s)
+    renewal = [s for s in scores if s.get("renewal_risk") is not None]
+    assert renewal and all(s["renewal_probability"] == pytest.approx(1 - s["renewal_risk"]) for s in renewal)
+    assert all(s["renewal_risk"] == 0 for s in renewal if s["renewal_state"] in ("renewed", "draft"))
+    lapsed = [s for s in scores if s.get("winback") is not None]
+    assert lapsed and all(0 <= s["winback"] <= 1 and s["churn_risk"] is None for s in lapsed)
+    for kind in ("renewal", "winback"):
+        rows = {r["name"]: r for r in bt[kind]["metrics"]}
+        assert all(rows["model"]["auc"] > r["auc"] for name, r in rows.items() if name != "model"), kind

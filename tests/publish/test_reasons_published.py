@@ -1,4 +1,5 @@
-"""Acceptance: every churn reason published on the demo company and on CDNOW passes the checker of its code.
+"""Acceptance: every churn reason published on the demo company and on CDNOW passes the checker of its code: the
+purchase-churn reasons and the contract non-renewal reasons, each against its own scored population.
 
 Each published reason is checked against the customer's published features (``customer_scores``, the numbers
 the scoring read) and the "typical" figures of the scored customers, recomputed here from the same rows; its
@@ -27,39 +28,43 @@ pytest.importorskip("lightgbm")
 pytestmark = pytest.mark.slow
 
 
-def _published(ws: Workspace) -> tuple[list[tuple[int, dict[str, float], list[dict[str, Any]]]], dict[str, float]]:
-    """(customer id, features, published reasons) of every churn-scored customer, and the reference figures."""
+def _published(
+    ws: Workspace, risk: str = "churn"
+) -> tuple[list[tuple[int, dict[str, float], list[dict[str, Any]]]], dict[str, float]]:
+    """(customer id, features, published reasons) of every customer with the ``risk`` (``churn``: purchase churn,
+    ``renewal``: contract non-renewal) open, and the reference figures of that population."""
     cols = [customer_scores.c.customer_id, customer_scores.c.scores, *(customer_scores.c[f] for f in CHURN_FEATURES)]
     with ws.engine.connect() as conn:
         rows = conn.execute(sa.select(*cols).order_by(customer_scores.c.customer_id)).all()
     scored = []
     for cid, scores, *features in rows:
         s = json.loads(scores) if isinstance(scores, str) else (scores or {})
-        if "churn_risk" in s:
+        if s.get(f"{risk}_risk") is not None and (risk == "churn" or s.get("renewal_state") == "open"):
             f = {n: (np.nan if v is None else float(v)) for n, v in zip(CHURN_FEATURES, features, strict=True)}
-            scored.append((int(cid), f, s["churn_reasons"]))
+            scored.append((int(cid), f, s[f"{risk}_reasons"]))
     X = np.array([[f[n] for n in CHURN_FEATURES] for _, f, _ in scored], dtype=np.float64)
-    return scored, reference_values(X, CHURN_FEATURES)
+    return scored, reference_values(X, CHURN_FEATURES) if scored else {}
 
 
 def _failures(ws: Workspace) -> tuple[list[str], Counter[str]]:
-    scored, reference = _published(ws)
     failures: list[str] = []
     codes: Counter[str] = Counter()
-    for cid, features, reasons in scored:
-        for r in reasons:
-            code, values = r["code"], r["values"]
-            codes[code] += 1
-            if code not in CHECKERS:
-                failures.append(f"customer {cid}: {code} has no checker")
-                continue
-            problem = check(code, values, features, reference)
-            if problem is not None:
-                failures.append(f"customer {cid}: {code} {values}: {problem}")
-            if (r["zh"], r["en"]) != (render(code, values, "zh"), render(code, values, "en")):
-                failures.append(f"customer {cid}: {code}: the sentences are not the catalog's")
-        if len({r["code"] for r in reasons}) != len(reasons):
-            failures.append(f"customer {cid}: a reason is repeated")
+    for risk in ("churn", "renewal"):
+        scored, reference = _published(ws, risk)
+        for cid, features, reasons in scored:
+            for r in reasons:
+                code, values = r["code"], r["values"]
+                codes[code] += 1
+                if code not in CHECKERS:
+                    failures.append(f"customer {cid}: {code} has no checker")
+                    continue
+                problem = check(code, values, features, reference)
+                if problem is not None:
+                    failures.append(f"customer {cid}: {risk} {code} {values}: {problem}")
+                if (r["zh"], r["en"]) != (render(code, values, "zh"), render(code, values, "en")):
+                    failures.append(f"customer {cid}: {code}: the sentences are not the catalog's")
+            if len({r["code"] for r in reasons}) != len(reasons):
+                failures.append(f"customer {cid}: a reason is repeated")
     return failures, codes
 
 

@@ -116,12 +116,12 @@ def test_contract_outlook_from_survivor_cohorts(demo: Workspace) -> None:
     # every customer with a contract covering as_of has the outlook, nobody else
     active = {r[0] for r in rows if r[1] <= as_of <= r[2]}
     assert set(renewals) == active
-    assert {cid for cid, s in scores.items() if s and "renewal_probability" in s} == active
+    assert {cid for cid, s in scores.items() if s and "cohort_renewal_rate" in s} == active
     sbg = ShiftedBetaGeo().fit(list(cohorts.values()))
     assert result.models["shifted_beta_geo"]["params"] == pytest.approx(sbg.params_, rel=1e-9)
     for cid, made in renewals.items():
         s = scores[cid]
-        assert s["renewal_probability"] == pytest.approx(float(sbg.retention_rate(made + 1)), abs=1e-6)
+        assert s["cohort_renewal_rate"] == pytest.approx(float(sbg.retention_rate(made + 1)), abs=1e-6)
         derl = float(sbg.discounted_expected_residual_lifetime(made, 0.10))
         assert s["expected_residual_years"] == pytest.approx(derl, abs=1e-4)
 

@@ -33,10 +33,12 @@ STAGES = [
     (_buyer(6, days=20, orders=1, t_days=20), "new"),  # also growing
     (_buyer(7, days=20, orders=3, t_days=200, overdue_ratio=0.5), "growing"),
     (_buyer(8, days=10, orders=8, t_days=800, overdue_ratio=0.8), "mature"),
-    # contract customers are judged by contract dates, not by purchase recency
-    (_contract(9, to_end=-200, tenure=900, orders=5, days_since_last_order=10), "lost"),
-    (_contract(10, to_end=30, tenure=400), "at_risk"),  # ends within 60 days
-    (_contract(11, to_end=-10, tenure=400), "at_risk"),  # ended 10 days ago, not renewed yet
+    # contract customers: the published non-renewal risk and purchases decide, not a contract date alone
+    (_contract(9, to_end=-200, tenure=900, orders=5, days_since_last_order=10), "mature"),  # still buying
+    (_contract(10, to_end=30, tenure=400, renewal_risk=0.7), "at_risk"),
+    (_contract(16, to_end=30, tenure=900, renewals=2, renewal_risk=0.1), "mature"),  # ends soon, low risk
+    (_contract(17, to_end=-200, tenure=900), "lost"),  # ended long ago, no purchase
+    (_contract(11, to_end=-10, tenure=400), "at_risk"),  # ended 10 days ago, not renewed, no purchase
     (_contract(12, to_end=300, tenure=800, renewals=1), "mature"),
     (_contract(13, to_end=300, tenure=200), "growing"),
     (_contract(14, to_end=300, tenure=30), "new"),

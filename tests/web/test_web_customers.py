@@ -186,8 +186,8 @@ def test_a_reps_list_is_the_same_read_through_the_owner_index_or_in_sort_order(
 @pytest.mark.parametrize(
     ("locale", "labels"),
     [
-        ("zh-CN", ("客户分群", "生命周期阶段", "流失风险", "客户价值（12个月 CLV）", "最近下单", "累计收入")),
-        ("en", ("Segment", "Lifecycle stage", "Churn risk", "CLV (12 months)", "Last order", "Revenue")),
+        ("zh-CN", ("客户分群", "生命周期阶段", "购买流失风险", "客户价值（12个月 CLV）", "最近下单", "累计收入")),
+        ("en", ("Segment", "Lifecycle stage", "Purchase churn risk", "CLV (12 months)", "Last order", "Revenue")),
     ],
 )
 def test_filters_and_sorts_are_labelled_in_both_languages(web: WebEnv, locale: str, labels: tuple[str, ...]) -> None:

@@ -105,8 +105,14 @@ class CustomerRow(BaseModel):
     owner: str | None
     created_at: dt.datetime
     clv_12m: Decimal | None = Field(description="Published 12-month CLV")
-    churn_risk: float | None
+    churn_risk: float | None = Field(description="Purchase churn: probability of no purchase in the horizon")
     churn_tier: str | None
+    renewal_risk: float | None = Field(
+        default=None, description="Contract non-renewal: probability the contract is not renewed after it ends"
+    )
+    renewal_tier: str | None = None
+    winback: float | None = Field(default=None, description="Lapsed buyers: probability of a purchase in the horizon")
+    winback_value: Decimal | None = Field(default=None, description="Lapsed buyers: revenue per year while buying")
     revenue: Decimal | None = Field(description="Published revenue to date")
     last_order_at: dt.datetime | None
 
@@ -190,8 +196,13 @@ def customers(
         str | None, Query(max_length=200, description="scheme:segment of the scheme's newest run")
     ] = None,
     stage: Annotated[str | None, Query(max_length=100, description="lifecycle stage (newest run)")] = None,
-    risk: Annotated[str | None, Query(pattern="^(high|medium|low)$", description="churn risk tier")] = None,
-    sort: Annotated[str, Query(pattern="^(id|name|created|region|value|risk|last_order|revenue)$")] = "id",
+    risk: Annotated[str | None, Query(pattern="^(high|medium|low)$", description="tier of the risk_kind")] = None,
+    risk_kind: Annotated[
+        str | None, Query(pattern="^(purchase|renewal|winback)$", description="purchase churn, renewal or 待挽回")
+    ] = None,
+    sort: Annotated[
+        str, Query(pattern="^(id|name|created|region|value|risk|renewal_risk|winback|last_order|revenue)$")
+    ] = "id",
     desc: bool = False,
     limit: Annotated[int, Query(description="20, 50 or 100")] = 50,
     after: Annotated[str | None, Query(max_length=2000)] = None,
@@ -199,8 +210,8 @@ def customers(
 ) -> dict[str, Any]:
     """Customers the token's user may see, one keyset page at a time."""
     query = CustomerQuery(
-        q=q, owner_id=owner, region=region, tag=tag, segment=segment, stage=stage, risk=risk, sort=sort,
-        descending=desc, limit=limit,
+        q=q, owner_id=owner, region=region, tag=tag, segment=segment, stage=stage, risk=risk, risk_kind=risk_kind,
+        sort=sort, descending=desc, limit=limit,
         after=after, before=before,
     )  # fmt: skip
     return actor.customers.page(query)

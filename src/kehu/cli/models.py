@@ -77,6 +77,20 @@ def _print_backtest(bt: dict[str, Any]) -> None:
         for name, state in fit.items():
             if isinstance(state, dict) and not state.get("converged", True):
                 typer.echo(f"  baseline {name} on {fit['test_day']}: fit did not converge: {state['reason']}")
+    for kind, title in (("renewal", "contract non-renewal"), ("winback", "win-back")):
+        part = bt.get(kind)
+        if not part:
+            continue
+        typer.echo(f"  {title} ({part['population']}):")
+        if "skipped" in part:
+            typer.echo(f"    not trained: {part['skipped']}")
+            continue
+        for r in part["metrics"]:
+            brier = "" if r["brier"] is None else f"{r['brier']:.3f}"
+            auc = "" if r["auc"] is None else f"{r['auc']:.3f}"
+            typer.echo(
+                f"    {r['name']:<30} AUC {auc:>6} Brier {brier:>6} rows {r['rows']:>7} positives {r['positives']:>6}"
+            )
     cs = bt.get("cross_sell") or {}
     if "hit_rate_at_3" in cs:
         typer.echo(

@@ -1,16 +1,22 @@
 """Churn early warning: a calibrated LightGBM model on the pipeline's point-in-time features, risk tiers, reasons.
 
-:class:`ChurnModel` is a :class:`~kehu.models.boosted.BoostedClassifier` whose positive class is "churns within
-the horizon" (no purchase in the next H days; for contract customers up for renewal, no renewal within the
-grace period). It adds risk tiers (:meth:`ChurnModel.tier`) and per-customer reasons
-(:meth:`ChurnModel.reasons`): the customer's SHAP contributions (LightGBM ``pred_contrib``) are summed per
-reason group of :mod:`kehu.models.reasons`, the groups that push risk up most are kept, and each is rendered
-with the customer's own numbers in zh-CN and en.
+:class:`ChurnModel` is a :class:`~kehu.models.boosted.BoostedClassifier` whose positive class is a named
+churn event. Two such models are trained on the same features, each on its own population and label:
 
-Who is scored (:func:`churn_eligible`): customers with a purchase in the last ``lapsed_days`` (default 180,
-the lifecycle's ``dormant_days``), and contract customers whose contract has not ended more than the grace
-period ago. Customers lapsed beyond that are a win-back problem, not an early-warning one: they are left out
-of training and scoring, and the lifecycle stages (dormant / lost) describe them.
+- *purchase churn*: no purchase within the horizon (default 90 days), for recent buyers
+  (:func:`churn_eligible`: a purchase in the last ``lapsed_days``, default 180, the lifecycle's ``dormant_days``);
+- *contract non-renewal*: the current contract is not renewed within the grace period after its end, for
+  contract customers up for renewal (:func:`renewal_eligible`: the contract ends within the horizon or ended
+  less than the grace period ago).
+
+It adds risk tiers (:meth:`ChurnModel.tier`) and per-customer reasons (:meth:`ChurnModel.reasons`): the
+customer's SHAP contributions (LightGBM ``pred_contrib``) are summed per reason group of
+:mod:`kehu.models.reasons`, the groups that push risk up most are kept, and each is rendered with the
+customer's own numbers in zh-CN and en.
+
+Buyers lapsed beyond ``lapsed_days`` (:func:`winback_eligible`) are a win-back problem, not an early-warning one:
+their figure is the probability of returning within the horizon (a
+:class:`~kehu.models.propensity.PurchasePropensity` trained on lapsed customers).
 """
 
 from __future__ import annotations
@@ -25,7 +31,14 @@ from kehu.models.boosted import BoostedClassifier
 from kehu.models.reasons import Reason, explain
 from kehu.vocabulary import RISK_TIERS
 
-__all__ = ["CHURN_FEATURES", "ChurnModel", "assign_tiers", "churn_eligible"]
+__all__ = [
+    "CHURN_FEATURES",
+    "ChurnModel",
+    "assign_tiers",
+    "churn_eligible",
+    "renewal_eligible",
+    "winback_eligible",
+]
 
 #: the pipeline features the churn and propensity models read (kehu.store.published.FEATURE_COLUMNS names)
 CHURN_FEATURES: tuple[str, ...] = (
@@ -45,12 +58,10 @@ CHURN_FEATURES: tuple[str, ...] = (
 def churn_eligible(
     orders: np.ndarray,
     days_since_last_order: np.ndarray,
-    contract_days_to_end: np.ndarray,
     *,
     lapsed_days: int = 180,
-    grace_days: int = 30,
 ) -> np.ndarray:
-    """Which customers the churn model scores (see the module docstring); NaN means "none" / "no contract".
+    """Who gets a purchase-churn risk: buyers with a purchase in the last ``lapsed_days`` (NaN means "none").
 
     Returns
     -------
@@ -58,10 +69,30 @@ def churn_eligible(
     """
     orders = np.nan_to_num(np.asarray(orders, dtype=np.float64), nan=0.0)
     dslo = np.asarray(days_since_last_order, dtype=np.float64)
+    return np.asarray((orders > 0) & (np.nan_to_num(dslo, nan=np.inf) <= lapsed_days))
+
+
+def winback_eligible(
+    orders: np.ndarray,
+    days_since_last_order: np.ndarray,
+    *,
+    lapsed_days: int = 180,
+) -> np.ndarray:
+    """Who gets a win-back figure: buyers whose last purchase is more than ``lapsed_days`` ago.
+
+    Every customer with a purchase is exactly one of :func:`churn_eligible` and :func:`winback_eligible`.
+    """
+    orders = np.nan_to_num(np.asarray(orders, dtype=np.float64), nan=0.0)
+    return np.asarray((orders > 0) & ~churn_eligible(orders, days_since_last_order, lapsed_days=lapsed_days))
+
+
+def renewal_eligible(contract_days_to_end: np.ndarray, *, horizon_days: int = 90, grace_days: int = 30) -> np.ndarray:
+    """Who gets a non-renewal risk: contract customers whose contract ends within ``horizon_days`` or ended less
+    than ``grace_days`` ago (the outcome's ``up_for_renewal``; NaN means "no contract")."""
     to_end = np.asarray(contract_days_to_end, dtype=np.float64)
-    recent_buyer = (orders > 0) & (np.nan_to_num(dslo, nan=np.inf) <= lapsed_days)
-    contract = np.nan_to_num(to_end, nan=-np.inf) >= -grace_days
-    return np.asarray(recent_buyer | contract)
+    finite = np.isfinite(to_end)
+    safe = np.where(finite, to_end, 0.0)
+    return np.asarray(finite & (safe > -grace_days) & (safe <= horizon_days))
 
 
 def assign_tiers(risk: np.ndarray, cutoffs: tuple[float, float] = (0.5, 0.25)) -> np.ndarray:
@@ -80,7 +111,7 @@ def assign_tiers(risk: np.ndarray, cutoffs: tuple[float, float] = (0.5, 0.25)) -
 
 
 class ChurnModel(BoostedClassifier):
-    """Probability of churning within the horizon, with tiers and reasons.
+    """Probability of a churn event (purchase churn or contract non-renewal), with tiers and reasons.
 
     Parameters
     ----------
@@ -116,7 +147,7 @@ class ChurnModel(BoostedClassifier):
         return model
 
     def risk(self, X: Any) -> np.ndarray:
-        """Calibrated probability of churning within the horizon, one per row."""
+        """Calibrated probability of the churn event the model was trained on, one per row."""
         return np.asarray(self.predict_proba(X)[:, 1])
 
     def tier(self, risk: np.ndarray) -> np.ndarray:

@@ -12,7 +12,9 @@ Definitions (calendar days of the workspace time zone ``KEHU_TIMEZONE``, as the 
   or started when the signing day is unknown). A customer is ``up_for_renewal`` when that end falls in
   (as_of - grace_days, as_of + horizon_days]; ``renewed`` when any non-draft contract starting by
   ``contract_end + grace_days`` runs past ``contract_end``.
-- ``churned``: up for renewal and not renewed; otherwise no purchase within the horizon.
+- ``churned`` (purchase churn): no purchase within the horizon, whatever the contracts.
+- ``not_renewed`` (contract non-renewal): up for renewal and not renewed. The two are separate outcomes of
+  separate models; a customer up for renewal can be labelled by both.
 
 :func:`category_history` and :func:`categories_bought` give the cross-sell inputs: recency-weighted purchase
 counts per (customer, category) up to as_of, and the categories bought in the window after it.
@@ -74,7 +76,7 @@ def outcomes(
     -------
     ibis.Table
         ``customer_id``, ``ordered_in_horizon``, ``ordered_in_short``, ``up_for_renewal``, ``renewed``,
-        ``churned`` (booleans).
+        ``churned``, ``not_renewed`` (booleans).
     """
     import ibis
 
@@ -120,8 +122,7 @@ def outcomes(
         up_for_renewal=((t.contract_end > window_start) & (t.contract_end <= window_end)).fill_null(False),
         renewed=t.renewed.fill_null(False),
     )
-    churned = ibis.ifelse(t.up_for_renewal, ~t.renewed, ~t.ordered_in_horizon)
-    return t.mutate(churned=churned).drop("contract_end")
+    return t.mutate(churned=~t.ordered_in_horizon, not_renewed=t.up_for_renewal & ~t.renewed).drop("contract_end")
 
 
 def category_history(orders: ir.Table, as_of: dt.date, *, half_life_days: float = 180.0) -> ir.Table:

@@ -3,10 +3,13 @@
 Training is in :mod:`kehu.publish.churn_train` (``kehu models train``).
 
 :func:`score_churn` (part of ``kehu run``, after the value models and before segmentation)
-    Scores the published features of one day with the latest model and merges into the ``scores`` JSON:
-    ``churn_risk``, ``churn_tier``, ``churn_reasons`` (for the high and medium tiers), ``p_order_30d``,
-    ``next_categories``. Customers lapsed beyond ``lapsed_days`` (see :func:`kehu.models.churn.churn_eligible`)
-    get no churn keys: they are win-back targets, described by the lifecycle stages.
+    Scores the published features of one day with the latest models and merges into the ``scores`` JSON:
+    purchase churn (no purchase in the horizon) ``churn_risk``, ``churn_tier``, ``churn_reasons`` (for the high
+    and medium tiers) for recent buyers (:func:`kehu.models.churn.churn_eligible`); contract non-renewal
+    ``renewal_risk`` … and win-back ``winback``, ``winback_value`` for lapsed buyers (:mod:`kehu.publish.churn_kinds`);
+    ``p_order_30d`` and ``next_categories``; and ``risk_days`` (``horizon``, ``grace``, ``lapsed``: the days the
+    definitions name). A key a customer is not in the population of is published as null, so a re-scored day keeps
+    no figure of an earlier model.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from kehu.models.churn import CHURN_FEATURES, ChurnModel, churn_eligible
 from kehu.models.propensity import NextCategoryModel, PurchasePropensity
 from kehu.models.reasons import reference_values
 from kehu.publish.churn_data import category_matrix
+from kehu.publish.churn_kinds import KindModels, score_kinds
 from kehu.publish.run import Run
 
 __all__ = [
@@ -41,7 +45,7 @@ __all__ = [
     "score_churn",
 ]
 
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2
 _PREFIX = "churn-"
 
 
@@ -56,9 +60,9 @@ class ChurnOptions:
     short_days
         Next-purchase propensity horizon (default 30).
     grace_days
-        Contract customers: churn = not renewed within this many days after the contract end.
+        Contract non-renewal = not renewed within this many days after the contract end.
     lapsed_days
-        Customers without a purchase for longer (and no live contract) are not scored (win-back population).
+        Buyers without a purchase for longer get a win-back figure instead of a purchase-churn risk.
     snapshots
         Snapshot days used to grow the trees.
     calibration_snapshots
@@ -130,6 +134,7 @@ class LoadedModels:
     churn: ChurnModel
     propensity: PurchasePropensity
     cross_sell: NextCategoryModel | None
+    kinds: KindModels
 
 
 def load_model(settings: Settings, path: Path | None = None) -> LoadedModels:
@@ -156,7 +161,7 @@ def load_model(settings: Settings, path: Path | None = None) -> LoadedModels:
         cross.popularity_ = np.asarray(cs["popularity"])
         cross.n_customers_ = 0
     assert isinstance(prop, PurchasePropensity)
-    return LoadedModels(path, document, churn, prop, cross)
+    return LoadedModels(path, document, churn, prop, cross, KindModels.from_document(document))
 
 
 def churn_report(settings: Settings) -> dict[str, Any]:
@@ -176,6 +181,7 @@ def churn_report(settings: Settings) -> dict[str, Any]:
         "params": doc["churn_model"]["params"],
         "importance": dict(sorted(doc["churn_model"]["importance"].items(), key=lambda kv: -kv[1])[:15]),
         "backtest": doc["backtest"],
+        "skipped_models": doc.get("skipped_models", {}),
     }
 
 
@@ -206,6 +212,8 @@ class ChurnScoreResult:
     tiers: dict[str, int]
     reasons: int
     seconds: float
+    renewal: dict[str, Any]
+    winback: dict[str, Any]
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -241,32 +249,37 @@ def score_churn(
     opts = ChurnOptions(**loaded.document["options"])
     ids, columns = _read_published(store, as_of)
     X = np.column_stack([columns[f] for f in CHURN_FEATURES])
-    elig = churn_eligible(
-        columns["orders"],
-        columns["days_since_last_order"],
-        columns["contract_days_to_end"],
-        lapsed_days=opts.lapsed_days,
-        grace_days=opts.grace_days,
-    )
+    elig = churn_eligible(columns["orders"], columns["days_since_last_order"], lapsed_days=opts.lapsed_days)
     known = (np.nan_to_num(columns["orders"]) > 0) | ~np.isnan(columns["contract_days_to_end"])
-    scores: dict[int, dict[str, Any]] = {int(c): {} for c in ids[known | elig]}
+    # the days the definitions name (the page states them with each figure)
+    days = {"horizon": opts.horizon_days, "grace": opts.grace_days, "lapsed": opts.lapsed_days}
+    scores: dict[int, dict[str, Any]] = {int(c): {**dict.fromkeys(_KINDS_KEYS), "risk_days": days} for c in ids[known]}
     tiers_count = {"high": 0, "medium": 0, "low": 0}
     n_reasons = 0
+    in_hand = _renewals_in_hand(run, as_of)
     if elig.any():
         Xe = X[elig]
-        risk = loaded.churn.risk(Xe)
+        # a renewal in hand runs the contract on: the purchase model sees its end, not the current one's (the
+        # published features keep the signed contracts; the contract reasons are then not this customer's)
+        Xp, extended = _with_renewals(Xe, ids[elig], in_hand, as_of)
+        risk = loaded.churn.risk(Xp)
         tiers = loaded.churn.tier(risk)
         explain = np.isin(tiers, list(reasons_for))
         reason_lists: list[list[Any]] = [[] for _ in range(Xe.shape[0])]
         if explain.any():
             reference = reference_values(Xe, CHURN_FEATURES)  # "typical" = the median scored customer
-            explained = loaded.churn.reasons(Xe[explain], reference=reference)
+            explained = loaded.churn.reasons(Xp[explain], reference=reference)
             for i, rs in zip(np.flatnonzero(explain), explained, strict=True):
-                reason_lists[i] = [r.as_dict() for r in rs]
+                kept = [r for r in rs if not (extended[i] and r.code in _CONTRACT_REASONS)]
+                reason_lists[i] = [r.as_dict() for r in kept]
                 n_reasons += 1
         for cid, r, t, rs in zip(ids[elig].tolist(), risk.tolist(), tiers.tolist(), reason_lists, strict=True):
             scores[cid].update(churn_risk=round(r, 6), churn_tier=t, churn_reasons=rs)
             tiers_count[t] += 1
+    states = {cid: state for cid, (state, _end) in in_hand.items()}
+    kinds, kind_summary = score_kinds(loaded.kinds, ids, columns, X, states, opts, reasons_for=reasons_for)
+    for cid, values in kinds.items():
+        scores.setdefault(cid, {**dict.fromkeys(_KINDS_KEYS), "risk_days": days}).update(values)
     if known.any():
         p = loaded.propensity.probability(X[known])
         for cid, v in zip(ids[known].tolist(), p.tolist(), strict=True):
@@ -285,7 +298,48 @@ def score_churn(
         tiers=tiers_count,
         reasons=n_reasons,
         seconds=time.perf_counter() - started,
+        renewal=kind_summary["renewal"],
+        winback=kind_summary["winback"],
     )
+
+
+#: the keys of the three named scores: each customer's are rewritten whole on every scoring
+_KINDS_KEYS = (
+    "churn_risk", "churn_tier", "churn_reasons",
+    "renewal_risk", "renewal_probability", "renewal_tier", "renewal_reasons", "renewal_state",
+    "winback", "winback_value",
+)  # fmt: skip
+
+
+#: the contract group's reason codes (kehu.models.reasons), not shown where a renewal in hand runs the contract on
+_CONTRACT_REASONS = frozenset({"contract_ends_today", "contract_ending", "contract_ended"})
+
+
+def _renewals_in_hand(run: Run, as_of: dt.date) -> dict[int, tuple[str, dt.date | None]]:
+    """Customer id -> (``renewed`` / ``draft``, the draft renewal's end or None) for the renewals in hand on
+    ``as_of`` (the run's extract, cut there)."""
+    from kehu.engine.backends import to_arrow
+    from kehu.pipeline.renewals import renewals_in_hand
+
+    table = to_arrow(run.backend, renewals_in_hand(run.tables_as_of(as_of)["contracts"], as_of))
+    cols = [table.column(n).to_pylist() for n in ("customer_id", "renewal_state", "renewal_end")]
+    return {int(c): (str(s), e) for c, s, e in zip(*cols, strict=True)}
+
+
+def _with_renewals(
+    X: np.ndarray, ids: np.ndarray, in_hand: dict[int, tuple[str, dt.date | None]], as_of: dt.date
+) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` with ``contract_days_to_end`` counted to the end of a draft renewal in hand, and which rows changed."""
+    col = CHURN_FEATURES.index("contract_days_to_end")
+    out = X.copy()
+    extended = np.zeros(X.shape[0], dtype=bool)
+    for i, cid in enumerate(ids.tolist()):
+        _state, end = in_hand.get(int(cid), ("", None))
+        if end is not None:
+            day = end if isinstance(end, dt.date) else dt.date.fromisoformat(str(end))
+            out[i, col] = float((day - as_of).days)
+            extended[i] = True
+    return out, extended
 
 
 def _category_history(run: Run, as_of: dt.date, ids: np.ndarray, loaded: LoadedModels) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 :func:`train_churn` (``kehu models train``)
     Builds point-in-time snapshots (:mod:`kehu.publish.churn_data`) on a grid of days ``step_days`` apart,
-    ending ``horizon_days + grace_days`` before the latest order (so every label is observed). It then
+    ending ``horizon_days + grace_days`` before the latest order (so every label is observed). Three named
+    models learn from them: purchase churn (recent buyers; no purchase in the horizon), contract non-renewal and
+    win-back (:mod:`kehu.publish.churn_kinds`). It then
 
     1. backtests with a rolling origin: each of the newest ``test_snapshots`` labelled days (the test
        period) is scored by a model that knows only the labels observed by that day: trees on earlier
@@ -14,9 +16,11 @@
        each baseline's fit went is in ``baseline_fits``). The split is *strict*; with too little
        history (e.g. CDNOW with a 39-week horizon) label windows may overlap the test day and the report
        says ``"split": "overlapping"``;
-    2. measures next-purchase propensity and cross-sell hit rate@3 against popularity the same way;
-    3. analyses where churn concentrates (lifecycle stage, tenure month, months since contract end);
-    4. fits the production models on the newest snapshots and writes everything to
+    2. backtests the non-renewal and win-back models on the same folds (``backtest.renewal`` and
+       ``backtest.winback``, each next to its baselines);
+    3. measures next-purchase propensity and cross-sell hit rate@3 against popularity the same way;
+    4. analyses where purchase churn concentrates (lifecycle stage, tenure month, months since contract end);
+    5. fits the production models on the newest snapshots and writes everything to
        ``KEHU_HOME/models/churn-<as_of>.json`` (as_of = latest labelled day): options, features, model
        parameters, the LightGBM boosters, calibration maps, metrics.
 """
@@ -43,6 +47,7 @@ from kehu.models.pareto_nbd import ParetoNBD
 from kehu.models.propensity import NextCategoryModel, PurchasePropensity, hit_rate_at_k, popularity_top_k
 from kehu.publish.churn import _PREFIX, MODEL_FORMAT, ChurnOptions
 from kehu.publish.churn_data import Snapshot, build_snapshots, category_matrix, data_end
+from kehu.publish.churn_kinds import backtest_kinds, fit_kinds
 from kehu.publish.run import Run, cut_tables
 
 __all__ = ["ChurnTrainResult", "train_churn"]
@@ -55,13 +60,7 @@ def _X(snap: Snapshot) -> np.ndarray:
 
 def _eligible(snap: Snapshot, opts: ChurnOptions) -> np.ndarray:
     c = snap.columns
-    return churn_eligible(
-        c["orders"],
-        c["days_since_last_order"],
-        c["contract_days_to_end"],
-        lapsed_days=opts.lapsed_days,
-        grace_days=opts.grace_days,
-    )
+    return churn_eligible(c["orders"], c["days_since_last_order"], lapsed_days=opts.lapsed_days)
 
 
 def _known(snap: Snapshot) -> np.ndarray:
@@ -239,7 +238,7 @@ def _concentration(settings: Settings, snaps: Sequence[Snapshot], opts: ChurnOpt
             values: dict[str, Any] = {f: (None if np.isnan(c[f][i]) else float(c[f][i])) for f in names}
             to_end = values.get("contract_days_to_end")
             values["days_since_contract_end"] = -to_end if to_end is not None and to_end < 0 else None
-            values["churn_risk"] = None
+            values.update(churn_risk=None, renewal_risk=None)
             stages.append(lifecycle.classify(values, as_of=s.as_of) or "none")
         tenure.append(_tenure_bucket(c["tenure_days"][known]))
         contract.append(_contract_bucket(np.nan_to_num(c["contract_days_to_end"][known], nan=np.inf)))
@@ -450,6 +449,9 @@ def train_churn(run: Run, *, options: ChurnOptions | None = None, as_of: dt.date
                 cross_hits["buyers"].append(buyers)
                 cross_hits["model"].append(hit_rate_at_k(ncm.top_k(h_te, 3), b_te) * buyers)
                 cross_hits["popularity"].append(hit_rate_at_k(popularity_top_k(b_tr, h_te.shape[0], 3), b_te) * buyers)
+    kind_folds = [([snaps[d] for d in f.train], [snaps[d] for d in f.calibration], snaps[f.target])
+                  for f in backtest_folds]  # fmt: skip
+    kinds_backtest = backtest_kinds(_fit_classifier, kind_folds, opts)
     joined = {k: np.concatenate(v) for k, v in pooled.items()}
     y_test = joined["y"]
     scores = {k: joined[k] for k in ("model", *BASELINES)}
@@ -505,6 +507,7 @@ def train_churn(run: Run, *, options: ChurnOptions | None = None, as_of: dt.date
         "propensity": _metrics_json(prop_table),
         "cross_sell": cross,
         "concentration": concentration,
+        **kinds_backtest,
     }
 
     # production models: trees on the labelled snapshots, calibration on the same season a year before
@@ -526,6 +529,7 @@ def train_churn(run: Run, *, options: ChurnOptions | None = None, as_of: dt.date
         "backtest": backtest,
         "churn_model": final.to_dict(),
         "propensity_model": final_prop.to_dict(),
+        **fit_kinds(_fit_classifier, prod_train, prod_cal, opts).to_document(),
     }
     if categories:
         h_all, b_all = _cross_sell(labelled, categories)

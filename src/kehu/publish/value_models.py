@@ -13,7 +13,9 @@ when it is the latest day, of ``customer_scores``):
 ``expected_order_value``    Gamma-Gamma expected value of a purchase day, in currency units
 ``clv_12m``                 12-month discounted margin (currency units) with ``clv_12m_lower`` and
                             ``clv_12m_upper``: a central interval from parameter uncertainty
-``renewal_probability``     contract customers: probability of renewing at the next anniversary
+``cohort_renewal_rate``     contract customers: the sBG renewal rate of their contract cohort at their next
+                            anniversary, the cohort's baseline (the customer's own renewal probability is
+                            the non-renewal model's, :mod:`kehu.publish.churn_kinds`)
 ``expected_residual_years`` contract customers: discounted expected number of further paid years
 ==========================  =====================================================================
 
@@ -255,7 +257,7 @@ def _fit_retention(
     rate = model.retention_rate(made + 1.0)
     residual = model.discounted_expected_residual_lifetime(made, discount_rate)
     scores = {
-        int(cid): {"renewal_probability": float(p), "expected_residual_years": float(y)}
+        int(cid): {"cohort_renewal_rate": float(p), "expected_residual_years": float(y)}
         for cid, p, y in zip(ids, np.round(rate, 6), np.round(residual, 4), strict=True)
     }
     record = _model_record(model) | {

@@ -3,10 +3,11 @@
 A field has a kind (``int``, ``float``, ``date`` or ``string``) that the rule language checks values against.
 The profile is what the pipeline publishes per customer and as of a day (:data:`kehu.store.published.
 FEATURE_COLUMNS`, without the timestamp twins of the date columns), a few customer attributes from the
-store (``region``, ``city``, ``industry``, ``acquisition_channel``, ``owner_id``) and the model scores when
-the value models published them (``clv_12m``, ``p_alive``, ``churn_risk``: the churn model's probability,
-else ``1 - p_alive``). The built-in schemes add the values they derive (RFM scores, stages, tiers) in
-:mod:`kehu.segments.config`.
+store (``region``, ``city``, ``industry``, ``acquisition_channel``, ``owner_id``) and the model scores exactly as
+published and shown on the customer page (:data:`SCORE_FIELDS`): ``clv_12m``, ``p_alive``, ``churn_risk`` (purchase
+churn), ``renewal_risk`` (contract non-renewal), ``winback`` and ``winback_value``. A score the models did not
+publish for a customer is missing (NULL) for that customer: no other quantity stands in for it. The built-in
+schemes add the values they derive (RFM scores, stages, tiers) in :mod:`kehu.segments.config`.
 """
 
 from __future__ import annotations
@@ -38,8 +39,15 @@ CUSTOMER_ATTRIBUTES: dict[str, FieldKind] = {
     "owner_id": "int",
 }
 
-#: model outputs read from the published ``scores`` JSON (NULL when the models have not run)
-SCORE_FIELDS: dict[str, FieldKind] = {"clv_12m": "float", "p_alive": "float", "churn_risk": "float"}
+#: model outputs read from the published ``scores`` JSON under the same names (NULL where not published)
+SCORE_FIELDS: dict[str, FieldKind] = {
+    "clv_12m": "float",
+    "p_alive": "float",
+    "churn_risk": "float",
+    "renewal_risk": "float",
+    "winback": "float",
+    "winback_value": "float",
+}
 
 
 @dataclass(frozen=True)

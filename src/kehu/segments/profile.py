@@ -9,6 +9,7 @@ scores from the history's ``scores`` JSON. :func:`store_members` evaluates a rul
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -19,10 +20,7 @@ from kehu.segments.rules import Rule, compile_sqlalchemy
 from kehu.store.published import customer_score_history
 from kehu.store.schema import customers
 
-__all__ = ["SCORE_KEYS", "arrow_schema", "profile_arrow", "profile_columns", "store_members"]
-
-#: keys of the published ``scores`` JSON the profile reads
-SCORE_KEYS = {"clv_12m": "clv_12m", "p_alive": "p_alive", "churn_probability": "churn_probability"}
+__all__ = ["arrow_schema", "profile_arrow", "profile_columns", "score_coverage", "store_members"]
 
 _ARROW = {"int": pa.int64(), "float": pa.float64(), "date": pa.date32(), "string": pa.string()}
 
@@ -44,11 +42,8 @@ def profile_columns() -> dict[str, sa.ColumnElement[Any]]:
             cols[name] = customers.c[name]
         elif name not in SCORE_FIELDS:
             cols[name] = h.c[name]
-    cols["clv_12m"] = scores[SCORE_KEYS["clv_12m"]].as_float()
-    cols["p_alive"] = scores[SCORE_KEYS["p_alive"]].as_float()
-    cols["churn_risk"] = sa.func.coalesce(
-        scores[SCORE_KEYS["churn_probability"]].as_float(), 1.0 - scores[SCORE_KEYS["p_alive"]].as_float()
-    )
+    for name in SCORE_FIELDS:  # exactly the published score of that name
+        cols[name] = scores[name].as_float()
     return cols
 
 
@@ -75,7 +70,6 @@ def profile_arrow(conn: sa.Connection, as_of: dt.date, *, chunk_rows: int = 50_0
     schema = arrow_schema()
     columns: dict[str, list[Any]] = {name: [] for name in schema.names}
     result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(stmt)
-    clv_key, alive_key, churn_key = SCORE_KEYS["clv_12m"], SCORE_KEYS["p_alive"], SCORE_KEYS["churn_probability"]
     for rows in result.partitions():  # column by column, a chunk at a time
         cols = list(zip(*rows, strict=True))
         columns["customer_id"].extend(cols[0])
@@ -83,12 +77,29 @@ def profile_arrow(conn: sa.Connection, as_of: dt.date, *, chunk_rows: int = 50_0
             columns[name].extend(cols[i])
         for scores in cols[-1]:
             scores = scores or {}
-            clv, alive = _number(scores.get(clv_key)), _number(scores.get(alive_key))
-            churn = _number(scores.get(churn_key))
-            columns["clv_12m"].append(clv)
-            columns["p_alive"].append(alive)
-            columns["churn_risk"].append(churn if churn is not None else (None if alive is None else 1.0 - alive))
+            for name in SCORE_FIELDS:  # exactly the published score of that name
+                columns[name].append(_number(scores.get(name)))
     return pa.table({name: pa.array(columns[name], type=schema.field(name).type) for name in schema.names})
+
+
+def score_coverage(
+    conn: sa.Connection, as_of: dt.date, fields: Iterable[str], *, owner_ids: Sequence[int] | None = None
+) -> dict[str, dict[str, int]]:
+    """For each score field among ``fields``: of the customers published for ``as_of`` (owned by ``owner_ids``
+    when given), how many have the score (``published``) and how many do not (``missing``). A condition on a
+    missing score does not match that customer; the rule editor's preview says how many that leaves out."""
+    names = sorted({f for f in fields if f in SCORE_FIELDS})
+    if not names:
+        return {}
+    source, when = _from(as_of)
+    cols = profile_columns()
+    counts = [sa.func.count(cols[n]).label(n) for n in names]
+    stmt = sa.select(sa.func.count().label("_all"), *counts).select_from(source).where(when)
+    if owner_ids is not None:
+        stmt = stmt.where(customers.c.owner_id.in_(list(owner_ids) or [-1]))
+    row = conn.execute(stmt).mappings().one()
+    total = int(row["_all"])
+    return {n: {"published": int(row[n]), "missing": total - int(row[n])} for n in names}
 
 
 def _number(value: Any) -> float | None:

@@ -24,7 +24,9 @@ class CustomerQuery:
     """What the customers list was asked for (validated).
 
     ``segment`` is ``scheme:segment`` of a scheme's newest run (e.g. ``rfm_cn:champions``), ``stage`` a segment of
-    the newest ``lifecycle`` run, ``risk`` a published churn tier (``high``, ``medium``, ``low``).
+    the newest ``lifecycle`` run, ``risk`` a published tier (``high``, ``medium``, ``low``) of the risk named by
+    ``risk_kind`` (``purchase``, the default, or ``renewal``); ``risk_kind`` ``winback`` narrows to the 待挽回
+    customers (those with a published win-back figure).
     """
 
     q: str = ""
@@ -34,6 +36,7 @@ class CustomerQuery:
     segment: str | None = None
     stage: str | None = None
     risk: str | None = None
+    risk_kind: str | None = None
     sort: str = "id"
     descending: bool = False
     after: str | None = None
@@ -51,6 +54,8 @@ class CustomerQuery:
             raise ValidationError("q: search text is limited to 200 characters")
         if self.risk and self.risk not in RISK_TIERS:
             raise ValidationError(f"risk {self.risk[:40]!r} is not one of {', '.join(RISK_TIERS)}")
+        if self.risk_kind and self.risk_kind not in store.RISK_KINDS:
+            raise ValidationError(f"risk_kind {self.risk_kind[:40]!r} is not one of {', '.join(store.RISK_KINDS)}")
         if self.segment and (":" not in self.segment or len(self.segment) > 200):
             raise ValidationError(f"segment {self.segment[:40]!r}: expected scheme:segment, e.g. rfm_cn:champions")
         if self.stage and len(self.stage) > 100:
@@ -66,6 +71,7 @@ class CustomerQuery:
             "segment": self.segment,
             "stage": self.stage,
             "risk": self.risk,
+            "risk_kind": None if self.risk_kind == "purchase" else self.risk_kind,
             "sort": None if self.sort == "id" else self.sort,
             "desc": 1 if self.descending else None,
             "limit": None if self.limit == 50 else self.limit,

@@ -31,6 +31,7 @@ from kehu.service.customer_query import CustomerQuery, decode_cursor, encode_cur
 from kehu.service.figure_cache import DASHBOARD_TTL, cache, cache_lock, run_stamp, store_key
 from kehu.service.principal import Service, Workspace
 from kehu.store import customer_list as store
+from kehu.store import dashboard as dashboard_store
 from kehu.store.actions import audit, change_tags, insert_task, set_owner
 from kehu.store.customers import customer_activity, customer_detail, find_customers, list_merges
 from kehu.store.db import ensure_current
@@ -249,6 +250,7 @@ def _filter(
         if segment not in run["keys"]:
             raise ValidationError(f"{field}: {segment[:60]!r} is not a segment of {scheme} ({', '.join(run['keys'])})")
         picks.append(store.SegmentPick(run["id"], segment, run["sizes"].get(segment, 0)))
+    kind = query.risk_kind or "purchase"
     return store.CustomerFilter(
         owner_ids=owner_scope(ws, principal),
         q=query.q,
@@ -257,12 +259,13 @@ def _filter(
         tag=query.tag or None,
         segments=tuple(picks),
         risk_tier=query.risk or None,
-        risk_tier_size=runs["tiers"].get(query.risk or "", 0) if query.risk else None,
+        risk_tier_size=runs["tiers"][kind].get(query.risk or "", 0) if query.risk and kind != "winback" else None,
+        risk_kind=kind,
     )
 
 
 def _segment_runs(ws: Workspace) -> dict[str, Any]:
-    """Each scheme's newest run (id, as_of, segment keys and labels, member counts) and the churn tiers' sizes,
+    """Each scheme's newest run (id, as_of, segment keys and labels, member counts) and the risk tiers' sizes,
     recomputed only when a segment run or a pipeline run was added or replaced."""
     from kehu.service.segmentation import segment_labels
     from kehu.store.segments import run_ids
@@ -286,7 +289,7 @@ def _segment_runs(ws: Workspace) -> dict[str, Any]:
         found = {
             "stamp": stamp,
             "schemes": schemes,
-            "tiers": store.risk_tier_sizes(conn),
+            "tiers": {kind: store.risk_tier_sizes(conn, kind) for kind in ("purchase", "renewal")},
         }
     with cache_lock:
         cache[key] = (time.monotonic(), found)
@@ -420,6 +423,7 @@ class CustomerService(Service):
                 conn, flt, sort=query.sort, descending=query.descending, after=after, before=before, limit=query.limit
             )
             count, more = store.count_customers(conn, flt)
+            risk_days = dashboard_store.risk_days(conn)
         scope = flt.owner_ids
         owners = [o for o in all_owners if scope is None or o["id"] in scope]
         return {
@@ -431,11 +435,13 @@ class CustomerService(Service):
                 "segment": query.segment,
                 "stage": query.stage,
                 "risk": query.risk,
+                "risk_kind": query.risk_kind or "purchase",
                 "sort": query.sort,
                 "desc": query.descending,
                 "limit": query.limit,
             },
             "customers": page.rows,
+            "risk_days": risk_days,
             "currency": self.ws.settings.currency,
             "count": count,
             "count_is_lower_bound": more,
@@ -447,6 +453,7 @@ class CustomerService(Service):
                 "tags": tag_choices,
                 "sorts": list(store.SORT_KEYS),
                 "risks": list(RISK_TIERS),
+                "risk_kinds": list(store.RISK_KINDS),
                 **_segment_choices(runs),
             },
         }

@@ -58,6 +58,8 @@ def dashboard(ws: Workspace, principal: Principal, *, fresh: bool = False) -> di
         pareto = _pareto(dashboard_store.revenue_values(conn, scope)) if published else None
         risk = _risk_histogram(dashboard_store.score_values(conn, scope, "churn_risk")) if published else None
         at_risk = dashboard_store.at_risk_customers(conn, scope) if published else []
+        winback = dashboard_store.winback_customers(conn, scope) if published else []
+        risk_days = dashboard_store.risk_days(conn)
     flows = _rfm_flows(ws, principal)
     data = {
         "currency": ws.settings.currency,
@@ -73,6 +75,8 @@ def dashboard(ws: Workspace, principal: Principal, *, fresh: bool = False) -> di
         "pareto": pareto,
         "churn_risk": risk,
         "at_risk": at_risk,
+        "winback": winback,
+        "risk_days": risk_days,
         "scope": "all" if scope is None else ("team" if principal.role == "manager" else "own"),
     }
     with cache_lock:

@@ -115,7 +115,9 @@ def _rule_tree(text: str) -> Any:
 
 
 def preview_rule(ws: Workspace, principal: Principal, text: str, *, sample: int = 10) -> dict[str, Any]:
-    """How many customers in scope a rule matches on the newest published day, and the first few of them.
+    """How many customers in scope a rule matches on the newest published day, and the first few of them; and for
+    each model score the rule reads, how many customers in scope have it and how many do not (``missing_scores``:
+    a condition on a missing score does not hold, and no other figure stands in for it).
 
     Raises
     ------
@@ -123,8 +125,8 @@ def preview_rule(ws: Workspace, principal: Principal, text: str, *, sample: int 
         The rule is not valid (the message names the field and the problem).
     """
     from kehu.segments.fields import PROFILE_FIELDS
-    from kehu.segments.profile import store_members
-    from kehu.segments.rules import parse_rule
+    from kehu.segments.profile import score_coverage, store_members
+    from kehu.segments.rules import parse_rule, rule_fields
     from kehu.store.published import customer_score_history as h
     from kehu.store.schema import customers as c
 
@@ -141,7 +143,9 @@ def preview_rule(ws: Workspace, principal: Principal, text: str, *, sample: int 
             owned = {int(i) for i in conn.execute(sa.select(c.c.id).where(c.c.owner_id.in_(scope))).scalars()}
             ids = [i for i in ids if i in owned]
         names = dict(conn.execute(sa.select(c.c.id, c.c.name).where(c.c.id.in_(ids[:sample] or [-1]))).all())
-    return {"as_of": day, "count": len(ids), "sample": [{"id": i, "name": names.get(i)} for i in ids[:sample]]}
+        missing = score_coverage(conn, day, rule_fields(rule), owner_ids=scope)
+    return {"as_of": day, "count": len(ids), "sample": [{"id": i, "name": names.get(i)} for i in ids[:sample]],
+            "missing_scores": missing}  # fmt: skip
 
 
 class SegmentService(Service):

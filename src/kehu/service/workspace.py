@@ -138,12 +138,18 @@ class Workspace:
 
     # -- churn, propensity and cross-sell models ----------------------------------------------------------
     def _score_churn(self, run: Any, day: dt.date) -> dict[str, Any]:
-        """Score ``day`` with the latest churn model in ``run``; says why when there is none yet."""
-        from kehu.publish.churn import latest_model_file, score_churn
+        """Score ``day`` with the latest churn model in ``run``; says why when there is none yet, or when the latest
+        model file is of an older format (trained before the named risks: `kehu models train` again)."""
+        from kehu.publish.churn import MODEL_FORMAT, latest_model_file, score_churn
 
         if latest_model_file(self.settings) is None:
             return {"skipped": "no churn model yet: run `kehu models train`"}
-        return score_churn(run, as_of=day).as_dict()
+        try:
+            return score_churn(run, as_of=day).as_dict()
+        except ValidationError as exc:
+            if f"is not {MODEL_FORMAT}; train again" not in str(exc):
+                raise
+            return {"skipped": str(exc)}
 
     # -- demo -------------------------------------------------------------------------------------------------
     def load_demo(

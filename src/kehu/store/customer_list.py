@@ -41,6 +41,7 @@ from kehu.store.schema import customers, users
 from kehu.store.segments import segment_memberships
 
 __all__ = [
+    "RISK_KINDS",
     "SMALL_SET",
     "SORT_KEYS",
     "CustomerFilter",
@@ -65,6 +66,8 @@ SORT_KEYS: dict[str, Any] = {
     "region": customers.c.region,
     "value": customer_scores.c.clv_12m,
     "risk": customer_scores.c.churn_risk,
+    "renewal_risk": customer_scores.c.renewal_risk,
+    "winback": customer_scores.c.winback_expected,
     "last_order": customer_scores.c.last_order_at,
     "revenue": customer_scores.c.total_revenue_cents,
 }
@@ -112,7 +115,11 @@ class CustomerFilter:
     segments
         Segment memberships required (a segment of a scheme's newest run, a lifecycle stage, …).
     risk_tier
-        Published churn tier (``high``, ``medium`` or ``low``).
+        Published tier (``high``, ``medium`` or ``low``) of the risk named by ``risk_kind``.
+    risk_kind
+        Which published figure narrows the list: ``purchase`` (the default: purchase churn, ``churn_tier``),
+        ``renewal`` (contract non-renewal, ``renewal_tier``) or ``winback`` (the 待挽回 customers: those with a
+        published win-back figure; ``risk_tier`` is then not used).
     risk_tier_size, region_size
         How many customers have that tier (from :func:`risk_tier_sizes`) and live in that region (from
         :func:`region_sizes`): for the plan only (a small set is read through its index and sorted).
@@ -127,6 +134,15 @@ class CustomerFilter:
     risk_tier: str | None = None
     risk_tier_size: int | None = None
     region_size: int | None = None
+    risk_kind: str | None = None
+
+
+#: the kinds of published figure a list can be narrowed to (see CustomerFilter.risk_kind)
+RISK_KINDS = ("purchase", "renewal", "winback")
+
+
+def _tier_column(flt: CustomerFilter) -> Any:
+    return customer_scores.c.renewal_tier if flt.risk_kind == "renewal" else customer_scores.c.churn_tier
 
 
 @dataclass
@@ -197,15 +213,21 @@ def _where(
         pattern = "%" + _like_escape(json.dumps(flt.tag)) + "%"
         conds.append(func.cast(customers.c.tags, String).like(pattern, escape="!"))
     conds.extend(_member_of(pick) for pick in flt.segments)
-    if flt.risk_tier:
+    if flt.risk_kind == "winback":
         s = customer_scores
         if scores_joined:
-            conds.append((s.c.churn_tier if tier_by_risk else hint(s.c.churn_tier)) == flt.risk_tier)
+            conds.append(hint(s.c.winback).is_not(None))
+        else:
+            conds.append(customers.c.id.in_(select(s.c.customer_id).where(s.c.winback.is_not(None))))
+    elif flt.risk_tier:
+        s, tier = customer_scores, _tier_column(flt)
+        if scores_joined:
+            conds.append((tier if tier_by_risk else hint(tier)) == flt.risk_tier)
         elif flt.risk_tier_size is not None and flt.risk_tier_size <= SMALL_SET:
-            conds.append(customers.c.id.in_(select(s.c.customer_id).where(s.c.churn_tier == flt.risk_tier)))
+            conds.append(customers.c.id.in_(select(s.c.customer_id).where(tier == flt.risk_tier)))
         else:
             probe: Select[Any] = select(literal_column("1")).where(
-                s.c.customer_id == customers.c.id, s.c.churn_tier == flt.risk_tier
+                s.c.customer_id == customers.c.id, tier == flt.risk_tier
             )
             conds.append(probe.exists())
     return conds
@@ -242,7 +264,12 @@ def _fetch(
             customer_scores.join(customers, customers.c.id == customer_scores.c.customer_id)
         )
         # sorted by risk, a tier is read in order from the (churn_tier, churn_risk) index
-        tier_by_risk = by_sort and col is customer_scores.c.churn_risk and bool(flt.risk_tier)
+        tier_by_risk = (
+            by_sort
+            and col is customer_scores.c.churn_risk
+            and bool(flt.risk_tier)
+            and flt.risk_kind in (None, "purchase")
+        )
         stmt = stmt.where(
             col.is_not(None), *_where(flt, scores_joined=True, by_sort=by_sort, tier_by_risk=tier_by_risk)
         )
@@ -407,6 +434,10 @@ _PAGE_ROWS = select(
     customer_scores.c.clv_12m.label("score_clv_12m"),
     customer_scores.c.churn_risk.label("score_churn_risk"),
     customer_scores.c.churn_tier.label("score_churn_tier"),
+    customer_scores.c.renewal_risk.label("score_renewal_risk"),
+    customer_scores.c.renewal_tier.label("score_renewal_tier"),
+    customer_scores.c.winback.label("score_winback"),
+    customer_scores.c.winback_value.label("score_winback_value"),
     customer_scores.c.total_revenue_cents.label("score_revenue_cents"),
     customer_scores.c.last_order_at.label("score_last_order_at"),
 ).select_from(
@@ -424,6 +455,10 @@ def _decorate(rows: list[dict[str, Any]]) -> None:
         r["clv_12m"] = None if clv is None else Decimal(str(round(clv, 2)))
         r["churn_risk"] = r.pop("score_churn_risk")
         r["churn_tier"] = r.pop("score_churn_tier")
+        for name in ("renewal_risk", "renewal_tier", "winback"):
+            r[name] = r.pop(f"score_{name}")
+        value = r.pop("score_winback_value")
+        r["winback_value"] = None if value is None else Decimal(str(round(value, 2)))
         r["revenue"] = None if revenue is None else cents(revenue)
         r["last_order_at"] = r.pop("score_last_order_at")
 
@@ -442,10 +477,11 @@ def count_customers(conn: Connection, flt: CustomerFilter, *, bound: int = 1_000
             source = m.join(customers, customers.c.id == m.c.customer_id)
             rest = replace(flt, segments=flt.segments[1:])
             conds = [m.c.run_id == pick.run_id, m.c.segment == pick.segment, *_where(rest)]
-        elif flt.risk_tier:
+        elif flt.risk_tier and flt.risk_kind != "winback":
             s = customer_scores
             source = s.join(customers, customers.c.id == s.c.customer_id)
-            conds = [s.c.churn_tier == flt.risk_tier, *_where(replace(flt, risk_tier=None, risk_tier_size=None))]
+            rest = replace(flt, risk_tier=None, risk_tier_size=None, risk_kind=None)
+            conds = [_tier_column(flt) == flt.risk_tier, *_where(rest)]
     inner = select(literal_column("1")).select_from(source).where(*conds).limit(bound + 1).subquery()
     n = int(conn.execute(select(func.count()).select_from(inner)).scalar_one())
     return min(n, bound), n > bound
@@ -458,10 +494,11 @@ def segment_sizes(conn: Connection, run_id: int) -> dict[str, int]:
     return {str(segment): int(n) for segment, n in conn.execute(stmt)}
 
 
-def risk_tier_sizes(conn: Connection) -> dict[str, int]:
-    """Customers per published churn tier (read from its index)."""
-    s = customer_scores.c
-    stmt = select(s.churn_tier, func.count()).where(s.churn_tier.is_not(None)).group_by(s.churn_tier)
+def risk_tier_sizes(conn: Connection, kind: str | None = None) -> dict[str, int]:
+    """Customers per published tier of the risk ``kind`` (``purchase``, the default, or ``renewal``; read from
+    its index)."""
+    tier = _tier_column(CustomerFilter(risk_kind=kind))
+    stmt = select(tier, func.count()).where(tier.is_not(None)).group_by(tier)
     return {str(tier): int(n) for tier, n in conn.execute(stmt)}
 
 

@@ -8,6 +8,7 @@ customers and a manager's their team's. Money comes back as integer cents or ``D
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -21,6 +22,7 @@ from kehu.store.schema import customers, orders, users
 from kehu.vocabulary import NOT_LIVE_STATUSES
 
 __all__ = [
+    "DEFAULT_RISK_DAYS",
     "at_risk_customers",
     "customers_by_month",
     "customers_by_region",
@@ -29,7 +31,9 @@ __all__ = [
     "published_as_of",
     "revenue_by_month",
     "revenue_values",
+    "risk_days",
     "score_values",
+    "winback_customers",
 ]
 
 
@@ -93,35 +97,44 @@ def score_values(conn: Connection, owner_ids: Sequence[int] | None, name: str) -
     return [float(v) for v in conn.execute(stmt).scalars().all()]
 
 
+def _owner_join() -> Any:
+    return customer_scores.join(customers, customers.c.id == customer_scores.c.customer_id).outerjoin(
+        users, users.c.id == customers.c.owner_id
+    )
+
+
+_OWNER = func.coalesce(users.c.display_name, users.c.name).cast(String).label("owner")
+
+
 def at_risk_customers(conn: Connection, owner_ids: Sequence[int] | None, *, limit: int = 10) -> list[dict[str, Any]]:
-    """The most valuable customers at risk: highest 12-month CLV (else revenue) among those with a high churn
-    tier, or (before churn scores exist) a P(alive) under 50 %."""
-    scores = customer_scores.c.scores
-    tier = scores["churn_tier"].as_string()
-    risk = scores["churn_risk"].as_float()
-    alive = scores["p_alive"].as_float()
-    clv = scores["clv_12m"].as_float()
-    has_tiers = conn.execute(select(tier).where(tier.is_not(None)).limit(1)).first() is not None
-    flagged = tier == "high" if has_tiers else alive < 0.5
-    value = func.coalesce(clv, customer_scores.c.total_revenue_cents.cast(Float) / 100)
+    """The most valuable customers at risk: highest 12-month CLV (else revenue) among those whose purchase-churn or
+    contract non-renewal tier is high, each with ``kinds`` (``purchase``, ``renewal``: which risk is high); before
+    any risk is published, those with a P(alive) under 50 % (``kinds`` ``["p_alive"]``)."""
+    s = customer_scores.c
+    alive = s.scores["p_alive"].as_float()
+    clv = s.scores["clv_12m"].as_float()
+    has_tiers = (
+        conn.execute(select(s.customer_id).where((s.churn_tier.is_not(None)) | (s.renewal_tier.is_not(None))).limit(1))
+    ).first() is not None
+    flagged = ((s.churn_tier == "high") | (s.renewal_tier == "high")) if has_tiers else alive < 0.5
+    value = func.coalesce(clv, s.total_revenue_cents.cast(Float) / 100)
     stmt = (
         select(
             customers.c.id,
             customers.c.name,
             customers.c.company,
-            func.coalesce(users.c.display_name, users.c.name).cast(String).label("owner"),
+            _OWNER,
             value.label("value"),
             clv.label("clv_12m"),
-            risk.label("churn_risk"),
+            s.churn_risk,
+            s.churn_tier,
+            s.renewal_risk,
+            s.renewal_tier,
             alive.label("p_alive"),
-            customer_scores.c.days_since_last_order,
-            customer_scores.c.total_revenue_cents,
+            s.days_since_last_order,
+            s.total_revenue_cents,
         )
-        .select_from(
-            customer_scores.join(customers, customers.c.id == customer_scores.c.customer_id).outerjoin(
-                users, users.c.id == customers.c.owner_id
-            )
-        )
+        .select_from(_owner_join())
         .where(flagged, *_scope(owner_ids))
         .order_by(value.desc(), customers.c.id)
         .limit(limit)
@@ -130,6 +143,59 @@ def at_risk_customers(conn: Connection, owner_ids: Sequence[int] | None, *, limi
     for row in conn.execute(stmt).mappings():
         item = dict(row)
         item["revenue"] = Decimal(int(item.pop("total_revenue_cents") or 0)) / 100
+        kinds = [
+            k for k, tier in (("purchase", item["churn_tier"]), ("renewal", item["renewal_tier"])) if tier == "high"
+        ]
+        item["kinds"] = kinds if has_tiers else ["p_alive"]
+        out.append(item)
+    return out
+
+
+#: the days the figures' definitions name before any scoring published them (the training defaults)
+DEFAULT_RISK_DAYS = {"horizon": 90, "grace": 30, "lapsed": 180}
+
+
+def risk_days(conn: Connection) -> dict[str, int]:
+    """The days the published figures' definitions name (``horizon``, ``grace``, ``lapsed``: the ``risk_days`` the
+    churn scoring published with them), else :data:`DEFAULT_RISK_DAYS`."""
+    days = customer_scores.c.scores["risk_days"]
+    found = conn.execute(select(days).where(customer_scores.c.churn_tier.is_not(None)).limit(1)).scalar()
+    if found is None:
+        found = conn.execute(select(days).where(customer_scores.c.winback.is_not(None)).limit(1)).scalar()
+    if isinstance(found, str):
+        found = json.loads(found)
+    if not isinstance(found, dict):
+        return dict(DEFAULT_RISK_DAYS)
+    return {k: int(found.get(k, v)) for k, v in DEFAULT_RISK_DAYS.items()}
+
+
+def winback_customers(conn: Connection, owner_ids: Sequence[int] | None, *, limit: int = 10) -> list[dict[str, Any]]:
+    """The lapsed customers most worth winning back (待挽回): highest value at stake × probability of returning
+    (``expected``, currency units) among those with a published win-back figure."""
+    s = customer_scores.c
+    stmt = (
+        select(
+            customers.c.id,
+            customers.c.name,
+            customers.c.company,
+            _OWNER,
+            s.winback,
+            s.winback_value,
+            s.winback_expected,
+            s.days_since_last_order,
+            s.total_revenue_cents,
+        )
+        .select_from(_owner_join())
+        .where(s.winback_expected.is_not(None), *_scope(owner_ids))
+        .order_by(s.winback_expected.desc(), customers.c.id)
+        .limit(limit)
+    )
+    out = []
+    for row in conn.execute(stmt).mappings():
+        item = dict(row)
+        item["revenue"] = Decimal(int(item.pop("total_revenue_cents") or 0)) / 100
+        for key in ("winback_value", "winback_expected"):
+            item[key] = Decimal(str(round(item[key], 2)))
         out.append(item)
     return out
 

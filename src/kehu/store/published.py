@@ -123,20 +123,28 @@ customer_scores = Table(
     Column("run_id", Integer, ForeignKey("pipeline_runs.id"), nullable=False, index=True),
     *_feature_columns(),
     Column("scores", JSON, nullable=True),  # model scores and segments: name -> value
-    # copies of three scores, typed and indexed for sorting and filtering lists (see sync_list_scores)
+    # copies of the scores lists sort and filter on, typed and indexed (see sync_list_scores)
     Column("clv_12m", Float(precision=53), nullable=True),
     Column("churn_risk", Float(precision=53), nullable=True),
     Column("churn_tier", String(10), nullable=True),
+    Column("renewal_risk", Float(precision=53), nullable=True),
+    Column("renewal_tier", String(10), nullable=True),
+    Column("winback", Float(precision=53), nullable=True),
+    Column("winback_value", Float(precision=53), nullable=True),
+    Column("winback_expected", Float(precision=53), nullable=True),  # winback x winback_value: the 待挽回 order
     Index("ix_customer_scores_clv_12m", "clv_12m"),
     Index("ix_customer_scores_churn_risk", "churn_risk"),
     # a churn tier's customers in risk order (the list narrowed to a tier and sorted by risk reads it in order)
     Index("ix_customer_scores_churn_tier_risk", "churn_tier", "churn_risk"),
+    Index("ix_customer_scores_renewal_tier_risk", "renewal_tier", "renewal_risk"),
+    Index("ix_customer_scores_winback", "winback"),
+    Index("ix_customer_scores_winback_expected", "winback_expected"),
     Index("ix_customer_scores_total_revenue_cents", "total_revenue_cents"),
     Index("ix_customer_scores_last_order_at", "last_order_at"),
 )
 
-#: score name -> typed column of ``customer_scores`` that mirrors it
-LIST_SCORES = ("clv_12m", "churn_risk", "churn_tier")
+#: the scores with a typed column of the same name on ``customer_scores`` that mirrors them
+LIST_SCORES = ("clv_12m", "churn_risk", "churn_tier", "renewal_risk", "renewal_tier", "winback", "winback_value")
 
 customer_score_history = Table(
     "customer_score_history",
@@ -285,14 +293,17 @@ def publish(
 
 def sync_list_scores(conn: Connection) -> None:
     """Copy the scores of :data:`LIST_SCORES` from the ``scores`` JSON of ``customer_scores`` into their typed,
-    indexed columns (one set-based UPDATE). Call after changing ``scores`` (the merge routine of the value and
-    churn models does); the customers list sorts and filters on these columns."""
+    indexed columns, and set ``winback_expected`` (win-back probability × value at stake), in one set-based
+    UPDATE. Call after changing ``scores`` (the merge routine of the value and churn models does); the customers
+    list sorts and filters on these columns."""
     s = customer_scores.c.scores
     conn.execute(
         update(customer_scores).values(
-            clv_12m=s["clv_12m"].as_float(),
-            churn_risk=s["churn_risk"].as_float(),
-            churn_tier=s["churn_tier"].as_string(),
+            {
+                name: s[name].as_string() if isinstance(customer_scores.c[name].type, String) else s[name].as_float()
+                for name in LIST_SCORES
+            }
+            | {"winback_expected": s["winback"].as_float() * s["winback_value"].as_float()}
         )
     )
 
@@ -312,7 +323,7 @@ def published_features(conn: Connection, customer_id: int) -> dict[str, Any] | N
         return None
     data = dict(row._mapping)
     data.pop("customer_id")
-    for name in LIST_SCORES:  # the typed copies; the values are in ``scores``
+    for name in (*LIST_SCORES, "winback_expected"):  # the typed copies; the values are in ``scores``
         data.pop(name, None)
     data["scores"] = data.get("scores") or {}
     return data

@@ -33,6 +33,10 @@ class ListRow(NamedTuple):
     tier: str
     tier_label: str
     risk: str
+    renewal_tier: str
+    renewal_tier_label: str
+    renewal: str
+    winback: str
     revenue: str
     last_order: str
     created: str
@@ -47,6 +51,7 @@ def list_rows(customers: Iterable[dict[str, Any]], t: Translate, currency: str) 
     for c in customers:
         tier = c.get("churn_tier")
         risk = c.get("churn_risk")
+        renewal_tier, renewal, chance = c.get("renewal_tier"), c.get("renewal_risk"), c.get("winback")
         rows.append(
             ListRow(
                 id=str(c["id"]),
@@ -62,6 +67,16 @@ def list_rows(customers: Iterable[dict[str, Any]], t: Translate, currency: str) 
                 tier=tier if tier in tier_labels else "",
                 tier_label=tier_labels.get(tier, "") if tier else "",
                 risk=number(risk * 100) + "%" if risk is not None else "",
+                renewal_tier=renewal_tier if renewal_tier in tier_labels else "",
+                renewal_tier_label=tier_labels.get(renewal_tier, "") if renewal_tier else "",
+                renewal=number(renewal * 100) + "%" if renewal is not None else "",
+                winback=t(
+                    "customers.winback_cell",
+                    chance=number(chance * 100) + "%",
+                    value=money(c.get("winback_value"), currency),
+                )
+                if chance is not None
+                else "",
                 revenue=money(c.get("revenue"), currency),
                 last_order=date(c.get("last_order_at")),
                 created=date(c.get("created_at")),

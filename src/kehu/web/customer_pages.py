@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from kehu.errors import ValidationError
-from kehu.web.pages import Actor, Post, _optional_int
+from kehu.web.pages import Actor, Post, _optional_int, with_figures
 from kehu.web.render import render, workspace
 
 __all__ = ["router"]
@@ -30,7 +30,7 @@ def _back(customer_id: int, done: str, anchor: str) -> RedirectResponse:
 
 def _again(request: Request, post: Any, customer_id: int, form: str, error: str) -> Response:
     actor = workspace(request).as_user(post.session.principal)
-    data = actor.customers.view(customer_id)
+    data = with_figures(request, actor.customers.view(customer_id))
     values = {k: v for k, v in post.form.items() if k != "csrf_token" and isinstance(v, str)}
     return render(
         request,

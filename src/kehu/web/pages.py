@@ -30,6 +30,7 @@ from kehu.service.customer_query import CustomerQuery
 from kehu.views.charts import dashboard_charts
 from kehu.views.customer_rows import list_rows
 from kehu.views.dashboard import dashboard_page
+from kehu.views.figures import score_figures
 from kehu.views.settings import settings_page
 from kehu.vocabulary import ROLES
 from kehu.web.render import (
@@ -133,6 +134,7 @@ def _query(request: Request) -> CustomerQuery:
         segment=p.get("segment") or None,
         stage=p.get("stage") or None,
         risk=p.get("risk") or None,
+        risk_kind=p.get("risk_kind") or None,
         sort=p.get("sort") or "id",
         descending=p.get("desc") in ("1", "true", "on"),
         after=p.get("after") or None,
@@ -263,9 +265,19 @@ def export(request: Request, session: Session, actor: Actor) -> StreamingRespons
 def customer(request: Request, session: Session, actor: Actor, customer_id: int) -> Response:
     if customer_id > 2**62:
         raise HTTPException(404, translator(request)("errors.not_found"))
-    data = actor.customers.view(customer_id)
+    data = with_figures(request, actor.customers.view(customer_id))
     done = request.query_params.get("done")
     return render(request, "customer.html", data, context={"done": done, "form_error": None})
+
+
+def with_figures(request: Request, data: dict[str, Any]) -> dict[str, Any]:
+    """The customer's data with its published figures named and defined in the reader's language (the page and its
+    JSON twin show the same ``figures``)."""
+    single = ((data.get("features") or {}).get("frequency")) == 0
+    settings = workspace(request).settings
+    data["figures"] = score_figures(data.get("scores"), translator(request), settings.currency,
+                                    purchase_model=settings.purchase_model, single_purchase=single)  # fmt: skip
+    return data
 
 
 # -- users -----------------------------------------------------------------------------------------------
