@@ -25,6 +25,7 @@ from kehu.service.access import Principal
 from kehu.service.actor import UserActor
 from kehu.service.customer_query import CustomerQuery
 from kehu.service.workspace import Workspace
+from kehu.views.customer_list import cursor_key, customers_page
 from kehu.views.dashboard import dashboard_page
 from kehu.vocabulary import ROLES
 
@@ -212,9 +213,9 @@ def customers(
     query = CustomerQuery(
         q=q, owner_id=owner, region=region, tag=tag, segment=segment, stage=stage, risk=risk, risk_kind=risk_kind,
         sort=sort, descending=desc, limit=limit,
-        after=after, before=before,
+        after=cursor_key(sort, after), before=cursor_key(sort, before),
     )  # fmt: skip
-    return actor.customers.page(query)
+    return customers_page(actor.customers.page(query), query)
 
 
 @router.get("/customers/{customer_id}")

@@ -1,12 +1,9 @@
-"""What the customers list is asked for: :class:`CustomerQuery` (validated filters, sort and page size) and the
-opaque keyset cursors of its pages."""
+"""What the customers list is asked for: :class:`CustomerQuery` (validated filters, sort, page size and the keyset
+key a page starts after or before; the fronts read those keys from the pages' opaque cursors with
+:func:`kehu.views.customer_list.cursor_key`)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +11,7 @@ from kehu.errors import ValidationError
 from kehu.store import customer_list as store
 from kehu.vocabulary import RISK_TIERS
 
-__all__ = ["PAGE_SIZES", "CustomerQuery", "decode_cursor", "encode_cursor"]
+__all__ = ["PAGE_SIZES", "CustomerQuery"]
 
 PAGE_SIZES = (20, 50, 100)
 
@@ -26,7 +23,8 @@ class CustomerQuery:
     ``segment`` is ``scheme:segment`` of a scheme's newest run (e.g. ``rfm_cn:champions``), ``stage`` a segment of
     the newest ``lifecycle`` run, ``risk`` a published tier (``high``, ``medium``, ``low``) of the risk named by
     ``risk_kind`` (``purchase``, the default, or ``renewal``); ``risk_kind`` ``winback`` narrows to the 待挽回
-    customers (those with a published win-back figure).
+    customers (those with a published win-back figure). ``after`` and ``before`` are the keyset keys
+    ``(sort value, id)`` of the row a page starts after or before.
     """
 
     q: str = ""
@@ -39,8 +37,8 @@ class CustomerQuery:
     risk_kind: str | None = None
     sort: str = "id"
     descending: bool = False
-    after: str | None = None
-    before: str | None = None
+    after: tuple[Any, int] | None = None
+    before: tuple[Any, int] | None = None
     limit: int = 50
 
     def __post_init__(self) -> None:
@@ -78,27 +76,3 @@ class CustomerQuery:
             **changes,
         }
         return {k: v for k, v in values.items() if v not in (None, "")}
-
-
-def encode_cursor(sort: str, key: tuple[Any, int]) -> str:
-    """An opaque page cursor for ``(sort value, id)``."""
-    value, ident = key
-    if isinstance(value, dt.datetime):
-        value = {"t": value.isoformat()}
-    raw = json.dumps([sort, value, ident], ensure_ascii=False, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode("utf-8")).decode("ascii").rstrip("=")
-
-
-def decode_cursor(sort: str, cursor: str) -> tuple[Any, int]:
-    """The ``(sort value, id)`` in a cursor made by :func:`encode_cursor` for the same sort key."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        s, value, ident = json.loads(raw.decode("utf-8"))
-        if isinstance(value, dict):
-            value = dt.datetime.fromisoformat(value["t"])
-    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
-        raise ValidationError("cursor: not a page cursor from this list (start again from the first page)") from exc
-    plain = value is None or isinstance(value, str | int | float | dt.datetime)
-    if s != sort or not isinstance(ident, int) or not plain:
-        raise ValidationError("cursor: it belongs to a different sort order (start again from the first page)")
-    return value, ident

@@ -27,7 +27,7 @@ from kehu.errors import AccessDeniedError, NotFoundError, ValidationError
 from kehu.ingest.identity import link_records
 from kehu.service.access import Principal, check_customer, owner_scope, require_role
 from kehu.service.customer_links import link_file, record_ref
-from kehu.service.customer_query import CustomerQuery, decode_cursor, encode_cursor
+from kehu.service.customer_query import CustomerQuery
 from kehu.service.figure_cache import DASHBOARD_TTL, cache, cache_lock, run_stamp, store_key
 from kehu.service.principal import Service, Workspace
 from kehu.store import customer_list as store
@@ -40,7 +40,7 @@ from kehu.store.notes import customer_actions_summary
 from kehu.store.published import published_features
 from kehu.store.schema import customers, users
 from kehu.store.segments import customer_history as segment_history
-from kehu.vocabulary import PRIORITIES, RISK_TIERS
+from kehu.vocabulary import PRIORITIES
 
 __all__ = ["CustomerService", "add_note", "add_tag", "assignable_users", "change_owner", "create_task", "remove_tag"]
 
@@ -296,20 +296,15 @@ def _segment_runs(ws: Workspace) -> dict[str, Any]:
     return found
 
 
-def _segment_choices(runs: dict[str, Any]) -> dict[str, Any]:
-    """The segment filter's choices (every scheme's newest run but lifecycle) and the lifecycle stages."""
+def _schemes(runs: dict[str, Any]) -> dict[str, Any]:
+    """Every scheme's newest run: its day, the scheme's labels and its segments' labels (in the run's order)."""
     from kehu.segments.labels import scheme_label
 
-    schemes = runs["schemes"]
-    segments = [
-        {"scheme": scheme, "as_of": run["as_of"],
-         "labels": {"zh": scheme_label(scheme, "zh"), "en": scheme_label(scheme, "en")},
-         "segments": [{"value": f"{scheme}:{k}", "labels": run["labels"][k]} for k in run["keys"]]}
-        for scheme, run in schemes.items() if scheme != "lifecycle"
-    ]  # fmt: skip
-    life = schemes.get("lifecycle")
-    stages = [{"value": k, "labels": life["labels"][k]} for k in life["keys"]] if life else []
-    return {"segments": segments, "stages": stages}
+    return {
+        scheme: {"as_of": run["as_of"], "labels": {"zh": scheme_label(scheme, "zh"), "en": scheme_label(scheme, "en")},
+                 "segments": {k: run["labels"][k] for k in run["keys"]}}
+        for scheme, run in runs["schemes"].items()
+    }  # fmt: skip
 
 
 def _choices(ws: Workspace) -> tuple[list[str], list[str], list[dict[str, Any]], dict[str, int]]:
@@ -410,52 +405,38 @@ class CustomerService(Service):
         return link_file(self.ws.engine, path)
 
     def page(self, query: CustomerQuery) -> dict[str, Any]:
-        """One page of the customers list with cursors, a bounded count and the filters' choices."""
+        """One page of the customers list: the rows, a bounded count, the keyset keys where the pages after and
+        before start (``next_key``, ``prev_key``), and what the filters choose from — the owners the actor may
+        narrow to (none for reps), regions, tags, sort keys, risk kinds and every scheme's newest run with its
+        segments (the page and the API shape it with :func:`kehu.views.customer_list.customers_page`)."""
         runs = _segment_runs(self.ws)
         region_choices, tag_choices, all_owners, region_sizes = _choices(self.ws)
         flt = _filter(self.ws, self.principal, query, runs)
         if flt.region:
             flt = replace(flt, region_size=region_sizes.get(flt.region))  # unknown: no hint
-        after = decode_cursor(query.sort, query.after) if query.after else None
-        before = decode_cursor(query.sort, query.before) if query.before else None
         with self.ws.engine.connect() as conn:
             page = store.list_customers(
-                conn, flt, sort=query.sort, descending=query.descending, after=after, before=before, limit=query.limit
-            )
+                conn, flt, sort=query.sort, descending=query.descending, after=query.after, before=query.before,
+                limit=query.limit,
+            )  # fmt: skip
             count, more = store.count_customers(conn, flt)
             risk_days = dashboard_store.risk_days(conn)
         scope = flt.owner_ids
         owners = [o for o in all_owners if scope is None or o["id"] in scope]
         return {
-            "query": {
-                "q": query.q,
-                "owner": query.owner_id,
-                "region": query.region,
-                "tag": query.tag,
-                "segment": query.segment,
-                "stage": query.stage,
-                "risk": query.risk,
-                "risk_kind": query.risk_kind or "purchase",
-                "sort": query.sort,
-                "desc": query.descending,
-                "limit": query.limit,
-            },
             "customers": page.rows,
             "risk_days": risk_days,
             "currency": self.ws.settings.currency,
             "count": count,
             "count_is_lower_bound": more,
-            "next": encode_cursor(query.sort, page.next_key) if page.next_key else None,
-            "prev": encode_cursor(query.sort, page.prev_key) if page.prev_key else None,
-            "choices": {
-                "owners": owners if self.principal.role != "rep" else [],
-                "regions": region_choices,
-                "tags": tag_choices,
-                "sorts": list(store.SORT_KEYS),
-                "risks": list(RISK_TIERS),
-                "risk_kinds": list(store.RISK_KINDS),
-                **_segment_choices(runs),
-            },
+            "next_key": page.next_key,
+            "prev_key": page.prev_key,
+            "owners": owners if self.principal.role != "rep" else [],
+            "regions": region_choices,
+            "tags": tag_choices,
+            "sorts": list(store.SORT_KEYS),
+            "risk_kinds": list(store.RISK_KINDS),
+            "schemes": _schemes(runs),
         }
 
     def export(self, query: CustomerQuery) -> Iterator[dict[str, Any]]:

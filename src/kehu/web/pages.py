@@ -28,6 +28,7 @@ from kehu.service.access import SessionInfo
 from kehu.service.actor import UserActor
 from kehu.service.customer_query import CustomerQuery
 from kehu.views.charts import dashboard_charts
+from kehu.views.customer_list import cursor_key, customers_page
 from kehu.views.customer_rows import list_rows
 from kehu.views.dashboard import dashboard_page
 from kehu.views.figures import score_figures
@@ -126,6 +127,7 @@ def _optional_int(value: str | None, field: str) -> int | None:
 def _query(request: Request) -> CustomerQuery:
     p = request.query_params
     limit = _optional_int(p.get("limit"), "limit") or 50
+    sort = p.get("sort") or "id"
     return CustomerQuery(
         q=p.get("q", ""),
         owner_id=_optional_int(p.get("owner"), "owner"),
@@ -135,10 +137,10 @@ def _query(request: Request) -> CustomerQuery:
         stage=p.get("stage") or None,
         risk=p.get("risk") or None,
         risk_kind=p.get("risk_kind") or None,
-        sort=p.get("sort") or "id",
+        sort=sort,
         descending=p.get("desc") in ("1", "true", "on"),
-        after=p.get("after") or None,
-        before=p.get("before") or None,
+        after=cursor_key(sort, p.get("after")),
+        before=cursor_key(sort, p.get("before")),
         limit=limit,
     )
 
@@ -226,7 +228,7 @@ def dashboard(request: Request, session: Session, actor: Actor) -> Response:
 @router.get("/customers.json")
 def customers(request: Request, session: Session, actor: Actor) -> Response:
     query = _query(request)
-    data = actor.customers.page(query)
+    data = customers_page(actor.customers.page(query), query)
 
     def link(**changes: Any) -> str:
         return "/customers?" + urlencode(query.params(**changes))
