@@ -24,12 +24,19 @@ VOLATILE_KEYS = {
 }  # fmt: skip
 _TMP = re.compile(r"/tmp/[^\s\"']*")
 _COUPON = re.compile(r"\bKH-[A-Z0-9]{10}\b")  # coupon codes are random by design
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _volatile(key: str, value: Any) -> bool:
+    """A run-dependent value: a volatile key, or ``today`` as a day (the wall-clock day in KEHU_TIMEZONE; a count
+    of the task group named ``today`` stays compared)."""
+    return key in VOLATILE_KEYS or (key == "today" and isinstance(value, str) and _DAY.fullmatch(value) is not None)
 
 
 def scrub(value: Any, home: str) -> Any:
     """``value`` with volatile keys blanked, temp paths and wall-clock instants replaced, floats rounded."""
     if isinstance(value, dict):
-        return {k: ("<volatile>" if k in VOLATILE_KEYS else scrub(v, home)) for k, v in value.items()}
+        return {k: ("<volatile>" if _volatile(k, v) else scrub(v, home)) for k, v in value.items()}
     if isinstance(value, list):
         return [scrub(v, home) for v in value]
     if isinstance(value, float):

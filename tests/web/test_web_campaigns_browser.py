@@ -55,8 +55,11 @@ def test_campaign_results_chart_renders(web: WebEnv, page: Any, tmp_path: Path) 
     node.locator("canvas").first.wait_for(timeout=15_000)
     page.wait_for_selector("#uplift-chart[data-rendered]", timeout=15_000)
     assert int(node.get_attribute("data-rendered") or 0) >= 1
-    page.wait_for_selector("#revenue-chart[data-rendered]", timeout=15_000)
     assert page.locator("#verdicts li").count() == 4
+    # 25 holdout customers of a lapsed segment have too few buyers for a revenue interval: no revenue chart, and
+    # the verdict says why in plain words instead
+    assert page.locator("#revenue-chart").count() == 0
+    assert "暂不下结论" in page.locator("#verdicts").inner_text()
     assert page.locator("#arms-table tbody tr").count() == 2
     shot = tmp_path / "campaign-results-zh-CN.png"
     page.screenshot(path=str(shot), full_page=True)
