@@ -42,7 +42,7 @@ from kehu.store.schema import customers, users
 from kehu.store.segments import customer_history as segment_history
 from kehu.vocabulary import PRIORITIES
 
-__all__ = ["CustomerService", "add_note", "add_tag", "assignable_users", "change_owner", "create_task", "remove_tag"]
+__all__ = ["CustomerService"]
 
 NOTE_MAX = 5000
 TITLE_MAX = 300
@@ -65,28 +65,7 @@ def _text(value: str | None, field: str, limit: int, *, required: bool = True) -
     return text
 
 
-def add_note(
-    ws: Workspace, principal: Principal, customer_id: int, body: str, *, now: dt.datetime | None = None
-) -> int:
-    """Add a note to the customer; returns the note id."""
-    check_customer(ws, principal, customer_id)
-    text = _text(body, "note", NOTE_MAX)
-    at = _now(now)
-    with ws.engine.begin() as conn:
-        note_id = store_add_note(conn, customer_id=customer_id, author_id=principal.id, body=text or "", at=at)
-        audit(
-            conn,
-            at=at,
-            actor=principal.name,
-            action="note.add",
-            customer_id=customer_id,
-            target=f"note:{note_id}",
-            detail={"chars": len(text or "")},
-        )
-    return note_id
-
-
-def assignable_users(ws: Workspace, principal: Principal) -> list[dict[str, Any]]:
+def _assignable_users(ws: Workspace, principal: Principal) -> list[dict[str, Any]]:
     """The users the principal may assign tasks or customers to (id, name, display name), by name."""
     stmt = sa.select(users.c.id, users.c.name, users.c.display_name).order_by(users.c.name)
     if principal.role == "rep":
@@ -99,94 +78,13 @@ def assignable_users(ws: Workspace, principal: Principal) -> list[dict[str, Any]
 
 
 def _check_assignee(ws: Workspace, principal: Principal, user_id: int, field: str) -> None:
-    allowed = {u["id"] for u in assignable_users(ws, principal)}
+    allowed = {u["id"] for u in _assignable_users(ws, principal)}
     if user_id not in allowed:
         with ws.engine.connect() as conn:
             exists = conn.execute(sa.select(users.c.id).where(users.c.id == user_id)).first() is not None
         if not exists:
             raise ValidationError(f"{field}: no user with id {user_id}")
         raise AccessDeniedError(f"{field}: you may not assign work to user {user_id}")
-
-
-def create_task(
-    ws: Workspace,
-    principal: Principal,
-    customer_id: int,
-    *,
-    title: str,
-    body: str | None = None,
-    due_date: dt.date | str | None = None,
-    priority: str = "normal",
-    assignee_id: int | None = None,
-    now: dt.datetime | None = None,
-) -> int:
-    """Create a task for the customer (default assignee: the customer's owner when allowed, else the principal)."""
-    check_customer(ws, principal, customer_id)
-    title_text = _text(title, "title", TITLE_MAX)
-    body_text = _text(body, "body", NOTE_MAX, required=False)
-    if priority not in PRIORITIES:
-        raise ValidationError(f"priority: {priority!r} is not one of {', '.join(PRIORITIES)}")
-    if isinstance(due_date, str):
-        try:
-            due = dt.date.fromisoformat(due_date.strip()) if due_date.strip() else None
-        except ValueError:
-            raise ValidationError(f"due_date: {due_date!r} is not a date (YYYY-MM-DD)") from None
-    else:
-        due = due_date
-    at = _now(now)
-    if assignee_id is None:
-        with ws.engine.connect() as conn:
-            owner = conn.execute(sa.select(customers.c.owner_id).where(customers.c.id == customer_id)).scalar()
-        allowed = {u["id"] for u in assignable_users(ws, principal)}
-        assignee_id = owner if owner in allowed else principal.id
-    else:
-        _check_assignee(ws, principal, assignee_id, "assignee")
-    with ws.engine.begin() as conn:
-        task_id = insert_task(
-            conn,
-            customer_id=customer_id,
-            assignee_id=assignee_id,
-            title=title_text or "",
-            body=body_text,
-            priority=priority,
-            due_date=due,
-            now=at,
-        )
-        audit(
-            conn,
-            at=at,
-            actor=principal.name,
-            action="task.create",
-            customer_id=customer_id,
-            target=f"task:{task_id}",
-            detail={"assignee_id": assignee_id, "due_date": due.isoformat() if due else None, "title": title_text},
-        )
-    return int(task_id)
-
-
-def change_owner(
-    ws: Workspace, principal: Principal, customer_id: int, owner_id: int, *, now: dt.datetime | None = None
-) -> dict[str, Any]:
-    """Give the customer to another owner (managers within their team, admins)."""
-    if principal.role not in ("manager", "admin"):
-        raise AccessDeniedError("only managers and admins change a customer's owner")
-    check_customer(ws, principal, customer_id)
-    _check_assignee(ws, principal, owner_id, "owner")
-    at = _now(now)
-    with ws.engine.begin() as conn:
-        current = set_owner(conn, customer_id, owner_id, now=at)
-        if current == owner_id:
-            return {"from": current, "to": owner_id, "changed": False}
-        audit(
-            conn,
-            at=at,
-            actor=principal.name,
-            action="owner.change",
-            customer_id=customer_id,
-            target=f"customer:{customer_id}",
-            detail={"from": current, "to": owner_id},
-        )
-    return {"from": current, "to": owner_id, "changed": True}
 
 
 def _tag(value: str) -> str:
@@ -216,21 +114,6 @@ def _change_tags(
     return after
 
 
-def add_tag(
-    ws: Workspace, principal: Principal, customer_id: int, tag: str, *, now: dt.datetime | None = None
-) -> list[str]:
-    """Add one tag (no-op when present); returns the customer's tags."""
-    return _change_tags(ws, principal, customer_id, add=[_tag(tag)], remove=[], now=now)
-
-
-def remove_tag(
-    ws: Workspace, principal: Principal, customer_id: int, tag: str, *, now: dt.datetime | None = None
-) -> list[str]:
-    """Remove one tag (no-op when absent); returns the customer's tags."""
-    return _change_tags(ws, principal, customer_id, add=[], remove=[(tag or "").strip()], now=now)
-
-
-# -- the customer list, its cursors and the 360 view ------------------------------------------------------------
 def _filter(
     ws: Workspace, principal: Principal, query: CustomerQuery, runs: dict[str, Any] | None = None
 ) -> store.CustomerFilter:
@@ -477,16 +360,30 @@ class CustomerService(Service):
         detail["scores"] = (detail["features"] or {}).get("scores") or {}
         detail["segments"] = _segment_timeline(history)
         detail["may"] = {"change_owner": self.principal.role in ("manager", "admin")}
-        detail["assignable"] = assignable_users(self.ws, self.principal)
+        detail["assignable"] = _assignable_users(self.ws, self.principal)
         return detail
 
     def assignable_users(self) -> list[dict[str, Any]]:
-        """See :func:`assignable_users`."""
-        return assignable_users(self.ws, self.principal)
+        """The users the actor may assign tasks or customers to (id, name, display name), by name."""
+        return _assignable_users(self.ws, self.principal)
 
     def add_note(self, customer_id: int, body: str, *, now: dt.datetime | None = None) -> int:
-        """See :func:`add_note`."""
-        return add_note(self.ws, self.principal, customer_id, body, now=now)
+        """Add a note to the customer; returns the note id."""
+        check_customer(self.ws, self.principal, customer_id)
+        text = _text(body, "note", NOTE_MAX)
+        at = _now(now)
+        with self.ws.engine.begin() as conn:
+            note_id = store_add_note(conn, customer_id=customer_id, author_id=self.principal.id, body=text or "", at=at)
+            audit(
+                conn,
+                at=at,
+                actor=self.principal.name,
+                action="note.add",
+                customer_id=customer_id,
+                target=f"note:{note_id}",
+                detail={"chars": len(text or "")},
+            )
+        return note_id
 
     def create_task(
         self,
@@ -499,27 +396,77 @@ class CustomerService(Service):
         assignee_id: int | None = None,
         now: dt.datetime | None = None,
     ) -> int:
-        """See :func:`create_task`."""
-        return create_task(
-            self.ws,
-            self.principal,
-            customer_id,
-            title=title,
-            body=body,
-            due_date=due_date,
-            priority=priority,
-            assignee_id=assignee_id,
-            now=now,
-        )
+        """Create a task for the customer (default assignee: the customer's owner when allowed, else the actor)."""
+        check_customer(self.ws, self.principal, customer_id)
+        title_text = _text(title, "title", TITLE_MAX)
+        body_text = _text(body, "body", NOTE_MAX, required=False)
+        if priority not in PRIORITIES:
+            raise ValidationError(f"priority: {priority!r} is not one of {', '.join(PRIORITIES)}")
+        if isinstance(due_date, str):
+            try:
+                due = dt.date.fromisoformat(due_date.strip()) if due_date.strip() else None
+            except ValueError:
+                raise ValidationError(f"due_date: {due_date!r} is not a date (YYYY-MM-DD)") from None
+        else:
+            due = due_date
+        at = _now(now)
+        if assignee_id is None:
+            with self.ws.engine.connect() as conn:
+                owner = conn.execute(sa.select(customers.c.owner_id).where(customers.c.id == customer_id)).scalar()
+            allowed = {u["id"] for u in self.assignable_users()}
+            assignee_id = owner if owner in allowed else self.principal.id
+        else:
+            _check_assignee(self.ws, self.principal, assignee_id, "assignee")
+        with self.ws.engine.begin() as conn:
+            task_id = insert_task(
+                conn,
+                customer_id=customer_id,
+                assignee_id=assignee_id,
+                title=title_text or "",
+                body=body_text,
+                priority=priority,
+                due_date=due,
+                now=at,
+            )
+            audit(
+                conn,
+                at=at,
+                actor=self.principal.name,
+                action="task.create",
+                customer_id=customer_id,
+                target=f"task:{task_id}",
+                detail={"assignee_id": assignee_id, "due_date": due.isoformat() if due else None, "title": title_text},
+            )
+        return int(task_id)
 
     def change_owner(self, customer_id: int, owner_id: int, *, now: dt.datetime | None = None) -> dict[str, Any]:
-        """See :func:`change_owner`."""
-        return change_owner(self.ws, self.principal, customer_id, owner_id, now=now)
+        """Give the customer to another owner (managers within their team, admins)."""
+        if self.principal.role not in ("manager", "admin"):
+            raise AccessDeniedError("only managers and admins change a customer's owner")
+        check_customer(self.ws, self.principal, customer_id)
+        _check_assignee(self.ws, self.principal, owner_id, "owner")
+        at = _now(now)
+        with self.ws.engine.begin() as conn:
+            current = set_owner(conn, customer_id, owner_id, now=at)
+            if current == owner_id:
+                return {"from": current, "to": owner_id, "changed": False}
+            audit(
+                conn,
+                at=at,
+                actor=self.principal.name,
+                action="owner.change",
+                customer_id=customer_id,
+                target=f"customer:{customer_id}",
+                detail={"from": current, "to": owner_id},
+            )
+        return {"from": current, "to": owner_id, "changed": True}
 
     def add_tag(self, customer_id: int, tag: str, *, now: dt.datetime | None = None) -> list[str]:
-        """See :func:`add_tag`."""
-        return add_tag(self.ws, self.principal, customer_id, tag, now=now)
+        """Add one tag (no-op when present); returns the customer's tags."""
+        return _change_tags(self.ws, self.principal, customer_id, add=[_tag(tag)], remove=[], now=now)
 
     def remove_tag(self, customer_id: int, tag: str, *, now: dt.datetime | None = None) -> list[str]:
-        """See :func:`remove_tag`."""
-        return remove_tag(self.ws, self.principal, customer_id, tag, now=now)
+        """Remove one tag (no-op when absent); returns the customer's tags."""
+        return _change_tags(self.ws, self.principal, customer_id, add=[], remove=[(tag or "").strip()], now=now)
+
+    # -- the customer list, its cursors and the 360 view ------------------------------------------------------------
