@@ -22,9 +22,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from kehu.models._base import FloatArray
+from kehu.models._base import FloatArray, GradFn
 
-__all__ = ["BOX", "at_bound", "judge", "log_newton_step", "newton_polish"]
+__all__ = ["BOX", "at_bound", "hessian_from_gradient", "judge", "log_newton_step", "newton_polish"]
 
 #: a parameter divided by its data scale must lie strictly between 1 / BOX and BOX
 BOX = 1e6
@@ -88,7 +88,7 @@ def newton_polish(
     moved = False
     for _ in range(_POLISH_STEPS):
         grad = value_and_grad(theta)[1]
-        info = _fresh(value_and_grad, theta) if moved else information()
+        info = hessian_from_gradient(value_and_grad, theta, 1.0) if moved else information()
         step = log_newton_step(theta, info, grad)
         if step is None:
             break
@@ -104,8 +104,8 @@ def newton_polish(
     return (theta, value) if moved else None
 
 
-def _fresh(value_and_grad: Callable[[FloatArray], tuple[float, FloatArray]], theta: FloatArray) -> FloatArray:
-    """Information at ``theta`` by central differences of the gradient."""
+def hessian_from_gradient(nll: GradFn, theta: FloatArray, total_weight: float) -> FloatArray:
+    """Hessian of the *total* negative log-likelihood by central differences of its analytic gradient."""
     k = len(theta)
     hess = np.empty((k, k))
     for j in range(k):
@@ -113,8 +113,9 @@ def _fresh(value_and_grad: Callable[[FloatArray], tuple[float, FloatArray]], the
         up, down = theta.copy(), theta.copy()
         up[j] += h
         down[j] -= h
-        hess[:, j] = (value_and_grad(up)[1] - value_and_grad(down)[1]) / (2 * h)
-    return np.asarray(0.5 * (hess + hess.T))
+        hess[:, j] = (nll(up)[1] - nll(down)[1]) / (2 * h)
+    hess = 0.5 * (hess + hess.T)
+    return hess * total_weight
 
 
 def at_bound(names: Sequence[str], theta: FloatArray, scales: FloatArray) -> tuple[str, str] | None:

@@ -25,7 +25,7 @@ from scipy import optimize
 
 from kehu.errors import NotFittedError, ValidationError
 from kehu.models._base import FloatArray, GradFn, IntArray
-from kehu.models._convergence import at_bound, judge, newton_polish
+from kehu.models._convergence import at_bound, hessian_from_gradient, judge, newton_polish
 
 __all__ = [
     "FitResult",
@@ -383,20 +383,6 @@ def _bfgs(nll: GradFn, theta: FloatArray, metric: FloatArray, total: float, max_
             left = eye - rho * np.outer(s_vec, y_vec)
             inv = left @ inv @ left.T + rho * np.outer(s_vec, s_vec)
     return None
-
-
-def hessian_from_gradient(nll: GradFn, theta: FloatArray, total_weight: float) -> FloatArray:
-    """Hessian of the *total* negative log-likelihood by central differences of its analytic gradient."""
-    k = len(theta)
-    hess = np.empty((k, k))
-    for j in range(k):
-        h = 1e-5 * theta[j]
-        up, down = theta.copy(), theta.copy()
-        up[j] += h
-        down[j] -= h
-        hess[:, j] = (nll(up)[1] - nll(down)[1]) / (2 * h)
-    hess = 0.5 * (hess + hess.T)
-    return hess * total_weight
 
 
 def covariance_from_hessian(hess: FloatArray) -> FloatArray:
