@@ -18,6 +18,12 @@ finished (it is built in ``NAME.building`` and renamed):
     with ``--train-option`` (default ``--snapshots 4 --max-rows 200000``: the default 12 + 3 snapshot days over
     1M customers would need the 2 shared cores for longer than a benchmark build should take).
 
+Churn models are the checkout's own: a checkout scores only with a churn model file of its own format, so the
+first time a checkout meets a store, it trains the churn models (untimed, with ``--train-option`` for the big store
+and the defaults for the demo) on a copy of the built workspace and keeps that copy's ``models`` folder as
+``NAME.models/<commit>`` (the last commit that changed ``src``); its measured runs use that folder instead of
+the built one.
+
 Every measured run copies the built workspace to a fresh folder first (``kehu run`` fires playbooks, which
 write tasks, so each run starts from the same state) and runs ``kehu run --json --home COPY`` (the checkout's
 ``kehu`` entry point of its pyproject.toml, called by this interpreter) as a child process with
@@ -173,12 +179,40 @@ def _copy(home: Path, target: Path) -> None:
                                                                  and n in NOT_COPIED])  # fmt: skip
 
 
-def measure(checkout: Path, home: Path, scratch: Path) -> dict[str, Any]:
-    """One ``kehu run --json`` of ``checkout`` on a fresh copy of ``home``."""
+def _commit(checkout: Path) -> str:
+    """The last commit that changed the checkout's ``src`` (a change elsewhere needs no new training)."""
+    done = subprocess.run(["git", "-C", str(checkout), "log", "-1", "--format=%H", "--", "src"],
+                          capture_output=True, text=True)  # fmt: skip
+    return done.stdout.strip() or checkout.name
+
+
+def checkout_models(checkout: Path, home: Path, scratch: Path, train_options: list[str]) -> Path:
+    """The churn models ``checkout`` trained on ``home``: ``NAME.models/<commit>``, trained (untimed) the first time."""
+    models = home.with_name(home.name + ".models") / _commit(checkout)
+    if models.is_dir():
+        return models
+    copy = scratch / "train"
+    if copy.exists():
+        shutil.rmtree(copy)
+    _copy(home, copy)
+    print(f"  training the churn models of {checkout} on a copy of {home.name} (untimed)", flush=True)
+    kehu(checkout, "init", "--home", str(copy), stdout=subprocess.DEVNULL)
+    r = kehu(checkout, "models", "train", *train_options, "--home", str(copy), stdout=subprocess.DEVNULL)
+    print(f"  trained in {r['seconds']:.1f} s", flush=True)
+    models.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(copy / "models", models)
+    shutil.rmtree(copy)
+    return models
+
+
+def measure(checkout: Path, home: Path, scratch: Path, models: Path) -> dict[str, Any]:
+    """One ``kehu run --json`` of ``checkout`` on a fresh copy of ``home``, with the checkout's churn ``models``."""
     copy = scratch / "home"
     if copy.exists():
         shutil.rmtree(copy)
     _copy(home, copy)
+    shutil.rmtree(copy / "models", ignore_errors=True)
+    shutil.copytree(models, copy / "models")
     # untimed: bring the copy's app store to this checkout's migration head (a no-op when it is there already)
     kehu(checkout, "init", "--home", str(copy), stdout=subprocess.DEVNULL)
     out_path = scratch / "run.json"
@@ -267,9 +301,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kehu-bench-run-", dir=scratch_root) as tmp:
         for store, home in homes.items():
             runs: dict[str, list[dict[str, Any]]] = {str(c): [] for c in args.checkout}
+            options = args.train_option.split() if store == "big" else []
+            models = {c: checkout_models(c, home, Path(tmp), options) for c in args.checkout}
             for i in range(args.repeat):
                 for k, checkout in enumerate(args.checkout):
-                    r = measure(checkout, home, Path(tmp))
+                    r = measure(checkout, home, Path(tmp), models[checkout])
                     runs[str(checkout)].append(r)
                     skipped = f"  skipped: {r['skipped']}" if r["skipped"] else ""
                     print(f"{store} run {i + 1} #{k + 1}: {r['seconds']:7.1f} s  CPU {r['cpu_seconds']:7.1f} s  "
