@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     schedule_delivery_seconds: float = Field(
         default=60.0, gt=0, description="`kehu serve` delivers due messages (retries) this often."
     )
+    digest_at: str = Field(
+        default="08:30", description="Local HH:MM of each user's daily digest unless they chose another time."
+    )
+    digest_email: bool = Field(
+        default=True, description="Send the daily digest by e-mail to users with an address unless they opted out."
+    )
 
     web_concurrent_reads: int = Field(
         default=1,

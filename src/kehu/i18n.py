@@ -6,6 +6,7 @@ shows them::
     segments.…   schemes, segments, export headers (kehu.segments.labels)
     campaigns.…  campaign result text (kehu.campaigns.results)
     reasons.…    churn-reason sentences (kehu.models.reasons)
+    notify.…     notification sentences and the daily digest (kehu.service.notifications, kehu.playbooks.digest)
 
 Each language's file is read once (cached). A missing key is a bug and raises ``KeyError``. Part of the
 foundation layer: it imports nothing of Kehu but the shared vocabulary.

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "CHANNEL_KINDS",
     "LOCALES",
+    "NOTIFICATION_KINDS",
     "NOT_LIVE_STATUSES",
     "OPEN_STATES",
     "PERIOD_KINDS",
@@ -17,6 +18,7 @@ __all__ = [
     "PURCHASE_STATUSES",
     "REFUND_STATUSES",
     "RISK_TIERS",
+    "ROBOT_FORMATS",
     "ROLES",
     "TASK_OUTCOMES",
     "TASK_STATES",
@@ -53,3 +55,9 @@ TASK_OUTCOMES = ("reached", "no_answer", "won_back", "lost", "not_interested")
 PERIOD_KINDS = ("week", "month", "quarter", "year")
 #: message channels a campaign or a playbook sends through
 CHANNEL_KINDS = ("email", "sms", "webhook", "file")
+
+#: what a user's notifications tell them of: a task given to them, their tasks due today, their overdue tasks, a
+#: ticket of theirs past its SLA target, something waiting for their approval (nothing asks for approvals yet)
+NOTIFICATION_KINDS = ("task_assigned", "tasks_due", "tasks_overdue", "ticket_sla", "approval")
+#: the group robots a daily digest can be posted to through a webhook
+ROBOT_FORMATS = ("wecom", "dingtalk")

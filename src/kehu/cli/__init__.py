@@ -19,6 +19,7 @@ from kehu.cli import (
     kpis,
     loyalty,
     models,
+    notify,
     playbooks,
     reports,
     run,
@@ -55,6 +56,7 @@ app.add_typer(tickets.app, name="tickets")
 app.add_typer(loyalty.app, name="loyalty")
 app.add_typer(playbooks.playbooks_app, name="playbooks")
 app.add_typer(playbooks.tasks_app, name="tasks")
+app.add_typer(notify.app, name="notify")
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from kehu.service.imports import ImportService
 from kehu.service.kpis import KpiService
 from kehu.service.loyalty import LoyaltyService
 from kehu.service.models import ModelService
+from kehu.service.notifications import NotificationService
 from kehu.service.playbooks import PlaybookService
 from kehu.service.principal import Principal, Workspace
 from kehu.service.segments import SegmentService
@@ -66,6 +67,11 @@ class UserActor:
     def models(self) -> ModelService:
         """Churn, propensity and cross-sell models: training, report, diagnostics (admins)."""
         return ModelService(self.ws, self.principal)
+
+    @cached_property
+    def notifications(self) -> NotificationService:
+        """The actor's own notifications and daily-digest choices."""
+        return NotificationService(self.ws, self.principal)
 
     @cached_property
     def playbooks(self) -> PlaybookService:

@@ -427,6 +427,7 @@ class CustomerService(Service):
                 priority=priority,
                 due_date=due,
                 now=at,
+                created_by=self.principal.id,
             )
             audit(
                 conn,

@@ -4,12 +4,15 @@
   run already started after today's scheduled time (``playbook_runs``; a restart does not run it twice). When
   the pipeline cannot run (e.g. no orders yet), the playbooks still sweep, so date-relative triggers fire
   without new data.
-- Every ``KEHU_SCHEDULE_DELIVERY_SECONDS``, the outbox is delivered (messages after quiet hours, retries).
+- Every ``KEHU_SCHEDULE_DELIVERY_SECONDS``, the reminders are brought up to date (tasks due and overdue, tickets
+  past SLA, the users' daily digests: :mod:`kehu.service.reminders`), then the outbox is delivered (messages after
+  quiet hours, retries, digests).
 
 Without ``kehu serve``, cron does the same (see docs/playbooks.md)::
 
     30 2 * * *  kehu run --home /srv/kehu
     */5 * * * * kehu playbooks deliver --home /srv/kehu
+    */5 * * * * kehu notify digest --home /srv/kehu
 """
 
 from __future__ import annotations
@@ -101,6 +104,10 @@ class Scheduler:
         if self._delivered_at is None or now - self._delivered_at >= every:
             self._delivered_at = now
             with Workspace(self.settings) as ws:
+                try:
+                    done["reminders"] = ws.system().notifications.remind(now=now)
+                except KehuError as exc:
+                    log.error("reminders failed: %s", exc)
                 try:
                     done["delivery"] = ws.system().playbooks.deliver(now=now)
                 except KehuError as exc:

@@ -42,6 +42,7 @@ from sqlalchemy import (
     update,
 )
 
+from kehu.store.notifications import notify_task_assigned
 from kehu.store.schema import UTCDateTime, customers, metadata
 
 __all__ = [
@@ -218,9 +219,13 @@ def insert_task(
     rule: str | None = None,
     firing_id: int | None = None,
     idempotency_key: str | None = None,
+    created_by: int | None = None,
 ) -> int:
-    """Insert one open task (inside the caller's transaction); returns its id. No playbook: made by a person."""
-    return int(
+    """Insert one open task (inside the caller's transaction); returns its id. No playbook: made by a person.
+
+    The assignee is notified in the same transaction, unless they created the task themselves (``created_by``).
+    """
+    task_id = int(
         conn.execute(
             insert(tasks)
             .values(
@@ -241,6 +246,10 @@ def insert_task(
             .returning(tasks.c.id)
         ).scalar_one()
     )
+    if assignee_id is not None and assignee_id != created_by:
+        notify_task_assigned(conn, task_id=task_id, assignee_id=assignee_id, customer_id=customer_id, title=title,
+                             due_date=due_date, now=now)  # fmt: skip
+    return task_id
 
 
 def set_owner(conn: Connection, customer_id: int, owner_id: int | None, *, now: dt.datetime) -> int | None:

@@ -24,7 +24,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kehu.api import loop_routes, routes, task_routes
+from kehu.api import loop_routes, notify_routes, routes, task_routes
 from kehu.api.routes import error_status
 from kehu.config import Settings
 from kehu.errors import KehuError
@@ -34,6 +34,7 @@ from kehu.web import (
     campaign_pages,
     customer_pages,
     import_pages,
+    notify_pages,
     pages,
     playbook_pages,
     segment_pages,
@@ -96,7 +97,7 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     for router in (
         routes.router, loop_routes.router, pages.router, segment_pages.router, customer_pages.router,
         import_pages.router, ticket_pages.router, campaign_pages.router, task_routes.router, task_pages.router,
-        playbook_pages.router,
+        playbook_pages.router, notify_routes.router, notify_pages.router,
     ):  # fmt: skip
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")

@@ -331,7 +331,9 @@ def _account_page(
 ) -> Response:
     actor = workspace(request).as_user(session.principal)
     tokens = actor.users.tokens()
-    data = {"user": session.principal.as_dict(), "tokens": tokens}
+    data = {"user": session.principal.as_dict(), "tokens": tokens, "digest": actor.notifications.digest_settings()}
+    if message is None and request.query_params.get("saved") == "digest":
+        message = translator(request)("notify.digest.saved")
     context = {"message": message, "error": error, "new_token": new_token}
     return render(request, "account.html", data, status_code=status, context=context)
 

@@ -109,6 +109,7 @@ def page_context(request: Request, **extra: Any) -> dict[str, Any]:
         "full_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         "locales": _locale_names(),
         "currency": request.app.state.settings.currency,
+        "notify_unread": None,  # the bell's number: counted by render() (pages), not by the error page
         **extra,
     }
 
@@ -124,7 +125,11 @@ def render(
     """The page ``template`` over ``data``, or ``data`` itself as JSON when the twin was asked for."""
     if wants_json(request):
         return JSONResponse(to_jsonable(data), status_code=status_code)
-    html = _env().get_template(template).render(page_context(request, data=data, **(context or {})))
+    extra = dict(context or {})
+    session: SessionInfo | None = getattr(request.state, "session", None)
+    if session is not None:
+        extra.setdefault("notify_unread", workspace(request).as_user(session.principal).notifications.unread())
+    html = _env().get_template(template).render(page_context(request, data=data, **extra))
     return HTMLResponse(html, status_code=status_code)
 
 
