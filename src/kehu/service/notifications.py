@@ -9,6 +9,7 @@ notification is personal). Texts are written from the stored values in the reade
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from kehu import i18n
@@ -31,6 +32,7 @@ from kehu.vocabulary import LOCALES, NOTIFICATION_KINDS, ROBOT_FORMATS
 __all__ = ["NotificationService", "notification_text"]
 
 _PAGE = 50
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::\d{2})?$")
 
 
 def notification_text(row: dict[str, Any], locale: str) -> str:
@@ -43,11 +45,11 @@ def notification_text(row: dict[str, Any], locale: str) -> str:
 
 
 def _check_time(text: str) -> str:
-    try:
-        value = dt.time.fromisoformat(text)
-    except ValueError:
-        raise ValidationError(f"digest_at: {text[:20]!r} is not a time of day (HH:MM)") from None
-    return f"{value.hour:02d}:{value.minute:02d}"
+    """``H:MM`` or ``HH:MM`` (seconds, as some browsers add them, are dropped) -> ``HH:MM``."""
+    match = _TIME.match(text)
+    if match is None or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ValidationError(f"digest_at: {text[:20]!r} is not a time of day (HH:MM)")
+    return f"{int(match[1]):02d}:{match[2]}"
 
 
 class NotificationService(Service):

@@ -143,7 +143,7 @@ def digest_facts(conn: sa.Connection, user: Any, *, today: dt.date, now: dt.date
     since = now - dt.timedelta(days=1)
     n = notifications.c
     late = conn.execute(
-        sa.select(sa.func.count()).select_from(notifications)
+        sa.select(sa.func.count(sa.distinct(n.link))).select_from(notifications)  # tickets, not targets
         .where(n.user_id == user.id, n.kind == "ticket_sla", n.created_at >= since)
     ).scalar_one()  # fmt: skip
     risky = sa.and_(customers.c.owner_id == user.id, customer_scores.c.churn_tier == "high")
