@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from task_testkit import add_task
@@ -113,7 +114,10 @@ def test_the_clock_brings_due_overdue_and_late_ticket_notifications_once(web: We
     today = local_today(web.ws)
     add_task(web, "rep_b", due=today, title="due now")
     add_task(web, "rep_b", due=today - dt.timedelta(days=2), title="late")
-    now = dt.datetime.now(dt.UTC)
+    tz = ZoneInfo(web.settings.timezone)
+    early = dt.datetime.combine(today, dt.time(7, 0), tz)  # before the default digest time (08:30)
+    assert web.ws.system().notifications.remind(now=early)["notifications"]["tasks_due"] == 0
+    now = dt.datetime.combine(today, dt.time(10, 0), tz)
     first = web.ws.system().notifications.remind(now=now)["notifications"]
     again = web.ws.system().notifications.remind(now=now + dt.timedelta(minutes=5))["notifications"]
     assert first["tasks_due"] >= 1 and first["tasks_overdue"] >= 1

@@ -18,6 +18,7 @@ from kehu.service.access import require_role
 from kehu.service.loop_config import ticket_policy
 from kehu.service.principal import Service
 from kehu.service.reminders import digest_choices, remind
+from kehu.store.db import ensure_current
 from kehu.store.notifications import (
     digest_prefs,
     list_notifications,
@@ -161,5 +162,6 @@ class NotificationService(Service):
         """Notify what the clock brought (tasks due, overdue, tickets past SLA) and queue the due digests (admins;
         the schedule and ``kehu notify digest``)."""
         require_role(self.principal, "admin")
+        ensure_current(self.ws.engine)
         return remind(self.ws.engine, self.ws.settings, ticket_policy(self.ws.settings),
                       now=now or dt.datetime.now(dt.UTC))  # fmt: skip

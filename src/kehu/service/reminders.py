@@ -4,7 +4,8 @@ A task given to someone is notified when it is created (:func:`kehu.store.action
 the clock is found here, by :func:`remind` — which ``kehu serve``'s schedule runs with every delivery and
 ``kehu notify digest`` runs on demand (or from cron):
 
-- each user's open tasks due today and overdue ones: one notification of each per user and local day;
+- each user's open tasks due today and overdue ones: one notification of each per user and local day, from the
+  user's digest time on (by then the daily run has made the day's tasks, so the count is the day's);
 - open tickets that missed a first-response or resolution target in the last :data:`SLA_LOOKBACK` (older
   misses are on the tickets page): one notification per ticket, target and person — the assignee and the
   customer's owner;
@@ -17,7 +18,7 @@ the clock is found here, by :func:`remind` — which ``kehu serve``'s schedule r
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -43,9 +44,11 @@ def _local(settings: Settings, now: dt.datetime) -> dt.datetime:
     return now.astimezone(ZoneInfo(settings.timezone))
 
 
-def sweep_tasks(conn: sa.Connection, *, today: dt.date, now: dt.datetime) -> dict[str, int]:
-    """One notification per user of their open tasks due ``today`` and of their overdue ones; returns how many
-    notifications were new, by kind."""
+def sweep_tasks(
+    conn: sa.Connection, *, today: dt.date, now: dt.datetime, only: Collection[int] | None = None
+) -> dict[str, int]:
+    """One notification per user (of ``only``; ``None``: all) of their open tasks due ``today`` and of their
+    overdue ones; returns how many notifications were new, by kind."""
     t = tasks.c
     made = {"tasks_due": 0, "tasks_overdue": 0}
     for kind, where in (("tasks_due", t.due_date == today), ("tasks_overdue", t.due_date < today)):
@@ -55,6 +58,8 @@ def sweep_tasks(conn: sa.Connection, *, today: dt.date, now: dt.datetime) -> dic
             .group_by(t.assignee_id)
         ).all()
         for uid, n in counts:
+            if only is not None and int(uid) not in only:
+                continue
             made[kind] += add_notification(
                 conn, user_id=int(uid), kind=kind, key=f"{kind}:{uid}:{today.isoformat()}",
                 params={"count": int(n), "day": today.isoformat()},
@@ -208,9 +213,13 @@ def run_digests(engine: sa.Engine, settings: Settings, *, now: dt.datetime) -> d
 
 
 def remind(engine: sa.Engine, settings: Settings, policy: TicketPolicy, *, now: dt.datetime) -> dict[str, Any]:
-    """The clock's notifications (tasks due and overdue, tickets past SLA), then the digests that are due."""
-    today = _local(settings, now).date()
+    """The clock's notifications (tasks due and overdue — from each user's digest time on, when the day's run has
+    made the day's tasks —, tickets past SLA), then the digests that are due."""
+    local = _local(settings, now)
     with engine.begin() as conn:
-        made = sweep_tasks(conn, today=today, now=now)
+        stored = {int(r["user_id"]): dict(r) for r in conn.execute(sa.select(notification_prefs)).mappings()}
+        people = conn.execute(sa.select(users.c.id).where(users.c.active)).scalars().all()
+        ready = {int(u) for u in people if _due(digest_choices(settings, stored.get(int(u))), local)}
+        made = sweep_tasks(conn, today=local.date(), now=now, only=ready)
         made["ticket_sla"] = sweep_tickets(conn, policy, now=now)
     return {"notifications": made, "digests": run_digests(engine, settings, now=now)}
