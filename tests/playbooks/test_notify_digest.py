@@ -212,3 +212,32 @@ def _one_copy_each(ws: Workspace) -> None:
         keys = conn.execute(sa.text("SELECT idempotency_key FROM outbox WHERE idempotency_key LIKE 'digest-%'"))
         keys_list = list(keys.scalars())
     assert keys_list and len(keys_list) == len(set(keys_list))
+
+
+def test_a_task_a_playbook_creates_is_notified_once_and_the_schedule_reminds(
+    pb_ws: Workspace, with_settings: Any
+) -> None:
+    from playbooks_testkit import DATE_FREE_RULES
+
+    from kehu.service.scheduler import Scheduler
+
+    write(pb_ws.settings.resolved_playbooks_dir, "p.yaml", DATE_FREE_RULES)
+    pb_ws.system().playbooks.run(now=NOW)
+    pb_ws.system().playbooks.run(now=NOW + dt.timedelta(hours=1))  # nothing fires twice, nothing is told twice
+    with pb_ws.engine.connect() as conn:
+        made = conn.execute(sa.text("SELECT id, assignee_id, customer_id FROM tasks")).all()
+        told_rows = conn.execute(
+            sa.text("SELECT user_id, customer_id, link FROM notifications WHERE kind = 'task_assigned'")
+        ).all()
+    assigned = {r.customer_id: r for r in made}
+    assert assigned[2].assignee_id == 1 and assigned[8].assignee_id is None  # 8 has no owner: no one to tell
+    assert [tuple(r) for r in told_rows] == [(1, 2, f"/tasks#task-{assigned[2].id}")]
+    texts = pb_ws.as_user(ALICE).notifications.page()["items"]
+    assert [i["text"] for i in texts] == ["New task: call 客户2 (客户2)"]
+    assert pb_ws.as_user(BOB).notifications.page()["items"] == []
+    with smtp_server() as (smtp, port), http_server(HttpSink()) as url:
+        ws = _servers_ws(pb_ws, with_settings, port, url, schedule_delivery_seconds=60)
+        done = Scheduler(ws.settings, clock=lambda: NOW + dt.timedelta(hours=2)).tick()
+    assert done["reminders"]["notifications"]["ticket_sla"] == 3  # T1 (two targets), T2: bob owns their customers
+    assert done["reminders"]["digests"]["queued"] == 2  # alice: a task given since yesterday; bob: the late tickets
+    assert done["delivery"]["sent"] == 2 and {m["To"] for m in smtp.messages} == {"alice@corp.test", "bob@corp.test"}
