@@ -241,3 +241,16 @@ def test_a_task_a_playbook_creates_is_notified_once_and_the_schedule_reminds(
     assert done["reminders"]["notifications"]["ticket_sla"] == 3  # T1 (two targets), T2: bob owns their customers
     assert done["reminders"]["digests"]["queued"] == 2  # alice: a task given since yesterday; bob: the late tickets
     assert done["delivery"]["sent"] == 2 and {m["To"] for m in smtp.messages} == {"alice@corp.test", "bob@corp.test"}
+
+
+def test_a_task_given_back_to_its_first_assignee_is_told_again(pb_ws: Workspace) -> None:
+    from kehu.store.notifications import notify_task_assigned
+
+    with pb_ws.engine.begin() as conn:
+        task = insert_task(conn, customer_id=1, assignee_id=1, title="call 1", body=None, priority="normal",
+                           due_date=DAY, now=NOW)  # fmt: skip
+        for who, minutes in ((3, 5), (1, 10)):  # to carol, then back to alice (as a reassignment would)
+            notify_task_assigned(conn, task_id=task, assignee_id=who, customer_id=1, title="call 1", due_date=DAY,
+                                 now=NOW + dt.timedelta(minutes=minutes))  # fmt: skip
+        told = conn.execute(sa.text("SELECT user_id FROM notifications ORDER BY id")).scalars().all()
+    assert told == [1, 3, 1]

@@ -120,10 +120,16 @@ def notify_task_assigned(
     due_date: dt.date | None,
     now: dt.datetime,
 ) -> None:
-    """Tell ``assignee_id`` of a task just given to them (inside the transaction that creates or reassigns it)."""
+    """Tell ``assignee_id`` of a task just given to them (inside the transaction that creates or reassigns it).
+
+    A task given back to someone who had it before is a new event: its key then carries the time.
+    """
+    key = f"task_assigned:{task_id}:{assignee_id}"
+    if conn.execute(select(notifications.c.id).where(notifications.c.key == key)).first() is not None:
+        key = f"{key}:{now.strftime('%Y%m%dT%H%M%S%f')}"
     conn.execute(
         insert(notifications).values(
-            user_id=assignee_id, kind="task_assigned", key=f"task_assigned:{task_id}:{assignee_id}",
+            user_id=assignee_id, kind="task_assigned", key=key,
             params={"task_id": task_id, "title": title, "due_date": due_date.isoformat() if due_date else None},
             link=f"/tasks#task-{task_id}", customer_id=customer_id, created_at=now,
         )
