@@ -47,8 +47,9 @@ def test_default_playbooks_on_the_demo_company(tmp_path: Path, capsys: pytest.Ca
     ws.init()
     loaded = ws.load_demo(customers=2_000, seed=3)
     assert len(loaded["playbooks"]) == 3  # the defaults are installed, enabled
-    caps = {f"{pb.name}/{r.id}": int(r.max_per_day or 0) for pb in load_playbooks([DEFAULTS_DIR]) for r in pb.rules}
-    entries = {f"{pb.name}/{r.id}" for pb in load_playbooks([DEFAULTS_DIR]) for r in pb.rules if r.when.kind == "entered"}
+    rules = [(f"{pb.name}/{r.id}", r) for pb in load_playbooks([DEFAULTS_DIR]) for r in pb.rules]
+    caps = {ref: int(r.max_per_day or 0) for ref, r in rules}
+    entries = {ref for ref, r in rules if r.when.kind == "entered"}
     with ws.engine.connect() as conn:
         owners_before = dict(conn.exec_driver_sql("SELECT id, owner_id FROM customers").all())
         roles = dict(conn.exec_driver_sql("SELECT id, role FROM users").all())
