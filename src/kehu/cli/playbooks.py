@@ -23,6 +23,9 @@ Today = Annotated[
 
 
 def _print_rules(d: dict[str, Any], *, dry: bool) -> None:
+    if not d.get("acted", True):
+        typer.echo(d["past_day"]["message"])
+        return
     typer.echo(
         f"day {d['day']} (profile as of {d['as_of'] or 'none published'})"
         + ("  — dry run, nothing changed" if dry else "")
@@ -75,11 +78,29 @@ def playbooks_dry_run(files: Files = None, today: Today = None, as_json: AsJson 
 
 
 @playbooks_app.command("run")
-def playbooks_run(files: Files = None, today: Today = None, as_json: AsJson = False, home: Home = None) -> None:
+def playbooks_run(
+    files: Files = None,
+    today: Today = None,
+    act_on_past_day: Annotated[
+        bool,
+        typer.Option(
+            "--act-on-past-day",
+            help="With a --today before the newest data day: act for that day, after printing what will be done. "
+            "Without it such a day changes nothing.",
+        ),
+    ] = False,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
     """Run the playbooks: record what fires (once per trigger occurrence), create tasks, send messages."""
+    from kehu.cli.run import print_past_day_plan
+
     with open_workspace(home) as ws:
         d = ws.system().playbooks.run(
-            list(files) if files else None, day=parse_date(today, "--today") if today else None
+            list(files) if files else None,
+            day=parse_date(today, "--today") if today else None,
+            act_on_past_day=act_on_past_day,
+            announce=lambda p: print_past_day_plan(p, err=as_json),
         )
     if as_json:
         print_json(d)

@@ -15,13 +15,28 @@ def run(
         typer.Option("--as-of", help="Compute as of this date (YYYY-MM-DD); default: the latest order date."),
     ] = None,
     engine: Annotated[str | None, typer.Option(help="Analytics engine: duckdb (default) or spark.")] = None,
+    act_on_past_day: Annotated[
+        bool,
+        typer.Option(
+            "--act-on-past-day",
+            help="With an --as-of before the newest data day: let the playbooks act for that day too (tasks, "
+            "messages, coupons, tags, owners), after printing what they will do. Without it such a run only computes "
+            "and publishes.",
+        ),
+    ] = False,
     as_json: AsJson = False,
     home: Home = None,
 ) -> None:
-    """Run the analytics pipeline on the store and publish per-customer features, cohorts and history."""
+    """Run the analytics pipeline on the store and publish per-customer features, cohorts and history; then the
+    playbooks act, unless --as-of names a day before the newest data day (see --act-on-past-day)."""
     day = parse_date(as_of) if as_of else None
     with open_workspace(home) as ws:
-        result = ws.run(as_of=day, engine=engine)
+        result = ws.run(
+            as_of=day,
+            engine=engine,
+            act_on_past_day=act_on_past_day,
+            announce=lambda p: print_past_day_plan(p, err=as_json),
+        )
     if as_json:
         print_json(result)
         return
@@ -68,6 +83,9 @@ def print_playbooks_step(result: dict[str, Any]) -> None:
     if "error" in pb:
         typer.echo(f"  playbooks: not run: {pb['error']}", err=True)
         return
+    if not pb.get("acted", True):
+        typer.echo(f"  {pb['past_day']['message']}")
+        return
     if not pb["playbooks"]:
         typer.echo("  playbooks               none enabled (`kehu playbooks install-defaults`)")
         return
@@ -76,3 +94,12 @@ def print_playbooks_step(result: dict[str, Any]) -> None:
     for r in pb["rules"]:
         if r["fired"]:
             typer.echo(f"    {r['rule']:<48} {r['fired']:>6}")
+
+
+def print_past_day_plan(plan: dict[str, Any], *, err: bool = False) -> None:
+    """Before a run acts on a past day: that it does, and what, per rule (the dry run's counts)."""
+    past = plan["past_day"]
+    typer.echo(past["message"], err=err)
+    typer.echo(past["plan"], err=err)
+    for r in plan["rules"]:
+        typer.echo(f"  {r['rule']:<48} {r['would_fire']:>6}", err=err)

@@ -17,8 +17,9 @@ from kehu.metrics.periods import Period, last_complete_period
 from kehu.metrics.report import DEFAULT_LAPSE_DAYS, kpi_report
 from kehu.service.access import owner_scope, require_role
 from kehu.service.principal import Service
+from kehu.store.data_day import newest_data_day
 from kehu.store.db import ensure_current
-from kehu.store.schema import customers, orders
+from kehu.store.schema import customers
 from kehu.store.segments import memberships, run_ids
 from kehu.vocabulary import PERIOD_KINDS
 
@@ -34,15 +35,8 @@ __all__ = [
 
 
 def default_as_of(conn: sa.Connection, timezone: str) -> dt.date:
-    """The day of the newest order in the workspace's time zone (today when there are no orders)."""
-    newest = conn.execute(sa.select(sa.func.max(orders.c.ordered_at))).scalar()
-    if newest is None:
-        return dt.datetime.now(ZoneInfo(timezone)).date()
-    if isinstance(newest, str):
-        newest = dt.datetime.fromisoformat(newest)
-    if newest.tzinfo is None:
-        newest = newest.replace(tzinfo=dt.UTC)
-    return newest.astimezone(ZoneInfo(timezone)).date()
+    """The newest data day (:func:`kehu.store.data_day.newest_data_day`), today when there are no orders."""
+    return newest_data_day(conn, timezone) or dt.datetime.now(ZoneInfo(timezone)).date()
 
 
 def kpis(

@@ -37,6 +37,7 @@ from kehu.playbooks.outbox import retry as retry_row
 from kehu.playbooks.planner import Decision, Plan
 from kehu.service.access import Principal, owner_scope, require_role
 from kehu.service.loop_config import ticket_policy
+from kehu.service.present import Announce, announcement, not_acted, past_day
 from kehu.service.principal import Service, Workspace
 from kehu.store.actions import (
     audit,
@@ -194,10 +195,20 @@ def run_playbooks(
     trigger: str = "cli",
     channels: Mapping[str, Channel] | None = None,
     deliver_messages: bool = True,
+    act_on_past_day: bool = False,
+    announce: Announce | None = None,
 ) -> dict[str, Any]:
-    """Decide, commit (firings + outbox) and deliver; returns counts per rule and what delivery did."""
+    """Decide, commit (firings + outbox) and deliver; returns counts per rule and what delivery did.
+
+    A ``day`` before the newest data day is a look back (:mod:`kehu.service.present`): nothing is decided or
+    written and the result says why (``acted: false``), unless ``act_on_past_day``; then ``announce`` is first
+    given the dry run's counts per rule.
+    """
     clock = _clock(settings, now, day)
     playbooks = workspace_playbooks(settings, files)
+    past = past_day(engine, settings, day)
+    if past is not None and not act_on_past_day:
+        return not_acted(past, settings, [pb.name for pb in playbooks if pb.enabled])
     with engine.begin() as conn:
         run_id = int(
             conn.execute(
@@ -209,6 +220,8 @@ def run_playbooks(
     with engine.connect() as conn:
         p = plan(conn, playbooks, clock, settings, sla_hours=ticket_sla_hours(settings))
         names = _names(conn)
+    if past is not None and announce is not None:
+        announce(announcement(past, _summary(p, names), settings.locale))
     fired = commit_plan(engine, p, run_id=run_id, now=clock.now)
     out = _summary(p, names, fired)
     for rule in out["rules"]:
@@ -225,6 +238,8 @@ def run_playbooks(
         )
     out["run_id"] = run_id
     out["playbooks"] = [pb.name for pb in playbooks if pb.enabled]
+    out["acted"] = True
+    out["past_day"] = past.as_dict(settings.locale, acted=True) if past is not None else None
     return out
 
 
@@ -510,14 +525,17 @@ class PlaybookService(Service):
         day: dt.date | None = None,
         trigger: str = "cli",
         channels: Mapping[str, Channel] | None = None,
+        act_on_past_day: bool = False,
+        announce: Announce | None = None,
     ) -> dict[str, Any]:
-        """Run the playbooks: decide, record firings and outbox rows, deliver, exactly once per occurrence (see
-        :func:`run_playbooks`)."""
+        """Run the playbooks: decide, record firings and outbox rows, deliver, exactly once per occurrence; a
+        ``day`` before the newest data day acts only with ``act_on_past_day`` (see :func:`run_playbooks`)."""
         _manager(self.principal)
         ensure_current(self.ws.engine)
         return run_playbooks(
-            self.ws.settings, self.ws.engine, files, now=now, day=day, trigger=trigger, channels=channels
-        )
+            self.ws.settings, self.ws.engine, files, now=now, day=day, trigger=trigger, channels=channels,
+            act_on_past_day=act_on_past_day, announce=announce,
+        )  # fmt: skip
 
     def deliver(
         self, *, now: dt.datetime | None = None, channels: Mapping[str, Channel] | None = None

@@ -19,6 +19,7 @@ from kehu.config import Settings
 from kehu.errors import ValidationError
 from kehu.ingest.importer import ImportSummary, import_file
 from kehu.publish.pipeline_run import ProgressCallback
+from kehu.service.present import Announce
 from kehu.service.principal import SYSTEM, Principal
 from kehu.store.db import create_store_engine, ensure_current, migrate
 
@@ -107,10 +108,14 @@ class Workspace:
         progress: ProgressCallback | None = None,
         now: dt.datetime | None = None,
         trigger: str = "run",
+        act_on_past_day: bool = False,
+        announce: Announce | None = None,
     ) -> dict[str, Any]:
         """``kehu run``: the analytics pipeline, then the value models, then segmentation, all published; then
         the enabled playbooks run for the day of the data (see :meth:`kehu.service.playbooks.PlaybookService.run`;
-        ``now`` and ``trigger`` are passed on to it).
+        ``now``, ``trigger``, ``act_on_past_day`` and ``announce`` are passed on to it). An ``as_of`` before the
+        newest data day is a look back: everything is computed and published, but the playbooks act only with
+        ``act_on_past_day`` (:mod:`kehu.service.present`).
 
         Returns the pipeline's result (as_of, engine, customers, step seconds) with ``value_models`` and
         ``segments`` summaries. When the value models cannot be fitted on this data (too few customers or
@@ -133,7 +138,9 @@ class Workspace:
                 result["value_models"] = {"skipped": str(exc)}
             result["churn"] = self._score_churn(run, day)
             result["segments"] = segment_run(self.settings, as_of=day, run=run).as_dict()
-        result["playbooks"] = self._run_enabled_playbooks(day, now=now, trigger=trigger)
+        result["playbooks"] = self._run_enabled_playbooks(
+            day, now=now, trigger=trigger, act_on_past_day=act_on_past_day, announce=announce
+        )
         return result
 
     # -- churn, propensity and cross-sell models ----------------------------------------------------------
@@ -186,11 +193,16 @@ class Workspace:
         }
 
     # -- playbooks, tasks, outbox (docs/playbooks.md) -------------------------------------------------------
-    def _run_enabled_playbooks(self, day: dt.date, *, now: dt.datetime | None, trigger: str) -> dict[str, Any]:
-        """The playbooks step of ``kehu run`` (recorded even when no playbook is enabled); problems are reported."""
+    def _run_enabled_playbooks(
+        self, day: dt.date, *, now: dt.datetime | None, trigger: str, act_on_past_day: bool, announce: Announce | None
+    ) -> dict[str, Any]:
+        """The playbooks step of ``kehu run`` (recorded even when no playbook is enabled, unless it is a look back
+        that does not act); problems are reported."""
         from kehu.playbooks import PlaybookError
 
         try:
-            return self.system().playbooks.run(day=day, now=now, trigger=trigger)
+            return self.system().playbooks.run(
+                day=day, now=now, trigger=trigger, act_on_past_day=act_on_past_day, announce=announce
+            )
         except (PlaybookError, ValidationError) as exc:
             return {"error": str(exc)}
