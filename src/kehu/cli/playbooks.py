@@ -31,7 +31,7 @@ def _print_rules(d: dict[str, Any], *, dry: bool) -> None:
         count = r["would_fire"] if dry else r["fired"]
         skipped = ", ".join(f"{k} {v}" for k, v in r["skipped"].items())
         typer.echo(
-            f"  {r['rule']:<48} {'would fire' if dry else 'fired'} {count:>6}   "
+            f"  {r['rule']:<48} {'would fire' if dry else 'fired'} {count:>6}, held out {r['held_out']:>5}   "
             f"(trigger {r['matched']}, if {r['passed_if']}{'; skipped ' + skipped if skipped else ''})"
         )
         for sample in r["samples"] if dry else []:

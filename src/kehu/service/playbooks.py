@@ -151,9 +151,11 @@ def _summary(p: Plan, names: Mapping[int, str], fired: Mapping[str, int] | None 
                 "passed_if": rp.passed_if,
                 "would_fire": len(rp.decisions),
                 "fired": None if fired is None else fired.get(rp.ref, 0),
+                "holdout": rp.rule.holdout,
+                "held_out": rp.held_out,
                 "skipped": dict(rp.skipped),
                 "customers": [d.customer_id for d in rp.decisions],
-                "samples": [_sample(d, names) for d in rp.decisions[:_SAMPLES]],
+                "samples": [_sample(d, names) for d in [d for d in rp.decisions if not d.held_out][:_SAMPLES]],
             }
         )
     return {"day": p.clock.day, "now": p.clock.now, "as_of": p.as_of, "rules": rules}
@@ -216,7 +218,8 @@ def run_playbooks(
     if deliver_messages:
         chans = channels if channels is not None else channels_from_settings(settings)
         out["delivery"] = deliver(engine, settings, chans, now=clock.now).as_dict()
-    counts = {r["rule"]: {"fired": r["fired"], "matched": r["matched"], "skipped": r["skipped"]} for r in out["rules"]}
+    counts = {r["rule"]: {"fired": r["fired"], "held_out": r["held_out"], "matched": r["matched"],
+                          "skipped": r["skipped"]} for r in out["rules"]}  # fmt: skip
     with engine.begin() as conn:
         conn.execute(
             sa.update(playbook_runs)
@@ -299,7 +302,8 @@ def _describe(pb: Playbook, last: dict[str, Any], totals: dict[tuple[str, str], 
         counts = last.get(ref) or {}
         rules.append({
             "id": r.id, "ref": ref, "title": _labels(r.title), "trigger": r.when.kind, "priority": r.priority,
-            "actions": [a.kind for a in r.then], "last_fired": counts.get("fired"),
+            "actions": [a.kind for a in r.then], "holdout": r.holdout, "last_fired": counts.get("fired"),
+            "last_held_out": counts.get("held_out"),
             "last_matched": counts.get("matched"), "last_skipped": counts.get("skipped") or {},
             "fired_total": totals.get((pb.name, r.id), 0),
         })  # fmt: skip
