@@ -35,6 +35,7 @@ from kehu.playbooks import (
 )
 from kehu.playbooks.outbox import retry as retry_row
 from kehu.playbooks.planner import Decision, Plan
+from kehu.service import playbook_effects
 from kehu.service.access import Principal, owner_scope, require_role
 from kehu.service.loop_config import ticket_policy
 from kehu.service.principal import Service, Workspace
@@ -464,6 +465,13 @@ class PlaybookService(Service):
             rule.pop("customers", None)
         out["preview"] = preview
         return out
+
+    def effects(
+        self, *, since: dt.date | None = None, until: dt.date | None = None, horizon: int | None = None
+    ) -> dict[str, Any]:
+        """What works: per rule, treated vs held out over a window of firing days (see
+        :func:`kehu.service.playbook_effects.effects`)."""
+        return playbook_effects.effects(self.ws, self.principal, since=since, until=until, horizon=horizon)
 
     def run_now(self) -> dict[str, Any]:
         """See :func:`run_now`."""
