@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 from playbooks_testkit import segment_run, write
 
+from effects_kit import BASE_RATE, T0, order_row, orders_after
 from kehu.config import load_settings
 from kehu.errors import ValidationError
 from kehu.playbooks.effects import revenue_effects, rule_effects
@@ -29,11 +30,10 @@ from test_cli import kehu
 
 FIRE_DAY = dt.date(2026, 6, 1)
 FIRE_NOW = dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai
-T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 pytestmark = pytest.mark.slow  # 4,500 customers through a real run, and the CLI in subprocesses
 
 PER_RULE = 1500
-RATES = {"up": 0.6, "flat": 0.4, "down": 0.2}  # purchase rate of the acted-on customers; held out: 0.4
+RATES = {"up": 0.6, "flat": BASE_RATE, "down": 0.2}  # purchase rate of the acted-on customers
 SEGMENTS = {"up": "important_value", "flat": "important_develop", "down": "important_keep"}
 PLAYBOOK = """
 playbook: sim
@@ -49,23 +49,11 @@ rules:
 )
 
 
-def _noon(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, 4, tzinfo=dt.UTC)  # 12:00 in Shanghai
-
-
-def _order(n: int, cid: int, day: dt.date, cents: int) -> dict[str, object]:
-    return {"source": "sim", "order_id": f"S{n}", "customer_id": cid, "row_hash": 0, "created_at": T0,
-            "updated_at": T0, "ordered_at": _noon(day), "amount_cents": cents, "currency": "CNY",
-            "status": "completed"}  # fmt: skip
-
-
 def _simulate(ws: Workspace, tmp_path: Path) -> dict[str, dict[int, str]]:
     """Customers, their history, the firing day's run and the orders after it; returns rule -> customer -> fate."""
-    rng = np.random.default_rng(20261207)
     ids = list(range(1, 3 * PER_RULE + 1))
-    history = []
-    for cid in ids:  # two thirds bought 20 days before the firing (active), the others 200 days before (lapsed)
-        history.append(_order(cid, cid, FIRE_DAY - dt.timedelta(days=20 if cid % 3 else 200), 8_000))
+    # two thirds bought 20 days before the firing (active), the others 200 days before (lapsed)
+    history = [order_row(f"before-{c}", c, FIRE_DAY - dt.timedelta(days=20 if c % 3 else 200), 8_000) for c in ids]
     with ws.engine.begin() as conn:
         conn.execute(sa.insert(schema.customers), [{"id": c, "name": f"客户{c}", "created_at": T0, "updated_at": T0}
                                                   for c in ids])  # fmt: skip
@@ -79,15 +67,8 @@ def _simulate(ws: Workspace, tmp_path: Path) -> dict[str, dict[int, str]]:
         fates: dict[str, dict[int, str]] = {}
         for rule, cid, fate in conn.execute(sa.text("SELECT rule, customer_id, fate FROM playbook_firings")):
             fates.setdefault(rule, {})[int(cid)] = fate
-    after, n = [], len(ids)
-    for rule, arms in fates.items():
-        for cid, fate in sorted(arms.items()):
-            rate = RATES[rule] if fate == "acted" else 0.4
-            if rng.random() < rate:
-                n += 1
-                day = FIRE_DAY + dt.timedelta(days=int(rng.integers(1, 61)))
-                after.append(_order(n, cid, day, round(10_000 * rng.lognormal(0.0, 0.3))))
-    after.append(_order(n + 1, 1, FIRE_DAY + dt.timedelta(days=75), 5_000))  # the data run to 75 days after
+    after = orders_after(fates, RATES, FIRE_DAY, seed=20261207)
+    after.append(order_row("last", 1, FIRE_DAY + dt.timedelta(days=75), 5_000))  # the data run to 75 days after
     with ws.engine.begin() as conn:
         conn.execute(sa.insert(schema.orders), after)
     return fates
@@ -120,9 +101,9 @@ def test_effects_json_gives_the_known_verdicts(simulated: tuple[Workspace, dict[
         assert r["arms"]["treated"]["customers"] == PER_RULE - held and r["pending"] == 0
         assert abs(held - 0.3 * PER_RULE) <= 15  # 15 blocks of 100 ids, each exactly 30 held out
         rev = r["uplift"]["revenue_per_customer"]
-        true_diff = (RATES[rule] - 0.4) * 10_000 * np.exp(0.3**2 / 2)
+        true_diff = (RATES[rule] - BASE_RATE) * 10_000 * np.exp(0.3**2 / 2)
         assert rev["low"] < true_diff < rev["high"]
-        assert r["uplift"]["repurchase"]["low"] < RATES[rule] - 0.4 < r["uplift"]["repurchase"]["high"]
+        assert r["uplift"]["repurchase"]["low"] < RATES[rule] - BASE_RATE < r["uplift"]["repurchase"]["high"]
         assert r["uplift"]["win_back"]["treated_n"] + r["uplift"]["retention"]["treated_n"] == PER_RULE - held
         assert r["holdout"] == 0.3 or r["in_workspace"] is False
         assert r["says"]["zh-CN"] and r["says"]["en"]
