@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from effects_kit import seed_rule_effects
 from web_testkit import WebEnv
 
+from effects_kit import seed_rule_effects
 from kehu.store.schema import orders
 
 RATES = {"rfm_cn_strategies/important_value_manager": 0.6, "lifecycle_strategies/activity_dropped_30d": 0.4,
@@ -58,7 +58,7 @@ def test_known_effects_get_their_verdicts_on_the_page(web: WebEnv) -> None:
     assert verdicts == {"rfm_cn_strategies/important_value_manager": "positive",
                         "lifecycle_strategies/activity_dropped_30d": "none",
                         "rfm_cn_strategies/important_retain_coupon": "negative"}  # fmt: skip
-    assert [r["ref"] for r in data["rules"]][0] == "rfm_cn_strategies/important_retain_coupon"  # flagged first
+    assert data["rules"][0]["ref"] == "rfm_cn_strategies/important_retain_coupon"  # flagged first
     assert data["form"] == {"since": since, "until": until, "horizon": 60}
     assert all(r["title"]["zh"] and r["holdout"] == 0.1 for r in data["rules"])  # the rules' own YAML
     zh = manager.get("/effects", params={"since": since, "until": until}, headers={"Accept-Language": "zh-CN"}).text
