@@ -13,6 +13,7 @@ from playbooks_testkit import DAY, NOW, T0, segment_run, write
 
 from kehu.models.holdout import BLOCK, held_out
 from kehu.playbooks import PlaybookError, parse_playbook
+from kehu.playbooks.effects import verdict_of, verdict_text
 from kehu.service.workspace import Workspace
 from kehu.store import schema
 
@@ -126,3 +127,11 @@ def test_the_same_customer_is_held_out_on_every_run(sqlite_ws: Workspace, tmp_pa
     assert set(second) == set(range(9, 150)) and again["fired"] == len(second)
     assert all(second[c] == first[c] for c in second)  # the same arm as the first time, customer by customer
     assert again["held_out"] == sum(f == "held_out" for f in second.values()) > 0
+
+
+def test_a_rule_that_holds_nobody_out_says_why_it_cannot_tell() -> None:
+    revenue = {"difference": None, "low": None, "high": None, "treated_n": 40, "held_out_n": 0, "detail": {}}
+    assert verdict_of(revenue) == "too_few"
+    assert "holdout 0" in verdict_text("too_few", revenue, horizon=60, locale="en", no_holdout=True)
+    assert "没有留出对照组" in verdict_text("too_few", revenue, horizon=60, locale="zh-CN", no_holdout=True)
+    assert "60 天" in verdict_text("too_few", revenue, horizon=60, locale="zh-CN")  # an arm still empty

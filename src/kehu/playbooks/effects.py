@@ -144,14 +144,19 @@ def _money(cents: float, locale: str) -> str:
     return sign + pattern.format(v=f"{abs(cents) / 100:,.2f}")
 
 
-def verdict_text(verdict: str, revenue: Mapping[str, Any], *, horizon: int, locale: str) -> str:
-    """The rule's verdict in plain words (``locale``: zh-CN or en), with the revenue uplift and its interval."""
+def verdict_text(
+    verdict: str, revenue: Mapping[str, Any], *, horizon: int, locale: str, no_holdout: bool = False
+) -> str:
+    """The rule's verdict in plain words (``locale``: zh-CN or en), with the revenue uplift and its interval;
+    ``no_holdout``: the rule held nobody out in the window (``holdout: 0``), so nothing can be compared."""
     diff = revenue.get("difference")
     values = {"horizon": horizon, "diff": _money(diff, locale) if diff is not None else "—"}
     if verdict != "too_few" and diff is not None:
         values.update(low=_money(revenue["low"], locale), high=_money(revenue["high"], locale),
                       size=_money(abs(diff), locale))  # fmt: skip
         return i18n.text(f"effects.verdict.{verdict}", locale).format(**values)
+    if no_holdout:
+        return i18n.text("effects.verdict.too_few_no_holdout", locale).format(**values)
     if revenue.get("treated_n", 0) == 0 or revenue.get("held_out_n", 0) == 0:
         return i18n.text("effects.verdict.too_few_empty", locale).format(**values)
     d = revenue.get("detail") or {}
@@ -220,8 +225,8 @@ def rule_effects(
             "uplift": uplift,
             "verdict": verdict,
             "flagged": verdict in ("none", "negative"),
-            "says": {loc: verdict_text(verdict, uplift["revenue_per_customer"], horizon=horizon_days, locale=loc)
-                     for loc in ("zh-CN", "en")},
+            "says": {loc: verdict_text(verdict, uplift["revenue_per_customer"], horizon=horizon_days, locale=loc,
+                                       no_holdout=held == 0) for loc in ("zh-CN", "en")},
         })  # fmt: skip
     return {
         "as_of": as_of,
