@@ -32,7 +32,7 @@ import numpy as np
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
-from kehu.campaigns.uplift import ArmSums, revenue_intervals
+from kehu.models.uplift import ArmSums, revenue_intervals
 
 HOLDOUTS = (20, 50, 200, 1000)
 SIGMAS = (0.5, 1.0, 1.5, 2.0)

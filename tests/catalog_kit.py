@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from kehu.campaigns.results import verdict
-from kehu.campaigns.uplift import Estimate
 from kehu.metrics.labels import kpi_label, kpi_text, label_keys
 from kehu.models.reasons import catalog as reason_catalog
+from kehu.models.uplift import Estimate
 from kehu.segments.export import EXPORT_COLUMNS
 from kehu.segments.labels import export_header, scheme_label, segment_keys, segment_label
 from kehu.vocabulary import LOCALES

@@ -31,6 +31,7 @@ def test_both_locales_have_the_same_keys() -> None:
         "reasons",
         "notify",
         "asof",
+        "effects",
     }
 
 

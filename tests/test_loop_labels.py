@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 
 from kehu.campaigns.results import verdict
-from kehu.campaigns.uplift import Estimate
 from kehu.metrics.labels import kpi_label, kpi_text, label_keys
 from kehu.metrics.periods import Period
 from kehu.metrics.report import PeriodData, scalar_kpis
+from kehu.models.uplift import Estimate
 
 
 def test_every_kpi_has_both_labels() -> None:

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         ge=0,
         description="At most this many rules fire per customer per day (higher priority first); 0: no cap.",
     )
+    playbook_effect_days: int = Field(
+        default=60,
+        ge=1,
+        le=365,
+        description="Days after a firing over which a rule's effect (treated vs held out) is measured.",
+    )
     quiet_hours: str | None = Field(
         default="21:00-08:00", description="Local hours when no message is sent (HH:MM-HH:MM); empty: none."
     )

@@ -5,6 +5,7 @@ shows them::
     metrics.…    KPI names (kehu.metrics.labels)
     segments.…   schemes, segments, export headers (kehu.segments.labels)
     campaigns.…  campaign result text (kehu.campaigns.results)
+    effects.…    playbook rule verdicts (kehu.playbooks.effects)
     reasons.…    churn-reason sentences (kehu.models.reasons)
     notify.…     notification sentences and the daily digest (kehu.service.notifications, kehu.playbooks.digest)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kehu.campaigns.holdout import HOLDOUT, TREATMENT, assign_arms
+from kehu.models.holdout import HOLDOUT, TREATMENT, assign_arms
 
 
 def _strata() -> dict[int, str]:

@@ -1,4 +1,4 @@
-"""The revenue estimator on known data and the no-verdict rule (see :mod:`kehu.campaigns.uplift`)."""
+"""The revenue estimator on known data and the no-verdict rule (see :mod:`kehu.models.uplift`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from kehu.campaigns.results import verdict
-from kehu.campaigns.uplift import BASE_BUYERS, ArmSums, mean_difference, required_buyers, revenue_intervals
+from kehu.models.uplift import BASE_BUYERS, ArmSums, mean_difference, required_buyers, revenue_intervals
 
 
 def _arm(buyers: list[float], customers: int) -> np.ndarray:

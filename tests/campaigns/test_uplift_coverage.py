@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kehu.campaigns.uplift import proportion_difference
+from kehu.models.uplift import proportion_difference
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "uplift_coverage.py"
 CAMPAIGNS = 1000

@@ -81,6 +81,7 @@ playbook: hook
 quiet_hours: null
 rules:
   - id: sla
+    holdout: 0  # the one customer past SLA must get the message
     when: {ticket_past_sla: {}}
     then: [{message: {channel: webhook, webhook: ops, format: dingtalk, body: "工单 {ticket_id} 超时"}}]
 """,
@@ -119,6 +120,7 @@ playbook: hook
 quiet_hours: null
 rules:
   - id: sla
+    holdout: 0  # the one customer past SLA must get the message
     when: {ticket_past_sla: {}}
     then: [{message: {channel: webhook, webhook: ops, body: "late"}}]
 """,

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -40,6 +41,35 @@ def _kehu(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return ran
 
 
+#: customer features compared between the held-out and the acted-on customers of the demo's rules
+BALANCE = ("recency_days", "frequency", "monetary_value_cents", "total_revenue_cents", "tenure_days", "orders_365d")
+
+
+def _holdouts_are_balanced(ws: Workspace, rules: list[dict[str, object]]) -> None:
+    """Every rule holds out about 10% of its firings, and over all rules the held-out customers look like the
+    acted-on ones: no feature's means differ by more than 3.5 standard errors (Welch), as random assignment
+    gives; a draw that followed a feature would differ by many more on this many customers."""
+    for r in rules:
+        n, held = int(r["fired"]), int(r["held_out"])  # type: ignore[call-overload]
+        assert abs(held - 0.1 * n) <= 3 * (0.09 * n) ** 0.5 + 1, r["rule"]
+    cols = ", ".join(f"s.{c}" for c in BALANCE)
+    with ws.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            f"SELECT f.fate, {cols} FROM playbook_firings f JOIN customer_scores s ON s.customer_id = f.customer_id"
+        ).all()
+    arms = {fate: np.array([r[1:] for r in rows if r[0] == fate], dtype=float) for fate in ("acted", "held_out")}
+    assert len(arms["held_out"]) >= 50, len(arms["held_out"])
+    for i, name in enumerate(BALANCE):
+        a, h = arms["acted"][:, i], arms["held_out"][:, i]
+        a, h = a[~np.isnan(a)], h[~np.isnan(h)]
+        z = abs(a.mean() - h.mean()) / np.sqrt(a.var(ddof=1) / a.size + h.var(ddof=1) / h.size)
+        assert z < 3.5, (name, a.mean(), h.mean(), z)
+    everyone = np.concatenate([arms["acted"], arms["held_out"]])[:, BALANCE.index("total_revenue_cents")]
+    top = everyone >= np.quantile(everyone, 0.9)  # a "holdout" of the biggest spenders: the check must see it
+    assert abs(everyone[top].mean() - everyone[~top].mean()) / np.sqrt(
+        everyone[top].var(ddof=1) / top.sum() + everyone[~top].var(ddof=1) / (~top).sum()) > 3.5  # fmt: skip
+
+
 @pytest.mark.slow
 def test_default_playbooks_on_the_demo_company(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     home = tmp_path / "home"
@@ -59,6 +89,7 @@ def test_default_playbooks_on_the_demo_company(tmp_path: Path, capsys: pytest.Ca
     day = dt.date.fromisoformat(result["as_of"])
     assert result["playbooks"]["day"] == day and result["playbooks"]["acted"] is True
     fired = {r["rule"]: r["fired"] for r in result["playbooks"]["rules"]}
+    acted = {r["rule"]: r["fired"] - r["held_out"] for r in result["playbooks"]["rules"]}
     with capsys.disabled():
         print(f"\nfirst run of the demo company (2,000 customers, seed 3): {sum(fired.values())} firings "
               f"(caps {sum(caps.values())}):")  # fmt: skip
@@ -96,6 +127,12 @@ def test_default_playbooks_on_the_demo_company(tmp_path: Path, capsys: pytest.Ca
             "JOIN customers c ON c.id = t.customer_id"
         ).all()
         coupons = conn.exec_driver_sql("SELECT count(*), count(DISTINCT code) FROM coupons").one()
+        per_rule = dict(conn.exec_driver_sql("SELECT rule, count(*) FROM tasks GROUP BY rule").all())
+    # the held-out customers get nothing: no rule made more tasks than it acted on, over both runs
+    present_acted = {r["rule"]: r["fired"] - r["held_out"] for r in present["rules"]}
+    for ref, n in per_rule.items():
+        full = next(r for r in acted if r.endswith("/" + ref))
+        assert n <= acted[full] + present_acted[full], ref
     for cid, assignee, rule, due, priority, owner_now in tasks:
         if owners_before[cid] is not None:
             assert assignee == owners_before[cid], (cid, rule)  # the customer's own account owner
@@ -109,9 +146,44 @@ def test_default_playbooks_on_the_demo_company(tmp_path: Path, capsys: pytest.Ca
     assert coupons[0] == coupons[1]
 
     # asked to, the look back acts for its day, after saying what it will do
-    acted = _kehu(home, "run", "--as-of", past.isoformat(), "--act-on-past-day")
-    assert acted.stdout.index("--act-on-past-day") < acted.stdout.index("lifecycle_strategies/activity_dropped_30d")
+    asked = _kehu(home, "run", "--as-of", past.isoformat(), "--act-on-past-day")
+    assert asked.stdout.index("--act-on-past-day") < asked.stdout.index("lifecycle_strategies/activity_dropped_30d")
     with ws.engine.connect() as conn:
         on_past = conn.execute(sa.text("SELECT count(*) FROM playbook_firings WHERE day = :d"), {"d": past}).scalar()
     assert on_past and _state(ws)["counts"]["playbook_firings"] == after["counts"]["playbook_firings"] + on_past
+    ws.close()
+
+
+#: a playbook whose rules fire for every member of the 8 RFM classes on the first run (initial entries), so that
+#: the held-out and the acted-on customers are many enough to compare
+EVERY_CLASS = "playbook: balance\nquiet_hours: null\nrules:\n" + "".join(
+    f'  - id: {c}\n    when: {{entered: {{segment: "rfm_cn:{c}", initial: true}}}}\n'
+    f"    then:\n      - tag: {{add: [balance-{c}]}}\n"
+    for c in (
+        "important_value",
+        "important_develop",
+        "important_keep",
+        "important_retain",
+        "general_value",
+        "general_develop",
+        "general_keep",
+        "general_retain",
+    )
+)
+
+
+@pytest.mark.slow
+def test_rule_holdouts_are_random_with_respect_to_the_customers(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    ws = Workspace(load_settings(home=home))
+    ws.init()
+    ws.load_demo(customers=2_000, seed=3)
+    folder = ws.settings.resolved_playbooks_dir()
+    for f in folder.glob("*.yaml"):
+        f.unlink()  # only the balance playbook: every class member fires once
+    (folder / "balance.yaml").write_text(EVERY_CLASS, encoding="utf-8")
+    result = ws.run()
+    rules = result["playbooks"]["rules"]
+    assert sum(int(r["fired"]) for r in rules) > 1_000
+    _holdouts_are_balanced(ws, rules)
     ws.close()

@@ -20,6 +20,7 @@ rules:
   - id: vip
     when: {entered: {segment: "rfm_cn:important_value"}}
     priority: 9
+    holdout: 0  # both newcomers are acted on (holdouts: test_playbooks_holdout.py)
     then:
       - owner: {assign: {round_robin: {role: rep}}, only_if_unowned: true}
       - tag: {add: [vip], remove: [老客]}

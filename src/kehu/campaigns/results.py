@@ -1,7 +1,7 @@
 """A campaign's measured outcome: per arm conversion, revenue, retention and win-back in the attribution window,
 the uplift (treatment − holdout) with 95% intervals, a plain-language verdict (zh/en) and a per-stratum breakdown.
 Where revenue per customer cannot be given a trustworthy interval (too few buyers for spend that uneven, see
-:mod:`kehu.campaigns.uplift`), its verdict says so and why, and the estimate has no interval.
+:mod:`kehu.models.uplift`), its verdict says so and why, and the estimate has no interval.
 
 Definitions (window W = [launched_at, launched_at + attribution_days)):
 
@@ -21,8 +21,8 @@ import numpy as np
 import sqlalchemy as sa
 
 from kehu import i18n
-from kehu.campaigns.holdout import HOLDOUT, TREATMENT
-from kehu.campaigns.uplift import Estimate, mean_difference, proportion_difference
+from kehu.models.holdout import HOLDOUT, TREATMENT
+from kehu.models.uplift import Estimate, mean_difference, proportion_difference
 from kehu.store.actions import outbox
 from kehu.store.campaigns import campaign_members, campaign_messages
 from kehu.store.schema import orders

@@ -34,7 +34,7 @@ def _print_rules(d: dict[str, Any], *, dry: bool) -> None:
         count = r["would_fire"] if dry else r["fired"]
         skipped = ", ".join(f"{k} {v}" for k, v in r["skipped"].items())
         typer.echo(
-            f"  {r['rule']:<48} {'would fire' if dry else 'fired'} {count:>6}   "
+            f"  {r['rule']:<48} {'would fire' if dry else 'fired'} {count:>6}, held out {r['held_out']:>5}   "
             f"(trigger {r['matched']}, if {r['passed_if']}{'; skipped ' + skipped if skipped else ''})"
         )
         for sample in r["samples"] if dry else []:
@@ -106,6 +106,53 @@ def playbooks_run(
         print_json(d)
         return
     _print_rules(d, dry=False)
+
+
+@playbooks_app.command("effects")
+def playbooks_effects(
+    since: Annotated[
+        str | None, typer.Option("--since", help="First firing day (YYYY-MM-DD); default: the first.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Last firing day (YYYY-MM-DD); default: the newest.")
+    ] = None,
+    horizon: Annotated[
+        int | None,
+        typer.Option("--horizon", help="Days after the firing to measure; default KEHU_PLAYBOOK_EFFECT_DAYS."),
+    ] = None,
+    lang: Annotated[str, typer.Option(help="Language of the verdicts: zh or en.")] = "zh",
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """What works: per rule, customers acted on vs held out, uplift with 95% intervals and a verdict."""
+    if lang not in ("zh", "en"):
+        raise typer.BadParameter("use zh or en", param_hint="--lang")
+    with open_workspace(home) as ws:
+        d = ws.system().playbooks.effects(
+            since=parse_date(since, "--since") if since else None,
+            until=parse_date(until, "--until") if until else None,
+            horizon=horizon,
+        )
+    if as_json:
+        print_json(d)
+        return
+    w = d["window"]
+    typer.echo(
+        f"data as of {d['as_of'] or '-'}; outcomes over the {d['horizon_days']} days after each firing; "
+        f"measurable firings up to {w['measurable_until'] or '-'}"
+    )
+    if not d["rules"]:
+        typer.echo("no playbook rule fired in this window")
+    for r in d["rules"]:
+        arms, rev = r["arms"], r["uplift"]["revenue_per_customer"]
+        ci = "no interval" if rev["low"] is None else f"[{rev['low'] / 100:+,.2f}, {rev['high'] / 100:+,.2f}]"
+        diff = "-" if rev["difference"] is None else f"{rev['difference'] / 100:+,.2f}"
+        typer.echo(
+            f"  {r['ref']:<48} {r['verdict']:<8}{' FLAGGED' if r['flagged'] else ''}\n"
+            f"      acted on {arms['treated']['customers']:>6}, held out {arms['held_out']['customers']:>5}, "
+            f"pending {r['pending']:>5}; revenue per customer {diff} {ci}"
+        )
+        typer.echo(f"      {r['says']['zh-CN' if lang == 'zh' else 'en']}")
 
 
 @playbooks_app.command("deliver")

@@ -5,6 +5,7 @@
 - :mod:`~kehu.playbooks.triggers` finds the customers (and trigger occurrences) a rule's ``when`` matches.
 - :mod:`~kehu.playbooks.planner` decides what fires today (read-only: the dry run is this plan).
 - :mod:`~kehu.playbooks.outbox` commits a plan as firings + outbox rows and delivers them exactly once.
+- :mod:`~kehu.playbooks.effects` measures each rule against its holdout: what works.
 - :mod:`~kehu.playbooks.channels` is the one message-channel interface: SMTP email, webhooks (WeCom and
   DingTalk group robots, JSON), SMS providers, and a recording channel for tests.
 
@@ -26,6 +27,7 @@ from kehu.playbooks.channels import (
     WebhookChannel,
     channels_from_settings,
 )
+from kehu.playbooks.effects import revenue_effects, rule_effects
 from kehu.playbooks.loader import PlaybookError, Problem, load_playbook, load_playbooks, parse_playbook, schema
 from kehu.playbooks.model import Playbook, PlaybookRule
 from kehu.playbooks.outbox import DeliveryReport, commit_plan, deliver
@@ -59,5 +61,7 @@ __all__ = [
     "load_playbooks",
     "parse_playbook",
     "plan",
+    "revenue_effects",
+    "rule_effects",
     "schema",
 ]

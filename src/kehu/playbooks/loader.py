@@ -23,6 +23,7 @@ import yaml
 
 from kehu.errors import ValidationError
 from kehu.playbooks.model import (
+    DEFAULT_HOLDOUT,
     TRIGGER_VALUES,
     Action,
     CouponAction,
@@ -199,6 +200,9 @@ def parse_playbook(text: str, file: str = "<playbook>") -> Playbook:
             found = ", ".join(map(str, node)) if isinstance(node, dict) and node else "none"
             what = "trigger" if path[-1] == "when" else "action per list item (start each with '- ')"
             message = f"give exactly one {what}; found: {found}"
+        elif path[-1:] == ("holdout",) and len(path) == 3:
+            message = (f"{_at(data, path)!r} is not a holdout share: give a number from 0 (hold nobody out) to "
+                       "below 1, e.g. 0.1 for 10% (1 would hold every customer out)")  # fmt: skip
         elif kind == "OneOf" and len(path) and path[-1] in ("title", "body", "subject"):
             message = "expected a text, or a mapping of texts by language (zh-CN, en)"
         c.add(path, message)
@@ -317,6 +321,7 @@ class _Builder:
             reentry=r.get("reentry", "every_time"),
             cooldown_days=int(r.get("cooldown_days", 0)),
             max_per_day=r.get("max_per_day"),
+            holdout=float(r.get("holdout", DEFAULT_HOLDOUT)),
             where=self.where(path),
         )
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from kehu.segments.rules import Rule as Condition
 
 __all__ = [
+    "DEFAULT_HOLDOUT",
     "TRIGGER_KINDS",
     "TRIGGER_VALUES",
     "Action",
@@ -27,6 +28,9 @@ __all__ = [
     "Text",
     "Trigger",
 ]
+
+#: Share of a rule's customers held out (given nothing by the rule, to measure what it does) unless it says.
+DEFAULT_HOLDOUT = 0.1
 
 TRIGGER_KINDS = (
     "entered",
@@ -173,6 +177,7 @@ class PlaybookRule:
     reentry: str = "every_time"  # once | every_time
     cooldown_days: int = 0
     max_per_day: int | None = None
+    holdout: float = DEFAULT_HOLDOUT  # share in [0, 1) held out of the rule (see kehu.models.holdout.held_out)
     where: str = ""
 
 

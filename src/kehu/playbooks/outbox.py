@@ -1,6 +1,7 @@
 """Acting exactly once: commit a plan as firings + outbox rows, then deliver the outbox.
 
-1. :func:`commit_plan` writes each decision's firing (unique per playbook, rule, customer and occurrence) and
+1. :func:`commit_plan` writes each decision's firing (unique per playbook, rule, customer and occurrence; its
+   ``fate`` is ``held_out`` for a customer in the rule's holdout, who gets no outbox row at all, else ``acted``) and
    one outbox row per action — texts rendered, coupon codes drawn, idempotency key derived from the firing —
    in one transaction per batch. A decision that another process committed first is skipped, not repeated.
 2. :func:`deliver` works the outbox. Store actions (task, tag, coupon, owner) are applied in the same
@@ -137,10 +138,11 @@ def _commit_one(
             decided_at=now,
             run_id=run_id,
             reason=reason,
+            fate="held_out" if d.held_out else "acted",
         )
         .returning(playbook_firings.c.id)
     ).scalar_one()
-    for i, row in enumerate(render_decision(d, names)):
+    for i, row in enumerate([] if d.held_out else render_decision(d, names)):
         payload = row["payload"]
         not_before = payload.pop("not_before", now)
         conn.execute(
@@ -161,7 +163,7 @@ def _commit_one(
         conn,
         at=now,
         actor=f"playbook:{d.playbook.name}/{d.rule.id}",
-        action="playbook.fired",
+        action="playbook.held_out" if d.held_out else "playbook.fired",
         customer_id=d.customer_id,
         target=f"firing:{fid}",
         reason=reason,

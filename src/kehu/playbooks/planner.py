@@ -5,7 +5,9 @@ real run commits exactly that plan (:func:`kehu.playbooks.outbox.commit_plan`), 
 follows act on the same customers. Rules are considered in priority order (highest first, then playbook and
 rule name). For each rule: the trigger's occurrences, kept when the ``if`` condition holds on the newest
 published profile, minus occurrences that already fired, customers the re-entry policy or the cooldown
-exclude, and what exceeds the rule's ``max_per_day`` or the per-customer daily cap.
+exclude, and what exceeds the rule's ``max_per_day`` or the per-customer daily cap. Of the decisions left, those
+of customers in the rule's holdout (:func:`kehu.models.holdout.held_out`, drawn before anything else is decided
+for the rule) are kept, marked ``held_out`` and emptied of their actions: the firing is recorded, nothing is done.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sqlalchemy as sa
 
 from kehu.config import Settings
 from kehu.errors import ValidationError
+from kehu.models.holdout import held_out
 from kehu.playbooks.model import (
     CouponAction,
     MessageAction,
@@ -62,6 +65,7 @@ class Decision:
     actions: list[PlannedAction]
     values: dict[str, Any]  # what texts may use
     notes: list[str] = field(default_factory=list)  # actions left out, e.g. message_no_address
+    held_out: bool = False  # in the rule's holdout: recorded as fired, with no actions
 
     @property
     def customer_id(self) -> int:
@@ -82,6 +86,11 @@ class RulePlan:
     @property
     def ref(self) -> str:
         return f"{self.playbook.name}/{self.rule.id}"
+
+    @property
+    def held_out(self) -> int:
+        """Decisions of customers in the rule's holdout."""
+        return sum(d.held_out for d in self.decisions)
 
 
 @dataclass
@@ -239,6 +248,7 @@ def plan(
         if passing is not None:
             occurrences = [o for o in occurrences if o.customer_id in passing]
         rp.passed_if = len(occurrences)
+        holdout = held_out((o.customer_id for o in occurrences), share=rule.holdout, key=rp.ref)
         existing = _existing(conn, pb, rule)
         fired = {(c, o) for c, o, _ in existing}
         last_day: dict[int, dt.date] = {}
@@ -267,6 +277,7 @@ def plan(
             if cap and ctx.customer_day[cid] >= cap:
                 rp.skipped["customer_daily_cap"] += 1
                 continue
+            owner_before = ctx.planned_owner.get(cid, -1)
             decision = _decide(ctx, pb, rule, occ, served)
             if not decision.actions:
                 for note in decision.notes:
@@ -274,6 +285,8 @@ def plan(
                 continue
             for note in decision.notes:
                 rp.skipped[note] += 1
+            if cid in holdout:
+                _hold_out(ctx, decision, owner_before)
             rp.decisions.append(decision)
             fired.add((cid, occ.key))
             last_day[cid] = clock.day
@@ -281,6 +294,16 @@ def plan(
             served += 1
             ctx.customer_day[cid] += 1
     return out
+
+
+def _hold_out(ctx: _Context, decision: Decision, owner_before: int | None) -> None:
+    """Keep a held-out decision without its actions (and without the owner change it planned)."""
+    if owner_before == -1:
+        ctx.planned_owner.pop(decision.customer_id, None)
+    else:
+        ctx.planned_owner[decision.customer_id] = owner_before
+    decision.actions = []
+    decision.held_out = True
 
 
 def _decide(ctx: _Context, pb: Playbook, rule: PlaybookRule, occ: Occurrence, served: int) -> Decision:

@@ -19,11 +19,11 @@ from typing import Any
 import sqlalchemy as sa
 import yaml
 
-from kehu.campaigns.holdout import HOLDOUT, TREATMENT, assign_arms
 from kehu.campaigns.results import campaign_results
 from kehu.campaigns.spec import CampaignSpec, render
 from kehu.config import Settings
 from kehu.errors import NotFoundError, ValidationError
+from kehu.models.holdout import HOLDOUT, TREATMENT, assign_arms
 from kehu.service.access import Principal, require_role
 from kehu.service.principal import Service, Workspace
 from kehu.store.actions import outbox

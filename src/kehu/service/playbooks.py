@@ -35,6 +35,7 @@ from kehu.playbooks import (
 )
 from kehu.playbooks.outbox import retry as retry_row
 from kehu.playbooks.planner import Decision, Plan
+from kehu.service import playbook_effects
 from kehu.service.access import Principal, owner_scope, require_role
 from kehu.service.loop_config import ticket_policy
 from kehu.service.present import Announce, announcement, not_acted, past_day
@@ -152,9 +153,11 @@ def _summary(p: Plan, names: Mapping[int, str], fired: Mapping[str, int] | None 
                 "passed_if": rp.passed_if,
                 "would_fire": len(rp.decisions),
                 "fired": None if fired is None else fired.get(rp.ref, 0),
+                "holdout": rp.rule.holdout,
+                "held_out": rp.held_out,
                 "skipped": dict(rp.skipped),
                 "customers": [d.customer_id for d in rp.decisions],
-                "samples": [_sample(d, names) for d in rp.decisions[:_SAMPLES]],
+                "samples": [_sample(d, names) for d in [d for d in rp.decisions if not d.held_out][:_SAMPLES]],
             }
         )
     return {"day": p.clock.day, "now": p.clock.now, "as_of": p.as_of, "rules": rules}
@@ -229,7 +232,8 @@ def run_playbooks(
     if deliver_messages:
         chans = channels if channels is not None else channels_from_settings(settings)
         out["delivery"] = deliver(engine, settings, chans, now=clock.now).as_dict()
-    counts = {r["rule"]: {"fired": r["fired"], "matched": r["matched"], "skipped": r["skipped"]} for r in out["rules"]}
+    counts = {r["rule"]: {"fired": r["fired"], "held_out": r["held_out"], "matched": r["matched"],
+                          "skipped": r["skipped"]} for r in out["rules"]}  # fmt: skip
     with engine.begin() as conn:
         conn.execute(
             sa.update(playbook_runs)
@@ -314,7 +318,8 @@ def _describe(pb: Playbook, last: dict[str, Any], totals: dict[tuple[str, str], 
         counts = last.get(ref) or {}
         rules.append({
             "id": r.id, "ref": ref, "title": _labels(r.title), "trigger": r.when.kind, "priority": r.priority,
-            "actions": [a.kind for a in r.then], "last_fired": counts.get("fired"),
+            "actions": [a.kind for a in r.then], "holdout": r.holdout, "last_fired": counts.get("fired"),
+            "last_held_out": counts.get("held_out"),
             "last_matched": counts.get("matched"), "last_skipped": counts.get("skipped") or {},
             "fired_total": totals.get((pb.name, r.id), 0),
         })  # fmt: skip
@@ -475,6 +480,13 @@ class PlaybookService(Service):
             rule.pop("customers", None)
         out["preview"] = preview
         return out
+
+    def effects(
+        self, *, since: dt.date | None = None, until: dt.date | None = None, horizon: int | None = None
+    ) -> dict[str, Any]:
+        """What works: per rule, treated vs held out over a window of firing days (see
+        :func:`kehu.service.playbook_effects.effects`)."""
+        return playbook_effects.effects(self.ws, self.principal, since=since, until=until, horizon=horizon)
 
     def run_now(self) -> dict[str, Any]:
         """See :func:`run_now`."""

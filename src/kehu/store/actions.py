@@ -4,7 +4,8 @@ Tables (on :data:`kehu.store.schema.metadata`)::
 
     playbook_runs        one row per playbook run (decide + deliver): the day, the clock, counts per rule
     playbook_firings     one row per (playbook, rule, customer, trigger occurrence) — unique: a rule acts on
-                         one occurrence of its trigger for one customer once, ever
+                         one occurrence of its trigger for one customer once, ever; ``fate`` says what became of
+                         it: ``acted`` or ``held_out`` (the customer is in the rule's holdout: no outbox row)
     outbox               one row per action a firing decided, written in the same transaction as the firing;
                          ``idempotency_key`` is unique. status: pending | retry | sending | done | dead | unknown
     delivery_attempts    one row per attempt to deliver an outbox row (ok, error, response)
@@ -46,6 +47,7 @@ from kehu.store.notifications import notify_task_assigned
 from kehu.store.schema import UTCDateTime, customers, metadata
 
 __all__ = [
+    "FIRING_FATES",
     "OUTBOX_STATES",
     "audit",
     "audit_log",
@@ -60,6 +62,7 @@ __all__ = [
     "tasks",
 ]
 
+FIRING_FATES = ("acted", "held_out")
 OUTBOX_STATES = ("pending", "retry", "sending", "done", "dead", "unknown")
 
 playbook_runs = Table(
@@ -86,6 +89,8 @@ playbook_firings = Table(
     Column("decided_at", UTCDateTime, nullable=False),
     Column("run_id", Integer, ForeignKey("playbook_runs.id"), nullable=True),
     Column("reason", JSON, nullable=True),  # trigger values that made it fire
+    # what became of it: acted (its actions were queued) | held_out (in the rule's holdout: nothing was done)
+    Column("fate", String(20), nullable=False, default="acted", server_default="acted"),
     Index("uq_playbook_firings_occurrence", "playbook", "rule", "customer_id", "occurrence", unique=True),
     Index("ix_playbook_firings_rule_day", "playbook", "rule", "day"),
     Index("ix_playbook_firings_customer_day", "customer_id", "day"),

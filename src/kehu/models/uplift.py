@@ -1,4 +1,4 @@
-"""Uplift of a campaign: treatment minus holdout, with 95% confidence intervals.
+"""Uplift of a campaign or a playbook rule: treatment minus holdout, with 95% confidence intervals.
 
 - Rates (conversion, retention, win-back): difference of two proportions with the Agresti–Caffo interval
   (add one success and one failure to each arm, then the Wald interval of the difference), which keeps close
