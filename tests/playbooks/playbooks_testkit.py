@@ -250,6 +250,7 @@ DATE_FREE_RULES = """
 playbook: nps
 rules:
   - id: detractor
+    holdout: 0  # every detractor gets the task: the tests count them
     when: {feedback: {kind: nps, max_score: 6, within_days: 400}}
     then: [{task: {title: "call {name}"}}]
 """
