@@ -23,7 +23,7 @@ def test_every_label_is_what_the_separate_catalogs_said() -> None:
 def test_both_locales_have_the_same_keys() -> None:
     zh, en = (i18n.keys(loc) for loc in LOCALES)
     assert zh == en
-    assert {key.split(".", 1)[0] for key in zh} == {"web", "metrics", "segments", "campaigns", "reasons"}
+    assert {key.split(".", 1)[0] for key in zh} == {"web", "metrics", "segments", "campaigns", "reasons", "outcomes"}
 
 
 def test_text_looks_up_a_namespaced_key() -> None:
