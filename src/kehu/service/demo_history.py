@@ -18,19 +18,18 @@ import bisect
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import sqlalchemy as sa
 
 from kehu import i18n
-from kehu.service.principal import Principal
+from kehu.service.customers import CustomerService
+from kehu.service.principal import Principal, Workspace
+from kehu.service.tasks import TaskService
 from kehu.store.schema import customers, orders, users
 from kehu.vocabulary import PURCHASE_STATUSES
-
-if TYPE_CHECKING:
-    from kehu.service.workspace import Workspace
 
 __all__ = ["DEFAULT_HISTORY_WEEKS", "simulate_task_history"]
 
@@ -127,7 +126,7 @@ def simulate_task_history(
     counts: dict[str, Any] = {"tasks": 0, "done": 0, "notes": 0, "open": 0, "outcomes": defaultdict(int)}
     for day in days:
         for principal, book in owners:
-            actor = ws.as_user(principal)
+            people, work = CustomerService(ws, principal), TaskService(ws, principal)
             n = rng.poisson(min(_TASKS_PER_DAY, len(book) / 15))
             if n == 0:
                 continue
@@ -144,14 +143,14 @@ def simulate_task_history(
                 quiet = None if last is None else (created - last).days
                 title = _text("win_back_title" if win_back else "follow_up_title", locale, name=name, days=quiet)
                 due = day + dt.timedelta(days=int(rng.choice(_DUE_DAYS)))
-                task = actor.customers.create_task(cid, title=title, due_date=due, now=created)
+                task = people.create_task(cid, title=title, due_date=due, now=created)
                 counts["tasks"] += 1
                 touch = _touch(rng, created, due, tz)
                 if rng.random() < _NEVER or touch >= start_of_today:
                     counts["open"] += 1
                     continue
                 if rng.random() < _NO_ANSWER_FIRST:
-                    actor.customers.add_note(cid, _text("no_answer_note", locale), now=touch)
+                    people.add_note(cid, _text("no_answer_note", locale), now=touch)
                     counts["notes"] += 1
                     touch = touch + dt.timedelta(days=1, hours=float(rng.uniform(-2, 2)))
                     if touch >= start_of_today:
@@ -161,7 +160,7 @@ def simulate_task_history(
                 replied = after is not None and after <= touch + dt.timedelta(days=_REPLY_DAYS)
                 choice = _OUTCOMES[(win_back, replied)]
                 outcome = str(rng.choice(choice.names, p=choice.p))
-                actor.tasks.change(task, action="complete", outcome=outcome, now=touch)
+                work.change(task, action="complete", outcome=outcome, now=touch)
                 counts["done"] += 1
                 counts["outcomes"][outcome] += 1
     counts["outcomes"] = dict(sorted(counts["outcomes"].items()))
