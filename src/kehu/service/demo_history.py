@@ -141,7 +141,14 @@ def simulate_task_history(
                 last = last_of[i]
                 win_back = last is not None and last < created - dt.timedelta(days=_LAPSE_DAYS)
                 quiet = None if last is None else (created - last).days
-                title = _text("win_back_title" if win_back else "follow_up_title", locale, name=name, days=quiet)
+                kind = (
+                    "win_back"
+                    if win_back
+                    else "follow_up"
+                    if quiet is not None and quiet >= _QUIET_DAYS
+                    else "check_in"
+                )
+                title = _text(f"{kind}_title", locale, name=name, days=quiet)
                 due = day + dt.timedelta(days=int(rng.choice(_DUE_DAYS)))
                 task = people.create_task(cid, title=title, due_date=due, now=created)
                 counts["tasks"] += 1
