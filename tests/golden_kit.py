@@ -63,8 +63,9 @@ def _cli_json(args: list[str], home: Path) -> Any:
 
 
 def build(home: Path) -> dict[str, Any]:
-    """Make the golden workspace in ``home`` (a 600-customer demo company, seed 11, trained and run)."""
-    _cli(["demo", "--customers", "600", "--seed", "11", "--no-serve", "--home", str(home)])
+    """Make the golden workspace in ``home`` (a 600-customer demo company, seed 11, its today pinned to 2026-11-01 so
+    that its data end on 2026-10-31, with its simulated weeks of follow-up work, trained and run)."""
+    _cli(["demo", "--customers", "600", "--seed", "11", "--today", "2026-11-01", "--no-serve", "--home", str(home)])
     _cli(["users", "add", "admin", "--role", "admin", "--password", PASSWORD, "--home", str(home)])
     users = _cli_json(["users", "list"], home)
     rep = next(u for u in users if u["role"] == "rep")

@@ -32,6 +32,7 @@ def test_both_locales_have_the_same_keys() -> None:
         "notify",
         "asof",
         "effects",
+        "outcomes",
     }
 
 

@@ -128,3 +128,18 @@ def test_wilson_lower_bound_edges_and_ranking() -> None:
     assert small is not None and large is not None and small < large  # 3 of 3 does not outrank 180 of 200
     with pytest.raises(ValueError, match="outside"):
         f.wilson_lower_bound(4, 3)
+
+
+def test_median_time_to_event_counts_the_ones_still_waiting() -> None:
+    from kehu.metrics.formulas import median_time_to_event
+
+    assert median_time_to_event([]) is None
+    assert median_time_to_event([(3.0, True), (1.0, True), (2.0, True)]) == 2.0  # every event seen: the median
+    # 1 and 2 happened, 5 and 9 still waiting: S(1) = 3/4, S(2) = 3/4 * 2/3 = 1/2 -> 2 (leaving the waiting ones out
+    # would say 1.5; counting them as done would say 3.5)
+    assert median_time_to_event([(1.0, True), (2.0, True), (5.0, False), (9.0, False)]) == 2.0
+    # a case censored before an event leaves the risk set: S(4) = 1 - 1/3 after one waiting at 1 -> 2/3, S(6) = 1/3
+    assert median_time_to_event([(1.0, False), (4.0, True), (6.0, True), (8.0, False)]) == 6.0
+    assert median_time_to_event([(1.0, True), (5.0, False), (6.0, False)]) is None  # fewer than half seen
+    with pytest.raises(ValueError):
+        median_time_to_event([(-1.0, True)])

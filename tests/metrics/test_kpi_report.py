@@ -12,9 +12,11 @@ import sqlalchemy as sa
 
 from kehu.metrics.periods import Period
 from kehu.metrics.report import PeriodData, lapsed_at_starts, scalar_kpis, split_by_owner, tasks_available
+from kehu.metrics.tasks import TaskFact
 from kehu.service.workspace import Workspace
 from kehu.store.actions import tasks
 from kehu.store.published import customer_scores, pipeline_runs, sync_list_scores
+from kehu.vocabulary import TASK_OUTCOMES
 from loop_testkit import Store, at
 
 
@@ -148,7 +150,7 @@ def test_the_owner_split_gives_each_owner_the_kpis_of_filtering_by_owner() -> No
     data.csat = [(rng.choice(customers_), rng.randint(1, 5)) for _ in range(80)]
     data.first_response = [(rng.choice(customers_), rng.uniform(60, 90_000)) for _ in range(60)]
     data.resolution = [(rng.choice(customers_), rng.uniform(600, 900_000)) for _ in range(50)]
-    data.tasks = [(rng.choice([None, *customers_]), rng.random() < 0.6) for _ in range(90)]
+    data.tasks = [_fact(rng, rng.choice([None, *customers_])) for _ in range(90)]  # unassigned: the owner's
     parts = split_by_owner(data, owner_of)
     assert set(parts) == set(owner_of.values())
     for owner, part in parts.items():
@@ -156,8 +158,21 @@ def test_the_owner_split_gives_each_owner_the_kpis_of_filtering_by_owner() -> No
         assert scalar_kpis(part) == scalar_kpis(data, keep=mine.__contains__), owner
         assert part.previous_buyers == mine & data.previous_buyers
     assert scalar_kpis(parts[9])["active_customers"] == 0
+    # an assigned task is its assignee's, whoever owns the customer (also a user who owns no customer: 12)
+    assigned = [dataclasses.replace(_fact(rng, c), assignee=rng.choice([0, 12])) for c in customers_[:40]]
+    parts = split_by_owner(dataclasses.replace(data, tasks=assigned), owner_of)
+    assert set(parts) == {*owner_of.values(), 12}
+    assert [len(parts[o].tasks or []) for o in (0, 12)] == [sum(t.assignee == o for t in assigned) for o in (0, 12)]
     no_tasks = dataclasses.replace(data, tasks=None)
     assert all(p.tasks is None for p in split_by_owner(no_tasks, owner_of).values())
+
+
+def _fact(rng: random.Random, customer: int | None) -> TaskFact:
+    done = rng.random() < 0.6
+    return TaskFact(customer=customer, assignee=None, due=rng.random() < 0.8, created=rng.random() < 0.7, done=done,
+                    outcome=rng.choice(TASK_OUTCOMES) if done else None, touched=done or rng.random() < 0.3,
+                    touch_hours=rng.uniform(0, 200), win_back=rng.random() < 0.3,
+                    ordered=rng.choice([None, True, False]) if done else None)  # fmt: skip
 
 
 def test_clv_is_the_published_clv_of_the_scored_customers(workspace: Workspace) -> None:

@@ -128,6 +128,8 @@ def test_kpis_page_scopes_the_table_and_the_leaderboard(web: WebEnv) -> None:
     assert {r["owner_id"] for r in company["leaderboard"]} == {r["owner_id"] for r in report["leaderboard"]}
     page = admin.get("/kpis", headers={"Accept-Language": "zh-CN"}).text
     assert "负责人排行" in page and "留存率" in page and 'data-chart="feedback"' in page
+    assert 'id="task-outcomes"' in page and "任务数字截至" in page and "已挽回" in page
+    assert company["teams"] and ('id="teams"' in page) and company["tasks_as_of"] == report["tasks_as_of"]
     # a manager: the team's rows and KPIs over the team's customers
     manager = web.login("manager")
     team = manager.get("/kpis.json").json()
@@ -140,11 +142,13 @@ def test_kpis_page_scopes_the_table_and_the_leaderboard(web: WebEnv) -> None:
         ).scalar_one()
     assert team["scope"] == "team" and {r["owner_id"] for r in team["leaderboard"]} <= team_ids
     assert web.accounts["rep_a"].id in {r["owner_id"] for r in team["leaderboard"]}
+    assert [r["team"] for r in team["teams"]] == [web.accounts["manager"].team]
     # a rep: their own row only, and KPIs over their customers equal to that row
     rep = web.login("rep_a")
     mine = rep.get("/kpis.json").json()
     assert mine["scope"] == "own" and mine["customers"] == own
     (row,) = mine["leaderboard"]
+    assert mine["teams"] == []
     assert row["owner_id"] == web.accounts["rep_a"].id
     rep_values = {k["kpi"]: k["value"] for k in mine["kpis"]}
     for key in ("active_customers", "revenue_cents", "retention_rate", "repurchase_rate", "nps"):

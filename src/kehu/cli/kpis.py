@@ -59,14 +59,46 @@ def kpis(
         for move in flow["moves"][:10]:
             src, dst = move["from_segment"] or "(new)", move["to_segment"] or "(gone)"
             typer.echo(f"    {src:<12} → {dst:<12} {move['customers']:>7}")
-    typer.echo("leaderboard (retention, repurchase, CSAT, NPS of each owner's customers):")
+    typer.echo(f"tasks as of {d['tasks_as_of']} (see docs/kpis.md for what each task figure counts)")
+    _print_outcomes(d["task_outcomes"])
+    typer.echo("leaderboard (retention, repurchase, CSAT, NPS of each owner's customers; their tasks):")
     for row in d["leaderboard"]:
         typer.echo(
             f"  {row['rank']:>3}. {row['owner']:<10} {row['customers']:>6} customers  retention "
             f"{_kpi_value('retention_rate', row['retention_rate'])} (of {row['retention_base']})  repurchase "
             f"{_kpi_value('repurchase_rate', row['repurchase_rate'])}  CSAT {_kpi_value('csat', row['csat'])}  "
-            f"NPS {_kpi_value('nps', row['nps'])}"
+            f"NPS {_kpi_value('nps', row['nps'])}  {_task_line(row)}"
         )
+    if d["teams"]:
+        typer.echo("teams (their members' customers and tasks):")
+    for row in d["teams"]:
+        typer.echo(
+            f"  {row['team']:<12} {row['owners']:>3} owners {row['customers']:>6} customers  retention "
+            f"{_kpi_value('retention_rate', row['retention_rate'])} (of {row['retention_base']})  {_task_line(row)}"
+        )
+
+
+def _task_line(row: dict[str, Any]) -> str:
+    return (
+        f"tasks done {_kpi_value('task_completion_rate', row['task_completion_rate'])} (of {row['tasks_due']})  "
+        f"first touch {_kpi_value('h', row['task_first_touch_hours_median'])} h  won back "
+        f"{_kpi_value('task_won_back_share', row['task_won_back_share'])} (of {row['win_back_tasks_done']})"
+    )
+
+
+def _print_outcomes(outcomes: dict[str, Any] | None) -> None:
+    if outcomes is None:
+        return
+    days = outcomes["window_days"]
+    typer.echo(f"done tasks due in the period by outcome (customers who ordered within {days} days after):")
+    for row in outcomes["outcomes"]:
+        interval = "" if row["low"] is None else f" (95% {100 * row['low']:.0f}%-{100 * row['high']:.0f}%)"
+        typer.echo(
+            f"  {row['outcome']:<15} {row['tasks']:>6} tasks ({row['win_back']} win-back)  ordered "
+            f"{_kpi_value('ordered_share', row['ordered_share'])}{interval} of {row['judged']} "
+            f"whose {days} days are over"
+        )
+    typer.echo(f"  won back confirmed by the orders: {outcomes['verdict']}")
 
 
 def feedback(

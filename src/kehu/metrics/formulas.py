@@ -22,6 +22,7 @@ __all__ = [
     "csat",
     "csat_mean",
     "mean_hours",
+    "median_time_to_event",
     "nps",
     "nps_breakdown",
     "repurchase_rate",
@@ -169,6 +170,34 @@ def win_back_rate(lapsed: Iterable[int], buyers: Iterable[int]) -> float | None:
 def task_completion_rate(done: int, due: int) -> float | None:
     """Task completion = tasks due in P that are done / tasks due in P."""
     return share(done, due)
+
+
+def median_time_to_event(durations: Iterable[tuple[float, bool]]) -> float | None:
+    """Median time to an event (e.g. a task's first touch) by the Kaplan–Meier estimate, from ``(time, happened)``.
+
+    A case where the event has not happened yet (``happened`` false) is *censored* at its ``time``: it is known to
+    wait at least that long. Leaving such cases out would make the median look shorter than it is; counting their
+    time as if the event happened then would too. The survival S(t) = Π over event times u ≤ t of (1 − events at u
+    / cases still waiting at u); the median is the first event time where S(t) ≤ ½. ``None`` with no cases, or
+    when fewer than half are known to have had the event (S never falls to ½ over the times seen).
+    """
+    cases = sorted((float(t), bool(e)) for t, e in durations)
+    if any(t < 0 or math.isnan(t) for t, _ in cases):
+        raise ValueError("times to an event must be non-negative numbers")
+    waiting, survival, i = len(cases), 1.0, 0
+    while i < len(cases):
+        t = cases[i][0]
+        j = i
+        while j < len(cases) and cases[j][0] == t:
+            j += 1
+        events = sum(1 for _, e in cases[i:j] if e)
+        if events:
+            survival *= 1.0 - events / waiting
+            if survival <= 0.5:
+                return t
+        waiting -= j - i
+        i = j
+    return None
 
 
 def cohort_matrix(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

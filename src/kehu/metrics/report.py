@@ -7,8 +7,10 @@ Definitions of the inputs (the formulas themselves are in ``formulas`` and ``doc
 - periods are calendar periods in the workspace's time zone (:class:`~kehu.metrics.periods.Period`);
 - survey responses and tickets count in the period they were answered / opened in;
 - CLV is the latest published ``clv_12m`` of every scored customer (not per period);
-- tasks come from the playbooks' ``tasks`` table: a task counts in the period its ``due_date`` falls in, cancelled
-  tasks do not count, ``done`` ones are complete; without the table, task completion is reported as not available.
+- tasks come from the ``tasks`` table, as of the end of the as-of day (see :mod:`kehu.metrics.tasks`): task
+  completion counts the tasks due in the period, the time to first touch those created in it; an owner's tasks are
+  those assigned to them (an unassigned task: its customer's owner's); without the table, the task KPIs are
+  reported as not available.
 """
 
 from __future__ import annotations
@@ -18,29 +20,32 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from kehu.metrics import formulas as f
 from kehu.metrics.periods import Period
+from kehu.metrics.tasks import DEFAULT_ORDER_WINDOW_DAYS, TaskFact, load_task_facts, outcome_summary, task_kpis
+from kehu.metrics.tasks import tasks_available as tasks_available
 from kehu.store.published import customer_scores, published_cohorts
 from kehu.store.schema import customers, feedback, orders, tickets, users
 
 __all__ = [
     "DEFAULT_LAPSE_DAYS",
     "PeriodData",
+    "cutoff_of",
     "kpi_report",
     "lapsed_at_starts",
     "load_period",
     "load_periods",
+    "merge_parts",
     "scalar_kpis",
     "split_by_owner",
     "tasks_available",
 ]
 
 DEFAULT_LAPSE_DAYS = 180
-_DONE = "done"
-_CANCELLED = "cancelled"
 
 
 @dataclass
@@ -56,7 +61,7 @@ class PeriodData:
     csat: list[tuple[int, int]] = field(default_factory=list)
     first_response: list[tuple[int, float]] = field(default_factory=list)  # (customer, seconds)
     resolution: list[tuple[int, float]] = field(default_factory=list)
-    tasks: list[tuple[int | None, bool]] | None = None  # (customer, done) of tasks due in P; None: no tasks table
+    tasks: list[TaskFact] | None = None  # tasks due or created in P; None: no tasks table
     tasks_reason: str | None = None
 
 
@@ -64,16 +69,6 @@ def _purchase() -> sa.ColumnElement[bool]:
     from kehu.vocabulary import PURCHASE_STATUSES
 
     return sa.func.lower(sa.func.trim(orders.c.status)).in_(PURCHASE_STATUSES)
-
-
-def tasks_available(conn: sa.Connection) -> str | None:
-    """``None`` when the playbooks' ``tasks`` table (``customer_id``, ``status``, ``due_date``) exists, else why not."""
-    inspector = sa.inspect(conn)
-    if not inspector.has_table("tasks"):
-        return "no tasks table: task KPIs need playbooks (tasks are created by playbooks)"
-    cols = {c["name"] for c in inspector.get_columns("tasks")}
-    missing = {"customer_id", "status", "due_date"} - cols
-    return f"the tasks table has no {', '.join(sorted(missing))} column" if missing else None
 
 
 def lapsed_at_starts(
@@ -105,23 +100,44 @@ def lapsed_at_starts(
     return out
 
 
+def cutoff_of(as_of: dt.date | None, timezone: str, now: dt.datetime | None = None) -> dt.datetime:
+    """The instant the task KPIs are seen at: the end of ``as_of`` in ``timezone``, or ``now`` if that is earlier
+    (``as_of`` ``None``: now)."""
+    now = now or dt.datetime.now(dt.UTC)
+    if as_of is None:
+        return now
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=ZoneInfo(timezone))
+    return min(now, end)
+
+
 def load_period(
-    conn: sa.Connection, period: Period, *, timezone: str, lapse_days: int = DEFAULT_LAPSE_DAYS
+    conn: sa.Connection,
+    period: Period,
+    *,
+    timezone: str,
+    lapse_days: int = DEFAULT_LAPSE_DAYS,
+    cutoff: dt.datetime | None = None,
 ) -> PeriodData:
-    """Read everything the KPIs of ``period`` need from the store."""
+    """Read everything the KPIs of ``period`` need from the store (tasks as of ``cutoff``, default now)."""
     (lapsed,) = lapsed_at_starts(conn, [period], timezone=timezone, lapse_days=lapse_days)
-    return _read_period(conn, period, timezone=timezone, lapsed=lapsed)
+    return _read_period(conn, period, timezone=timezone, lapsed=lapsed, lapse_days=lapse_days, cutoff=cutoff)
 
 
 def load_periods(
-    conn: sa.Connection, period: Period, *, timezone: str, lapse_days: int = DEFAULT_LAPSE_DAYS
+    conn: sa.Connection,
+    period: Period,
+    *,
+    timezone: str,
+    lapse_days: int = DEFAULT_LAPSE_DAYS,
+    cutoff: dt.datetime | None = None,
 ) -> tuple[PeriodData, PeriodData]:
     """:func:`load_period` of ``period`` and of the one before, sharing their reads: one aggregation finds the
     customers lapsed at both starts, and ``period``'s previous buyers are the buyers of the period before."""
     previous = period.previous()
     lapsed, lapsed_before = lapsed_at_starts(conn, [period, previous], timezone=timezone, lapse_days=lapse_days)
-    before = _read_period(conn, previous, timezone=timezone, lapsed=lapsed_before)
-    data = _read_period(conn, period, timezone=timezone, lapsed=lapsed, previous_buyers=set(before.orders))
+    before = _read_period(conn, previous, timezone=timezone, lapsed=lapsed_before, lapse_days=lapse_days, cutoff=cutoff)
+    data = _read_period(conn, period, timezone=timezone, lapsed=lapsed, lapse_days=lapse_days, cutoff=cutoff,
+                        previous_buyers=set(before.orders))  # fmt: skip
     return data, before
 
 
@@ -131,6 +147,8 @@ def _read_period(
     *,
     timezone: str,
     lapsed: set[int],
+    lapse_days: int = DEFAULT_LAPSE_DAYS,
+    cutoff: dt.datetime | None = None,
     previous_buyers: set[int] | None = None,
 ) -> PeriodData:
     """The period's data, with the customers lapsed at its start (and its previous buyers, if known) given."""
@@ -169,11 +187,9 @@ def _read_period(
             data.resolution.append((int(cid), (resolved - at).total_seconds()))
     data.tasks_reason = tasks_available(conn)
     if data.tasks_reason is None:
-        table = sa.Table("tasks", sa.MetaData(), autoload_with=conn)
-        due = sa.select(table.c.customer_id, table.c.status).where(
-            table.c.due_date >= period.start, table.c.due_date < period.end, table.c.status != _CANCELLED
+        data.tasks = load_task_facts(
+            conn, period, timezone=timezone, cutoff=cutoff or dt.datetime.now(dt.UTC), lapse_days=lapse_days
         )
-        data.tasks = [(None if c is None else int(c), s == _DONE) for c, s in conn.execute(due)]
     return data
 
 
@@ -209,12 +225,13 @@ def scalar_kpis(data: PeriodData, keep: Callable[[int], bool] | None = None) -> 
         "lapsed_at_start": len(ids(data.lapsed)),
         "win_back_rate": f.win_back_rate(ids(data.lapsed), buyers),
     }
-    if data.tasks is None:
-        out["task_completion_rate"] = None
-    else:
-        mine = [d for c, d in data.tasks if keep is None or (c is not None and keep(c))]
-        out["task_completion_rate"] = f.task_completion_rate(sum(mine), len(mine))
+    mine = None if data.tasks is None else [x for x in data.tasks if keep is None or _kept(x.customer, keep)]
+    out.update(task_kpis(mine))
     return out
+
+
+def _kept(customer: int | None, keep: Callable[[int], bool]) -> bool:
+    return customer is not None and keep(customer)
 
 
 def _clv(conn: sa.Connection) -> dict[str, Any]:
@@ -228,12 +245,13 @@ def split_by_owner(data: PeriodData, owner_of: Mapping[int, int]) -> dict[int, P
     """The period's data of each owner's customers (``owner_of``: customer -> owner), in one pass over ``data``.
 
     ``scalar_kpis(split[owner])`` equals ``scalar_kpis(data, keep=<that owner's customers>)``, without walking the
-    whole period once per owner. Every owner in ``owner_of`` gets an entry (empty when their customers did
+    whole period once per owner, except for tasks: an owner's tasks are the ones assigned to them (an unassigned
+    task goes to its customer's owner). Every owner in ``owner_of`` gets an entry (empty when their customers did
     nothing in the period).
     """
     parts = {
         owner: PeriodData(data.period, tasks=None if data.tasks is None else [], tasks_reason=data.tasks_reason)
-        for owner in set(owner_of.values())
+        for owner in {*owner_of.values(), *(t.assignee for t in data.tasks or () if t.assignee is not None)}
     }
 
     def part(customer: int | None) -> PeriodData | None:
@@ -253,15 +271,33 @@ def split_by_owner(data: PeriodData, owner_of: Mapping[int, int]) -> dict[int, P
         for c, value in getattr(data, name):
             if (p := part(c)) is not None:
                 getattr(p, name).append((c, value))
-    for task_customer, done in data.tasks or ():
-        if (p := part(task_customer)) is not None and p.tasks is not None:
-            p.tasks.append((task_customer, done))
+    for task in data.tasks or ():
+        p = parts.get(task.assignee) if task.assignee is not None else part(task.customer)
+        if p is not None and p.tasks is not None:
+            p.tasks.append(task)
     return parts
 
 
-def _leaderboard(conn: sa.Connection, data: PeriodData) -> list[dict[str, Any]]:
-    """Every owner's KPIs over their own customers, ranked by the 95 % lower bound of the retention rate (then
-    revenue), so that an owner whose rate rests on a handful of customers does not top the board by luck."""
+def merge_parts(period: Period, parts: Iterable[PeriodData]) -> PeriodData:
+    """One period's data of several owners together (e.g. a team's), from their parts of :func:`split_by_owner`."""
+    merged = PeriodData(period)
+    for p in parts:
+        merged.previous_buyers |= p.previous_buyers
+        merged.orders.update(p.orders)
+        merged.revenue.update(p.revenue)
+        merged.lapsed |= p.lapsed
+        for name in ("nps", "csat", "first_response", "resolution"):
+            getattr(merged, name).extend(getattr(p, name))
+        if p.tasks is not None:
+            merged.tasks = [*(merged.tasks or []), *p.tasks]
+        merged.tasks_reason = p.tasks_reason
+    return merged
+
+
+def _leaderboard(conn: sa.Connection, data: PeriodData) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every owner's KPIs over their own customers and tasks, ranked by the 95 % lower bound of the retention rate
+    (then revenue), so that an owner whose rate rests on a handful of customers does not top the board by luck;
+    and each team's KPIs over its members' customers and tasks (by team name)."""
     owner_of = {
         int(c): int(o)
         for c, o in conn.execute(
@@ -271,6 +307,7 @@ def _leaderboard(conn: sa.Connection, data: PeriodData) -> list[dict[str, Any]]:
     count = Counter(owner_of.values())
     parts = split_by_owner(data, owner_of)
     rows = []
+    members: dict[str, list[PeriodData]] = {}
     for uid, name, display, team in conn.execute(
         sa.select(users.c.id, users.c.name, users.c.display_name, users.c.team).order_by(users.c.id)
     ):
@@ -278,6 +315,8 @@ def _leaderboard(conn: sa.Connection, data: PeriodData) -> list[dict[str, Any]]:
         if mine is None:
             continue
         k = scalar_kpis(mine)
+        if team:
+            members.setdefault(team, []).append(mine)
         base = mine.previous_buyers
         kept = len(base & mine.orders.keys())
         rows.append({"owner_id": uid, "owner": name, "display_name": display, "team": team,
@@ -287,7 +326,15 @@ def _leaderboard(conn: sa.Connection, data: PeriodData) -> list[dict[str, Any]]:
                              r["owner"]))  # fmt: skip
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
-    return rows
+    teams = []
+    for team in sorted(members):
+        merged = merge_parts(data.period, members[team])
+        base, kept = merged.previous_buyers, len(merged.previous_buyers & merged.orders.keys())
+        teams.append({"team": team, "owners": len(members[team]),
+                      "customers": sum(count[r["owner_id"]] for r in rows if r["team"] == team),
+                      "retention_base": len(base), "retention_lower_bound": f.wilson_lower_bound(kept, len(base)),
+                      **scalar_kpis(merged)})  # fmt: skip
+    return rows, teams
 
 
 def kpi_report(
@@ -298,25 +345,33 @@ def kpi_report(
     lapse_days: int = DEFAULT_LAPSE_DAYS,
     owners: bool = True,
     keep: Callable[[int], bool] | None = None,
+    as_of: dt.date | None = None,
+    now: dt.datetime | None = None,
+    window_days: int = DEFAULT_ORDER_WINDOW_DAYS,
 ) -> dict[str, Any]:
     """Every KPI for ``period`` with the previous period's values, CLV, the cohort matrix and the leaderboard.
 
     With ``keep`` (e.g. a team's customers), ``kept`` holds the same ``kpis`` and ``previous`` over the customers it
-    accepts, from the same reads of the store.
+    accepts, from the same reads of the store. Tasks are seen as of the end of ``as_of`` (or ``now``, if earlier;
+    see :func:`cutoff_of`).
 
     Returns
     -------
     dict
         ``period`` and ``previous_period`` (kind, label, start, end), ``kpis`` and ``previous`` (name ->
         value; ``None`` = no data), ``clv`` (customers, total, mean), ``cohorts`` (the matrix of the latest
-        pipeline run, or ``None`` before the first), ``not_available`` (KPI -> why) and ``leaderboard``
-        (per owner: the same KPIs over the owner's customers, ranked by retention then revenue).
+        pipeline run, or ``None`` before the first), ``not_available`` (KPI -> why), ``leaderboard``
+        (per owner: the same KPIs over the owner's customers and tasks, ranked by retention then revenue),
+        ``teams`` (the same per team), ``tasks_as_of`` (the instant tasks are seen at) and ``task_outcomes`` (the
+        done tasks due in the period by outcome, with the orders after them: :func:`outcome_summary`; ``None``
+        without a tasks table).
     """
-    data, before = load_periods(conn, period, timezone=timezone, lapse_days=lapse_days)
+    cutoff = cutoff_of(as_of, timezone, now)
+    data, before = load_periods(conn, period, timezone=timezone, lapse_days=lapse_days, cutoff=cutoff)
     cohorts = published_cohorts(conn)
-    not_available = {}
+    not_available: dict[str, Any] = {}
     if data.tasks is None:
-        not_available["task_completion_rate"] = data.tasks_reason
+        not_available.update(dict.fromkeys(task_kpis(None), data.tasks_reason))
     if not cohorts:
         not_available["cohort_retention"] = "no pipeline run yet: run `kehu run`"
     report = {
@@ -328,8 +383,18 @@ def kpi_report(
         "clv": _clv(conn),
         "cohorts": f.cohort_matrix(cohorts) if cohorts else None,
         "not_available": not_available,
-        "leaderboard": _leaderboard(conn, data) if owners else [],
+        "tasks_as_of": cutoff.isoformat(),
+        "task_outcomes": _outcomes(data, window_days),
     }
+    report["leaderboard"], report["teams"] = _leaderboard(conn, data) if owners else ([], [])
     if keep is not None:
-        report["kept"] = {"kpis": scalar_kpis(data, keep=keep), "previous": scalar_kpis(before, keep=keep)}
+        report["kept"] = {"kpis": scalar_kpis(data, keep=keep), "previous": scalar_kpis(before, keep=keep),
+                          "task_outcomes": _outcomes(data, window_days, keep)}  # fmt: skip
     return report
+
+
+def _outcomes(data: PeriodData, window_days: int, keep: Callable[[int], bool] | None = None) -> dict[str, Any] | None:
+    if data.tasks is None:
+        return None
+    facts = [x for x in data.tasks if keep is None or _kept(x.customer, keep)]
+    return outcome_summary(facts, window_days=window_days)

@@ -55,7 +55,7 @@ def kpis(
     with store.connect() as conn:
         day = as_of or default_as_of(conn, settings.timezone)
         chosen = last_complete_period(day, period)
-        report = kpi_report(conn, chosen, timezone=settings.timezone, lapse_days=lapse_days)
+        report = kpi_report(conn, chosen, timezone=settings.timezone, lapse_days=lapse_days, as_of=day)
         report["as_of"] = day.isoformat()
         report["segment_flow"] = segment_flow(conn, flow_scheme)
         if report["segment_flow"] is None:
@@ -103,7 +103,13 @@ def feedback_report(
 PERIODS = PERIOD_KINDS
 TREND_PERIODS = 6
 #: KPIs where a fall is good news (the page colours changes by this)
-LOWER_IS_BETTER = ("churn_rate", "first_response_hours_mean", "resolution_hours_mean", "lapsed_at_start")
+LOWER_IS_BETTER = (
+    "churn_rate",
+    "first_response_hours_mean",
+    "resolution_hours_mean",
+    "lapsed_at_start",
+    "task_first_touch_hours_median",
+)
 
 
 class KpiService(Service):
@@ -142,13 +148,14 @@ class KpiService(Service):
             chosen = last_complete_period(day, period)
             if scope is None:
                 ids: set[int] | None = None
-                report = kpi_report(conn, chosen, timezone=tz)
-                now, before = report["kpis"], report["previous"]
+                report = kpi_report(conn, chosen, timezone=tz, as_of=day)
+                now, before, outcomes = report["kpis"], report["previous"], report["task_outcomes"]
             else:  # the scope's KPIs from the same reads of the store as the company's
                 mine = sa.select(customers.c.id).where(customers.c.owner_id.in_(scope))
                 ids = {int(c) for c in conn.execute(mine).scalars()}
-                report = kpi_report(conn, chosen, timezone=tz, keep=ids.__contains__)
-                now, before = report["kept"]["kpis"], report["kept"]["previous"]
+                report = kpi_report(conn, chosen, timezone=tz, keep=ids.__contains__, as_of=day)
+                kept = report["kept"]
+                now, before, outcomes = kept["kpis"], kept["previous"], kept["task_outcomes"]
             runs: list[Period] = [chosen]
             for _ in range(TREND_PERIODS - 1):
                 runs.insert(0, runs[0].previous())
@@ -160,11 +167,13 @@ class KpiService(Service):
             rows.append({"kpi": key, "labels": {"zh": kpi_label(key, "zh"), "en": kpi_label(key, "en")},
                          "value": value, "previous": previous, "change": change,
                          "lower_is_better": key in LOWER_IS_BETTER})  # fmt: skip
-        board = report["leaderboard"]
+        board, teams = report["leaderboard"], report["teams"]
         if self.principal.role == "rep":
-            board = [r for r in board if r["owner_id"] == self.principal.id]
+            board, teams = [r for r in board if r["owner_id"] == self.principal.id], []
         elif scope is not None:
             board = [r for r in board if r["owner_id"] in scope]
+            shown = {r["team"] for r in board if r["team"]}
+            teams = [r for r in teams if r["team"] in shown]
         return {
             "scope": "all" if scope is None else "own" if self.principal.role == "rep" else "team",
             "as_of": day.isoformat(),
@@ -176,4 +185,7 @@ class KpiService(Service):
             "not_available": report["not_available"],
             "feedback": trend,
             "leaderboard": board,
+            "teams": teams,
+            "tasks_as_of": report["tasks_as_of"],
+            "task_outcomes": outcomes,
         }

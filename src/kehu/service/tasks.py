@@ -345,9 +345,16 @@ class TaskService(Service):
         return rows[0]
 
     def change(
-        self, task_id: int, *, action: str, outcome: str | None = None, notes: str | None = None
+        self,
+        task_id: int,
+        *,
+        action: str,
+        outcome: str | None = None,
+        notes: str | None = None,
+        now: dt.datetime | None = None,
     ) -> dict[str, Any]:
-        """Start, complete (with an outcome), cancel or reopen a task the principal may change; audited.
+        """Start, complete (with an outcome), cancel or reopen a task the principal may change; audited (at ``now``,
+        default the current time).
 
         Raises
         ------
@@ -372,7 +379,7 @@ class TaskService(Service):
         scope = _assignees(self.ws, self.principal)
         return finish_task(
             self.ws.engine, task_id, outcome=outcome, notes=notes, status=ACTIONS[action], actor=self.principal.name,
-            assignee_ids=scope,
+            now=now, assignee_ids=scope,
         )  # fmt: skip
 
     def list(self, f: TaskFilter | None = None, *, today: dt.date | None = None) -> dict[str, Any]:

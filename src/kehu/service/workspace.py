@@ -165,14 +165,25 @@ class Workspace:
         customers: int = 20_000,
         seed: int = 0,
         on_file: Callable[[ImportSummary], None] | None = None,
+        today: dt.date | None = None,
+        history_weeks: int = 0,
     ) -> dict[str, Any]:
-        """Generate the seeded demo company into ``KEHU_HOME/demo`` and import it through :meth:`import_file`."""
+        """Generate the seeded demo company into ``KEHU_HOME/demo`` and import it through :meth:`import_file`.
+
+        The data end the day before ``today`` (default: the day after the fixed
+        :data:`~kehu.demo.DEFAULT_AS_OF`, so that the same arguments give the same company); with ``history_weeks``,
+        the owners' follow-up work of those weeks before ``today`` is simulated through the task services
+        (:func:`~kehu.service.demo_history.simulate_task_history`), reported under ``history``.
+        """
         from sqlalchemy import func
 
-        from kehu.demo import generate_demo
+        from kehu.demo import DEFAULT_AS_OF, generate_demo
         from kehu.store.schema import customers as customers_table
 
-        company = generate_demo(self.settings.home / "demo", customers=customers, seed=seed)
+        if history_weeks < 0:
+            raise ValidationError(f"history weeks must be 0 or more, got {history_weeks}")
+        as_of = DEFAULT_AS_OF if today is None else today - dt.timedelta(days=1)
+        company = generate_demo(self.settings.home / "demo", customers=customers, seed=seed, as_of=as_of)
         for owner in company.owners:
             self.system().users.add(owner.name, role=owner.role, team=owner.team)
         summaries = []
@@ -183,6 +194,12 @@ class Workspace:
                 on_file(summary)
         with self.engine.connect() as conn:
             n = conn.execute(select(func.count()).select_from(customers_table)).scalar_one()
+        history = None
+        if history_weeks:
+            from kehu.service.demo_history import simulate_task_history
+
+            day = as_of + dt.timedelta(days=1)
+            history = simulate_task_history(self, today=day, seed=seed, weeks=history_weeks)
         return {
             "customers": n,
             "users": len(company.owners),
@@ -190,6 +207,7 @@ class Workspace:
             "home": str(self.settings.home),
             "imports": [s.as_dict() for s in summaries],
             "playbooks": self.system().playbooks.install_defaults(),
+            "history": history,
         }
 
     # -- playbooks, tasks, outbox (docs/playbooks.md) -------------------------------------------------------
