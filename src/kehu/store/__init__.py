@@ -16,12 +16,13 @@ comparison, ``metadata.create_all`` and the store's tests see them all)::
     care        ticket_assignments, ticket_round_robin, ticket_sla_breaches, satisfaction_followups,
                 loyalty_ledger, loyalty_tiers, loyalty_tier_changes
     notes       customer_notes
+    refresh     refresh_runs, run_locks (the daily analytics run's record and its lock)
 
 A package's ``__init__`` is run before any of its modules, so ``import kehu.store.schema`` (or any other
 ``kehu.store`` module) registers all of them. Data functions without tables of their own: ``customers``,
 ``customer_list``, ``dashboard``, ``imports``; ``db`` opens and migrates a store.
 """
 
-from kehu.store import actions, auth, campaigns, care, history, notes, published, schema, segments
+from kehu.store import actions, auth, campaigns, care, history, notes, published, refresh, schema, segments
 
-__all__ = ["actions", "auth", "campaigns", "care", "history", "notes", "published", "schema", "segments"]
+__all__ = ["actions", "auth", "campaigns", "care", "history", "notes", "published", "refresh", "schema", "segments"]
