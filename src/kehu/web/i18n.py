@@ -197,6 +197,14 @@ class Translator:
                 self._dates[day] = text
         return text
 
+    def as_of(self, value: dt.date | dt.datetime | None) -> str:
+        """ "截至 …" / "as of …": the day the figures beside it were computed as of ("" when there is none)."""
+        return self("refresh.as_of", day=self.date(value)) if value is not None else ""
+
+    def duration(self, seconds: float | None) -> str:
+        """Seconds of a run, e.g. "12.3 秒" / "12.3 s" ("" when unknown)."""
+        return self("refresh.seconds", n=self.number(seconds, 1)) if seconds is not None else ""
+
     def datetime(self, value: dt.datetime | None) -> str:
         """A date and time in the display time zone."""
         if value is None:
