@@ -197,9 +197,13 @@ class Translator:
                 self._dates[day] = text
         return text
 
-    def as_of(self, value: dt.date | dt.datetime | None) -> str:
-        """ "截至 …" / "as of …": the day the figures beside it were computed as of ("" when there is none)."""
-        return self("refresh.as_of", day=self.date(value)) if value is not None else ""
+    def as_of(self, value: dt.date | dt.datetime | str | None) -> str:
+        """The day the figures beside it were computed as of, as "截至 …" / "as of …" (a date, or ISO text; ""
+        when there is none). Every page names the day of its figures through this one helper."""
+        if value is None or value == "":
+            return ""
+        day = dt.date.fromisoformat(value[:10]) if isinstance(value, str) else value
+        return self("refresh.as_of", day=self.date(day))
 
     def duration(self, seconds: float | None) -> str:
         """Seconds of a run, e.g. "12.3 秒" / "12.3 s" ("" when unknown)."""
