@@ -190,3 +190,35 @@ def test_status_shows_the_schedule_and_every_step_in_order(sqlite_workspace: Wor
     assert [s["step"] for s in running["steps"]] == list(STEPS)
     assert [s["state"] for s in running["steps"][:3]] == ["done", "running", "waiting"]
     assert running["steps"][0]["seconds"] == 1.23 and status["last"] is None
+
+
+def test_kehu_serve_keeps_the_daily_run_by_default_and_catches_up_at_start(tmp_path: Path) -> None:
+    import os
+    import socket
+    import time
+
+    home = tmp_path / "home"
+    ws = Workspace(load_settings(home=home))
+    ws.init()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEHU_")}  # the defaults: 02:00 in Shanghai
+    args = [sys.executable, "-m", "kehu.cli", "serve", "--port", str(port), "--home", str(home)]
+    with subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
+        try:
+            deadline = time.monotonic() + 120
+            while True:  # a store that never ran: the server catches up once, at start
+                with ws.engine.connect() as conn:
+                    runs = [r for r in store.recent_runs(conn) if r["status"] != "running"]
+                if runs:
+                    break
+                assert time.monotonic() < deadline, "kehu serve did not run the analytics"
+                time.sleep(0.5)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    assert [(r["trigger"], r["status"], r["error"]) for r in runs] == [("catch_up", "failed", "data")]
+    status = ws.system().refresh.status()
+    assert status["schedule"]["on"] and status["last"]["status"] == "failed" and status["running"] is None
+    ws.close()
