@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from kehu.config import Settings
 from kehu.errors import ConfigError, DependencyError, StoreError, ValidationError
 from kehu.publish.run import STEPS
@@ -85,7 +87,7 @@ def _without_orders(engine: Any) -> bool:
     try:
         with engine.connect() as conn:
             return conn.execute(sa.select(orders.c.id).limit(1)).first() is None
-    except sa.exc.SQLAlchemyError:
+    except SQLAlchemyError:
         return False
 
 
@@ -109,15 +111,21 @@ def execute(
         engine = ws.engine
 
         def on_stage(phase: str, step: str, seconds: float | None) -> None:
-            if phase == "start":
-                store.step_started(engine, job.run_id, step, now=clock())
-            else:
-                store.step_done(engine, job.run_id, step, seconds or 0.0, now=clock())
+            try:
+                if phase == "start":
+                    store.step_started(engine, job.run_id, step, now=clock())
+                else:
+                    store.step_done(engine, job.run_id, step, seconds or 0.0, now=clock())
+            except SQLAlchemyError as exc:  # the progress shown lags; the run goes on
+                log.warning("analytics run %s: progress of %s not written (%s)", job.run_id, step, exc)
 
         def keep_beating() -> None:
             every = max(1.0, min(30.0, settings.refresh_stale_seconds / 4))
             while not stop.wait(every):
-                store.beat(engine, LOCK, job.holder, now=clock(), run_id=job.run_id)
+                try:
+                    store.beat(engine, LOCK, job.holder, now=clock(), run_id=job.run_id)
+                except SQLAlchemyError as exc:  # a busy store: beat again next time, well before the lock is stale
+                    log.warning("analytics run %s: lock not renewed (%s)", job.run_id, exc)
 
         beater = threading.Thread(target=keep_beating, name=f"kehu-refresh-{job.run_id}", daemon=True)
         beater.start()
