@@ -183,7 +183,7 @@ def test_status_shows_the_schedule_and_every_step_in_order(sqlite_workspace: Wor
     store.step_done(sqlite_workspace.engine, run_id, "extract", 1.234, now=now)
     store.step_started(sqlite_workspace.engine, run_id, "features", now=now)
     status = sqlite_workspace.system().refresh.status(now=now + dt.timedelta(seconds=5))
-    assert status["schedule"] == {"on": True, "daily_at": "02:00", "timezone": "Asia/Shanghai",
+    assert status["schedule"] == {"on": True, "daily_at": "02:00", "timezone": "Asia/Shanghai", "utc_offset": "UTC+8",
                                   "next_run": _local(SHANGHAI, 2026, 12, 8, 2, 0)}  # fmt: skip
     running = status["running"]
     assert running["id"] == run_id and running["seconds"] == 5.0 and running["steps_done"] == 1
@@ -222,3 +222,11 @@ def test_kehu_serve_keeps_the_daily_run_by_default_and_catches_up_at_start(tmp_p
     status = ws.system().refresh.status()
     assert status["schedule"]["on"] and status["last"]["status"] == "failed" and status["running"] is None
     ws.close()
+
+
+@pytest.mark.parametrize(("zone", "offset"), [("Asia/Kolkata", "UTC+5:30"), ("America/New_York", "UTC-5")])
+def test_the_schedule_names_its_time_zone_by_its_offset(sqlite_workspace: Workspace, zone: str, offset: str) -> None:
+    s = sqlite_workspace.settings
+    with Workspace(load_settings(home=s.home, database_url=s.resolved_database_url, timezone=zone)) as ws:
+        schedule = ws.system().refresh.status(now=dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC))["schedule"]
+    assert schedule["utc_offset"] == offset and schedule["timezone"] == zone

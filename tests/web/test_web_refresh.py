@@ -53,7 +53,7 @@ def test_admin_sees_the_button_the_schedule_and_a_failure_in_plain_words(web: We
     dashboard = admin.get("/dashboard").text
     assert 'id="refresh-now"' in dashboard and "立即更新" in dashboard and "截至" in dashboard
     settings = admin.get("/settings").text
-    assert "每天 02:00（Asia/Shanghai）" in settings and "下次自动更新" in settings
+    assert "每天 02:00（UTC+8）" in settings and "下次自动更新" in settings
     assert admin.get("/settings.json").json()["refresh"]["schedule"]["on"] is True
     # a run that failed says why, without a server path or an exception
     now = dt.datetime.now(dt.UTC)

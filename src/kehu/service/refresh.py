@@ -175,6 +175,13 @@ def _shown(row: dict[str, Any], *, now: dt.datetime, stale: dt.timedelta) -> dic
     }  # fmt: skip
 
 
+def _utc_offset(local: dt.datetime) -> str:
+    """``UTC+8``, ``UTC-5``, ``UTC+5:30``: the offset of a local time, the same in every language."""
+    minutes = int((local.utcoffset() or dt.timedelta()).total_seconds() // 60)
+    sign, minutes = ("+" if minutes >= 0 else "-"), abs(minutes)
+    return f"UTC{sign}{minutes // 60}" + (f":{minutes % 60:02d}" if minutes % 60 else "")
+
+
 class RefreshService(Service):
     """The daily analytics run, its schedule and the "refresh now" of admins."""
 
@@ -215,6 +222,7 @@ class RefreshService(Service):
         with self.ws.engine.connect() as conn:
             rows = [_shown(r, now=now, stale=stale) for r in store.recent_runs(conn, limit=10)]
         schedule = DailySchedule.from_settings(self.ws.settings)
+        next_run = schedule.next_run(now)
         running = next((r for r in rows if r["status"] == "running"), None)
         last = next((r for r in rows if r["status"] != "running"), None)
         return {
@@ -222,7 +230,8 @@ class RefreshService(Service):
                 "on": schedule.at is not None,
                 "daily_at": schedule.at.strftime("%H:%M") if schedule.at else None,
                 "timezone": self.ws.settings.timezone,
-                "next_run": schedule.next_run(now),
+                "utc_offset": _utc_offset((next_run or now).astimezone(schedule.tz)),
+                "next_run": next_run,
             },
             "running": running,
             "last": last,
