@@ -160,7 +160,7 @@ def test_a_failed_run_says_why_and_releases_the_lock(sqlite_workspace: Workspace
     ws = sqlite_workspace  # no customers, no orders
     job = claim(ws.settings, ws.engine, trigger="web")
     assert job is not None
-    result = execute(ws.settings, job)
+    result = execute(ws, job)
     assert result["error"] == "data"
     shown = ws.system().refresh.run(job.run_id)
     assert shown["status"] == "failed" and shown["error"] == "data" and shown["finished_at"] is not None

@@ -15,18 +15,19 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from kehu.config import Settings
 from kehu.errors import ConfigError, DependencyError, StoreError, ValidationError
-from kehu.publish.run import STEPS
+from kehu.publish.run import STEPS, StageCallback
 from kehu.service.access import require_role
 from kehu.service.principal import Service
+from kehu.service.schedule import DailySchedule
 from kehu.store import refresh as store
 
-__all__ = ["LOCK", "Claim", "RefreshService", "claim", "execute", "failure_kind"]
+__all__ = ["LOCK", "Claim", "RefreshService", "Runs", "claim", "execute", "failure_kind"]
 
 log = logging.getLogger("kehu.refresh")
 
@@ -91,8 +92,23 @@ def _without_orders(engine: Any) -> bool:
         return False
 
 
+class Runs(Protocol):
+    """What :func:`execute` needs of a workspace (:class:`kehu.service.workspace.Workspace` is one): its settings,
+    its store engine and the analytics run itself."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def engine(self) -> Any: ...
+
+    def run(
+        self, *, now: dt.datetime | None = None, trigger: str = "run", on_stage: StageCallback | None = None
+    ) -> dict[str, Any]: ...
+
+
 def execute(
-    settings: Settings,
+    ws: Runs,
     job: Claim,
     *,
     now: dt.datetime | None = None,
@@ -103,49 +119,47 @@ def execute(
     Returns the run's result, or ``{"error": kind, "detail": message}`` when it failed (never raises for a
     failed run: the failure is recorded and logged). The lock is released in every case.
     """
-    from kehu.service.workspace import Workspace
-
+    settings = ws.settings
     playbooks_trigger = {"catch_up": "schedule"}.get(job.trigger, job.trigger)
     stop = threading.Event()
-    with Workspace(settings) as ws:
-        engine = ws.engine
+    engine = ws.engine
 
-        def on_stage(phase: str, step: str, seconds: float | None) -> None:
-            try:
-                if phase == "start":
-                    store.step_started(engine, job.run_id, step, now=clock())
-                else:
-                    store.step_done(engine, job.run_id, step, seconds or 0.0, now=clock())
-            except SQLAlchemyError as exc:  # the progress shown lags; the run goes on
-                log.warning("analytics run %s: progress of %s not written (%s)", job.run_id, step, exc)
-
-        def keep_beating() -> None:
-            every = max(1.0, min(30.0, settings.refresh_stale_seconds / 4))
-            while not stop.wait(every):
-                try:
-                    store.beat(engine, LOCK, job.holder, now=clock(), run_id=job.run_id)
-                except SQLAlchemyError as exc:  # a busy store: beat again next time, well before the lock is stale
-                    log.warning("analytics run %s: lock not renewed (%s)", job.run_id, exc)
-
-        beater = threading.Thread(target=keep_beating, name=f"kehu-refresh-{job.run_id}", daemon=True)
-        beater.start()
+    def on_stage(phase: str, step: str, seconds: float | None) -> None:
         try:
-            result = ws.run(now=now, trigger=playbooks_trigger, on_stage=on_stage)
-            store.finish_run(engine, job.run_id, now=clock(), as_of=dt.date.fromisoformat(result["as_of"]))
-            log.info("analytics run %s (%s) as of %s done", job.run_id, job.trigger, result["as_of"])
-            return result
-        except Exception as exc:  # recorded for the pages; the server keeps serving
-            kind = "data" if _without_orders(engine) else failure_kind(exc)
-            if kind == "unexpected":
-                log.exception("analytics run %s (%s) failed", job.run_id, job.trigger)
+            if phase == "start":
+                store.step_started(engine, job.run_id, step, now=clock())
             else:
-                log.warning("analytics run %s (%s) failed: %s", job.run_id, job.trigger, exc)
-            store.finish_run(engine, job.run_id, now=clock(), error=kind, detail=str(exc)[:2000])
-            return {"error": kind, "detail": str(exc)}
-        finally:
-            stop.set()
-            beater.join(timeout=5)
-            store.release_lock(engine, LOCK, job.holder)
+                store.step_done(engine, job.run_id, step, seconds or 0.0, now=clock())
+        except SQLAlchemyError as exc:  # the progress shown lags; the run goes on
+            log.warning("analytics run %s: progress of %s not written (%s)", job.run_id, step, exc)
+
+    def keep_beating() -> None:
+        every = max(1.0, min(30.0, settings.refresh_stale_seconds / 4))
+        while not stop.wait(every):
+            try:
+                store.beat(engine, LOCK, job.holder, now=clock(), run_id=job.run_id)
+            except SQLAlchemyError as exc:  # a busy store: beat again next time, well before the lock is stale
+                log.warning("analytics run %s: lock not renewed (%s)", job.run_id, exc)
+
+    beater = threading.Thread(target=keep_beating, name=f"kehu-refresh-{job.run_id}", daemon=True)
+    beater.start()
+    try:
+        result = ws.run(now=now, trigger=playbooks_trigger, on_stage=on_stage)
+        store.finish_run(engine, job.run_id, now=clock(), as_of=dt.date.fromisoformat(result["as_of"]))
+        log.info("analytics run %s (%s) as of %s done", job.run_id, job.trigger, result["as_of"])
+        return result
+    except Exception as exc:  # recorded for the pages; the server keeps serving
+        kind = "data" if _without_orders(engine) else failure_kind(exc)
+        if kind == "unexpected":
+            log.exception("analytics run %s (%s) failed", job.run_id, job.trigger)
+        else:
+            log.warning("analytics run %s (%s) failed: %s", job.run_id, job.trigger, exc)
+        store.finish_run(engine, job.run_id, now=clock(), error=kind, detail=str(exc)[:2000])
+        return {"error": kind, "detail": str(exc)}
+    finally:
+        stop.set()
+        beater.join(timeout=5)
+        store.release_lock(engine, LOCK, job.holder)
 
 
 def _shown(row: dict[str, Any], *, now: dt.datetime, stale: dt.timedelta) -> dict[str, Any]:
@@ -195,7 +209,8 @@ class RefreshService(Service):
         if job is None:
             current = self.status()["running"]
             return {"started": False, "run": current}
-        thread = threading.Thread(target=execute, args=(settings, job), name=f"kehu-run-{job.run_id}", daemon=True)
+        runs = cast(Runs, self.ws)  # the workspace itself: the run object, its store engine and settings
+        thread = threading.Thread(target=execute, args=(runs, job), name=f"kehu-run-{job.run_id}", daemon=True)
         thread.start()
         return {"started": True, "run": self.run(job.run_id)}
 
@@ -214,8 +229,6 @@ class RefreshService(Service):
     def status(self, *, now: dt.datetime | None = None) -> dict[str, Any]:
         """The schedule (daily time, time zone, whether it is on, the next run), the run going on now, the last
         finished run and the recent ones (admins)."""
-        from kehu.service.scheduler import DailySchedule
-
         require_role(self.principal, "admin")
         now = now or _utcnow()
         stale = stale_after(self.ws.settings)
