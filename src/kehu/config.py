@@ -87,7 +87,14 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="Wait after the first failed delivery; doubles after each further failure."
     )
     schedule_daily_at: str | None = Field(
-        default=None, description="`kehu serve` runs `kehu run` (pipeline + playbooks) daily at this local HH:MM."
+        default="02:00",
+        description="`kehu serve` runs `kehu run` (pipeline + playbooks) daily at this HH:MM in KEHU_TIMEZONE "
+        "(and once at start when the last scheduled run was missed); `off`: never.",
+    )
+    refresh_stale_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="An analytics run whose process gave no sign of life for this long is taken over (a crash).",
     )
     schedule_delivery_seconds: float = Field(
         default=60.0, gt=0, description="`kehu serve` delivers due messages (retries) this often."

@@ -15,7 +15,10 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     schedule: Annotated[
-        bool, typer.Option(help="Run the daily job (KEHU_SCHEDULE_DAILY_AT) and deliver the outbox while serving.")
+        bool,
+        typer.Option(
+            help="Run the daily analytics (KEHU_SCHEDULE_DAILY_AT, 02:00) and deliver the outbox while serving."
+        ),
     ] = True,
     home: Home = None,
 ) -> None:

@@ -179,8 +179,10 @@ def run_pipeline(
     backend = run.backend
     timings: dict[str, float] = {}
     with _Reporter(progress, total=len(pipeline.STEPS) + 3) as reporter:
-        with reporter.stage("extract", timings):
+        with run.stage("extract"), reporter.stage("extract", timings):
             tables = run.tables
+        run.report("start", "features")  # the pipeline's steps, fetching and publishing their results
+        features_started = time.perf_counter()
 
         def on_step(event: pipeline.StepEvent) -> None:
             if event.phase == "start":
@@ -206,6 +208,7 @@ def run_pipeline(
                 step_seconds=timings,
                 started_at=started_at,
             )
+    run.report("done", "features", time.perf_counter() - features_started)
     run.published(output.as_of, run_id)
     return PipelineResult(
         as_of=output.as_of,

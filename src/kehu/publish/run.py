@@ -4,11 +4,18 @@
 included), segment placement and the playbooks; ``kehu models train`` builds its own. The store engine is the
 caller's (the workspace's): a run never creates or disposes one. The analytics backend is connected on first
 use and the store is extracted into it once, with the run's as-of cut-off (nothing dated after ``as_of``).
+
+The run also carries the one progress callback of a run: its steps (:data:`STEPS`: extract, features, value
+models, churn, segments, playbooks) report ``("start", step, None)`` and ``("done", step, seconds)`` through
+:meth:`Run.stage`, whoever runs them; the refresh of ``kehu serve`` writes them to the store.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from kehu.config import Settings
@@ -18,7 +25,13 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
     from ibis.backends import BaseBackend
 
-__all__ = ["Run", "cut_tables"]
+__all__ = ["STEPS", "Run", "StageCallback", "cut_tables"]
+
+#: The steps of a run, in order, as its progress reports them.
+STEPS = ("extract", "features", "value_models", "churn", "segments", "playbooks")
+
+#: ``on_stage(phase, step, seconds)``: phase "start" (seconds None) or "done"; step one of :data:`STEPS`
+StageCallback = Callable[[str, str, "float | None"], None]
 
 
 class Run:
@@ -35,6 +48,8 @@ class Run:
         pipeline then takes the day of the latest order, see :meth:`published`).
     engine
         ``"duckdb"`` or ``"spark"``; default ``settings.engine``.
+    on_stage
+        Told as each of the run's :data:`STEPS` starts and ends (see :meth:`stage`); default: nobody.
 
     Attributes
     ----------
@@ -45,9 +60,16 @@ class Run:
     """
 
     def __init__(
-        self, settings: Settings, store: sa.Engine, *, as_of: dt.date | None = None, engine: str | None = None
+        self,
+        settings: Settings,
+        store: sa.Engine,
+        *,
+        as_of: dt.date | None = None,
+        engine: str | None = None,
+        on_stage: StageCallback | None = None,
     ) -> None:
         self.settings = settings
+        self.on_stage = on_stage
         self.store = store
         self.as_of = as_of
         self.engine = engine
@@ -90,6 +112,19 @@ class Run:
         if self._cut_off == day:
             return self.tables
         return cut_tables(self.tables, day, values=self._cut_off is not None)
+
+    def report(self, phase: str, step: str, seconds: float | None = None) -> None:
+        """Tell the run's ``on_stage`` that ``step`` starts (``phase="start"``) or is done after ``seconds``."""
+        if self.on_stage is not None:
+            self.on_stage(phase, step, seconds)
+
+    @contextmanager
+    def stage(self, step: str) -> Iterator[None]:
+        """Report ``step`` as started, then as done with its seconds (not when it raised: the run failed there)."""
+        self.report("start", step)
+        started = time.perf_counter()
+        yield
+        self.report("done", step, time.perf_counter() - started)
 
     def published(self, as_of: dt.date, run_id: int) -> None:
         """Record the day and the pipeline run id the pipeline published."""

@@ -17,6 +17,7 @@ from kehu.service.models import ModelService
 from kehu.service.notifications import NotificationService
 from kehu.service.playbooks import PlaybookService
 from kehu.service.principal import Principal, Workspace
+from kehu.service.refresh import RefreshService
 from kehu.service.segments import SegmentService
 from kehu.service.system import SystemService
 from kehu.service.tasks import TaskService
@@ -77,6 +78,11 @@ class UserActor:
     def playbooks(self) -> PlaybookService:
         """Playbooks and the outbox (managers and admins)."""
         return PlaybookService(self.ws, self.principal)
+
+    @cached_property
+    def refresh(self) -> RefreshService:
+        """The analytics run: its schedule, progress and "refresh now" (admins)."""
+        return RefreshService(self.ws, self.principal)
 
     @cached_property
     def segments(self) -> SegmentService:

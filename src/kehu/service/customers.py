@@ -288,10 +288,11 @@ class CustomerService(Service):
         return link_file(self.ws.engine, path)
 
     def page(self, query: CustomerQuery) -> dict[str, Any]:
-        """One page of the customers list: the rows, a bounded count, the keyset keys where the pages after and
-        before start (``next_key``, ``prev_key``), and what the filters choose from — the owners the actor may
-        narrow to (none for reps), regions, tags, sort keys, risk kinds and every scheme's newest run with its
-        segments (the page and the API shape it with :func:`kehu.views.customer_list.customers_page`)."""
+        """One page of the customers list: the rows, the day their published figures are as of (``as_of``), a
+        bounded count, the keyset keys where the pages after and before start (``next_key``, ``prev_key``), and
+        what the filters choose from — the owners the actor may narrow to (none for reps), regions, tags, sort
+        keys, risk kinds and every scheme's newest run with its segments (the page and the API shape it with
+        :func:`kehu.views.customer_list.customers_page`)."""
         runs = _segment_runs(self.ws)
         region_choices, tag_choices, all_owners, region_sizes = _choices(self.ws)
         flt = _filter(self.ws, self.principal, query, runs)
@@ -304,10 +305,12 @@ class CustomerService(Service):
             )  # fmt: skip
             count, more = store.count_customers(conn, flt)
             risk_days = dashboard_store.risk_days(conn)
+            as_of = dashboard_store.published_as_of(conn)
         scope = flt.owner_ids
         owners = [o for o in all_owners if scope is None or o["id"] in scope]
         return {
             "customers": page.rows,
+            "as_of": as_of,
             "risk_days": risk_days,
             "currency": self.ws.settings.currency,
             "count": count,

@@ -1,8 +1,11 @@
 """The schedule ``kehu serve`` keeps: the daily run (pipeline → value models → segments → playbooks) and delivery.
 
-- Daily, at ``KEHU_SCHEDULE_DAILY_AT`` (local ``HH:MM``, unset: never), :meth:`Workspace.run` — unless a scheduled
-  run already started after today's scheduled time (``playbook_runs``; a restart does not run it twice). When
-  the pipeline cannot run (e.g. no orders yet), the playbooks still sweep, so date-relative triggers fire
+- Daily, at ``KEHU_SCHEDULE_DAILY_AT`` (``HH:MM`` in ``KEHU_TIMEZONE``, default 02:00; ``off``: never), the
+  analytics run (:func:`kehu.service.refresh.execute`, which records it step by step). Catch-up: when the server
+  starts after a scheduled time that no run started after (the server was down), it runs once, not once per
+  missed day. A run that another process holds the lock for is not started twice; a run started after the
+  scheduled time (by the schedule or by an admin's "refresh now") counts, so a restart does not run it again.
+  When the pipeline cannot run (e.g. no orders yet), the playbooks still sweep, so date-relative triggers fire
   without new data.
 - Every ``KEHU_SCHEDULE_DELIVERY_SECONDS``, the reminders are brought up to date (tasks due and overdue, tickets
   past SLA, the users' daily digests: :mod:`kehu.service.reminders`), then the outbox is delivered (messages after
@@ -21,27 +24,17 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
-from zoneinfo import ZoneInfo
-
-import sqlalchemy as sa
 
 from kehu.config import Settings
-from kehu.errors import ConfigError, KehuError
-from kehu.store.actions import playbook_runs
+from kehu.errors import KehuError
+from kehu.service.schedule import DailySchedule, parse_daily_at
 
-__all__ = ["Scheduler", "parse_daily_at"]
+__all__ = ["DailySchedule", "Scheduler", "parse_daily_at"]
 
 log = logging.getLogger("kehu.scheduler")
 
-
-def parse_daily_at(text: str | None) -> dt.time | None:
-    """``HH:MM`` -> time (None when unset); raises :class:`ConfigError` naming the setting."""
-    if not text:
-        return None
-    try:
-        return dt.time.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"KEHU_SCHEDULE_DAILY_AT={text!r} is not a time of day (HH:MM)") from None
+#: a start this long after the scheduled time is a catch-up (the server was down then), not the day's run
+_LATE = dt.timedelta(minutes=5)
 
 
 class Scheduler:
@@ -57,49 +50,58 @@ class Scheduler:
 
     def __init__(self, settings: Settings, *, clock: Callable[[], dt.datetime] | None = None) -> None:
         self.settings = settings
-        self.daily_at = parse_daily_at(settings.schedule_daily_at)
-        self.tz = ZoneInfo(settings.timezone)
+        self.schedule = DailySchedule.from_settings(settings)
+        self.daily_at = self.schedule.at
+        self.tz = self.schedule.tz
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
-        self._tried: dt.date | None = None
+        self._tried: dt.datetime | None = None
         self._delivered_at: dt.datetime | None = None
+        self._started = False
 
     def daily_due(self, now: dt.datetime) -> bool:
-        """True when today's scheduled time has passed and no pipeline run started since."""
-        if self.daily_at is None:
-            return False
-        local = now.astimezone(self.tz)
-        scheduled = dt.datetime.combine(local.date(), self.daily_at, self.tz)
-        if local < scheduled or self._tried == local.date():
-            return False
+        """True when a scheduled time has passed that no analytics run started after (nor this scheduler tried)."""
+        from kehu.service.refresh import stale_after
         from kehu.service.workspace import Workspace
+        from kehu.store.refresh import last_started
 
+        scheduled = self.schedule.last_scheduled(now)
+        if scheduled is None or self._tried == scheduled:
+            return False
         with Workspace(self.settings) as ws, ws.engine.connect() as conn:
-            latest = conn.execute(
-                sa.select(sa.func.max(playbook_runs.c.started_at)).where(playbook_runs.c.trigger == "schedule")
-            ).scalar()
+            latest = last_started(conn, now=now, stale_after=stale_after(self.settings))
         return latest is None or latest < scheduled
 
     def tick(self) -> dict[str, object]:
         """Do what is due now; returns what was done (errors are logged, never raised)."""
+        from kehu.service.refresh import claim, execute
         from kehu.service.workspace import Workspace
 
         now = self.clock()
         done: dict[str, object] = {}
+        first, self._started = not self._started, True
         if self.daily_due(now):
-            self._tried = now.astimezone(self.tz).date()
+            self._tried = self.schedule.last_scheduled(now)
+            # the first tick of a server that finds a scheduled time missed is the catch-up
+            trigger = "catch_up" if first and self._tried is not None and now - self._tried > _LATE else "schedule"
             with Workspace(self.settings) as ws:
-                try:
-                    result = ws.run(now=now, trigger="schedule")
-                    done["run"] = {"as_of": result["as_of"], "playbooks": result.get("playbooks") is not None}
-                    log.info("daily run as of %s done", result["as_of"])
-                except KehuError as exc:
-                    log.warning("daily run: the pipeline did not run (%s); sweeping the playbooks", exc)
-                    try:
-                        ws.system().playbooks.run(now=now, trigger="schedule")
-                        done["sweep"] = True
-                    except KehuError as sweep_error:
-                        log.error("daily playbook sweep failed: %s", sweep_error)
-                        done["error"] = str(sweep_error)
+                job = claim(self.settings, ws.engine, trigger=trigger, now=now)
+                result = execute(ws, job, now=now, clock=self.clock) if job is not None else None
+            if result is None:
+                log.info("daily run: another run is going on; not starting a second one")
+                done["busy"] = True
+            else:
+                if "error" not in result:
+                    done["run"] = {"as_of": result["as_of"], "playbooks": result.get("playbooks") is not None,
+                                   "trigger": trigger}  # fmt: skip
+                else:
+                    log.warning("daily run: the pipeline did not run (%s); sweeping the playbooks", result["detail"])
+                    with Workspace(self.settings) as ws:
+                        try:
+                            ws.system().playbooks.run(now=now, trigger="schedule")
+                            done["sweep"] = True
+                        except KehuError as sweep_error:
+                            log.error("daily playbook sweep failed: %s", sweep_error)
+                            done["error"] = str(sweep_error)
         every = dt.timedelta(seconds=self.settings.schedule_delivery_seconds)
         if self._delivered_at is None or now - self._delivered_at >= every:
             self._delivered_at = now

@@ -19,6 +19,7 @@ from kehu.config import Settings
 from kehu.errors import ValidationError
 from kehu.ingest.importer import ImportSummary, import_file
 from kehu.publish.pipeline_run import ProgressCallback
+from kehu.publish.run import StageCallback
 from kehu.service.present import Announce
 from kehu.service.principal import SYSTEM, Principal
 from kehu.store.db import create_store_engine, ensure_current, migrate
@@ -110,6 +111,7 @@ class Workspace:
         trigger: str = "run",
         act_on_past_day: bool = False,
         announce: Announce | None = None,
+        on_stage: StageCallback | None = None,
     ) -> dict[str, Any]:
         """``kehu run``: the analytics pipeline, then the value models, then segmentation, all published; then
         the enabled playbooks run for the day of the data (see :meth:`kehu.service.playbooks.PlaybookService.run`;
@@ -119,7 +121,8 @@ class Workspace:
 
         Returns the pipeline's result (as_of, engine, customers, step seconds) with ``value_models`` and
         ``segments`` summaries. When the value models cannot be fitted on this data (too few customers or
-        repeat buyers), ``value_models`` says why and segmentation runs without CLV.
+        repeat buyers), ``value_models`` says why and segmentation runs without CLV. ``on_stage`` is told as each
+        step of the run (:data:`kehu.publish.run.STEPS`) starts and ends.
         """
         from kehu.publish.pipeline_run import run_pipeline
         from kehu.publish.run import Run
@@ -127,20 +130,24 @@ class Workspace:
         from kehu.publish.value_models import score_value_models
 
         # one run: the workspace's store engine, one analytics backend, one extract (cut at as_of)
-        with Run(self.settings, self._ready(), as_of=as_of, engine=engine) as run:
+        with Run(self.settings, self._ready(), as_of=as_of, engine=engine, on_stage=on_stage) as run:
             result = run_pipeline(self.settings, progress=progress, run=run).as_dict()
             day = dt.date.fromisoformat(result["as_of"])
-            try:
-                result["value_models"] = score_value_models(
-                    self.settings, run.store, as_of=day, purchase_model=self.settings.purchase_model
-                ).as_dict()
-            except ValidationError as exc:
-                result["value_models"] = {"skipped": str(exc)}
-            result["churn"] = self._score_churn(run, day)
-            result["segments"] = segment_run(self.settings, as_of=day, run=run).as_dict()
-        result["playbooks"] = self._run_enabled_playbooks(
-            day, now=now, trigger=trigger, act_on_past_day=act_on_past_day, announce=announce
-        )
+            with run.stage("value_models"):
+                try:
+                    result["value_models"] = score_value_models(
+                        self.settings, run.store, as_of=day, purchase_model=self.settings.purchase_model
+                    ).as_dict()
+                except ValidationError as exc:
+                    result["value_models"] = {"skipped": str(exc)}
+            with run.stage("churn"):
+                result["churn"] = self._score_churn(run, day)
+            with run.stage("segments"):
+                result["segments"] = segment_run(self.settings, as_of=day, run=run).as_dict()
+        with run.stage("playbooks"):
+            result["playbooks"] = self._run_enabled_playbooks(
+                day, now=now, trigger=trigger, act_on_past_day=act_on_past_day, announce=announce
+            )
         return result
 
     # -- churn, propensity and cross-sell models ----------------------------------------------------------

@@ -17,13 +17,26 @@ comparison, ``metadata.create_all`` and the store's tests see them all)::
                 loyalty_ledger, loyalty_tiers, loyalty_tier_changes
     notes       customer_notes
     notifications  notifications, notification_prefs
+    refresh     refresh_runs, run_locks (the daily analytics run's record and its lock)
 
 A package's ``__init__`` is run before any of its modules, so ``import kehu.store.schema`` (or any other
 ``kehu.store`` module) registers all of them. Data functions without tables of their own: ``customers``,
 ``customer_list``, ``dashboard``, ``imports``; ``db`` opens and migrates a store.
 """
 
-from kehu.store import actions, auth, campaigns, care, history, notes, notifications, published, schema, segments
+from kehu.store import (
+    actions,
+    auth,
+    campaigns,
+    care,
+    history,
+    notes,
+    notifications,
+    published,
+    refresh,
+    schema,
+    segments,
+)
 
 __all__ = [
     "actions",
@@ -34,6 +47,7 @@ __all__ = [
     "notes",
     "notifications",
     "published",
+    "refresh",
     "schema",
     "segments",
 ]

@@ -8,6 +8,10 @@ from typing import Any
 __all__ = ["settings_page"]
 
 
-def settings_page(settings: list[dict[str, Any]], state: dict[str, Any]) -> dict[str, Any]:
-    """The page's data: the ``settings`` rows (the template marks the changed ones) and the ``system`` state."""
-    return {"settings": settings, "system": state}
+def settings_page(
+    settings: list[dict[str, Any]], state: dict[str, Any], refresh: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The page's data: the ``settings`` rows (the template marks the changed ones), the ``system`` state and the
+    data ``refresh`` (the daily schedule, its next run, the last run and the run going on:
+    :meth:`kehu.service.refresh.RefreshService.status`)."""
+    return {"settings": settings, "system": state, "refresh": refresh}

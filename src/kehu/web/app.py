@@ -24,7 +24,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kehu.api import loop_routes, notify_routes, routes, task_routes
+from kehu.api import loop_routes, notify_routes, refresh_routes, routes, task_routes
 from kehu.api.routes import error_status
 from kehu.config import Settings
 from kehu.errors import KehuError
@@ -38,6 +38,7 @@ from kehu.web import (
     notify_pages,
     pages,
     playbook_pages,
+    refresh_pages,
     segment_pages,
     task_pages,
     ticket_pages,
@@ -99,6 +100,7 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
         routes.router, loop_routes.router, pages.router, segment_pages.router, customer_pages.router,
         import_pages.router, ticket_pages.router, campaign_pages.router, task_routes.router, task_pages.router,
         playbook_pages.router, effect_pages.router, notify_routes.router, notify_pages.router,
+        refresh_pages.router, refresh_routes.router,
     ):  # fmt: skip
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -60,7 +61,9 @@ def campaign(request: Request, session: Session, actor: Actor, name: str) -> Res
     data = campaign_page(actor.campaigns.view(name.removesuffix(".json")))
     t = translator(request)
     chart = uplift_charts(data["results"], t) if data["results"] and not json_twin else {}
-    return render(request, "campaign.html", data, context={"chart": chart, "lang": _lang(request)})
+    today = dt.datetime.now(ZoneInfo(workspace(request).settings.timezone)).date()  # an open window counts to now
+    context = {"chart": chart, "lang": _lang(request), "today": today}
+    return render(request, "campaign.html", data, context=context)
 
 
 @router.post("/campaigns/{name}/launch")

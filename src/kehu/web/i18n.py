@@ -197,6 +197,18 @@ class Translator:
                 self._dates[day] = text
         return text
 
+    def as_of(self, value: dt.date | dt.datetime | str | None) -> str:
+        """The day the figures beside it were computed as of, as "截至 …" / "as of …" (a date, or ISO text; ""
+        when there is none). Every page names the day of its figures through this one helper."""
+        if value is None or value == "":
+            return ""
+        day = dt.date.fromisoformat(value[:10]) if isinstance(value, str) else value
+        return self("refresh.as_of", day=self.date(day))
+
+    def duration(self, seconds: float | None) -> str:
+        """Seconds of a run, e.g. "12.3 秒" / "12.3 s" ("" when unknown)."""
+        return self("refresh.seconds", n=self.number(seconds, 1)) if seconds is not None else ""
+
     def datetime(self, value: dt.datetime | None) -> str:
         """A date and time in the display time zone."""
         if value is None:

@@ -219,8 +219,11 @@ def logout(request: Request, post: Post) -> Response:
 @router.get("/dashboard.json")
 def dashboard(request: Request, session: Session, actor: Actor) -> Response:
     data = dashboard_page(actor.dashboard.figures())
+    if wants_json(request):
+        return render(request, "dashboard.html", data)
     chart = dashboard_charts(data, translator(request))
-    return render(request, "dashboard.html", data, context={"chart": chart})
+    refresh = actor.refresh.status() if session.principal.role == "admin" else None  # the "refresh now" panel
+    return render(request, "dashboard.html", data, context={"chart": chart, "refresh": refresh})
 
 
 # -- customers -------------------------------------------------------------------------------------------
@@ -293,7 +296,7 @@ def _users_page(request: Request, session: SessionInfo, message: str | None = No
 @router.get("/settings")
 @router.get("/settings.json")
 def settings(request: Request, session: Session, actor: Actor) -> Response:
-    data = settings_page(actor.system.settings(), actor.system.state())
+    data = settings_page(actor.system.settings(), actor.system.state(), actor.refresh.status())
     return render(request, "settings.html", data)
 
 

@@ -43,7 +43,8 @@ def serve(
         Log one line per request (method, path, status; never form bodies or passwords).
     schedule
         Keep the schedule (:class:`~kehu.service.scheduler.Scheduler`): the daily run at
-        ``KEHU_SCHEDULE_DAILY_AT`` and outbox delivery every ``KEHU_SCHEDULE_DELIVERY_SECONDS``.
+        ``KEHU_SCHEDULE_DAILY_AT`` (default 02:00; once at start when a scheduled time was missed) and outbox
+        delivery every ``KEHU_SCHEDULE_DELIVERY_SECONDS``.
 
     Raises
     ------

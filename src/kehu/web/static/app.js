@@ -150,6 +150,41 @@
     }
     window.setTimeout(poll, 400);
   }
-  function start() { draw(); localeSwitch(); importProgress(); }
+  function refreshProgress() {
+    // an analytics run going on: follow the refresh page's JSON twin step by step, reload when it has ended
+    var panel = document.getElementById("refresh-panel");
+    var url = panel && panel.getAttribute("data-refresh-poll");
+    var block = document.getElementById("refresh-labels");
+    if (!url || !block) { return; }
+    var labels = JSON.parse(block.textContent);
+    function fill(text, values) {
+      return text.replace(/\{(\w+)\}/g, function (m, k) { return values[k] !== undefined ? String(values[k]) : m; });
+    }
+    function poll() {
+      fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
+        .then(function (d) {
+          var run = d.run || {};
+          if (run.status !== "running") { window.location.reload(); return; }
+          var bar = document.getElementById("refresh-bar");
+          if (bar) { bar.value = run.steps_done; }
+          var count = document.getElementById("refresh-count");
+          if (count) { count.textContent = fill(labels.steps_done, { done: run.steps_done, total: run.steps_total }); }
+          var elapsed = document.getElementById("refresh-elapsed");
+          if (elapsed) { elapsed.textContent = fill(labels.elapsed, { n: run.seconds.toFixed(1) }); }
+          (run.steps || []).forEach(function (s) {
+            var li = document.querySelector('#refresh-steps li[data-step="' + s.step + '"]');
+            if (!li) { return; }
+            li.className = "step-" + s.state;
+            li.querySelector(".state").textContent = labels.states[s.state] || s.state;
+            li.querySelector(".secs").textContent = s.seconds === null ? "" : fill(labels.seconds, { n: s.seconds.toFixed(1) });
+          });
+          window.setTimeout(poll, 1000);
+        })
+        .catch(function () { window.setTimeout(poll, 3000); });
+    }
+    window.setTimeout(poll, 500);
+  }
+  function start() { draw(); localeSwitch(); importProgress(); refreshProgress(); }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
 })();
