@@ -1,7 +1,7 @@
 """A re-run of a segmented day writes only the memberships that changed, and ends where a first run would.
 
-The writes are counted by SQLite triggers on ``segment_memberships`` (the bulk writer goes to the DBAPI cursor
-directly, past SQLAlchemy's events): each inserted, updated or deleted row logs its operation and key.
+The writes are counted by triggers on ``segment_memberships`` (the bulk writer goes to the DBAPI cursor directly,
+past SQLAlchemy's events): each inserted, updated or deleted row logs its operation and key. On each store.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from kehu.publish import segments as placement
 from kehu.store.segments import record_run, save_definition, segment_memberships, segment_runs, sync_memberships
 
 DAY = dt.date(2025, 6, 30)
-_TRIGGERS = (
-    "CREATE TABLE membership_writes (op TEXT, run_id INTEGER, customer_id INTEGER, segment TEXT)",
+_LOG = "CREATE TABLE membership_writes (op TEXT, run_id INTEGER, customer_id INTEGER, segment TEXT)"
+_SQLITE_TRIGGERS = (
     "CREATE TRIGGER log_insert AFTER INSERT ON segment_memberships BEGIN INSERT INTO membership_writes "
     "VALUES ('insert', NEW.run_id, NEW.customer_id, NEW.segment); END",
     "CREATE TRIGGER log_update AFTER UPDATE ON segment_memberships BEGIN INSERT INTO membership_writes "
@@ -28,25 +28,38 @@ _TRIGGERS = (
     "CREATE TRIGGER log_delete AFTER DELETE ON segment_memberships BEGIN INSERT INTO membership_writes "
     "VALUES ('delete', OLD.run_id, OLD.customer_id, OLD.segment); END",
 )
+_POSTGRES_TRIGGERS = (
+    "CREATE FUNCTION log_membership() RETURNS trigger AS $$ BEGIN IF TG_OP = 'DELETE' THEN "
+    "INSERT INTO membership_writes VALUES ('delete', OLD.run_id, OLD.customer_id, OLD.segment); ELSE "
+    "INSERT INTO membership_writes VALUES (lower(TG_OP), NEW.run_id, NEW.customer_id, NEW.segment); END IF; "
+    "RETURN NULL; END $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER log_writes AFTER INSERT OR UPDATE OR DELETE ON segment_memberships "
+    "FOR EACH ROW EXECUTE FUNCTION log_membership()",
+)
+_Store = tuple[Settings, sa.Engine]
 
 
 @pytest.fixture
-def store(settings: Settings) -> Iterator[sa.Engine]:
+def seeded(settings: Settings, store_url: str) -> Iterator[_Store]:
     """Customers 1..200 published for DAY and segmented once; membership writes logged from then on."""
+    settings = settings.model_copy(update={"database_url": store_url})
     engine = make_store(settings)
     profile = random_profile(7, range(1, 201), DAY)
     publish_profile(engine, profile, DAY, random_scores(8, profile))
     placement.segment_run(settings, "duckdb", DAY)
     with engine.begin() as conn:
-        for statement in _TRIGGERS:
+        triggers = _SQLITE_TRIGGERS if engine.dialect.name == "sqlite" else _POSTGRES_TRIGGERS
+        for statement in (_LOG, *triggers):
             conn.exec_driver_sql(statement)
-    yield engine
+    yield settings, engine
     engine.dispose()
 
 
 def _writes(engine: sa.Engine) -> list[tuple[str, int, int, str]]:
     with engine.begin() as conn:
-        rows = [tuple(r) for r in conn.exec_driver_sql("SELECT op, run_id, customer_id, segment FROM membership_writes")]
+        rows = [
+            tuple(r) for r in conn.exec_driver_sql("SELECT op, run_id, customer_id, segment FROM membership_writes")
+        ]
         conn.exec_driver_sql("DELETE FROM membership_writes")
     return rows  # type: ignore[return-value]
 
@@ -64,7 +77,8 @@ def _run_ids(engine: sa.Engine) -> dict[str, int]:
         return {s: int(i) for s, i in conn.execute(sa.select(segment_runs.c.scheme, segment_runs.c.id))}
 
 
-def test_rerun_with_unchanged_data_writes_no_membership(settings: Settings, store: sa.Engine) -> None:
+def test_rerun_with_unchanged_data_writes_no_membership(seeded: _Store) -> None:
+    settings, store = seeded
     before, ids = _memberships(store), _run_ids(store)
     again = placement.segment_run(settings, "duckdb", DAY)
     assert _writes(store) == []
@@ -73,7 +87,8 @@ def test_rerun_with_unchanged_data_writes_no_membership(settings: Settings, stor
     assert sum(again.schemes["lifecycle"]["sizes"].values()) == 200
 
 
-def test_rerun_after_a_few_customers_change_writes_only_theirs(settings: Settings, store: sa.Engine) -> None:
+def test_rerun_after_a_few_customers_change_writes_only_theirs(seeded: _Store) -> None:
+    settings, store = seeded
     from kehu.store.published import customer_score_history as h
 
     before = _memberships(store)
@@ -109,8 +124,9 @@ def test_rerun_after_a_few_customers_change_writes_only_theirs(settings: Setting
     assert _memberships(store) == after
 
 
-def test_sync_memberships_inserts_updates_and_deletes(settings: Settings) -> None:
-    engine = make_store(settings)
+def test_sync_memberships_inserts_updates_and_deletes(settings: Settings, store_url: str) -> None:
+    """On each store (SQLite and PostgreSQL): the differences only, and the run keeps its id."""
+    engine = make_store(settings.model_copy(update={"database_url": store_url}))
     publish_profile(engine, random_profile(1, range(1, 6), DAY), DAY)
     rows = [{"customer_id": c, "segment": "a" if c < 4 else "b", "values": {"x": c}} for c in range(1, 6)]
     try:
