@@ -101,6 +101,7 @@ def profile_arrow(conn: sa.Connection, as_of: dt.date, *, chunk_rows: int = 50_0
 
 def _score_number(scores: Any, name: str, *, sqlite: bool) -> sa.ColumnElement[Any]:
     """``scores[name]`` as a float where the document holds a JSON number there, else NULL (as :func:`_number`)."""
+    is_number: sa.ColumnElement[bool]
     if sqlite:
         is_number = sa.func.json_type(scores, f'$."{name}"').in_(("integer", "real"))
     else:
