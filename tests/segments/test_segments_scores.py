@@ -66,3 +66,36 @@ def test_score_fields_are_the_published_figures_and_missing_stays_missing(tmp_pa
             assert coverage[name] == {"published": have, "missing": n - have}
         assert set(coverage) == {"churn_risk", "winback"}
     store.dispose()
+
+
+def test_profile_takes_only_numbers_from_the_scores_even_from_a_document_with_nan(tmp_path: Any) -> None:
+    """Text, booleans and nulls are no score; a document holding a NaN (which SQLite's JSON functions cannot
+    parse) is decoded in Python and gives its numbers all the same."""
+    import math
+
+    import sqlalchemy as sa
+
+    from kehu.store.published import customer_score_history as h
+
+    store = make_store(load_settings(home=tmp_path / "home"))
+    rows = random_profile(6, range(1, 6), DAY)
+    publish_profile(store, rows, DAY, {r["customer_id"]: {"p_alive": 0.5} for r in rows})
+    documents = {
+        1: '{"p_alive": 0.25, "clv_12m": 12, "churn_risk": "n/a", "winback": true, "renewal_risk": null}',
+        2: '{"p_alive": NaN, "clv_12m": 3.5, "churn_risk": "high", "winback": false}',
+        3: "null",
+        4: '{"p_alive": 1, "reasons": {"churn_risk": 0.9}}',
+    }
+    with store.begin() as conn:
+        for cid, text in documents.items():
+            conn.exec_driver_sql("UPDATE customer_score_history SET scores = ? WHERE customer_id = ?", (text, cid))
+        conn.execute(sa.update(h).where(h.c.customer_id == 5).values(scores=None))
+    with store.connect() as conn:
+        profile = {r["customer_id"]: r for r in profile_arrow(conn, DAY).to_pylist()}
+    store.dispose()
+    assert {n: profile[1][n] for n in ("p_alive", "clv_12m", "churn_risk", "winback", "renewal_risk")} == {
+        "p_alive": 0.25, "clv_12m": 12.0, "churn_risk": None, "winback": None, "renewal_risk": None}  # fmt: skip
+    assert math.isnan(profile[2]["p_alive"]) and profile[2]["clv_12m"] == 3.5
+    assert profile[2]["churn_risk"] is None and profile[2]["winback"] is None
+    assert all(profile[c][n] is None for c in (3, 5) for n in SCORE_FIELDS)
+    assert profile[4]["p_alive"] == 1.0 and profile[4]["churn_risk"] is None

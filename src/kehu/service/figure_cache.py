@@ -29,9 +29,10 @@ def store_key(ws: Workspace) -> str:
 
 
 def run_stamp(conn: Any) -> tuple[Any, ...]:
-    """The newest segment run's id, the number of segment runs, the newest pipeline run's id and the newest score
-    write's id: what a run (or a re-run of a day) changes, and what re-scoring without a run changes (``kehu models
-    train`` scores the newest day with the new model), so a cached figure whose stamp differs is stale."""
+    """The newest segment run's id, the number of segment runs, the time the last one was recorded (a re-run of a
+    day keeps its run's id), the newest pipeline run's id and the newest score write's id: what a run (or a re-run
+    of a day) changes, and what re-scoring without a run changes (``kehu models train`` scores the newest day with
+    the new model), so a cached figure whose stamp differs is stale."""
     from sqlalchemy import func, select
 
     from kehu.store.published import pipeline_runs, score_writes
@@ -39,7 +40,9 @@ def run_stamp(conn: Any) -> tuple[Any, ...]:
 
     newest_pipeline_run = select(func.max(pipeline_runs.c.id)).scalar_subquery()
     newest_score_write = select(func.max(score_writes.c.id)).scalar_subquery()
-    query = select(func.max(segment_runs.c.id), func.count(segment_runs.c.id), newest_pipeline_run, newest_score_write)
+    runs = segment_runs.c
+    query = select(func.max(runs.id), func.count(runs.id), func.max(runs.created_at), newest_pipeline_run,
+                   newest_score_write)  # fmt: skip
     return tuple(conn.execute(query).one())
 
 

@@ -10,7 +10,8 @@ Tables (on :data:`kehu.store.schema.metadata`)::
 A built-in scheme (``rfm_cn``, ``rfm_en``, ``lifecycle``, ``value``, ``cross``) is one definition; every
 user-defined segment is a scheme of its own named ``custom.<name>`` with one segment, ``<name>``. A new
 version is written only when the definition's content changes (same digest: same version). Re-running a
-scheme for an ``as_of`` replaces that run and its memberships.
+scheme for an ``as_of`` keeps that run's row and brings its memberships up to date, writing only the ones that
+changed (:func:`record_run`).
 """
 
 from __future__ import annotations
@@ -33,13 +34,15 @@ from sqlalchemy import (
     Select,
     String,
     Table,
-    delete,
+    Text,
+    cast,
     func,
     insert,
     select,
+    update,
 )
 
-from kehu.store.bulk import insert_rows
+from kehu.store.bulk import insert_rows, is_sqlite
 from kehu.store.schema import UTCDateTime, customers, metadata, users
 
 __all__ = [
@@ -58,6 +61,7 @@ __all__ = [
     "segment_definitions",
     "segment_memberships",
     "segment_runs",
+    "sync_memberships",
 ]
 
 segment_definitions = Table(
@@ -158,7 +162,12 @@ def record_run(
     stats: Mapping[str, Any] | None = None,
     chunk_rows: int = 50_000,
 ) -> int:
-    """Replace ``scheme``'s run for ``as_of`` with a new one and its memberships; call inside a transaction.
+    """Record ``scheme``'s run for ``as_of`` with its memberships; call inside a transaction.
+
+    A first run of the day is a new ``segment_runs`` row with every membership. A re-run of the day keeps the
+    run's row (its definition, engine, time, population and statistics are replaced) and writes only what
+    differs from the memberships it holds: new placements are inserted, departed ones deleted, and a placement
+    whose deciding values changed gets them updated. Either way the run then holds exactly ``rows``.
 
     Parameters
     ----------
@@ -170,28 +179,22 @@ def record_run(
     Returns
     -------
     int
-        The new ``segment_runs.id``.
+        The run's ``segment_runs.id``.
     """
-    old = select(segment_runs.c.id).where(segment_runs.c.scheme == scheme, segment_runs.c.as_of == as_of)
-    old_ids = [int(i) for i in conn.execute(old).scalars()]
-    if old_ids:
-        conn.execute(delete(segment_memberships).where(segment_memberships.c.run_id.in_(old_ids)))
-        conn.execute(delete(segment_runs).where(segment_runs.c.id.in_(old_ids)))
-    run_id = int(
-        conn.execute(
-            insert(segment_runs)
-            .values(
-                scheme=scheme,
-                as_of=as_of,
-                definition_id=definition_id,
-                engine=engine,
-                created_at=dt.datetime.now(dt.UTC),
-                population=population,
-                stats=dict(stats) if stats is not None else None,
-            )
-            .returning(segment_runs.c.id)
-        ).scalar_one()
-    )
+    r = segment_runs
+    fields = {
+        "definition_id": definition_id,
+        "engine": engine,
+        "created_at": dt.datetime.now(dt.UTC),
+        "population": population,
+        "stats": dict(stats) if stats is not None else None,
+    }
+    old = conn.execute(select(r.c.id).where(r.c.scheme == scheme, r.c.as_of == as_of)).scalars().first()
+    if old is not None:
+        conn.execute(update(r).where(r.c.id == old).values(**fields))
+        sync_memberships(conn, int(old), rows)
+        return int(old)
+    run_id = int(conn.execute(insert(r).values(scheme=scheme, as_of=as_of, **fields).returning(r.c.id)).scalar_one())
     # driver parameters in bulk; ``values`` serialized as SQLAlchemy's JSON type does (``json.dumps``)
     for chunk in _chunks(rows, chunk_rows):
         columns = {
@@ -201,6 +204,52 @@ def record_run(
         }
         insert_rows(conn, segment_memberships, columns, {"run_id": run_id})
     return run_id
+
+
+def sync_memberships(conn: Connection, run_id: int, rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Make run ``run_id`` hold exactly the memberships ``rows``, writing only the differences.
+
+    The stored deciding values are compared as the JSON text they were written as (``json.dumps``, what
+    SQLAlchemy's JSON type writes too), so an unchanged placement costs one row read and no write.
+
+    Returns
+    -------
+    dict
+        ``inserted``, ``updated`` and ``deleted`` membership rows.
+    """
+    m = segment_memberships
+    stored: dict[tuple[int, str], str | None] = {
+        (int(cid), str(segment)): text
+        for cid, segment, text in conn.execute(
+            select(m.c.customer_id, m.c.segment, cast(m.c["values"], Text)).where(m.c.run_id == run_id)
+        )
+    }
+    added: dict[str, list[Any]] = {"customer_id": [], "segment": [], "values": []}
+    changed: list[tuple[Any, ...]] = []
+    for row in rows:
+        key = (int(row["customer_id"]), str(row["segment"]))
+        text = json.dumps(row["values"])
+        before = stored.pop(key, _ABSENT)
+        if before is _ABSENT:
+            added["customer_id"].append(key[0])
+            added["segment"].append(key[1])
+            added["values"].append(text)
+        elif before != text:
+            changed.append((text, run_id, *key))
+    departed = [(run_id, *key) for key in stored]
+    quote = conn.dialect.identifier_preparer.quote
+    ph = "?" if is_sqlite(conn) else "%s"
+    where = f"run_id = {ph} AND customer_id = {ph} AND segment = {ph}"
+    if departed:
+        conn.exec_driver_sql(f"DELETE FROM {quote(m.name)} WHERE {where}", departed)
+    if changed:
+        value = ph if is_sqlite(conn) else "%s::json"
+        conn.exec_driver_sql(f"UPDATE {quote(m.name)} SET {quote('values')} = {value} WHERE {where}", changed)
+    insert_rows(conn, m, added, {"run_id": run_id})
+    return {"inserted": len(added["customer_id"]), "updated": len(changed), "deleted": len(departed)}
+
+
+_ABSENT: Any = object()
 
 
 def _chunks(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mapping[str, Any]]]:
