@@ -21,8 +21,9 @@ finished (it is built in ``NAME.building`` and renamed):
 Churn models are the checkout's own: a checkout scores only with a churn model file of its own format, so the
 first time a checkout meets a store, it trains the churn models (untimed, with ``--train-option`` for the big store
 and the defaults for the demo) on a copy of the built workspace and keeps that copy's ``models`` folder as
-``NAME.models/<commit>`` (the last commit that changed ``src``); its measured runs use that folder instead of
-the built one.
+``NAME.models/format-N`` (``N``: the checkout's churn model file format, ``MODEL_FORMAT``); its measured runs, and
+those of every later checkout of the same format, use that folder instead of the built one (scoring time does not
+depend on which code of a format trained the model).
 
 Every measured run copies the built workspace to a fresh folder first (``kehu run`` fires playbooks, which
 write tasks, so each run starts from the same state) and runs ``kehu run --json --home COPY`` (the checkout's
@@ -179,16 +180,19 @@ def _copy(home: Path, target: Path) -> None:
                                                                  and n in NOT_COPIED])  # fmt: skip
 
 
-def _commit(checkout: Path) -> str:
-    """The last commit that changed the checkout's ``src`` (a change elsewhere needs no new training)."""
-    done = subprocess.run(["git", "-C", str(checkout), "log", "-1", "--format=%H", "--", "src"],
-                          capture_output=True, text=True)  # fmt: skip
-    return done.stdout.strip() or checkout.name
+def _model_format(checkout: Path) -> str:
+    """The churn model file format the checkout writes and reads (its ``MODEL_FORMAT``), e.g. ``format-2``."""
+    for path in sorted((checkout / "src" / "kehu").rglob("*.py")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("MODEL_FORMAT = "):
+                return "format-" + line.split("=", 1)[1].strip()
+    raise SystemExit(f"{checkout}: no MODEL_FORMAT in its src/kehu")
 
 
 def checkout_models(checkout: Path, home: Path, scratch: Path, train_options: list[str]) -> Path:
-    """The churn models ``checkout`` trained on ``home``: ``NAME.models/<commit>``, trained (untimed) the first time."""
-    models = home.with_name(home.name + ".models") / _commit(checkout)
+    """Churn models of ``checkout``'s file format trained on ``home``: ``NAME.models/format-N``, trained (untimed) by
+    the first checkout of that format that needs them."""
+    models = home.with_name(home.name + ".models") / _model_format(checkout)
     if models.is_dir():
         return models
     copy = scratch / "train"
