@@ -35,6 +35,7 @@ from kehu.playbooks import (
 )
 from kehu.playbooks.outbox import retry as retry_row
 from kehu.playbooks.planner import Decision, Plan
+from kehu.playbooks.workload import accounting, expire_stale, fit_to_capacity, link_merged
 from kehu.service.access import Principal, owner_scope, require_role
 from kehu.service.loop_config import ticket_policy
 from kehu.service.principal import Service, Workspace
@@ -179,8 +180,9 @@ def dry_run(
     with engine.connect() as conn:
         p = plan(conn, playbooks, clock, settings, sla_hours=ticket_sla_hours(settings))
         names = _names(conn)
-    out = _summary(p, names)
-    out["dry_run"] = True
+        samples = _summary(p, names)  # what each rule decides, before the capacity stage takes tasks out
+        fitted = fit_to_capacity(conn, p, settings)
+    out = {**samples, "capacity": fitted.summary, "dry_run": True}
     return out
 
 
@@ -194,9 +196,14 @@ def run_playbooks(
     trigger: str = "cli",
     channels: Mapping[str, Channel] | None = None,
     deliver_messages: bool = True,
+    effects: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Decide, commit (firings + outbox) and deliver; returns counts per rule and what delivery did."""
+    """Expire stale tasks, decide, fit the tasks to the owners' capacity, commit (firings + outbox + backlog) and
+    deliver; returns counts per rule, the capacity stage (``capacity``: working days, what expired, and the run's
+    firings by fate) and what delivery did. ``effects`` multiplies the value at stake per rule ref
+    (``playbook/rule``; default 1)."""
     clock = _clock(settings, now, day)
+    expired = expire_stale(engine, settings, day=clock.day, now=clock.now)
     playbooks = workspace_playbooks(settings, files)
     with engine.begin() as conn:
         run_id = int(
@@ -209,8 +216,11 @@ def run_playbooks(
     with engine.connect() as conn:
         p = plan(conn, playbooks, clock, settings, sla_hours=ticket_sla_hours(settings))
         names = _names(conn)
+        fitted = fit_to_capacity(conn, p, settings, effects=effects)
     fired = commit_plan(engine, p, run_id=run_id, now=clock.now)
+    link_merged(engine, fitted, run_id)
     out = _summary(p, names, fired)
+    out["capacity"] = {**fitted.summary, "expired": expired, "accounting": accounting(engine, run_id)}
     for rule in out["rules"]:
         rule.pop("customers")
     if deliver_messages:
@@ -510,14 +520,16 @@ class PlaybookService(Service):
         day: dt.date | None = None,
         trigger: str = "cli",
         channels: Mapping[str, Channel] | None = None,
+        effects: Mapping[str, float] | None = None,
     ) -> dict[str, Any]:
-        """Run the playbooks: decide, record firings and outbox rows, deliver, exactly once per occurrence (see
-        :func:`run_playbooks`)."""
+        """Run the playbooks: decide, fit tasks to capacity, record firings and outbox rows, deliver, exactly once
+        per occurrence (see :func:`run_playbooks`; ``effects``: the value multiplier per rule ref)."""
         _manager(self.principal)
         ensure_current(self.ws.engine)
         return run_playbooks(
-            self.ws.settings, self.ws.engine, files, now=now, day=day, trigger=trigger, channels=channels
-        )
+            self.ws.settings, self.ws.engine, files, now=now, day=day, trigger=trigger, channels=channels,
+            effects=effects,
+        )  # fmt: skip
 
     def deliver(
         self, *, now: dt.datetime | None = None, channels: Mapping[str, Channel] | None = None
