@@ -38,10 +38,10 @@ PRIORITIES = ("urgent", "high", "normal", "low")
 #: what became of a firing (``playbook_firings.fate``); ``allocate`` uses the first four
 FATES = ("task", "merged", "backlog", "automated", "expired", "held_out")
 #: which risk a value at stake was computed from (:func:`value_at_stake`)
-BASES = ("winback", "renewal", "churn", "none")
+BASES = ("winback", "renewal", "churn", "p_alive", "none")
 
 _TASK, _MERGED, _BACKLOG, _AUTOMATED = range(4)
-_WINBACK, _RENEWAL, _CHURN, _NONE = range(4)
+_WINBACK, _RENEWAL, _CHURN, _ALIVE, _NONE = range(5)
 
 Floats = NDArray[np.float64]
 Ints = NDArray[np.int64]
@@ -53,6 +53,7 @@ def value_at_stake(
     renewal_risk: Floats,
     winback: Floats,
     winback_value: Floats,
+    p_alive: Floats,
     *,
     contract: NDArray[np.bool_],
     effect: Floats | float = 1.0,
@@ -66,6 +67,8 @@ def value_at_stake(
     - a contract rule (``contract`` true, e.g. ``contract_ends_within``) with a published ``renewal_risk``:
       ``clv × renewal_risk``;
     - otherwise ``clv × churn_risk`` (``renewal_risk`` when no churn risk is published);
+    - no risk published (no churn model trained yet): ``clv × (1 − p_alive)``, the purchase model's chance that
+      the customer is no longer active;
     - nothing published: 0 (basis ``none``), ranked after every scored customer.
 
     Each value is then multiplied by ``effect`` (the rule's measured effect, 1 until known). Missing values are
@@ -81,6 +84,10 @@ def value_at_stake(
     plain = ~has_wb & ~(contract & has_renewal)
     churn_rows = plain & has_churn
     renewal_rows = (~has_wb & contract & has_renewal) | (plain & ~has_churn & has_renewal)
+    lost = 1.0 - np.asarray(p_alive, dtype=np.float64)
+    alive_rows = plain & ~has_churn & ~has_renewal & ~np.isnan(lost)
+    value[alive_rows] = clv[alive_rows] * np.clip(lost[alive_rows], 0.0, 1.0)
+    basis[alive_rows] = _ALIVE
     value[churn_rows] = clv[churn_rows] * churn[churn_rows]
     basis[churn_rows] = _CHURN
     value[renewal_rows] = clv[renewal_rows] * renewal[renewal_rows]

@@ -37,7 +37,7 @@ from kehu.store.schema import users
 __all__ = ["Fitted", "accounting", "expire_stale", "fit_to_capacity", "link_merged", "working_days"]
 
 _CHUNK = 900
-_SCORES = ("clv_12m", "churn_risk", "renewal_risk", "winback", "winback_value")
+_SCORES = ("clv_12m", "churn_risk", "renewal_risk", "winback", "winback_value", "p_alive")
 _CONTRACT_TRIGGERS = ("contract_ends_within",)
 _OPEN = ("open", "in_progress")
 
@@ -118,7 +118,7 @@ def _open_actions(conn: sa.Connection, customer_ids: Sequence[int]) -> dict[int,
 
 def _scores(conn: sa.Connection, customer_ids: Sequence[int]) -> dict[int, tuple[float, ...]]:
     ids = sorted(set(customer_ids))
-    cols = [customer_scores.c[name] for name in _SCORES]
+    cols = [customer_scores.c[name] for name in _SCORES[:-1]] + [customer_scores.c.scores["p_alive"].as_float()]
     out: dict[int, tuple[float, ...]] = {}
     for start in range(0, len(ids), _CHUNK):
         stmt = sa.select(customer_scores.c.customer_id, *cols).where(
@@ -184,8 +184,8 @@ def fit_to_capacity(
     scores = _scores(conn, [d.customer_id for d in fresh])
     slots, caps = _slots(conn, settings, days)
     n = len(fresh)
-    nan5 = (np.nan,) * len(_SCORES)
-    table = np.array([scores.get(d.customer_id, nan5) for d in fresh], dtype=np.float64).reshape(n, len(_SCORES))
+    missing = (np.nan,) * len(_SCORES)
+    table = np.array([scores.get(d.customer_id, missing) for d in fresh], dtype=np.float64).reshape(n, len(_SCORES))
     refs = [f"{d.playbook.name}/{d.rule.id}" for d in fresh]
     effect = np.array([float(effects.get(r, 1.0)) for r in refs], dtype=np.float64)
     value, basis = value_at_stake(
@@ -208,8 +208,10 @@ def fit_to_capacity(
     merges: list[tuple[Decision, Decision]] = []
     for i, d in enumerate(fresh):
         fate = FATES[int(alloc.fate[i])]
-        clv, churn, renewal, wb, wb_value = table[i]
-        risk = {"winback": wb, "renewal": renewal, "churn": churn, "none": np.nan}[BASES[int(basis[i])]]
+        clv, churn, renewal, wb, wb_value, alive = table[i]
+        risk = {"winback": wb, "renewal": renewal, "churn": churn, "p_alive": 1 - alive, "none": np.nan}[
+            BASES[int(basis[i])]
+        ]
         d.stake = {
             "value": round(float(value[i]), 2),
             "action_value": round(float(alloc.value[i]), 2),

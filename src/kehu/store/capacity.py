@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -29,15 +30,17 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     update,
 )
 
-from kehu.store.actions import tasks
+from kehu.store.actions import playbook_firings, tasks
 from kehu.store.schema import UTCDateTime, metadata, users
 
 __all__ = [
     "BACKLOG_STATES",
+    "action_reasons",
     "backlog",
     "capacities",
     "capacity_overrides",
@@ -154,3 +157,22 @@ def close_backlog(
         .where(backlog.c.id == entry_id)
         .values(status=status, closed_at=now, closed_by=actor, task_id=task_id)
     )
+
+
+def action_reasons(conn: Connection, head_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+    """For each firing heading an action (a task's or a backlog entry's firing): its own and every firing merged
+    into it — playbook, rule, day, trigger values (``reason``) and value at stake (``stake``) — first decided first."""
+    ids = sorted(set(head_ids))
+    out: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    f = playbook_firings.c
+    for start in range(0, len(ids), 900):
+        part = ids[start : start + 900]
+        stmt = (
+            select(f.id, f.merged_into, f.playbook, f.rule, f.day, f.reason, f.stake)
+            .where(or_(f.id.in_(part), f.merged_into.in_(part)))
+            .order_by(f.id)
+        )
+        for row in conn.execute(stmt).mappings():
+            head = int(row["id"]) if int(row["id"]) in out else int(row["merged_into"])
+            out[head].append({k: row[k] for k in ("playbook", "rule", "day", "reason", "stake")})
+    return out
