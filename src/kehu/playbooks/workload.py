@@ -289,12 +289,11 @@ def accounting(engine: sa.Engine, run_id: int) -> dict[str, int]:
     (``firings`` equals their sum; a firing written without a fate counts as ``unknown``)."""
     f = playbook_firings.c
     with engine.connect() as conn:
-        by_fate = dict(
-            conn.execute(sa.select(f.fate, sa.func.count()).where(f.run_id == run_id).group_by(f.fate)).all()
-        )
-    out = {"firings": int(sum(by_fate.values()))}
-    out.update({fate: int(by_fate.get(fate, 0)) for fate in FATES})
-    unknown = int(sum(n for fate, n in by_fate.items() if fate not in FATES))
+        rows = conn.execute(sa.select(f.fate, sa.func.count()).where(f.run_id == run_id).group_by(f.fate)).all()
+    by_fate: dict[str | None, int] = {fate: int(n) for fate, n in rows}
+    out = {"firings": sum(by_fate.values())}
+    out.update({fate: by_fate.get(fate, 0) for fate in FATES})
+    unknown = sum(n for fate, n in by_fate.items() if fate not in FATES)
     if unknown:
         out["unknown"] = unknown
     return out

@@ -58,7 +58,7 @@ def rule_titles(ws: Workspace) -> dict[str, dict[str, str | None]]:
 
 def with_reasons(ws: Workspace, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     """Add to each row with a ``firing_id`` the reasons of its action (every rule, with its title) and the action's
-    value at stake (``stake``: that of its own firing)."""
+    value at stake (``stake``: that of its most valuable firing, whose value the action is worth)."""
     heads = action_reasons(conn, [int(r["firing_id"]) for r in rows if r.get("firing_id") is not None])
     titles = rule_titles(ws) if heads else {}
     for r in rows:
@@ -68,8 +68,8 @@ def with_reasons(ws: Workspace, conn: sa.Connection, rows: list[dict[str, Any]])
              "day": x["day"], "trigger": (x["reason"] or {}).get("trigger")}
             for x in reasons or []
         ]  # fmt: skip
-        own = next((x["stake"] for x in reasons or [] if x["stake"]), None)
-        r["stake"] = own
+        stakes = [x["stake"] for x in reasons or [] if x["stake"]]
+        r["stake"] = max(stakes, key=lambda x: x["value"]) if stakes else None  # the firing the action is worth
 
 
 def _load(conn: sa.Connection, user_id: int, days: list[dt.date]) -> dict[dt.date, int]:

@@ -32,6 +32,7 @@ from kehu.service.access import AuthenticationError, TooManyAttemptsError
 from kehu.service.workspace import Workspace
 from kehu.web import (
     campaign_pages,
+    capacity_pages,
     customer_pages,
     import_pages,
     pages,
@@ -96,7 +97,7 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     for router in (
         routes.router, loop_routes.router, pages.router, segment_pages.router, customer_pages.router,
         import_pages.router, ticket_pages.router, campaign_pages.router, task_routes.router, task_pages.router,
-        playbook_pages.router,
+        playbook_pages.router, capacity_pages.router,
     ):  # fmt: skip
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
