@@ -91,7 +91,7 @@ def first_free_day(ws: Workspace, conn: sa.Connection, user_id: int, start: dt.d
 def check_capacity(ws: Workspace, conn: sa.Connection, user_id: int, day: dt.date, *, adding: int = 1) -> None:
     """Raise :class:`ValidationError` when ``adding`` more open tasks due on ``day`` exceed the user's capacity."""
     cap = capacities(conn, ws.settings.role_capacities).get(user_id, (0, "none"))[0]
-    used = open_due_counts(conn, [user_id], [day]).get((user_id, day), 0)
+    used = open_due_counts(conn, [user_id], [day], carry_overdue=False).get((user_id, day), 0)
     if used + adding > cap:
         raise ValidationError(
             f"due_date: user {user_id} already has {used} open tasks due on {day.isoformat()} (capacity {cap} a day);"

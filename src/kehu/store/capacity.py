@@ -115,18 +115,20 @@ def set_capacity(conn: Connection, key: str, per_day: int | None, *, actor: str,
         conn.execute(insert(task_capacities).values(key=key, per_day=per_day, updated_at=now, updated_by=actor))
 
 
-def open_due_counts(conn: Connection, user_ids: Iterable[int], days: list[dt.date]) -> dict[tuple[int, dt.date], int]:
-    """Open tasks per (assignee, due day) for ``days``; tasks due before the first day count on the first day."""
+def open_due_counts(
+    conn: Connection, user_ids: Iterable[int], days: list[dt.date], *, carry_overdue: bool = True
+) -> dict[tuple[int, dt.date], int]:
+    """Open tasks per (assignee, due day) for ``days``; tasks due before the first day (and undated ones) count
+    on the first day, unless ``carry_overdue`` is false (then only tasks due within ``days`` count)."""
     ids = sorted(set(user_ids))
     if not ids or not days:
         return {}
     t = tasks.c
     day = func.coalesce(t.due_date, days[0])
-    stmt = (
-        select(t.assignee_id, t.due_date, func.count())
-        .where(t.assignee_id.in_(ids), t.status.in_(("open", "in_progress")), day <= days[-1])
-        .group_by(t.assignee_id, t.due_date)
-    )
+    where = [t.assignee_id.in_(ids), t.status.in_(("open", "in_progress")), day <= days[-1]]
+    if not carry_overdue:
+        where.append(t.due_date >= days[0])
+    stmt = select(t.assignee_id, t.due_date, func.count()).where(*where).group_by(t.assignee_id, t.due_date)
     out: dict[tuple[int, dt.date], int] = {}
     for uid, due, n in conn.execute(stmt):
         due_day = due if isinstance(due, dt.date) else days[0]
