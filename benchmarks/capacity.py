@@ -9,8 +9,8 @@ share, win-back chance and value for lapsed buyers, p_alive) and ``--firings`` t
 customer may fire several rules), each for one of ``--owners`` owners with 15 slots a day over 5 working days
 minus a random existing load. Times, as medians of ``--repeat`` runs: reading the firings' scores out of the
 1M-customer arrays plus :func:`kehu.playbooks.capacity.value_at_stake` plus :func:`~kehu.playbooks.capacity.allocate`
-(Kehu), against the same steps written with pandas (``groupby`` / ``sort_values`` / ``cumcount``, what a user
-would otherwise write), whose fates must be identical. Peak memory is the peak traced by ``tracemalloc`` during
+(Kehu), against merging, ranking and fitting written with pandas (``groupby`` / ``sort_values`` / ``cumcount``, what
+a user would otherwise write; the same value at stake), whose fates must be identical. Peak memory is the peak traced by ``tracemalloc`` during
 one Kehu run (NumPy reports its buffers to it) and the process's peak RSS.
 """
 
