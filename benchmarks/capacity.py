@@ -10,8 +10,8 @@ customer may fire several rules), each for one of ``--owners`` owners with 15 sl
 minus a random existing load. Times, as medians of ``--repeat`` runs: reading the firings' scores out of the
 1M-customer arrays plus :func:`kehu.playbooks.capacity.value_at_stake` plus :func:`~kehu.playbooks.capacity.allocate`
 (Kehu), against merging, ranking and fitting written with pandas (``groupby`` / ``sort_values`` / ``cumcount``, what
-a user would otherwise write; the same value at stake), whose fates must be identical. Peak memory is the peak traced by ``tracemalloc`` during
-one Kehu run (NumPy reports its buffers to it) and the process's peak RSS.
+a user would otherwise write; the same value at stake), whose fates must be identical. Peak memory is the peak
+traced by ``tracemalloc`` during one Kehu run (NumPy reports its buffers to it) and the process's peak RSS.
 """
 
 from __future__ import annotations
