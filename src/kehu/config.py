@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "load_settings"]
@@ -61,6 +61,22 @@ class Settings(BaseSettings):
         ge=1,
         le=365,
         description="Days after a firing over which a rule's effect (treated vs held out) is measured.",
+    )
+    task_capacity_rep: int = Field(default=15, ge=0, description="Playbook tasks a rep is given per working day.")
+    task_capacity_manager: int = Field(
+        default=8, ge=0, description="Playbook tasks a manager is given per working day (they also coach and approve)."
+    )
+    task_capacity_admin: int = Field(default=3, ge=0, description="Playbook tasks an admin is given per working day.")
+    capacity_days: int = Field(
+        default=5, ge=1, le=60, description="Playbook tasks are spread over this many next working days."
+    )
+    working_days: str = Field(
+        default="1,2,3,4,5", description="Working weekdays for task due dates (ISO numbers: 1 = Monday … 7 = Sunday)."
+    )
+    task_stale_days: int = Field(
+        default=7,
+        ge=1,
+        description="An open playbook task this many days past due, or a backlog entry waiting this long, expires.",
     )
     quiet_hours: str | None = Field(
         default="21:00-08:00", description="Local hours when no message is sent (HH:MM-HH:MM); empty: none."
@@ -123,6 +139,24 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'kehu.db').resolve()}"
+
+    @field_validator("working_days")
+    @classmethod
+    def _weekdays(cls, value: str) -> str:
+        days = [d.strip() for d in value.split(",") if d.strip()]
+        if not days or any(d not in "1234567" or len(d) != 1 for d in days):
+            raise ValueError(f"{value!r}: a comma-separated list of weekday numbers 1 (Monday) to 7 (Sunday)")
+        return ",".join(sorted(set(days)))
+
+    @property
+    def weekdays(self) -> tuple[int, ...]:
+        """The working weekdays as ISO numbers (1 = Monday)."""
+        return tuple(int(d) for d in self.working_days.split(","))
+
+    @property
+    def role_capacities(self) -> dict[str, int]:
+        """The default daily task capacity per role."""
+        return {"rep": self.task_capacity_rep, "manager": self.task_capacity_manager, "admin": self.task_capacity_admin}
 
     @property
     def resolved_playbooks_dir(self) -> Path:

@@ -69,6 +69,9 @@ def _holdouts_are_balanced(ws: Workspace, rules: list[dict[str, object]]) -> Non
     assert abs(everyone[top].mean() - everyone[~top].mean()) / np.sqrt(
         everyone[top].var(ddof=1) / top.sum() + everyone[~top].var(ddof=1) / (~top).sum()) > 3.5  # fmt: skip
 
+# capacities small enough that the 2,000-customer demo overflows them (the 20,000-customer one does at 15 a day)
+CAPACITY = {"task_capacity_rep": 6, "task_capacity_manager": 3, "task_capacity_admin": 1, "capacity_days": 3}
+
 
 @pytest.mark.slow
 def test_default_playbooks_on_the_demo_company(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -187,3 +190,12 @@ def test_rule_holdouts_are_random_with_respect_to_the_customers(tmp_path: Path) 
     assert sum(int(r["fired"]) for r in rules) > 1_000
     _holdouts_are_balanced(ws, rules)
     ws.close()
+
+
+def _rules_of(ws: Workspace, customer_id: int) -> list[str]:
+    with ws.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            f"SELECT playbook, rule FROM playbook_firings WHERE customer_id = {int(customer_id)} "
+            "AND fate IN ('task', 'merged', 'backlog')"
+        ).all()
+    return [f"{p}/{r}" for p, r in rows]

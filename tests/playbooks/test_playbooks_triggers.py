@@ -61,11 +61,13 @@ def test_the_daily_sweep_fires_date_triggers_without_new_data(pb_ws: Workspace, 
     pb_ws.system().playbooks.run([f], now=NOW)  # the clock moved; no data changed
     with pb_ws.engine.connect() as conn:
         rows = conn.exec_driver_sql("SELECT customer_id, title FROM tasks WHERE rule = 'dormant' ORDER BY id").all()
-    assert [r[0] for r in rows] == [4, 1, 6]
+        waiting = conn.exec_driver_sql("SELECT customer_id FROM backlog WHERE rule = 'dormant'").scalars().all()
+    assert [r[0] for r in rows] == [4, 1] and waiting == [6]  # 6 has no owner: the backlog, for a manager
     assert rows[1][1] == f"客户1: 30 days since {days_ago(30).isoformat()}"
     pb_ws.system().playbooks.run([f], now=NOW + dt.timedelta(hours=3))  # the same day again: nothing new
     pb_ws.system().playbooks.run([f], now=NOW + dt.timedelta(days=1))  # the next day: 1, 4 and 6 already fired
-    assert count(pb_ws.engine, "tasks", "WHERE rule = 'dormant'") == 3
+    assert count(pb_ws.engine, "tasks", "WHERE rule = 'dormant'") == 2
+    assert count(pb_ws.engine, "backlog", "WHERE rule = 'dormant'") == 1
 
 
 def test_a_new_last_order_is_a_new_occurrence(pb_ws: Workspace, tmp_path: Path) -> None:

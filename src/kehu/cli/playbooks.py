@@ -22,6 +22,29 @@ Today = Annotated[
 ]
 
 
+def print_capacity(d: dict[str, Any]) -> None:
+    """Print the capacity stage of a playbook run: what expired, and every firing of the run by what became of it."""
+    cap = d.get("capacity")
+    if not cap:
+        return
+    days = cap["days"]
+    span = f"{days[0]} … {days[-1]}" if days else "-"
+    if "accounting" in cap:
+        a = cap["accounting"]
+        typer.echo(
+            f"  actions                 {a['firings']} firings = {a['task']} tasks + {a['merged']} merged into "
+            f"another action of their customer + {a['backlog']} backlog + {a['automated']} automated + "
+            f"{a['expired']} expired + {a['held_out']} held out"
+        )
+    else:
+        planned = ", ".join(f"{k} {v}" for k, v in cap["planned"].items()) or "none"
+        typer.echo(f"  actions                 would be: {planned}")
+    typer.echo(f"  task due dates          {span} ({len(days)} working days)")
+    expired = cap.get("expired")
+    if expired and (expired["tasks"] or expired["backlog"]):
+        typer.echo(f"  expired                 {expired['tasks']} stale tasks, {expired['backlog']} backlog entries")
+
+
 def _print_rules(d: dict[str, Any], *, dry: bool) -> None:
     if not d.get("acted", True):
         typer.echo(d["past_day"]["message"])
@@ -42,6 +65,7 @@ def _print_rules(d: dict[str, Any], *, dry: bool) -> None:
             typer.echo(
                 f"      #{sample['customer_id']} {sample['name'] or ''} (owner {sample['owner'] or '-'}): {acts}"
             )
+    print_capacity(d)
     delivery = d.get("delivery")
     if delivery:
         typer.echo(
@@ -274,3 +298,55 @@ def tasks_done(
     with open_workspace(home) as ws:
         d = ws.system().tasks.finish(task_id, outcome=outcome, notes=note, actor=actor_name(actor))
     typer.echo(f"task #{d['id']} done: {d['outcome']}")
+
+
+@tasks_app.command("backlog")
+def tasks_backlog(
+    owner: Annotated[str | None, typer.Option("--owner", help="Only entries meant for this user.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, most at stake first.")] = 50,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """The backlog: playbook actions that did not fit their owner's capacity, most value at stake first."""
+    with open_workspace(home) as ws:
+        uid = _user_id(ws, owner) if owner else None
+        d = ws.system().capacity.backlog(assignee_id=uid, limit=limit)
+    if as_json:
+        print_json(d)
+        return
+    typer.echo(f"{d['count']} waiting")
+    for r in d["entries"]:
+        rules = ", ".join(x["rule"] for x in r["reasons"])
+        typer.echo(
+            f"#{r['id']:<6} {r['value_at_stake']:>10,.2f} at stake  {r['assignee'] or '(unassigned)':<10} "
+            f"{r['task']['title']}  ({rules})"
+        )
+
+
+@tasks_app.command("promote")
+def tasks_promote(
+    entry_id: Annotated[int, typer.Argument(metavar="ID", help="Backlog entry id (see `kehu tasks backlog`).")],
+    owner: Annotated[str | None, typer.Option("--owner", help="Give the task to this user instead.")] = None,
+    due: Annotated[str | None, typer.Option("--due", help="Due date (YYYY-MM-DD); default: first free day.")] = None,
+    home: Home = None,
+) -> None:
+    """Turn a backlog entry into a task, due on the assignee's first working day with a free slot."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    with open_workspace(home) as ws:
+        uid = _user_id(ws, owner) if owner else None
+        today = dt.datetime.now(ZoneInfo(ws.settings.timezone)).date()
+        d = ws.system().capacity.promote(
+            entry_id, assignee_id=uid, due_date=parse_date(due, "--due") if due else None, today=today
+        )
+    typer.echo(f"backlog #{d['id']} → task #{d['task_id']} for user #{d['assignee_id']}, due {d['due_date']}")
+
+
+def _user_id(ws: Any, name: str) -> int:
+    from kehu.errors import NotFoundError
+
+    match = [u for u in ws.system().users.all() if u["name"] == name]
+    if not match:
+        raise NotFoundError(f"no user named {name!r}: see `kehu users list`")
+    return int(match[0]["id"])

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from kehu.cli._common import AsJson, Home, open_workspace, parse_date, print_json
+from kehu.cli.playbooks import print_capacity
 
 
 def run(
@@ -94,6 +95,7 @@ def print_playbooks_step(result: dict[str, Any]) -> None:
     for r in pb["rules"]:
         if r["fired"]:
             typer.echo(f"    {r['rule']:<48} {r['fired']:>6}")
+    print_capacity(pb)
 
 
 def print_past_day_plan(plan: dict[str, Any], *, err: bool = False) -> None:

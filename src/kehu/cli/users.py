@@ -63,3 +63,38 @@ def users_list(as_json: AsJson = False, home: Home = None) -> None:
         return
     for r in rows:
         typer.echo(f"#{r['id']:<4} {r['name']:<12} {r['role']:<8} {r['team'] or ''}")
+
+
+@app.command("capacity")
+def users_capacity(
+    team: Annotated[str | None, typer.Option("--team", help="Set the capacity of this team.")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Set the capacity of this user (name).")] = None,
+    per_day: Annotated[int | None, typer.Option("--per-day", help="Playbook tasks a working day (0–200).")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the override (back to team or role).")] = False,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Daily playbook task capacities: list them (with the open tasks of the next working days), or set one for a
+    team or a user (a user's own beats their team's, which beats the role default)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    with open_workspace(home) as ws:
+        if team is not None or user is not None:
+            if (per_day is None) == (not clear):
+                raise typer.BadParameter("give --per-day N or --clear", param_hint="--per-day")
+            ws.system().capacity.set(per_day=None if clear else per_day, team=team, user=user)
+        today = dt.datetime.now(ZoneInfo(ws.settings.timezone)).date()
+        d = ws.system().capacity.overview(today=today)
+    if as_json:
+        print_json(d)
+        return
+    typer.echo("role defaults: " + ", ".join(f"{r} {n}/day" for r, n in d["roles"].items()))
+    for t in d["teams"]:
+        if t["per_day"] is not None:
+            typer.echo(f"team {t['team']}: {t['per_day']}/day")
+    days = " ".join(day.strftime("%m-%d") for day in d["days"])
+    typer.echo(f"{'user':<12} {'role':<8} {'capacity':>8}  from    open tasks due {days}")
+    for r in d["users"]:
+        load = " ".join(f"{x['open']:>5}" for x in r["load"])
+        typer.echo(f"{r['name']:<12} {r['role']:<8} {r['capacity']:>8}  {r['source']:<7} {'':>14}{load}")

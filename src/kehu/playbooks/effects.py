@@ -37,7 +37,17 @@ from kehu.models.uplift import Estimate, mean_difference, proportion_difference
 from kehu.store.actions import playbook_firings
 from kehu.store.schema import orders
 
-__all__ = ["LAPSE_DAYS", "METRICS", "VERDICTS", "revenue_effects", "rule_effects", "verdict_of", "verdict_text"]
+__all__ = [
+    "LAPSE_DAYS",
+    "MAX_MULTIPLIER",
+    "METRICS",
+    "VERDICTS",
+    "effect_multipliers",
+    "revenue_effects",
+    "rule_effects",
+    "verdict_of",
+    "verdict_text",
+]
 
 #: A customer is lapsed when fired after this many days without a purchase (as campaigns count win-back).
 LAPSE_DAYS = 180
@@ -246,4 +256,26 @@ def revenue_effects(conn: sa.Connection, *, tz: ZoneInfo, horizon_days: int) -> 
         d = rule["uplift"]["revenue_per_customer"]
         out[rule["ref"]] = Estimate(d["treatment"], d["holdout"], d["difference"], d["low"], d["high"], d["level"],
                                     d["method"], d.get("reason"), dict(d.get("detail") or {}))  # fmt: skip
+    return out
+
+
+#: the largest factor a measured effect gives a rule's value at stake (a holdout that bought almost nothing would
+#: otherwise make one rule outrank every other by orders of magnitude)
+MAX_MULTIPLIER = 5.0
+
+
+def effect_multipliers(estimates: Mapping[str, Estimate]) -> dict[str, float]:
+    """Per rule ref, the factor the capacity stage multiplies a firing's value at stake by: for a rule whose
+    measured effect on revenue per customer has an interval that excludes zero, the treated customers' revenue per
+    customer over the held-out customers' (0 for a rule that measurably lowers revenue to nothing, at most
+    :data:`MAX_MULTIPLIER`; :data:`MAX_MULTIPLIER` when the held-out customers bought nothing and the rule raised
+    revenue). Rules whose effect is not known yet are left out (the stage uses 1)."""
+    out: dict[str, float] = {}
+    for ref, e in estimates.items():
+        if not e.significant or e.treatment is None or e.holdout is None:
+            continue
+        if e.holdout > 0:
+            out[ref] = min(MAX_MULTIPLIER, max(0.0, e.treatment / e.holdout))
+        else:
+            out[ref] = MAX_MULTIPLIER if (e.difference or 0) > 0 else 0.0
     return out

@@ -45,6 +45,7 @@ from kehu.store.actions import (
     playbook_firings,
     set_owner,
 )
+from kehu.store.capacity import backlog
 from kehu.store.schema import customers, users
 
 __all__ = ["DeliveryReport", "commit_plan", "deliver", "idempotency_key", "render_decision", "retry"]
@@ -138,10 +139,14 @@ def _commit_one(
             decided_at=now,
             run_id=run_id,
             reason=reason,
-            fate="held_out" if d.held_out else "acted",
+            fate="held_out" if d.held_out else (d.fate or "acted"),
+            merged_into=d.merged_into,
+            stake=d.stake,
         )
         .returning(playbook_firings.c.id)
     ).scalar_one()
+    if d.backlog is not None and not d.held_out:  # an action that did not fit its owner's capacity
+        conn.execute(sa.insert(backlog).values(firing_id=fid, customer_id=d.customer_id, created_at=now, **d.backlog))
     for i, row in enumerate([] if d.held_out else render_decision(d, names)):
         payload = row["payload"]
         not_before = payload.pop("not_before", now)

@@ -66,6 +66,11 @@ class Decision:
     values: dict[str, Any]  # what texts may use
     notes: list[str] = field(default_factory=list)  # actions left out, e.g. message_no_address
     held_out: bool = False  # in the rule's holdout: recorded as fired, with no actions
+    # what became of it, set by kehu.playbooks.workload before the plan is committed
+    fate: str | None = None
+    stake: dict[str, Any] | None = None
+    merged_into: int | None = None  # the firing of an earlier run whose open action this one joined
+    backlog: dict[str, Any] | None = None  # the backlog entry written with the firing
 
     @property
     def customer_id(self) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from kehu.service.campaigns import CampaignService
+from kehu.service.capacity import CapacityService
 from kehu.service.customers import CustomerService
 from kehu.service.dashboard import DashboardService
 from kehu.service.imports import ImportService
@@ -38,6 +39,11 @@ class UserActor:
     def campaigns(self) -> CampaignService:
         """Campaigns (managers and admins)."""
         return CampaignService(self.ws, self.principal)
+
+    @cached_property
+    def capacity(self) -> CapacityService:
+        """Daily task capacities and the backlog of actions that did not fit them."""
+        return CapacityService(self.ws, self.principal)
 
     @cached_property
     def customers(self) -> CustomerService:

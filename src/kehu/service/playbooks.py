@@ -33,8 +33,10 @@ from kehu.playbooks import (
     load_playbooks,
     plan,
 )
+from kehu.playbooks.effects import effect_multipliers, revenue_effects
 from kehu.playbooks.outbox import retry as retry_row
 from kehu.playbooks.planner import Decision, Plan
+from kehu.playbooks.workload import accounting, expire_stale, fit_to_capacity, link_merged
 from kehu.service import playbook_effects
 from kehu.service.access import Principal, owner_scope, require_role
 from kehu.service.loop_config import ticket_policy
@@ -183,8 +185,9 @@ def dry_run(
     with engine.connect() as conn:
         p = plan(conn, playbooks, clock, settings, sla_hours=ticket_sla_hours(settings))
         names = _names(conn)
-    out = _summary(p, names)
-    out["dry_run"] = True
+        samples = _summary(p, names)  # what each rule decides, before the capacity stage takes tasks out
+        fitted = fit_to_capacity(conn, p, settings)
+    out = {**samples, "capacity": fitted.summary, "dry_run": True}
     return out
 
 
@@ -200,11 +203,16 @@ def run_playbooks(
     deliver_messages: bool = True,
     act_on_past_day: bool = False,
     announce: Announce | None = None,
+    effects: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Decide, commit (firings + outbox) and deliver; returns counts per rule and what delivery did.
+    """Expire stale tasks, decide, fit the tasks to the owners' capacity, commit (firings + outbox + backlog) and
+    deliver; returns counts per rule, the capacity stage (``capacity``: working days, what expired, and the run's
+    firings by fate) and what delivery did. ``effects`` multiplies the value at stake per rule ref
+    (``playbook/rule``); by default each rule's measured effect on revenue once its interval excludes zero
+    (:func:`kehu.playbooks.effects.effect_multipliers`), else 1.
 
-    A ``day`` before the newest data day is a look back (:mod:`kehu.service.present`): nothing is decided or
-    written and the result says why (``acted: false``), unless ``act_on_past_day``; then ``announce`` is first
+    A ``day`` before the newest data day is a look back (:mod:`kehu.service.present`): nothing is decided, expired
+    or written and the result says why (``acted: false``), unless ``act_on_past_day``; then ``announce`` is first
     given the dry run's counts per rule.
     """
     clock = _clock(settings, now, day)
@@ -212,6 +220,7 @@ def run_playbooks(
     past = past_day(engine, settings, day)
     if past is not None and not act_on_past_day:
         return not_acted(past, settings, [pb.name for pb in playbooks if pb.enabled])
+    expired = expire_stale(engine, settings, day=clock.day, now=clock.now)
     with engine.begin() as conn:
         run_id = int(
             conn.execute(
@@ -225,8 +234,15 @@ def run_playbooks(
         names = _names(conn)
     if past is not None and announce is not None:
         announce(announcement(past, _summary(p, names), settings.locale))
+        if effects is None:
+            effects = effect_multipliers(
+                revenue_effects(conn, tz=ZoneInfo(settings.timezone), horizon_days=settings.playbook_effect_days)
+            )
+        fitted = fit_to_capacity(conn, p, settings, effects=effects)
     fired = commit_plan(engine, p, run_id=run_id, now=clock.now)
+    link_merged(engine, fitted, run_id)
     out = _summary(p, names, fired)
+    out["capacity"] = {**fitted.summary, "expired": expired, "accounting": accounting(engine, run_id)}
     for rule in out["rules"]:
         rule.pop("customers")
     if deliver_messages:
@@ -539,14 +555,16 @@ class PlaybookService(Service):
         channels: Mapping[str, Channel] | None = None,
         act_on_past_day: bool = False,
         announce: Announce | None = None,
+        effects: Mapping[str, float] | None = None,
     ) -> dict[str, Any]:
-        """Run the playbooks: decide, record firings and outbox rows, deliver, exactly once per occurrence; a
-        ``day`` before the newest data day acts only with ``act_on_past_day`` (see :func:`run_playbooks`)."""
+        """Run the playbooks: decide, fit tasks to capacity, record firings and outbox rows, deliver, exactly once
+        per occurrence; a ``day`` before the newest data day acts only with ``act_on_past_day`` (see
+        :func:`run_playbooks`; ``effects``: the value multiplier per rule ref)."""
         _manager(self.principal)
         ensure_current(self.ws.engine)
         return run_playbooks(
             self.ws.settings, self.ws.engine, files, now=now, day=day, trigger=trigger, channels=channels,
-            act_on_past_day=act_on_past_day, announce=announce,
+            act_on_past_day=act_on_past_day, announce=announce, effects=effects,
         )  # fmt: skip
 
     def deliver(

@@ -24,7 +24,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from kehu.errors import AccessDeniedError, NotFoundError, ValidationError
-from kehu.service.access import Principal, list_users, owner_scope
+from kehu.service.access import Principal, list_users, owner_scope, require_role
+from kehu.service.capacity import CapacityService, check_capacity, with_reasons
 from kehu.service.principal import Service, Workspace
 from kehu.store.actions import audit, tasks
 from kehu.store.schema import customers, users
@@ -44,6 +45,8 @@ GROUPS = ("overdue", "today", "upcoming", "done")
 ACTIONS = {"start": "in_progress", "complete": "done", "cancel": "cancelled", "reopen": "open"}
 _OPEN = ("open", "in_progress")
 _GROUP_LIMIT = 200
+_BACKLOG = 50  # backlog entries the inbox shows
+_BULK = 500  # tasks one bulk completion may close
 _MAX_NOTE = 5000
 
 
@@ -107,7 +110,7 @@ def _select(scope: list[int] | None, f: TaskFilter, principal: Principal) -> sa.
         t.c.id, t.c.title, t.c.body, t.c.priority, t.c.status, t.c.due_date, t.c.outcome, t.c.notes,
         t.c.playbook, t.c.rule, t.c.customer_id, c.c.name.label("customer"), c.c.phone, c.c.company,
         t.c.assignee_id, u.c.name.label("assignee"), u.c.display_name.label("assignee_display"),
-        t.c.created_at, t.c.updated_at, t.c.closed_at,
+        t.c.created_at, t.c.updated_at, t.c.closed_at, t.c.firing_id, t.c.close_reason,
     ).select_from(t.join(c, c.c.id == t.c.customer_id).outerjoin(u, u.c.id == t.c.assignee_id))  # fmt: skip
     if scope is not None:
         stmt = stmt.where(t.c.assignee_id.in_(scope))
@@ -313,6 +316,7 @@ class TaskService(Service):
                 order = (tasks.c.closed_at.desc(), tasks.c.id.desc()) if group == "done" else (
                     tasks.c.due_date, _priority_rank(), tasks.c.id)  # fmt: skip
                 rows = _rows(conn, base.where(where).order_by(*order).limit(f.limit), today)
+                with_reasons(self.ws, conn, rows)
                 groups.append({"group": group, "count": int(count), "tasks": rows})
             sources = conn.execute(
                 sa.select(tasks.c.playbook, tasks.c.rule)
@@ -333,6 +337,8 @@ class TaskService(Service):
             "outcomes": list(TASK_OUTCOMES),
             "owners": owners,
             "sources": [{"playbook": p, "rule": r} for p, r in sources],
+            "backlog": CapacityService(self.ws, self.principal).backlog(assignee_id=f.assignee_id, limit=_BACKLOG),
+            "can_manage": self.principal.role in ("admin", "manager"),
         }
 
     def get(self, task_id: int, *, today: dt.date | None = None) -> dict[str, Any]:
@@ -340,6 +346,7 @@ class TaskService(Service):
         stmt = _select(_assignees(self.ws, self.principal), TaskFilter(), self.principal).where(tasks.c.id == task_id)
         with self.ws.engine.connect() as conn:
             rows = _rows(conn, stmt, today or local_today(self.ws))
+            with_reasons(self.ws, conn, rows)
         if not rows:
             raise NotFoundError(f"no task {task_id} among your tasks")
         return rows[0]
@@ -392,3 +399,79 @@ class TaskService(Service):
         with self.ws.engine.connect() as conn:
             rows = _rows(conn, stmt.order_by(tasks.c.due_date, tasks.c.id).limit(f.limit + 1), today)
         return {"today": today, "tasks": rows[: f.limit], "more": len(rows) > f.limit}
+
+    def snooze(self, task_id: int, *, due_date: dt.date, today: dt.date | None = None) -> dict[str, Any]:
+        """Move an open task the principal may change to a later due date, within the assignee's capacity that
+        day; audited.
+
+        Raises
+        ------
+        ValidationError
+            The task is closed, the date is not after today, or the assignee's day is full.
+        """
+        today = today or local_today(self.ws)
+        if due_date <= today:
+            raise ValidationError(f"due_date: {due_date.isoformat()} is not after today ({today.isoformat()})")
+        scope = _assignees(self.ws, self.principal)
+        now = dt.datetime.now(dt.UTC)
+        with self.ws.engine.begin() as conn:
+            row = self._open_task(conn, task_id, scope)
+            if row.assignee_id is not None:
+                check_capacity(self.ws, conn, int(row.assignee_id), due_date)
+            conn.execute(sa.update(tasks).where(tasks.c.id == task_id).values(due_date=due_date, updated_at=now))
+            audit(conn, at=now, actor=self.principal.name, action="task.snooze", customer_id=row.customer_id,
+                  target=f"task:{task_id}", detail={"from": row.due_date.isoformat() if row.due_date else None,
+                                                    "to": due_date.isoformat()})  # fmt: skip
+        return {"id": task_id, "due_date": due_date}
+
+    def reassign(self, task_id: int, *, assignee_id: int) -> dict[str, Any]:
+        """Give an open task to another active user (managers: within their team; admins: anyone), within that
+        user's capacity on the task's due day; audited."""
+        require_role(self.principal, "admin", "manager")
+        scope = _assignees(self.ws, self.principal)
+        if scope is not None and assignee_id not in scope:
+            raise AccessDeniedError("a manager gives tasks to the users of their team only")
+        now = dt.datetime.now(dt.UTC)
+        with self.ws.engine.begin() as conn:
+            row = self._open_task(conn, task_id, scope)
+            if conn.execute(sa.select(users.c.active).where(users.c.id == assignee_id)).scalar() is not True:
+                raise ValidationError(f"assignee: no active user {assignee_id}")
+            if row.assignee_id == assignee_id:
+                return {"id": task_id, "assignee_id": assignee_id}
+            if row.due_date is not None:
+                check_capacity(self.ws, conn, assignee_id, row.due_date)
+            conn.execute(sa.update(tasks).where(tasks.c.id == task_id).values(assignee_id=assignee_id, updated_at=now))
+            audit(conn, at=now, actor=self.principal.name, action="task.reassign", customer_id=row.customer_id,
+                  target=f"task:{task_id}", detail={"from": row.assignee_id, "to": assignee_id})  # fmt: skip
+        return {"id": task_id, "assignee_id": assignee_id}
+
+    def complete_many(
+        self, task_ids: Sequence[int], *, outcome: str | None, notes: str | None = None
+    ) -> dict[str, Any]:
+        """Complete several tasks with one outcome (the inbox's selection); each change is audited as one
+        completion. Tasks outside the principal's scope or already closed are reported, not changed."""
+        ids = sorted(set(int(i) for i in task_ids))
+        if not ids:
+            raise ValidationError("tasks: select at least one task")
+        if len(ids) > _BULK:
+            raise ValidationError(f"tasks: at most {_BULK} at once ({len(ids)} selected)")
+        done, skipped = [], []
+        for task_id in ids:
+            try:
+                self.change(task_id, action="complete", outcome=outcome, notes=notes)
+                done.append(task_id)
+            except (AccessDeniedError, NotFoundError) as exc:
+                skipped.append({"id": task_id, "why": str(exc)})
+            except ValidationError as exc:
+                if "outcome" in str(exc) or "notes" in str(exc):
+                    raise
+                skipped.append({"id": task_id, "why": str(exc)})
+        return {"done": done, "skipped": skipped}
+
+    def _open_task(self, conn: sa.Connection, task_id: int, scope: builtins.list[int] | None) -> Any:
+        row = conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).first()
+        if row is None or (scope is not None and row.assignee_id not in scope):
+            raise NotFoundError(f"no task {task_id} among your tasks")
+        if row.status not in _OPEN:
+            raise ValidationError(f"task {task_id} is {row.status}: only an open task is snoozed or reassigned")
+        return row

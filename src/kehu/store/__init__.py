@@ -12,6 +12,7 @@ comparison, ``metadata.create_all`` and the store's tests see them all)::
                 repeat_curve_snapshots, score_writes
     segments    segment_definitions, segment_runs, segment_memberships
     actions     playbook_runs, playbook_firings, outbox, delivery_attempts, tasks, coupons, audit_log
+    capacity    task_capacities, backlog
     campaigns   campaigns, campaign_members, campaign_messages
     care        ticket_assignments, ticket_round_robin, ticket_sla_breaches, satisfaction_followups,
                 loyalty_ledger, loyalty_tiers, loyalty_tier_changes
@@ -28,6 +29,7 @@ from kehu.store import (
     actions,
     auth,
     campaigns,
+    capacity,
     care,
     history,
     notes,
@@ -42,6 +44,7 @@ __all__ = [
     "actions",
     "auth",
     "campaigns",
+    "capacity",
     "care",
     "history",
     "notes",

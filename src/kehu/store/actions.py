@@ -89,11 +89,16 @@ playbook_firings = Table(
     Column("decided_at", UTCDateTime, nullable=False),
     Column("run_id", Integer, ForeignKey("playbook_runs.id"), nullable=True),
     Column("reason", JSON, nullable=True),  # trigger values that made it fire
-    # what became of it: acted (its actions were queued) | held_out (in the rule's holdout: nothing was done)
+    # what became of it: acted (before capacity planning) | held_out (in the rule's holdout: nothing was done) |
+    # one of kehu.playbooks.capacity.FATES; the firing whose action it merged into, and its value at stake
+    # ({"value", "basis", "clv", "risk", "effect"}; see kehu.playbooks.capacity.value_at_stake)
     Column("fate", String(20), nullable=False, default="acted", server_default="acted"),
+    Column("merged_into", Integer, ForeignKey("playbook_firings.id", ondelete="SET NULL"), nullable=True, index=True),
+    Column("stake", JSON, nullable=True),
     Index("uq_playbook_firings_occurrence", "playbook", "rule", "customer_id", "occurrence", unique=True),
     Index("ix_playbook_firings_rule_day", "playbook", "rule", "day"),
     Index("ix_playbook_firings_customer_day", "customer_id", "day"),
+    Index("ix_playbook_firings_run_id_fate", "run_id", "fate"),  # a run's accounting
 )
 
 outbox = Table(
@@ -151,6 +156,7 @@ tasks = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("closed_at", UTCDateTime, nullable=True),
+    Column("close_reason", String(20), nullable=True),  # expired: a stale playbook task closed by a run
     Index("uq_tasks_idempotency_key", "idempotency_key", unique=True),
     Index("ix_tasks_status_due", "status", "due_date"),
 )

@@ -32,6 +32,7 @@ from kehu.service.access import AuthenticationError, TooManyAttemptsError
 from kehu.service.workspace import Workspace
 from kehu.web import (
     campaign_pages,
+    capacity_pages,
     customer_pages,
     effect_pages,
     import_pages,
@@ -100,7 +101,7 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
         routes.router, loop_routes.router, pages.router, segment_pages.router, customer_pages.router,
         import_pages.router, ticket_pages.router, campaign_pages.router, task_routes.router, task_pages.router,
         playbook_pages.router, effect_pages.router, notify_routes.router, notify_pages.router,
-        refresh_pages.router, refresh_routes.router,
+        refresh_pages.router, refresh_routes.router, capacity_pages.router,
     ):  # fmt: skip
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")

@@ -27,6 +27,7 @@ from kehu.service import access
 from kehu.service.access import SessionInfo
 from kehu.service.actor import UserActor
 from kehu.service.customer_query import CustomerQuery
+from kehu.service.tasks import local_today
 from kehu.views.charts import dashboard_charts
 from kehu.views.customer_list import cursor_key, customers_page
 from kehu.views.customer_rows import list_rows
@@ -286,11 +287,15 @@ def with_figures(request: Request, data: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- users -----------------------------------------------------------------------------------------------
-def _users_page(request: Request, session: SessionInfo, message: str | None = None) -> Response:
-    actor = workspace(request).as_user(session.principal)
+def _users_page(
+    request: Request, session: SessionInfo, message: str | None = None, *, error: str | None = None, status: int = 200
+) -> Response:
+    ws = workspace(request)
+    actor = ws.as_user(session.principal)
     rows = actor.users.all()
-    data = {"users": rows, "roles": list(ROLES), "can_edit": session.principal.role == "admin"}
-    return render(request, "users.html", data, context={"message": message})
+    data = {"users": rows, "roles": list(ROLES), "can_edit": session.principal.role == "admin",
+            "capacity": actor.capacity.overview(today=local_today(ws))}  # fmt: skip
+    return render(request, "users.html", data, status_code=status, context={"message": message, "error": error})
 
 
 @router.get("/settings")
