@@ -69,6 +69,7 @@ def _holdouts_are_balanced(ws: Workspace, rules: list[dict[str, object]]) -> Non
     assert abs(everyone[top].mean() - everyone[~top].mean()) / np.sqrt(
         everyone[top].var(ddof=1) / top.sum() + everyone[~top].var(ddof=1) / (~top).sum()) > 3.5  # fmt: skip
 
+
 # capacities small enough that the 2,000-customer demo overflows them (the 20,000-customer one does at 15 a day)
 CAPACITY = {"task_capacity_rep": 6, "task_capacity_manager": 3, "task_capacity_admin": 1, "capacity_days": 3}
 

@@ -232,8 +232,8 @@ def run_playbooks(
     with engine.connect() as conn:
         p = plan(conn, playbooks, clock, settings, sla_hours=ticket_sla_hours(settings))
         names = _names(conn)
-    if past is not None and announce is not None:
-        announce(announcement(past, _summary(p, names), settings.locale))
+        if past is not None and announce is not None:
+            announce(announcement(past, _summary(p, names), settings.locale))
         if effects is None:
             effects = effect_multipliers(
                 revenue_effects(conn, tz=ZoneInfo(settings.timezone), horizon_days=settings.playbook_effect_days)
