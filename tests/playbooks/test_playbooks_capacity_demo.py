@@ -27,7 +27,7 @@ def test_uncapped_playbooks_fit_every_owners_capacity(tmp_path: Path, capsys: py
     ws.init()
     loaded = ws.load_demo(customers=2_000, seed=3)
     assert len(loaded["playbooks"]) == 3  # the defaults are installed, enabled
-    for f in ws.settings.resolved_playbooks_dir().glob("*.yaml"):  # uncapped, and the first run is an entry
+    for f in ws.settings.resolved_playbooks_dir.glob("*.yaml"):  # uncapped, and the first run is an entry
         text = f.read_text(encoding="utf-8").replace("initial: false", "initial: true")
         f.write_text(re.sub(r"(?m)^\s*max_per_day: \d+\n", "", text), encoding="utf-8")
     with ws.engine.connect() as conn:

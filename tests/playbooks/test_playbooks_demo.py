@@ -182,7 +182,7 @@ def test_rule_holdouts_are_random_with_respect_to_the_customers(tmp_path: Path) 
     ws = Workspace(load_settings(home=home))
     ws.init()
     ws.load_demo(customers=2_000, seed=3)
-    folder = ws.settings.resolved_playbooks_dir()
+    folder = ws.settings.resolved_playbooks_dir
     for f in folder.glob("*.yaml"):
         f.unlink()  # only the balance playbook: every class member fires once
     (folder / "balance.yaml").write_text(EVERY_CLASS, encoding="utf-8")

@@ -88,4 +88,5 @@ def test_segment_page_cursor_and_the_editor_example() -> None:
 
 def test_kpis_page_offers_the_periods() -> None:
     page = kpis_page({"kpis": []}, period="quarter")
-    assert page == {"kpis": [], "periods": ["week", "month", "quarter", "year"], "chosen": "quarter"}
+    assert page == {"kpis": [], "periods": ["week", "month", "quarter", "year"], "chosen": "quarter",
+                    "tasks_seen_at": None, "outcome_check": None}  # fmt: skip

@@ -117,8 +117,6 @@ def playbooks_run(
     home: Home = None,
 ) -> None:
     """Run the playbooks: record what fires (once per trigger occurrence), create tasks, send messages."""
-    from kehu.cli.run import print_past_day_plan
-
     with open_workspace(home) as ws:
         d = ws.system().playbooks.run(
             list(files) if files else None,
@@ -350,3 +348,12 @@ def _user_id(ws: Any, name: str) -> int:
     if not match:
         raise NotFoundError(f"no user named {name!r}: see `kehu users list`")
     return int(match[0]["id"])
+
+
+def print_past_day_plan(plan: dict[str, Any], *, err: bool = False) -> None:
+    """Before a run acts on a past day: that it does, and what, per rule (the dry run's counts)."""
+    past = plan["past_day"]
+    typer.echo(past["message"], err=err)
+    typer.echo(past["plan"], err=err)
+    for r in plan["rules"]:
+        typer.echo(f"  {r['rule']:<48} {r['would_fire']:>6}", err=err)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from kehu.cli._common import AsJson, Home, open_workspace, parse_date, print_json
-from kehu.cli.playbooks import print_capacity
+from kehu.cli.playbooks import print_capacity, print_past_day_plan
 
 
 def run(
@@ -96,12 +96,3 @@ def print_playbooks_step(result: dict[str, Any]) -> None:
         if r["fired"]:
             typer.echo(f"    {r['rule']:<48} {r['fired']:>6}")
     print_capacity(pb)
-
-
-def print_past_day_plan(plan: dict[str, Any], *, err: bool = False) -> None:
-    """Before a run acts on a past day: that it does, and what, per rule (the dry run's counts)."""
-    past = plan["past_day"]
-    typer.echo(past["message"], err=err)
-    typer.echo(past["plan"], err=err)
-    for r in plan["rules"]:
-        typer.echo(f"  {r['rule']:<48} {r['would_fire']:>6}", err=err)

@@ -15,7 +15,8 @@ def kpis_page(summary: dict[str, Any], *, period: str) -> dict[str, Any]:
     """The page's data: ``summary`` with the periods to choose from, the ``chosen`` one, the instant the task
     figures are seen at (``tasks_seen_at``) and the outcomes' won back vs other shares (``outcome_check``)."""
     out = {**summary, "periods": list(PERIOD_KINDS), "chosen": period}
-    out["tasks_seen_at"] = dt.datetime.fromisoformat(summary["tasks_as_of"])
+    seen = summary.get("tasks_as_of")
+    out["tasks_seen_at"] = dt.datetime.fromisoformat(seen) if seen else None
     outcomes = summary.get("task_outcomes")
     if outcomes is not None:
         won = next(o for o in outcomes["outcomes"] if o["outcome"] == "won_back")
