@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from kehu.config import load_settings
+from kehu.playbooks import load_playbooks
+from kehu.playbooks.model import CouponAction
 from kehu.service.tasks import TaskFilter
 from kehu.service.workspace import Workspace
 
@@ -109,7 +111,11 @@ def test_uncapped_playbooks_fit_every_owners_capacity(tmp_path: Path, capsys: py
             assert roles[assignee] == "rep", (cid, rule)  # unowned: a rep by round-robin
             if rule == "important_value_manager":
                 assert owner_now == assignee  # ... who became their dedicated manager
-    assert coupons[0] == coupons[1] == fired["rfm_cn_strategies/important_retain_coupon"]  # not capacity-limited
+    # coupons are not capacity-limited: one for every firing of a coupon rule that was not held out
+    coupon_rules = {f"{p.name}/{r.id}" for p in load_playbooks([ws.settings.resolved_playbooks_dir]) for r in p.rules
+                    if any(isinstance(x, CouponAction) for x in r.then)}  # fmt: skip
+    held = {r["rule"]: r["held_out"] for r in pb["rules"]}
+    assert coupons[0] == coupons[1] == sum(fired[r] - held[r] for r in coupon_rules)
     again = ws.run()
     assert sum(r["fired"] for r in again["playbooks"]["rules"]) == 0
     assert again["playbooks"]["capacity"]["accounting"]["firings"] == 0

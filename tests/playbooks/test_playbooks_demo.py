@@ -57,7 +57,9 @@ def _holdouts_are_balanced(ws: Workspace, rules: list[dict[str, object]]) -> Non
         rows = conn.exec_driver_sql(
             f"SELECT f.fate, {cols} FROM playbook_firings f JOIN customer_scores s ON s.customer_id = f.customer_id"
         ).all()
-    arms = {fate: np.array([r[1:] for r in rows if r[0] == fate], dtype=float) for fate in ("acted", "held_out")}
+    # every fate but held_out was acted on (task, merged, backlog, automated: capacity planning's fates)
+    arms = {arm: np.array([r[1:] for r in rows if (r[0] == "held_out") == (arm == "held_out")], dtype=float)
+            for arm in ("acted", "held_out")}  # fmt: skip
     assert len(arms["held_out"]) >= 50, len(arms["held_out"])
     for i, name in enumerate(BALANCE):
         a, h = arms["acted"][:, i], arms["held_out"][:, i]
