@@ -82,7 +82,7 @@ def test_held_out_customers_receive_nothing(sqlite_ws: Workspace, tmp_path: Path
     run = sqlite_ws.system().playbooks.run([f], now=NOW)["rules"][0]
     fates = {c: fate for (c, _), fate in _fates(sqlite_ws).items()}
     held = {c for c, fate in fates.items() if fate == "held_out"}
-    acted = {c for c, fate in fates.items() if fate == "acted"}
+    acted = {c for c, fate in fates.items() if fate != "held_out"}  # task, merged, backlog, automated
     assert held == held_out(IDS, share=0.25, key="care/welcome") and acted == set(IDS) - held
     assert 60 <= len(held) <= 90  # 25% of 300, drawn per block of 100 ids
     assert dry["held_out"] == run["held_out"] == len(held) and dry["would_fire"] == run["fired"] == len(IDS)
@@ -125,7 +125,8 @@ def test_the_same_customer_is_held_out_on_every_run(sqlite_ws: Workspace, tmp_pa
     first = {c: fate for (c, o), fate in fates.items() if o.endswith(DAY.isoformat())}
     second = {c: fate for (c, o), fate in fates.items() if o.endswith(day_c.isoformat())}
     assert set(second) == set(range(9, 150)) and again["fired"] == len(second)
-    assert all(second[c] == first[c] for c in second)  # the same arm as the first time, customer by customer
+    # the same arm as the first time, customer by customer (held out, or acted on whatever became of the action)
+    assert all((second[c] == "held_out") == (first[c] == "held_out") for c in second)
     assert again["held_out"] == sum(f == "held_out" for f in second.values()) > 0
 
 
