@@ -234,7 +234,8 @@ def run_playbooks(
         names = _names(conn)
         if past is not None and announce is not None:
             announce(announcement(past, _summary(p, names), settings.locale))
-        if effects is None:
+        if effects is None and any(a.kind == "task" for d in p.decisions for a in d.actions):
+            # only tasks are ranked: a run that plans none reads no effects
             effects = effect_multipliers(
                 revenue_effects(conn, tz=ZoneInfo(settings.timezone), horizon_days=settings.playbook_effect_days)
             )
