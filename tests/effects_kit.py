@@ -38,12 +38,13 @@ def orders_after(
     fates: Mapping[str, Mapping[int, str]], rates: Mapping[str, float], day: dt.date, *, seed: int
 ) -> list[dict[str, object]]:
     """Orders in the 60 days after ``day`` of the customers of each rule (``fates``: rule -> customer -> fate),
-    bought at ``rates[rule]`` when acted on and at :data:`BASE_RATE` when held out."""
+    bought at ``rates[rule]`` when acted on (any fate but ``held_out``: a task, a merge into an open one, the
+    backlog or an automated action) and at :data:`BASE_RATE` when held out."""
     rng = np.random.default_rng(seed)
     rows = []
     for rule in sorted(fates):
         for cid, fate in sorted(fates[rule].items()):
-            if rng.random() < (rates[rule] if fate == "acted" else BASE_RATE):
+            if rng.random() < (BASE_RATE if fate == "held_out" else rates[rule]):
                 when = day + dt.timedelta(days=int(rng.integers(1, SPAN + 1)))
                 cents = round(10_000 * rng.lognormal(0.0, 0.3))
                 rows.append(order_row(f"after-{rule}-{cid}", cid, when, cents))

@@ -5,6 +5,7 @@ firings are recorded with the fate ``held_out`` and counted per rule by the dry 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,11 @@ def _fates(ws: Workspace) -> dict[tuple[int, str], str]:
 
 
 @pytest.mark.slow
-def test_held_out_customers_receive_nothing(sqlite_ws: Workspace, tmp_path: Path) -> None:
+def test_held_out_customers_receive_nothing(
+    sqlite_ws: Workspace, tmp_path: Path, with_settings: Callable[..., Workspace]
+) -> None:
+    # room for every acted-on customer's task, so each of them gets all five actions (none waits in the backlog)
+    sqlite_ws = with_settings(sqlite_ws, task_capacity_rep=len(IDS))
     _customers(sqlite_ws)
     segment_run(sqlite_ws.engine, "rfm_cn", DAY, dict.fromkeys(IDS, "important_value"))
     f = write(tmp_path, "care.yaml", EVERYTHING)
