@@ -95,6 +95,8 @@ def test_snooze_and_reassign_stay_within_capacity(web: WebEnv) -> None:
     moved = boss.post(f"/tasks/{task}/reassign", data={"csrf_token": btoken, "assignee": str(web.accounts["rep_b"].id)},
                       follow_redirects=False)  # fmt: skip
     assert moved.status_code == 303 and task_row(web, task).assignee_id == web.accounts["rep_b"].id
+    told = web.login("rep_b").get("/notifications.json").json()
+    assert any(n["kind"] == "task_assigned" and n["link"].endswith(f"task-{task}") for n in told["items"])
     outside = boss.post(f"/tasks/{other}/reassign",
                         data={"csrf_token": btoken, "assignee": str(web.accounts["other_rep"].id)})  # fmt: skip
     assert outside.status_code == 403 and task_row(web, other).assignee_id == web.accounts["rep_b"].id

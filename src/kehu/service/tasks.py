@@ -28,6 +28,7 @@ from kehu.service.access import Principal, list_users, owner_scope, require_role
 from kehu.service.capacity import CapacityService, check_capacity, with_reasons
 from kehu.service.principal import Service, Workspace
 from kehu.store.actions import audit, tasks
+from kehu.store.notifications import notify_task_assigned
 from kehu.store.schema import customers, users
 from kehu.vocabulary import TASK_OUTCOMES, TASK_STATES
 
@@ -426,7 +427,7 @@ class TaskService(Service):
 
     def reassign(self, task_id: int, *, assignee_id: int) -> dict[str, Any]:
         """Give an open task to another active user (managers: within their team; admins: anyone), within that
-        user's capacity on the task's due day; audited."""
+        user's capacity on the task's due day; audited, and the new assignee is notified."""
         require_role(self.principal, "admin", "manager")
         scope = _assignees(self.ws, self.principal)
         if scope is not None and assignee_id not in scope:
@@ -441,6 +442,9 @@ class TaskService(Service):
             if row.due_date is not None:
                 check_capacity(self.ws, conn, assignee_id, row.due_date)
             conn.execute(sa.update(tasks).where(tasks.c.id == task_id).values(assignee_id=assignee_id, updated_at=now))
+            if assignee_id != self.principal.id:  # the new assignee hears of it (not someone taking it themselves)
+                notify_task_assigned(conn, task_id=task_id, assignee_id=assignee_id, customer_id=row.customer_id,
+                                     title=row.title, due_date=row.due_date, now=now)  # fmt: skip
             audit(conn, at=now, actor=self.principal.name, action="task.reassign", customer_id=row.customer_id,
                   target=f"task:{task_id}", detail={"from": row.assignee_id, "to": assignee_id})  # fmt: skip
         return {"id": task_id, "assignee_id": assignee_id}
