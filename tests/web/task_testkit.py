@@ -8,7 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 from web_testkit import WebEnv
 
-from kehu.store.actions import tasks
+from kehu.service.tasks import local_today
+from kehu.store.actions import playbook_firings, tasks
+from kehu.store.capacity import backlog
 
 
 def add_task(
@@ -37,3 +39,28 @@ def task_row(web: WebEnv, task_id: int) -> Any:
     """The stored task."""
     with web.ws.engine.connect() as conn:
         return conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).one()
+
+
+def add_backlog_entry(web: WebEnv, who: str, *, value: float = 1234.5) -> tuple[int, int]:
+    """A waiting backlog entry meant for ``who`` (with its firing); returns (entry id, firing id)."""
+    now = dt.datetime.now(dt.UTC)
+    cid = web.owned[who]
+    stake = {"value": value, "action_value": value, "basis": "churn", "clv": value * 4, "risk": 0.25,
+             "winback_value": None, "effect": 1.0, "rank": 0}  # fmt: skip
+    with web.ws.engine.begin() as conn:
+        fid = conn.execute(
+            sa.insert(playbook_firings)
+            .values(playbook="pb", rule="call", customer_id=cid, occurrence=f"test:{now.timestamp()}",
+                    day=local_today(web.ws), decided_at=now, fate="backlog", stake=stake,
+                    reason={"trigger": "entered"})
+            .returning(playbook_firings.c.id)
+        ).scalar_one()  # fmt: skip
+        eid = conn.execute(
+            sa.insert(backlog)
+            .values(firing_id=fid, customer_id=cid, assignee_id=web.accounts[who].id, playbook="pb", rule="call",
+                    value_at_stake=value, rank=0, task={"title": "Call back", "body": None, "priority": "high",
+                                                        "due_in_days": 0}, status="waiting",
+                    day=local_today(web.ws), created_at=now)
+            .returning(backlog.c.id)
+        ).scalar_one()  # fmt: skip
+    return int(eid), int(fid)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from task_testkit import add_task, task_row
+from task_testkit import add_backlog_entry, add_task, task_row
 from web_testkit import WebEnv, csrf_of
 
 from kehu.playbooks.workload import working_days
@@ -15,33 +15,8 @@ from kehu.store.actions import audit_log, playbook_firings
 from kehu.store.capacity import backlog
 
 
-def _entry(web: WebEnv, who: str, *, value: float = 1234.5) -> tuple[int, int]:
-    """A waiting backlog entry meant for ``who`` (with its firing); returns (entry id, firing id)."""
-    now = dt.datetime.now(dt.UTC)
-    cid = web.owned[who]
-    stake = {"value": value, "action_value": value, "basis": "churn", "clv": value * 4, "risk": 0.25,
-             "winback_value": None, "effect": 1.0, "rank": 0}  # fmt: skip
-    with web.ws.engine.begin() as conn:
-        fid = conn.execute(
-            sa.insert(playbook_firings)
-            .values(playbook="pb", rule="call", customer_id=cid, occurrence=f"test:{now.timestamp()}",
-                    day=local_today(web.ws), decided_at=now, fate="backlog", stake=stake,
-                    reason={"trigger": "entered"})
-            .returning(playbook_firings.c.id)
-        ).scalar_one()  # fmt: skip
-        eid = conn.execute(
-            sa.insert(backlog)
-            .values(firing_id=fid, customer_id=cid, assignee_id=web.accounts[who].id, playbook="pb", rule="call",
-                    value_at_stake=value, rank=0, task={"title": "Call back", "body": None, "priority": "high",
-                                                        "due_in_days": 0}, status="waiting",
-                    day=local_today(web.ws), created_at=now)
-            .returning(backlog.c.id)
-        ).scalar_one()  # fmt: skip
-    return int(eid), int(fid)
-
-
 def test_a_manager_promotes_a_backlog_entry_into_a_task_on_the_first_free_day(web: WebEnv) -> None:
-    entry, firing = _entry(web, "rep_a")
+    entry, firing = add_backlog_entry(web, "rep_a")
     rep = web.login("rep_a")
     inbox = rep.get("/tasks.json").json()
     mine = [e for e in inbox["backlog"]["entries"] if e["id"] == entry]
