@@ -1,7 +1,10 @@
 """A fast bulk order file for benchmarks: a million valid rows with the demo's Chinese headers in seconds.
 
-Unlike :func:`kehu.demo.generate_demo` there is no customer simulation: customers get heavy-tailed
-(Gamma) shares of the orders, order times follow the demo's seasonal calendar over two years, products,
+Unlike :func:`kehu.demo.generate_demo` there is no customer-by-customer simulation, but the orders follow the
+process the value models assume (Pareto/NBD): each customer arrives at a random day of the first 80% of the two
+years, stays active for an exponential lifetime whose mean varies between customers (Gamma), and buys at a
+heavy-tailed (Gamma) rate while active, at times that follow the demo's seasonal calendar. So some customers
+have lapsed by the as-of day, as in real data, and BG/NBD and Pareto/NBD are identified on the file. Products,
 quantities, discounts and statuses are drawn per row. Every column is rendered with pyarrow compute.
 """
 
@@ -54,11 +57,17 @@ def write_orders_csv(path: Path, *, rows: int, customers: int, seed: int = 0) ->
         raise ValidationError(f"need rows >= 0 and customers >= 1, got rows={rows}, customers={customers}")
     rng = np.random.default_rng(np.random.SeedSequence([seed, 7_011]))
     timeline = Timeline(_AS_OF - timedelta(days=730), _AS_OF)
-    weights = rng.gamma(0.6, 1.0, customers)
-    cust = rng.choice(customers, size=rows, p=weights / weights.sum()) + 1
-    u = rng.random(rows) * timeline.cum_season[-1]
-    t = time_of_day(rng, np.interp(u, timeline.cum_season, np.arange(timeline.cum_season.size, dtype=float)))
-    t = np.sort(np.minimum(t, timeline.n_days - 1e-6))
+    n_days, days = timeline.n_days, np.arange(timeline.cum_season.size, dtype=float)
+    rate = rng.gamma(0.6, 1.0, customers)  # purchase rate while active, heavy-tailed across customers
+    arrive = rng.uniform(0.0, 0.8 * n_days, customers)
+    leave = np.minimum(arrive + rng.exponential(rng.gamma(2.0, 250.0, customers)), n_days - 1e-6)  # days
+    lo, hi = np.interp(arrive, days, timeline.cum_season), np.interp(leave, days, timeline.cum_season)
+    share = rate * (hi - lo)  # expected orders: the rate times the (seasonal) length of the active span
+    cust = rng.choice(customers, size=rows, p=share / share.sum())
+    u = lo[cust] + rng.random(rows) * (hi[cust] - lo[cust])  # uniform in seasonal time within the active span
+    t = np.minimum(time_of_day(rng, np.interp(u, timeline.cum_season, days)), n_days - 1e-6)
+    order = np.argsort(t, kind="stable")  # order ids rise with time
+    t, cust = t[order], cust[order] + 1
 
     product = rng.integers(0, len(PRODUCTS), rows)
     price = np.array([round(p.price * 100) for p in PRODUCTS], dtype=np.int64)[product]
