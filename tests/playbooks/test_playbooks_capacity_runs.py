@@ -92,3 +92,42 @@ def test_a_full_owner_gets_no_task_the_rest_waits(sqlite_ws: Workspace, tmp_path
     with ws.engine.connect() as conn:
         entry = conn.execute(sa.select(backlog)).one()
     assert entry.assignee_id == 1 and _json(entry.task)["title"] == "call 客户2" and entry.status == "waiting"
+
+
+def _waiting(conn: sa.Connection, cid: int, value: float, *, assignee: int | None = 1, title: str = "w") -> int:
+    fid = _firing(conn, cid, f"b{cid}", fate="backlog")
+    return int(conn.execute(sa.insert(backlog).values(
+        firing_id=fid, customer_id=cid, assignee_id=assignee, playbook="old", rule="call", value_at_stake=value,
+        rank=0, task={"title": title, "priority": "normal"}, status="waiting", day=DAY, created_at=NOW,
+    ).returning(backlog.c.id)).scalar_one())  # fmt: skip
+
+
+def test_freed_capacity_pulls_the_most_valuable_waiting_action(
+    sqlite_ws: Workspace, tmp_path: Path, with_settings
+) -> None:
+    """A waiting backlog entry becomes a task for its customer's owner once a slot is free, most at stake first;
+    the others keep waiting, entries of unowned customers wait for a manager, and a dry run changes nothing."""
+    f = write(tmp_path, "none.yaml", "playbook: none\nenabled: false\nrules:\n  - id: x\n"
+              "    when: {feedback: {kind: nps, max_score: 6}}\n    then: [{task: {title: x}}]\n")  # fmt: skip
+    ws = with_settings(sqlite_ws, task_capacity_rep=1, task_capacity_manager=0, capacity_days=1)
+    with ws.engine.begin() as conn:
+        low, high = _waiting(conn, 1, 10.0, title="low"), _waiting(conn, 2, 500.0, title="high")
+        bobs = _waiting(conn, 3, 900.0, assignee=2)  # bob (a manager) has no slot
+        nobody = _waiting(conn, 8, 9_000.0, assignee=None)  # customer 8 has no owner
+    dry = ws.system().playbooks.dry_run([f], now=NOW)
+    assert dry["capacity"]["from_backlog"] == 1 and count(ws.engine, "tasks") == 0
+    run = ws.system().playbooks.run([f], now=NOW)
+    assert run["capacity"]["from_backlog"] == 1
+    with ws.engine.connect() as conn:
+        status = dict(conn.execute(sa.select(backlog.c.id, backlog.c.status)).all())
+        task = conn.execute(sa.select(tasks)).one()
+        entry = conn.execute(sa.select(backlog).where(backlog.c.id == high)).one()
+        fate = conn.execute(sa.select(playbook_firings.c.fate).where(playbook_firings.c.id == entry.firing_id)).scalar()
+        pulled = conn.exec_driver_sql("SELECT actor, target FROM audit_log WHERE action = 'backlog.pull'").all()
+    assert status == {low: "waiting", high: "promoted", bobs: "waiting", nobody: "waiting"}
+    assert (task.customer_id, task.assignee_id, task.title, task.due_date) == (2, 1, "high", DAY)
+    assert (task.playbook, task.rule, task.firing_id) == ("old", "call", entry.firing_id) and fate == "task"
+    assert entry.task_id == task.id and entry.closed_by == "playbooks"
+    assert pulled == [("playbooks", f"task:{task.id}")]
+    again = ws.system().playbooks.run([f], now=NOW)  # alice's one slot is now taken: nothing more is pulled
+    assert again["capacity"]["from_backlog"] == 0 and count(ws.engine, "tasks") == 1

@@ -39,6 +39,9 @@ def print_capacity(d: dict[str, Any]) -> None:
     else:
         planned = ", ".join(f"{k} {v}" for k, v in cap["planned"].items()) or "none"
         typer.echo(f"  actions                 would be: {planned}")
+    if cap.get("from_backlog"):
+        verb = "would become" if "accounting" not in cap else "became"
+        typer.echo(f"  from the backlog        {cap['from_backlog']} waiting actions {verb} tasks in freed slots")
     typer.echo(f"  task due dates          {span} ({len(days)} working days)")
     expired = cap.get("expired")
     if expired and (expired["tasks"] or expired["backlog"]):

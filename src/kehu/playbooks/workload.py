@@ -10,8 +10,11 @@ Between :func:`~kehu.playbooks.planner.plan` and :func:`~kehu.playbooks.outbox.c
   merged, backlogged or automated firing (its other actions — messages, tags, coupons, owner — stay); the
   rendered backlog entry. A task firing of a customer who already has an open action (an open playbook task, a
   waiting backlog entry) joins that action (``merged_into`` its firing).
-- :func:`link_merged` records, after the commit, which firing of the same run a merged firing joined, and
-  :func:`accounting` counts a run's firings by fate.
+  Waiting backlog entries compete for the same free slots (ranked with the run's firings by their value at
+  stake, as of their firing): an entry whose customer's owner now has a slot in the window is *pulled* into a
+  task, so freed capacity goes to the most valuable waiting action, not only to the newest firings.
+- :func:`link_merged` records, after the commit, which firing of the same run a merged firing joined;
+  :func:`pull_backlog` turns the pulled entries into tasks; :func:`accounting` counts a run's firings by fate.
 """
 
 from __future__ import annotations
@@ -29,12 +32,12 @@ from kehu.playbooks.capacity import BASES, FATES, PRIORITIES, Slots, allocate, v
 from kehu.playbooks.model import MessageAction, TaskAction
 from kehu.playbooks.outbox import render_decision
 from kehu.playbooks.planner import Decision, Plan
-from kehu.store.actions import audit_log, playbook_firings, tasks
+from kehu.store.actions import audit, audit_log, insert_task, playbook_firings, tasks
 from kehu.store.capacity import backlog, capacities, open_due_counts, waiting_heads
 from kehu.store.published import customer_scores
-from kehu.store.schema import users
+from kehu.store.schema import customers, users
 
-__all__ = ["Fitted", "accounting", "expire_stale", "fit_to_capacity", "link_merged", "working_days"]
+__all__ = ["Fitted", "accounting", "expire_stale", "fit_to_capacity", "link_merged", "pull_backlog", "working_days"]
 
 _CHUNK = 900
 _SCORES = ("clv_12m", "churn_risk", "renewal_risk", "winback", "winback_value", "p_alive")
@@ -144,6 +147,19 @@ def _messages_customer(d: Decision) -> bool:
     )
 
 
+def _waiting(conn: sa.Connection) -> list[dict[str, Any]]:
+    """Waiting backlog entries whose customer has an active owner now (the owner takes the task when pulled);
+    entries of unowned customers wait for a manager to choose who takes them."""
+    b, c, u = backlog.c, customers.c, users.c
+    stmt = (
+        sa.select(b.id, b.firing_id, b.customer_id, c.owner_id, b.playbook, b.rule, b.value_at_stake, b.task)
+        .select_from(backlog.join(customers, c.id == b.customer_id).join(users, u.id == c.owner_id))
+        .where(b.status == "waiting", u.active.is_(True))
+        .order_by(b.id)
+    )
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
 def _names(conn: sa.Connection) -> dict[int, str]:
     return {int(i): str(d or n) for i, n, d in conn.execute(sa.select(users.c.id, users.c.name, users.c.display_name))}
 
@@ -155,6 +171,8 @@ class Fitted:
 
     summary: dict[str, Any]
     merges: list[tuple[Decision, Decision]] = field(default_factory=list)
+    #: waiting backlog entries that got a slot: the entry, its firing, customer, owner, task and due day
+    pulled: list[dict[str, Any]] = field(default_factory=list)
 
 
 def fit_to_capacity(
@@ -197,15 +215,26 @@ def fit_to_capacity(
     )
     first_task = [d.actions[task_of[id(d)][0]] for d in fresh]
     assignee = [a.payload.get("assignee_id") for a in first_task]
+    # the waiting backlog competes for the slots (its customers' new firings merged into it above)
+    fresh_customers = {d.customer_id for d in fresh}
+    waiting = [w for w in _waiting(conn) if w["customer_id"] not in fresh_customers]
+    owners = [-1 if a is None else int(a) for a in assignee] + [int(w["owner_id"]) for w in waiting]
+    priorities = [PRIORITIES.index(a.payload["priority"]) for a in first_task]
+    priorities += [PRIORITIES.index(w["task"].get("priority", "normal")) for w in waiting]
     alloc = allocate(
-        customer=np.array([d.customer_id for d in fresh], dtype=np.int64),
-        assignee=np.array([-1 if a is None else int(a) for a in assignee], dtype=np.int64),
-        priority=np.array([PRIORITIES.index(a.payload["priority"]) for a in first_task], dtype=np.int8),
-        due_in_days=np.array([a.action.due_in_days for a in first_task], dtype=np.int64),
-        value=value,
-        messages=np.array([_messages_customer(d) for d in fresh], dtype=bool),
+        customer=np.array([d.customer_id for d in fresh] + [w["customer_id"] for w in waiting], dtype=np.int64),
+        assignee=np.array(owners, dtype=np.int64),
+        priority=np.array(priorities, dtype=np.int8),
+        due_in_days=np.array([a.action.due_in_days for a in first_task] + [0] * len(waiting), dtype=np.int64),
+        value=np.concatenate([value, np.array([float(w["value_at_stake"]) for w in waiting], dtype=np.float64)]),
+        messages=np.array([_messages_customer(d) for d in fresh] + [False] * len(waiting), dtype=bool),
         slots=slots,
     )
+    pulled = [
+        {**w, "due_date": days[int(alloc.day[n + j])]}
+        for j, w in enumerate(waiting)
+        if FATES[int(alloc.fate[n + j])] == "task"
+    ]
     names = _names(conn) if alloc.count("backlog") else {}
     merges: list[tuple[Decision, Decision]] = []
     for i, d in enumerate(fresh):
@@ -251,10 +280,11 @@ def fit_to_capacity(
     summary = {
         "days": days,
         "capacity": {str(uid): cap for uid, cap in sorted(caps.items())},
-        "actions": int(np.unique(alloc.head).size) if n else 0,
+        "actions": int(np.unique(alloc.head[:n]).size) if n else 0,
         "planned": {k: v for k, v in counts.items() if v},
+        "from_backlog": len(pulled),
     }
-    return Fitted(summary, merges)
+    return Fitted(summary, merges, pulled)
 
 
 def link_merged(engine: sa.Engine, fitted: Fitted, run_id: int) -> int:
@@ -284,6 +314,34 @@ def link_merged(engine: sa.Engine, fitted: Fitted, run_id: int) -> int:
                 rows,
             )
     return len(rows)
+
+
+def pull_backlog(engine: sa.Engine, fitted: Fitted, *, now: dt.datetime) -> int:
+    """Turn the backlog entries :func:`fit_to_capacity` found a slot for into tasks for their customer's owner
+    (entry ``promoted``, closed by ``playbooks``; firing fate ``task``; audited ``backlog.pull``); an entry a
+    manager promoted or that expired meanwhile is left alone. Returns how many became tasks."""
+    done = 0
+    with engine.begin() as conn:
+        for w in fitted.pulled:
+            claimed = conn.execute(
+                sa.update(backlog)
+                .where(backlog.c.id == w["id"], backlog.c.status == "waiting")
+                .values(status="promoted", closed_at=now, closed_by="playbooks")
+            ).rowcount
+            if not claimed:
+                continue
+            task = w["task"]
+            task_id = insert_task(conn, customer_id=w["customer_id"], assignee_id=w["owner_id"], title=task["title"],
+                                  body=task.get("body"), priority=task.get("priority", "normal"),
+                                  due_date=w["due_date"], now=now, playbook=w["playbook"], rule=w["rule"],
+                                  firing_id=w["firing_id"])  # fmt: skip
+            conn.execute(sa.update(backlog).where(backlog.c.id == w["id"]).values(task_id=task_id))
+            conn.execute(sa.update(playbook_firings).where(playbook_firings.c.id == w["firing_id"]).values(fate="task"))
+            audit(conn, at=now, actor="playbooks", action="backlog.pull", customer_id=w["customer_id"],
+                  target=f"task:{task_id}", detail={"backlog": w["id"], "assignee_id": w["owner_id"],
+                                                    "due_date": w["due_date"].isoformat()})  # fmt: skip
+            done += 1
+    return done
 
 
 def accounting(engine: sa.Engine, run_id: int) -> dict[str, int]:

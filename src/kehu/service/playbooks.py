@@ -36,7 +36,7 @@ from kehu.playbooks import (
 from kehu.playbooks.effects import effect_multipliers, revenue_effects
 from kehu.playbooks.outbox import retry as retry_row
 from kehu.playbooks.planner import Decision, Plan
-from kehu.playbooks.workload import accounting, expire_stale, fit_to_capacity, link_merged
+from kehu.playbooks.workload import accounting, expire_stale, fit_to_capacity, link_merged, pull_backlog
 from kehu.service import playbook_effects
 from kehu.service.access import Principal, owner_scope, require_role
 from kehu.service.loop_config import ticket_policy
@@ -205,9 +205,10 @@ def run_playbooks(
     announce: Announce | None = None,
     effects: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Expire stale tasks, decide, fit the tasks to the owners' capacity, commit (firings + outbox + backlog) and
-    deliver; returns counts per rule, the capacity stage (``capacity``: working days, what expired, and the run's
-    firings by fate) and what delivery did. ``effects`` multiplies the value at stake per rule ref
+    """Expire stale tasks, decide, fit the tasks to the owners' capacity, commit (firings + outbox + backlog), pull
+    waiting backlog entries into freed slots, and deliver; returns counts per rule, the capacity stage
+    (``capacity``: working days, what expired, how many backlog entries became tasks (``from_backlog``), and the
+    run's firings by fate) and what delivery did. ``effects`` multiplies the value at stake per rule ref
     (``playbook/rule``); by default each rule's measured effect on revenue once its interval excludes zero
     (:func:`kehu.playbooks.effects.effect_multipliers`), else 1.
 
@@ -242,8 +243,10 @@ def run_playbooks(
         fitted = fit_to_capacity(conn, p, settings, effects=effects)
     fired = commit_plan(engine, p, run_id=run_id, now=clock.now)
     link_merged(engine, fitted, run_id)
+    pulled = pull_backlog(engine, fitted, now=clock.now)
     out = _summary(p, names, fired)
-    out["capacity"] = {**fitted.summary, "expired": expired, "accounting": accounting(engine, run_id)}
+    out["capacity"] = {**fitted.summary, "from_backlog": pulled, "expired": expired,
+                       "accounting": accounting(engine, run_id)}  # fmt: skip
     for rule in out["rules"]:
         rule.pop("customers")
     if deliver_messages:
