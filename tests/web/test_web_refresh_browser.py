@@ -60,7 +60,7 @@ def test_admin_refreshes_now_and_the_as_of_day_moves(web: WebEnv, browser: Any, 
     with served(web.app) as base:
         page = new_page(browser, base)
         errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("pageerror", lambda e: errors.append(f"{e} at {e.stack}"))
         _login(page, "admin")
         before = page.inner_text("#as-of")
         assert zh.as_of(day) not in before

@@ -121,7 +121,15 @@
       chart.setOption(option);
       charts.push(chart);
     });
-    window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
+    // a resize while ECharts still lays a chart out can throw inside it: that chart is resized again once it
+    // has settled (a second failure is a real one and reaches the page's error handler)
+    window.addEventListener("resize", function () {
+      charts.forEach(function (c) {
+        try { c.resize(); } catch (e) { window.setTimeout(function () { c.resize(); }, 300); }
+      });
+    });
+      }, 150);
+    });
   }
   function localeSwitch() {
     var select = document.getElementById("locale-select");
