@@ -40,10 +40,15 @@ __all__ = [
     "create_api_token",
     "create_session",
     "delete_sessions",
+    "failure_times",
+    "finish_attempt",
     "list_api_tokens",
+    "lock_attempts",
     "login_attempts",
     "recent_failures",
+    "reserve_attempt",
     "revoke_api_token",
+    "revoke_user_tokens",
     "session_by_hash",
     "session_with_user",
     "team_member_ids",
@@ -200,10 +205,106 @@ def list_api_tokens(conn: Connection, user_id: int) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
-def revoke_api_token(conn: Connection, *, token_id: int, user_id: int) -> bool:
-    """Revoke one of a user's tokens; ``False`` when the user has no such token."""
-    stmt = update(api_tokens).where(api_tokens.c.id == token_id, api_tokens.c.user_id == user_id).values(revoked=True)
-    return bool(conn.execute(stmt).rowcount)
+def revoke_api_token(conn: Connection, *, token_id: int, user_id: int | None) -> bool:
+    """Revoke one of a user's tokens (any user's with ``user_id=None``); ``False`` when there is no such token."""
+    stmt = update(api_tokens).where(api_tokens.c.id == token_id)
+    if user_id is not None:
+        stmt = stmt.where(api_tokens.c.user_id == user_id)
+    return bool(conn.execute(stmt.values(revoked=True)).rowcount)
+
+
+def revoke_user_tokens(conn: Connection, user_id: int) -> int:
+    """Revoke every live token of a user; returns how many."""
+    stmt = update(api_tokens).where(api_tokens.c.user_id == user_id, api_tokens.c.revoked.is_(False))
+    return int(conn.execute(stmt.values(revoked=True)).rowcount)
+
+
+def _failures_since_success(name: str, client: str | None, since: dt.datetime) -> Any:
+    """SQL: failed attempts for ``name`` (from ``client`` when given) since ``since`` and after the last success
+    of the same pair."""
+    a = login_attempts.alias("a")
+    ok = login_attempts.alias("ok")
+    pair = [ok.c.name == name, ok.c.ok.is_(True), ok.c.at >= since]
+    mine = [a.c.name == name, a.c.ok.is_(False), a.c.at >= since]
+    if client is not None:
+        pair.append(ok.c.client == client)
+        mine.append(a.c.client == client)
+    last_ok = select(func.max(ok.c.at)).where(*pair).scalar_subquery()
+    return (
+        select(func.count())
+        .select_from(a)
+        .where(*mine, (a.c.at > last_ok) | last_ok.is_(None))
+        .scalar_subquery()
+    )
+
+
+def reserve_attempt(
+    conn: Connection,
+    *,
+    name: str,
+    client: str,
+    now: dt.datetime,
+    since: dt.datetime,
+    per_pair: int,
+    per_client: int,
+    quiet_since: dt.datetime | None = None,
+) -> int | None:
+    """Record a sign-in attempt as a failure *before* the password is checked, unless the pair (name, client) has
+    ``per_pair`` failures or the client ``per_client`` failures since ``since``, or the pair failed after
+    ``quiet_since``: one conditional ``INSERT … SELECT``, so concurrent attempts cannot all see the same count.
+    Returns the attempt's id, or ``None`` when refused.
+
+    The caller makes this the first statement of its transaction (SQLite then takes the write lock before
+    counting) and, on PostgreSQL, holds :func:`lock_attempts` first."""
+    name, client = name[:100], client[:64]
+    la = login_attempts
+    by_client = (
+        select(func.count())
+        .select_from(la)
+        .where(la.c.client == client, la.c.ok.is_(False), la.c.at >= since)
+        .scalar_subquery()
+    )
+    conds = [_failures_since_success(name, client, since) < per_pair, by_client < per_client]
+    if quiet_since is not None:
+        recent = select(la.c.id).where(la.c.name == name, la.c.client == client, la.c.ok.is_(False), la.c.at > quiet_since)
+        conds.append(~recent.exists())
+    source = select(
+        bindparam("n", name, type_=String), bindparam("c", client, type_=String),
+        bindparam("t", now, type_=UTCDateTime), bindparam("f", False, type_=Boolean),
+    ).where(*conds)  # fmt: skip
+    stmt = insert(la).from_select(["name", "client", "at", "ok"], source).returning(la.c.id)
+    found = conn.execute(stmt).scalar()
+    return None if found is None else int(found)
+
+
+def lock_attempts(conn: Connection) -> None:
+    """Serialise sign-in reservations on PostgreSQL (a transaction-scoped advisory lock; SQLite's write lock
+    does this by itself)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(764101)")
+
+
+def finish_attempt(conn: Connection, attempt_id: int, *, ok: bool) -> None:
+    """Mark a reserved attempt as a success (it was stored as a failure)."""
+    if ok:
+        conn.execute(update(login_attempts).where(login_attempts.c.id == attempt_id).values(ok=True))
+
+
+def failure_times(conn: Connection, name: str, *, since: dt.datetime) -> list[dt.datetime]:
+    """When ``name`` failed to sign in since ``since`` from any address (after its last success), oldest first."""
+    name = name[:100]
+    last_ok = (
+        select(func.max(login_attempts.c.at))
+        .where(login_attempts.c.name == name, login_attempts.c.ok.is_(True), login_attempts.c.at >= since)
+        .scalar_subquery()
+    )
+    stmt = (
+        select(login_attempts.c.at)
+        .where(login_attempts.c.name == name, login_attempts.c.ok.is_(False), login_attempts.c.at >= since)
+        .where((login_attempts.c.at > last_ok) | last_ok.is_(None))
+        .order_by(login_attempts.c.at)
+    )
+    return list(conn.execute(stmt).scalars())
 
 
 def add_login_attempt(conn: Connection, *, name: str, client: str, ok: bool, now: dt.datetime) -> None:
