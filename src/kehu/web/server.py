@@ -34,8 +34,9 @@ def serve(
     settings
         The workspace to serve (its store must be initialised: ``kehu init``).
     host, port
-        Where to listen. Behind a TLS-terminating proxy on the same host, session cookies are marked ``Secure``
-        because uvicorn trusts the proxy's ``X-Forwarded-Proto`` from ``127.0.0.1``.
+        Where to listen. Behind a TLS-terminating reverse proxy, list the proxy's address in
+        ``KEHU_TRUSTED_PROXIES``: its ``X-Forwarded-For``/``X-Forwarded-Proto`` are then believed (and session
+        cookies marked ``Secure``); no other client's are (:mod:`kehu.web.proxy`).
     workers
         Worker processes. Sessions, tokens and throttling live in the store, so several workers share them;
         with more than one, the settings reach the workers as ``KEHU_HOME``/``KEHU_DATABASE_URL``.
@@ -61,7 +62,8 @@ def serve(
     parse_daily_at(settings.schedule_daily_at)  # a bad setting fails before listening
     ws = Workspace(settings)
     ensure_current(ws.engine)
-    common: dict[str, Any] = {"host": host, "port": port, "proxy_headers": True, "access_log": access_log}
+    # uvicorn's own proxy headers would trust any local client; the app does it for KEHU_TRUSTED_PROXIES only
+    common: dict[str, Any] = {"host": host, "port": port, "proxy_headers": False, "access_log": access_log}
     _thread, stop = Scheduler(settings).start() if schedule else (None, None)  # one per server, not per worker
     try:
         if workers > 1:
