@@ -179,7 +179,9 @@ class Settings(BaseSettings):
                 try:
                     ipaddress.ip_network(item, strict=False)
                 except ValueError:
-                    raise ValueError(f"{item!r}: give host names, IP addresses or CIDR ranges such as 10.0.0.0/8") from None
+                    raise ValueError(
+                        f"{item!r}: give host names, IP addresses or CIDR ranges such as 10.0.0.0/8"
+                    ) from None
             elif not item.replace(".", "").replace("-", "").replace(":", "").replace("_", "").isalnum():
                 raise ValueError(f"{item!r}: give host names, IP addresses or CIDR ranges such as 10.0.0.0/8")
         return ",".join(i.lower() for i in _items(value))

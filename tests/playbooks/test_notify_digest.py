@@ -124,7 +124,8 @@ def _env(ws: Workspace, port: int, url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEHU_")}
     env.update(KEHU_HOME=str(ws.settings.home), KEHU_DATABASE_URL=ws.settings.resolved_database_url,
                KEHU_QUIET_HOURS="", KEHU_SMTP_HOST="127.0.0.1", KEHU_SMTP_PORT=str(port),
-               KEHU_SMTP_FROM="kehu@corp.test", KEHU_WEBHOOKS=json.dumps({"robot": url}), KEHU_WEBHOOK_ALLOW="127.0.0.1")  # fmt: skip
+               KEHU_SMTP_FROM="kehu@corp.test", KEHU_WEBHOOKS=json.dumps({"robot": url}),
+               KEHU_WEBHOOK_ALLOW="127.0.0.1")  # fmt: skip
     return env
 
 

@@ -127,7 +127,13 @@ rules:
     )
     sink = HttpSink(statuses=[503] * 10)
     with http_server(sink) as url:
-        ws = with_settings(pb_ws, webhooks={"ops": url}, webhook_allow="127.0.0.1", delivery_backoff_seconds=10, delivery_max_attempts=3)
+        ws = with_settings(
+            pb_ws,
+            webhooks={"ops": url},
+            webhook_allow="127.0.0.1",
+            delivery_backoff_seconds=10,
+            delivery_max_attempts=3,
+        )
         ws.system().playbooks.run([f], now=NOW)
         with pb_ws.engine.connect() as conn:
             next_at = conn.exec_driver_sql("SELECT next_attempt_at FROM outbox").scalar_one()

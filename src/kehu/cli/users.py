@@ -112,7 +112,9 @@ def users_list(as_json: AsJson = False, home: Home = None) -> None:
         print_json(rows)
         return
     for r in rows:
-        typer.echo(f"#{r['id']:<4} {r['name']:<12} {r['role']:<8} {r['team'] or '':<12}{'' if r['active'] else ' inactive'}")
+        typer.echo(
+            f"#{r['id']:<4} {r['name']:<12} {r['role']:<8} {r['team'] or '':<12}{'' if r['active'] else ' inactive'}"
+        )
 
 
 @app.command("capacity")

@@ -3,8 +3,8 @@
 Only plain names are allowed (no attribute access or formatting code: the text is never handed to
 ``str.format`` or a template engine). ``{{`` and ``}}`` write literal braces; text that looks like a Jinja
 expression or statement (``{{ x.y }}``, ``{{ name }}``, ``{% … %}``) is refused when the playbook is checked, so
-a payload such as ``{{ ''.__class__.__mro__ }}`` never even reaches a message. A missing value renders as ``—``; numbers with a
-fraction are shown with at most two decimals; dates as ISO text.
+a payload such as ``{{ ''.__class__.__mro__ }}`` never even reaches a message. A missing value renders as ``—``;
+numbers with a fraction are shown with at most two decimals; dates as ISO text.
 """
 
 from __future__ import annotations

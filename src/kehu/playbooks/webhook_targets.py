@@ -15,12 +15,15 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from kehu.config import Settings
 from kehu.errors import ValidationError
+from kehu.playbooks.model import MessageAction, Playbook
 
-__all__ = ["WebhookTargetError", "check_webhook_url", "problems_of", "resolve_host"]
+__all__ = ["WebhookTargetError", "check_webhook_url", "playbook_problems", "problems_of", "resolve_host"]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Sequence[str]]
@@ -128,3 +131,14 @@ def problems_of(webhooks: Sequence[str], settings: Settings, *, resolver: Resolv
             except WebhookTargetError as exc:
                 out[name] = str(exc)
     return out
+
+
+def playbook_problems(pb: Playbook, settings: Settings, file: str | None = None) -> list[dict[str, Any]]:
+    """A problem (``file``, ``line``, ``field``, ``message``) for each webhook message of the playbook whose webhook's
+    URL may not be requested."""
+    chosen = [(i, j, a.webhook) for i, r in enumerate(pb.rules) for j, a in enumerate(r.then)
+              if isinstance(a, MessageAction) and a.channel == "webhook" and a.webhook]  # fmt: skip
+    refused = problems_of(sorted({w for _i, _j, w in chosen}), settings)
+    name = file if file is not None else Path(pb.path).name
+    return [{"file": name, "line": 0, "field": f"rules[{i}].then[{j}].message.webhook", "message": refused[w]}
+            for i, j, w in chosen if w in refused]  # fmt: skip

@@ -257,7 +257,9 @@ def change_password(ws: Workspace, session: SessionInfo, old: str, new: str) -> 
         audit(conn, at=_now(), actor=session.principal.name, action="user.password", target=f"user:{user['id']}")
 
 
-def _replace_credentials(conn: Any, user_id: int, password_hash: str | None, *, keep: str | None = None) -> dict[str, int]:
+def _replace_credentials(
+    conn: Any, user_id: int, password_hash: str | None, *, keep: str | None = None
+) -> dict[str, int]:
     """Set a new password hash (``None``: keep it) and end every session but ``keep`` and every API token of the
     user, in the caller's transaction; returns how many sessions and tokens ended."""
     if password_hash is not None:

@@ -32,11 +32,10 @@ from kehu.playbooks import (
     load_playbook,
     load_playbooks,
     plan,
+    webhook_targets,
 )
-from kehu.playbooks import webhook_targets
 from kehu.playbooks.effects import effect_multipliers, revenue_effects
 from kehu.playbooks.loader import Problem
-from kehu.playbooks.model import MessageAction
 from kehu.playbooks.outbox import retry as retry_row
 from kehu.playbooks.planner import Decision, Plan
 from kehu.playbooks.workload import accounting, expire_stale, fit_to_capacity, link_merged, pull_backlog
@@ -384,19 +383,10 @@ def _check(ws: Workspace, f: Path, text: str) -> dict[str, Any]:
                 return {"valid": False, "problems": mine}
             loaded = [load_playbook(Path(tmp) / f.name)]  # others are broken; this one is fine
     pb = next(p for p in loaded if Path(p.path).name == f.name)
-    refused = _webhook_problems(ws.settings, pb, f.name)
+    refused = webhook_targets.playbook_problems(pb, ws.settings, f.name)
     if refused:
         return {"valid": False, "problems": refused}
     return {"valid": True, "problems": [], "playbook": _describe(pb, {}, {})}
-
-
-def _webhook_problems(settings: Settings, pb: Playbook, file: str) -> list[dict[str, Any]]:
-    """A problem for each webhook message whose webhook's URL points where webhooks may not go."""
-    chosen = [(i, j, a.webhook) for i, r in enumerate(pb.rules) for j, a in enumerate(r.then)
-              if isinstance(a, MessageAction) and a.channel == "webhook" and a.webhook]  # fmt: skip
-    refused = webhook_targets.problems_of(sorted({w for _i, _j, w in chosen}), settings)
-    return [{"file": file, "line": 0, "field": f"rules[{i}].then[{j}].message.webhook", "message": refused[w]}
-            for i, j, w in chosen if w in refused]  # fmt: skip
 
 
 def run_now(ws: Workspace, principal: Principal) -> dict[str, Any]:
@@ -542,7 +532,7 @@ class PlaybookService(Service):
         """Check playbook files (raises :class:`~kehu.playbooks.PlaybookError` naming file, line and field)."""
         _manager(self.principal)
         loaded = workspace_playbooks(self.ws.settings, files)
-        refused = [Problem(**p) for pb in loaded for p in _webhook_problems(self.ws.settings, pb, pb.path)]
+        refused = [Problem(**p) for pb in loaded for p in webhook_targets.playbook_problems(pb, self.ws.settings)]
         if refused:
             raise PlaybookError(refused)
         return [{"playbook": pb.name, "file": pb.path, "rules": len(pb.rules), "enabled": pb.enabled} for pb in loaded]

@@ -230,12 +230,7 @@ def _failures_since_success(name: str, client: str | None, since: dt.datetime) -
         pair.append(ok.c.client == client)
         mine.append(a.c.client == client)
     last_ok = select(func.max(ok.c.at)).where(*pair).scalar_subquery()
-    return (
-        select(func.count())
-        .select_from(a)
-        .where(*mine, (a.c.at > last_ok) | last_ok.is_(None))
-        .scalar_subquery()
-    )
+    return select(func.count()).select_from(a).where(*mine, (a.c.at > last_ok) | last_ok.is_(None)).scalar_subquery()
 
 
 def reserve_attempt(
@@ -266,7 +261,9 @@ def reserve_attempt(
     )
     conds = [_failures_since_success(name, client, since) < per_pair, by_client < per_client]
     if quiet_since is not None:
-        recent = select(la.c.id).where(la.c.name == name, la.c.client == client, la.c.ok.is_(False), la.c.at > quiet_since)
+        recent = select(la.c.id).where(
+            la.c.name == name, la.c.client == client, la.c.ok.is_(False), la.c.at > quiet_since
+        )
         conds.append(~recent.exists())
     source = select(
         bindparam("n", name, type_=String), bindparam("c", client, type_=String),

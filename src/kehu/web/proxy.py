@@ -71,11 +71,13 @@ class ForwardedFor:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket") and self.proxies and scope.get("client"):
             peer, port = scope["client"]
-            headers = {}
+            headers: dict[str, str] = {}
             for key, value in scope.get("headers", ()):
                 if key in (b"x-forwarded-for", b"x-forwarded-proto"):
                     name = key.decode("latin-1")
-                    headers[name] = f"{headers[name]},{value.decode('latin-1')}" if name in headers else value.decode("latin-1")
+                    headers[name] = (
+                        f"{headers[name]},{value.decode('latin-1')}" if name in headers else value.decode("latin-1")
+                    )
             client, proxied = client_address(str(peer), headers.get("x-forwarded-for"), self.proxies)
             if proxied:
                 scope = dict(scope)
