@@ -4,7 +4,7 @@ Tables added here (on :data:`kehu.store.schema.metadata`)::
 
     web_sessions     one row per signed-in browser: hashed session token, CSRF token, expiry
     api_tokens       bearer tokens for /api/ (only a SHA-256 of the token is stored)
-    login_attempts   every sign-in attempt (name, client address, time, ok) for throttling and audit
+    login_attempts   every sign-in attempt that was checked (name, client address, time, ok): throttling, audit
 
 Functions take a connection and return plain data or ``None``; they never raise HTTP errors.
 """
@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
-    ColumnElement,
     Connection,
     ForeignKey,
     Index,
@@ -35,7 +34,6 @@ from sqlalchemy import (
 from kehu.store.schema import UTCDateTime, metadata, users
 
 __all__ = [
-    "add_login_attempt",
     "api_tokens",
     "create_api_token",
     "create_session",
@@ -45,7 +43,6 @@ __all__ = [
     "list_api_tokens",
     "lock_attempts",
     "login_attempts",
-    "recent_failures",
     "reserve_attempt",
     "revoke_api_token",
     "revoke_user_tokens",
@@ -302,25 +299,3 @@ def failure_times(conn: Connection, name: str, *, since: dt.datetime) -> list[dt
         .order_by(login_attempts.c.at)
     )
     return list(conn.execute(stmt).scalars())
-
-
-def add_login_attempt(conn: Connection, *, name: str, client: str, ok: bool, now: dt.datetime) -> None:
-    """Record one sign-in attempt."""
-    conn.execute(insert(login_attempts).values(name=name[:100], client=client[:64], ok=ok, at=now))
-
-
-def recent_failures(conn: Connection, *, name: str | None = None, client: str | None = None, since: dt.datetime) -> int:
-    """Failed sign-ins since ``since`` for a login name (counted after its last success) or a client address."""
-    conds: list[ColumnElement[bool]] = [login_attempts.c.at >= since]
-    if name is not None:
-        conds.append(login_attempts.c.name == name[:100])
-    if client is not None:
-        conds.append(login_attempts.c.client == client[:64])
-    fail = [*conds, login_attempts.c.ok.is_(False)]
-    if name is not None:
-        last_ok = conn.execute(
-            select(func.max(login_attempts.c.at)).where(*conds, login_attempts.c.ok.is_(True))
-        ).scalar()
-        if last_ok is not None:
-            fail.append(login_attempts.c.at > last_ok)
-    return int(conn.execute(select(func.count()).select_from(login_attempts).where(*fail)).scalar_one())
