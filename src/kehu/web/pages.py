@@ -196,8 +196,10 @@ async def login(request: Request) -> Response:
     t = translator(request)
     try:
         session = await run_in_threadpool(access.login, workspace(request), name.strip(), password, client=client)
-    except access.TooManyAttemptsError:
-        return _login_form(request, next=nxt, error=t("login.throttled"), status=429)
+    except access.TooManyAttemptsError as exc:
+        refused = _login_form(request, next=nxt, error=t("login.throttled"), status=429)
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     except access.AuthenticationError:
         return _login_form(request, next=nxt, error=t("login.failed"), status=401)
     response = RedirectResponse(_safe_next(nxt), status_code=303)
