@@ -35,7 +35,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from kehu.errors import (
     AccessDeniedError,
@@ -154,7 +154,7 @@ def login(ws: Workspace, name: str, password: str, *, client: str) -> SessionInf
     name, password
         What the user typed.
     client
-        The client's address (for throttling; see :func:`kehu.web` for which address that is behind a proxy).
+        The client's address (for throttling; behind a reverse proxy see :mod:`kehu.web.proxy`).
 
     Raises
     ------
@@ -168,17 +168,19 @@ def login(ws: Workspace, name: str, password: str, *, client: str) -> SessionInf
     now = _now()
     since = now - THROTTLE_WINDOW
     with ws.engine.connect() as conn:
-        failures = store.failure_times(conn, name, since=since)
-    pause = account_pause(len(failures))
+        failures = store.failures(conn, name, since=since)
+        mine = store.failures(conn, name, since=since, client=client)
+    pause = account_pause(failures)
     with ws.engine.begin() as conn:
         store.lock_attempts(conn)  # PostgreSQL; on SQLite the conditional insert below takes the write lock
         attempt = store.reserve_attempt(
             conn, name=name, client=client, now=now, since=since, per_pair=MAX_FAILURES_PER_NAME,
             per_client=MAX_FAILURES_PER_CLIENT, quiet_since=now - pause if pause else None,
         )  # fmt: skip
-    if attempt is None:
-        wait = int(pause.total_seconds()) if pause and failures else int(THROTTLE_WINDOW.total_seconds())
-        raise TooManyAttemptsError("too many failed sign-ins: wait a while and try again", max(wait, 1))
+    if attempt is None:  # the pause, unless the pair's or the address's limit is what refused it
+        paused = bool(pause) and mine < MAX_FAILURES_PER_NAME
+        wait = pause if paused else THROTTLE_WINDOW
+        raise TooManyAttemptsError("too many failed sign-ins: wait a while and try again", int(wait.total_seconds()))
     with ws.engine.connect() as conn:
         user = store.user_by_name(conn, name)
     ok = verify_password(user.get("password_hash") if user else None, password)
@@ -258,7 +260,7 @@ def change_password(ws: Workspace, session: SessionInfo, old: str, new: str) -> 
 
 
 def _replace_credentials(
-    conn: Any, user_id: int, password_hash: str | None, *, keep: str | None = None
+    conn: Connection, user_id: int, password_hash: str | None, *, keep: str | None = None
 ) -> dict[str, int]:
     """Set a new password hash (``None``: keep it) and end every session but ``keep`` and every API token of the
     user, in the caller's transaction; returns how many sessions and tokens ended."""

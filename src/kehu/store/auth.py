@@ -38,7 +38,7 @@ __all__ = [
     "create_api_token",
     "create_session",
     "delete_sessions",
-    "failure_times",
+    "failures",
     "finish_attempt",
     "list_api_tokens",
     "lock_attempts",
@@ -284,18 +284,8 @@ def finish_attempt(conn: Connection, attempt_id: int, *, ok: bool) -> None:
         conn.execute(update(login_attempts).where(login_attempts.c.id == attempt_id).values(ok=True))
 
 
-def failure_times(conn: Connection, name: str, *, since: dt.datetime) -> list[dt.datetime]:
-    """When ``name`` failed to sign in since ``since`` from any address (after its last success), oldest first."""
-    name = name[:100]
-    last_ok = (
-        select(func.max(login_attempts.c.at))
-        .where(login_attempts.c.name == name, login_attempts.c.ok.is_(True), login_attempts.c.at >= since)
-        .scalar_subquery()
-    )
-    stmt = (
-        select(login_attempts.c.at)
-        .where(login_attempts.c.name == name, login_attempts.c.ok.is_(False), login_attempts.c.at >= since)
-        .where((login_attempts.c.at > last_ok) | last_ok.is_(None))
-        .order_by(login_attempts.c.at)
-    )
-    return list(conn.execute(stmt).scalars())
+def failures(conn: Connection, name: str, *, since: dt.datetime, client: str | None = None) -> int:
+    """How often ``name`` failed to sign in since ``since`` and after its last success — from ``client`` (and that
+    pair's last success) when given, else from any address."""
+    query = select(_failures_since_success(name[:100], None if client is None else client[:64], since))
+    return int(conn.execute(query).scalar_one())
