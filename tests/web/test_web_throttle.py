@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -174,3 +175,41 @@ def test_client_address(peer: str, header: str | None, expected: tuple[str, bool
     import ipaddress
 
     assert client_address(peer, header, [ipaddress.ip_network("10.0.0.0/24")]) == expected
+
+
+def test_kehu_serve_leaves_forwarded_headers_to_the_app(web: WebEnv) -> None:
+    """uvicorn's own proxy-header handling would believe X-Forwarded-For from any loopback client: served the way
+    `kehu serve` serves it, a local client's forged header is not the address that is counted."""
+    import socket
+
+    import uvicorn
+
+    from kehu.web.server import uvicorn_options
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(web.app, **uvicorn_options("127.0.0.1", port, access_log=False), log_level="warning",
+                            lifespan="off")  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.05)
+        base = f"http://127.0.0.1:{port}"
+        token = _login_token(base)
+        body = urllib.parse.urlencode({"name": "forger", "password": WRONG, "csrf_token": token}).encode()
+        request = urllib.request.Request(f"{base}/login", data=body, method="POST", headers={
+            "Cookie": f"kehu_login_csrf={token}", "X-Forwarded-For": "192.0.2.77"})  # fmt: skip
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(request, timeout=30)
+        assert err.value.code == 401
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    with web.ws.engine.connect() as conn:
+        seen = conn.execute(select(login_attempts.c.client).where(login_attempts.c.name == "forger")).scalar()
+    assert seen == "127.0.0.1"

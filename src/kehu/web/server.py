@@ -7,7 +7,7 @@ from typing import Any
 
 from kehu.config import Settings
 
-__all__ = ["app_from_environment", "serve"]
+__all__ = ["app_from_environment", "serve", "uvicorn_options"]
 
 
 def app_from_environment() -> Any:
@@ -16,6 +16,12 @@ def app_from_environment() -> Any:
     from kehu.web.app import create_app
 
     return create_app(load_settings())
+
+
+def uvicorn_options(host: str, port: int, *, access_log: bool = True) -> dict[str, Any]:
+    """How `kehu serve` runs uvicorn. Its own proxy-header handling is off: it would believe ``X-Forwarded-For``
+    from any loopback client; the app believes it only from ``KEHU_TRUSTED_PROXIES`` (:mod:`kehu.web.proxy`)."""
+    return {"host": host, "port": port, "proxy_headers": False, "access_log": access_log}
 
 
 def serve(
@@ -62,8 +68,7 @@ def serve(
     parse_daily_at(settings.schedule_daily_at)  # a bad setting fails before listening
     ws = Workspace(settings)
     ensure_current(ws.engine)
-    # uvicorn's own proxy headers would trust any local client; the app does it for KEHU_TRUSTED_PROXIES only
-    common: dict[str, Any] = {"host": host, "port": port, "proxy_headers": False, "access_log": access_log}
+    common = uvicorn_options(host, port, access_log=access_log)
     _thread, stop = Scheduler(settings).start() if schedule else (None, None)  # one per server, not per worker
     try:
         if workers > 1:
