@@ -6,6 +6,7 @@ nothing is built at import time. Everything else receives the settings object it
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 
@@ -129,6 +130,18 @@ class Settings(BaseSettings):
         description="Page, JSON and API reads (GET) each `kehu serve` worker starts at once; more wait in order.",
     )
 
+    # -- web hardening (docs/web.md#security) ---------------------------------------------------------------
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (the client is the right-most address not in this list); empty: none.",
+    )
+    webhook_allow: str = Field(
+        default="",
+        description="Comma-separated host names, addresses or CIDR ranges that webhooks may reach although they are "
+        "loopback, link-local or private (e.g. 127.0.0.1,10.1.0.0/16,robot.intranet); empty: public addresses only.",
+    )
+
     loop_config: Path | None = Field(
         default=None, description="YAML with ticket SLAs and assignment, loyalty rules; default KEHU_HOME/loop.yaml."
     )
@@ -147,6 +160,41 @@ class Settings(BaseSettings):
         if not days or any(d not in "1234567" or len(d) != 1 for d in days):
             raise ValueError(f"{value!r}: a comma-separated list of weekday numbers 1 (Monday) to 7 (Sunday)")
         return ",".join(sorted(set(days)))
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        for item in _items(value):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r}: give IP addresses or CIDR ranges such as 10.0.0.0/8") from None
+        return ",".join(_items(value))
+
+    @field_validator("webhook_allow")
+    @classmethod
+    def _webhook_allow(cls, value: str) -> str:
+        for item in _items(value):
+            if "/" in item:
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"{item!r}: give host names, IP addresses or CIDR ranges such as 10.0.0.0/8"
+                    ) from None
+            elif not item.replace(".", "").replace("-", "").replace(":", "").replace("_", "").isalnum():
+                raise ValueError(f"{item!r}: give host names, IP addresses or CIDR ranges such as 10.0.0.0/8")
+        return ",".join(i.lower() for i in _items(value))
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The trusted reverse proxies as networks (a single address is a /32 or /128)."""
+        return tuple(ipaddress.ip_network(i, strict=False) for i in _items(self.trusted_proxies))
+
+    @property
+    def webhook_allow_list(self) -> tuple[str, ...]:
+        """The hosts, addresses and ranges webhooks may reach although they are not public."""
+        return _items(self.webhook_allow)
 
     @property
     def weekdays(self) -> tuple[int, ...]:
@@ -167,6 +215,10 @@ class Settings(BaseSettings):
     def quarantine_dir(self) -> Path:
         """Folder where quarantine CSVs of rejected rows are written."""
         return self.home / "quarantine"
+
+
+def _items(value: str) -> tuple[str, ...]:
+    return tuple(i.strip() for i in value.split(",") if i.strip())
 
 
 def load_settings(**overrides: Any) -> Settings:

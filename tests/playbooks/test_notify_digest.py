@@ -45,7 +45,7 @@ def _tasks(ws: Workspace) -> None:
 def _servers_ws(ws: Workspace, with_settings: Any, port: int, url: str, **extra: Any) -> Workspace:
     return with_settings(  # type: ignore[no-any-return]
         ws, smtp_host="127.0.0.1", smtp_port=port, smtp_from="kehu@corp.test", webhooks={"robot": url + "/r?key=k"},
-        **extra,
+        webhook_allow="127.0.0.1", **extra,
     )  # fmt: skip
 
 
@@ -107,7 +107,7 @@ def test_a_digest_due_in_the_quiet_hours_waits_for_their_end(pb_ws: Workspace, w
 def test_the_digest_choices_are_checked(pb_ws: Workspace, with_settings: Any) -> None:
     from kehu.errors import ValidationError
 
-    ws = with_settings(pb_ws, webhooks={"robot": "http://127.0.0.1:9/r"})
+    ws = with_settings(pb_ws, webhooks={"robot": "http://127.0.0.1:9/r"}, webhook_allow="127.0.0.1")
     alice = ws.as_user(ALICE).notifications
     assert alice.digest_settings()["email"] is True and alice.digest_settings()["digest_at"] == "08:30"
     for bad, field in [({"webhook": "nope"}, "webhook"), ({"webhook_format": "slack"}, "webhook_format"),
@@ -124,7 +124,8 @@ def _env(ws: Workspace, port: int, url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEHU_")}
     env.update(KEHU_HOME=str(ws.settings.home), KEHU_DATABASE_URL=ws.settings.resolved_database_url,
                KEHU_QUIET_HOURS="", KEHU_SMTP_HOST="127.0.0.1", KEHU_SMTP_PORT=str(port),
-               KEHU_SMTP_FROM="kehu@corp.test", KEHU_WEBHOOKS=json.dumps({"robot": url}))  # fmt: skip
+               KEHU_SMTP_FROM="kehu@corp.test", KEHU_WEBHOOKS=json.dumps({"robot": url}),
+               KEHU_WEBHOOK_ALLOW="127.0.0.1")  # fmt: skip
     return env
 
 

@@ -46,7 +46,7 @@ def test_email_and_webhook_arrive_once_with_the_right_content(pb_ws: Workspace, 
     with smtp_server() as (smtp, port), http_server(sink) as url:
         ws = with_settings(
             pb_ws, smtp_host="127.0.0.1", smtp_port=port, smtp_from="kehu@corp.test",
-            webhooks={"service": url + "/robot?key=abc"},
+            webhooks={"service": url + "/robot?key=abc"}, webhook_allow="127.0.0.1",
         )  # fmt: skip
         first = ws.system().playbooks.run([f], now=NOW)
         ws.system().playbooks.run([f], now=NOW + dt.timedelta(hours=1))  # again: nothing more
@@ -88,7 +88,7 @@ rules:
     )
     sink = HttpSink(statuses=[500])
     with http_server(sink) as url:
-        ws = with_settings(pb_ws, webhooks={"ops": url}, delivery_backoff_seconds=60)
+        ws = with_settings(pb_ws, webhooks={"ops": url}, webhook_allow="127.0.0.1", delivery_backoff_seconds=60)
         first = ws.system().playbooks.run([f], now=NOW)
         assert first["delivery"] | {"applied": {}} == {
             "applied": {}, "sent": 0, "retry": 1, "dead": 0, "unknown": 0, "waiting": 0, "unconfigured": {}
@@ -127,7 +127,13 @@ rules:
     )
     sink = HttpSink(statuses=[503] * 10)
     with http_server(sink) as url:
-        ws = with_settings(pb_ws, webhooks={"ops": url}, delivery_backoff_seconds=10, delivery_max_attempts=3)
+        ws = with_settings(
+            pb_ws,
+            webhooks={"ops": url},
+            webhook_allow="127.0.0.1",
+            delivery_backoff_seconds=10,
+            delivery_max_attempts=3,
+        )
         ws.system().playbooks.run([f], now=NOW)
         with pb_ws.engine.connect() as conn:
             next_at = conn.exec_driver_sql("SELECT next_attempt_at FROM outbox").scalar_one()
@@ -199,7 +205,7 @@ def test_a_robot_error_code_is_a_failure(tmp_path: Path) -> None:
 
     sink = RobotSink(statuses=[200])
     with http_server(sink) as url:
-        chan = WebhookChannel(load_settings(home=tmp_path, webhooks={"r": url}))
+        chan = WebhookChannel(load_settings(home=tmp_path, webhooks={"r": url}, webhook_allow="127.0.0.1"))
         assert chan.send(Message(key="k", channel="webhook", to=None, body="b", webhook="r", format="wecom"))
         with pytest.raises(DeliveryError, match="no webhook named 'nope'"):
             chan.send(Message(key="k", channel="webhook", to=None, body="b", webhook="nope"))

@@ -67,7 +67,7 @@ def test_kehu_run_twice_acts_once(pb_ws: Workspace) -> None:
     sink = HttpSink()
     with smtp_server() as (smtp, port), http_server(sink) as url:
         env = _env(pb_ws, KEHU_SMTP_HOST="127.0.0.1", KEHU_SMTP_PORT=str(port), KEHU_SMTP_FROM="k@corp.test",
-                   KEHU_WEBHOOKS=json.dumps({"crm": url}))  # fmt: skip
+                   KEHU_WEBHOOKS=json.dumps({"crm": url}), KEHU_WEBHOOK_ALLOW="127.0.0.1")  # fmt: skip
         runs = [_kehu(env, "run", "--as-of", DAY.isoformat(), "--json") for _ in range(2)]
     for r in runs:
         assert r.returncode == 0, r.stderr
@@ -115,7 +115,7 @@ def test_a_process_killed_after_deciding_resumes_without_duplicates(pb_ws: Works
     sink = HttpSink()
     with smtp_server() as (smtp, port), http_server(sink) as url:
         env = _env(pb_ws, KEHU_SMTP_HOST="127.0.0.1", KEHU_SMTP_PORT=str(port), KEHU_SMTP_FROM="k@corp.test",
-                   KEHU_WEBHOOKS=json.dumps({"crm": url}))  # fmt: skip
+                   KEHU_WEBHOOKS=json.dumps({"crm": url}), KEHU_WEBHOOK_ALLOW="127.0.0.1")  # fmt: skip
         crashed = subprocess.run([sys.executable, str(script), DAY.isoformat()], env=env, capture_output=True,
                                  text=True, timeout=120)  # fmt: skip
         assert crashed.returncode == -signal.SIGKILL, crashed.stderr
@@ -140,7 +140,7 @@ def test_a_process_killed_while_sending_never_sends_twice(pb_ws: Workspace) -> N
     sink = HttpSink(block_first=True)  # the first webhook request hangs until the process is killed
     with smtp_server() as (smtp, port), http_server(sink) as url:
         env = _env(pb_ws, KEHU_SMTP_HOST="127.0.0.1", KEHU_SMTP_PORT=str(port), KEHU_SMTP_FROM="k@corp.test",
-                   KEHU_WEBHOOKS=json.dumps({"crm": url}))  # fmt: skip
+                   KEHU_WEBHOOKS=json.dumps({"crm": url}), KEHU_WEBHOOK_ALLOW="127.0.0.1")  # fmt: skip
         with subprocess.Popen(
             [sys.executable, "-m", "kehu.cli", "playbooks", "run", "--today", DAY.isoformat()],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -20,9 +20,18 @@ __all__ = ["PLACEHOLDERS", "CampaignSpec", "render"]
 PLACEHOLDERS = ("name", "company", "customer_id", "campaign", "coupon")
 _FIELD = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9_\-\u4e00-\u9fff]{1,100}$")
+#: ``{{ expression }}`` and ``{% statement %}`` of template engines (the playbooks' texts refuse the same)
+_ENGINE_SYNTAX = re.compile(r"\{%.*?%\}|\{\{([^{}]*?[A-Za-z_.(\[|][^{}]*?)\}\}", re.S)
 
 
 def _check_template(text: str, where: str) -> None:
+    engine = _ENGINE_SYNTAX.search(text)
+    if engine:
+        raise ValidationError(
+            f"{where}: {engine.group(0)[:60]} looks like a template expression; only the placeholders "
+            f"{', '.join('{' + p + '}' for p in PLACEHOLDERS)} are filled and nothing is evaluated "
+            "(write {{ and }} only for literal braces)"
+        )
     for m in _FIELD.finditer(text):
         if m.group(0) in ("{{", "}}"):
             continue

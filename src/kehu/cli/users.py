@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kehu.cli._common import AsJson, Home, open_workspace, print_json
 from kehu.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from kehu.service.workspace import Workspace
 
 app = typer.Typer(help="Manage users (sales reps, managers, admins).", no_args_is_help=True)
 
@@ -46,11 +49,58 @@ def users_password(
     if password is None:
         password = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
     with open_workspace(home) as ws:
-        match = [u for u in ws.system().users.all() if u["name"] == name]
-        if not match:
-            raise NotFoundError(f"no user named {name!r}")
-        access.reset_password(ws, None, int(match[0]["id"]), password)
+        access.reset_password(ws, None, _user_id(ws, name), password)
     typer.echo(f"password of {name} set")
+
+
+def _user_id(ws: Workspace, name: str) -> int:
+    match = [u for u in ws.system().users.all() if u["name"] == name]
+    if not match:
+        raise NotFoundError(f"no user named {name!r}")
+    return int(match[0]["id"])
+
+
+@app.command("deactivate")
+def users_deactivate(name: str, home: Home = None) -> None:
+    """Deactivate a user: they cannot sign in, their sessions end and their API tokens are revoked at once."""
+    from kehu.service import access
+
+    with open_workspace(home) as ws:
+        access.set_active(ws, None, _user_id(ws, name), False)
+    typer.echo(f"user {name} deactivated; sessions ended and API tokens revoked")
+
+
+@app.command("activate")
+def users_activate(name: str, home: Home = None) -> None:
+    """Reactivate a user (they sign in again with their password and create new API tokens)."""
+    from kehu.service import access
+
+    with open_workspace(home) as ws:
+        access.set_active(ws, None, _user_id(ws, name), True)
+    typer.echo(f"user {name} active")
+
+
+@app.command("tokens")
+def users_tokens(name: str, as_json: AsJson = False, home: Home = None) -> None:
+    """List a user's API tokens (id, name, first characters, dates; never the token)."""
+    with open_workspace(home) as ws:
+        rows = ws.system().users.tokens_of(_user_id(ws, name))
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        state = "revoked" if r["revoked"] else "live"
+        typer.echo(f"#{r['id']:<4} {r['name']:<20} {r['prefix']}…  {state}")
+
+
+@app.command("revoke-token")
+def users_revoke_token(token_id: int, home: Home = None) -> None:
+    """Revoke an API token of any user by its id (see `kehu users tokens`)."""
+    from kehu.service import access
+
+    with open_workspace(home) as ws:
+        access.revoke_api_token(ws, None, token_id, any_user=True)
+    typer.echo(f"API token #{token_id} revoked")
 
 
 @app.command("list")
@@ -62,7 +112,9 @@ def users_list(as_json: AsJson = False, home: Home = None) -> None:
         print_json(rows)
         return
     for r in rows:
-        typer.echo(f"#{r['id']:<4} {r['name']:<12} {r['role']:<8} {r['team'] or ''}")
+        typer.echo(
+            f"#{r['id']:<4} {r['name']:<12} {r['role']:<8} {r['team'] or '':<12}{'' if r['active'] else ' inactive'}"
+        )
 
 
 @app.command("capacity")

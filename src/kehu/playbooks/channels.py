@@ -33,6 +33,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from kehu.config import Settings
 from kehu.errors import ConfigError, KehuError
+from kehu.playbooks.webhook_targets import WebhookTargetError, check_webhook_url
 
 __all__ = [
     "Channel",
@@ -165,11 +166,23 @@ def webhook_body(message: Message) -> dict[str, Any]:
     return {"key": message.key, "subject": message.subject, "text": message.body, **dict(message.data)}
 
 
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered as the HTTP error it is (the checked host must be the one that receives)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
+
+
 class WebhookChannel:
     """HTTP POST of a JSON body to a named URL (``KEHU_WEBHOOKS``); WeCom/DingTalk robots or any JSON receiver.
 
     2xx with no robot error code is success. 408, 429, 5xx, timeouts, connection errors and robot error codes
-    are retried; other 4xx answers are not (the request itself is wrong).
+    are retried; other 4xx answers are not (the request itself is wrong). Before each request the host is
+    resolved and checked (:mod:`kehu.playbooks.webhook_targets`: public addresses or ``KEHU_WEBHOOK_ALLOW``);
+    redirects are not followed (a 3xx answer is a failure that is not retried).
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -183,6 +196,10 @@ class WebhookChannel:
             raise DeliveryError(
                 f"no webhook named {message.webhook!r} in KEHU_WEBHOOKS (configured: {names})", retryable=False
             )
+        try:
+            check_webhook_url(url, self.settings.webhook_allow_list, name=str(message.webhook))
+        except WebhookTargetError as exc:
+            raise DeliveryError(str(exc), retryable=exc.retryable) from exc
         data = json.dumps(webhook_body(message), ensure_ascii=False).encode("utf-8")
         request = urllib.request.Request(
             url,
@@ -191,7 +208,7 @@ class WebhookChannel:
             headers={"Content-Type": "application/json; charset=utf-8", "Idempotency-Key": message.key},
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.settings.webhook_timeout) as response:
+            with _NO_REDIRECTS.open(request, timeout=self.settings.webhook_timeout) as response:
                 status, text = response.status, response.read(2000).decode("utf-8", "replace")
         except urllib.error.HTTPError as exc:
             text = exc.read(500).decode("utf-8", "replace") if exc.fp else ""

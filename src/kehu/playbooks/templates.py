@@ -1,8 +1,10 @@
 """Task and message texts: ``{name}`` placeholders filled with customer, trigger and profile values.
 
 Only plain names are allowed (no attribute access or formatting code: the text is never handed to
-``str.format``). ``{{`` and ``}}`` write literal braces. A missing value renders as ``—``; numbers with a
-fraction are shown with at most two decimals; dates as ISO text.
+``str.format`` or a template engine). ``{{`` and ``}}`` write literal braces; text that looks like a Jinja
+expression or statement (``{{ x.y }}``, ``{{ name }}``, ``{% … %}``) is refused when the playbook is checked, so
+a payload such as ``{{ ''.__class__.__mro__ }}`` never even reaches a message. A missing value renders as ``—``;
+numbers with a fraction are shown with at most two decimals; dates as ISO text.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from kehu.segments.fields import PROFILE_FIELDS
 
-__all__ = ["COUPON_VALUES", "CUSTOMER_VALUES", "placeholders", "render"]
+__all__ = ["COUPON_VALUES", "CUSTOMER_VALUES", "placeholders", "refuse_engine_syntax", "render"]
 
 #: values of the customer every text may use
 CUSTOMER_VALUES = (
@@ -37,10 +39,24 @@ COUPON_VALUES = ("coupon_code", "coupon_value", "coupon_expires")
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: ``{{ expression }}`` and ``{% statement %}`` of template engines (refused: only plain placeholders are filled)
+_ENGINE_SYNTAX = re.compile(r"\{%.*?%\}|\{\{([^{}]*?[A-Za-z_.(\[|][^{}]*?)\}\}", re.S)
+
+
+def refuse_engine_syntax(text: str) -> None:
+    """Raise ValueError when ``text`` holds what a template engine would evaluate (``{{ x.y }}``, ``{% … %}``)."""
+    m = _ENGINE_SYNTAX.search(text)
+    if m:
+        shown = m.group(0) if len(m.group(0)) <= 60 else m.group(0)[:57] + "..."
+        raise ValueError(
+            f"{shown} looks like a template expression: only plain placeholders such as {{name}} are filled and "
+            "nothing is evaluated; write {{ and }} only for literal braces"
+        )
 
 
 def placeholders(text: str) -> list[str]:
     """The names a text refers to (raises ValueError for a malformed placeholder such as ``{a.b}``)."""
+    refuse_engine_syntax(text)
     out: list[str] = []
     for m in _PLACEHOLDER.finditer(text):
         if m.group(1) is None:

@@ -8,9 +8,15 @@ Rules
   ids a query may return), so a page, the API and an export cannot differ.
 - Passwords are hashed with argon2id; they are never stored, logged or returned in clear. Session cookies and
   API tokens are random 256-bit strings of which only a SHA-256 digest is stored.
-- Sign-in is throttled: after :data:`MAX_FAILURES_PER_NAME` failures for one login name, or
-  :data:`MAX_FAILURES_PER_CLIENT` from one client address, within :data:`THROTTLE_WINDOW`, further attempts are
-  refused until the window has passed (a success resets the per-name count).
+- Sign-in is throttled per login name *and* client address: after :data:`MAX_FAILURES_PER_NAME` failures of one
+  name from one address, or :data:`MAX_FAILURES_PER_CLIENT` failures from one address, within
+  :data:`THROTTLE_WINDOW`, that address is refused until the window has passed (a success resets the pair's
+  count). A name that failed :data:`PAUSE_AFTER_FAILURES` times from anywhere makes each address wait a growing
+  pause (:func:`account_pause`) between its tries of that name. Nobody elsewhere can lock an account out: the
+  owner's own address keeps its own count. Each attempt is counted and recorded in one conditional insert
+  before the password is checked, so simultaneous attempts cannot slip past the limits.
+- A password change or reset, and deactivating a user, end the user's other sessions and revoke all their API
+  tokens; these and token revocations are written to the audit log.
 
 Errors (both :class:`~kehu.errors.KehuError`)::
 
@@ -29,7 +35,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from kehu.errors import (
     AccessDeniedError,
@@ -41,13 +47,16 @@ from kehu.errors import (
 from kehu.service.principal import Principal, Workspace
 from kehu.store import auth as store
 from kehu.store import customers as customers_store
+from kehu.store.actions import audit
 from kehu.store.schema import users
 from kehu.vocabulary import LOCALES, ROLES
 
 __all__ = [
     "MAX_FAILURES_PER_CLIENT",
     "MAX_FAILURES_PER_NAME",
+    "MAX_PAUSE",
     "MIN_PASSWORD_LENGTH",
+    "PAUSE_AFTER_FAILURES",
     "SESSION_LIFETIME",
     "THROTTLE_WINDOW",
     "AccessDeniedError",
@@ -55,6 +64,7 @@ __all__ = [
     "Principal",
     "SessionInfo",
     "TooManyAttemptsError",
+    "account_pause",
     "authenticate_token",
     "change_password",
     "check_customer",
@@ -70,6 +80,7 @@ __all__ = [
     "reset_password",
     "resolve_session",
     "revoke_api_token",
+    "set_active",
     "set_locale",
     "verify_password",
 ]
@@ -77,6 +88,8 @@ __all__ = [
 MIN_PASSWORD_LENGTH = 8
 MAX_FAILURES_PER_NAME = 5
 MAX_FAILURES_PER_CLIENT = 30
+PAUSE_AFTER_FAILURES = 10
+MAX_PAUSE = dt.timedelta(seconds=60)
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
 SESSION_LIFETIME = dt.timedelta(hours=12)
 _TOUCH_EVERY = dt.timedelta(minutes=5)
@@ -141,34 +154,55 @@ def login(ws: Workspace, name: str, password: str, *, client: str) -> SessionInf
     name, password
         What the user typed.
     client
-        The client's address (for throttling).
+        The client's address (for throttling; behind a reverse proxy see :mod:`kehu.web.proxy`).
 
     Raises
     ------
     TooManyAttemptsError
-        Too many recent failures for this name or client; nothing is checked.
+        Too many recent failures for this name from this client, or from this client at all, or this client tried
+        this name again too soon while the name is under attack; nothing is checked. The same answer whether the
+        name exists or not.
     AuthenticationError
         Unknown user, inactive user, or wrong password (one message for all three).
     """
     now = _now()
     since = now - THROTTLE_WINDOW
+    with ws.engine.connect() as conn:
+        failures = store.failures(conn, name, since=since)
+        mine = store.failures(conn, name, since=since, client=client)
+    pause = account_pause(failures)
     with ws.engine.begin() as conn:
-        if (
-            store.recent_failures(conn, name=name, since=since) >= MAX_FAILURES_PER_NAME
-            or store.recent_failures(conn, client=client, since=since) >= MAX_FAILURES_PER_CLIENT
-        ):
-            raise TooManyAttemptsError(
-                "too many failed sign-ins: wait 15 minutes and try again", int(THROTTLE_WINDOW.total_seconds())
-            )
+        store.lock_attempts(conn)  # PostgreSQL; on SQLite the conditional insert below takes the write lock
+        attempt = store.reserve_attempt(
+            conn, name=name, client=client, now=now, since=since, per_pair=MAX_FAILURES_PER_NAME,
+            per_client=MAX_FAILURES_PER_CLIENT, quiet_since=now - pause if pause else None,
+        )  # fmt: skip
+    if attempt is None:  # the pause, unless the pair's or the address's limit is what refused it
+        paused = bool(pause) and mine < MAX_FAILURES_PER_NAME
+        wait = pause if paused else THROTTLE_WINDOW
+        raise TooManyAttemptsError("too many failed sign-ins: wait a while and try again", int(wait.total_seconds()))
+    with ws.engine.connect() as conn:
         user = store.user_by_name(conn, name)
-        ok = verify_password(user.get("password_hash") if user else None, password)
-        ok = ok and user is not None and bool(user["active"])
-        store.add_login_attempt(conn, name=name, client=client, ok=ok, now=now)
+    ok = verify_password(user.get("password_hash") if user else None, password)
+    ok = ok and user is not None and bool(user["active"])
+    with ws.engine.begin() as conn:
+        store.finish_attempt(conn, attempt, ok=ok)
     if not ok or user is None:
         raise AuthenticationError("wrong user name or password")
     if _hasher.check_needs_rehash(user["password_hash"]):
         _store_hash(ws, int(user["id"]), _hasher.hash(password))
     return _open_session(ws, _principal(user), now)
+
+
+def account_pause(failures: int) -> dt.timedelta:
+    """How long one client must wait between two tries of a name that failed ``failures`` times from anywhere in
+    the window: nothing up to :data:`PAUSE_AFTER_FAILURES`, then 2, 4, 8 … seconds, at most :data:`MAX_PAUSE`.
+
+    The pause is per client (address), so an attacker elsewhere slows down only the addresses that keep guessing;
+    the account's owner signing in from their own address is never held up by it."""
+    if failures < PAUSE_AFTER_FAILURES:
+        return dt.timedelta(0)
+    return min(dt.timedelta(seconds=2 ** min(failures - PAUSE_AFTER_FAILURES + 1, 20)), MAX_PAUSE)
 
 
 def _open_session(ws: Workspace, principal: Principal, now: dt.datetime) -> SessionInfo:
@@ -205,7 +239,8 @@ def end_session(ws: Workspace, token: str) -> None:
 
 
 def change_password(ws: Workspace, session: SessionInfo, old: str, new: str) -> None:
-    """Change one's own password; every other session of the user is signed out.
+    """Change one's own password; every other session of the user is signed out and all their API tokens are
+    revoked (the session making the change stays).
 
     Raises
     ------
@@ -218,9 +253,21 @@ def change_password(ws: Workspace, session: SessionInfo, old: str, new: str) -> 
         user = store.user_by_id(conn, session.principal.id)
     if user is None or not verify_password(user["password_hash"], old):
         raise AuthenticationError("the current password is wrong")
-    _store_hash(ws, session.principal.id, hash_password(new))
+    password_hash = hash_password(new)
     with ws.engine.begin() as conn:
-        store.delete_sessions(conn, user_id=session.principal.id, keep=_digest(session.token))
+        _replace_credentials(conn, session.principal.id, password_hash, keep=_digest(session.token))
+        audit(conn, at=_now(), actor=session.principal.name, action="user.password", target=f"user:{user['id']}")
+
+
+def _replace_credentials(
+    conn: Connection, user_id: int, password_hash: str | None, *, keep: str | None = None
+) -> dict[str, int]:
+    """Set a new password hash (``None``: keep it) and end every session but ``keep`` and every API token of the
+    user, in the caller's transaction; returns how many sessions and tokens ended."""
+    if password_hash is not None:
+        conn.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))
+    sessions = store.delete_sessions(conn, user_id=user_id, keep=keep)
+    return {"sessions": sessions, "tokens": store.revoke_user_tokens(conn, user_id)}
 
 
 def _store_hash(ws: Workspace, user_id: int, password_hash: str) -> None:
@@ -290,16 +337,46 @@ def _upsert_user(
 
 
 def reset_password(ws: Workspace, actor: Principal | None, user_id: int, password: str) -> None:
-    """Set another user's password (admin) and sign out all their sessions."""
+    """Set another user's password (admin): all their sessions are signed out and their API tokens revoked."""
     if actor is not None:
         require_role(actor, "admin")
     password_hash = hash_password(password)
-    with ws.engine.connect() as conn:
+    with ws.engine.begin() as conn:
         if store.user_by_id(conn, user_id) is None:
             raise NotFoundError(f"no user with id {user_id}")
-    _store_hash(ws, user_id, password_hash)
+        ended = _replace_credentials(conn, user_id, password_hash)
+        audit(conn, at=_now(), actor=_actor_name(actor), action="user.password_reset", target=f"user:{user_id}",
+              detail=ended)  # fmt: skip
+
+
+def set_active(ws: Workspace, actor: Principal | None, user_id: int, active: bool) -> None:
+    """Deactivate (``active=False``) or reactivate a user (admin).
+
+    A deactivated user cannot sign in; their sessions end and their API tokens are revoked at once (a
+    reactivated user signs in again and creates new tokens). An admin cannot deactivate themselves.
+
+    Raises
+    ------
+    AccessDeniedError
+        The actor is not an admin, or tries to deactivate themselves.
+    NotFoundError
+        No such user.
+    """
+    if actor is not None:
+        require_role(actor, "admin")
+        if actor.id == user_id and not active:
+            raise AccessDeniedError("you cannot deactivate yourself: ask another administrator")
     with ws.engine.begin() as conn:
-        store.delete_sessions(conn, user_id=user_id)
+        if store.user_by_id(conn, user_id) is None:
+            raise NotFoundError(f"no user with id {user_id}")
+        conn.execute(update(users).where(users.c.id == user_id).values(active=active))
+        ended = _replace_credentials(conn, user_id, None) if not active else None
+        action = "user.activate" if active else "user.deactivate"
+        audit(conn, at=_now(), actor=_actor_name(actor), action=action, target=f"user:{user_id}", detail=ended)
+
+
+def _actor_name(actor: Principal | None) -> str:
+    return actor.name if actor is not None else "cli"
 
 
 def list_users(ws: Workspace, actor: Principal) -> list[dict[str, Any]]:
@@ -328,17 +405,32 @@ def create_api_token(ws: Workspace, principal: Principal, name: str) -> tuple[in
     return tid, token
 
 
-def list_api_tokens(ws: Workspace, principal: Principal) -> list[dict[str, Any]]:
-    """The principal's API tokens (name, prefix, dates; never the token)."""
+def list_api_tokens(ws: Workspace, principal: Principal, user_id: int | None = None) -> list[dict[str, Any]]:
+    """The principal's API tokens, or (admins) another user's (name, prefix, dates; never the token)."""
+    if user_id is not None and user_id != principal.id:
+        require_role(principal, "admin")
     with ws.engine.connect() as conn:
-        return store.list_api_tokens(conn, principal.id)
+        return store.list_api_tokens(conn, principal.id if user_id is None else user_id)
 
 
-def revoke_api_token(ws: Workspace, principal: Principal, token_id: int) -> None:
-    """Revoke one of the principal's tokens."""
+def revoke_api_token(ws: Workspace, principal: Principal | None, token_id: int, *, any_user: bool = False) -> None:
+    """Revoke one of the principal's tokens, or with ``any_user`` any user's token (admins; ``principal=None``:
+    the command line). Audited.
+
+    Raises
+    ------
+    NotFoundError
+        No such token (of the principal's, unless ``any_user``).
+    """
+    if any_user and principal is not None:
+        require_role(principal, "admin")
+    if principal is None and not any_user:
+        raise ValueError("revoke_api_token without a principal needs any_user=True")
+    owner = None if any_user or principal is None else principal.id
     with ws.engine.begin() as conn:
-        if not store.revoke_api_token(conn, token_id=token_id, user_id=principal.id):
-            raise NotFoundError(f"you have no API token with id {token_id}")
+        if not store.revoke_api_token(conn, token_id=token_id, user_id=owner):
+            raise NotFoundError(f"no API token with id {token_id}")
+        audit(conn, at=_now(), actor=_actor_name(principal), action="token.revoke", target=f"token:{token_id}")
 
 
 def authenticate_token(ws: Workspace, token: str) -> Principal:

@@ -24,6 +24,7 @@ from kehu.campaigns.spec import CampaignSpec, render
 from kehu.config import Settings
 from kehu.errors import NotFoundError, ValidationError
 from kehu.models.holdout import HOLDOUT, TREATMENT, assign_arms
+from kehu.playbooks import webhook_targets
 from kehu.service.access import Principal, require_role
 from kehu.service.principal import Service, Workspace
 from kehu.store.actions import outbox
@@ -36,6 +37,7 @@ from kehu.store.segments import memberships, run_ids
 __all__ = [
     "FIELDS",
     "CampaignService",
+    "check_channel_target",
     "create_campaign",
     "create_from_form",
     "get_campaign",
@@ -51,6 +53,16 @@ def _row(conn: sa.Connection, name: str) -> dict[str, Any]:
     if row is None:
         raise NotFoundError(f"no campaign named {name!r} (see `kehu campaigns list`)")
     return dict(row._mapping)
+
+
+def check_channel_target(settings: Settings, channel: str) -> None:
+    """Refuse a ``webhook:NAME`` channel whose URL points where webhooks may not go
+    (:mod:`kehu.playbooks.webhook_targets`)."""
+    kind, _, name = channel.partition(":")
+    if kind == "webhook" and name:
+        refused = webhook_targets.problems_of([name], settings)
+        if refused:
+            raise ValidationError(f"channel: {refused[name]}")
 
 
 def create_campaign(store: sa.Engine, spec: CampaignSpec, *, now: dt.datetime) -> dict[str, Any]:
@@ -341,6 +353,7 @@ def create_from_form(ws: Workspace, principal: Principal, form: Mapping[str, str
         raise ValidationError(f"stratify_by: scheme {spec.stratify_by!r} has no run (leave it empty for none)")
     from kehu.service.campaigns import create_campaign
 
+    check_channel_target(ws.settings, spec.channel)
     return create_campaign(ws.engine, spec, now=dt.datetime.now(dt.UTC))
 
 
@@ -351,6 +364,7 @@ class CampaignService(Service):
         """Store a checked campaign definition as a draft (managers and admins; see :func:`create_campaign`)."""
         require_role(self.principal, *_MANAGERS)
         ensure_current(self.ws.engine)
+        check_channel_target(self.ws.settings, spec.channel)
         return create_campaign(self.ws.engine, spec, now=now or dt.datetime.now(dt.UTC))
 
     def all(self) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from kehu import i18n
 from kehu.errors import NotFoundError, ValidationError
+from kehu.playbooks import webhook_targets
 from kehu.service.access import require_role
 from kehu.service.loop_config import ticket_policy
 from kehu.service.principal import Service
@@ -150,6 +151,9 @@ class NotificationService(Service):
         if webhook is not None and webhook not in s.webhooks:
             names = ", ".join(sorted(s.webhooks)) or "none configured"
             raise ValidationError(f"webhook: {webhook[:100]!r} is not one of the workspace's webhooks ({names})")
+        refused = webhook_targets.problems_of([webhook] if webhook else [], s)
+        if webhook is not None and refused:
+            raise ValidationError(f"webhook: {refused[webhook]}")
         if webhook_format not in ROBOT_FORMATS:
             raise ValidationError(f"webhook_format: {webhook_format[:20]!r} is not one of {', '.join(ROBOT_FORMATS)}")
         at = _check_time(digest_at.strip()) if digest_at and digest_at.strip() else None

@@ -32,8 +32,10 @@ from kehu.playbooks import (
     load_playbook,
     load_playbooks,
     plan,
+    webhook_targets,
 )
 from kehu.playbooks.effects import effect_multipliers, revenue_effects
+from kehu.playbooks.loader import Problem
 from kehu.playbooks.outbox import retry as retry_row
 from kehu.playbooks.planner import Decision, Plan
 from kehu.playbooks.workload import accounting, expire_stale, fit_to_capacity, link_merged, pull_backlog
@@ -381,6 +383,9 @@ def _check(ws: Workspace, f: Path, text: str) -> dict[str, Any]:
                 return {"valid": False, "problems": mine}
             loaded = [load_playbook(Path(tmp) / f.name)]  # others are broken; this one is fine
     pb = next(p for p in loaded if Path(p.path).name == f.name)
+    refused = webhook_targets.playbook_problems(pb, ws.settings, f.name)
+    if refused:
+        return {"valid": False, "problems": refused}
     return {"valid": True, "problems": [], "playbook": _describe(pb, {}, {})}
 
 
@@ -526,10 +531,11 @@ class PlaybookService(Service):
     def validate(self, files: Sequence[str | Path]) -> list[dict[str, Any]]:
         """Check playbook files (raises :class:`~kehu.playbooks.PlaybookError` naming file, line and field)."""
         _manager(self.principal)
-        return [
-            {"playbook": pb.name, "file": pb.path, "rules": len(pb.rules), "enabled": pb.enabled}
-            for pb in workspace_playbooks(self.ws.settings, files)
-        ]
+        loaded = workspace_playbooks(self.ws.settings, files)
+        refused = [Problem(**p) for pb in loaded for p in webhook_targets.playbook_problems(pb, self.ws.settings)]
+        if refused:
+            raise PlaybookError(refused)
+        return [{"playbook": pb.name, "file": pb.path, "rules": len(pb.rules), "enabled": pb.enabled} for pb in loaded]
 
     def all(self) -> list[dict[str, Any]]:
         """The workspace's playbooks (``KEHU_PLAYBOOKS_DIR``) and their rules (see :func:`list_playbooks`)."""

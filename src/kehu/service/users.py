@@ -57,6 +57,19 @@ class UserService(Service):
         """Set another user's password and sign out their sessions (admins)."""
         access.reset_password(self.ws, self.principal, user_id, password)
 
+    def set_active(self, user_id: int, active: bool) -> None:
+        """Deactivate or reactivate a user (admins): a deactivated user's sessions and API tokens stop at once;
+        see :func:`access.set_active`."""
+        access.set_active(self.ws, self.principal, user_id, active)
+
+    def tokens_of(self, user_id: int) -> list[dict[str, Any]]:
+        """Another user's API tokens (admins; never the token itself)."""
+        return access.list_api_tokens(self.ws, self.principal, user_id)
+
+    def revoke_any_token(self, token_id: int) -> None:
+        """Revoke any user's API token (admins)."""
+        access.revoke_api_token(self.ws, self.principal, token_id, any_user=True)
+
     def set_locale(self, locale: str) -> None:
         """Remember the actor's language."""
         access.set_locale(self.ws, self.principal, locale)

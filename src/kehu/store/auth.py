@@ -4,7 +4,7 @@ Tables added here (on :data:`kehu.store.schema.metadata`)::
 
     web_sessions     one row per signed-in browser: hashed session token, CSRF token, expiry
     api_tokens       bearer tokens for /api/ (only a SHA-256 of the token is stored)
-    login_attempts   every sign-in attempt (name, client address, time, ok) for throttling and audit
+    login_attempts   every sign-in attempt that was checked (name, client address, time, ok): throttling, audit
 
 Functions take a connection and return plain data or ``None``; they never raise HTTP errors.
 """
@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
-    ColumnElement,
     Connection,
     ForeignKey,
     Index,
@@ -35,15 +34,18 @@ from sqlalchemy import (
 from kehu.store.schema import UTCDateTime, metadata, users
 
 __all__ = [
-    "add_login_attempt",
     "api_tokens",
     "create_api_token",
     "create_session",
     "delete_sessions",
+    "failures",
+    "finish_attempt",
     "list_api_tokens",
+    "lock_attempts",
     "login_attempts",
-    "recent_failures",
+    "reserve_attempt",
     "revoke_api_token",
+    "revoke_user_tokens",
     "session_by_hash",
     "session_with_user",
     "team_member_ids",
@@ -200,29 +202,90 @@ def list_api_tokens(conn: Connection, user_id: int) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
-def revoke_api_token(conn: Connection, *, token_id: int, user_id: int) -> bool:
-    """Revoke one of a user's tokens; ``False`` when the user has no such token."""
-    stmt = update(api_tokens).where(api_tokens.c.id == token_id, api_tokens.c.user_id == user_id).values(revoked=True)
-    return bool(conn.execute(stmt).rowcount)
+def revoke_api_token(conn: Connection, *, token_id: int, user_id: int | None) -> bool:
+    """Revoke one of a user's tokens (any user's with ``user_id=None``); ``False`` when there is no such token."""
+    stmt = update(api_tokens).where(api_tokens.c.id == token_id)
+    if user_id is not None:
+        stmt = stmt.where(api_tokens.c.user_id == user_id)
+    return bool(conn.execute(stmt.values(revoked=True)).rowcount)
 
 
-def add_login_attempt(conn: Connection, *, name: str, client: str, ok: bool, now: dt.datetime) -> None:
-    """Record one sign-in attempt."""
-    conn.execute(insert(login_attempts).values(name=name[:100], client=client[:64], ok=ok, at=now))
+def revoke_user_tokens(conn: Connection, user_id: int) -> int:
+    """Revoke every live token of a user; returns how many."""
+    stmt = update(api_tokens).where(api_tokens.c.user_id == user_id, api_tokens.c.revoked.is_(False))
+    return int(conn.execute(stmt.values(revoked=True)).rowcount)
 
 
-def recent_failures(conn: Connection, *, name: str | None = None, client: str | None = None, since: dt.datetime) -> int:
-    """Failed sign-ins since ``since`` for a login name (counted after its last success) or a client address."""
-    conds: list[ColumnElement[bool]] = [login_attempts.c.at >= since]
-    if name is not None:
-        conds.append(login_attempts.c.name == name[:100])
+def _failures_since_success(name: str, client: str | None, since: dt.datetime) -> Any:
+    """SQL: failed attempts for ``name`` (from ``client`` when given) since ``since`` and after the last success
+    of the same pair."""
+    a = login_attempts.alias("a")
+    ok = login_attempts.alias("ok")
+    pair = [ok.c.name == name, ok.c.ok.is_(True), ok.c.at >= since]
+    mine = [a.c.name == name, a.c.ok.is_(False), a.c.at >= since]
     if client is not None:
-        conds.append(login_attempts.c.client == client[:64])
-    fail = [*conds, login_attempts.c.ok.is_(False)]
-    if name is not None:
-        last_ok = conn.execute(
-            select(func.max(login_attempts.c.at)).where(*conds, login_attempts.c.ok.is_(True))
-        ).scalar()
-        if last_ok is not None:
-            fail.append(login_attempts.c.at > last_ok)
-    return int(conn.execute(select(func.count()).select_from(login_attempts).where(*fail)).scalar_one())
+        pair.append(ok.c.client == client)
+        mine.append(a.c.client == client)
+    last_ok = select(func.max(ok.c.at)).where(*pair).scalar_subquery()
+    return select(func.count()).select_from(a).where(*mine, (a.c.at > last_ok) | last_ok.is_(None)).scalar_subquery()
+
+
+def reserve_attempt(
+    conn: Connection,
+    *,
+    name: str,
+    client: str,
+    now: dt.datetime,
+    since: dt.datetime,
+    per_pair: int,
+    per_client: int,
+    quiet_since: dt.datetime | None = None,
+) -> int | None:
+    """Record a sign-in attempt as a failure *before* the password is checked, unless the pair (name, client) has
+    ``per_pair`` failures or the client ``per_client`` failures since ``since``, or the pair failed after
+    ``quiet_since``: one conditional ``INSERT … SELECT``, so concurrent attempts cannot all see the same count.
+    Returns the attempt's id, or ``None`` when refused.
+
+    The caller makes this the first statement of its transaction (SQLite then takes the write lock before
+    counting) and, on PostgreSQL, holds :func:`lock_attempts` first."""
+    name, client = name[:100], client[:64]
+    la = login_attempts
+    by_client = (
+        select(func.count())
+        .select_from(la)
+        .where(la.c.client == client, la.c.ok.is_(False), la.c.at >= since)
+        .scalar_subquery()
+    )
+    conds = [_failures_since_success(name, client, since) < per_pair, by_client < per_client]
+    if quiet_since is not None:
+        recent = select(la.c.id).where(
+            la.c.name == name, la.c.client == client, la.c.ok.is_(False), la.c.at > quiet_since
+        )
+        conds.append(~recent.exists())
+    source = select(
+        bindparam("n", name, type_=String), bindparam("c", client, type_=String),
+        bindparam("t", now, type_=UTCDateTime), bindparam("f", False, type_=Boolean),
+    ).where(*conds)  # fmt: skip
+    stmt = insert(la).from_select(["name", "client", "at", "ok"], source).returning(la.c.id)
+    found = conn.execute(stmt).scalar()
+    return None if found is None else int(found)
+
+
+def lock_attempts(conn: Connection) -> None:
+    """Serialise sign-in reservations on PostgreSQL (a transaction-scoped advisory lock; SQLite's write lock
+    does this by itself)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(764101)")
+
+
+def finish_attempt(conn: Connection, attempt_id: int, *, ok: bool) -> None:
+    """Mark a reserved attempt as a success (it was stored as a failure)."""
+    if ok:
+        conn.execute(update(login_attempts).where(login_attempts.c.id == attempt_id).values(ok=True))
+
+
+def failures(conn: Connection, name: str, *, since: dt.datetime, client: str | None = None) -> int:
+    """How often ``name`` failed to sign in since ``since`` and after its last success — from ``client`` (and that
+    pair's last success) when given, else from any address."""
+    query = select(_failures_since_success(name[:100], None if client is None else client[:64], since))
+    return int(conn.execute(query).scalar_one())

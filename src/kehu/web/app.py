@@ -44,6 +44,7 @@ from kehu.web import (
     task_pages,
     ticket_pages,
 )
+from kehu.web.proxy import ForwardedFor
 from kehu.web.render import render_error, wants_json
 
 __all__ = ["create_app"]
@@ -109,6 +110,7 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     app.add_middleware(ReadsInTurn, at_once=settings.web_concurrent_reads)
     app.add_middleware(SpreadConnections)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(ForwardedFor, proxies=settings.trusted_proxy_networks)  # outermost: all see the client
 
     @app.exception_handler(KehuError)
     async def kehu_error(request: Request, exc: KehuError) -> Response:

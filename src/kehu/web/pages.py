@@ -196,8 +196,10 @@ async def login(request: Request) -> Response:
     t = translator(request)
     try:
         session = await run_in_threadpool(access.login, workspace(request), name.strip(), password, client=client)
-    except access.TooManyAttemptsError:
-        return _login_form(request, next=nxt, error=t("login.throttled"), status=429)
+    except access.TooManyAttemptsError as exc:
+        refused = _login_form(request, next=nxt, error=t("login.throttled"), status=429)
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     except access.AuthenticationError:
         return _login_form(request, next=nxt, error=t("login.failed"), status=401)
     response = RedirectResponse(_safe_next(nxt), status_code=303)
@@ -293,7 +295,10 @@ def _users_page(
     ws = workspace(request)
     actor = ws.as_user(session.principal)
     rows = actor.users.all()
-    data = {"users": rows, "roles": list(ROLES), "can_edit": session.principal.role == "admin",
+    can_edit = session.principal.role == "admin"
+    tokens = [{**tok, "user_id": u["id"], "user": u["name"]} for u in rows if can_edit
+              for tok in actor.users.tokens_of(u["id"]) if not tok["revoked"]]  # fmt: skip
+    data = {"users": rows, "roles": list(ROLES), "can_edit": can_edit, "tokens": tokens,
             "capacity": actor.capacity.overview(today=local_today(ws))}  # fmt: skip
     return render(request, "users.html", data, status_code=status, context={"message": message, "error": error})
 
@@ -325,6 +330,19 @@ def add_user(request: Request, post: Post, actor: Actor) -> Response:
 def reset_password(request: Request, post: Post, actor: Actor, user_id: int) -> Response:
     actor.users.reset_password(user_id, post.text("password"))
     return _users_page(request, post.session, translator(request)("users.saved"))
+
+
+@router.post("/users/{user_id:int}/active")
+def set_active(request: Request, post: Post, actor: Actor, user_id: int) -> Response:
+    active = post.text("active") == "1"
+    actor.users.set_active(user_id, active)
+    return _users_page(request, post.session, translator(request)("users.activated" if active else "users.deactivated"))
+
+
+@router.post("/users/tokens/{token_id:int}/revoke")
+def revoke_user_token(request: Request, post: Post, actor: Actor, token_id: int) -> Response:
+    actor.users.revoke_any_token(token_id)
+    return _users_page(request, post.session, translator(request)("users.token_revoked"))
 
 
 # -- account ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 
 from kehu.config import Settings
 
-__all__ = ["app_from_environment", "serve"]
+__all__ = ["app_from_environment", "serve", "uvicorn_options"]
 
 
 def app_from_environment() -> Any:
@@ -16,6 +16,12 @@ def app_from_environment() -> Any:
     from kehu.web.app import create_app
 
     return create_app(load_settings())
+
+
+def uvicorn_options(host: str, port: int, *, access_log: bool = True) -> dict[str, Any]:
+    """How `kehu serve` runs uvicorn. Its own proxy-header handling is off: it would believe ``X-Forwarded-For``
+    from any loopback client; the app believes it only from ``KEHU_TRUSTED_PROXIES`` (:mod:`kehu.web.proxy`)."""
+    return {"host": host, "port": port, "proxy_headers": False, "access_log": access_log}
 
 
 def serve(
@@ -34,8 +40,9 @@ def serve(
     settings
         The workspace to serve (its store must be initialised: ``kehu init``).
     host, port
-        Where to listen. Behind a TLS-terminating proxy on the same host, session cookies are marked ``Secure``
-        because uvicorn trusts the proxy's ``X-Forwarded-Proto`` from ``127.0.0.1``.
+        Where to listen. Behind a TLS-terminating reverse proxy, list the proxy's address in
+        ``KEHU_TRUSTED_PROXIES``: its ``X-Forwarded-For``/``X-Forwarded-Proto`` are then believed (and session
+        cookies marked ``Secure``); no other client's are (:mod:`kehu.web.proxy`).
     workers
         Worker processes. Sessions, tokens and throttling live in the store, so several workers share them;
         with more than one, the settings reach the workers as ``KEHU_HOME``/``KEHU_DATABASE_URL``.
@@ -61,7 +68,7 @@ def serve(
     parse_daily_at(settings.schedule_daily_at)  # a bad setting fails before listening
     ws = Workspace(settings)
     ensure_current(ws.engine)
-    common: dict[str, Any] = {"host": host, "port": port, "proxy_headers": True, "access_log": access_log}
+    common = uvicorn_options(host, port, access_log=access_log)
     _thread, stop = Scheduler(settings).start() if schedule else (None, None)  # one per server, not per worker
     try:
         if workers > 1:
