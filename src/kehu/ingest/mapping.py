@@ -158,8 +158,12 @@ def load_mapping(path: str | Path) -> Mapping:
     MappingError
         The file is missing or not valid YAML, or a key is unknown or has a bad value; the message names
         the file, the key and the problem.
+    kehu.user_yaml.YamlLimitError
+        The file is larger, deeper or expands to more values than :data:`kehu.user_yaml.FILE_LIMITS` allow.
     """
     import yaml
+
+    from kehu import user_yaml
 
     p = Path(path)
     try:
@@ -169,7 +173,7 @@ def load_mapping(path: str | Path) -> Mapping:
     except (OSError, UnicodeDecodeError) as exc:
         raise MappingError(p, f"cannot read the mapping file ({exc})") from None
     try:
-        doc = yaml.safe_load(text)
+        doc = user_yaml.load(text, limits=user_yaml.FILE_LIMITS, where=str(p))
     except yaml.YAMLError as exc:
         raise MappingError(p, f"not valid YAML: {exc}") from None
     if doc is None:

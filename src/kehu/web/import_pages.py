@@ -16,7 +16,7 @@ from kehu.errors import ValidationError
 from kehu.service import figure_cache
 from kehu.service import imports as import_service
 from kehu.web.pages import Actor, Post, Session
-from kehu.web.render import render, workspace
+from kehu.web.render import error_text, render, workspace
 
 __all__ = ["router"]
 
@@ -69,7 +69,7 @@ def repreview(request: Request, post: Post, actor: Actor) -> Response:
         preview = actor.imports.preview(upload_id=post.text("upload_id"), kind=form["kind"], columns=_columns(post))
     except ValidationError as exc:
         preview = actor.imports.preview(upload_id=post.text("upload_id"), kind=form["kind"])
-        preview.update(error=str(exc), ready=False)
+        preview.update(error=error_text(request, exc), ready=False)
     return _page(request, post.session, preview=preview, form=form, status=200 if preview["ready"] else 422)
 
 
@@ -86,7 +86,7 @@ def start(request: Request, post: Post, actor: Actor) -> Response:
         )
     except ValidationError as exc:
         preview = actor.imports.preview(upload_id=post.text("upload_id"), kind=form["kind"])
-        preview.update(error=str(exc), ready=False)
+        preview.update(error=error_text(request, exc), ready=False)
         return _page(request, post.session, preview=preview, form=form, status=422)
     return RedirectResponse(f"/imports/jobs/{job}", status_code=303)
 

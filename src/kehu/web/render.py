@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from kehu import i18n
 from kehu.jsonable import to_jsonable
 from kehu.service.access import SessionInfo, resolve_session
 from kehu.service.workspace import Workspace
@@ -26,6 +27,7 @@ __all__ = [
     "LOGIN_CSRF_COOKIE",
     "SESSION_COOKIE",
     "current_session",
+    "error_text",
     "locale_for",
     "page_context",
     "render",
@@ -90,6 +92,11 @@ def locale_for(request: Request) -> str:
     if cookie in LOCALES:
         return str(cookie)
     return negotiate(request.headers.get("accept-language"))
+
+
+def error_text(request: Request, error: BaseException) -> str:
+    """An error's message in the request's language (see :func:`kehu.i18n.error_text`)."""
+    return i18n.error_text(error, locale_for(request))
 
 
 def translator(request: Request) -> Translator:
