@@ -15,14 +15,7 @@ from kehu.ingest.mapping import load_mapping
 from kehu.playbooks.loader import PlaybookError, parse_playbook
 from kehu.segments.rules import load_rule
 from kehu.user_yaml import YamlLimitError, YamlLimits
-
-
-def alias_bomb(levels: int = 5, width: int = 12) -> str:
-    """Nested anchors and aliases: ``width ** levels`` leaves (248,832 for the defaults) in a few hundred
-    characters, the shape of the issue's 366-character rule."""
-    lines = [f"l0: &l0 [{', '.join(['x'] * width)}]"]
-    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels)]
-    return "all:\n" + "".join(f"  - {{field: orders, gt: 0, {line}}}\n" for line in lines)
+from limits_kit import alias_bomb
 
 
 def _expanded(tree: object) -> int:

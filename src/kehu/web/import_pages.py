@@ -98,7 +98,7 @@ def job(request: Request, session: Session, actor: Actor, job_id: str) -> Respon
     return _page(request, session, job=state)
 
 
-@router.get("/imports/{run_id:int}/quarantine.csv")
+@router.get("/imports/{run_id:id}/quarantine.csv")
 def quarantine(request: Request, session: Session, actor: Actor, run_id: int) -> FileResponse:
     path = actor.imports.quarantine_file(run_id)
     return FileResponse(path, media_type="text/csv", filename=f"quarantine-{run_id}.csv")

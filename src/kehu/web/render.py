@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.convertors import IntegerConvertor, register_url_convertor
 
 from kehu import i18n
 from kehu.jsonable import to_jsonable
@@ -26,6 +27,7 @@ __all__ = [
     "LOCALE_COOKIE",
     "LOGIN_CSRF_COOKIE",
     "SESSION_COOKIE",
+    "IdConvertor",
     "current_session",
     "error_text",
     "locale_for",
@@ -35,6 +37,17 @@ __all__ = [
     "translator",
     "wants_json",
 ]
+
+
+class IdConvertor(IntegerConvertor):
+    """The ``{name:id}`` path parameter of every page route: a record id of at most 18 digits. Ids are 64-bit
+    integers in the store, so a longer number cannot name a record; it does not match the route (404) instead of
+    reaching the store and overflowing (issue 23). The API's ids are bounded by ``le=MAX_ID`` instead."""
+
+    regex = "[0-9]{1,18}"
+
+
+register_url_convertor("id", IdConvertor())  # before any page module declares a route (they all import this one)
 
 SESSION_COOKIE = "kehu_session"
 LOCALE_COOKIE = "kehu_locale"
