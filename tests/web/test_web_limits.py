@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from annotated_types import Le
 from fastapi.routing import APIRoute
-from web_testkit import WebEnv, csrf_of
+from web_testkit import WebEnv, csrf_of, form_fields
 
 from kehu.api.routes import MAX_ID
 from kehu.web.render import IdConvertor
@@ -163,3 +163,60 @@ def test_huge_numbers_in_page_queries_are_refused(web: WebEnv, url: str) -> None
     admin = web.login("admin", web.client(raise_server_exceptions=False))
     for n in HUGE:
         assert admin.get(url.format(n=n)).status_code in (404, 422)
+
+
+# -- a binary file named .csv through the web import and the API (acceptance 7) --------------------------------
+def _binary() -> bytes:
+    return b"\x00\x01\x02PK\x89\xff\xfe" * 3000
+
+
+def test_the_web_import_refuses_a_binary_csv_naming_it(web: WebEnv) -> None:
+    manager = web.login("manager")
+    manager.cookies.set("kehu_locale", "en")
+    token = csrf_of(manager.get("/imports").text)
+    page = manager.post(
+        "/imports",
+        data={"csrf_token": token, "kind": "orders", "source": "shop"},
+        files={"file": ("订单.csv", _binary(), "text/csv")},
+    )
+    assert page.status_code == 422
+    assert "订单.csv: this is not a text file" in page.text and "although its name ends in .csv" in page.text
+    assert str(web.home) not in page.text  # the server's copy of the upload is not named
+    manager.cookies.set("kehu_locale", "zh-CN")
+    again = manager.post(
+        "/imports",
+        data={"csrf_token": token, "kind": "orders", "source": "shop"},
+        files={"file": ("订单.csv", _binary(), "text/csv")},
+    )
+    assert again.status_code == 422 and "订单.csv: 这不是文本文件" in again.text
+    api = web.client()
+    answer = api.post(
+        "/api/imports",
+        headers={**web.token("manager"), "Accept-Language": "en"},
+        data={"kind": "orders", "source": "shop"},
+        files={"file": ("orders.csv", _binary(), "text/csv")},
+    )
+    assert answer.status_code == 422
+    error = answer.json()["error"]
+    assert error.startswith("orders.csv: this is not a text file") and error.isprintable()
+
+
+def test_the_web_preview_names_rival_columns_and_lets_the_user_choose(web: WebEnv) -> None:
+    manager = web.login("manager")
+    manager.cookies.set("kehu_locale", "en")
+    token = csrf_of(manager.get("/imports").text)
+    text = "订单编号,客户编号,下单时间,金额,amount,订单金额\nO1,C000001,2024-01-05,100,200,300\n"
+    page = manager.post(
+        "/imports",
+        data={"csrf_token": token, "kind": "orders", "source": "shop"},
+        files={"file": ("三列.csv", text.encode(), "text/csv")},
+    )
+    assert page.status_code == 422
+    assert (
+        "三列.csv: columns &#39;金额&#39;, &#39;amount&#39;, &#39;订单金额&#39; all mean the field amount" in page.text
+    )
+    fields = form_fields(page.text, "mapping-form")
+    assert [fields[f"header_{i}"] for i in range(6)][3:] == ["金额", "amount", "订单金额"]
+    fields.update(field_3="amount", field_4="_", field_5="_")
+    chosen = manager.post("/imports/preview", data=fields)
+    assert chosen.status_code == 200 and 'id="preview-error"' not in chosen.text
