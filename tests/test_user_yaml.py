@@ -3,6 +3,9 @@ composing, before anything is expanded; ordinary rules, anchors and merge keys s
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 import time
 import tracemalloc
@@ -113,3 +116,30 @@ def test_the_refusal_is_in_both_languages() -> None:
     assert zh.startswith("rule：") and "YAML" in zh and zh != en
     plain = ValueError("no key")
     assert i18n.error_text(plain, "zh-CN") == "no key"
+
+
+def test_the_cli_refuses_a_bomb_naming_the_file(tmp_path: Path) -> None:
+    home, bomb = tmp_path / "home", tmp_path / "bomb.yaml"
+    bomb.write_text(
+        "playbook: bomb\nrules:\n  - name: r\n    when:\n" + textwrap.indent(alias_bomb(levels=6), " " * 6),
+        encoding="utf-8",
+    )
+    run = [sys.executable, "-m", "kehu.cli"]
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("KEHU_")}, "KEHU_LOCALE": "en"}
+    assert subprocess.run([*run, "init", "--home", str(home)], capture_output=True, env=env, timeout=99).returncode == 0
+    started = time.perf_counter()
+    done = subprocess.run(
+        [*run, "playbooks", "validate", str(bomb), "--home", str(home)], capture_output=True, env=env, timeout=120
+    )
+    assert time.perf_counter() - started < 30  # the process start; the refusal itself takes milliseconds
+    err = done.stderr.decode("utf-8")
+    assert done.returncode == 2 and "Traceback" not in err
+    assert err.startswith(f"error: {bomb}:") and "more than 100000 values once its YAML aliases are expanded" in err
+    rule = tmp_path / "rule.yaml"
+    rule.write_text(alias_bomb(), encoding="utf-8")
+    zh = subprocess.run(
+        [*run, "campaigns", "create", "c", "--template", "hi", "--rule", f"@{rule}", "--home", str(home)],
+        capture_output=True, env={**env, "KEHU_LOCALE": "zh-CN"}, timeout=120,
+    )  # fmt: skip
+    assert zh.returncode == 2
+    assert zh.stderr.decode("utf-8").startswith(f"error: {rule}：展开 YAML 别名后取值超过 5000 个")

@@ -5,6 +5,7 @@ refused or reported with a message naming the file, row and column, in zh-CN and
 from __future__ import annotations
 
 import csv
+import os
 import random
 import subprocess
 import sys
@@ -70,7 +71,7 @@ def test_the_cli_refuses_a_binary_csv_naming_the_file(tmp_path: Path) -> None:
     path = binary_file(tmp_path / "orders.csv")
     run = [sys.executable, "-m", "kehu.cli"]
     assert subprocess.run([*run, "init", "--home", str(home)], capture_output=True, timeout=120).returncode == 0
-    env = {"KEHU_LOCALE": "en", "PATH": "/usr/bin:/bin", "PYTHONPATH": "src"}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("KEHU_")}, "KEHU_LOCALE": "en"}
     done = subprocess.run(
         [*run, "import", "orders", str(path), "--home", str(home)], capture_output=True, timeout=120, env=env
     )
