@@ -77,7 +77,7 @@ class _CountingLoader(yaml.SafeLoader):
         line = event.start_mark.line + 1 if event.start_mark is not None else 0
         return YamlLimitError(which, self._where, line=line, **params)
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()
         limits = self._limits
         if isinstance(event, yaml.AliasEvent):
@@ -104,9 +104,9 @@ class _CountingLoader(yaml.SafeLoader):
         start, outer_deepest = self._nodes - 1, self._deepest
         self._deepest = self._depth
         node = super().compose_node(parent, index)
-        anchor = getattr(event, "anchor", None)
-        if anchor is not None:
-            self._sizes[str(anchor)] = (self._nodes - start, self._deepest - self._depth)
+        own_anchor = getattr(event, "anchor", None)
+        if own_anchor is not None:
+            self._sizes[str(own_anchor)] = (self._nodes - start, self._deepest - self._depth)
         self._deepest = max(outer_deepest, self._deepest)
         self._depth -= 1
         return node

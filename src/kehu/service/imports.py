@@ -260,12 +260,11 @@ class ImportService(Service):
                 out["headers"] = headers
                 mapping = _mapping(kind, headers, columns)
                 auto = plan_columns(spec, headers, None, path, require=False, refuse_rivals=False)
+                rivals: ImportFileError | None = None
                 try:
                     plan = plan_columns(spec, headers, mapping, path, require=False)
                 except ImportFileError as exc:  # several columns mean one field: the user chooses below
                     plan, rivals = auto, exc
-                else:
-                    rivals = None
                 by_header = {h: f for f, h in plan.fields.items()}
                 auto_by_header = {h: f for f, h in auto.fields.items()}
                 out["columns"] = [
