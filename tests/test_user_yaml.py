@@ -4,6 +4,7 @@ composing, before anything is expanded; ordinary rules, anchors and merge keys s
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -143,3 +144,19 @@ def test_the_cli_refuses_a_bomb_naming_the_file(tmp_path: Path) -> None:
     )  # fmt: skip
     assert zh.returncode == 2
     assert zh.stderr.decode("utf-8").startswith(f"error: {rule}：展开 YAML 别名后取值超过 5000 个")
+
+
+#: the only other YAML parsers: files shipped inside the package, never written by a user
+PACKAGE_FILES_ONLY = {"i18n.py": "the locale catalogs", "segments/config.py": "the built-in scheme definitions"}
+
+
+def test_no_module_parses_yaml_but_through_the_one_loader() -> None:
+    src = Path(__file__).resolve().parents[1] / "src" / "kehu"
+    parsers = re.compile(r"\byaml\.(safe_load|load|full_load|unsafe_load|compose|safe_load_all|load_all)\(")
+    found = {
+        str(p.relative_to(src)): len(parsers.findall(p.read_text(encoding="utf-8")))
+        for p in src.rglob("*.py")
+        if p.name != "user_yaml.py" and parsers.search(p.read_text(encoding="utf-8"))
+    }
+    assert found == {"i18n.py": 1, "segments/config.py": 1}, "parse user YAML with kehu.user_yaml.load"
+    assert set(found) == set(PACKAGE_FILES_ONLY)
