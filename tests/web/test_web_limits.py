@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from annotated_types import Le
 from fastapi.routing import APIRoute
-from web_testkit import WebEnv, csrf_of, form_fields
+from web_testkit import WebEnv, csrf_of, form_fields, start_previewed_import
 
 from kehu.api.routes import MAX_ID
 from kehu.web.render import IdConvertor
@@ -189,6 +189,9 @@ def test_the_web_import_refuses_a_binary_csv_naming_it(web: WebEnv) -> None:
         files={"file": ("订单.csv", _binary(), "text/csv")},
     )
     assert again.status_code == 422 and "订单.csv: 这不是文本文件" in again.text
+    job = start_previewed_import(manager, again.text, source="shop")  # started anyway: the job says why it failed
+    state = manager.get(f"/imports/jobs/{job}.json").json()["job"]
+    assert state["state"] == "failed" and state["error"].startswith("订单.csv: 这不是文本文件")
     api = web.client()
     answer = api.post(
         "/api/imports",

@@ -225,6 +225,13 @@ class ImportService(Service):
         """See :func:`stage_upload`."""
         return stage_upload(self.ws, self.principal, filename=filename, content=content)
 
+    def _message(self, error: KehuError, path: Path, filename: str, locale: str | None) -> str:
+        """An error in ``locale`` (else the user's, else the workspace's language), naming the uploaded file by the
+        user's name for it rather than the server's copy."""
+        language = locale if locale in LOCALES else self.principal.locale
+        message = i18n.error_text(error, language if language in LOCALES else self.ws.settings.locale)
+        return message.replace(str(path), filename)
+
     def preview(
         self, *, upload_id: str, kind: str, columns: dict[str, str] | None = None, locale: str | None = None
     ) -> dict[str, Any]:
@@ -284,9 +291,7 @@ class ImportService(Service):
                     return out
                 batch = next(iter(src.batches()), None)
         except (ImportFileError, ValidationError) as exc:
-            language = locale if locale in LOCALES else self.principal.locale
-            message = i18n.error_text(exc, language if language in LOCALES else self.ws.settings.locale)
-            out["error"] = message.replace(str(path), out["filename"])  # the user's file name, not the server's
+            out["error"] = self._message(exc, path, out["filename"], locale)
             return out
         if batch is None:
             out["error"] = f"{out['filename']}: the file has a header but no records"
@@ -395,7 +400,7 @@ class ImportService(Service):
                 data = summary_data(self.ws, path, summary, state["filename"])
                 state.update(state="done", summary=data, rows_read=data["read"])
             except KehuError as exc:
-                state.update(state="failed", error=str(exc))
+                state.update(state="failed", error=self._message(exc, path, state["filename"], None))
             except Exception as exc:
                 state.update(state="failed", error=f"internal error: {type(exc).__name__}: {exc}")
             state["finished_at"] = dt.datetime.now(dt.UTC).isoformat()
