@@ -178,3 +178,15 @@ def test_a_source_name_with_a_line_break_or_control_character_is_refused(
     with workspace.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(import_runs)).scalar_one() == 0
     assert workspace.import_file("orders", path, source="crm.v2-x_1").inserted == 1
+
+
+def test_a_small_text_file_with_a_stray_control_byte_and_plain_gbk_lines_are_still_read(tmp_path: Path) -> None:
+    tiny = tmp_path / "tiny.csv"
+    tiny.write_bytes(b"order_id,amount\nO1,1\x0c\n")
+    assert open_source(tiny).headers == ["order_id", "amount"]
+    # an ASCII header, then GBK rows: a GBK character that happens to be valid UTF-8 (郑, 谢) is no proof of a mix
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes("order_id,name\nO1,郑\nO2,谢\nO3,中文\n".encode("gbk"))
+    assert "郑".encode("gbk").decode("utf-8") and "谢".encode("gbk").decode("utf-8")
+    assert detect_encoding(gbk) == "gb18030"
+    assert [b.columns["name"].to_pylist() for b in open_source(gbk).batches()] == [["郑", "谢", "中文"]]
