@@ -21,6 +21,10 @@ Front ends translate these once: the CLI prints ``str(error)`` and exits 2; the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
 __all__ = [
     "AccessDeniedError",
     "AuthenticationError",
@@ -38,7 +42,14 @@ __all__ = [
 
 
 class KehuError(Exception):
-    """Base of every error Kehu raises on purpose."""
+    """Base of every error Kehu raises on purpose.
+
+    An error whose message is in the catalog carries its ``key`` and ``params`` (see ``kehu.i18n.refusal``), so
+    each front end can show it in the reader's language; ``str(error)`` is then its English text.
+    """
+
+    key: str | None = None
+    params: Mapping[str, Any] = MappingProxyType({})
 
 
 class ConfigError(KehuError, ValueError):

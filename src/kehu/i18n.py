@@ -8,22 +8,26 @@ shows them::
     effects.…    playbook rule verdicts (kehu.playbooks.effects)
     reasons.…    churn-reason sentences (kehu.models.reasons)
     notify.…     notification sentences and the daily digest (kehu.service.notifications, kehu.playbooks.digest)
+    limits.…     refusals of oversized or malformed input (kehu.user_yaml, kehu.ingest); see :func:`error_text`
 
 Each language's file is read once (cached). A missing key is a bug and raises ``KeyError``. Part of the
-foundation layer: it imports nothing of Kehu but the shared vocabulary.
+foundation layer: it imports nothing of Kehu but the shared vocabulary and the error tree.
 """
 
 from __future__ import annotations
 
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
+from kehu.errors import KehuError
 from kehu.vocabulary import LOCALES
 
-__all__ = ["catalog", "keys", "lookup", "section", "text"]
+E = TypeVar("E", bound=KehuError)
+
+__all__ = ["catalog", "error_text", "keys", "lookup", "refusal", "section", "text"]
 
 
 @cache
@@ -76,3 +80,24 @@ def keys(locale: str) -> set[str]:
 
     walk(catalog(locale), "")
     return out
+
+
+def error_text(error: BaseException, locale: str) -> str:
+    """An error's message in ``locale``: errors that carry a catalog ``key`` and ``params`` (e.g.
+    :class:`kehu.user_yaml.YamlLimitError`) are translated, any other gives ``str(error)``. An
+    :class:`~kehu.errors.ImportFileError`'s file name is kept in front of its translated problem."""
+    key = getattr(error, "key", None)
+    if not isinstance(key, str) or locale not in LOCALES:
+        return str(error)
+    message = text(key, locale).format(**getattr(error, "params", {}))
+    path = getattr(error, "path", None)
+    return f"{path}: {message}" if isinstance(path, str) else message
+
+
+def refusal(error_type: type[E], key: str, *args: Any, **params: Any) -> E:
+    """An error of ``error_type`` whose message is the catalog text at ``key`` filled with ``params``: built with
+    ``args`` and the English text (``ImportFileError(path, text)``, ``ValidationError(text)``), carrying the key
+    and params for :func:`error_text`."""
+    error = error_type(*args, text(key, "en").format(**params))
+    error.key, error.params = key, params
+    return error

@@ -89,10 +89,10 @@ def test_chinese_and_english_headers_are_recognized() -> None:
     assert plan.extras == ["备注"] and plan.ignored == []
 
 
-def test_ambiguous_headers_take_the_earlier_alias() -> None:
-    plan = plan_columns(ORDERS, ["订单编号", "客户编号", "订单日期", "下单时间", "金额"], None, "o.csv")
-    assert plan.fields["ordered_at"] == "下单时间"  # 下单时间 comes first in the alias tuple
-    assert plan.extras == ["订单日期"]
+def test_ambiguous_headers_are_refused_naming_the_columns() -> None:
+    # issue 23: taking the earlier alias and keeping the other as an attribute imported the wrong value silently
+    with pytest.raises(ImportFileError, match="columns '订单日期', '下单时间' all mean the field ordered_at"):
+        plan_columns(ORDERS, ["订单编号", "客户编号", "订单日期", "下单时间", "金额"], None, "o.csv")
 
 
 def test_one_header_two_fields_first_field_wins() -> None:

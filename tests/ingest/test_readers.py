@@ -120,7 +120,7 @@ def test_file_level_errors(tmp_path: Path, content: bytes | None, problem: str) 
 def test_not_decodable_gb18030(tmp_path: Path) -> None:
     p = tmp_path / "bad.csv"
     p.write_bytes(b"a,b\n1,\x81\x20\n")  # invalid in UTF-8 and in GB18030
-    with pytest.raises(ImportFileError, match="cannot be read as gb18030"):
+    with pytest.raises(ImportFileError, match="line 2 is not valid gb18030 text"):
         read_all(p)
 
 

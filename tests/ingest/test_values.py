@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
@@ -115,9 +115,8 @@ def test_bad_dates_have_reasons(raw: str, reason: str) -> None:
         ("(12.50)", -1250),
         ("-¥5", -500),
         ("¥-5", -500),
-        ("12.345", 1235),
-        ("-12.345", -1235),
-        ("0.004", 0),
+        ("12.340", 1234),
+        ("-12.300", -1230),
         ("１２３.４", 12340),
         (".5", 50),
         ("1,234,567", 123456700),
@@ -240,9 +239,9 @@ def test_typed_parquet_inputs() -> None:
     assert parse_field(d_spec, pa.array([20240105, 45296])).values.to_pylist() == [dt.date(2024, 1, 5)] * 2
     money = FieldSpec("m", FieldType.MONEY)
     assert parse_field(money, pa.array([12, None])).values.to_pylist() == [1200, None]
-    assert parse_field(money, pa.array([12.345, 0.1 + 0.2])).values.to_pylist() == [1235, 30]
+    assert parse_field(money, pa.array([12.345, 0.1 + 0.2])).values.to_pylist() == [None, 30]  # issue 23
     dec = pa.array([Decimal("1.005"), Decimal("-2.50")], pa.decimal128(10, 3))
-    assert parse_field(money, dec).values.to_pylist() == [101, -250]
+    assert parse_field(money, dec).values.to_pylist() == [None, -250]
     assert parse_field(FieldSpec("i", FieldType.INT), pa.array([3.0, 2.5])).values.to_pylist() == [3, None]
     assert parse_field(FieldSpec("i", FieldType.ID), pa.array([123, 45])).values.to_pylist() == ["123", "45"]
     flag = kind_spec("tickets").field("is_complaint")
@@ -297,9 +296,20 @@ def test_money_round_trips(cents: int, style: str) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(x=st.decimals(min_value=-(10**9), max_value=10**9, places=4, allow_nan=False, allow_infinity=False))
-def test_money_rounds_half_away_from_zero(x: decimal.Decimal) -> None:
-    expected = int((x * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    assert one(FieldType.MONEY, str(x)) == (expected, {})
+def test_money_is_never_rounded(x: decimal.Decimal) -> None:
+    # issue 23: a fraction of a cent is a row problem, whole cents (with any trailing zeros) are kept exactly
+    value, errors = one(FieldType.MONEY, str(x))
+    if x * 100 == (x * 100).to_integral_value():
+        assert (value, errors) == (int(x * 100), {})
+    else:
+        assert value is None and "fraction of a cent" in errors[0]
+
+
+@pytest.mark.parametrize("raw", ["0.001", "12.345", "-12.345", "0.004", "¥1,234.567", "0.0000001万"])
+def test_a_fraction_of_a_cent_is_a_row_problem(raw: str) -> None:
+    value, errors = one(FieldType.MONEY, raw)
+    assert value is None
+    assert errors == {0: f"{raw!r} has a fraction of a cent (more than two decimals): round it to cents in the file"}
 
 
 @settings(max_examples=200, deadline=None)

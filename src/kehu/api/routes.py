@@ -205,7 +205,7 @@ def customers(
         str, Query(pattern="^(id|name|created|region|value|risk|renewal_risk|winback|last_order|revenue)$")
     ] = "id",
     desc: bool = False,
-    limit: Annotated[int, Query(description="20, 50 or 100")] = 50,
+    limit: Annotated[int, Query(ge=1, le=100, description="20, 50 or 100")] = 50,
     after: Annotated[str | None, Query(max_length=2000)] = None,
     before: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The ``kehu`` command line: one command, one Workspace call.
 
 One module per command group; this module builds :data:`app` from them, in the order ``kehu --help`` lists them.
-Errors are translated once, in :func:`main`: a :class:`~kehu.errors.KehuError` prints its message and exits 2.
+Errors are translated once, in :func:`main`: a :class:`~kehu.errors.KehuError` prints its message (in the language of
+``KEHU_LOCALE`` where the catalog has it) and exits 2.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import sys
 
 import typer
 
+from kehu import i18n
 from kehu.cli import (
     campaigns,
     customers,
@@ -28,6 +30,7 @@ from kehu.cli import (
     tickets,
     users,
 )
+from kehu.config import load_settings
 from kehu.errors import KehuError
 
 __all__ = ["app", "main"]
@@ -64,5 +67,14 @@ def main() -> None:
     try:
         app()
     except KehuError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {_message(exc)}", err=True)
         sys.exit(2)
+
+
+def _message(exc: KehuError) -> str:
+    """The error in the language of ``KEHU_LOCALE`` (the English text when the settings cannot be read)."""
+    try:
+        locale = load_settings().locale
+    except (KehuError, ValueError):
+        return str(exc)
+    return i18n.error_text(exc, locale)

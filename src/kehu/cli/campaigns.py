@@ -40,6 +40,7 @@ def campaigns_create(
 
     import yaml
 
+    from kehu import user_yaml
     from kehu.campaigns.spec import CampaignSpec
     from kehu.errors import ValidationError
 
@@ -48,7 +49,8 @@ def campaigns_create(
     target: dict[str, Any] = {"segment": segment} if segment else {}
     if rule is not None:
         try:
-            target["rule"] = yaml.safe_load(_text_or_file(rule))
+            where = rule[1:] if rule.startswith("@") else "--rule"
+            target["rule"] = user_yaml.load(_text_or_file(rule), where=where)
         except yaml.YAMLError as exc:
             raise ValidationError(f"--rule: not valid YAML/JSON: {exc}") from None
     spec = CampaignSpec(

@@ -1,10 +1,15 @@
-"""Money (int64 cents) and whole-number parsing for :mod:`kehu.ingest.values`, plus the shared slow path."""
+"""Money (int64 cents) and whole-number parsing for :mod:`kehu.ingest.values`, plus the shared slow path.
+
+Amounts are stored in cents and never rounded: an amount with a fraction of a cent (``0.001``, ``12.345``) is a
+row problem (the row is quarantined with the reason), so no amount changes without a word (issue 23). Trailing
+zeros (``1.500``) are fine, and so is the binary noise of a spreadsheet's floating-point cell (``0.1 + 0.2``).
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import numpy as np
@@ -59,7 +64,7 @@ def _ints(arr: pa.Array) -> np.ndarray:
 
 
 def money_cents(s: str) -> tuple[int | None, str | None]:
-    """Parse one amount of money (already NFKC-folded) into cents, rounding half away from zero."""
+    """Parse one amount of money (already NFKC-folded) into cents; a fraction of a cent is refused."""
     t = s.strip().replace("\u2212", "-")
     neg = False
     scale = Decimal(1)
@@ -90,12 +95,15 @@ def money_cents(s: str) -> tuple[int | None, str | None]:
     if not _PLAIN.fullmatch(t):
         return None, f"not an amount of money: {s!r}"
     try:
-        cents = int((Decimal(t) * scale * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        exact = Decimal(t) * scale * 100
+        if abs(exact) >= _MAX_CENTS:
+            return None, f"amount too large: {s!r}"
+        if exact != exact.to_integral_value():
+            return None, f"{s!r} has a fraction of a cent (more than two decimals): round it to cents in the file"
+        cents = int(exact)
     except InvalidOperation:
         return None, f"not an amount of money: {s!r}"
     except ArithmeticError:  # decimal.Overflow: an exponent beyond any amount (1e999999)
-        return None, f"amount too large: {s!r}"
-    if abs(cents) >= _MAX_CENTS:
         return None, f"amount too large: {s!r}"
     return (-cents if neg else cents), None
 
@@ -106,7 +114,7 @@ def _plain_money(arr: pa.Array) -> pa.Array | None:
     The common case of an export (``456.00``, ``-12.5``, ``.5``) parsed by Arrow's decimal conversion, several
     times faster than the patterns below. It accepts exactly the values the patterns and :func:`money_cents`
     accept without changing them (a test holds both to that): numbers with an exponent go the long way, as
-    do amounts of a billion billion cents or more, a third decimal (rounded there) and anything else.
+    do amounts of a billion billion cents or more, a third decimal (refused there unless it is zero) and anything else.
     """
     if not len(arr) or pc.any(pc.match_substring(arr, "e", ignore_case=True)).as_py():
         return None
@@ -127,7 +135,9 @@ def parse_money(arr: pa.Array) -> tuple[pa.Array, dict[int, str]]:
     """Amounts (text or numbers) -> int64 cents, with the reason for each value that is not money."""
     if pa.types.is_integer(arr.type):
         return pc.multiply_checked(arr.cast(pa.int64()), 100), {}
-    if not pa.types.is_string(arr.type):  # floats and decimals: their shortest text, then as text
+    if pa.types.is_floating(arr.type):
+        return _float_money(arr)
+    if not pa.types.is_string(arr.type):  # decimals: their text, then as text
         arr = arr.cast(pa.string())
     plain = _plain_money(arr)
     if plain is not None:
@@ -135,14 +145,27 @@ def parse_money(arr: pa.Array) -> tuple[pa.Array, dict[int, str]]:
     return _money_patterns(arr)
 
 
+def _float_money(arr: pa.Array) -> tuple[pa.Array, dict[int, str]]:
+    """Spreadsheet numbers -> cents: a value within floating-point noise of a whole cent is that cent; the rest
+    (a real fraction of a cent, NaN, too large) take the text path for their reason."""
+    x = np.asarray(arr.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False), dtype=np.float64) * 100
+    with np.errstate(invalid="ignore"):
+        whole = np.round(x)
+        ok = np.isfinite(x) & (np.abs(x - whole) <= 1e-6 + 1e-12 * np.abs(x)) & (np.abs(whole) < _MAX_CENTS)
+    present = mask(pc.is_valid(arr))
+    cents = np.where(ok, whole, 0).astype(np.int64)
+    _idx, _values, errors = slow_path(present & ~ok, arr.cast(pa.string()), money_cents)
+    return pa.array(cents, pa.int64(), mask=~(ok & present)), errors
+
+
 def _money_patterns(arr: pa.Array) -> tuple[pa.Array, dict[int, str]]:
     """Text amounts -> cents: a vectorized pattern for the usual forms, :func:`money_cents` for the rest."""
     m = pc.extract_regex(arr, _MONEY_FAST)
     ok = mask(pc.is_valid(m))
     whole = _ints(pc.replace_substring(pc.struct_field(m, "int"), ",", ""))
-    frac = pc.utf8_slice_codeunits(pc.utf8_rpad(pc.struct_field(m, "frac"), 3, "0"), 0, 3)
-    f3 = _ints(frac)
-    cents = whole * 100 + f3 // 10 + (f3 % 10 >= 5)
+    digits = pc.struct_field(m, "frac")
+    ok &= ~mask(pc.match_substring_regex(pc.utf8_slice_codeunits(digits, 2, 64), "[1-9]"))  # sub-cent: slow path
+    cents = whole * 100 + _ints(pc.utf8_slice_codeunits(pc.utf8_rpad(digits, 2, "0"), 0, 2))
     neg = mask(pc.equal(pc.struct_field(m, "neg"), "-"))
     cents = np.where(neg, -cents, cents)
     ok &= np.abs(cents) < _MAX_CENTS

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -22,7 +23,8 @@ import pyarrow as pa
 from sqlalchemy import Connection, Engine, exists, insert, select, update
 
 from kehu.config import Settings
-from kehu.errors import ImportFileError, KehuError
+from kehu.errors import ImportFileError, KehuError, ValidationError
+from kehu.i18n import refusal
 from kehu.ingest.bulk import (
     IdAllocator,
     check_references,
@@ -46,7 +48,7 @@ from kehu.ingest.staging import StagedBatch, prefetched
 from kehu.ingest.versions import keep_versions, tracked_columns
 from kehu.store.schema import ACTIVITY_TABLES, customer_records, customers, import_runs
 
-__all__ = ["ImportSummary", "import_file"]
+__all__ = ["ImportSummary", "check_source_name", "import_file"]
 
 Progress = Callable[[int], None]
 
@@ -321,6 +323,16 @@ def _parsing_process(wanted: bool) -> Iterator[ParseProcess | None]:
             process.close()
 
 
+_SOURCE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+def check_source_name(source: str) -> None:
+    """Raise :class:`ValidationError` unless ``source`` is 1-64 letters, digits, ``_``, ``-`` or ``.`` (the whole
+    name: a trailing line break or a control character is refused too)."""
+    if not _SOURCE_NAME.fullmatch(source):
+        raise refusal(ValidationError, "limits.import.source_name", name=ascii(source[:70]), limit=64)
+
+
 def import_file(
     engine: Engine,
     settings: Settings,
@@ -377,6 +389,7 @@ def import_file(
     if mapping is not None and sheet is None:
         sheet = getattr(mapping, "sheet", None)
     source = source or "default"
+    check_source_name(source)
     now = now or dt.datetime.now(dt.UTC)
     summary = ImportSummary(kind=kind, path=str(path), source=source)
     # a big file of an activity kind: the importer guarantees the rows' references (customers it looked up or

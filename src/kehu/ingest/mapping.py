@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from kehu.errors import ImportFileError, MappingError
+from kehu.i18n import refusal
 from kehu.ingest.fields import KindSpec, normalize_header
 
 __all__ = ["FORMATS", "ColumnPlan", "Mapping", "load_mapping", "normalize_encoding", "plan_columns"]
@@ -158,8 +159,12 @@ def load_mapping(path: str | Path) -> Mapping:
     MappingError
         The file is missing or not valid YAML, or a key is unknown or has a bad value; the message names
         the file, the key and the problem.
+    kehu.user_yaml.YamlLimitError
+        The file is larger, deeper or expands to more values than :data:`kehu.user_yaml.FILE_LIMITS` allow.
     """
     import yaml
+
+    from kehu import user_yaml
 
     p = Path(path)
     try:
@@ -169,7 +174,7 @@ def load_mapping(path: str | Path) -> Mapping:
     except (OSError, UnicodeDecodeError) as exc:
         raise MappingError(p, f"cannot read the mapping file ({exc})") from None
     try:
-        doc = yaml.safe_load(text)
+        doc = user_yaml.load(text, limits=user_yaml.FILE_LIMITS, where=str(p))
     except yaml.YAMLError as exc:
         raise MappingError(p, f"not valid YAML: {exc}") from None
     if doc is None:
@@ -273,8 +278,36 @@ def _check_fields(spec: KindSpec, mapping: Mapping, key: str, names: list[str]) 
             )
 
 
+def _refuse_rivals(
+    spec: KindSpec, fields: dict[str, str], explicit: set[str], headers: list[str], claimed: set[str], path: str | Path
+) -> None:
+    """Refuse a file where more than one column means the same field (``金额``, ``amount`` and ``订单金额``; or a
+    header repeated, which :func:`~kehu.ingest.sources.dedupe_headers` named ``amount.2``): taking the first and
+    keeping the others as attributes would import the wrong amount without a word (issue 23)."""
+    for f in spec.fields:
+        chosen = fields.get(f.name)
+        if chosen is None or chosen in explicit:
+            continue
+        keys = {normalize_header(a) for a in (f.name, *f.aliases)}
+        repeat = re.compile(re.escape(chosen) + r"\.\d+")
+        rivals = [
+            h
+            for h in headers
+            if h != chosen and h not in claimed and (normalize_header(h) in keys or repeat.fullmatch(h))
+        ]
+        if rivals:
+            columns = ", ".join(repr(h) for h in headers if h == chosen or h in rivals)
+            raise refusal(ImportFileError, "limits.import.duplicate_columns", path, columns=columns, field=f.name)
+
+
 def plan_columns(
-    spec: KindSpec, headers: list[str], mapping: Mapping | None, path: str | Path, *, require: bool = True
+    spec: KindSpec,
+    headers: list[str],
+    mapping: Mapping | None,
+    path: str | Path,
+    *,
+    require: bool = True,
+    refuse_rivals: bool = True,
 ) -> ColumnPlan:
     """Decide which column of a file feeds each canonical field of ``spec``.
 
@@ -290,6 +323,9 @@ def plan_columns(
         The data file, for messages.
     require
         Raise when a required field has no column (default); False returns the partial plan (for previews).
+    refuse_rivals
+        Raise when several columns mean one field and no mapping chose between them (default); False keeps
+        the first (for the preview that offers the choice).
 
     Returns
     -------
@@ -301,7 +337,7 @@ def plan_columns(
     MappingError
         The mapping names a field the kind does not have, or a header the file does not have.
     ImportFileError
-        A required field has no column, default or template.
+        A required field has no column, default or template; or several columns mean one field.
     """
     m = mapping or Mapping()
     mpath = m.path or Path("<mapping>")
@@ -338,6 +374,8 @@ def plan_columns(
                 fields[f.name] = hit
                 claimed.add(hit)
                 break
+    if refuse_rivals:
+        _refuse_rivals(spec, fields, set(m.renames), headers, claimed, path)
     available = set(headers) | set(fields) | {"row"}
     for fld, template in m.derive.items():
         for name in template_names(template):

@@ -17,13 +17,14 @@ import csv
 import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from kehu.errors import ImportFileError
+from kehu.i18n import refusal
 from kehu.ingest.sources import RawBatch, Source, dedupe_headers, drop_empty_records, rechunk
 from kehu.ingest.workbooks import ParquetSource, WorkbookSource
 
@@ -47,13 +48,22 @@ _EXTENSIONS = {
 _DELIMITERS = (",", "\t", ";", "|")
 _SCAN_BYTES = 4 << 20
 _SAMPLE_BYTES = 256 << 10
+_BINARY_SNIFF = 64 << 10
+#: control bytes no text file has (tab, line feed, form feed and carriage return are fine)
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13)) + b"\x7f"
+#: non-ASCII characters in valid UTF-8 lines before an invalid one that make a file "mixed", not plain GBK (a GBK
+#: character reads as valid UTF-8 by chance about one time in seven, four in a row about one time in 2,500)
+_MIXED_EVIDENCE = 4
 
 
 def detect_encoding(path: str | Path) -> str:
     """The encoding of a text file: ``utf-8-sig`` (BOM), ``utf-8`` (whole file valid) or ``gb18030``.
 
     The whole file is checked as strict UTF-8 (in bounded chunks, so a multi-byte character cut at a chunk
-    boundary is fine); GBK, GB2312 and cp936 are subsets of GB18030 and are read as such.
+    boundary is fine); GBK, GB2312 and cp936 are subsets of GB18030 and are read as such. A file whose first
+    lines are UTF-8 with Chinese (or other non-ASCII) text and whose later lines are not valid UTF-8 mixes
+    encodings (rows pasted from a GBK file): it is refused naming the first such line, as reading it as GBK
+    would turn the UTF-8 lines into mojibake.
     """
     p = Path(path)
     with p.open("rb") as f:
@@ -63,14 +73,57 @@ def detect_encoding(path: str | Path) -> str:
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             raise ImportFileError(p, "the file is UTF-16; save it as UTF-8 (CSV UTF-8) or GBK and import again")
         f.seek(0)
-        decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        bad = _first_undecodable_line(f, "utf-8")
+    if bad is None:
+        return "utf-8"
+    line, non_ascii_before = bad
+    if non_ascii_before >= _MIXED_EVIDENCE:
+        raise refusal(ImportFileError, "limits.import.mixed_encoding", p, good=line - 1, line=line)
+    return "gb18030"
+
+
+def _non_ascii(text: str) -> int:
+    return len(text) - len(text.encode("ascii", "ignore"))
+
+
+def _first_undecodable_line(f: BinaryIO, encoding: str) -> tuple[int, int] | None:
+    """``None`` when the rest of ``f`` is valid ``encoding`` text, else the 1-based line of the first invalid byte
+    and how many non-ASCII characters the complete lines before it hold."""
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    line, before, current = 1, 0, 0  # non-ASCII characters of the complete lines, and of the current line
+    while True:
+        chunk = f.read(_SCAN_BYTES)
+        pending = decoder.getstate()[0]
         try:
-            while chunk := f.read(_SCAN_BYTES):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return "gb18030"
-    return "utf-8"
+            text = decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as exc:
+            text = (pending + chunk)[: exc.start].decode(encoding, "replace")
+            bad = True
+        else:
+            bad = False
+        cut = text.rfind("\n")
+        if cut < 0:
+            current += _non_ascii(text)
+        else:
+            before += current + _non_ascii(text[:cut])
+            current = _non_ascii(text[cut:])
+            line += text.count("\n")
+        if bad:
+            return line, before
+        if not chunk:
+            return None
+
+
+def _refuse_binary(path: Path) -> None:
+    """Refuse a file that holds binary data (a NUL byte, or more than 1% control bytes, at least 3) although it is
+    named like text; the message names the file, never its bytes."""
+    with path.open("rb") as f:
+        head = f.read(_BINARY_SNIFF)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return  # detect_encoding says what to do with UTF-16
+    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
+    if b"\x00" in head or controls > max(2, len(head) // 100):
+        raise refusal(ImportFileError, "limits.import.not_text", path, suffix=path.suffix or "(none)")
 
 
 def _starts_with_bom(path: Path) -> bool:
@@ -166,6 +219,8 @@ def open_source(
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be >= 1")
     fmt = _format_for(p, mapping)
+    if fmt in ("csv", "whitespace", "fixed_width"):
+        _refuse_binary(p)
     opener: dict[str, Any] = {
         "csv": CsvSource,
         "whitespace": TextSource,
@@ -293,6 +348,12 @@ class CsvSource(Source):
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             if ragged:
                 raise self._ragged_error() from None
+            with self.path.open("rb") as f:
+                bad = _first_undecodable_line(f, str(self.encoding))
+            if bad is not None:
+                raise refusal(
+                    ImportFileError, "limits.import.bad_line", self.path, line=bad[0], encoding=self.encoding
+                ) from None
             raise self._fail(
                 f"cannot be read as {self.encoding} text with delimiter {self._delim!r}: {exc}. "
                 "Check the encoding (give encoding: in a mapping file)."

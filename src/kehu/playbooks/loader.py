@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from kehu import user_yaml
 from kehu.errors import ValidationError
 from kehu.playbooks.model import (
     DEFAULT_HOLDOUT,
@@ -171,8 +172,12 @@ def load_playbooks(paths: Iterable[str | Path]) -> list[Playbook]:
 def parse_playbook(text: str, file: str = "<playbook>") -> Playbook:
     """Validate a playbook given as YAML text and build it (raises :class:`PlaybookError`)."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = user_yaml.compose(text, limits=user_yaml.FILE_LIMITS, where=file)
+        data = user_yaml.load(text, limits=user_yaml.FILE_LIMITS, where=file)
+    except user_yaml.YamlLimitError as exc:
+        refusal = PlaybookError([Problem(file, int(exc.params.get("line", 0)), "", str(exc).removeprefix(f"{file}: "))])
+        refusal.key, refusal.params = exc.key, exc.params
+        raise refusal from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0

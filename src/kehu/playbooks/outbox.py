@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -355,8 +356,15 @@ def deliver(
     *,
     now: dt.datetime,
     limit: int | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> DeliveryReport:
-    """Work the outbox once: apply store actions, send due messages, retry or give up on failures."""
+    """Work the outbox once: apply store actions, send due messages, retry or give up on failures.
+
+    ``now`` decides which rows are due and which leases have expired; ``clock`` gives the time of each claim and
+    each outcome (default: ``now`` advanced by the time this call has taken), so a message claimed late in a long
+    run gets its lease from its own claim, not an already expired one from the start of the run.
+    """
+    clock = clock or _advancing(now)
     report = DeliveryReport()
     with engine.begin() as conn:  # rows a stopped process left mid-send
         stale = conn.execute(
@@ -399,9 +407,10 @@ def deliver(
             if claimed != 1:
                 continue  # another process took it
             row = conn.execute(sa.select(outbox).where(outbox.c.id == oid)).one()
-            result = _apply(conn, row, now)
+            applied_at = clock()
+            result = _apply(conn, row, applied_at)
             conn.execute(
-                sa.update(outbox).where(outbox.c.id == oid).values(done_at=now, attempts=1, result=_json(result))
+                sa.update(outbox).where(outbox.c.id == oid).values(done_at=applied_at, attempts=1, result=_json(result))
             )
         report.applied[row.kind] = report.applied.get(row.kind, 0) + 1
     with engine.connect() as conn:
@@ -440,7 +449,7 @@ def deliver(
             ).scalar_one()
         )
     for oid in due:
-        outcome = _send_one(engine, settings, channels, oid, now)
+        outcome = _send_one(engine, settings, channels, oid, clock)
         if outcome == "done":
             report.sent += 1
         elif outcome == "retry":
@@ -450,9 +459,20 @@ def deliver(
     return report
 
 
+_monotonic = time.monotonic  # the real time's seconds (a test makes it advance faster)
+
+
+def _advancing(start: dt.datetime) -> Callable[[], dt.datetime]:
+    """A clock that starts at ``start`` and advances with the real time, in whole seconds (so a short run keeps
+    the exact times it was given: a retry due at ``start + backoff`` is due then)."""
+    began = _monotonic()
+    return lambda: start + dt.timedelta(seconds=int(_monotonic() - began))
+
+
 def _send_one(
-    engine: sa.Engine, settings: Settings, channels: Mapping[str, Channel], oid: int, now: dt.datetime
+    engine: sa.Engine, settings: Settings, channels: Mapping[str, Channel], oid: int, clock: Callable[[], dt.datetime]
 ) -> str:
+    now = clock()  # the claim's own time: its lease runs from here
     with engine.begin() as conn:
         claimed = conn.execute(
             sa.update(outbox)
@@ -490,6 +510,7 @@ def _send_one(
         error = exc
     except Exception as exc:  # a provider's own bug must not leave the row 'sending' for ever
         error = DeliveryError(f"{type(exc).__name__}: {exc}")
+    now = clock()  # the outcome's time
     with engine.begin() as conn:
         actor, reason = _firing_reason(conn, row.firing_id)
         values: dict[str, Any]

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from kehu import user_yaml
 from kehu.errors import ValidationError
 from kehu.segments.fields import PROFILE_FIELDS, FieldCatalog
 from kehu.segments.labels import segment_keys
@@ -243,7 +244,7 @@ def read_overrides(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = user_yaml.load(path.read_text(encoding="utf-8"), limits=user_yaml.FILE_LIMITS, where=str(path))
     except yaml.YAMLError as exc:
         raise ValidationError(f"{path}: not valid YAML ({exc})") from exc
     if data is None:

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import yaml
 
+from kehu import user_yaml
 from kehu.errors import ValidationError
 from kehu.segments.fields import PROFILE_FIELDS, FieldCatalog, FieldKind
 
@@ -124,7 +125,7 @@ def load_rule(text: str, *, catalog: FieldCatalog = PROFILE_FIELDS, params: Mapp
         When the text is not YAML/JSON, or the rule is invalid.
     """
     try:
-        data = yaml.safe_load(text)
+        data = user_yaml.load(text, where="rule")
     except yaml.YAMLError as exc:
         raise ValidationError(f"rule: not valid YAML or JSON ({exc})") from exc
     return parse_rule(data, catalog=catalog, params=params)

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 import yaml
 
+from kehu import user_yaml
 from kehu.campaigns.results import campaign_results
 from kehu.campaigns.spec import CampaignSpec, render
 from kehu.config import Settings
@@ -310,7 +311,7 @@ def spec_from_form(form: Mapping[str, str]) -> CampaignSpec:
         if not text.strip():
             raise ValidationError("rule: write the rule that picks the target customers")
         try:
-            rule = yaml.safe_load(text)
+            rule = user_yaml.load(text, where="rule")
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""

@@ -28,10 +28,11 @@ from typing import Any
 
 import yaml
 
+from kehu import i18n
 from kehu.errors import ImportFileError, KehuError, NotFoundError, ValidationError
 from kehu.ingest.fields import KINDS as IMPORT_SPECS
 from kehu.ingest.fields import kind_spec
-from kehu.ingest.importer import ImportSummary, import_file
+from kehu.ingest.importer import ImportSummary, check_source_name, import_file
 from kehu.ingest.mapping import Mapping, plan_columns
 from kehu.ingest.readers import open_source
 from kehu.ingest.rows import prepare_batch
@@ -41,6 +42,7 @@ from kehu.service.principal import Service, Workspace
 from kehu.store import imports as store
 from kehu.store.db import ensure_current
 from kehu.store.imports import list_import_runs
+from kehu.vocabulary import LOCALES
 
 __all__ = [
     "CHECK_ROWS",
@@ -58,7 +60,6 @@ SHOW_ROWS = 10
 #: the import kinds, in the order the pages offer them
 KINDS = tuple(IMPORT_SPECS)
 SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods", ".parquet")
-_SOURCE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _ID_RE = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{12}$")
 _lock = threading.Lock()
 
@@ -73,8 +74,7 @@ def check_kind_and_source(kind: str, source: str) -> None:
     """Raise :class:`ValidationError` for an unknown kind or a source name that is not a short identifier."""
     if kind not in KINDS:
         raise ValidationError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
-    if not _SOURCE_RE.match(source):
-        raise ValidationError("source: use 1-64 letters, digits, '_', '-' or '.' (e.g. crm)")
+    check_source_name(source)
 
 
 def staged_path(ws: Workspace, upload_id: str) -> Path:
@@ -225,11 +225,21 @@ class ImportService(Service):
         """See :func:`stage_upload`."""
         return stage_upload(self.ws, self.principal, filename=filename, content=content)
 
-    def preview(self, *, upload_id: str, kind: str, columns: dict[str, str] | None = None) -> dict[str, Any]:
+    def _message(self, error: KehuError, path: Path, filename: str, locale: str | None) -> str:
+        """An error in ``locale`` (else the user's, else the workspace's language), naming the uploaded file by the
+        user's name for it rather than the server's copy."""
+        language = locale if locale in LOCALES else self.principal.locale
+        message = i18n.error_text(error, language if language in LOCALES else self.ws.settings.locale)
+        return message.replace(str(path), filename)
+
+    def preview(
+        self, *, upload_id: str, kind: str, columns: dict[str, str] | None = None, locale: str | None = None
+    ) -> dict[str, Any]:
         """How the upload would be read and mapped, its first rows and a check of the first :data:`CHECK_ROWS`.
 
         Problems with the file or the mapping are returned under ``"error"`` (the page shows them next to the
-        mapping) rather than raised; ``"ready"`` says whether the import can start.
+        mapping) rather than raised, in ``locale`` (default: the user's, else the workspace's) and naming the
+        uploaded file by its own name; ``"ready"`` says whether the import can start.
         """
         require_role(self.principal, "admin", "manager")
         if kind not in KINDS:
@@ -240,6 +250,7 @@ class ImportService(Service):
             "upload_id": upload_id,
             "filename": path.name.split("-", 3)[-1],
             "kind": kind,
+            "format": None,  # until the file is opened (a file that cannot be read has none)
             "fields": [{"name": f.name, "required": f.required, "type": f.type.value} for f in spec.fields],
             "columns": [],
             "rows": [],
@@ -255,8 +266,12 @@ class ImportService(Service):
                 out.update(format=src.format, encoding=src.encoding, delimiter=getattr(src, "delimiter", None))
                 out["headers"] = headers
                 mapping = _mapping(kind, headers, columns)
-                auto = plan_columns(spec, headers, None, path, require=False)
-                plan = plan_columns(spec, headers, mapping, path, require=False)
+                auto = plan_columns(spec, headers, None, path, require=False, refuse_rivals=False)
+                rivals: ImportFileError | None = None
+                try:
+                    plan = plan_columns(spec, headers, mapping, path, require=False)
+                except ImportFileError as exc:  # several columns mean one field: the user chooses below
+                    plan, rivals = auto, exc
                 by_header = {h: f for f, h in plan.fields.items()}
                 auto_by_header = {h: f for f, h in auto.fields.items()}
                 out["columns"] = [
@@ -269,12 +284,14 @@ class ImportService(Service):
                     for h in headers
                 ]
                 out["missing"] = [f.name for f in spec.fields if f.required and f.name not in plan.fields]
+                if rivals is not None:
+                    raise rivals
                 if out["missing"]:
                     out["error"] = f"required field {', '.join(out['missing'])}: choose the column that holds it"
                     return out
                 batch = next(iter(src.batches()), None)
         except (ImportFileError, ValidationError) as exc:
-            out["error"] = str(exc)
+            out["error"] = self._message(exc, path, out["filename"], locale)
             return out
         if batch is None:
             out["error"] = f"{out['filename']}: the file has a header but no records"
@@ -383,7 +400,7 @@ class ImportService(Service):
                 data = summary_data(self.ws, path, summary, state["filename"])
                 state.update(state="done", summary=data, rows_read=data["read"])
             except KehuError as exc:
-                state.update(state="failed", error=str(exc))
+                state.update(state="failed", error=self._message(exc, path, state["filename"], None))
             except Exception as exc:
                 state.update(state="failed", error=f"internal error: {type(exc).__name__}: {exc}")
             state["finished_at"] = dt.datetime.now(dt.UTC).isoformat()
@@ -439,7 +456,12 @@ class ImportService(Service):
         staged = stage_upload(self.ws, self.principal, filename=filename, content=content)
         path = staged_path(self.ws, staged["upload_id"])
         ensure_current(self.ws.engine)
-        summary = import_file(self.ws.engine, self.ws.settings, kind, path, source=source)
+        try:
+            summary = import_file(self.ws.engine, self.ws.settings, kind, path, source=source)
+        except ImportFileError as exc:  # name the user's file, not the server's copy of it
+            named = ImportFileError(staged["filename"], exc.problem.replace(str(path), staged["filename"]))
+            named.key, named.params = exc.key, exc.params
+            raise named from None
         data = summary_data(self.ws, path, summary, staged["filename"])
         forget_cached_figures()
         return data

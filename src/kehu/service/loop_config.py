@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from kehu import user_yaml
 from kehu.config import Settings
 from kehu.errors import ConfigError
 from kehu.tickets.policy import TicketPolicy
@@ -25,7 +26,7 @@ def load_loop_config(settings: Settings) -> dict[str, Any]:
             raise ConfigError(f"KEHU_LOOP_CONFIG: no such file {path}")
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = user_yaml.load(path.read_text(encoding="utf-8"), limits=user_yaml.FILE_LIMITS, where=str(path)) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from kehu import user_yaml
 from kehu.errors import NotFoundError, ValidationError
 from kehu.publish.segments import compute_custom_segment
 from kehu.service.access import Principal, owner_scope, require_role
@@ -104,10 +105,8 @@ def _exports(ws: Workspace) -> Path:
 def _rule_tree(text: str) -> Any:
     if not text.strip():
         raise ValidationError("rule: write a rule (see the example)")
-    if len(text) > 20_000:
-        raise ValidationError("rule: at most 20,000 characters")
     try:
-        return yaml.safe_load(text)
+        return user_yaml.load(text, where="rule")
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""

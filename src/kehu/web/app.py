@@ -45,7 +45,7 @@ from kehu.web import (
     ticket_pages,
 )
 from kehu.web.proxy import ForwardedFor
-from kehu.web.render import render_error, wants_json
+from kehu.web.render import error_text, render_error, wants_json
 
 __all__ = ["create_app"]
 
@@ -115,15 +115,16 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     @app.exception_handler(KehuError)
     async def kehu_error(request: Request, exc: KehuError) -> Response:
         status = error_status(exc)
+        message = error_text(request, exc)
         if wants_json(request):
             headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
             if isinstance(exc, TooManyAttemptsError):
                 headers = {"Retry-After": str(exc.retry_after)}
-            return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
+            return JSONResponse({"error": message}, status_code=status, headers=headers)
         if isinstance(exc, AuthenticationError) and not isinstance(exc, TooManyAttemptsError):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
-        return render_error(request, status, str(exc))
+        return render_error(request, status, message)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

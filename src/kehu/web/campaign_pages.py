@@ -19,7 +19,7 @@ from kehu.views.campaigns import campaign_page, campaigns_page
 from kehu.views.charts import kpi_charts, uplift_charts
 from kehu.views.kpis import kpis_page
 from kehu.web.pages import Actor, Post, Session
-from kehu.web.render import render, translator, workspace
+from kehu.web.render import error_text, render, translator, workspace
 
 __all__ = ["router"]
 
@@ -51,7 +51,7 @@ def create(request: Request, post: Post, actor: Actor) -> Response:
     try:
         created = actor.campaigns.create_from_form(form)
     except ValidationError as exc:
-        return _list(request, post.session, {**form, "error": str(exc)}, status=422)
+        return _list(request, post.session, {**form, "error": error_text(request, exc)}, status=422)
     return RedirectResponse(f"/campaigns/{quote(created['name'])}", status_code=303)
 
 

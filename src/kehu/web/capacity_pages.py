@@ -38,7 +38,7 @@ def _done(post: Post, anchor: str) -> Response:
     return RedirectResponse(f"{target}{sep}done={anchor}#{anchor}", status_code=303)
 
 
-@router.post("/tasks/{task_id:int}/snooze")
+@router.post("/tasks/{task_id:id}/snooze")
 def snooze(request: Request, post: Post, actor: Actor, task_id: int) -> Response:
     try:
         day = _date(post.text("due_date"), "due_date")
@@ -50,7 +50,7 @@ def snooze(request: Request, post: Post, actor: Actor, task_id: int) -> Response
     return _done(post, f"task-{task_id}")
 
 
-@router.post("/tasks/{task_id:int}/reassign")
+@router.post("/tasks/{task_id:id}/reassign")
 def reassign(request: Request, post: Post, actor: Actor, task_id: int) -> Response:
     try:
         who = _optional_int(post.text("assignee"), "assignee")
@@ -74,7 +74,7 @@ def complete_selected(request: Request, post: Post, actor: Actor) -> Response:
     return _done(post, f"bulk-{len(result['done'])}")
 
 
-@router.post("/backlog/{entry_id:int}/promote")
+@router.post("/backlog/{entry_id:id}/promote")
 def promote(request: Request, post: Post, actor: Actor, entry_id: int) -> Response:
     try:
         actor.capacity.promote(

@@ -41,7 +41,7 @@ def _again(request: Request, post: Any, customer_id: int, form: str, error: str)
     )
 
 
-@router.post("/customers/{customer_id:int}/notes")
+@router.post("/customers/{customer_id:id}/notes")
 def add_note(request: Request, post: Post, actor: Actor, customer_id: int) -> Response:
     try:
         actor.customers.add_note(customer_id, post.text("body"))
@@ -50,7 +50,7 @@ def add_note(request: Request, post: Post, actor: Actor, customer_id: int) -> Re
     return _back(customer_id, "note", "notes")
 
 
-@router.post("/customers/{customer_id:int}/tasks")
+@router.post("/customers/{customer_id:id}/tasks")
 def create_task(request: Request, post: Post, actor: Actor, customer_id: int) -> Response:
     try:
         actor.customers.create_task(
@@ -66,7 +66,7 @@ def create_task(request: Request, post: Post, actor: Actor, customer_id: int) ->
     return _back(customer_id, "task", "customer-tasks")
 
 
-@router.post("/customers/{customer_id:int}/owner")
+@router.post("/customers/{customer_id:id}/owner")
 def change_owner(request: Request, post: Post, actor: Actor, customer_id: int) -> Response:
     try:
         owner = _optional_int(post.text("owner_id") or None, "owner_id")
@@ -78,7 +78,7 @@ def change_owner(request: Request, post: Post, actor: Actor, customer_id: int) -
     return _back(customer_id, "owner", "profile")
 
 
-@router.post("/customers/{customer_id:int}/tags")
+@router.post("/customers/{customer_id:id}/tags")
 def change_tags(request: Request, post: Post, actor: Actor, customer_id: int) -> Response:
     try:
         if post.text("remove"):

@@ -16,7 +16,7 @@ from kehu.errors import ValidationError
 from kehu.service import figure_cache
 from kehu.service import imports as import_service
 from kehu.web.pages import Actor, Post, Session
-from kehu.web.render import render, workspace
+from kehu.web.render import error_text, locale_for, render, workspace
 
 __all__ = ["router"]
 
@@ -58,7 +58,7 @@ def upload(request: Request, post: Post, actor: Actor) -> Response:
     if form["kind"] not in import_service.KINDS:
         raise ValidationError(f"kind {form['kind']!r} is not one of {', '.join(import_service.KINDS)}")
     staged = actor.imports.stage(filename=upload.filename or "upload.csv", content=upload.file.read())
-    preview = actor.imports.preview(upload_id=staged["upload_id"], kind=form["kind"])
+    preview = actor.imports.preview(upload_id=staged["upload_id"], kind=form["kind"], locale=locale_for(request))
     return _page(request, post.session, preview=preview, form=form, status=200 if preview["ready"] else 422)
 
 
@@ -66,10 +66,12 @@ def upload(request: Request, post: Post, actor: Actor) -> Response:
 def repreview(request: Request, post: Post, actor: Actor) -> Response:
     form = {"kind": post.text("kind"), "source": post.text("source")}
     try:
-        preview = actor.imports.preview(upload_id=post.text("upload_id"), kind=form["kind"], columns=_columns(post))
+        preview = actor.imports.preview(
+            upload_id=post.text("upload_id"), kind=form["kind"], columns=_columns(post), locale=locale_for(request)
+        )
     except ValidationError as exc:
-        preview = actor.imports.preview(upload_id=post.text("upload_id"), kind=form["kind"])
-        preview.update(error=str(exc), ready=False)
+        preview = actor.imports.preview(upload_id=post.text("upload_id"), kind=form["kind"], locale=locale_for(request))
+        preview.update(error=error_text(request, exc), ready=False)
     return _page(request, post.session, preview=preview, form=form, status=200 if preview["ready"] else 422)
 
 
@@ -85,8 +87,8 @@ def start(request: Request, post: Post, actor: Actor) -> Response:
             on_done=figure_cache.forget_cached_figures,
         )
     except ValidationError as exc:
-        preview = actor.imports.preview(upload_id=post.text("upload_id"), kind=form["kind"])
-        preview.update(error=str(exc), ready=False)
+        preview = actor.imports.preview(upload_id=post.text("upload_id"), kind=form["kind"], locale=locale_for(request))
+        preview.update(error=error_text(request, exc), ready=False)
         return _page(request, post.session, preview=preview, form=form, status=422)
     return RedirectResponse(f"/imports/jobs/{job}", status_code=303)
 
@@ -98,7 +100,7 @@ def job(request: Request, session: Session, actor: Actor, job_id: str) -> Respon
     return _page(request, session, job=state)
 
 
-@router.get("/imports/{run_id:int}/quarantine.csv")
+@router.get("/imports/{run_id:id}/quarantine.csv")
 def quarantine(request: Request, session: Session, actor: Actor, run_id: int) -> FileResponse:
     path = actor.imports.quarantine_file(run_id)
     return FileResponse(path, media_type="text/csv", filename=f"quarantine-{run_id}.csv")

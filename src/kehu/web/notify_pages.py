@@ -39,7 +39,7 @@ def _back(target: str) -> str:
     return "/notifications"
 
 
-@router.post("/notifications/{notification_id:int}/read")
+@router.post("/notifications/{notification_id:id}/read")
 def read_one(request: Request, post: Post, actor: Actor, notification_id: int) -> Response:
     done = actor.notifications.mark_read(notification_id)
     target = done["link"] if post.text("open") == "1" else _back(post.text("next"))

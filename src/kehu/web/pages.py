@@ -268,8 +268,8 @@ def export(request: Request, session: Session, actor: Actor) -> StreamingRespons
     return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
-@router.get("/customers/{customer_id:int}")
-@router.get("/customers/{customer_id:int}.json")
+@router.get("/customers/{customer_id:id}")
+@router.get("/customers/{customer_id:id}.json")
 def customer(request: Request, session: Session, actor: Actor, customer_id: int) -> Response:
     if customer_id > 2**62:
         raise HTTPException(404, translator(request)("errors.not_found"))
@@ -326,20 +326,20 @@ def add_user(request: Request, post: Post, actor: Actor) -> Response:
     return _users_page(request, post.session, translator(request)("users.saved"))
 
 
-@router.post("/users/{user_id:int}/password")
+@router.post("/users/{user_id:id}/password")
 def reset_password(request: Request, post: Post, actor: Actor, user_id: int) -> Response:
     actor.users.reset_password(user_id, post.text("password"))
     return _users_page(request, post.session, translator(request)("users.saved"))
 
 
-@router.post("/users/{user_id:int}/active")
+@router.post("/users/{user_id:id}/active")
 def set_active(request: Request, post: Post, actor: Actor, user_id: int) -> Response:
     active = post.text("active") == "1"
     actor.users.set_active(user_id, active)
     return _users_page(request, post.session, translator(request)("users.activated" if active else "users.deactivated"))
 
 
-@router.post("/users/tokens/{token_id:int}/revoke")
+@router.post("/users/tokens/{token_id:id}/revoke")
 def revoke_user_token(request: Request, post: Post, actor: Actor, token_id: int) -> Response:
     actor.users.revoke_any_token(token_id)
     return _users_page(request, post.session, translator(request)("users.token_revoked"))
@@ -399,7 +399,7 @@ def create_token(request: Request, post: Post, actor: Actor) -> Response:
     return _account_page(request, post.session, new_token=token)
 
 
-@router.post("/account/tokens/{token_id:int}/revoke")
+@router.post("/account/tokens/{token_id:id}/revoke")
 def revoke_token(request: Request, post: Post, actor: Actor, token_id: int) -> Response:
     actor.users.revoke_token(token_id)
     return RedirectResponse("/account", status_code=303)

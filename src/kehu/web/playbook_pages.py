@@ -50,7 +50,7 @@ def run_now(request: Request, post: Post, actor: Actor) -> Response:
     return _overview(request, post.session, message={"ran": result["run_id"], "fired": fired})
 
 
-@router.post("/playbooks/outbox/{outbox_id:int}/retry")
+@router.post("/playbooks/outbox/{outbox_id:id}/retry")
 def retry(request: Request, post: Post, actor: Actor, outbox_id: int) -> Response:
     actor.playbooks.retry_outbox(outbox_id)
     return RedirectResponse(f"/playbooks?retried={outbox_id}#outbox", status_code=303)

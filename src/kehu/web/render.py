@@ -14,7 +14,9 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.convertors import IntegerConvertor, register_url_convertor
 
+from kehu import i18n
 from kehu.jsonable import to_jsonable
 from kehu.service.access import SessionInfo, resolve_session
 from kehu.service.workspace import Workspace
@@ -25,7 +27,9 @@ __all__ = [
     "LOCALE_COOKIE",
     "LOGIN_CSRF_COOKIE",
     "SESSION_COOKIE",
+    "IdConvertor",
     "current_session",
+    "error_text",
     "locale_for",
     "page_context",
     "render",
@@ -33,6 +37,17 @@ __all__ = [
     "translator",
     "wants_json",
 ]
+
+
+class IdConvertor(IntegerConvertor):
+    """The ``{name:id}`` path parameter of every page route: a record id of at most 18 digits. Ids are 64-bit
+    integers in the store, so a longer number cannot name a record; it does not match the route (404) instead of
+    reaching the store and overflowing (issue 23). The API's ids are bounded by ``le=MAX_ID`` instead."""
+
+    regex = "[0-9]{1,18}"
+
+
+register_url_convertor("id", IdConvertor())  # before any page module declares a route (they all import this one)
 
 SESSION_COOKIE = "kehu_session"
 LOCALE_COOKIE = "kehu_locale"
@@ -90,6 +105,11 @@ def locale_for(request: Request) -> str:
     if cookie in LOCALES:
         return str(cookie)
     return negotiate(request.headers.get("accept-language"))
+
+
+def error_text(request: Request, error: BaseException) -> str:
+    """An error's message in the request's language (see :func:`kehu.i18n.error_text`)."""
+    return i18n.error_text(error, locale_for(request))
 
 
 def translator(request: Request) -> Translator:

@@ -14,7 +14,7 @@ from kehu.errors import KehuError, ValidationError
 from kehu.views.charts import sankey, segment_trends
 from kehu.views.segments import segment_page, segments_page
 from kehu.web.pages import Actor, Post, Session, _optional_int
-from kehu.web.render import render, translator, workspace
+from kehu.web.render import error_text, render, translator, workspace
 
 __all__ = ["router"]
 
@@ -87,7 +87,7 @@ def save(request: Request, post: Post, actor: Actor) -> Response:
     except KehuError as exc:
         if not isinstance(exc, ValidationError):
             raise
-        return _overview(request, post.session, {**form, "error": str(exc)}, status=422)
+        return _overview(request, post.session, {**form, "error": error_text(request, exc)}, status=422)
     return _overview(request, post.session, editor)
 
 

@@ -61,12 +61,12 @@ def inbox(request: Request, session: Session) -> Response:
     return _inbox(request, session)
 
 
-@router.get("/tasks/{task_id:int}.json")
+@router.get("/tasks/{task_id:id}.json")
 def task(request: Request, session: Session, actor: Actor, task_id: int) -> Response:
     return render(request, "tasks.html", actor.tasks.get(task_id))
 
 
-@router.post("/tasks/{task_id:int}")
+@router.post("/tasks/{task_id:id}")
 def change(request: Request, post: Post, actor: Actor, task_id: int) -> Response:
     try:
         actor.tasks.change(task_id, action=post.text("action"),

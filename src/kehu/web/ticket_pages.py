@@ -86,15 +86,15 @@ def create(request: Request, post: Post, actor: Actor) -> Response:
     return RedirectResponse(f"/tickets/{ticket['id']}", status_code=303)
 
 
-@router.get("/tickets/{ticket_id:int}")
-@router.get("/tickets/{ticket_id:int}.json")
+@router.get("/tickets/{ticket_id:id}")
+@router.get("/tickets/{ticket_id:id}.json")
 def ticket(request: Request, session: Session, actor: Actor, ticket_id: int) -> Response:
     now = dt.datetime.now(dt.UTC)
     data = ticket_page(actor.tickets.view(_ticket_id(request, ticket_id), now=now))
     return render(request, "ticket.html", data)
 
 
-@router.post("/tickets/{ticket_id:int}")
+@router.post("/tickets/{ticket_id:id}")
 def update(request: Request, post: Post, actor: Actor, ticket_id: int) -> Response:
     tid = _ticket_id(request, ticket_id)
     action = post.text("action")
