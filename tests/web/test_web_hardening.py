@@ -60,7 +60,7 @@ def _state(web: WebEnv) -> tuple[int, ...]:
 def test_the_route_table_has_state_changing_routes_to_check(web: WebEnv) -> None:
     writes = _writes(web.app)
     assert SIGN_IN in writes and ("POST", "/logout") in writes and len(writes) > 20
-    assert ("POST", "/users/{user_id:int}/active") in writes
+    assert ("POST", "/users/{user_id:id}/active") in writes
 
 
 def test_every_state_changing_route_refuses_a_session_without_its_csrf_token(web: WebEnv) -> None:
