@@ -8,6 +8,7 @@ shows them::
     effects.…    playbook rule verdicts (kehu.playbooks.effects)
     reasons.…    churn-reason sentences (kehu.models.reasons)
     notify.…     notification sentences and the daily digest (kehu.service.notifications, kehu.playbooks.digest)
+    files.…      errors about hostile files, uploads and the store's turns (kehu.errors with a ``key``)
 
 Each language's file is read once (cached). A missing key is a bug and raises ``KeyError``. Part of the
 foundation layer: it imports nothing of Kehu but the shared vocabulary.
@@ -23,7 +24,7 @@ import yaml
 
 from kehu.vocabulary import LOCALES
 
-__all__ = ["catalog", "keys", "lookup", "section", "text"]
+__all__ = ["catalog", "error_text", "keys", "lookup", "said", "section", "text"]
 
 
 @cache
@@ -52,6 +53,20 @@ def text(key: str, locale: str) -> str:
     if not isinstance(node, str):
         raise KeyError(key)
     return node
+
+
+def said(key: str, locale: str, params: dict[str, object]) -> str:
+    """The text at ``key`` formatted with ``params`` (numbers with group separators where the text says so)."""
+    return text(key, locale).format(**params)
+
+
+def error_text(exc: BaseException, locale: str) -> str:
+    """The message of an error in ``locale``: its catalog text when it was raised with a ``key``
+    (:meth:`kehu.errors.KehuError.said`), else ``str(exc)``."""
+    key = getattr(exc, "key", None)
+    if not isinstance(key, str) or locale not in LOCALES:
+        return str(exc)
+    return said(key, locale, dict(getattr(exc, "params", {})))
 
 
 def section(key: str, locale: str) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from kehu.ingest.quarantine import QuarantineWriter
 from kehu.ingest.readers import open_source
 from kehu.ingest.staging import StagedBatch, prefetched
 from kehu.ingest.versions import keep_versions, tracked_columns
+from kehu.ingest.workbook_limits import WorkbookLimits
 from kehu.store.schema import ACTIVITY_TABLES, customer_records, customers, import_runs
 
 __all__ = ["ImportSummary", "import_file"]
@@ -384,9 +385,10 @@ def import_file(
     bulk = kind != "customers" and _file_size(path) >= _BULK_BYTES
     if parse_process is None:
         parse_process = bulk and parse_process_available()
+    limits = WorkbookLimits.from_settings(settings)
     with (
         _parsing_process(parse_process) as early,
-        open_source(path, mapping=mapping, sheet=sheet, chunk_rows=settings.import_chunk_rows) as src,
+        open_source(path, mapping=mapping, sheet=sheet, chunk_rows=settings.import_chunk_rows, limits=limits) as src,
     ):
         plan = plan_columns(spec, src.headers, mapping, path)
         summary.extras = list(plan.extras)
@@ -411,6 +413,7 @@ def import_file(
                     settings.currency,
                     now,
                     encoding=src.encoding,
+                    limits=limits,
                 )
                 batches = early.staged(job) if early is not None else staged_batches(job, src)
                 with deferred_indexes(conn, run.table, enabled=big):

@@ -35,6 +35,7 @@ from kehu.ingest.importer import ImportSummary, import_file
 from kehu.ingest.mapping import Mapping, plan_columns
 from kehu.ingest.readers import open_source
 from kehu.ingest.rows import prepare_batch
+from kehu.ingest.workbook_limits import WorkbookLimits
 from kehu.service.access import Principal, require_role
 from kehu.service.figure_cache import forget_cached_figures
 from kehu.service.principal import Service, Workspace
@@ -221,6 +222,9 @@ def quarantine_file(ws: Workspace, principal: Principal, run_id: int) -> Path:
 class ImportService(Service):
     """Imports from the web and the API (admins and managers)."""
 
+    def _limits(self) -> WorkbookLimits:
+        return WorkbookLimits.from_settings(self.ws.settings)
+
     def stage(self, *, filename: str, content: bytes) -> dict[str, Any]:
         """See :func:`stage_upload`."""
         return stage_upload(self.ws, self.principal, filename=filename, content=content)
@@ -250,7 +254,7 @@ class ImportService(Service):
             "ready": False,
         }
         try:
-            with open_source(path, chunk_rows=CHECK_ROWS) as src:
+            with open_source(path, chunk_rows=CHECK_ROWS, limits=self._limits()) as src:
                 headers = list(src.headers)
                 out.update(format=src.format, encoding=src.encoding, delimiter=getattr(src, "delimiter", None))
                 out["headers"] = headers
@@ -334,7 +338,7 @@ class ImportService(Service):
         path = staged_path(self.ws, upload_id)
         mapping_file: Path | None = None
         if columns:
-            with open_source(path, chunk_rows=1) as src:
+            with open_source(path, chunk_rows=1, limits=self._limits()) as src:
                 mapping = _mapping(kind, list(src.headers), columns)
             if mapping is not None:
                 mapping_file = path.with_name(path.stem + ".mapping.yaml")
