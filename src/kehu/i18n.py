@@ -56,8 +56,12 @@ def text(key: str, locale: str) -> str:
 
 
 def said(key: str, locale: str, params: dict[str, object]) -> str:
-    """The text at ``key`` formatted with ``params`` (numbers with group separators where the text says so)."""
-    return text(key, locale).format(**params)
+    """The text at ``key`` formatted with ``params``; a value ``"@other.key"`` is the text at that key, in
+    ``locale`` too (e.g. ``what="@files.what.run"``)."""
+    values = {
+        k: text(v[1:], locale) if isinstance(v, str) and v.startswith("@") else v for k, v in params.items()
+    }
+    return text(key, locale).format(**values)
 
 
 def error_text(exc: BaseException, locale: str) -> str:

@@ -1,7 +1,9 @@
 """The ``kehu`` command line: one command, one Workspace call.
 
 One module per command group; this module builds :data:`app` from them, in the order ``kehu --help`` lists them.
-Errors are translated once, in :func:`main`: a :class:`~kehu.errors.KehuError` prints its message and exits 2.
+Errors are translated once, in :func:`main`: a :class:`~kehu.errors.KehuError` prints its message (in
+``KEHU_LOCALE`` when it has a catalog key) and exits 2; so does a store or disk failure
+(:func:`kehu.store.failures.translate_store_error`).
 """
 
 from __future__ import annotations
@@ -61,8 +63,19 @@ app.add_typer(notify.app, name="notify")
 
 def main() -> None:
     """Entry point: run the app and translate Kehu errors into a message and exit code 2."""
+    from kehu import i18n
+    from kehu.cli._common import cli_locale
+
     try:
         app()
     except KehuError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {i18n.error_text(exc, cli_locale())}", err=True)
+        sys.exit(2)
+    except Exception as exc:  # a store or disk failure: said for people, never a traceback
+        from kehu.store.failures import translate_store_error
+
+        translated = translate_store_error(exc) if "sqlalchemy" in sys.modules or isinstance(exc, OSError) else None
+        if translated is None:
+            raise
+        typer.echo(f"error: {i18n.error_text(translated, cli_locale())}", err=True)
         sys.exit(2)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, exists, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from kehu.config import Settings
 from kehu.errors import ImportFileError, KehuError
@@ -45,7 +46,9 @@ from kehu.ingest.readers import open_source
 from kehu.ingest.staging import StagedBatch, prefetched
 from kehu.ingest.versions import keep_versions, tracked_columns
 from kehu.ingest.workbook_limits import WorkbookLimits
+from kehu.store.failures import translate_store_error
 from kehu.store.schema import ACTIVITY_TABLES, customer_records, customers, import_runs
+from kehu.store.turns import Holder, store_turn
 
 __all__ = ["ImportSummary", "import_file"]
 
@@ -334,6 +337,7 @@ def import_file(
     progress: Progress | None = None,
     now: dt.datetime | None = None,
     parse_process: bool | None = None,
+    on_wait: Callable[[Holder], None] | None = None,
 ) -> ImportSummary:
     """Import one file of ``kind`` into the store.
 
@@ -361,11 +365,18 @@ def import_file(
         Read, parse and stage the file in a second process while this one writes (see :mod:`parse_process`).
         Default: for files of an activity kind of at least 16 MB, where the process's start-up (about half a
         second) pays off.
+    on_wait
+        Called with the holder when another import or run has the store's turn and this import waits for it
+        (:func:`kehu.store.turns.store_turn`; at most ``KEHU_STORE_WAIT_SECONDS``).
 
     Raises
     ------
     ImportFileError
         The file as a whole cannot be imported; nothing was changed.
+    StoreBusyError
+        Another import or run kept the store's turn for ``KEHU_STORE_WAIT_SECONDS``; nothing was changed.
+    StoreFullError
+        The disk filled up during the import; its transaction was rolled back and nothing was changed.
     """
     started = time.perf_counter()
     path = Path(path)
@@ -394,7 +405,11 @@ def import_file(
         summary.extras = list(plan.extras)
         quarantine = QuarantineWriter(settings.quarantine_dir, path, kind, list(src.headers))
         try:
-            with import_connection(engine, bulk=bulk) as conn, conn.begin():
+            with (
+                store_turn(engine, "import", wait_seconds=settings.store_wait_seconds, on_wait=on_wait),
+                import_connection(engine, bulk=bulk) as conn,
+                conn.begin(),
+            ):
                 run_id = conn.execute(
                     insert(import_runs)
                     .values(kind=kind, path=str(path.resolve()), source=source, started_at=now)
@@ -445,7 +460,10 @@ def import_file(
                         quarantine_file=summary.quarantine_file,
                     )
                 )
-        except BaseException:
+        except BaseException as exc:
             quarantine.discard()
+            translated = translate_store_error(exc) if isinstance(exc, SQLAlchemyError | OSError) else None
+            if translated is not None:  # a full disk, a locked or unreachable store: said for people
+                raise translated from exc
             raise
     return summary
