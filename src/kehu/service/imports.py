@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import re
 import secrets
@@ -28,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from kehu import i18n
 from kehu.errors import ImportFileError, KehuError, NotFoundError, ValidationError
 from kehu.ingest.fields import KINDS as IMPORT_SPECS
 from kehu.ingest.fields import kind_spec
@@ -41,7 +43,9 @@ from kehu.service.figure_cache import forget_cached_figures
 from kehu.service.principal import Service, Workspace
 from kehu.store import imports as store
 from kehu.store.db import ensure_current
+from kehu.store.failures import translate_store_error
 from kehu.store.imports import list_import_runs
+from kehu.store.turns import Holder, waiting_params
 
 __all__ = [
     "CHECK_ROWS",
@@ -62,6 +66,7 @@ SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods", ".parquet"
 _SOURCE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _ID_RE = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{12}$")
 _lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def _folder(ws: Workspace) -> Path:
@@ -173,6 +178,19 @@ def _estimate_rows(path: Path, preview_rows: int) -> int | None:
     return None
 
 
+def _job_error(exc: BaseException, path: Path, filename: str) -> dict[str, Any]:
+    """A failed job's ``error`` (English), with the catalog key and values of its message when it has them; the
+    server's path of the upload is replaced by the file's own name."""
+    error = exc if isinstance(exc, KehuError) else translate_store_error(exc)
+    if error is None:
+        log.exception("import job of %s failed", filename)
+        return {"error": f"internal error: {type(exc).__name__}: {exc}", "error_key": None, "error_params": None}
+    params = {k: (filename if v == str(path) else v) for k, v in error.params.items()}
+    if error.key is None:
+        return {"error": str(error).replace(str(path), filename), "error_key": None, "error_params": None}
+    return {"error": i18n.said(error.key, "en", params), "error_key": error.key, "error_params": params}
+
+
 def _alive(pid: Any) -> bool:
     """Whether the process that runs a job still exists (a job of an unknown process counts as alive)."""
     if not isinstance(pid, int):
@@ -229,11 +247,14 @@ class ImportService(Service):
         """See :func:`stage_upload`."""
         return stage_upload(self.ws, self.principal, filename=filename, content=content)
 
-    def preview(self, *, upload_id: str, kind: str, columns: dict[str, str] | None = None) -> dict[str, Any]:
+    def preview(
+        self, *, upload_id: str, kind: str, columns: dict[str, str] | None = None, locale: str | None = None
+    ) -> dict[str, Any]:
         """How the upload would be read and mapped, its first rows and a check of the first :data:`CHECK_ROWS`.
 
         Problems with the file or the mapping are returned under ``"error"`` (the page shows them next to the
-        mapping) rather than raised; ``"ready"`` says whether the import can start.
+        mapping; in ``locale`` when the problem has a catalog text) rather than raised; ``"ready"`` says whether the
+        import can start.
         """
         require_role(self.principal, "admin", "manager")
         if kind not in KINDS:
@@ -278,7 +299,9 @@ class ImportService(Service):
                     return out
                 batch = next(iter(src.batches()), None)
         except (ImportFileError, ValidationError) as exc:
-            out["error"] = str(exc)
+            shown = _job_error(exc, path, out["filename"])
+            key = shown["error_key"]
+            out["error"] = i18n.said(key, locale, shown["error_params"]) if key and locale else shown["error"]
             return out
         if batch is None:
             out["error"] = f"{out['filename']}: the file has a header but no records"
@@ -348,7 +371,7 @@ class ImportService(Service):
         job = _job_path(self.ws, job_id)
         job.parent.mkdir(parents=True, exist_ok=True)
         with _lock:
-            if job.exists() and json.loads(job.read_text(encoding="utf-8")).get("state") == "running":
+            if job.exists() and json.loads(job.read_text(encoding="utf-8")).get("state") in ("running", "queued"):
                 raise ValidationError(f"upload {upload_id} is being imported already")
             state: dict[str, Any] = {
                 "job_id": job_id,
@@ -369,7 +392,11 @@ class ImportService(Service):
             _write_job(job, state)
 
         def progress(rows: int) -> None:
-            state["rows_read"] = rows
+            state.update(state="running", rows_read=rows, waiting_for=None)
+            _write_job(job, state)
+
+        def queued(holder: Holder) -> None:  # another import or run has the store: this job waits its turn
+            state.update(state="queued", waiting_for=waiting_params(holder))
             _write_job(job, state)
 
         def work() -> None:
@@ -383,13 +410,12 @@ class ImportService(Service):
                     mapping_path=mapping_file,
                     source=source,
                     progress=progress,
+                    on_wait=queued,
                 )
                 data = summary_data(self.ws, path, summary, state["filename"])
-                state.update(state="done", summary=data, rows_read=data["read"])
-            except KehuError as exc:
-                state.update(state="failed", error=str(exc))
+                state.update(state="done", summary=data, rows_read=data["read"], waiting_for=None)
             except Exception as exc:
-                state.update(state="failed", error=f"internal error: {type(exc).__name__}: {exc}")
+                state.update(state="failed", waiting_for=None, **_job_error(exc, path, state["filename"]))
             state["finished_at"] = dt.datetime.now(dt.UTC).isoformat()
             _write_job(job, state)
             if on_done is not None:
@@ -398,8 +424,10 @@ class ImportService(Service):
         threading.Thread(target=work, name=f"kehu-import-{job_id}", daemon=True).start()
         return job_id
 
-    def job(self, job_id: str) -> dict[str, Any]:
-        """The state of an import job: ``running`` (rows read, estimate, percent), ``done`` (summary) or ``failed``.
+    def job(self, job_id: str, *, locale: str | None = None) -> dict[str, Any]:
+        """The state of an import job: ``queued`` (waiting for another import or run to finish), ``running``
+        (rows read, estimate, percent), ``done`` (summary) or ``failed``; with ``locale``, its ``error`` and its
+        ``queued_message`` are in that language.
 
         Raises
         ------
@@ -413,10 +441,16 @@ class ImportService(Service):
         state = json.loads(path.read_text(encoding="utf-8"))
         if self.principal.role != "admin" and state.get("user_id") != self.principal.id:
             raise NotFoundError(f"no import job {job_id!r}")
-        if state["state"] == "running" and not _alive(state.get("pid")):
+        if state["state"] in ("running", "queued") and not _alive(state.get("pid")):
             # the server process that ran it stopped: its one transaction was rolled back
-            state.update(state="failed", error="interrupted: the server stopped during the import; nothing was stored")
+            english = i18n.said("files.interrupted", "en", {})
+            state.update(state="failed", error=english, error_key="files.interrupted", error_params={})
             _write_job(path, state)
+        if locale is not None:  # the messages in the reader's language
+            if state.get("error_key"):
+                state["error"] = i18n.said(state["error_key"], locale, state.get("error_params") or {})
+            if state.get("waiting_for"):
+                state["queued_message"] = i18n.said("files.queued", locale, state["waiting_for"])
         est = state.get("rows_estimate")
         if state["state"] == "done":
             state["percent"] = 100

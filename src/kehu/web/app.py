@@ -22,14 +22,17 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kehu.api import loop_routes, notify_routes, refresh_routes, routes, task_routes
 from kehu.api.routes import error_status
 from kehu.config import Settings
 from kehu.errors import KehuError
+from kehu.i18n import error_text
 from kehu.service.access import AuthenticationError, TooManyAttemptsError
 from kehu.service.workspace import Workspace
+from kehu.store.failures import translate_store_error
 from kehu.web import (
     campaign_pages,
     capacity_pages,
@@ -44,7 +47,8 @@ from kehu.web import (
     task_pages,
     ticket_pages,
 )
-from kehu.web.render import render_error, wants_json
+from kehu.web.render import locale_for, render_error, wants_json
+from kehu.web.upload_limit import UploadLimit
 
 __all__ = ["create_app"]
 
@@ -109,6 +113,7 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     app.add_middleware(ReadsInTurn, at_once=settings.web_concurrent_reads)
     app.add_middleware(SpreadConnections)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(UploadLimit, limit_bytes=settings.upload_max_mb << 20)
 
     @app.exception_handler(KehuError)
     async def kehu_error(request: Request, exc: KehuError) -> Response:
@@ -117,11 +122,19 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
             headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
             if isinstance(exc, TooManyAttemptsError):
                 headers = {"Retry-After": str(exc.retry_after)}
-            return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
+            return JSONResponse({"error": error_text(exc, locale_for(request))}, status_code=status, headers=headers)
         if isinstance(exc, AuthenticationError) and not isinstance(exc, TooManyAttemptsError):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
-        return render_error(request, status, str(exc))
+        return render_error(request, status, error_text(exc, locale_for(request)))
+
+    @app.exception_handler(SQLAlchemyError)
+    async def store_error(request: Request, exc: SQLAlchemyError) -> Response:
+        # a locked, full or unreachable store is said for people; anything else is a bug (a 500 and its log)
+        translated = translate_store_error(exc)
+        if translated is None:
+            raise exc
+        return await kehu_error(request, translated)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

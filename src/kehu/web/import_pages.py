@@ -16,7 +16,7 @@ from kehu.errors import ValidationError
 from kehu.service import figure_cache
 from kehu.service import imports as import_service
 from kehu.web.pages import Actor, Post, Session
-from kehu.web.render import render, workspace
+from kehu.web.render import locale_for, render, workspace
 
 __all__ = ["router"]
 
@@ -58,7 +58,7 @@ def upload(request: Request, post: Post, actor: Actor) -> Response:
     if form["kind"] not in import_service.KINDS:
         raise ValidationError(f"kind {form['kind']!r} is not one of {', '.join(import_service.KINDS)}")
     staged = actor.imports.stage(filename=upload.filename or "upload.csv", content=upload.file.read())
-    preview = actor.imports.preview(upload_id=staged["upload_id"], kind=form["kind"])
+    preview = actor.imports.preview(upload_id=staged["upload_id"], kind=form["kind"], locale=locale_for(request))
     return _page(request, post.session, preview=preview, form=form, status=200 if preview["ready"] else 422)
 
 
@@ -66,7 +66,9 @@ def upload(request: Request, post: Post, actor: Actor) -> Response:
 def repreview(request: Request, post: Post, actor: Actor) -> Response:
     form = {"kind": post.text("kind"), "source": post.text("source")}
     try:
-        preview = actor.imports.preview(upload_id=post.text("upload_id"), kind=form["kind"], columns=_columns(post))
+        preview = actor.imports.preview(
+            upload_id=post.text("upload_id"), kind=form["kind"], columns=_columns(post), locale=locale_for(request)
+        )
     except ValidationError as exc:
         preview = actor.imports.preview(upload_id=post.text("upload_id"), kind=form["kind"])
         preview.update(error=str(exc), ready=False)
@@ -94,7 +96,7 @@ def start(request: Request, post: Post, actor: Actor) -> Response:
 @router.get("/imports/jobs/{job_id}")
 @router.get("/imports/jobs/{job_id}.json")
 def job(request: Request, session: Session, actor: Actor, job_id: str) -> Response:
-    state = actor.imports.job(job_id.removesuffix(".json"))
+    state = actor.imports.job(job_id.removesuffix(".json"), locale=locale_for(request))
     return _page(request, session, job=state)
 
 
