@@ -5,7 +5,8 @@ before anything is unpacked. :func:`check_archive` refuses an archive that would
 ``max_bytes`` in all, holds a part that is bigger than that on its own or unpacks to more than
 :data:`MAX_RATIO` times its packed size (a "zip bomb": kilobytes that inflate to gigabytes), or holds more parts
 than any workbook does. :func:`sheet_extent` then reads one sheet's XML as a stream, in bounded pieces, for the
-cells it places (the ``<dimension>`` it claims and every ``r="XFD1048576"`` reference): a sheet whose used
+cells it places (the ``<dimension>`` it claims, every ``r="XFD1048576"`` reference, and rows and cells without one, which
+follow the one before): a sheet whose used
 range spans more than ``max_cells`` cells is refused before the reader would allocate the whole range. Both run
 in a fraction of a second and a few megabytes, whatever the file says.
 
@@ -46,8 +47,9 @@ MAX_ROWS = 1_048_576
 #: the small XML parts (workbook, relationships) are read whole only up to this size
 _META_BYTES = 8 << 20
 _CHUNK = 1 << 20
-_CELL_REF = re.compile(rb'<(?:\w+:)?c\b[^>]*?\sr="([A-Z]{1,3})([0-9]{1,7})"')
-_ROW_REF = re.compile(rb'<(?:\w+:)?row\b[^>]*?\sr="([0-9]{1,7})"')
+#: a row or cell start tag; its attributes are searched for the reference
+_TAG = re.compile(rb"<(?:\w+:)?(row|c)\b([^>]*)>")
+_REF = re.compile(rb'\sr="([A-Z]{0,3})([0-9]{1,7})"')
 _DIMENSION = re.compile(rb'<(?:\w+:)?dimension\b[^>]*?\sref="([A-Z]{1,3})([0-9]{1,7})(?::([A-Z]{1,3})([0-9]{1,7}))?"')
 _ZIP_FORMATS = (".xlsx", ".xlsm", ".xlsb", ".ods")
 
@@ -152,6 +154,12 @@ def _column_letters(n: int) -> str:
 
 
 @dataclass
+class _Position:
+    row: int = 0
+    col: int = 0
+
+
+@dataclass
 class _Extent:
     rows: tuple[int, int] | None = None
     cols: tuple[int, int] | None = None
@@ -192,6 +200,7 @@ def sheet_extent(path: Path, sheet: str | None, limits: WorkbookLimits) -> int:
                 return 0
             name, part = found
             extent = _Extent()
+            position = _Position()
             with z.open(part) as f:
                 tail = b""
                 first = True
@@ -206,13 +215,23 @@ def sheet_extent(path: Path, sheet: str | None, limits: WorkbookLimits) -> int:
                             if dim[3]:
                                 claimed.add(int(dim[4]), column_number(dim[3]))
                             _check(path, name, claimed, limits)
-                    for m in _ROW_REF.finditer(data):
-                        extent.add(int(m[1]), None)
-                    for m in _CELL_REF.finditer(data):
-                        extent.add(int(m[2]), column_number(m[1]))
-                    _check(path, name, extent, limits)
                     cut = data.rfind(b"<")  # a tag cut at the end of this piece is read with the next one
-                    tail = data[cut:] if cut >= 0 and len(data) - cut < 4096 else b""
+                    if cut < 0 or len(data) - cut >= 4096:
+                        cut = len(data)
+                    for m in _TAG.finditer(data, 0, cut):
+                        ref = _REF.search(m[2])
+                        if m[1] == b"row":  # a row without a reference follows the one before
+                            position.row = int(ref[2]) if ref else position.row + 1
+                            position.col = 0
+                            extent.add(position.row, None)
+                        else:  # so does a cell
+                            if ref and ref[1]:
+                                position.row, position.col = int(ref[2]), column_number(ref[1])
+                            else:
+                                position.col += 1
+                            extent.add(position.row, position.col)
+                    _check(path, name, extent, limits)
+                    tail = data[cut:]
     except ImportFileError:
         raise
     except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError) as exc:
