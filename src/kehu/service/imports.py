@@ -273,6 +273,11 @@ class ImportService(Service):
             "problems": [],
             "error": None,
             "ready": False,
+            # how the file is read: known once it opens (a file refused on opening has none)
+            "format": None,
+            "encoding": None,
+            "delimiter": None,
+            "headers": [],
         }
         try:
             with open_source(path, chunk_rows=CHECK_ROWS, limits=self._limits()) as src:
