@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, exists, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from kehu.config import Settings
 from kehu.errors import ImportFileError, KehuError
@@ -462,7 +461,10 @@ def import_file(
                 )
         except BaseException as exc:
             quarantine.discard()
-            translated = translate_store_error(exc) if isinstance(exc, SQLAlchemyError | OSError) else None
+            # (bulk inserts on SQLite go straight to the driver: its own errors are looked at too)
+            translated = translate_store_error(exc) if isinstance(exc, Exception) else None
+            if translated is exc:
+                translated = None
             if translated is not None:  # a full disk, a locked or unreachable store: said for people
                 raise translated from exc
             raise
