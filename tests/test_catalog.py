@@ -33,6 +33,7 @@ def test_both_locales_have_the_same_keys() -> None:
         "asof",
         "effects",
         "outcomes",
+        "files",  # hostile files, uploads and the store's turns (issue 23, part D)
     }
 
 

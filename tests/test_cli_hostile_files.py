@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from workbook_kit import sparse_sheet, zip_bomb
 
 #: runs the command as its child and prints its exit code, seconds and the peak RSS (KB) of it and its children

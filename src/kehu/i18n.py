@@ -16,6 +16,7 @@ foundation layer: it imports nothing of Kehu but the shared vocabulary.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -55,12 +56,10 @@ def text(key: str, locale: str) -> str:
     return node
 
 
-def said(key: str, locale: str, params: dict[str, object]) -> str:
+def said(key: str, locale: str, params: Mapping[str, object]) -> str:
     """The text at ``key`` formatted with ``params``; a value ``"@other.key"`` is the text at that key, in
     ``locale`` too (e.g. ``what="@files.what.run"``)."""
-    values = {
-        k: text(v[1:], locale) if isinstance(v, str) and v.startswith("@") else v for k, v in params.items()
-    }
+    values = {k: text(v[1:], locale) if isinstance(v, str) and v.startswith("@") else v for k, v in params.items()}
     return text(key, locale).format(**values)
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from workbook_kit import customers_sheet, inline, sparse_sheet, workbook, zip_bomb
 
 from kehu import i18n
 from kehu.errors import ImportFileError
@@ -25,6 +24,7 @@ from kehu.ingest.readers import open_source
 from kehu.ingest.workbook_limits import MAX_ENTRIES, WorkbookLimits
 from kehu.service.workspace import Workspace
 from kehu.store.schema import customer_records, import_runs
+from workbook_kit import customers_sheet, inline, sparse_sheet, workbook, zip_bomb
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +34,8 @@ def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _refusal(path: Path, **kwargs: object) -> tuple[ImportFileError, float]:
     started = time.perf_counter()
-    with pytest.raises(ImportFileError) as caught:
-        with open_source(path, **kwargs):  # type: ignore[arg-type]
-            pass
+    with pytest.raises(ImportFileError) as caught, open_source(path, **kwargs):  # type: ignore[arg-type]
+        pass
     return caught.value, time.perf_counter() - started
 
 

@@ -56,7 +56,7 @@ def test_two_imports_at_once_take_turns(workspace: Workspace, tmp_path: Path) ->
 
         try:
             results[name] = import_file(workspace.engine, cfg, "orders", path, **kwargs)  # type: ignore[arg-type]
-        except BaseException as exc:  # noqa: BLE001 (reported by the assertions below)
+        except BaseException as exc:
             results[name] = exc
 
     a = threading.Thread(target=run, args=("a", first), kwargs={"progress": slow_progress})
@@ -189,7 +189,9 @@ def test_store_failures_become_errors_of_the_tree() -> None:
     assert isinstance(busy, StoreBusyError) and busy.key == "files.locked"
     assert "this change was not saved; nothing stored was lost" in str(busy)
     assert "本次更改未保存" in i18n.error_text(busy, "zh-CN")
-    full = translate_store_error(sa.exc.OperationalError("INSERT …", {}, sqlite3.OperationalError("database or disk is full")))
+    full = translate_store_error(
+        sa.exc.OperationalError("INSERT …", {}, sqlite3.OperationalError("database or disk is full"))
+    )
     assert isinstance(full, StoreFullError) and full.key == "files.full" and "database or disk is full" in str(full)
     enospc = translate_store_error(OSError(errno.ENOSPC, "No space left on device"))
     assert isinstance(enospc, StoreFullError) and "磁盘已满" in i18n.error_text(enospc, "zh-CN")

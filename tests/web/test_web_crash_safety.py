@@ -112,7 +112,9 @@ def test_the_server_killed_during_an_import_job_leaves_the_store_as_it_was(web: 
     again = restarted.post(
         "/imports",
         data={"csrf_token": csrf_of(restarted.get("/imports").text), "kind": "orders", "source": "after"},
-        files={"file": ("small.csv", "订单编号,客户编号,下单时间,订单金额\nZ1,KC1,2024-02-06,3\n".encode(), "text/csv")},
+        files={
+            "file": ("small.csv", "订单编号,客户编号,下单时间,订单金额\nZ1,KC1,2024-02-06,3\n".encode(), "text/csv")
+        },
     )
     done = start_previewed_import(restarted, again.text, source="after")  # the killed one's turn was freed
     assert restarted.get(f"/imports/jobs/{done}.json").json()["job"]["state"] == "done"

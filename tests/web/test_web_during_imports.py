@@ -96,7 +96,7 @@ def _paused_import(ws: Workspace, path: Path) -> tuple[threading.Thread, threadi
 
         try:
             done.append(import_file(ws.engine, cfg, "orders", path, source="busy", progress=progress))
-        except BaseException as exc:  # noqa: BLE001 (checked by the test)
+        except BaseException as exc:
             done.append(exc)
 
     thread = threading.Thread(target=work, daemon=True)
@@ -181,7 +181,7 @@ def test_pages_stay_readable_during_a_run(env: _Env) -> None:
     def work() -> None:
         try:
             result.append(env.ws.run(on_stage=on_stage))
-        except BaseException as exc:  # noqa: BLE001 (checked below)
+        except BaseException as exc:
             result.append(exc)
 
     thread = threading.Thread(target=work, daemon=True)
@@ -255,13 +255,23 @@ def test_the_demo_app_stays_readable_during_an_import(web: WebEnv, tmp_path: Pat
     """The same on the seeded demo company the other web tests use (SQLite)."""
     big = tmp_path / "more.csv"
     big.write_bytes(
-        _csv([["订单编号", "客户编号", "下单时间", "订单金额"], *([f"M{i}", f"X{i % 50}", "2024-06-01", "9"] for i in range(3000))])
+        _csv(
+            [
+                ["订单编号", "客户编号", "下单时间", "订单金额"],
+                *([f"M{i}", f"X{i % 50}", "2024-06-01", "9"] for i in range(3000)),
+            ]
+        )
     )
     clients = {who: web.login(who) for who in ("admin", "manager", "rep_a")}  # signing in writes: done before
     thread, _inside, go_on, done = _paused_import(web.ws, big)
     try:
         for who, c in clients.items():
-            for path in ("/", "/customers", "/imports" if who != "rep_a" else "/tasks", f"/customers/{web.owned['rep_a']}"):
+            for path in (
+                "/",
+                "/customers",
+                "/imports" if who != "rep_a" else "/tasks",
+                f"/customers/{web.owned['rep_a']}",
+            ):
                 r = c.get(path)
                 assert r.status_code in (200, 403), (who, path, r.status_code)
                 assert "database is locked" not in r.text

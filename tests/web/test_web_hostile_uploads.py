@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 from web_testkit import WebEnv, csrf_of
-from workbook_kit import sparse_sheet, zip_bomb
 
 from kehu.errors import UploadTooLargeError
 from kehu.ingest import workbooks
 from kehu.web.app import create_app
 from kehu.web.upload_limit import UploadLimit
+from workbook_kit import sparse_sheet, zip_bomb
 
 
 def _rss_kb() -> int:

@@ -17,6 +17,7 @@ too many cells) comes back as the same error it would have raised in the importe
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import signal
@@ -29,7 +30,7 @@ from typing import Any
 from kehu.errors import ImportFileError
 from kehu.ingest.workbook_limits import MAX_ROWS, WorkbookLimits, said_file_error
 
-__all__ = ["SheetFile", "extract_sheet"]
+__all__ = ["SheetFile", "cell_text", "extract_sheet"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,33 @@ def _died(path: Path, code: int) -> ImportFileError:
 
 
 # -- the child's side ------------------------------------------------------------------------------------------
+def cell_text(value: object) -> str | None:
+    """The text a user sees in a workbook cell (typed by the workbook library); None for an empty cell.
+
+    Whole numbers lose Excel's ``.0``, other numbers use up to 15 significant digits (as Excel shows them),
+    date-times become ISO text (``2024-01-05`` at midnight, else ``2024-01-05 13:45:00``).
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return format(value, ".15g")
+    if isinstance(value, datetime.datetime):
+        if value.time() == datetime.time(0) and value.tzinfo is None:
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    return str(value)
+
+
 def _limit_memory(memory_bytes: int) -> None:
     import resource
 
@@ -115,8 +143,6 @@ def _read(job: dict[str, Any]) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.ipc as ipc
     import python_calamine
-
-    from kehu.ingest.workbooks import cell_text
 
     path = Path(job["path"])
     try:

@@ -5,9 +5,9 @@ before anything is unpacked. :func:`check_archive` refuses an archive that would
 ``max_bytes`` in all, holds a part that is bigger than that on its own or unpacks to more than
 :data:`MAX_RATIO` times its packed size (a "zip bomb": kilobytes that inflate to gigabytes), or holds more parts
 than any workbook does. :func:`sheet_extent` then reads one sheet's XML as a stream, in bounded pieces, for the
-cells it places (the ``<dimension>`` it claims, every ``r="XFD1048576"`` reference, and rows and cells without one, which
-follow the one before): a sheet whose used
-range spans more than ``max_cells`` cells is refused before the reader would allocate the whole range. Both run
+cells it places (the ``<dimension>`` it claims, every ``r="XFD1048576"`` reference, and rows and cells without
+one, which follow the one before): a sheet whose used range spans more than ``max_cells`` cells is refused
+before the reader would allocate the whole range. Both run
 in a fraction of a second and a few megabytes, whatever the file says.
 
 The reading itself happens in a process of its own (:mod:`kehu.ingest.sheet_process`) under a memory limit, so
@@ -244,7 +244,9 @@ def _check(path: Path, sheet: str, extent: _Extent, limits: WorkbookLimits) -> N
         raise _said(path, "sheet_too_many_rows", sheet=sheet, rows=extent.rows[1], limit=MAX_ROWS)
     cells = extent.cells()
     if cells > limits.max_cells:
-        raise _said(path, "sheet_too_many_cells", sheet=sheet, extent=extent.text(), cells=cells, limit=limits.max_cells)
+        raise _said(
+            path, "sheet_too_many_cells", sheet=sheet, extent=extent.text(), cells=cells, limit=limits.max_cells
+        )
 
 
 def _mb(n: int) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from kehu.errors import ImportFileError
-from kehu.ingest.sheet_process import SheetFile, extract_sheet
+from kehu.ingest.sheet_process import SheetFile, cell_text, extract_sheet
 from kehu.ingest.sources import RawBatch, Source, dedupe_headers
 from kehu.ingest.workbook_limits import WorkbookLimits, check_archive, is_archive, sheet_extent
 
@@ -22,33 +21,6 @@ if TYPE_CHECKING:
     from kehu.ingest.mapping import Mapping
 
 __all__ = ["ParquetSource", "WorkbookSource", "cell_text"]
-
-
-def cell_text(value: object) -> str | None:
-    """The text a user sees in a workbook cell (typed by the workbook library); None for an empty cell.
-
-    Whole numbers lose Excel's ``.0``, other numbers use up to 15 significant digits (as Excel shows them),
-    date-times become ISO text (``2024-01-05`` at midnight, else ``2024-01-05 13:45:00``).
-    """
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return format(value, ".15g")
-    if isinstance(value, datetime.datetime):
-        if value.time() == datetime.time(0) and value.tzinfo is None:
-            return value.date().isoformat()
-        return value.isoformat(sep=" ")
-    if isinstance(value, (datetime.date, datetime.time)):
-        return value.isoformat()
-    return str(value)
 
 
 class WorkbookSource(Source):

@@ -454,8 +454,11 @@ class ImportService(Service):
         if locale is not None:  # the messages in the reader's language
             if state.get("error_key"):
                 state["error"] = i18n.said(state["error_key"], locale, state.get("error_params") or {})
-            if state.get("waiting_for"):
-                state["queued_message"] = i18n.said("files.queued", locale, state["waiting_for"])
+            if state["state"] == "queued":
+                state["queued_title"] = i18n.text("files.job_queued", locale)
+                state["queued_message"] = i18n.said(
+                    "files.queued", locale, state.get("waiting_for") or waiting_params({})
+                )
         est = state.get("rows_estimate")
         if state["state"] == "done":
             state["percent"] = 100
