@@ -201,3 +201,36 @@ def test_store_failures_become_errors_of_the_tree() -> None:
     assert type(down) is StoreError and down.key == "files.unavailable" and "Connection refused" in str(down)
     assert translate_store_error(sa.exc.IntegrityError("INSERT …", {}, Exception("UNIQUE constraint failed"))) is None
     assert translate_store_error(OSError(errno.EACCES, "Permission denied")) is None
+
+
+def test_a_run_waits_for_an_import_to_finish(workspace: Workspace) -> None:
+    held, release = threading.Event(), threading.Event()
+    waited: list[Holder] = []
+    ended: list[object] = []
+
+    def hold() -> None:
+        with store_turn(workspace.engine, "import"):
+            held.set()
+            release.wait(60)
+
+    def run() -> None:
+        try:
+            ended.append(workspace.run(on_wait=waited.append))
+        except Exception as exc:  # an empty store has nothing to compute: its own error, after its turn came
+            ended.append(exc)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(30)
+    runner = threading.Thread(target=run)
+    runner.start()
+    deadline = time.monotonic() + 30
+    while not waited and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert waited and waited[0]["what"] == "import" and not ended
+    finally:
+        release.set()
+        holder.join(30)
+        runner.join(120)
+    assert ended and not isinstance(ended[0], StoreBusyError)
