@@ -31,8 +31,11 @@ if TYPE_CHECKING:
         MappingError,
         NotFittedError,
         NotFoundError,
+        StoreBusyError,
         StoreError,
+        StoreFullError,
         TooManyAttemptsError,
+        UploadTooLargeError,
         ValidationError,
     )
     from kehu.models import (
@@ -61,8 +64,11 @@ __all__ = [
     "ParetoNBD",
     "Settings",
     "ShiftedBetaGeo",
+    "StoreBusyError",
     "StoreError",
+    "StoreFullError",
     "TooManyAttemptsError",
+    "UploadTooLargeError",
     "ValidationError",
     "Workspace",
     "calibration_holdout",

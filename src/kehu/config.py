@@ -45,6 +45,29 @@ class Settings(BaseSettings):
         description="Purchase model of `kehu run` and `kehu report models`: BG/NBD, Pareto/NBD or MBG/NBD.",
     )
     import_chunk_rows: int = Field(default=50_000, ge=1, description="Rows per import chunk.")
+    # -- hostile files, uploads and the store's turns (docs/import.md "Limits") ------------------------------
+    import_xlsx_max_mb: int = Field(
+        default=512, ge=1, description="A workbook that would unpack to more than this many MB is refused unread."
+    )
+    import_xlsx_max_cells: int = Field(
+        default=20_000_000,
+        ge=1,
+        description="A sheet spanning more cells than this (rows x columns of its used range) is refused unread.",
+    )
+    import_xlsx_memory_mb: int = Field(
+        default=2048, ge=256, description="Memory (MB of address space) the workbook reader's own process may use."
+    )
+    import_xlsx_seconds: int = Field(
+        default=600, ge=1, description="The workbook reader's process is stopped after this many seconds."
+    )
+    upload_max_mb: int = Field(
+        default=200, ge=1, description="The web app and the API refuse uploads bigger than this many MB."
+    )
+    store_wait_seconds: int = Field(
+        default=3600,
+        ge=0,
+        description="An import or run waits this long for another one to finish before giving up.",
+    )
     # -- playbooks and message channels (docs/playbooks.md) --------------------------------------------------
     locale: Literal["zh-CN", "en"] = Field(
         default="zh-CN", description="Language of task and message texts for people without their own locale."

@@ -6,17 +6,22 @@ so callers that only know Python's exceptions still catch it sensibly::
     KehuError (Exception)
     ├── ConfigError (ValueError)            settings that cannot work (bad URL, unknown engine)
     ├── StoreError (RuntimeError)           the app store is missing, too old or unreachable
-    │   └── NotFoundError (LookupError)     no such customer / task / ... (also a LookupError)
+    │   ├── NotFoundError (LookupError)     no such customer / task / ... (also a LookupError)
+    │   ├── StoreBusyError                  another import or run has the store, or it stayed locked: try again
+    │   └── StoreFullError                  the disk of the store (or of its files) is full: nothing was stored
     ├── ImportFileError (ValueError)        a whole file cannot be imported: nothing was changed
     │   └── MappingError                    a mapping file is malformed
     ├── ValidationError (ValueError)        one value or one definition is invalid (names field and value)
-    │   └── NotFittedError                  a model was asked for predictions before it was fitted
+    │   ├── NotFittedError                  a model was asked for predictions before it was fitted
+    │   └── UploadTooLargeError             an upload bigger than the web app takes (KEHU_UPLOAD_MAX_MB)
     ├── AuthenticationError (PermissionError)  not signed in: wrong password, expired session, bad token
     │   └── TooManyAttemptsError            sign-in refused for a while after too many failures
     ├── AccessDeniedError (PermissionError) signed in, but the role or row-level rule does not allow it
     └── DependencyError (ImportError)       an optional extra (pyspark, lightgbm) is not installed
 
-Front ends translate these once: the CLI prints ``str(error)`` and exits 2; the API answers 4xx.
+Front ends translate these once: the CLI prints the message and exits 2; the API answers 4xx. An error raised
+with a catalog :attr:`~KehuError.key` (``files.…`` in ``kehu/locale``) and its :attr:`~KehuError.params` is
+shown in the reader's language (:func:`kehu.i18n.error_text`); ``str(error)`` is its English text.
 """
 
 from __future__ import annotations
@@ -35,8 +40,11 @@ __all__ = [
     "MappingError",
     "NotFittedError",
     "NotFoundError",
+    "StoreBusyError",
     "StoreError",
+    "StoreFullError",
     "TooManyAttemptsError",
+    "UploadTooLargeError",
     "ValidationError",
 ]
 
@@ -48,8 +56,16 @@ class KehuError(Exception):
     each front end can show it in the reader's language; ``str(error)`` is then its English text.
     """
 
+    #: the catalog key of the message in every language (``kehu.i18n.refusal`` or :meth:`said` set it), None:
+    #: ``str(error)`` only
     key: str | None = None
+    #: the values the catalog message is formatted with
     params: Mapping[str, Any] = MappingProxyType({})
+
+    def said(self, key: str, **params: Any) -> KehuError:
+        """Attach the catalog key and values of this error's message (returns the error, to raise it)."""
+        self.key, self.params = key, dict(params)
+        return self
 
 
 class ConfigError(KehuError, ValueError):
@@ -62,6 +78,14 @@ class StoreError(KehuError, RuntimeError):
 
 class NotFoundError(StoreError, LookupError):
     """A record that was asked for does not exist."""
+
+
+class StoreBusyError(StoreError):
+    """The store is in use by another import or run (or stayed locked too long); trying again later works."""
+
+
+class StoreFullError(StoreError):
+    """The disk of the store, or of the files an import writes, is full; nothing was stored."""
 
 
 class ImportFileError(KehuError, ValueError):
@@ -91,6 +115,10 @@ class ValidationError(KehuError, ValueError):
 
 class NotFittedError(ValidationError):
     """A prediction or summary was asked of a model before ``fit`` was called."""
+
+
+class UploadTooLargeError(ValidationError):
+    """An upload is bigger than the web app accepts; it was not stored."""
 
 
 class AuthenticationError(KehuError, PermissionError):

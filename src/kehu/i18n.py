@@ -9,6 +9,7 @@ shows them::
     reasons.…    churn-reason sentences (kehu.models.reasons)
     notify.…     notification sentences and the daily digest (kehu.service.notifications, kehu.playbooks.digest)
     limits.…     refusals of oversized or malformed input (kehu.user_yaml, kehu.ingest); see :func:`error_text`
+    files.…      errors about hostile files, uploads and the store's turns (kehu.errors with a ``key``)
 
 Each language's file is read once (cached). A missing key is a bug and raises ``KeyError``. Part of the
 foundation layer: it imports nothing of Kehu but the shared vocabulary and the error tree.
@@ -16,6 +17,7 @@ foundation layer: it imports nothing of Kehu but the shared vocabulary and the e
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from typing import Any, TypeVar
@@ -27,7 +29,7 @@ from kehu.vocabulary import LOCALES
 
 E = TypeVar("E", bound=KehuError)
 
-__all__ = ["catalog", "error_text", "keys", "lookup", "refusal", "section", "text"]
+__all__ = ["catalog", "error_text", "keys", "lookup", "refusal", "said", "section", "text"]
 
 
 @cache
@@ -58,6 +60,22 @@ def text(key: str, locale: str) -> str:
     return node
 
 
+def said(key: str, locale: str, params: Mapping[str, object]) -> str:
+    """The text at ``key`` formatted with ``params``; a value ``"@other.key"`` is the text at that key, in
+    ``locale`` too (e.g. ``what="@files.what.run"``; a value naming no text stays as it is)."""
+    values = {k: _referenced(v, locale) for k, v in params.items()}
+    return text(key, locale).format(**values)
+
+
+def _referenced(value: object, locale: str) -> object:
+    """A ``"@other.key"`` value as that key's text; any other value (a user's ``@name`` too) as it is."""
+    if isinstance(value, str) and value.startswith("@"):
+        node = lookup(value[1:], locale)
+        if isinstance(node, str):
+            return node
+    return value
+
+
 def section(key: str, locale: str) -> dict[str, Any]:
     """The section at dotted ``key`` (e.g. ``"segments.schemes"``) as a dict."""
     node = lookup(key, locale)
@@ -83,15 +101,17 @@ def keys(locale: str) -> set[str]:
 
 
 def error_text(error: BaseException, locale: str) -> str:
-    """An error's message in ``locale``: errors that carry a catalog ``key`` and ``params`` (e.g.
-    :class:`kehu.user_yaml.YamlLimitError`) are translated, any other gives ``str(error)``. An
-    :class:`~kehu.errors.ImportFileError`'s file name is kept in front of its translated problem."""
+    """An error's message in ``locale``: errors that carry a catalog ``key`` and ``params`` (raised with
+    :func:`refusal` or :meth:`kehu.errors.KehuError.said`, e.g. :class:`kehu.user_yaml.YamlLimitError`) are
+    translated (see :func:`said`), any other gives ``str(error)``. An :class:`~kehu.errors.ImportFileError`'s file
+    name is kept in front of its translated problem unless the message names it itself (a ``path`` value)."""
     key = getattr(error, "key", None)
     if not isinstance(key, str) or locale not in LOCALES:
         return str(error)
-    message = text(key, locale).format(**getattr(error, "params", {}))
+    params = dict(getattr(error, "params", {}))
+    message = said(key, locale, params)
     path = getattr(error, "path", None)
-    return f"{path}: {message}" if isinstance(path, str) else message
+    return f"{path}: {message}" if isinstance(path, str) and "path" not in params else message
 
 
 def refusal(error_type: type[E], key: str, *args: Any, **params: Any) -> E:

@@ -113,5 +113,6 @@ def test_a_job_whose_server_stopped_reads_as_interrupted(web: WebEnv) -> None:
     state.update(state="running", pid=int(gone.stdout), summary=None)  # as a killed server would have left it
     path.write_text(json.dumps(state), encoding="utf-8")
     shown = c.get(f"/imports/jobs/{job}.json").json()["job"]
-    assert shown["state"] == "failed" and "interrupted" in shown["error"]
+    assert shown["state"] == "failed" and shown["error_key"] == "files.interrupted"
+    assert "已中断" in shown["error"]  # in the reader's language (the manager reads zh-CN)
     assert json.loads(path.read_text(encoding="utf-8"))["state"] == "failed"

@@ -223,7 +223,7 @@ def start_previewed_import(
     deadline = time.monotonic() + timeout
     while True:
         state = client.get(f"/imports/jobs/{job}.json").json()["job"]
-        if state["state"] != "running":
+        if state["state"] not in ("running", "queued"):
             return job
         assert time.monotonic() < deadline, state
         time.sleep(0.05)

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from kehu.errors import ImportFileError, KehuError, NotFoundError, StoreError, ValidationError
+from kehu.errors import ImportFileError, KehuError, NotFoundError, StoreError, UploadTooLargeError, ValidationError
 from kehu.jsonable import to_jsonable
 from kehu.service import access
 from kehu.service import imports as import_service
@@ -32,7 +32,6 @@ from kehu.vocabulary import ROLES
 __all__ = ["MAX_ID", "Actor", "error_status", "router", "to_jsonable"]
 
 MAX_ID = 2**62  # ids beyond this cannot exist (and would overflow 64-bit SQL integers)
-MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 
 
 def error_status(exc: KehuError) -> int:
@@ -45,6 +44,8 @@ def error_status(exc: KehuError) -> int:
         return 403
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, UploadTooLargeError):
+        return 413
     if isinstance(exc, ValidationError | ImportFileError):
         return 422
     if isinstance(exc, StoreError):
@@ -238,15 +239,17 @@ def imports(actor: Actor) -> JSONResponse:
 
 @router.post("/imports", response_model=ImportSummaryPublic)
 def upload(
+    request: Request,
     actor: Actor,
     file: Annotated[UploadFile, File(description="CSV (UTF-8 or GBK), XLSX or Parquet")],
     kind: Annotated[str, Form(pattern="^(" + "|".join(import_service.KINDS) + ")$")],
     source: Annotated[str, Form(max_length=64)],
 ) -> dict[str, Any]:
-    """Import an uploaded file; the summary says what happened to every row."""
-    content = file.file.read(MAX_UPLOAD_BYTES + 1)
-    if len(content) > MAX_UPLOAD_BYTES:
-        raise ValidationError(f"file: larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB; use `kehu import`")
+    """Import an uploaded file (at most ``KEHU_UPLOAD_MAX_MB``); the summary says what happened to every row."""
+    limit = workspace(request).settings.upload_max_mb << 20
+    content = file.file.read(limit + 1)
+    if len(content) > limit:  # (the app refuses a longer body before it is stored; a part cannot be longer)
+        raise UploadTooLargeError(f"file: larger than {limit >> 20} MB; use `kehu import`")
     return actor.imports.run(kind=kind, source=source, filename=file.filename or "upload.csv", content=content)
 
 

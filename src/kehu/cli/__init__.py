@@ -1,8 +1,9 @@
 """The ``kehu`` command line: one command, one Workspace call.
 
 One module per command group; this module builds :data:`app` from them, in the order ``kehu --help`` lists them.
-Errors are translated once, in :func:`main`: a :class:`~kehu.errors.KehuError` prints its message (in the language of
-``KEHU_LOCALE`` where the catalog has it) and exits 2.
+Errors are translated once, in :func:`main`: a :class:`~kehu.errors.KehuError` prints its message (in
+``KEHU_LOCALE`` when it has a catalog key) and exits 2; so does a store or disk failure
+(:func:`kehu.store.failures.translate_store_error`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from kehu.cli import (
     tickets,
     users,
 )
-from kehu.config import load_settings
 from kehu.errors import KehuError
 
 __all__ = ["app", "main"]
@@ -64,17 +64,18 @@ app.add_typer(notify.app, name="notify")
 
 def main() -> None:
     """Entry point: run the app and translate Kehu errors into a message and exit code 2."""
+    from kehu.cli._common import cli_locale
+
     try:
         app()
     except KehuError as exc:
-        typer.echo(f"error: {_message(exc)}", err=True)
+        typer.echo(f"error: {i18n.error_text(exc, cli_locale())}", err=True)
         sys.exit(2)
+    except Exception as exc:  # a store or disk failure: said for people, never a traceback
+        from kehu.store.failures import translate_store_error
 
-
-def _message(exc: KehuError) -> str:
-    """The error in the language of ``KEHU_LOCALE`` (the English text when the settings cannot be read)."""
-    try:
-        locale = load_settings().locale
-    except (KehuError, ValueError):
-        return str(exc)
-    return i18n.error_text(exc, locale)
+        translated = translate_store_error(exc) if "sqlalchemy" in sys.modules or isinstance(exc, OSError) else None
+        if translated is None:
+            raise
+        typer.echo(f"error: {i18n.error_text(translated, cli_locale())}", err=True)
+        sys.exit(2)

@@ -27,6 +27,22 @@ def open_workspace(home: Path | None) -> Workspace:
     return Workspace(load_settings(home=home))
 
 
+def cli_locale() -> str:
+    """The language of the command line's messages (``KEHU_LOCALE``; zh-CN when the settings cannot be read)."""
+    try:
+        return load_settings().locale
+    except Exception:  # a broken setting is reported by the command itself
+        return "zh-CN"
+
+
+def tell_waiting(holder: dict[str, Any]) -> None:
+    """Say on stderr that the command waits for another import or run to finish (:mod:`kehu.store.turns`)."""
+    from kehu import i18n
+    from kehu.store.turns import waiting_params
+
+    typer.echo(i18n.said("files.waiting", cli_locale(), waiting_params(holder)), err=True)
+
+
 def print_json(obj: Any) -> None:
     """Print ``obj`` as indented JSON (see :mod:`kehu.jsonable`)."""
     typer.echo(dumps(obj, indent=2))

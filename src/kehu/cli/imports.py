@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kehu.cli._common import AsJson, Home, open_workspace, print_json
+from kehu.cli._common import AsJson, Home, open_workspace, print_json, tell_waiting
 
 
 def print_summary(s: Any) -> None:
@@ -49,7 +49,9 @@ def import_(
         typer.echo(f"  … {rows:,} rows read", err=True)
 
     with open_workspace(home) as ws:
-        summary = ws.import_file(kind, path, mapping=mapping, source=source, sheet=sheet, progress=progress)
+        summary = ws.import_file(
+            kind, path, mapping=mapping, source=source, sheet=sheet, progress=progress, on_wait=tell_waiting
+        )
     if as_json:
         d = summary.as_dict()
         print_json(

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kehu.cli._common import AsJson, Home, open_workspace, parse_date, print_json
+from kehu.cli._common import AsJson, Home, open_workspace, parse_date, print_json, tell_waiting
 from kehu.cli.playbooks import print_capacity, print_past_day_plan
 
 
@@ -37,6 +37,7 @@ def run(
             engine=engine,
             act_on_past_day=act_on_past_day,
             announce=lambda p: print_past_day_plan(p, err=as_json),
+            on_wait=tell_waiting,
         )
     if as_json:
         print_json(result)

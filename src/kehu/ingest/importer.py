@@ -46,7 +46,10 @@ from kehu.ingest.quarantine import QuarantineWriter
 from kehu.ingest.readers import open_source
 from kehu.ingest.staging import StagedBatch, prefetched
 from kehu.ingest.versions import keep_versions, tracked_columns
+from kehu.ingest.workbook_limits import WorkbookLimits
+from kehu.store.failures import translate_store_error
 from kehu.store.schema import ACTIVITY_TABLES, customer_records, customers, import_runs
+from kehu.store.turns import Holder, store_turn
 
 __all__ = ["ImportSummary", "check_source_name", "import_file"]
 
@@ -345,6 +348,7 @@ def import_file(
     progress: Progress | None = None,
     now: dt.datetime | None = None,
     parse_process: bool | None = None,
+    on_wait: Callable[[Holder], None] | None = None,
 ) -> ImportSummary:
     """Import one file of ``kind`` into the store.
 
@@ -372,11 +376,18 @@ def import_file(
         Read, parse and stage the file in a second process while this one writes (see :mod:`parse_process`).
         Default: for files of an activity kind of at least 16 MB, where the process's start-up (about half a
         second) pays off.
+    on_wait
+        Called with the holder when another import or run has the store's turn and this import waits for it
+        (:func:`kehu.store.turns.store_turn`; at most ``KEHU_STORE_WAIT_SECONDS``).
 
     Raises
     ------
     ImportFileError
         The file as a whole cannot be imported; nothing was changed.
+    StoreBusyError
+        Another import or run kept the store's turn for ``KEHU_STORE_WAIT_SECONDS``; nothing was changed.
+    StoreFullError
+        The disk filled up during the import; its transaction was rolled back and nothing was changed.
     """
     started = time.perf_counter()
     path = Path(path)
@@ -397,15 +408,20 @@ def import_file(
     bulk = kind != "customers" and _file_size(path) >= _BULK_BYTES
     if parse_process is None:
         parse_process = bulk and parse_process_available()
+    limits = WorkbookLimits.from_settings(settings)
     with (
         _parsing_process(parse_process) as early,
-        open_source(path, mapping=mapping, sheet=sheet, chunk_rows=settings.import_chunk_rows) as src,
+        open_source(path, mapping=mapping, sheet=sheet, chunk_rows=settings.import_chunk_rows, limits=limits) as src,
     ):
         plan = plan_columns(spec, src.headers, mapping, path)
         summary.extras = list(plan.extras)
         quarantine = QuarantineWriter(settings.quarantine_dir, path, kind, list(src.headers))
         try:
-            with import_connection(engine, bulk=bulk) as conn, conn.begin():
+            with (
+                store_turn(engine, "import", wait_seconds=settings.store_wait_seconds, on_wait=on_wait),
+                import_connection(engine, bulk=bulk) as conn,
+                conn.begin(),
+            ):
                 run_id = conn.execute(
                     insert(import_runs)
                     .values(kind=kind, path=str(path.resolve()), source=source, started_at=now)
@@ -424,6 +440,7 @@ def import_file(
                     settings.currency,
                     now,
                     encoding=src.encoding,
+                    limits=limits,
                 )
                 batches = early.staged(job) if early is not None else staged_batches(job, src)
                 with deferred_indexes(conn, run.table, enabled=big):
@@ -455,7 +472,13 @@ def import_file(
                         quarantine_file=summary.quarantine_file,
                     )
                 )
-        except BaseException:
+        except BaseException as exc:
             quarantine.discard()
+            # (bulk inserts on SQLite go straight to the driver: its own errors are looked at too)
+            translated = translate_store_error(exc) if isinstance(exc, Exception) else None
+            if translated is exc:
+                translated = None
+            if translated is not None:  # a full disk, a locked or unreachable store: said for people
+                raise translated from exc
             raise
     return summary

@@ -42,6 +42,7 @@ from kehu.ingest.readers import open_source
 from kehu.ingest.rows import prepare_batch
 from kehu.ingest.sources import RawBatch, Source
 from kehu.ingest.staging import StagedBatch, Stager
+from kehu.ingest.workbook_limits import WorkbookLimits
 
 __all__ = ["ParseJob", "ParseProcess", "available", "staged_batches"]
 
@@ -59,6 +60,7 @@ class ParseJob:
     currency: str
     now: dt.datetime
     encoding: str | None = None  # of a text file, when already detected
+    limits: WorkbookLimits | None = None  # of a workbook (KEHU_IMPORT_XLSX_*)
 
 
 def staged_batches(job: ParseJob, src: Source | None = None) -> Iterator[StagedBatch]:
@@ -71,7 +73,12 @@ def staged_batches(job: ParseJob, src: Source | None = None) -> Iterator[StagedB
         if src is None:
             src = stack.enter_context(
                 open_source(
-                    job.path, mapping=job.mapping, sheet=job.sheet, chunk_rows=job.chunk_rows, encoding=job.encoding
+                    job.path,
+                    mapping=job.mapping,
+                    sheet=job.sheet,
+                    chunk_rows=job.chunk_rows,
+                    encoding=job.encoding,
+                    limits=job.limits,
                 )
             )
         plan = plan_columns(spec, src.headers, job.mapping, job.path)

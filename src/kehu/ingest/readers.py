@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from kehu.errors import ImportFileError
 from kehu.i18n import refusal
 from kehu.ingest.sources import RawBatch, Source, dedupe_headers, drop_empty_records, rechunk
+from kehu.ingest.workbook_limits import WorkbookLimits
 from kehu.ingest.workbooks import ParquetSource, WorkbookSource
 
 if TYPE_CHECKING:
@@ -181,6 +182,7 @@ def open_source(
     sheet: str | None = None,
     chunk_rows: int = 100_000,
     encoding: str | None = None,
+    limits: WorkbookLimits | None = None,
 ) -> Source:
     """Open a data file for reading.
 
@@ -198,6 +200,8 @@ def open_source(
         The encoding of a delimited text file when it is already known (the ``encoding`` of an earlier
         :class:`Source` of the same file), which saves reading the whole file to detect it; a mapping's own
         ``encoding`` still comes first.
+    limits
+        How big a workbook may be (``KEHU_IMPORT_XLSX_*``; default: the settings' defaults).
 
     Returns
     -------
@@ -207,7 +211,8 @@ def open_source(
     Raises
     ------
     ImportFileError
-        The file is missing, empty, not decodable or not a valid workbook/Parquet file, or the sheet is missing.
+        The file is missing, empty, not decodable or not a valid workbook/Parquet file, or the sheet is missing;
+        a workbook beyond its limits, or one whose reader died.
     """
     p = Path(path)
     if not p.exists():
@@ -230,6 +235,8 @@ def open_source(
     }
     if fmt == "csv":
         return CsvSource.open(p, fmt, mapping, sheet, chunk_rows, encoding=encoding)
+    if fmt == "xlsx":
+        return WorkbookSource.open(p, fmt, mapping, sheet, chunk_rows, limits=limits)
     src: Source = opener[fmt].open(p, fmt, mapping, sheet, chunk_rows)
     return src
 

@@ -1,17 +1,21 @@
-"""Readers of workbooks (XLSX/XLSM/XLS/ODS through python-calamine) and of Parquet files."""
+"""Readers of workbooks (XLSX/XLSM/XLS/ODS through python-calamine, in a process of its own) and of Parquet files."""
 
 from __future__ import annotations
 
-import datetime
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.ipc as ipc
 
 from kehu.errors import ImportFileError
+from kehu.ingest.sheet_process import SheetFile, cell_text, extract_sheet
 from kehu.ingest.sources import RawBatch, Source, dedupe_headers
+from kehu.ingest.workbook_limits import WorkbookLimits, check_archive, is_archive, sheet_extent
 
 if TYPE_CHECKING:
     from kehu.ingest.mapping import Mapping
@@ -19,72 +23,64 @@ if TYPE_CHECKING:
 __all__ = ["ParquetSource", "WorkbookSource", "cell_text"]
 
 
-def cell_text(value: object) -> str | None:
-    """The text a user sees in a workbook cell (typed by the workbook library); None for an empty cell.
-
-    Whole numbers lose Excel's ``.0``, other numbers use up to 15 significant digits (as Excel shows them),
-    date-times become ISO text (``2024-01-05`` at midnight, else ``2024-01-05 13:45:00``).
-    """
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return format(value, ".15g")
-    if isinstance(value, datetime.datetime):
-        if value.time() == datetime.time(0) and value.tzinfo is None:
-            return value.date().isoformat()
-        return value.isoformat(sep=" ")
-    if isinstance(value, (datetime.date, datetime.time)):
-        return value.isoformat()
-    return str(value)
-
-
 class WorkbookSource(Source):
-    """One sheet of an Excel/ODS workbook, read by python-calamine; cells rendered as the text users see."""
+    """One sheet of an Excel/ODS workbook; cells rendered as the text users see.
+
+    Before anything is read, a zip workbook's parts and its sheet's used range are checked against the limits
+    (:mod:`~kehu.ingest.workbook_limits`); the sheet is then read by python-calamine in a process of its own
+    (:mod:`~kehu.ingest.sheet_process`) into a temporary Arrow file, which this source reads batch by batch and
+    removes on :meth:`close`.
+    """
 
     format = "xlsx"
-    _rows: Any = None
+    _reader: Any = None
+    _folder: Path | None = None
+    _start = (0, 0)  # (batch, row) where the records begin
     _first_row = 1
 
     @classmethod
-    def open(cls, path: Path, fmt: str, mapping: Mapping | None, sheet: str | None, chunk_rows: int) -> Source:
-        import python_calamine
+    def open(
+        cls,
+        path: Path,
+        fmt: str,
+        mapping: Mapping | None,
+        sheet: str | None,
+        chunk_rows: int,
+        *,
+        limits: WorkbookLimits | None = None,
+    ) -> Source:
+        limits = limits or WorkbookLimits()
+        name = sheet or (mapping.sheet if mapping else None)
+        if is_archive(path):
+            check_archive(path, limits)
+            sheet_extent(path, name, limits)
+        src = cls(path, None, [], chunk_rows)
+        src._folder = Path(tempfile.mkdtemp(prefix="kehu-sheet-"))
+        try:
+            src._read(extract_sheet(path, name, limits, src._folder / "sheet.arrow", chunk_rows=chunk_rows), mapping)
+        except BaseException:
+            src.close()
+            raise
+        return src
 
-        try:
-            book = python_calamine.CalamineWorkbook.from_path(str(path))
-        except Exception as exc:  # calamine raises its own (and OS) errors for corrupt files
-            raise ImportFileError(path, f"not a valid Excel workbook ({exc})") from None
-        name = sheet or (mapping.sheet if mapping else None) or (book.sheet_names[0] if book.sheet_names else None)
-        if name is None or name not in book.sheet_names:
-            raise ImportFileError(path, f"sheet {name!r} not found; sheets: {', '.join(book.sheet_names)}")
-        try:
-            ws = book.get_sheet_by_name(name)
-        except Exception as exc:
-            raise ImportFileError(path, f"sheet {name!r} cannot be read ({exc})") from None
-        if ws.start is None or ws.height == 0:
-            raise ImportFileError(path, f"sheet {name!r} has no data")
-        # calamine yields rows from row 1 when the sheet has leading empty rows, else from its first used row
-        first_row = 1 if ws.total_height != ws.height else ws.start[0] + 1
-        rows = enumerate(ws.iter_rows(), start=first_row)
+    def _read(self, sheet: SheetFile, mapping: Mapping | None) -> None:
+        path, name = self.path, sheet.sheet
+        self._reader = ipc.open_file(pa.memory_map(str(sheet.path)))
         skip = mapping.skip_rows if mapping else 0
         has_header = mapping.header if mapping else True
-        src = cls(path, None, [], chunk_rows)
-        src._rows = rows
         header: list[str | None] | None = None
-        for number, row in rows:
-            if number <= skip:
-                continue
-            texts = [cell_text(v) for v in row]
-            if any(t is not None and t.strip() for t in texts):
-                header = texts
-                src._first_row = number
+        for b in range(self._reader.num_record_batches):
+            batch = self._reader.get_batch(b)
+            numbers = batch.column(0).to_numpy()
+            for r in range(batch.num_rows):
+                if numbers[r] <= skip:
+                    continue
+                texts = [batch.column(c)[r].as_py() for c in range(1, batch.num_columns)]
+                if any(t is not None and t.strip() for t in texts):
+                    header, self._first_row = texts, int(numbers[r])
+                    self._start = (b, r + 1 if has_header else r)
+                    break
+            if header is not None:
                 break
         if header is None:
             raise ImportFileError(path, f"sheet {name!r} has no data")
@@ -94,38 +90,29 @@ class WorkbookSource(Source):
                 raise ImportFileError(
                     path, f"the mapping names {len(mapping.column_names)} columns but sheet {name!r} has {n}"
                 )
-            src.headers = mapping.synthesized_headers(n)
+            self.headers = mapping.synthesized_headers(n)
         elif has_header:
-            src.headers = dedupe_headers([t or "" for t in header])
+            self.headers = dedupe_headers([t or "" for t in header])
         else:
-            src.headers = [f"column_{i + 1}" for i in range(n)]
-        src._pending = None if has_header else header
-        return src
-
-    _pending: list[str | None] | None = None
+            self.headers = [f"column_{i + 1}" for i in range(n)]
 
     def batches(self) -> Iterator[RawBatch]:
-        n = len(self.headers)
-        rows: list[list[str | None]] = []
-        numbers: list[int] = []
-        if self._pending is not None:
-            rows.append(self._pending)
-            numbers.append(self._first_row)
-        for number, row in self._rows:
-            texts = [cell_text(v) for v in row]
-            if all(t is None for t in texts):
+        first, offset = self._start
+        for b in range(first, self._reader.num_record_batches):
+            batch = self._reader.get_batch(b)
+            if b == first and offset:
+                batch = batch.slice(offset)
+            if batch.num_rows == 0:
                 continue
-            rows.append((texts + [None] * n)[:n])
-            numbers.append(number)
-            if len(rows) >= self.chunk_rows:
-                yield self._batch(rows, numbers)
-                rows, numbers = [], []
-        if rows:
-            yield self._batch(rows, numbers)
+            numbers = batch.column(0).to_numpy().astype(np.int64)
+            arrays = [batch.column(c) for c in range(1, batch.num_columns)]
+            yield RawBatch(numbers, dict(zip(self.headers, arrays, strict=True)))
 
-    def _batch(self, rows: list[list[str | None]], numbers: list[int]) -> RawBatch:
-        arrays = [pa.array(list(col), pa.string()) for col in zip(*rows, strict=True)]
-        return RawBatch(np.asarray(numbers, dtype=np.int64), dict(zip(self.headers, arrays, strict=True)))
+    def close(self) -> None:
+        self._reader = None
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
 
 
 class ParquetSource(Source):

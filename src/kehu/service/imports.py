@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import re
 import secrets
@@ -36,13 +37,15 @@ from kehu.ingest.importer import ImportSummary, check_source_name, import_file
 from kehu.ingest.mapping import Mapping, plan_columns
 from kehu.ingest.readers import open_source
 from kehu.ingest.rows import prepare_batch
+from kehu.ingest.workbook_limits import WorkbookLimits
 from kehu.service.access import Principal, require_role
 from kehu.service.figure_cache import forget_cached_figures
 from kehu.service.principal import Service, Workspace
 from kehu.store import imports as store
 from kehu.store.db import ensure_current
+from kehu.store.failures import translate_store_error
 from kehu.store.imports import list_import_runs
-from kehu.vocabulary import LOCALES
+from kehu.store.turns import Holder, waiting_params
 
 __all__ = [
     "CHECK_ROWS",
@@ -62,6 +65,7 @@ KINDS = tuple(IMPORT_SPECS)
 SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods", ".parquet")
 _ID_RE = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{12}$")
 _lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def _folder(ws: Workspace) -> Path:
@@ -172,6 +176,27 @@ def _estimate_rows(path: Path, preview_rows: int) -> int | None:
     return None
 
 
+def _job_error(exc: BaseException, path: Path, filename: str) -> dict[str, Any]:
+    """A failed job's ``error`` (English), with the catalog key and values of its message when it has them; the
+    server's path of the upload is replaced by the file's own name."""
+    error = exc if isinstance(exc, KehuError) else translate_store_error(exc)
+    if error is None:
+        log.exception("import job of %s failed", filename)
+        return {"error": f"internal error: {type(exc).__name__}: {exc}", "error_key": None, "error_params": None}
+    params = {k: (filename if v == str(path) else v) for k, v in error.params.items()}
+    if error.key is None:
+        return {"error": str(error).replace(str(path), filename), "error_key": None, "error_params": None}
+    if isinstance(getattr(error, "path", None), str | Path) and "path" not in params:
+        params["_file"] = filename  # a message that does not name its file itself is shown after the file's name
+    return {"error": _said(error.key, "en", params), "error_key": error.key, "error_params": params}
+
+
+def _said(key: str, locale: str, params: dict[str, Any]) -> str:
+    """A job's or preview's catalog message in ``locale``, after the file's name where :func:`_job_error` put it."""
+    message = i18n.said(key, locale, params)
+    return f"{params['_file']}: {message}" if params.get("_file") else message
+
+
 def _alive(pid: Any) -> bool:
     """Whether the process that runs a job still exists (a job of an unknown process counts as alive)."""
     if not isinstance(pid, int):
@@ -221,16 +246,12 @@ def quarantine_file(ws: Workspace, principal: Principal, run_id: int) -> Path:
 class ImportService(Service):
     """Imports from the web and the API (admins and managers)."""
 
+    def _limits(self) -> WorkbookLimits:
+        return WorkbookLimits.from_settings(self.ws.settings)
+
     def stage(self, *, filename: str, content: bytes) -> dict[str, Any]:
         """See :func:`stage_upload`."""
         return stage_upload(self.ws, self.principal, filename=filename, content=content)
-
-    def _message(self, error: KehuError, path: Path, filename: str, locale: str | None) -> str:
-        """An error in ``locale`` (else the user's, else the workspace's language), naming the uploaded file by the
-        user's name for it rather than the server's copy."""
-        language = locale if locale in LOCALES else self.principal.locale
-        message = i18n.error_text(error, language if language in LOCALES else self.ws.settings.locale)
-        return message.replace(str(path), filename)
 
     def preview(
         self, *, upload_id: str, kind: str, columns: dict[str, str] | None = None, locale: str | None = None
@@ -238,8 +259,8 @@ class ImportService(Service):
         """How the upload would be read and mapped, its first rows and a check of the first :data:`CHECK_ROWS`.
 
         Problems with the file or the mapping are returned under ``"error"`` (the page shows them next to the
-        mapping) rather than raised, in ``locale`` (default: the user's, else the workspace's) and naming the
-        uploaded file by its own name; ``"ready"`` says whether the import can start.
+        mapping; in ``locale`` when the problem has a catalog text) rather than raised; ``"ready"`` says whether the
+        import can start.
         """
         require_role(self.principal, "admin", "manager")
         if kind not in KINDS:
@@ -259,9 +280,13 @@ class ImportService(Service):
             "problems": [],
             "error": None,
             "ready": False,
+            # how the file is read: known once it opens (a file refused on opening has none)
+            "encoding": None,
+            "delimiter": None,
+            "headers": [],
         }
         try:
-            with open_source(path, chunk_rows=CHECK_ROWS) as src:
+            with open_source(path, chunk_rows=CHECK_ROWS, limits=self._limits()) as src:
                 headers = list(src.headers)
                 out.update(format=src.format, encoding=src.encoding, delimiter=getattr(src, "delimiter", None))
                 out["headers"] = headers
@@ -291,7 +316,9 @@ class ImportService(Service):
                     return out
                 batch = next(iter(src.batches()), None)
         except (ImportFileError, ValidationError) as exc:
-            out["error"] = self._message(exc, path, out["filename"], locale)
+            shown = _job_error(exc, path, out["filename"])
+            key = shown["error_key"]
+            out["error"] = _said(key, locale, shown["error_params"]) if key and locale else shown["error"]
             return out
         if batch is None:
             out["error"] = f"{out['filename']}: the file has a header but no records"
@@ -351,7 +378,7 @@ class ImportService(Service):
         path = staged_path(self.ws, upload_id)
         mapping_file: Path | None = None
         if columns:
-            with open_source(path, chunk_rows=1) as src:
+            with open_source(path, chunk_rows=1, limits=self._limits()) as src:
                 mapping = _mapping(kind, list(src.headers), columns)
             if mapping is not None:
                 mapping_file = path.with_name(path.stem + ".mapping.yaml")
@@ -361,7 +388,7 @@ class ImportService(Service):
         job = _job_path(self.ws, job_id)
         job.parent.mkdir(parents=True, exist_ok=True)
         with _lock:
-            if job.exists() and json.loads(job.read_text(encoding="utf-8")).get("state") == "running":
+            if job.exists() and json.loads(job.read_text(encoding="utf-8")).get("state") in ("running", "queued"):
                 raise ValidationError(f"upload {upload_id} is being imported already")
             state: dict[str, Any] = {
                 "job_id": job_id,
@@ -382,7 +409,11 @@ class ImportService(Service):
             _write_job(job, state)
 
         def progress(rows: int) -> None:
-            state["rows_read"] = rows
+            state.update(state="running", rows_read=rows, waiting_for=None)
+            _write_job(job, state)
+
+        def queued(holder: Holder) -> None:  # another import or run has the store: this job waits its turn
+            state.update(state="queued", waiting_for=waiting_params(holder))
             _write_job(job, state)
 
         def work() -> None:
@@ -396,13 +427,12 @@ class ImportService(Service):
                     mapping_path=mapping_file,
                     source=source,
                     progress=progress,
+                    on_wait=queued,
                 )
                 data = summary_data(self.ws, path, summary, state["filename"])
-                state.update(state="done", summary=data, rows_read=data["read"])
-            except KehuError as exc:
-                state.update(state="failed", error=self._message(exc, path, state["filename"], None))
+                state.update(state="done", summary=data, rows_read=data["read"], waiting_for=None)
             except Exception as exc:
-                state.update(state="failed", error=f"internal error: {type(exc).__name__}: {exc}")
+                state.update(state="failed", waiting_for=None, **_job_error(exc, path, state["filename"]))
             state["finished_at"] = dt.datetime.now(dt.UTC).isoformat()
             _write_job(job, state)
             if on_done is not None:
@@ -411,8 +441,10 @@ class ImportService(Service):
         threading.Thread(target=work, name=f"kehu-import-{job_id}", daemon=True).start()
         return job_id
 
-    def job(self, job_id: str) -> dict[str, Any]:
-        """The state of an import job: ``running`` (rows read, estimate, percent), ``done`` (summary) or ``failed``.
+    def job(self, job_id: str, *, locale: str | None = None) -> dict[str, Any]:
+        """The state of an import job: ``queued`` (waiting for another import or run to finish), ``running``
+        (rows read, estimate, percent), ``done`` (summary) or ``failed``; with ``locale``, its ``error`` and its
+        ``queued_message`` are in that language.
 
         Raises
         ------
@@ -426,10 +458,19 @@ class ImportService(Service):
         state = json.loads(path.read_text(encoding="utf-8"))
         if self.principal.role != "admin" and state.get("user_id") != self.principal.id:
             raise NotFoundError(f"no import job {job_id!r}")
-        if state["state"] == "running" and not _alive(state.get("pid")):
+        if state["state"] in ("running", "queued") and not _alive(state.get("pid")):
             # the server process that ran it stopped: its one transaction was rolled back
-            state.update(state="failed", error="interrupted: the server stopped during the import; nothing was stored")
+            english = i18n.said("files.interrupted", "en", {})
+            state.update(state="failed", error=english, error_key="files.interrupted", error_params={})
             _write_job(path, state)
+        if locale is not None:  # the messages in the reader's language
+            if state.get("error_key"):
+                state["error"] = _said(state["error_key"], locale, state.get("error_params") or {})
+            if state["state"] == "queued":
+                state["queued_title"] = i18n.text("files.job_queued", locale)
+                state["queued_message"] = i18n.said(
+                    "files.queued", locale, state.get("waiting_for") or waiting_params({})
+                )
         est = state.get("rows_estimate")
         if state["state"] == "done":
             state["percent"] = 100

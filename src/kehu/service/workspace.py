@@ -23,6 +23,7 @@ from kehu.publish.run import StageCallback
 from kehu.service.present import Announce
 from kehu.service.principal import SYSTEM, Principal
 from kehu.store.db import create_store_engine, ensure_current, migrate
+from kehu.store.turns import Holder, store_turn
 
 if TYPE_CHECKING:
     from kehu.service.actor import UserActor
@@ -87,8 +88,10 @@ class Workspace:
         source: str | None = None,
         sheet: str | None = None,
         progress: Callable[[int], None] | None = None,
+        on_wait: Callable[[Holder], None] | None = None,
     ) -> ImportSummary:
-        """Import one file (see :func:`kehu.ingest.importer.import_file`)."""
+        """Import one file (see :func:`kehu.ingest.importer.import_file`); ``on_wait`` is told when it waits for
+        another import or run to finish (:mod:`kehu.store.turns`)."""
         return import_file(
             self._ready(),
             self.settings,
@@ -98,6 +101,7 @@ class Workspace:
             source=source,
             sheet=sheet,
             progress=progress,
+            on_wait=on_wait,
         )
 
     # -- analytics --------------------------------------------------------------------------------------------
@@ -112,6 +116,7 @@ class Workspace:
         act_on_past_day: bool = False,
         announce: Announce | None = None,
         on_stage: StageCallback | None = None,
+        on_wait: Callable[[Holder], None] | None = None,
     ) -> dict[str, Any]:
         """``kehu run``: the analytics pipeline, then the value models, then segmentation, all published; then
         the enabled playbooks run for the day of the data (see :meth:`kehu.service.playbooks.PlaybookService.run`;
@@ -122,8 +127,34 @@ class Workspace:
         Returns the pipeline's result (as_of, engine, customers, step seconds) with ``value_models`` and
         ``segments`` summaries. When the value models cannot be fitted on this data (too few customers or
         repeat buyers), ``value_models`` says why and segmentation runs without CLV. ``on_stage`` is told as each
-        step of the run (:data:`kehu.publish.run.STEPS`) starts and ends.
+        step of the run (:data:`kehu.publish.run.STEPS`) starts and ends. A run takes the store's turn: it waits
+        for an import or run that has it (``on_wait`` is told) and the next one waits for it
+        (:mod:`kehu.store.turns`).
         """
+        with store_turn(self._ready(), "run", wait_seconds=self.settings.store_wait_seconds, on_wait=on_wait):
+            return self._run(
+                as_of=as_of,
+                engine=engine,
+                progress=progress,
+                now=now,
+                trigger=trigger,
+                act_on_past_day=act_on_past_day,
+                announce=announce,
+                on_stage=on_stage,
+            )
+
+    def _run(
+        self,
+        *,
+        as_of: dt.date | None,
+        engine: str | None,
+        progress: ProgressCallback | None,
+        now: dt.datetime | None,
+        trigger: str,
+        act_on_past_day: bool,
+        announce: Announce | None,
+        on_stage: StageCallback | None,
+    ) -> dict[str, Any]:
         from kehu.publish.pipeline_run import run_pipeline
         from kehu.publish.run import Run
         from kehu.publish.segments import segment_run

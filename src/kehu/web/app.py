@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,6 +31,7 @@ from kehu.config import Settings
 from kehu.errors import KehuError
 from kehu.service.access import AuthenticationError, TooManyAttemptsError
 from kehu.service.workspace import Workspace
+from kehu.store.failures import translate_store_error
 from kehu.web import (
     campaign_pages,
     capacity_pages,
@@ -46,6 +48,7 @@ from kehu.web import (
 )
 from kehu.web.proxy import ForwardedFor
 from kehu.web.render import error_text, render_error, wants_json
+from kehu.web.upload_limit import UploadLimit
 
 __all__ = ["create_app"]
 
@@ -110,6 +113,7 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     app.add_middleware(ReadsInTurn, at_once=settings.web_concurrent_reads)
     app.add_middleware(SpreadConnections)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(UploadLimit, limit_bytes=settings.upload_max_mb << 20)
     app.add_middleware(ForwardedFor, proxies=settings.trusted_proxy_networks)  # outermost: all see the client
 
     @app.exception_handler(KehuError)
@@ -125,6 +129,14 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
         return render_error(request, status, message)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def store_error(request: Request, exc: SQLAlchemyError) -> Response:
+        # a locked, full or unreachable store is said for people; anything else is a bug (a 500 and its log)
+        translated = translate_store_error(exc)
+        if translated is None:
+            raise exc
+        return await kehu_error(request, translated)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

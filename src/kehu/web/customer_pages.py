@@ -12,10 +12,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 
-from kehu.errors import ValidationError
+from kehu.errors import StoreBusyError, ValidationError
+from kehu.i18n import error_text
+from kehu.store.failures import translate_store_error
 from kehu.web.pages import Actor, Post, _optional_int, with_figures
-from kehu.web.render import render, workspace
+from kehu.web.render import locale_for, render, workspace
 
 __all__ = ["router"]
 
@@ -47,6 +50,11 @@ def add_note(request: Request, post: Post, actor: Actor, customer_id: int) -> Re
         actor.customers.add_note(customer_id, post.text("body"))
     except ValidationError as exc:
         return _again(request, post, customer_id, "note", str(exc))
+    except SQLAlchemyError as exc:  # the store stayed locked by an import's writes: keep the typed note, say retry
+        busy = translate_store_error(exc)
+        if not isinstance(busy, StoreBusyError):
+            raise
+        return _again(request, post, customer_id, "note", error_text(busy, locale_for(request)))
     return _back(customer_id, "note", "notes")
 
 

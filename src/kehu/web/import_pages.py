@@ -96,7 +96,7 @@ def start(request: Request, post: Post, actor: Actor) -> Response:
 @router.get("/imports/jobs/{job_id}")
 @router.get("/imports/jobs/{job_id}.json")
 def job(request: Request, session: Session, actor: Actor, job_id: str) -> Response:
-    state = actor.imports.job(job_id.removesuffix(".json"))
+    state = actor.imports.job(job_id.removesuffix(".json"), locale=locale_for(request))
     return _page(request, session, job=state)
 
 

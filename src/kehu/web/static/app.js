@@ -140,14 +140,15 @@
   function importProgress() {
     // an import running in the background: follow its JSON twin, reload the page when it has ended
     var box = document.getElementById("import-progress");
-    if (!box || box.getAttribute("data-state") !== "running") { return; }
+    var shown = box && box.getAttribute("data-state");
+    if (shown !== "running" && shown !== "queued") { return; }
     var url = "/imports/jobs/" + encodeURIComponent(box.getAttribute("data-job")) + ".json";
     function poll() {
       fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
         .then(function (r) { return r.json(); })
         .then(function (d) {
           var job = d.job || {};
-          if (job.state !== "running") { window.location.reload(); return; }
+          if (job.state !== shown) { window.location.reload(); return; }  // queued -> running -> done or failed
           var bar = document.getElementById("import-bar");
           if (bar && job.percent !== null && job.percent !== undefined) { bar.value = job.percent; }
           var rows = document.getElementById("import-rows");
