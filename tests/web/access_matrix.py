@@ -256,4 +256,7 @@ HOLES: dict[tuple[str, str], str] = {
        for who in ("rep_a", "rep_b")},
     **{(route, "manager_x"): _TASK_LEAK for route in ("POST /backlog/{entry_id:int}/promote",
                                                       "POST /tasks/{task_id:int}/reassign")},
+    **{(route, who): "quarantine scope: a manager downloads the quarantine file of anyone's import"
+       for route in ("GET /imports/{run_id:int}/quarantine.csv", "GET /api/imports/{run_id}/quarantine.csv")
+       for who in ("manager_x", "manager_y")},
 }  # fmt: skip

@@ -26,7 +26,7 @@ from kehu.store.actions import outbox, tasks
 from kehu.store.auth import api_tokens, web_sessions
 from kehu.store.notifications import add_notification, notifications
 from kehu.store.refresh import refresh_runs
-from kehu.store.schema import customers, import_runs, tickets, users
+from kehu.store.schema import customers, tickets, users
 from kehu.web.render import SESSION_COOKIE
 
 #: the principals of the matrix, in the order of its columns
@@ -211,7 +211,6 @@ def _plant(ws: Workspace, who: dict[str, Who], info: dict[str, Any]) -> dict[str
                                            steps=[]).returning(refresh_runs.c.id)
         ).scalar_one()}  # fmt: skip
         ids["outbox"] = {"any": conn.execute(sa.select(sa.func.min(outbox.c.id))).scalar_one()}
-        ids["import_run"] = {"any": conn.execute(sa.select(sa.func.min(import_runs.c.id))).scalar_one()}
     for key in rep_ids:
         ids["backlog"][key] = add_backlog_entry(shim, key)[0]  # type: ignore[arg-type]
     for key, w in who.items():  # a spare token of each user, for the revoke route

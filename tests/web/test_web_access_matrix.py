@@ -69,20 +69,24 @@ def _wait_for_runs(env: SuiteEnv, timeout: float = 120) -> None:
 
 
 def _orders_csv() -> bytes:
-    return "订单编号,客户编号,订单日期,订单金额\nM1,NOBODY,2024-01-01,10\n".encode()
+    return "订单编号,客户编号,订单日期,订单金额\nM1,NOBODY,2024-13-40,10\n".encode()
 
 
 def _add_jobs(env: SuiteEnv) -> None:
-    """An import job of each manager (an order of an unknown customer: quarantined, nothing else changes)."""
+    """An import job of each manager and the admin (one order with an impossible date: quarantined, nothing else
+    changes)."""
     from web_testkit import start_previewed_import
 
-    env.ids["job"] = {}
+    env.ids["job"], env.ids["import_run"] = {}, {}
     for key in ("manager_x", "manager_y", "admin"):
         w = env.who[key]
         r = w.client.post("/imports", data={"csrf_token": w.csrf, "kind": "orders", "source": "erp"},
                           files={"file": ("o.csv", _orders_csv(), "text/csv")})  # fmt: skip
         assert r.status_code == 200, r.text[:300]
         env.ids["job"][key] = start_previewed_import(w.client, r.text, source="erp")
+        job = w.client.get(f"/imports/jobs/{env.ids['job'][key]}.json").json()["job"]
+        assert job["summary"]["has_quarantine"], job
+        env.ids["import_run"][key] = job["summary"]["run_id"]
 
 
 def _ids(env: SuiteEnv, principal: str, name: str, path: str) -> tuple[Any, Any]:
@@ -99,8 +103,11 @@ def _ids(env: SuiteEnv, principal: str, name: str, path: str) -> tuple[Any, Any]
         return mine, (other if principal not in ("admin",) and other != mine else None)
     if name == "user_id":
         return env.who["deactivated"].user_id, None
-    if name == "run_id":
-        return (env.ids["refresh_run"]["any"] if "refresh" in path else env.ids["import_run"]["any"]), None
+    if name == "run_id" and "refresh" in path:
+        return env.ids["refresh_run"]["any"], None
+    if name == "run_id":  # an import run of one's own; a manager's outside: the admin's import
+        runs = env.ids["import_run"]
+        return runs.get(principal, runs["manager_x"]), (runs["admin"] if principal.startswith("manager") else None)
     if name == "outbox_id":
         return env.ids["outbox"]["any"], None
     if name == "name":
