@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from web_testkit import PASSWORD
 
@@ -126,6 +127,15 @@ def build_corpus(template: Path, info: dict[str, Any], home: Path) -> CorpusEnv:
     env = CorpusEnv(home, settings, ws, app, acc, planted, runs)
     _campaign(env)
     return env
+
+
+@pytest.fixture(scope="session")
+def corpus(web_template: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The demo store with the corpus planted, built once per session (the tests that use it only read)."""
+    template, info = web_template
+    env = build_corpus(template, info, tmp_path_factory.mktemp("corpus") / "home")
+    yield env
+    env.ws.close()
 
 
 def _campaign(env: CorpusEnv) -> None:

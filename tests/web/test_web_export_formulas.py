@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
 import sqlalchemy as sa
-from corpus_testkit import FORMULAS, CorpusEnv, build_corpus, starts_a_formula
+from corpus_testkit import FORMULAS, CorpusEnv, starts_a_formula
 from suite_testkit import route_table
 from web_testkit import PASSWORD, login_form
 
@@ -32,14 +30,6 @@ EXPORTS = {
 }  # fmt: skip
 #: the quarantine file's writer is engineer A's (issue 23: quarantine formulas); only tested here
 QUARANTINE_HOLE = "issue 23: quarantine formulas: the quarantine CSV keeps rejected cells that start a formula"
-
-
-@pytest.fixture(scope="module")
-def corpus(web_template: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[CorpusEnv]:
-    template, info = web_template
-    env = build_corpus(template, info, tmp_path_factory.mktemp("formulas") / "home")
-    yield env
-    env.ws.close()
 
 
 def _client(env: CorpusEnv, who: str) -> Any:
