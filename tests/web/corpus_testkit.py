@@ -1,6 +1,6 @@
 """The hostile corpus of the adversarial suite: markup and script payloads (XSS, ECharts labels and tooltips) and
-spreadsheet formula payloads, planted in customers, companies, tags, regions, notes, tickets, tasks, a user's
-display name and a campaign's texts; shared by the XSS (Chromium) and the export formula tests.
+spreadsheet formula payloads, planted in customers, companies, tags, a region (a chart label), notes, tickets,
+tasks, a user's display name and a campaign's texts; shared by the XSS (Chromium) and the export formula tests.
 
 The customers and tickets arrive through the importer (a customers and a tickets CSV, as a user would bring them);
 the payloads with a leading tab or carriage return, which the importer trims, are also written to the store
@@ -40,6 +40,8 @@ XSS = (
 #: text a spreadsheet program would run as a formula
 FORMULAS = ("=cmd|' /C calc'!A0", "@SUM(1)", "+1", "-1", "\tTAB=1", "\rCR=1", '=HYPERLINK("http://x","y")')
 CORPUS = XSS + FORMULAS
+#: the region of every planted customer: enough of them to be a label of the dashboard's regions chart
+REGION = XSS[3]
 #: a campaign whose template, coupon and description carry the corpus
 CAMPAIGN = "hostile"
 
@@ -78,7 +80,7 @@ def build_corpus(template: Path, info: dict[str, Any], home: Path) -> CorpusEnv:
     rows = [["customer_id", "name", "company", "tags", "region", "city", "phone"]]
     for i, text in enumerate(CORPUS):
         rows.append([f"XSS{i:03d}", text, CORPUS[(i + 1) % n], CORPUS[(i + 2) % n].replace(",", " "),
-                     CORPUS[(i + 3) % n], CORPUS[(i + 4) % n], f"1390000{i:04d}"])  # fmt: skip
+                     REGION, CORPUS[(i + 4) % n], f"1390000{i:04d}"])  # fmt: skip
     # rows the importer refuses (no id, an impossible phone): quarantined with their hostile text
     for i, text in enumerate(CORPUS):
         rows.append(["", text, text, "", "", "", ""])

@@ -199,8 +199,12 @@ def _check(env: SuiteEnv, route: str, principal: str, path: str, code: str) -> N
         assert shown, f"{where}: lists none of the principal's customers"
 
 
-def test_every_route_of_the_app_has_an_entry(suite: SuiteEnv) -> None:
-    routes = [f"{m} {p}" for m, p in route_table(suite.app)]
+def test_every_route_of_the_app_has_an_entry(tmp_path: Path) -> None:
+    """Fast (no store): a new route without a MATRIX entry fails here first."""
+    from kehu.config import load_settings
+    from kehu.web.app import create_app
+
+    routes = [f"{m} {p}" for m, p in route_table(create_app(load_settings(home=tmp_path)))]
     assert len(routes) > 100
     missing = [r for r in routes if r not in MATRIX]
     assert missing == [], f"routes without an entry in tests/web/access_matrix.py MATRIX: {missing}"
@@ -208,6 +212,7 @@ def test_every_route_of_the_app_has_an_entry(suite: SuiteEnv) -> None:
     assert stale == [], f"MATRIX entries of routes the app no longer has: {stale}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("route", "principal"), CELLS, ids=[f"{r}|{p}" for r, p in CELLS])
 def test_access(suite: SuiteEnv, route: str, principal: str, request: pytest.FixtureRequest) -> None:
     hole = HOLES.get((route, principal))
@@ -226,6 +231,7 @@ def test_access(suite: SuiteEnv, route: str, principal: str, request: pytest.Fix
         _check(suite, route, principal, other, "no")
 
 
+@pytest.mark.slow
 def test_the_outsiders_really_are_outsiders(suite: SuiteEnv) -> None:
     """The deactivated user and the revoked principal still hold a cookie and a token that once worked."""
     gone = suite.who["deactivated"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 from typing import Any
 
 import openpyxl
@@ -70,11 +71,16 @@ def _cells(response: Any) -> list[Any]:
     return [c for row in csv.reader(io.StringIO(text, newline="")) for c in row]
 
 
-def test_every_export_of_the_route_table_is_checked(corpus: CorpusEnv) -> None:
-    exports = {f"{m} {p}" for m, p in route_table(corpus.app) if p.endswith(".csv") or "/export." in p}
+def test_every_export_of_the_route_table_is_checked(tmp_path: Path) -> None:
+    from kehu.config import load_settings
+    from kehu.web.app import create_app
+
+    app = create_app(load_settings(home=tmp_path))
+    exports = {f"{m} {p}" for m, p in route_table(app) if p.endswith(".csv") or "/export." in p}
     assert exports == set(EXPORTS), f"export routes: {sorted(exports)}; checked: {sorted(EXPORTS)}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("who", ["admin", "rep_a"])
 @pytest.mark.parametrize("route", [r for r in EXPORTS if "quarantine" not in r])
 def test_no_export_cell_starts_a_formula(corpus: CorpusEnv, route: str, who: str) -> None:
@@ -92,6 +98,7 @@ def test_no_export_cell_starts_a_formula(corpus: CorpusEnv, route: str, who: str
     c.close()
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=QUARANTINE_HOLE)
 @pytest.mark.parametrize("route", [r for r in EXPORTS if "quarantine" in r])
 def test_no_quarantine_cell_starts_a_formula(corpus: CorpusEnv, route: str) -> None:
