@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BODIES", "HOLES", "MATRIX", "QUERIES", "Rule"]
+__all__ = ["BODIES", "HOLES", "MATRIX", "QUERIES", "SKIPS_OUTSIDE", "Rule"]
 
 
 @dataclass(frozen=True)
@@ -192,12 +192,13 @@ QUERIES: dict[str, str] = {
 }
 
 #: bodies that would be accepted: ``(kind, fields)``; kind ``form`` gets the principal's CSRF token added.
-#: ``{customer}``, ``{self}`` … are filled per principal (see test_web_access_matrix._fill).
+#: ``{customer}``, ``{self}`` … are filled per principal (see test_web_access_matrix._fill); a body with a
+#: ``{customer}`` or ``{task}`` is also sent with the one outside the principal's scope, and must be refused.
 BODIES: dict[str, tuple[str, dict[str, Any]]] = {
     "POST /api/imports": ("upload", {}),
     "POST /api/users": ("json", {"name": "matrix-{principal}", "role": "rep", "password": "x" * 12}),
     "POST /api/users/{user_id}/password": ("json", {"password": "y" * 12}),
-    "POST /api/tickets": ("json", {"customer": "{customer}", "topic": "matrix", "priority": "low"}),
+    "POST /api/tickets": ("json", {"customer_id": "{customer}", "topic": "matrix", "priority": "low"}),
     "PATCH /api/tickets/{ticket_id}": ("json", {"priority": "low"}),
     "PATCH /api/tasks/{task_id}": ("json", {"action": "start"}),
     "POST /api/tasks/{task_id}/complete": ("json", {"outcome": "reached"}),
@@ -206,7 +207,7 @@ BODIES: dict[str, tuple[str, dict[str, Any]]] = {
     "POST /api/backlog/{entry_id}/promote": ("json", {}),
     "POST /api/notifications/read": ("json", {}),
     "POST /api/notifications/{notification_id}/read": ("json", {}),
-    "PUT /api/account/digest": ("json", {"digest_at": "08:30"}),
+    "PUT /api/account/digest": ("json", {"email": False, "digest_at": "08:30"}),
     "POST /api/refresh": ("json", {}),
     "POST /login": ("login", {}),
     "POST /logout": ("form", {}),
@@ -224,9 +225,9 @@ BODIES: dict[str, tuple[str, dict[str, Any]]] = {
     "POST /imports": ("form-upload", {}),
     "POST /imports/preview": ("form", {}),
     "POST /imports/start": ("form", {}),
-    "POST /tickets": ("form", {"customer": "{customer}", "topic": "matrix", "priority": "low"}),
+    "POST /tickets": ("form", {"customer_id": "{customer}", "topic": "matrix", "priority": "low"}),
     "POST /tickets/{ticket_id:int}": ("form", {"action": "save", "priority": "low"}),
-    "POST /campaigns": ("form", {"name": "matrix", "target_kind": "segment", "segment": "lifecycle:lost",
+    "POST /campaigns": ("form", {"name": "matrix-{slug}", "target_kind": "segment", "segment": "lifecycle:lost",
                                  "channel": "file", "template": "hi {{name}}", "holdout": "20", "seed": "1",
                                  "window": "30", "lapse_days": "180"}),
     "POST /campaigns/{name}/launch": ("form", {}),
@@ -245,17 +246,17 @@ BODIES: dict[str, tuple[str, dict[str, Any]]] = {
     "POST /users/capacity": ("form", {"target": "user:{owner_name}", "per_day": "10"}),
 }  # fmt: skip
 
+#: writes that leave objects outside the principal's scope unchanged and report them (not refuse the request)
+SKIPS_OUTSIDE = {"POST /tasks/bulk"}
 #: (route, principal) -> the hole of issue 23 that still fails there (fixed in another branch)
 _TASK_LEAK = "task leak: tasks of customers outside the assignee's scope (round-robin fallback) are listed"
 HOLES: dict[tuple[str, str], str] = {
     **{(route, who): _TASK_LEAK
-       for route in ("GET /api/tasks", "GET /tasks", "GET /tasks.json", "POST /tasks/{task_id:int}",
-                     "POST /tasks/{task_id:int}/snooze")
+       for route in ("GET /api/tasks", "GET /tasks", "GET /tasks.json")
        for who in ("manager_x", "rep_a", "rep_b")},
     **{(route, who): _TASK_LEAK for route in ("GET /api/notifications", "GET /notifications", "GET /notifications.json")
        for who in ("rep_a", "rep_b")},
-    **{(route, "manager_x"): _TASK_LEAK for route in ("POST /backlog/{entry_id:int}/promote",
-                                                      "POST /tasks/{task_id:int}/reassign")},
+    ("POST /backlog/{entry_id:int}/promote", "manager_x"): _TASK_LEAK,  # its answer is the leaking inbox
     **{(route, who): "quarantine scope: a manager downloads the quarantine file of anyone's import"
        for route in ("GET /imports/{run_id:int}/quarantine.csv", "GET /api/imports/{run_id}/quarantine.csv")
        for who in ("manager_x", "manager_y")},

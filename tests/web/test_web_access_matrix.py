@@ -18,14 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from access_matrix import BODIES, HOLES, MATRIX, QUERIES
+from access_matrix import BODIES, HOLES, MATRIX, QUERIES, SKIPS_OUTSIDE
 from suite_testkit import PRINCIPALS, SuiteEnv, build_suite, markers_in, route_table
 from web_testkit import PASSWORD
 
 from kehu.service import access
 
-_ENDING = ("POST /logout", "POST /account/password", "POST /playbooks/run-now", "POST /refresh", "POST /api/refresh",
-           "POST /users/{user_id:int}/password", "POST /api/users/{user_id}/password")  # fmt: skip
+#: writes that end something (a session, a password, a run, open tasks): after all other cells
+_ENDING = ("POST /api/tasks/{task_id}/complete", "POST /tasks/bulk", "POST /logout", "POST /account/password",
+           "POST /playbooks/run-now", "POST /refresh", "POST /api/refresh", "POST /users/{user_id:int}/password",
+           "POST /api/users/{user_id}/password")  # fmt: skip
 _PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 #: whose object a principal's "inside" and "outside" ids are (objects owned by the reps)
 _OWNER_SIDE = {"admin": ("other_rep", None), "manager_x": ("rep_a", "other_rep"), "manager_y": ("other_rep", "rep_a"),
@@ -116,26 +118,28 @@ def _ids(env: SuiteEnv, principal: str, name: str, path: str) -> tuple[Any, Any]
     return values[name], None
 
 
-def _fill(env: SuiteEnv, principal: str, value: Any) -> Any:
+def _fill(env: SuiteEnv, principal: str, value: Any, *, outside: bool = False) -> Any:
+    """A body value with its placeholders filled; ``outside``: the customer and task outside the scope."""
     if not isinstance(value, str) or "{" not in value:
         return value
     w = env.who[principal]
     inside = _OWNER_SIDE.get(principal, ("rep_a", None))[0]
+    whose = (_OWNER_SIDE[principal][1] or inside) if outside else inside
     owner = env.reps[inside]
-    text = value.format(principal=principal, customer=env.ids["customer"][inside], task=env.ids["task"][inside],
-                        self=w.user_id or 0, owner=owner, owner_name=_name_of(env, owner),
+    text = value.format(principal=principal, slug=principal.replace("_", ""), customer=env.ids["customer"][whose],
+                        task=env.ids["task"][whose], self=w.user_id or 0, owner=owner, owner_name=_name_of(env, owner),
                         tomorrow=(dt.date.today() + dt.timedelta(days=1)).isoformat())  # fmt: skip
     return int(text) if text.isdigit() else text
 
 
-def _send(env: SuiteEnv, route: str, principal: str, path: str) -> Any:
+def _send(env: SuiteEnv, route: str, principal: str, path: str, *, outside: bool = False) -> Any:
     method, _template = route.split(" ", 1)
     w = env.who[principal]
     api = path.startswith("/api/")
     client = env.who["anon"].client if api else w.client  # the API with the bearer token alone
     headers = dict(w.headers) if api else {}
     kind, fields = BODIES.get(route, ("json" if api else "form", {}))
-    body = {k: _fill(env, principal, v) for k, v in fields.items()}
+    body = {k: _fill(env, principal, v, outside=outside) for k, v in fields.items()}
     if method == "GET":
         return client.get(path, headers=headers)
     if kind == "login":
@@ -173,7 +177,7 @@ def _outcome(r: Any) -> str:
     return "5xx" if r.status_code >= 500 else "ok"
 
 
-def _check(env: SuiteEnv, route: str, principal: str, path: str, code: str) -> None:
+def _check(env: SuiteEnv, route: str, principal: str, path: str, code: str, *, outside: bool = False) -> None:
     if route == "POST /logout" and code == "ok":  # sign out a session of its own: it is gone afterwards
         from suite_testkit import _sign_in
 
@@ -182,9 +186,10 @@ def _check(env: SuiteEnv, route: str, principal: str, path: str, code: str) -> N
         r = client.post(path, data={"csrf_token": csrf})
         assert r.status_code == 303 and access.resolve_session(env.ws, token) is None, r.text[:300]
         return
-    r = _send(env, route, principal, path)
+    r = _send(env, route, principal, path, outside=outside)
     got = _outcome(r)
-    where = f"{route} as {principal}: {path} -> {r.status_code} {r.text[:300]!r}"
+    where = f"{route} as {principal}{' (outside ids in the body)' if outside else ''}: {path} -> {r.status_code} " \
+            f"{r.text[:300]!r}"  # fmt: skip
     if code == "no":
         assert got == "no", where
         return
@@ -229,6 +234,26 @@ def test_access(suite: SuiteEnv, route: str, principal: str, request: pytest.Fix
         values = {n: outside.get(n, v[0]) for n, v in inside.items()}
         other = _PARAM.sub(lambda m: str(values[m.group(1)]), template)
         _check(suite, route, principal, other, "no")
+    fields = str(BODIES.get(route, ("", {}))[1])
+    outsider = _OWNER_SIDE.get(principal, ("", None))[1]
+    if code == "ok" and outsider and ("{customer}" in fields or "{task}" in fields):
+        if route in SKIPS_OUTSIDE:  # the request goes through; the object outside the scope stays as it was
+            before = _task_state(suite, suite.ids["task"][outsider])
+            _check(suite, route, principal, path, "ok", outside=True)
+            assert _task_state(suite, suite.ids["task"][outsider]) == before, f"{route} changed another's task"
+        else:  # a customer or task outside the scope in the body: refused
+            _check(suite, route, principal, path, "no", outside=True)
+
+
+def _task_state(env: SuiteEnv, task_id: int) -> tuple[Any, ...]:
+    import sqlalchemy as sa
+
+    from kehu.store.actions import tasks
+
+    with env.ws.engine.connect() as conn:
+        row = conn.execute(sa.select(tasks.c.status, tasks.c.outcome, tasks.c.assignee_id, tasks.c.due_date)
+                           .where(tasks.c.id == task_id)).one()  # fmt: skip
+    return tuple(row)
 
 
 @pytest.mark.slow
