@@ -14,7 +14,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from kehu.api.routes import MAX_ID, Actor, to_jsonable
+from kehu.api.routes import ERROR_RESPONSES, MAX_ID, Actor, to_jsonable
 from kehu.service import tickets as ticket_service
 from kehu.views.tickets import ticket_page, tickets_page
 
@@ -47,7 +47,7 @@ class TicketUpdate(BaseModel):
 
 
 #: The ``/api`` routes of KPIs, feedback, campaigns and tickets.
-router = APIRouter(prefix="/api", tags=["api"])
+router = APIRouter(prefix="/api", tags=["api"], responses=ERROR_RESPONSES)
 
 
 @router.get("/kpis")

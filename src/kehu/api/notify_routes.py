@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
-from kehu.api.routes import MAX_ID, Actor
+from kehu.api.routes import ERROR_RESPONSES, MAX_ID, Actor
 from kehu.vocabulary import NOTIFICATION_KINDS, ROBOT_FORMATS
 
 __all__ = ["router"]
@@ -83,7 +83,7 @@ class DigestSettingsPublic(DigestSettings):
 
 
 #: The ``/api/notifications`` and ``/api/account/digest`` routes.
-router = APIRouter(prefix="/api", tags=["api"])
+router = APIRouter(prefix="/api", tags=["api"], responses=ERROR_RESPONSES)
 
 
 @router.get("/notifications", response_model=NotificationList)

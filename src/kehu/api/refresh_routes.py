@@ -12,14 +12,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from fastapi import Path as PathParam
 
-from kehu.api.routes import MAX_ID, Actor, to_jsonable
+from kehu.api.routes import ERROR_RESPONSES, MAX_ID, Actor, to_jsonable
 
 __all__ = ["router"]
 
 RunId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="The analytics run's id")]
 
 #: The refresh routes of the REST API.
-router = APIRouter(prefix="/api", tags=["refresh"])
+router = APIRouter(prefix="/api", tags=["refresh"], responses=ERROR_RESPONSES)
 
 
 @router.post("/refresh", status_code=202)

@@ -29,7 +29,7 @@ from kehu.views.customer_list import cursor_key, customers_page
 from kehu.views.dashboard import dashboard_page
 from kehu.vocabulary import ROLES
 
-__all__ = ["MAX_ID", "Actor", "error_status", "router", "to_jsonable"]
+__all__ = ["ERROR_RESPONSES", "MAX_ID", "Actor", "ApiError", "error_status", "router", "to_jsonable"]
 
 MAX_ID = 2**62  # ids beyond this cannot exist (and would overflow 64-bit SQL integers)
 
@@ -177,8 +177,31 @@ class ImportSummaryPublic(BaseModel):
     seconds: float
 
 
+class ApiError(BaseModel):
+    """The body of every error answer of the API (the app's one error handler writes it)."""
+
+    error: str = Field(description="What was wrong and what to do, for people")
+    detail: list[dict[str, Any]] | None = Field(
+        None, description="For a request that does not fit the schema (422): each problem with its location"
+    )
+
+
+#: The error answers every API route may give (documented in the OpenAPI schema), by status.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ApiError, "description": description}
+    for status, description in (
+        (400, "The request cannot be done as asked (a Kehu error)"),
+        (401, "No valid API token (missing, revoked, or its user deactivated)"),
+        (403, "The token's user may not do this, or not for this customer"),
+        (404, "No such object, or none the token's user may see"),
+        (422, "A parameter or the body is not valid; the message names the field"),
+        (429, "Too many attempts; retry after the Retry-After seconds"),
+        (503, "The store is busy or unavailable; retry shortly"),
+    )
+}
+
 #: The ``/api`` routes (include them in the app; errors are translated by the app's handler).
-router = APIRouter(prefix="/api", tags=["api"])
+router = APIRouter(prefix="/api", tags=["api"], responses=ERROR_RESPONSES)
 
 
 @router.get("/me", response_model=Me)

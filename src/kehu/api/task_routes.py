@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
-from kehu.api.routes import MAX_ID, Actor
+from kehu.api.routes import ERROR_RESPONSES, MAX_ID, Actor
 from kehu.errors import ValidationError
 from kehu.service import tasks as task_service
 from kehu.service.actor import UserActor
@@ -141,7 +141,7 @@ _BY_STATUS = {state: action for action, state in task_service.ACTIONS.items()}
 
 
 #: The ``/api/tasks`` routes.
-router = APIRouter(prefix="/api", tags=["api"])
+router = APIRouter(prefix="/api", tags=["api"], responses=ERROR_RESPONSES)
 
 
 @router.get("/tasks", response_model=TaskList)

@@ -9,21 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kehu.cells import spreadsheet_value
+
 __all__ = ["EXPORT_COLUMNS", "write_table"]
 
 #: the export's columns (headers from the label catalog's ``export_headers``)
 EXPORT_COLUMNS = ("customer_id", "name", "company", "phone", "email", "region", "city", "owner", "owner_team",
                   "scheme", "segment", "as_of", "orders", "total_revenue", "last_order_date",
                   "days_since_last_order", "reason")  # fmt: skip
-
-_FORMULA_START = ("=", "+", "-", "@")
-
-
-def _text_cell(value: Any) -> Any:
-    """Text that a spreadsheet would read as a formula gets a leading apostrophe (CSV injection)."""
-    if isinstance(value, str) and value[:1] in _FORMULA_START:
-        return "'" + value
-    return value
 
 
 def write_table(path: Path, fmt: str, headers: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str) -> None:
@@ -38,7 +31,7 @@ def write_table(path: Path, fmt: str, headers: Sequence[str], rows: Sequence[Seq
             writer = csv.writer(fh)
             writer.writerow(headers)
             for row in rows:
-                writer.writerow([v.isoformat() if isinstance(v, dt.date) else _text_cell(v) for v in row])
+                writer.writerow([v.isoformat() if isinstance(v, dt.date) else spreadsheet_value(v) for v in row])
         return
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
@@ -50,7 +43,7 @@ def write_table(path: Path, fmt: str, headers: Sequence[str], rows: Sequence[Seq
     for row in rows:
         cells = []
         for value in row:
-            cell = WriteOnlyCell(sheet, value=_text_cell(value))
+            cell = WriteOnlyCell(sheet, value=spreadsheet_value(value))
             if isinstance(value, dt.date):
                 cell.number_format = "yyyy-mm-dd"
             cells.append(cell)

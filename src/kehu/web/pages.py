@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 
+from kehu.cells import spreadsheet_text
 from kehu.errors import ValidationError
 from kehu.service import access
 from kehu.service.access import SessionInfo
@@ -151,7 +152,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, list):
         value = ";".join(str(v) for v in value)
     text = "" if value is None else (value.isoformat() if hasattr(value, "isoformat") else str(value))
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return spreadsheet_text(text)
 
 
 #: The routes of the pages (not part of the OpenAPI schema).
