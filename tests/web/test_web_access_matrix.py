@@ -26,8 +26,8 @@ from kehu.service import access
 
 #: writes that end something (a session, a password, a run, open tasks): after all other cells
 _ENDING = ("POST /api/tasks/{task_id}/complete", "POST /tasks/bulk", "POST /logout", "POST /account/password",
-           "POST /playbooks/run-now", "POST /refresh", "POST /api/refresh", "POST /users/{user_id:int}/password",
-           "POST /api/users/{user_id}/password")  # fmt: skip
+           "POST /playbooks/run-now", "POST /refresh", "POST /api/refresh", "POST /users/{user_id:id}/password",
+           "POST /users/{user_id:id}/active", "POST /api/users/{user_id}/password")  # fmt: skip
 _PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 #: whose object a principal's "inside" and "outside" ids are (objects owned by the reps)
 _OWNER_SIDE = {"admin": ("other_rep", None), "manager_x": ("rep_a", "other_rep"), "manager_y": ("other_rep", "rep_a"),

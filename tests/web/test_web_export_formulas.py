@@ -26,7 +26,7 @@ EXPORTS = {
     "GET /customers/export.csv": ["/customers/export.csv", "/customers/export.csv?q=%3D"],
     "GET /segments/{scheme}/{segment}/export.{fmt}": ["/segments/{scheme}/{segment}/export.csv",
                                                       "/segments/{scheme}/{segment}/export.xlsx"],
-    "GET /imports/{run_id:int}/quarantine.csv": ["/imports/{run}/quarantine.csv"],
+    "GET /imports/{run_id:id}/quarantine.csv": ["/imports/{run}/quarantine.csv"],
     "GET /api/imports/{run_id}/quarantine.csv": ["/api/imports/{run}/quarantine.csv"],
 }  # fmt: skip
 #: the quarantine file's writer is engineer A's (issue 23: quarantine formulas); only tested here

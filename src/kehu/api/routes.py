@@ -194,6 +194,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "No valid API token (missing, revoked, or its user deactivated)"),
         (403, "The token's user may not do this, or not for this customer"),
         (404, "No such object, or none the token's user may see"),
+        (413, "The upload is larger than the app takes (KEHU_UPLOAD_MAX_MB); nothing was stored"),
         (422, "A parameter or the body is not valid; the message names the field"),
         (429, "Too many attempts; retry after the Retry-After seconds"),
         (503, "The store is busy or unavailable; retry shortly"),
