@@ -33,6 +33,7 @@ def test_both_locales_have_the_same_keys() -> None:
         "asof",
         "effects",
         "outcomes",
+        "scope",  # issue 23: what a manager may act on
     }
 
 
