@@ -62,7 +62,9 @@ def test_a_managers_import_names_only_owners_of_the_team(web: WebEnv) -> None:
     source, code = _record(web, mine)
     other, rep_b = web.accounts["other_rep"], web.accounts["rep_b"]
     c, h = web.client(), web.token("manager")
-    body = _csv([["客户编号", "客户姓名", "负责人"], [code, "甲", other.name], ["NEW-1", "乙", ""], ["NEW-2", "丙", rep_b.name]])
+    body = _csv(
+        [["客户编号", "客户姓名", "负责人"], [code, "甲", other.name], ["NEW-1", "乙", ""], ["NEW-2", "丙", rep_b.name]]
+    )
     summary = c.post("/api/imports", data={"kind": "customers", "source": source},
                      files={"file": ("o.csv", body, "text/csv")}, headers=h).json()  # fmt: skip
     assert (summary["read"], summary["quarantined"], summary["inserted"]) == (3, 1, 2)
@@ -93,7 +95,10 @@ def test_a_managers_orders_import_refuses_rows_of_other_teams_customers(web: Web
     summary = r.json()
     assert (summary["read"], summary["inserted"], summary["quarantined"], summary["customers_created"]) == (3, 1, 2, 0)
     lines = _quarantine(c.get(f"/api/imports/{summary['run_id']}/quarantine.csv", headers=h).text)
-    assert [(x["row"], x["column"], x["value"]) for x in lines] == [("2", "客户编号", theirs), ("4", "客户编号", "NOBODY-9")]
+    assert [(x["row"], x["column"], x["value"]) for x in lines] == [
+        ("2", "客户编号", theirs),
+        ("4", "客户编号", "NOBODY-9"),
+    ]
 
 
 def test_quarantine_file_is_the_uploaders_and_admins_and_holds_no_path_or_formula(web: WebEnv) -> None:

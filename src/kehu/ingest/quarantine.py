@@ -24,7 +24,7 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value: str) -> str:
-    """``value`` with a leading ``'`` when it starts like a spreadsheet formula (``=``, ``+``, ``-``, ``@``, tab, CR)."""
+    """``value`` with a leading ``'`` when it starts like a formula (``=``, ``+``, ``-``, ``@``, tab, CR)."""
     return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 

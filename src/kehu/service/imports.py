@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from kehu.errors import AccessDeniedError, ImportFileError, KehuError, NotFoundError, ValidationError
+from kehu.errors import ImportFileError, KehuError, NotFoundError, ValidationError
 from kehu.ingest.fields import KINDS as IMPORT_SPECS
 from kehu.ingest.fields import kind_spec
 from kehu.ingest.importer import ImportSummary, import_file
@@ -41,7 +41,7 @@ from kehu.ingest.rows import prepare_batch
 from kehu.service.access import Principal, require_role
 from kehu.service.figure_cache import forget_cached_figures
 from kehu.service.principal import Service, Workspace
-from kehu.service.scope import import_scope, say
+from kehu.service.scope import denied, import_scope
 from kehu.store import imports as store
 from kehu.store.db import ensure_current
 from kehu.store.imports import list_import_runs
@@ -219,7 +219,7 @@ def quarantine_file(ws: Workspace, principal: Principal, run_id: int) -> Path:
     if run is None or not run["quarantine_file"]:
         raise NotFoundError(f"import {run_id} has no quarantine file")
     if principal.role != "admin" and run.get("user_id") != principal.id:
-        raise AccessDeniedError(say(ws, principal, "quarantine_not_yours", run=run_id))
+        raise denied(ws, principal, "quarantine_not_yours", run=run_id)
     path = Path(run["quarantine_file"])
     if not path.is_file():
         raise NotFoundError(f"the quarantine file of import {run_id} is no longer on disk")
@@ -452,8 +452,10 @@ class ImportService(Service):
         staged = stage_upload(self.ws, self.principal, filename=filename, content=content)
         path = staged_path(self.ws, staged["upload_id"])
         ensure_current(self.ws.engine)
-        summary = import_file(self.ws.engine, self.ws.settings, kind, path, source=source,
-                              scope=import_scope(self.ws, self.principal), user_id=self.principal.id or None)  # fmt: skip
+        scope = import_scope(self.ws, self.principal)
+        summary = import_file(
+            self.ws.engine, self.ws.settings, kind, path, source=source, scope=scope, user_id=self.principal.id or None
+        )
         data = summary_data(self.ws, path, summary, staged["filename"])
         forget_cached_figures()
         return data

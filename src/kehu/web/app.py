@@ -44,7 +44,7 @@ from kehu.web import (
     task_pages,
     ticket_pages,
 )
-from kehu.web.render import render_error, wants_json
+from kehu.web.render import locale_for, render_error, wants_json
 
 __all__ = ["create_app"]
 
@@ -113,6 +113,11 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     @app.exception_handler(KehuError)
     async def kehu_error(request: Request, exc: KehuError) -> Response:
         status = error_status(exc)
+        # issue 23: an error that carries its text in every language (kehu.service.scope.denied) is shown in the
+        # request's language
+        texts = getattr(exc, "texts", None)
+        if isinstance(texts, dict) and locale_for(request) in texts:
+            exc = type(exc)(texts[locale_for(request)])
         if wants_json(request):
             headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
             if isinstance(exc, TooManyAttemptsError):
