@@ -226,3 +226,40 @@ def test_a_manager_retries_only_their_teams_outbox_messages(web: WebEnv) -> None
         rows = conn.execute(sa.select(outbox.c.id, outbox.c.status).where(outbox.c.id.in_(list(ids.values())))).all()
     states = {int(i): s for i, s in rows}
     assert states == {ids["mine"]: "retry", ids["theirs"]: "dead", ids["none"]: "dead"}
+
+
+def test_campaign_results_of_a_manager_cover_their_team_and_say_so(web: WebEnv) -> None:
+    from kehu.store.campaigns import campaign_members, campaigns
+
+    c = web.login("manager")
+    token = csrf_of(c.get("/campaigns").text)
+    form = {"csrf_token": token, "name": "lost", "target_kind": "segment", "segment": "lifecycle:lost",
+            "channel": "file", "template": "{name}，回来看看！", "holdout": "30", "seed": "7", "window": "30",
+            "lapse_days": "180", "stratify_by": ""}  # fmt: skip
+    assert c.post("/campaigns", data=form, follow_redirects=False).status_code == 303
+    assert c.post("/campaigns/lost/launch", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+    team = _team(web)
+    with web.ws.engine.connect() as conn:
+        cid = conn.execute(sa.select(campaigns.c.id).where(campaigns.c.name == "lost")).scalar_one()
+        rows = conn.execute(
+            sa.select(campaign_members.c.arm, customers.c.owner_id)
+            .join(customers, customers.c.id == campaign_members.c.customer_id)
+            .where(campaign_members.c.campaign_id == cid)
+        ).all()
+    mine = [arm for arm, owner in rows if owner in team]
+    assert 0 < len(mine) < len(rows)  # the campaign reached other teams' customers too
+    for results in (c.get("/campaigns/lost.json").json()["results"],
+                    c.get("/api/campaigns/lost/results", headers=web.token("manager")).json()):  # fmt: skip
+        assert results["members"] == {"measured": len(mine), "total": len(rows), "scope": "team"}
+        arms = results["arms"]
+        assert arms["treatment"]["customers"] + arms["holdout"]["customers"] == len(mine)
+        assert arms["holdout"]["customers"] == mine.count("holdout")
+        assert sum(s["customers"] for s in results["strata"]) == len(mine)
+        zh = f"仅显示您团队的成员：活动 {len(rows)} 位成员中的 {len(mine)} 位（其余属于其他团队）。"
+        assert results["notes"]["zh"][0] == zh
+        assert results["notes"]["en"][0].startswith(f"Members of your team only: {len(mine)} of the campaign's")
+    page = c.get("/campaigns/lost", headers={"Accept-Language": "zh-CN"}).text
+    assert "仅显示您团队的成员" in page
+    admin = c.get("/api/campaigns/lost/results", headers=web.token("admin")).json()
+    assert admin["members"] == {"measured": len(rows), "total": len(rows), "scope": "all"}
+    assert admin["arms"]["treatment"]["customers"] + admin["arms"]["holdout"]["customers"] == len(rows)

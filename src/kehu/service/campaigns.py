@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,8 +23,9 @@ from kehu.campaigns.results import campaign_results
 from kehu.campaigns.spec import CampaignSpec, render
 from kehu.config import Settings
 from kehu.errors import NotFoundError, ValidationError
+from kehu.i18n import text
 from kehu.models.holdout import HOLDOUT, TREATMENT, assign_arms
-from kehu.service.access import Principal, require_role
+from kehu.service.access import Principal, owner_scope, require_role
 from kehu.service.principal import Service, Workspace
 from kehu.store.actions import outbox
 from kehu.store.campaigns import campaign_members, campaign_messages, campaigns
@@ -234,13 +235,16 @@ def list_campaigns(store: sa.Engine) -> list[dict[str, Any]]:
     return out
 
 
-def measure_campaign(store: sa.Engine, name: str, *, now: dt.datetime) -> dict[str, Any]:
-    """Results of a launched campaign (see :func:`kehu.campaigns.results.campaign_results`)."""
+def measure_campaign(
+    store: sa.Engine, name: str, *, now: dt.datetime, owners: Sequence[int] | None = None
+) -> dict[str, Any]:
+    """Results of a launched campaign (see :func:`kehu.campaigns.results.campaign_results`), of the members owned by
+    ``owners`` only when given."""
     with store.connect() as conn:
         campaign = _row(conn, name)
         if campaign["launched_at"] is None:
             raise ValidationError(f"campaign {name!r} has not been launched: run `kehu campaigns launch {name}`")
-        result = campaign_results(conn, campaign, now=now)
+        result = campaign_results(conn, campaign, now=now, owners=owners)
     return {"campaign": name, "holdout_share": campaign["holdout_share"], "seed": campaign["seed"],
             "attribution_days": campaign["attribution_days"], "target": campaign["target"], **result}  # fmt: skip
 
@@ -360,10 +364,20 @@ class CampaignService(Service):
         return list_campaigns(self.ws.engine)
 
     def results(self, name: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
-        """Per-arm outcomes, uplift with 95% intervals and verdicts (managers and admins)."""
+        """Per-arm outcomes, uplift with 95% intervals and verdicts (managers and admins); a manager's cover only
+        the members their team owns, and the first note says so (``members``: measured of total)."""
         require_role(self.principal, *_MANAGERS)
         ensure_current(self.ws.engine)
-        return measure_campaign(self.ws.engine, name, now=now or dt.datetime.now(dt.UTC))
+        return self._measure(name, now)
+
+    def _measure(self, name: str, now: dt.datetime | None) -> dict[str, Any]:
+        owners = owner_scope(self.ws, self.principal)
+        result = measure_campaign(self.ws.engine, name, now=now or dt.datetime.now(dt.UTC), owners=owners)
+        if owners is not None:
+            shown, total = result["members"]["measured"], result["members"]["total"]
+            for loc, locale in (("zh", "zh-CN"), ("en", "en")):
+                result["notes"][loc].insert(0, text("scope.campaign_members", locale).format(shown=shown, total=total))
+        return result
 
     def targets(self) -> list[dict[str, Any]]:
         """The segments a campaign may target: ``SCHEME:SEGMENT`` refs of the newest runs with labels and sizes
@@ -382,7 +396,7 @@ class CampaignService(Service):
         results = None
         if campaign["launched_at"] is not None:
             ensure_current(self.ws.engine)
-            results = measure_campaign(self.ws.engine, name, now=now or dt.datetime.now(dt.UTC))
+            results = self._measure(name, now)
             from kehu.segments.labels import segment_label
 
             scheme = campaign["stratify_by"]
