@@ -228,24 +228,41 @@ def test_a_manager_retries_only_their_teams_outbox_messages(web: WebEnv) -> None
     assert states == {ids["mine"]: "retry", ids["theirs"]: "dead", ids["none"]: "dead"}
 
 
-def test_campaign_results_of_a_manager_cover_their_team_and_say_so(web: WebEnv) -> None:
+def _launch(web: WebEnv, who: str, name: str) -> list[tuple[str, int | None]]:
+    """Create and launch a campaign to the lost customers as ``who``; its members' (arm, owner id)."""
     from kehu.store.campaigns import campaign_members, campaigns
 
-    c = web.login("manager")
+    c = web.login(who)
     token = csrf_of(c.get("/campaigns").text)
-    form = {"csrf_token": token, "name": "lost", "target_kind": "segment", "segment": "lifecycle:lost",
+    form = {"csrf_token": token, "name": name, "target_kind": "segment", "segment": "lifecycle:lost",
             "channel": "file", "template": "{name}，回来看看！", "holdout": "30", "seed": "7", "window": "30",
             "lapse_days": "180", "stratify_by": ""}  # fmt: skip
     assert c.post("/campaigns", data=form, follow_redirects=False).status_code == 303
-    assert c.post("/campaigns/lost/launch", data={"csrf_token": token}, follow_redirects=False).status_code == 303
-    team = _team(web)
+    assert c.post(f"/campaigns/{name}/launch", data={"csrf_token": token}, follow_redirects=False).status_code == 303
     with web.ws.engine.connect() as conn:
-        cid = conn.execute(sa.select(campaigns.c.id).where(campaigns.c.name == "lost")).scalar_one()
-        rows = conn.execute(
-            sa.select(campaign_members.c.arm, customers.c.owner_id)
-            .join(customers, customers.c.id == campaign_members.c.customer_id)
-            .where(campaign_members.c.campaign_id == cid)
-        ).all()
+        cid = conn.execute(sa.select(campaigns.c.id).where(campaigns.c.name == name)).scalar_one()
+        return [
+            (str(a), o)
+            for a, o in conn.execute(
+                sa.select(campaign_members.c.arm, customers.c.owner_id)
+                .join(customers, customers.c.id == campaign_members.c.customer_id)
+                .where(campaign_members.c.campaign_id == cid)
+            )
+        ]
+
+
+def test_a_managers_campaign_reaches_only_their_team(web: WebEnv) -> None:
+    team = _team(web)
+    members = _launch(web, "manager", "lost_team")
+    assert members and all(owner in team for _, owner in members)
+    everyone = _launch(web, "admin", "lost_all")
+    assert len(everyone) > len(members)
+
+
+def test_campaign_results_of_a_manager_cover_their_team_and_say_so(web: WebEnv) -> None:
+    rows = _launch(web, "admin", "lost")  # an admin's campaign, to every team's lost customers
+    team = _team(web)
+    c = web.login("manager")
     mine = [arm for arm, owner in rows if owner in team]
     assert 0 < len(mine) < len(rows)  # the campaign reached other teams' customers too
     for results in (c.get("/campaigns/lost.json").json()["results"],

@@ -114,8 +114,12 @@ def _baseline(conn: sa.Connection, ids: list[int], start: dt.datetime, days: int
     return {c: (c in latest and latest[c] >= active_from, c in latest and latest[c] < lapsed_before) for c in ids}
 
 
-def _assign(conn: sa.Connection, campaign: dict[str, Any], now: dt.datetime) -> None:
+def _assign(conn: sa.Connection, campaign: dict[str, Any], now: dt.datetime, owners: Sequence[int] | None) -> None:
     ids, as_of = _target(conn, campaign["target"])
+    if owners is not None:  # a manager's launch: only their team's customers (issue 23)
+        mine = sa.select(customers.c.id).where(customers.c.owner_id.in_(list(owners)))
+        wanted = {int(c) for c in conn.execute(mine).scalars()}
+        ids = [c for c in ids if c in wanted]
     if not ids:
         raise ValidationError(f"campaign {campaign['name']!r}: the target has no customers; nothing was assigned")
     strata = _strata(conn, campaign["stratify_by"], ids)
@@ -181,9 +185,16 @@ def _enqueue(conn: sa.Connection, campaign: dict[str, Any], now: dt.datetime) ->
 
 
 def launch_campaign(
-    settings: Settings, store: sa.Engine, name: str, *, channels: Mapping[str, Any] | None = None, now: dt.datetime
+    settings: Settings,
+    store: sa.Engine,
+    name: str,
+    *,
+    channels: Mapping[str, Any] | None = None,
+    now: dt.datetime,
+    owners: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """Assign and record the arms (once); queue one message per treatment customer in the playbooks' outbox
+    """Assign and record the arms (once; of the target's customers owned by ``owners`` only, when given: a
+    manager's team); queue one message per treatment customer in the playbooks' outbox
     (exactly once: the outbox key is the campaign and customer); then deliver the outbox.
 
     ``channels`` maps channel kinds to channels (default: the settings' email, webhook and SMS channels and the
@@ -196,7 +207,7 @@ def launch_campaign(
         campaign = _row(conn, name)
         assigned_now = campaign["status"] == "draft"
         if assigned_now:
-            _assign(conn, campaign, now)
+            _assign(conn, campaign, now, owners)
             campaign = _row(conn, name)
     with store.begin() as conn:  # a separate transaction: the arms are stored before any message exists
         queued = _enqueue(conn, campaign, now)
@@ -412,9 +423,11 @@ class CampaignService(Service):
 
     def launch(self, name: str, *, channels: Any = None, now: dt.datetime | None = None) -> dict[str, Any]:
         """Launch a draft campaign: assign and record the arms first, queue only the treatment arm's messages in
-        the outbox, deliver them (managers and admins; see :func:`launch_campaign`)."""
+        the outbox, deliver them (managers and admins; a manager's reaches only their team's customers; see
+        :func:`launch_campaign`)."""
         require_role(self.principal, *_MANAGERS)
         ensure_current(self.ws.engine)
         return launch_campaign(
-            self.ws.settings, self.ws.engine, name, channels=channels, now=now or dt.datetime.now(dt.UTC)
-        )
+            self.ws.settings, self.ws.engine, name, channels=channels, now=now or dt.datetime.now(dt.UTC),
+            owners=owner_scope(self.ws, self.principal),
+        )  # fmt: skip
