@@ -280,3 +280,20 @@ def test_campaign_results_of_a_manager_cover_their_team_and_say_so(web: WebEnv) 
     admin = c.get("/api/campaigns/lost/results", headers=web.token("admin")).json()
     assert admin["members"] == {"measured": len(rows), "total": len(rows), "scope": "all"}
     assert admin["arms"]["treatment"]["customers"] + admin["arms"]["holdout"]["customers"] == len(rows)
+
+
+def test_the_daily_digest_names_only_customers_one_may_see(web: WebEnv) -> None:
+    from kehu.service.reminders import digest_facts
+
+    tid, _cid, name = _foreign_task(web)
+    with web.ws.engine.connect() as conn:
+        user = conn.execute(sa.select(users).where(users.c.id == web.accounts["rep_a"].id)).one()
+        facts = digest_facts(conn, user, today=dt.date.today(), now=dt.datetime.now(dt.UTC))
+        admin = conn.execute(sa.select(users).where(users.c.name == "admin")).one()
+    items = [*facts.due_items, *facts.overdue_items]
+    assert ("致电 ***", None) in items and not [i for i in items if name in i[0] or i[1] == name]
+    with web.ws.engine.begin() as conn:  # given to the admin, who sees every customer, it is named
+        conn.execute(sa.update(tasks).where(tasks.c.id == tid).values(assignee_id=admin.id))
+    with web.ws.engine.connect() as conn:
+        facts = digest_facts(conn, admin, today=dt.date.today(), now=dt.datetime.now(dt.UTC))
+    assert (f"致电 {name}", name) in [*facts.due_items, *facts.overdue_items]
