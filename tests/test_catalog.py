@@ -35,6 +35,7 @@ def test_both_locales_have_the_same_keys() -> None:
         "outcomes",
         "limits",  # issue 23: refusals of oversized input (kehu.user_yaml)
         "files",  # hostile files, uploads and the store's turns (issue 23, part D)
+        "scope",  # issue 23: what a manager may act on
     }
 
 

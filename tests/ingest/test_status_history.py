@@ -128,7 +128,7 @@ def test_a_bad_status_in_a_reimport_is_quarantined_and_changes_nothing(workspace
     assert s.quarantine_file is not None
     with open(s.quarantine_file, encoding="utf-8-sig", newline="") as fh:
         (row,) = list(csv.DictReader(fh))
-    assert (row["source_file"], row["row"], row["column"], row["value"]) == (str(bad), "2", "订单状态", "退货中途丢失")
+    assert (row["source_file"], row["row"], row["column"], row["value"]) == (bad.name, "2", "订单状态", "退货中途丢失")
     o1 = record_id(workspace, orders, "O1")
     assert [(v["status"], v["valid_to"]) for v in history_of(workspace, "orders", o1)] == [("paid", None)]
     assert count(workspace, order_history) == 0

@@ -78,7 +78,7 @@ def test_kehu_run_twice_acts_once(pb_ws: Workspace) -> None:
     assert {r["rule"]: r["skipped"] for r in second["rules"]} == {
         "once/dormant": {"already_fired": 3}, "once/detractor": {"already_fired": 1}
     }  # fmt: skip
-    assert count(pb_ws.engine, "tasks") == 4 and count(pb_ws.engine, "coupons") == 1
+    assert count(pb_ws.engine, "tasks") == 3 and count(pb_ws.engine, "coupons") == 1
     assert len(sink.requests) == 3 and len(smtp.messages) == 1
     assert sorted(r["body"]["text"]["content"] for r in sink.requests) == [
         "客户1 dormant 30 days", "客户4 dormant 31 days", "客户6 dormant 30 days"
@@ -88,8 +88,10 @@ def test_kehu_run_twice_acts_once(pb_ws: Workspace) -> None:
         assignees = dict(conn.exec_driver_sql(
             "SELECT t.customer_id, u.name FROM tasks t JOIN users u ON u.id = t.assignee_id WHERE t.rule = 'dormant'"
         ).all())  # fmt: skip
+        waiting = conn.exec_driver_sql("SELECT customer_id, assignee_id FROM backlog WHERE rule = 'dormant'").all()
     assert smtp.messages[0].get_content().strip() == f"coupon {code}"
-    assert assignees == {1: "alice", 4: "bob", 6: "carol"}  # owners; 6 has none: the fallback
+    # owners; 6 has none and the fallback (a rep) may not see them: the task waits for a manager (issue 23)
+    assert assignees == {1: "alice", 4: "bob"} and [tuple(w) for w in waiting] == [(6, None)]
     _no_duplicates(pb_ws)
 
 
@@ -156,7 +158,7 @@ def test_a_process_killed_while_sending_never_sends_twice(pb_ws: Workspace) -> N
         assert count(pb_ws.engine, "outbox", "WHERE status = 'sending'") == 1
         later = pb_ws.system().playbooks.deliver(now=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10))
     assert later["unknown"] == 1  # the lease expired: outcome unknown, listed, not re-sent
-    assert count(pb_ws.engine, "tasks") == 4 and count(pb_ws.engine, "coupons") == 1
+    assert count(pb_ws.engine, "tasks") == 3 and count(pb_ws.engine, "coupons") == 1
     keys = Counter(r["headers"]["Idempotency-Key"] for r in sink.requests)
     assert len(keys) == 3 and set(keys.values()) == {1}  # every dormant message reached the robot exactly once
     assert len(smtp.messages) == 1

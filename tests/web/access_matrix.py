@@ -252,16 +252,5 @@ BODIES: dict[str, tuple[str, dict[str, Any]]] = {
 
 #: writes that leave objects outside the principal's scope unchanged and report them (not refuse the request)
 SKIPS_OUTSIDE = {"POST /tasks/bulk"}
-#: (route, principal) -> the hole of issue 23 that still fails there (fixed in another branch)
-_TASK_LEAK = "task leak: tasks of customers outside the assignee's scope (round-robin fallback) are listed"
-HOLES: dict[tuple[str, str], str] = {
-    **{(route, who): _TASK_LEAK
-       for route in ("GET /api/tasks", "GET /tasks", "GET /tasks.json")
-       for who in ("manager_x", "rep_a", "rep_b")},
-    **{(route, who): _TASK_LEAK for route in ("GET /api/notifications", "GET /notifications", "GET /notifications.json")
-       for who in ("rep_a", "rep_b")},
-    ("POST /backlog/{entry_id:id}/promote", "manager_x"): _TASK_LEAK,  # its answer is the leaking inbox
-    **{(route, who): "quarantine scope: a manager downloads the quarantine file of anyone's import"
-       for route in ("GET /imports/{run_id:id}/quarantine.csv", "GET /api/imports/{run_id}/quarantine.csv")
-       for who in ("manager_x", "manager_y")},
-}  # fmt: skip
+#: (route, principal) -> a known hole that still fails there (marked xfail(strict)); none is left of issue 23
+HOLES: dict[tuple[str, str], str] = {}

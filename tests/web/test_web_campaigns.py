@@ -64,7 +64,7 @@ def test_the_create_form_shows_what_is_wrong(web: WebEnv, fields: dict[str, str]
 
 
 def test_create_launch_and_results_with_chart_and_verdicts(web: WebEnv) -> None:
-    manager = web.login("manager")
+    manager = web.login("admin")  # company-wide results; a manager's cover their team (test_web_scope)
     token = csrf_of(manager.get("/campaigns").text)
     r = manager.post("/campaigns", data=_form(token), follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/campaigns/winback"

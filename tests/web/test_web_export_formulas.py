@@ -30,7 +30,6 @@ EXPORTS = {
     "GET /api/imports/{run_id}/quarantine.csv": ["/api/imports/{run}/quarantine.csv"],
 }  # fmt: skip
 #: the quarantine file's writer is engineer A's (issue 23: quarantine formulas); only tested here
-QUARANTINE_HOLE = "issue 23: quarantine formulas: the quarantine CSV keeps rejected cells that start a formula"
 
 
 def _client(env: CorpusEnv, who: str) -> Any:
@@ -99,7 +98,6 @@ def test_no_export_cell_starts_a_formula(corpus: CorpusEnv, route: str, who: str
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=QUARANTINE_HOLE)
 @pytest.mark.parametrize("route", [r for r in EXPORTS if "quarantine" in r])
 def test_no_quarantine_cell_starts_a_formula(corpus: CorpusEnv, route: str) -> None:
     c = _client(corpus, "admin")

@@ -45,6 +45,9 @@ class TaskPublic(BaseModel):
     rule: str | None
     customer_id: int
     customer: str | None
+    customer_hidden: bool = Field(
+        default=False, description="The reader may not see this customer: no name, phone or body; masked title"
+    )
     assignee_id: int | None
     assignee: str | None
     created_at: dt.datetime
@@ -102,6 +105,9 @@ class BacklogEntry(BaseModel):
     id: int
     customer_id: int
     customer: str | None
+    customer_hidden: bool = Field(
+        default=False, description="The reader may not see this customer: no name, phone or body; masked title"
+    )
     assignee_id: int | None = Field(description="The owner it is meant for (none: the customer has no owner)")
     assignee: str | None
     playbook: str

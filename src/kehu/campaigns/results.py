@@ -14,7 +14,7 @@ Definitions (window W = [launched_at, launched_at + attribution_days)):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from kehu.models.holdout import HOLDOUT, TREATMENT
 from kehu.models.uplift import Estimate, mean_difference, proportion_difference
 from kehu.store.actions import outbox
 from kehu.store.campaigns import campaign_members, campaign_messages
-from kehu.store.schema import orders
+from kehu.store.schema import customers, orders
 
 __all__ = ["SMALL_HOLDOUT", "campaign_results", "verdict"]
 
@@ -90,7 +90,9 @@ def _estimates(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def campaign_results(conn: sa.Connection, campaign: Mapping[str, Any], *, now: dt.datetime) -> dict[str, Any]:
+def campaign_results(
+    conn: sa.Connection, campaign: Mapping[str, Any], *, now: dt.datetime, owners: Collection[int] | None = None
+) -> dict[str, Any]:
     """Measure a launched campaign (see the module docstring for the definitions).
 
     Parameters
@@ -99,12 +101,19 @@ def campaign_results(conn: sa.Connection, campaign: Mapping[str, Any], *, now: d
         The campaign's row (``id``, ``launched_at``, ``attribution_days``).
     now
         The current time: orders after it do not exist yet; before the window's end the result is provisional.
+    owners
+        Measure only the members owned by these users now (a manager's team); ``None``: every member.
+        ``members`` says how many were measured of how many.
     """
     from kehu.vocabulary import PURCHASE_STATUSES
 
     start: dt.datetime = campaign["launched_at"]
     end = start + dt.timedelta(days=int(campaign["attribution_days"]))
     m = campaign_members
+    mine = m.c.campaign_id == campaign["id"]
+    if owners is not None:
+        mine = mine & m.c.customer_id.in_(sa.select(customers.c.id).where(customers.c.owner_id.in_(list(owners))))
+    total = int(conn.execute(sa.select(sa.func.count()).where(m.c.campaign_id == campaign["id"])).scalar_one())
     members = {
         int(r.customer_id): {
             "customer_id": int(r.customer_id),
@@ -116,7 +125,7 @@ def campaign_results(conn: sa.Connection, campaign: Mapping[str, Any], *, now: d
             "revenue_cents": 0,
             "purchases": 0,
         }
-        for r in conn.execute(sa.select(m).where(m.c.campaign_id == campaign["id"]))
+        for r in conn.execute(sa.select(m).where(mine))
     }
     bought = (
         sa.select(orders.c.customer_id, sa.func.count(), sa.func.sum(orders.c.amount_cents))
@@ -129,7 +138,9 @@ def campaign_results(conn: sa.Connection, campaign: Mapping[str, Any], *, now: d
         .group_by(orders.c.customer_id)
     )
     for cid, n, revenue in conn.execute(bought):
-        row = members[int(cid)]
+        row = members.get(int(cid))
+        if row is None:  # outside ``owners``
+            continue
         row.update(converted=True, purchases=int(n), revenue_cents=int(revenue or 0))
     rows = list(members.values())
     overall = _estimates(rows)
@@ -144,14 +155,14 @@ def campaign_results(conn: sa.Connection, campaign: Mapping[str, Any], *, now: d
         conn.execute(
             sa.select(outbox.c.status, sa.func.count())
             .select_from(msgs.join(outbox, outbox.c.idempotency_key == msgs.c.provider_id))
-            .where(msgs.c.campaign_id == campaign["id"])
+            .where(msgs.c.campaign_id == campaign["id"], msgs.c.customer_id.in_(sa.select(m.c.customer_id).where(mine)))
             .group_by(outbox.c.status)
         ).all()
     )
     holdout_messaged = conn.execute(
         sa.select(sa.func.count())
         .select_from(outbox.join(m, m.c.customer_id == outbox.c.customer_id))
-        .where(m.c.campaign_id == campaign["id"], m.c.arm == HOLDOUT,
+        .where(mine, m.c.arm == HOLDOUT,
                outbox.c.idempotency_key.like(f"campaign:{int(campaign['id'])}:%"))
     ).scalar_one()  # fmt: skip
     holdout_n = sum(r["arm"] == HOLDOUT for r in rows)
@@ -162,6 +173,7 @@ def campaign_results(conn: sa.Connection, campaign: Mapping[str, Any], *, now: d
         if holdout_n < SMALL_HOLDOUT:
             notes[loc].append(_text("small_holdout", loc).format(n=holdout_n))
     return {
+        "members": {"measured": len(rows), "total": total, "scope": "all" if owners is None else "team"},
         "window": {"start": start.isoformat(), "end": end.isoformat(), "complete": now >= end},
         "arms": {
             arm: {

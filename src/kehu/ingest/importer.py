@@ -42,8 +42,9 @@ from kehu.ingest.identity import PROFILE_FIELDS, match_and_merge, recompute_prof
 from kehu.ingest.mapping import Mapping, load_mapping, plan_columns
 from kehu.ingest.parse_process import ParseJob, ParseProcess, staged_batches
 from kehu.ingest.parse_process import available as parse_process_available
-from kehu.ingest.quarantine import QuarantineWriter
+from kehu.ingest.quarantine import Problem, QuarantineWriter
 from kehu.ingest.readers import open_source
+from kehu.ingest.scope import ImportScope, outside_contacts, owners_of
 from kehu.ingest.staging import StagedBatch, prefetched
 from kehu.ingest.versions import keep_versions, tracked_columns
 from kehu.ingest.workbook_limits import WorkbookLimits
@@ -103,9 +104,15 @@ class _Run:
         now: dt.datetime,
         quarantine: QuarantineWriter,
         summary: ImportSummary,
+        *,
+        scope: ImportScope | None = None,
+        columns: dict[str, str] | None = None,
     ) -> None:
         self.conn, self.spec, self.source, self.run_id, self.now = conn, spec, source, run_id, now
         self.quarantine, self.summary = quarantine, summary
+        self.scope = scope
+        self.customer_sids: list[str] = []  # customer source id by code
+        self.columns = columns or {}  # field -> the file's column (to name in quarantine reasons)
         self.customer_ids = IdAllocator(conn, customers)
         #: Kehu customer id by customer code (codes number the file's customer source ids in order of appearance)
         self.customer_by_code = np.empty(0, dtype=np.int64)
@@ -133,6 +140,7 @@ class _Run:
         (unless the source had no customer records before this import) or gets a minimal customer.
         """
         if new_source_ids:
+            self.customer_sids.extend(new_source_ids)
             found = (
                 lookup_keys(
                     self.conn,
@@ -153,7 +161,9 @@ class _Run:
                     new_pos.append(j)
                 else:
                     ids[j] = hit[2]
-            if new_pos:
+            if new_pos and self.scope is not None:  # a scoped import creates no customers from activity rows
+                ids[new_pos] = -1
+            elif new_pos:
                 n = len(new_pos)
                 created = self.customer_ids.take(n)
                 ids[new_pos] = created
@@ -185,16 +195,24 @@ class _Run:
         sqlite = self.conn.dialect.name == "sqlite"
         cols = {name: db_array(arr, sqlite=sqlite) for name, arr in staged.columns.items()}
         cols["customer_id"] = self.resolve_customers(staged.customers.to_pylist(), staged.customer_codes).astype(object)
+        keys = np.asarray(staged.keys.to_numpy(zero_copy_only=False), dtype=object)
+        row_hashes = np.asarray(staged.hashes)
+        if self.scope is not None:
+            keep = self._activity_in_scope(staged, cols["customer_id"])
+            if not keep.all():
+                cols = {name: col[keep] for name, col in cols.items()}
+                keys, row_hashes, n = keys[keep], row_hashes[keep], int(keep.sum())
+                if not n:
+                    return
         stamp = utc_now_db(self.conn, 1, self.now)[0]
         shared: dict[str, Any] = {"import_run_id": self.run_id, "updated_at": stamp}
         if "attributes" not in cols:
             shared["attributes"] = None
-        keys = np.asarray(staged.keys.to_numpy(zero_copy_only=False), dtype=object)
         new_idx: np.ndarray | None = None  # None: every row is new
         if self.had_rows:
             existing = lookup_keys(self.conn, self.table, self.key_col, self.source, keys.tolist())
             new_list, upd_list, upd_ids = [], [], []
-            for j, (k, h) in enumerate(zip(keys.tolist(), staged.hashes.tolist(), strict=True)):
+            for j, (k, h) in enumerate(zip(keys.tolist(), row_hashes.tolist(), strict=True)):
                 found = existing.get(k)
                 if found is None:
                     new_list.append(j)
@@ -239,6 +257,7 @@ class _Run:
         new_ids: list[int] = []
         new_data: list[dict[str, Any]] = []
         new_rows: list[tuple[int, int]] = []
+        owners, contacts = self._scope_facts(existing, data_cols)
         for j, (k, h) in enumerate(zip(keys, hashes.tolist(), strict=True)):
             data = {f: _jsonable(col[j]) for f, col in data_cols.items() if col[j] not in (None, [], "")}
             extra = batch.extras[int(rows[j])] if batch.extras is not None else None
@@ -246,6 +265,14 @@ class _Run:
                 data["custom"] = json.loads(extra)
             row_no = int(batch.raw.row_numbers[rows[j]])
             found = existing.get(k)
+            if self.scope is not None and (found is None or found[1] != h):
+                problems = self._outside_scope(k, data, found, owners, contacts)
+                if problems:
+                    self.quarantine.add(row_no, problems, batch.raw_row(int(rows[j])))
+                    self.summary.quarantined += 1
+                    continue
+                if found is None and not data.get("owner"):
+                    data["owner"] = self.scope.default_owner
             if found is None:
                 new_keys.append(k)
                 new_data.append(data)
@@ -294,6 +321,58 @@ class _Run:
         # a new record that joined an existing customer did not create a customer
         self.summary.customers_created += len(_alive(self.conn, set(new_ids))) if merges else len(new_ids)
         recompute_profiles(self.conn, dirty, self.now)
+
+    def _activity_in_scope(self, staged: StagedBatch, customer_ids: np.ndarray) -> np.ndarray:
+        """For a scoped import: which rows of an activity batch belong to a customer within the scope; the others
+        are quarantined (with the customer id column and value)."""
+        assert self.scope is not None and staged.customer_codes is not None
+        known = [int(c) for c in customer_ids.tolist() if int(c) >= 0]
+        owners = owners_of(self.conn, known)
+        keep = np.array([int(c) >= 0 and owners.get(int(c)) in self.scope.owner_ids for c in customer_ids.tolist()],
+                        dtype=bool)  # fmt: skip
+        column = self.columns.get("customer_id", "customer_id")
+        for i in np.flatnonzero(~keep).tolist():
+            sid = self.customer_sids[int(staged.customer_codes[i])]
+            key = "customer" if int(customer_ids[i]) >= 0 else "unknown_customer"
+            problem = Problem(column, sid, self.scope.reason(key, key=sid))
+            self.quarantine.add(int(staged.source_rows[i]), [problem], {column: sid})
+            self.summary.quarantined += 1
+        return keep
+
+    def _scope_facts(
+        self, existing: dict[str, tuple[Any, ...]], data_cols: dict[str, list[Any]]
+    ) -> tuple[dict[int, int | None], set[tuple[str, str]]]:
+        """For a scoped import: the owners of the batch's known customers, and the batch's phones and e-mails
+        held by customers outside the scope (see :mod:`kehu.ingest.scope`)."""
+        if self.scope is None:
+            return {}, set()
+        owners = owners_of(self.conn, [int(found[2]) for found in existing.values()])
+        phones = [str(v) for v in data_cols.get("phone", []) if v]
+        emails = [str(v) for v in data_cols.get("email", []) if v]
+        return owners, outside_contacts(self.conn, self.scope, self.source, phones, emails)
+
+    def _outside_scope(
+        self,
+        key: str,
+        data: dict[str, Any],
+        found: tuple[Any, ...] | None,
+        owners: dict[int, int | None],
+        contacts: set[tuple[str, str]],
+    ) -> list[Problem]:
+        """Why a scoped import may not write this customer row (nothing: it may)."""
+        assert self.scope is not None
+        problems: list[Problem] = []
+        col = self.columns.get
+        if found is not None and owners.get(int(found[2])) not in self.scope.owner_ids:
+            problems.append(Problem(col("customer_id", "customer_id"), key, self.scope.reason("customer", key=key)))
+        owner = data.get("owner")
+        if owner and owner not in self.scope.owner_names:
+            problems.append(Problem(col("owner", "owner"), str(owner), self.scope.reason("owner", owner=owner)))
+        for field_name in ("phone", "email"):
+            value = data.get(field_name)
+            if value and (field_name, str(value)) in contacts:
+                problems.append(Problem(col(field_name, field_name), str(value), self.scope.reason("contact")))
+        return problems
 
 
 def _alive(conn: Connection, ids: set[int]) -> set[int]:
@@ -349,6 +428,8 @@ def import_file(
     now: dt.datetime | None = None,
     parse_process: bool | None = None,
     on_wait: Callable[[Holder], None] | None = None,
+    scope: ImportScope | None = None,
+    user_id: int | None = None,
 ) -> ImportSummary:
     """Import one file of ``kind`` into the store.
 
@@ -379,6 +460,12 @@ def import_file(
     on_wait
         Called with the holder when another import or run has the store's turn and this import waits for it
         (:func:`kehu.store.turns.store_turn`; at most ``KEHU_STORE_WAIT_SECONDS``).
+    scope
+        What the import may touch (:class:`~kehu.ingest.scope.ImportScope`; ``None``: everything). Rows of a
+        customers import outside it are quarantined with their reason; a scoped import of an activity kind
+        quarantines every row of a customer outside the scope or not yet known.
+    user_id
+        The user who started the import (recorded on the import run; ``None``: the command line).
 
     Raises
     ------
@@ -424,10 +511,10 @@ def import_file(
             ):
                 run_id = conn.execute(
                     insert(import_runs)
-                    .values(kind=kind, path=str(path.resolve()), source=source, started_at=now)
+                    .values(kind=kind, path=str(path.resolve()), source=source, started_at=now, user_id=user_id)
                     .returning(import_runs.c.id)
                 ).scalar_one()
-                run = _Run(conn, spec, source, run_id, now, quarantine, summary)
+                run = _Run(conn, spec, source, run_id, now, quarantine, summary, scope=scope, columns=plan.fields)
                 big = bulk and not run.had_rows
                 tune_for_bulk(conn, appending=big)
                 job = ParseJob(

@@ -286,6 +286,7 @@ class _Builder:
             enabled=bool(data.get("enabled", True)),
             quiet_hours=quiet,
             rules=tuple(rules),
+            team=data.get("team"),
             path=self.c.file,
             digest=digest,
             source={**data, "_line": self.c.line(("playbook",))},

@@ -191,6 +191,8 @@ class Playbook:
     enabled: bool
     quiet_hours: str | Literal["default"] | None
     rules: tuple[PlaybookRule, ...]
+    #: a team's playbook acts only on that team's customers and people (``None``: every team's)
+    team: str | None = None
     path: str = ""
     digest: str = ""
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)

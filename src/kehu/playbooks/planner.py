@@ -8,13 +8,21 @@ published profile, minus occurrences that already fired, customers the re-entry 
 exclude, and what exceeds the rule's ``max_per_day`` or the per-customer daily cap. Of the decisions left, those
 of customers in the rule's holdout (:func:`kehu.models.holdout.held_out`, drawn before anything else is decided
 for the rule) are kept, marked ``held_out`` and emptied of their actions: the firing is recorded, nothing is done.
+
+Scope (issue 23): a playbook with a ``team`` acts only on customers owned by that team's people and gives
+customers and tasks only to them; a run started by a manager (``scope``: the owner ids they may see) acts only on
+their team's customers. A customer outside is skipped (``out_of_scope``); an owner or task action whose person is
+outside is left out (``owner_out_of_scope``, ``assignee_out_of_scope``). A task for the customer's owner goes to
+the owner as of the end of the plan (an owner action of a later rule of the same run moves it along); for a
+customer with no owner then, the ``fallback`` takes only admins (the only people who may see an unowned
+customer), else the task waits unassigned in the backlog for a manager.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,8 +142,11 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
 class _Context:
     """Store reads shared by the rules of one plan."""
 
-    def __init__(self, conn: sa.Connection, settings: Settings, clock: Clock) -> None:
+    def __init__(
+        self, conn: sa.Connection, settings: Settings, clock: Clock, scope: Collection[int] | None = None
+    ) -> None:
         self.conn = conn
+        self.scope = None if scope is None else frozenset(int(u) for u in scope)
         self.settings = settings
         self.clock = clock
         self.users = {int(r["id"]): dict(r) for r in conn.execute(sa.select(users)).mappings()}
@@ -184,7 +195,21 @@ class _Context:
         owner = self.customers.get(cid, {}).get("owner_id")
         return int(owner) if owner is not None else None
 
-    def pool(self, people: People, where: str) -> list[dict[str, Any]]:
+    def allowed(self, pb: Playbook) -> frozenset[int] | None:
+        """The users whose customers (and who alone as people) the playbook may act on in this plan (None: all)."""
+        team = None
+        if pb.team is not None:
+            team = frozenset(uid for uid, u in self.users.items() if u["team"] == pb.team)
+        if self.scope is None:
+            return team
+        return self.scope if team is None else self.scope & team
+
+    def pool(self, people: People, where: str, allowed: frozenset[int] | None = None) -> list[dict[str, Any]]:
+        """The users ``people`` names (only those in ``allowed`` when given: maybe none)."""
+        found = self._pool(people, where)
+        return found if allowed is None else [u for u in found if int(u["id"]) in allowed]
+
+    def _pool(self, people: People, where: str) -> list[dict[str, Any]]:
         if people.kind == "user":
             user = self.by_name.get(people.user or "")
             if user is None or not user["active"]:
@@ -226,18 +251,21 @@ def plan(
     settings: Settings,
     *,
     sla_hours: Mapping[str, float],
+    scope: Collection[int] | None = None,
 ) -> Plan:
     """Decide what the enabled ``playbooks`` do on ``clock.day`` (reads only).
 
     ``sla_hours`` are the resolution targets per ticket priority (the ``tickets`` section of the loop
-    configuration) that ``ticket_past_sla`` measures open tickets against.
+    configuration) that ``ticket_past_sla`` measures open tickets against. ``scope``: the owner ids whose
+    customers the plan may act on, and the only people it may give customers and tasks to (``None``: all; see
+    the module docstring).
 
     Raises
     ------
     ValidationError
         A rule names a user that does not exist, or a round-robin finds nobody (file and line named).
     """
-    ctx = _Context(conn, settings, clock)
+    ctx = _Context(conn, settings, clock, scope)
     rules = sorted(
         ((pb, r) for pb in playbooks if pb.enabled for r in pb.rules),
         key=lambda pr: (-pr[1].priority, pr[0].name, pr[1].id),
@@ -247,6 +275,7 @@ def plan(
     for pb, rule in rules:
         rp = RulePlan(pb, rule)
         out.rules.append(rp)
+        allowed = ctx.allowed(pb)
         occurrences = evaluate_trigger(conn, rule.when, clock, sla_hours=dict(sla_hours))
         rp.matched = len(occurrences)
         passing = ctx.passing(rule)
@@ -270,6 +299,9 @@ def plan(
             if cid not in ctx.customers:
                 rp.skipped["no_customer"] += 1
                 continue
+            if allowed is not None and ctx.owner_of(cid) not in allowed:
+                rp.skipped["out_of_scope"] += 1
+                continue
             if rule.reentry == "once" and cid in last_day:
                 rp.skipped["once"] += 1
                 continue
@@ -283,7 +315,7 @@ def plan(
                 rp.skipped["customer_daily_cap"] += 1
                 continue
             owner_before = ctx.planned_owner.get(cid, -1)
-            decision = _decide(ctx, pb, rule, occ, served)
+            decision = _decide(ctx, pb, rule, occ, served, allowed)
             if not decision.actions:
                 for note in decision.notes:
                     rp.skipped[note] += 1
@@ -298,7 +330,26 @@ def plan(
             today += 1
             served += 1
             ctx.customer_day[cid] += 1
+    _assign_to_final_owners(ctx, out)
     return out
+
+
+def _assign_to_final_owners(ctx: _Context, p: Plan) -> None:
+    """Give each task for the customer's owner to the owner as of the end of the plan; for a customer left
+    without one, to an admin of the ``fallback`` (round-robin), else to nobody (the backlog, for a manager)."""
+    admins_served = 0
+    for d in p.decisions:
+        for a in d.actions:
+            if a.kind != "task" or a.action.assignee.kind != "owner":
+                continue
+            owner = ctx.owner_of(d.customer_id)
+            if owner is None and a.action.fallback is not None:
+                pool = [u for u in ctx.pool(a.action.fallback, a.action.where) if u["role"] == "admin"]
+                if pool:
+                    owner = int(pool[admins_served % len(pool)]["id"])
+                    admins_served += 1
+            a.payload["assignee_id"] = owner
+            a.locale = ctx.locale_of(owner)
 
 
 def _hold_out(ctx: _Context, decision: Decision, owner_before: int | None) -> None:
@@ -311,7 +362,9 @@ def _hold_out(ctx: _Context, decision: Decision, owner_before: int | None) -> No
     decision.held_out = True
 
 
-def _decide(ctx: _Context, pb: Playbook, rule: PlaybookRule, occ: Occurrence, served: int) -> Decision:
+def _decide(
+    ctx: _Context, pb: Playbook, rule: PlaybookRule, occ: Occurrence, served: int, allowed: frozenset[int] | None
+) -> Decision:
     cid = occ.customer_id
     customer = ctx.customers[cid]
     values: dict[str, Any] = {**ctx.profiles.get(cid, {}), **occ.values}
@@ -325,7 +378,10 @@ def _decide(ctx: _Context, pb: Playbook, rule: PlaybookRule, occ: Occurrence, se
             current = ctx.owner_of(cid)
             if action.only_if_unowned and current is not None:
                 continue
-            pool = ctx.pool(action.assign, action.where)
+            pool = ctx.pool(action.assign, action.where, allowed)
+            if not pool:
+                notes.append("owner_out_of_scope")
+                continue
             new = pool[served % len(pool)]
             if new["id"] == current:
                 continue
@@ -333,12 +389,12 @@ def _decide(ctx: _Context, pb: Playbook, rule: PlaybookRule, occ: Occurrence, se
             planned.append(PlannedAction("owner", action, {"owner_id": int(new["id"]), "previous_owner_id": current}))
         elif isinstance(action, TaskAction):
             if action.assignee.kind == "owner":
-                assignee = ctx.owner_of(cid)
-                if assignee is None and action.fallback is not None:
-                    pool = ctx.pool(action.fallback, action.where)
-                    assignee = int(pool[served % len(pool)]["id"])
+                assignee = ctx.owner_of(cid)  # settled at the end of the plan (_assign_to_final_owners)
             else:
-                pool = ctx.pool(action.assignee, action.where)
+                pool = ctx.pool(action.assignee, action.where, allowed)
+                if not pool:
+                    notes.append("assignee_out_of_scope")
+                    continue
                 assignee = int(pool[served % len(pool)]["id"])
             payload = {
                 "assignee_id": assignee,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,9 +24,10 @@ from kehu.campaigns.results import campaign_results
 from kehu.campaigns.spec import CampaignSpec, render
 from kehu.config import Settings
 from kehu.errors import NotFoundError, ValidationError
+from kehu.i18n import text
 from kehu.models.holdout import HOLDOUT, TREATMENT, assign_arms
 from kehu.playbooks import webhook_targets
-from kehu.service.access import Principal, require_role
+from kehu.service.access import Principal, owner_scope, require_role
 from kehu.service.principal import Service, Workspace
 from kehu.store.actions import outbox
 from kehu.store.campaigns import campaign_members, campaign_messages, campaigns
@@ -126,8 +127,12 @@ def _baseline(conn: sa.Connection, ids: list[int], start: dt.datetime, days: int
     return {c: (c in latest and latest[c] >= active_from, c in latest and latest[c] < lapsed_before) for c in ids}
 
 
-def _assign(conn: sa.Connection, campaign: dict[str, Any], now: dt.datetime) -> None:
+def _assign(conn: sa.Connection, campaign: dict[str, Any], now: dt.datetime, owners: Sequence[int] | None) -> None:
     ids, as_of = _target(conn, campaign["target"])
+    if owners is not None:  # a manager's launch: only their team's customers (issue 23)
+        mine = sa.select(customers.c.id).where(customers.c.owner_id.in_(list(owners)))
+        wanted = {int(c) for c in conn.execute(mine).scalars()}
+        ids = [c for c in ids if c in wanted]
     if not ids:
         raise ValidationError(f"campaign {campaign['name']!r}: the target has no customers; nothing was assigned")
     strata = _strata(conn, campaign["stratify_by"], ids)
@@ -193,9 +198,16 @@ def _enqueue(conn: sa.Connection, campaign: dict[str, Any], now: dt.datetime) ->
 
 
 def launch_campaign(
-    settings: Settings, store: sa.Engine, name: str, *, channels: Mapping[str, Any] | None = None, now: dt.datetime
+    settings: Settings,
+    store: sa.Engine,
+    name: str,
+    *,
+    channels: Mapping[str, Any] | None = None,
+    now: dt.datetime,
+    owners: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """Assign and record the arms (once); queue one message per treatment customer in the playbooks' outbox
+    """Assign and record the arms (once; of the target's customers owned by ``owners`` only, when given: a
+    manager's team); queue one message per treatment customer in the playbooks' outbox
     (exactly once: the outbox key is the campaign and customer); then deliver the outbox.
 
     ``channels`` maps channel kinds to channels (default: the settings' email, webhook and SMS channels and the
@@ -208,7 +220,7 @@ def launch_campaign(
         campaign = _row(conn, name)
         assigned_now = campaign["status"] == "draft"
         if assigned_now:
-            _assign(conn, campaign, now)
+            _assign(conn, campaign, now, owners)
             campaign = _row(conn, name)
     with store.begin() as conn:  # a separate transaction: the arms are stored before any message exists
         queued = _enqueue(conn, campaign, now)
@@ -247,13 +259,16 @@ def list_campaigns(store: sa.Engine) -> list[dict[str, Any]]:
     return out
 
 
-def measure_campaign(store: sa.Engine, name: str, *, now: dt.datetime) -> dict[str, Any]:
-    """Results of a launched campaign (see :func:`kehu.campaigns.results.campaign_results`)."""
+def measure_campaign(
+    store: sa.Engine, name: str, *, now: dt.datetime, owners: Sequence[int] | None = None
+) -> dict[str, Any]:
+    """Results of a launched campaign (see :func:`kehu.campaigns.results.campaign_results`), of the members owned by
+    ``owners`` only when given."""
     with store.connect() as conn:
         campaign = _row(conn, name)
         if campaign["launched_at"] is None:
             raise ValidationError(f"campaign {name!r} has not been launched: run `kehu campaigns launch {name}`")
-        result = campaign_results(conn, campaign, now=now)
+        result = campaign_results(conn, campaign, now=now, owners=owners)
     return {"campaign": name, "holdout_share": campaign["holdout_share"], "seed": campaign["seed"],
             "attribution_days": campaign["attribution_days"], "target": campaign["target"], **result}  # fmt: skip
 
@@ -375,10 +390,20 @@ class CampaignService(Service):
         return list_campaigns(self.ws.engine)
 
     def results(self, name: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
-        """Per-arm outcomes, uplift with 95% intervals and verdicts (managers and admins)."""
+        """Per-arm outcomes, uplift with 95% intervals and verdicts (managers and admins); a manager's cover only
+        the members their team owns, and the first note says so (``members``: measured of total)."""
         require_role(self.principal, *_MANAGERS)
         ensure_current(self.ws.engine)
-        return measure_campaign(self.ws.engine, name, now=now or dt.datetime.now(dt.UTC))
+        return self._measure(name, now)
+
+    def _measure(self, name: str, now: dt.datetime | None) -> dict[str, Any]:
+        owners = owner_scope(self.ws, self.principal)
+        result = measure_campaign(self.ws.engine, name, now=now or dt.datetime.now(dt.UTC), owners=owners)
+        if owners is not None:
+            shown, total = result["members"]["measured"], result["members"]["total"]
+            for loc, locale in (("zh", "zh-CN"), ("en", "en")):
+                result["notes"][loc].insert(0, text("scope.campaign_members", locale).format(shown=shown, total=total))
+        return result
 
     def targets(self) -> list[dict[str, Any]]:
         """The segments a campaign may target: ``SCHEME:SEGMENT`` refs of the newest runs with labels and sizes
@@ -397,7 +422,7 @@ class CampaignService(Service):
         results = None
         if campaign["launched_at"] is not None:
             ensure_current(self.ws.engine)
-            results = measure_campaign(self.ws.engine, name, now=now or dt.datetime.now(dt.UTC))
+            results = self._measure(name, now)
             from kehu.segments.labels import segment_label
 
             scheme = campaign["stratify_by"]
@@ -413,9 +438,11 @@ class CampaignService(Service):
 
     def launch(self, name: str, *, channels: Any = None, now: dt.datetime | None = None) -> dict[str, Any]:
         """Launch a draft campaign: assign and record the arms first, queue only the treatment arm's messages in
-        the outbox, deliver them (managers and admins; see :func:`launch_campaign`)."""
+        the outbox, deliver them (managers and admins; a manager's reaches only their team's customers; see
+        :func:`launch_campaign`)."""
         require_role(self.principal, *_MANAGERS)
         ensure_current(self.ws.engine)
         return launch_campaign(
-            self.ws.settings, self.ws.engine, name, channels=channels, now=now or dt.datetime.now(dt.UTC)
-        )
+            self.ws.settings, self.ws.engine, name, channels=channels, now=now or dt.datetime.now(dt.UTC),
+            owners=owner_scope(self.ws, self.principal),
+        )  # fmt: skip

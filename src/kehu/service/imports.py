@@ -10,7 +10,10 @@
    (rows read, an estimate of the total, the summary or the error) is a small JSON file beside the upload, so
    any server process can answer :meth:`ImportService.job`.
 
-Only admins and managers import, and a job is visible to the user who started it and to admins.
+Only admins and managers import, and a job is visible to the user who started it and to admins. A manager's
+import changes only customers of their team (rows outside it are quarantined with the reason, see
+:mod:`kehu.ingest.scope`); an import run, and its quarantine file, is listed to and downloadable by the user who
+started it and by admins.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from kehu.ingest.workbook_limits import WorkbookLimits
 from kehu.service.access import Principal, require_role
 from kehu.service.figure_cache import forget_cached_figures
 from kehu.service.principal import Service, Workspace
+from kehu.service.scope import denied, import_scope
 from kehu.store import imports as store
 from kehu.store.db import ensure_current
 from kehu.store.failures import translate_store_error
@@ -217,7 +221,7 @@ def import_runs(ws: Workspace, principal: Principal, *, limit: int = 50) -> list
     """The newest imports (admins and managers)."""
     require_role(principal, "admin", "manager")
     with ws.engine.connect() as conn:
-        runs = store.list_import_runs(conn, limit=limit)
+        runs = store.list_import_runs(conn, limit=limit, user_id=None if principal.role == "admin" else principal.id)
     for r in runs:
         r["path"] = Path(r["path"]).name
         r["has_quarantine"] = bool(r.pop("quarantine_file"))
@@ -225,18 +229,22 @@ def import_runs(ws: Workspace, principal: Principal, *, limit: int = 50) -> list
 
 
 def quarantine_file(ws: Workspace, principal: Principal, run_id: int) -> Path:
-    """The quarantine CSV of one import run (admins and managers).
+    """The quarantine CSV of one import run: for admins, and for the manager who started the import.
 
     Raises
     ------
     NotFoundError
         No such run, or the run quarantined nothing.
+    AccessDeniedError
+        The run was started by someone else (the file holds their rows, of any team).
     """
     require_role(principal, "admin", "manager")
     with ws.engine.connect() as conn:
         run = store.get_import_run(conn, run_id)
     if run is None or not run["quarantine_file"]:
         raise NotFoundError(f"import {run_id} has no quarantine file")
+    if principal.role != "admin" and run.get("user_id") != principal.id:
+        raise denied(ws, principal, "quarantine_not_yours", run=run_id)
     path = Path(run["quarantine_file"])
     if not path.is_file():
         raise NotFoundError(f"the quarantine file of import {run_id} is no longer on disk")
@@ -408,6 +416,9 @@ class ImportService(Service):
             }
             _write_job(job, state)
 
+        scope = import_scope(self.ws, self.principal)
+        user_id = self.principal.id or None  # the command line's principal (id 0) is no user
+
         def progress(rows: int) -> None:
             state.update(state="running", rows_read=rows, waiting_for=None)
             _write_job(job, state)
@@ -428,6 +439,8 @@ class ImportService(Service):
                     source=source,
                     progress=progress,
                     on_wait=queued,
+                    scope=scope,
+                    user_id=user_id,
                 )
                 data = summary_data(self.ws, path, summary, state["filename"])
                 state.update(state="done", summary=data, rows_read=data["read"], waiting_for=None)
@@ -497,11 +510,14 @@ class ImportService(Service):
         staged = stage_upload(self.ws, self.principal, filename=filename, content=content)
         path = staged_path(self.ws, staged["upload_id"])
         ensure_current(self.ws.engine)
+        scope = import_scope(self.ws, self.principal)
         try:
-            summary = import_file(self.ws.engine, self.ws.settings, kind, path, source=source)
+            summary = import_file(self.ws.engine, self.ws.settings, kind, path, source=source, scope=scope,
+                                  user_id=self.principal.id or None)  # fmt: skip
         except ImportFileError as exc:  # name the user's file, not the server's copy of it
             named = ImportFileError(staged["filename"], exc.problem.replace(str(path), staged["filename"]))
-            named.key, named.params = exc.key, exc.params
+            named.key = exc.key
+            named.params = {k: (staged["filename"] if v == str(path) else v) for k, v in exc.params.items()}
             raise named from None
         data = summary_data(self.ws, path, summary, staged["filename"])
         forget_cached_figures()

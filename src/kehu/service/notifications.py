@@ -19,6 +19,7 @@ from kehu.service.access import require_role
 from kehu.service.loop_config import ticket_policy
 from kehu.service.principal import Service
 from kehu.service.reminders import digest_choices, remind
+from kehu.service.scope import hide_in_notifications
 from kehu.store.db import ensure_current
 from kehu.store.notifications import (
     digest_prefs,
@@ -82,9 +83,11 @@ class NotificationService(Service):
         with self.ws.engine.connect() as conn:
             rows = list_notifications(conn, self.principal.id, unread_only=unread_only, before=before, limit=limit + 1)
             unread = unread_count(conn, self.principal.id)
+        rows = hide_in_notifications(self.ws, self.principal, rows)  # a customer one may no longer see: no details
         items = [
             {"id": r["id"], "kind": r["kind"], "text": notification_text(r, lang), "link": r["link"],
-             "customer_id": r["customer_id"], "customer": r["customer"], "params": r["params"],
+             "customer_id": r["customer_id"], "customer": None if r.get("customer_hidden") else r["customer"],
+             "params": r["params"],
              "created_at": r["created_at"], "read_at": r["read_at"], "unread": r["read_at"] is None}
             for r in rows[:limit]
         ]  # fmt: skip

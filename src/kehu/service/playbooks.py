@@ -11,7 +11,7 @@ import datetime as dt
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,6 +42,7 @@ from kehu.playbooks.workload import accounting, expire_stale, fit_to_capacity, l
 from kehu.service import playbook_effects
 from kehu.service.access import Principal, owner_scope, require_role
 from kehu.service.loop_config import ticket_policy
+from kehu.service.playbook_scope import check_editable, check_retry, edit_problems, run_scope, visible_rows
 from kehu.service.present import Announce, announcement, not_acted, past_day
 from kehu.service.principal import Service, Workspace
 from kehu.store.actions import (
@@ -206,6 +207,7 @@ def run_playbooks(
     act_on_past_day: bool = False,
     announce: Announce | None = None,
     effects: Mapping[str, float] | None = None,
+    scope: Collection[int] | None = None,
 ) -> dict[str, Any]:
     """Expire stale tasks, decide, fit the tasks to the owners' capacity, commit (firings + outbox + backlog), pull
     waiting backlog entries into freed slots, and deliver; returns counts per rule, the capacity stage
@@ -216,7 +218,8 @@ def run_playbooks(
 
     A ``day`` before the newest data day is a look back (:mod:`kehu.service.present`): nothing is decided, expired
     or written and the result says why (``acted: false``), unless ``act_on_past_day``; then ``announce`` is first
-    given the dry run's counts per rule.
+    given the dry run's counts per rule. ``scope``: the owner ids a manager's run may act on (see
+    :func:`kehu.playbooks.planner.plan`; ``None``: every customer).
     """
     clock = _clock(settings, now, day)
     playbooks = workspace_playbooks(settings, files)
@@ -233,7 +236,7 @@ def run_playbooks(
             ).scalar_one()
         )
     with engine.connect() as conn:
-        p = plan(conn, playbooks, clock, settings, sla_hours=ticket_sla_hours(settings))
+        p = plan(conn, playbooks, clock, settings, sla_hours=ticket_sla_hours(settings), scope=scope)
         names = _names(conn)
         if past is not None and announce is not None:
             announce(announcement(past, _summary(p, names), settings.locale))
@@ -390,9 +393,10 @@ def _check(ws: Workspace, f: Path, text: str) -> dict[str, Any]:
 
 
 def run_now(ws: Workspace, principal: Principal) -> dict[str, Any]:
-    """Run the enabled playbooks now (decide, commit, deliver) and audit who started it."""
+    """Run the enabled playbooks now (decide, commit, deliver) and audit who started it; a manager's run acts only
+    within their team (:mod:`kehu.service.playbook_scope`)."""
     _manager(principal)
-    result = run_playbooks(ws.settings, ws.engine, trigger="web")
+    result = run_playbooks(ws.settings, ws.engine, trigger="web", scope=run_scope(ws, principal))
     with ws.engine.begin() as conn:
         audit(conn, at=dt.datetime.now(dt.UTC), actor=principal.name, action="playbooks.run",
               target=f"playbook_run:{result['run_id']}",
@@ -429,9 +433,8 @@ class PlaybookService(Service):
         for run in runs:
             summary = run["summary"] or {}
             run["fired"] = sum(int(v.get("fired") or 0) for v in summary.values())
-        stuck = list_outbox(self.ws.engine, status="dead", limit=_DEAD) + list_outbox(
-            self.ws.engine, status="unknown", limit=_DEAD
-        )
+        stuck = visible_rows(self.ws, self.principal, list_outbox(self.ws.engine, status="dead", limit=_DEAD)
+                             + list_outbox(self.ws.engine, status="unknown", limit=_DEAD))  # fmt: skip
         return {
             "folder": str(_folder(self.ws)),
             "playbooks": playbooks,
@@ -457,14 +460,19 @@ class PlaybookService(Service):
         """Validate an edited text of playbook ``name`` (nothing is written)."""
         _manager(self.principal)
         f = _file_of(self.ws, name)
-        return {"name": name, "file": f.name, "text": text, **_check(self.ws, f, text)}
+        checked = _check(self.ws, f, text)
+        mine = edit_problems(self.ws, self.principal, f, text) if checked["valid"] else []  # a manager's limits
+        if mine:
+            checked = {**checked, "valid": False, "problems": mine}
+        return {"name": name, "file": f.name, "text": text, **checked}
 
     def save(self, name: str, text: str) -> dict[str, Any]:
         """Write an edited playbook when it is valid (atomically) and audit the change; an invalid text is not
         written and its problems are returned."""
         _manager(self.principal)
         f = _file_of(self.ws, name)
-        result = {"name": name, "file": f.name, "text": text, **_check(self.ws, f, text)}
+        check_editable(self.ws, self.principal, f)
+        result = self.check(name, text)
         if not result["valid"]:
             return {**result, "saved": False}
         before = f.read_text(encoding="utf-8", errors="replace")
@@ -526,6 +534,7 @@ class PlaybookService(Service):
         if not 1 <= outbox_id <= 2**62:
             raise ValidationError("outbox id: out of range")
         ensure_current(self.ws.engine)
+        check_retry(self.ws, self.principal, outbox_id)
         return retry_message(self.ws.engine, outbox_id, actor=actor or self.principal.name, now=now)
 
     def validate(self, files: Sequence[str | Path]) -> list[dict[str, Any]]:
@@ -575,6 +584,7 @@ class PlaybookService(Service):
         return run_playbooks(
             self.ws.settings, self.ws.engine, files, now=now, day=day, trigger=trigger, channels=channels,
             act_on_past_day=act_on_past_day, announce=announce, effects=effects,
+            scope=run_scope(self.ws, self.principal),
         )  # fmt: skip
 
     def deliver(

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from kehu.config import Settings
 from kehu.playbooks.digest import DigestFacts, DigestRoute, compose, queue_digest
 from kehu.store.actions import tasks
+from kehu.store.auth import team_member_ids
 from kehu.store.notifications import add_notification, mark_digest_decided, notification_prefs, notifications
 from kehu.store.published import customer_scores
 from kehu.store.schema import customers, tickets, users
@@ -128,8 +129,28 @@ def _routes(settings: Settings, user: Any, choices: dict[str, Any]) -> list[Dige
     return routes
 
 
-def _named(conn: sa.Connection, stmt: sa.Select[Any]) -> list[tuple[str, str | None]]:
-    return [(str(title), name) for title, name in conn.execute(stmt)]
+def _named(conn: sa.Connection, stmt: sa.Select[Any], scope: Collection[int] | None) -> list[tuple[str, str | None]]:
+    """(task title, customer name) rows; a customer outside ``scope`` (the owners whose customers the user may see;
+    ``None``: all) is not named and their name, company, phone and e-mail are masked in the title (issue 23)."""
+    out: list[tuple[str, str | None]] = []
+    for title, name, owner, *identities in conn.execute(stmt):
+        if scope is None or owner in scope:
+            out.append((str(title), name))
+            continue
+        masked = str(title)
+        for ident in sorted({str(v) for v in (name, *identities) if v}, key=len, reverse=True):
+            masked = masked.replace(ident, "***")
+        out.append((masked, None))
+    return out
+
+
+def _scope(conn: sa.Connection, user: Any) -> list[int] | None:
+    """The owners whose customers ``user`` may see (as :func:`kehu.service.access.owner_scope` says)."""
+    if user.role == "admin":
+        return None
+    if user.role == "manager":
+        return team_member_ids(conn, user.team) or [int(user.id)]
+    return [int(user.id)]
 
 
 def digest_facts(conn: sa.Connection, user: Any, *, today: dt.date, now: dt.datetime) -> DigestFacts:
@@ -141,9 +162,14 @@ def digest_facts(conn: sa.Connection, user: Any, *, today: dt.date, now: dt.date
     def count(*where: Any) -> int:
         return int(conn.execute(sa.select(sa.func.count()).select_from(tasks).where(mine, *where)).scalar_one())
 
+    scope = _scope(conn, user)
+
     def first(*where: Any) -> list[tuple[str, str | None]]:
-        stmt = sa.select(t.title, customers.c.name).select_from(joined).where(mine, *where)
-        return _named(conn, stmt.order_by(t.due_date, t.id).limit(5))
+        c = customers.c
+        stmt = (
+            sa.select(t.title, c.name, c.owner_id, c.company, c.phone, c.email).select_from(joined).where(mine, *where)
+        )
+        return _named(conn, stmt.order_by(t.due_date, t.id).limit(5), scope)
 
     since = now - dt.timedelta(days=1)
     n = notifications.c

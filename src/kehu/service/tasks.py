@@ -27,6 +27,7 @@ from kehu.errors import AccessDeniedError, NotFoundError, ValidationError
 from kehu.service.access import Principal, list_users, owner_scope, require_role
 from kehu.service.capacity import CapacityService, check_capacity, with_reasons
 from kehu.service.principal import Service, Workspace
+from kehu.service.scope import hide_customers
 from kehu.store.actions import audit, tasks
 from kehu.store.notifications import notify_task_assigned
 from kehu.store.schema import customers, users
@@ -318,6 +319,7 @@ class TaskService(Service):
                     tasks.c.due_date, _priority_rank(), tasks.c.id)  # fmt: skip
                 rows = _rows(conn, base.where(where).order_by(*order).limit(f.limit), today)
                 with_reasons(self.ws, conn, rows)
+                hide_customers(self.ws, self.principal, rows)
                 groups.append({"group": group, "count": int(count), "tasks": rows})
             sources = conn.execute(
                 sa.select(tasks.c.playbook, tasks.c.rule)
@@ -350,7 +352,7 @@ class TaskService(Service):
             with_reasons(self.ws, conn, rows)
         if not rows:
             raise NotFoundError(f"no task {task_id} among your tasks")
-        return rows[0]
+        return hide_customers(self.ws, self.principal, rows)[0]  # a customer one may not see: no details
 
     def change(
         self,
@@ -399,7 +401,8 @@ class TaskService(Service):
             stmt = stmt.where(_group_where("overdue", today))
         with self.ws.engine.connect() as conn:
             rows = _rows(conn, stmt.order_by(tasks.c.due_date, tasks.c.id).limit(f.limit + 1), today)
-        return {"today": today, "tasks": rows[: f.limit], "more": len(rows) > f.limit}
+        shown = hide_customers(self.ws, self.principal, rows[: f.limit])
+        return {"today": today, "tasks": shown, "more": len(rows) > f.limit}
 
     def snooze(self, task_id: int, *, due_date: dt.date, today: dt.date | None = None) -> dict[str, Any]:
         """Move an open task the principal may change to a later due date, within the assignee's capacity that

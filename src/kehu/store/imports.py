@@ -14,9 +14,11 @@ from kehu.store.schema import import_runs
 __all__ = ["get_import_run", "list_import_runs"]
 
 
-def list_import_runs(conn: Connection, *, limit: int = 50) -> list[dict[str, Any]]:
-    """The newest import runs."""
+def list_import_runs(conn: Connection, *, limit: int = 50, user_id: int | None = None) -> list[dict[str, Any]]:
+    """The newest import runs (of one user, when ``user_id`` is given)."""
     stmt = select(import_runs).order_by(import_runs.c.id.desc()).limit(limit)
+    if user_id is not None:
+        stmt = stmt.where(import_runs.c.user_id == user_id)
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 

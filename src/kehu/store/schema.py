@@ -138,6 +138,7 @@ import_runs = Table(
     Column("quarantined", Integer, nullable=False, default=0),
     Column("customers_created", Integer, nullable=False, default=0),
     Column("quarantine_file", Text, nullable=True),
+    Column("user_id", Integer, nullable=True),  # who started it (None: the command line); see 0012_scope
 )
 
 customers = Table(

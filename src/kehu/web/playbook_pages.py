@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from kehu.web.pages import Actor, Post, Session
-from kehu.web.render import render, workspace
+from kehu.web.render import locale_for, render, workspace
 from kehu.web.segment_pages import _day
 
 __all__ = ["router"]
@@ -26,6 +26,10 @@ router = APIRouter(include_in_schema=False)
 
 def _page(request: Request, data: dict[str, Any]) -> Response:
     context = {"saved_flag": request.query_params.get("saved") == "1"}
+    lang = locale_for(request)
+    for p in data.get("problems") or []:  # a manager's limits (kehu.service.playbook_scope) say it in each language
+        if lang in (p.get("texts") or {}):
+            p["message"] = p["texts"][lang]
     return render(request, "playbook.html", data, status_code=200 if data["valid"] else 422, context=context)
 
 
