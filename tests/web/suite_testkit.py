@@ -210,7 +210,15 @@ def _plant(ws: Workspace, who: dict[str, Who], info: dict[str, Any]) -> dict[str
             sa.insert(refresh_runs).values(trigger="cli", started_at=now, finished_at=now, beat_at=now, status="done",
                                            steps=[]).returning(refresh_runs.c.id)
         ).scalar_one()}  # fmt: skip
-        ids["outbox"] = {"any": conn.execute(sa.select(sa.func.min(outbox.c.id))).scalar_one()}
+        ids["outbox"] = {}
+        for key in rep_ids:  # a dead message of each rep's customer, for the retry route (a manager's team only)
+            ids["outbox"][key] = conn.execute(
+                sa.insert(outbox)
+                .values(idempotency_key=f"suite:{key}", customer_id=owned[key], kind="message", channel="email",
+                        payload={"to": "x@example.invalid"}, status="dead", attempts=5, created_at=now,
+                        next_attempt_at=now, last_error="matrix")
+                .returning(outbox.c.id)
+            ).scalar_one()  # fmt: skip
     for key in rep_ids:
         ids["backlog"][key] = add_backlog_entry(shim, key)[0]  # type: ignore[arg-type]
     for key, w in who.items():  # a spare token of each user, for the revoke route

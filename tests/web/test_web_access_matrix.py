@@ -32,7 +32,13 @@ _PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 #: whose object a principal's "inside" and "outside" ids are (objects owned by the reps)
 _OWNER_SIDE = {"admin": ("other_rep", None), "manager_x": ("rep_a", "other_rep"), "manager_y": ("other_rep", "rep_a"),
                "rep_a": ("rep_a", "rep_b"), "rep_b": ("rep_b", "rep_a")}  # fmt: skip
-_OWNED_KINDS = {"customer_id": "customer", "task_id": "task", "ticket_id": "ticket", "entry_id": "backlog"}
+_OWNED_KINDS = {
+    "customer_id": "customer",
+    "task_id": "task",
+    "ticket_id": "ticket",
+    "entry_id": "backlog",
+    "outbox_id": "outbox",
+}
 _OWN_KINDS = {"notification_id": "notification", "token_id": "token", "job_id": "job"}
 
 
@@ -110,8 +116,6 @@ def _ids(env: SuiteEnv, principal: str, name: str, path: str) -> tuple[Any, Any]
     if name == "run_id":  # an import run of one's own; a manager's outside: the admin's import
         runs = env.ids["import_run"]
         return runs.get(principal, runs["manager_x"]), (runs["admin"] if principal.startswith("manager") else None)
-    if name == "outbox_id":
-        return env.ids["outbox"]["any"], None
     if name == "name":
         return (env.campaign if "campaign" in path else env.ids["playbook"]["any"]), None
     values = {"scheme": "lifecycle", "segment": "lost", "fmt": "csv"}
