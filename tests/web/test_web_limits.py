@@ -65,7 +65,7 @@ def test_the_alias_bomb_is_refused_by_the_segment_and_campaign_forms(web: WebEnv
 
 
 def test_the_playbook_editor_refuses_the_bomb_and_keeps_the_file(web: WebEnv) -> None:
-    manager = web.login("manager")
+    manager = web.login("admin")  # a company-wide playbook (a manager edits only their team's)
     name = "rfm_cn_strategies"
     page = manager.get(f"/playbooks/{name}")
     token, path = csrf_of(page.text), web.settings.resolved_playbooks_dir / "rfm_cn.yaml"

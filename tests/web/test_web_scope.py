@@ -280,6 +280,13 @@ def test_campaign_results_of_a_manager_cover_their_team_and_say_so(web: WebEnv) 
     admin = c.get("/api/campaigns/lost/results", headers=web.token("admin")).json()
     assert admin["members"] == {"measured": len(rows), "total": len(rows), "scope": "all"}
     assert admin["arms"]["treatment"]["customers"] + admin["arms"]["holdout"]["customers"] == len(rows)
+    # the campaign list's arm sizes too: the team's members for a manager, and it says so
+    listed = next(x for x in c.get("/campaigns.json").json()["campaigns"] if x["name"] == "lost")
+    assert listed["arms_scope"] == "team" and sum(listed["arms"].values()) == len(mine)
+    assert listed["arms"].get("holdout", 0) == mine.count("holdout")
+    assert "实验组、对照组人数只计本团队负责的客户" in c.get("/campaigns", headers={"Accept-Language": "zh-CN"}).text
+    everyone = next(x for x in web.login("admin").get("/campaigns.json").json()["campaigns"] if x["name"] == "lost")
+    assert everyone["arms_scope"] == "all" and sum(everyone["arms"].values()) == len(rows)
 
 
 def test_the_daily_digest_names_only_customers_one_may_see(web: WebEnv) -> None:

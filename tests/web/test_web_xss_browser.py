@@ -189,7 +189,7 @@ def walk(corpus: CorpusEnv, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     job = _hostile_job(corpus)
     urls = [_fill(p, ids, playbook=playbook, job=job) for p in _pages(corpus)]
     shots = tmp_path_factory.mktemp("screenshots-xss")
-    result: dict[str, Any] = {"urls": urls, "problems": [], "charts": 0, "tooltips": [0], "shots": []}
+    result: dict[str, Any] = {"urls": urls, "problems": [], "charts": 0, "tooltips": [0], "shots": [], "widths": []}
     with served(corpus.app) as base, chromium() as browser:
         for who in ("admin", "rep_a"):
             context = browser.new_context(base_url=base, locale="zh-CN", viewport={"width": 1440, "height": 1000},
@@ -210,6 +210,7 @@ def walk(corpus: CorpusEnv, tmp_path_factory: pytest.TempPathFactory) -> dict[st
                         path = shots / f"xss-{name}-{width}.png"
                         page.screenshot(path=str(path), full_page=True)
                         result["shots"].append(path)
+                        result["widths"].append((url, width, page.evaluate("document.documentElement.scrollWidth")))
                         print(f"\nscreenshot: {path}")
             context.close()
         # the control: rendered as markup (no CSP on a blank page), the payloads do run
@@ -262,3 +263,6 @@ def test_no_page_or_chart_runs_the_corpus(walk: dict[str, Any]) -> None:
 def test_screenshots_at_phone_and_desktop_width(walk: dict[str, Any]) -> None:
     shots: list[Path] = walk["shots"]
     assert len(shots) == 4 and all(p.stat().st_size > 5000 for p in shots)
+    # long unbroken payload names wrap or scroll in their own box: the page never gets wider than the screen
+    wide = [(url, width, seen) for url, width, seen in walk["widths"] if seen > width + 1]
+    assert not wide, wide

@@ -243,12 +243,14 @@ def get_campaign(store: sa.Engine, name: str) -> dict[str, Any]:
         return _row(conn, name)
 
 
-def list_campaigns(store: sa.Engine) -> list[dict[str, Any]]:
-    """All campaigns, newest first, with their arm sizes."""
+def list_campaigns(store: sa.Engine, *, owners: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """All campaigns, newest first, with their arm sizes: of the members owned by ``owners`` only when given
+    (``arms_scope`` says which: ``team`` or ``all``)."""
     m = campaign_members
-    sizes = (
-        sa.select(m.c.campaign_id, m.c.arm, sa.func.count().label("n")).group_by(m.c.campaign_id, m.c.arm).subquery()
-    )
+    counted = sa.select(m.c.campaign_id, m.c.arm, sa.func.count().label("n"))
+    if owners is not None:
+        counted = counted.join(customers, customers.c.id == m.c.customer_id).where(customers.c.owner_id.in_(owners))
+    sizes = counted.group_by(m.c.campaign_id, m.c.arm).subquery()
     with store.connect() as conn:
         out = [dict(r._mapping) for r in conn.execute(sa.select(campaigns).order_by(campaigns.c.id.desc()))]
         counts: dict[int, dict[str, int]] = {}
@@ -256,6 +258,7 @@ def list_campaigns(store: sa.Engine) -> list[dict[str, Any]]:
             counts.setdefault(int(cid), {})[arm] = int(n)
     for row in out:
         row["arms"] = counts.get(int(row["id"]), {})
+        row["arms_scope"] = "all" if owners is None else "team"
     return out
 
 
@@ -384,10 +387,11 @@ class CampaignService(Service):
         return create_campaign(self.ws.engine, spec, now=now or dt.datetime.now(dt.UTC))
 
     def all(self) -> list[dict[str, Any]]:
-        """All campaigns, newest first, with arm sizes (managers and admins)."""
+        """All campaigns, newest first, with arm sizes (managers and admins; a manager's count only the members
+        their team owns, ``arms_scope`` ``team``)."""
         require_role(self.principal, *_MANAGERS)
         ensure_current(self.ws.engine)
-        return list_campaigns(self.ws.engine)
+        return list_campaigns(self.ws.engine, owners=owner_scope(self.ws, self.principal))
 
     def results(self, name: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
         """Per-arm outcomes, uplift with 95% intervals and verdicts (managers and admins); a manager's cover only

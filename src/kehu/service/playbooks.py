@@ -386,8 +386,7 @@ def _check(ws: Workspace, f: Path, text: str) -> dict[str, Any]:
                 return {"valid": False, "problems": mine}
             loaded = [load_playbook(Path(tmp) / f.name)]  # others are broken; this one is fine
     pb = next(p for p in loaded if Path(p.path).name == f.name)
-    refused = webhook_targets.playbook_problems(pb, ws.settings, f.name)
-    if refused:
+    if refused := webhook_targets.playbook_problems(pb, ws.settings, f.name):
         return {"valid": False, "problems": refused}
     return {"valid": True, "problems": [], "playbook": _describe(pb, {}, {})}
 
@@ -461,8 +460,7 @@ class PlaybookService(Service):
         _manager(self.principal)
         f = _file_of(self.ws, name)
         checked = _check(self.ws, f, text)
-        mine = edit_problems(self.ws, self.principal, f, text) if checked["valid"] else []  # a manager's limits
-        if mine:
+        if checked["valid"] and (mine := edit_problems(self.ws, self.principal, f, text)):  # a manager's limits
             checked = {**checked, "valid": False, "problems": mine}
         return {"name": name, "file": f.name, "text": text, **checked}
 
@@ -541,8 +539,7 @@ class PlaybookService(Service):
         """Check playbook files (raises :class:`~kehu.playbooks.PlaybookError` naming file, line and field)."""
         _manager(self.principal)
         loaded = workspace_playbooks(self.ws.settings, files)
-        refused = [Problem(**p) for pb in loaded for p in webhook_targets.playbook_problems(pb, self.ws.settings)]
-        if refused:
+        if refused := [Problem(**p) for pb in loaded for p in webhook_targets.playbook_problems(pb, self.ws.settings)]:
             raise PlaybookError(refused)
         return [{"playbook": pb.name, "file": pb.path, "rules": len(pb.rules), "enabled": pb.enabled} for pb in loaded]
 

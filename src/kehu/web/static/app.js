@@ -128,8 +128,6 @@
         try { c.resize(); } catch (e) { window.setTimeout(function () { c.resize(); }, 300); }
       });
     });
-      }, 150);
-    });
   }
   function localeSwitch() {
     var select = document.getElementById("locale-select");
