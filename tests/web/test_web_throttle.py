@@ -62,6 +62,7 @@ def test_simultaneous_wrong_attempts_get_exactly_the_limit_through(workspace: Wo
                     status = r.status
             except urllib.error.HTTPError as exc:
                 status = exc.code
+                exc.close()  # an error answer holds its connection open until closed
             with lock:
                 statuses.append(status)
 
@@ -206,6 +207,7 @@ def test_kehu_serve_leaves_forwarded_headers_to_the_app(web: WebEnv) -> None:
             "Cookie": f"kehu_login_csrf={token}", "X-Forwarded-For": "192.0.2.77"})  # fmt: skip
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(request, timeout=30)
+        err.value.close()
         assert err.value.code == 401
     finally:
         server.should_exit = True
