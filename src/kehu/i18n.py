@@ -116,8 +116,8 @@ def error_text(error: BaseException, locale: str) -> str:
 
 def refusal(error_type: type[E], key: str, *args: Any, **params: Any) -> E:
     """An error of ``error_type`` whose message is the catalog text at ``key`` filled with ``params``: built with
-    ``args`` and the English text (``ImportFileError(path, text)``, ``ValidationError(text)``), carrying the key
-    and params for :func:`error_text`."""
-    error = error_type(*args, text(key, "en").format(**params))
+    ``args`` and the English text (``ImportFileError(path, text)``, ``ValidationError(text)``; ``"@other.key"``
+    values as in :func:`said`), carrying the key and params for :func:`error_text`."""
+    error = error_type(*args, said(key, "en", params))
     error.key, error.params = key, params
     return error

@@ -92,16 +92,16 @@ def check_archive(path: Path, limits: WorkbookLimits) -> None:
         with zipfile.ZipFile(path) as z:
             infos = z.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise _said(path, "workbook_not_valid", detail=f"not a zip archive: {exc}") from None
+        raise said_file_error(path, "workbook_not_valid", detail=f"not a zip archive: {exc}") from None
     if len(infos) > MAX_ENTRIES:
-        raise _said(path, "workbook_entries", count=len(infos), limit=MAX_ENTRIES)
+        raise said_file_error(path, "workbook_entries", count=len(infos), limit=MAX_ENTRIES)
     total = sum(i.file_size for i in infos)
     if total > limits.max_bytes:
-        raise _said(path, "workbook_too_large", size_mb=_mb(total), limit_mb=_mb(limits.max_bytes))
+        raise said_file_error(path, "workbook_too_large", size_mb=_mb(total), limit_mb=_mb(limits.max_bytes))
     for info in infos:
         if info.file_size >= RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
             ratio = info.file_size // max(info.compress_size, 1)
-            raise _said(path, "workbook_ratio", entry=info.filename, ratio=ratio, limit=MAX_RATIO)
+            raise said_file_error(path, "workbook_ratio", entry=info.filename, ratio=ratio, limit=MAX_RATIO)
 
 
 def sheet_part(z: zipfile.ZipFile, sheet: str | None) -> tuple[str, str] | None:
@@ -235,27 +235,22 @@ def sheet_extent(path: Path, sheet: str | None, limits: WorkbookLimits) -> int:
     except ImportFileError:
         raise
     except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError) as exc:
-        raise _said(path, "workbook_not_valid", detail=f"a damaged part: {exc}") from None
+        raise said_file_error(path, "workbook_not_valid", detail=f"a damaged part: {exc}") from None
     return extent.cells()
 
 
 def _check(path: Path, sheet: str, extent: _Extent, limits: WorkbookLimits) -> None:
     if extent.rows is not None and extent.rows[1] > MAX_ROWS:
-        raise _said(path, "sheet_too_many_rows", sheet=sheet, rows=extent.rows[1], limit=MAX_ROWS)
+        raise said_file_error(path, "sheet_too_many_rows", sheet=sheet, rows=extent.rows[1], limit=MAX_ROWS)
     cells = extent.cells()
     if cells > limits.max_cells:
-        raise _said(
+        raise said_file_error(
             path, "sheet_too_many_cells", sheet=sheet, extent=extent.text(), cells=cells, limit=limits.max_cells
         )
 
 
 def _mb(n: int) -> int:
     return max(1, (n + (1 << 20) - 1) >> 20)
-
-
-def _said(path: Path, key: str, **params: object) -> ImportFileError:
-    """An :class:`ImportFileError` naming the file, with the catalog key ``files.<key>`` of its message."""
-    return said_file_error(path, key, **params)
 
 
 def said_file_error(path: Path, key: str, **params: object) -> ImportFileError:

@@ -20,7 +20,7 @@ import errno
 from kehu import i18n
 from kehu.errors import KehuError, StoreBusyError, StoreError, StoreFullError
 
-__all__ = ["said_error", "translate_store_error"]
+__all__ = ["translate_store_error"]
 
 _LOCKED = ("database is locked", "database table is locked", "database schema is locked")
 _FULL = ("database or disk is full", "no space left on device", "disk full", "could not extend file")
@@ -39,14 +39,9 @@ def translate_store_error(exc: BaseException) -> KehuError | None:
     if (isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)) or (
         sqlstate == "53100" or any(s in lowered for s in _FULL)
     ):
-        return said_error(StoreFullError, "files.full", detail=message)
+        return i18n.refusal(StoreFullError, "files.full", detail=message)
     if any(s in lowered for s in _LOCKED):
-        return said_error(StoreBusyError, "files.locked")
+        return i18n.refusal(StoreBusyError, "files.locked")
     if isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
-        return said_error(StoreError, "files.unavailable", detail=message)
+        return i18n.refusal(StoreError, "files.unavailable", detail=message)
     return None
-
-
-def said_error(cls: type[KehuError], key: str, **params: object) -> KehuError:
-    """A ``cls`` whose message is the catalog's ``key`` (its English text in ``str``, every language by key)."""
-    return cls(i18n.said(key, "en", params)).said(key, **params)

@@ -28,12 +28,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from sqlalchemy import Engine, text
 
+from kehu import i18n
 from kehu.errors import StoreBusyError
-from kehu.store.failures import said_error
 
 __all__ = ["Holder", "store_turn", "waiting_params"]
 
@@ -111,7 +111,7 @@ def _take(turn: _Turn, me: Holder, wait_seconds: float, on_wait: Callable[[Holde
             return
     turn.release()
     what = "run" if holder.get("what") == "run" else "import"
-    raise said_error(StoreBusyError, "files.busy", what=f"@files.what.{what}", seconds=int(wait_seconds))
+    raise i18n.refusal(StoreBusyError, "files.busy", what=f"@files.what.{what}", seconds=int(wait_seconds))
 
 
 def waiting_params(holder: Holder) -> dict[str, object]:
@@ -120,15 +120,14 @@ def waiting_params(holder: Holder) -> dict[str, object]:
     return {"what": f"@files.what.{what}", "pid": holder.get("pid") or "?", "since": holder.get("since") or "?"}
 
 
-class _Turn:
-    def try_take(self, me: Holder) -> bool:
-        raise NotImplementedError
+class _Turn(Protocol):
+    """A store's turn: a file lock beside SQLite or an advisory lock on PostgreSQL."""
 
-    def holder(self) -> Holder:
-        raise NotImplementedError
+    def try_take(self, me: Holder) -> bool: ...
 
-    def release(self) -> None:
-        raise NotImplementedError
+    def holder(self) -> Holder: ...
+
+    def release(self) -> None: ...
 
 
 class _FileTurn(_Turn):
